@@ -1,0 +1,3 @@
+"""imgsearch: semantic search for photo folders."""
+
+__version__ = "0.1.0"
