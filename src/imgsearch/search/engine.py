@@ -1,0 +1,144 @@
+"""Turn a query into a vector and rank the catalog's images against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageError
+from imgsearch.ingest.decode import decode_image
+from imgsearch.search.query import Query, QueryTerm
+from imgsearch.store.catalog import Catalog
+from imgsearch.store.vectors import ExactIndex, VectorIndex
+
+
+class QueryEncoder(Protocol):
+    """The part of a CLIP model a search needs."""
+
+    model_id: str
+    image_size: int
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_images(self, images: list[object]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    id: int
+    path: str
+    score: float
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Searcher:
+    """Ranks a catalog's images; the model is loaded only when a term needs encoding."""
+
+    def __init__(self, catalog: Catalog, model: Callable[[], QueryEncoder]) -> None:
+        self.catalog = catalog
+        self._model = model
+        self._index: VectorIndex | None = None
+        self._index_generation = -1
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index, reopened when the catalog has changed since."""
+        generation = self.catalog.generation()
+        if self._index is None or generation != self._index_generation:
+            self._index = ExactIndex.open(self.catalog)
+            self._index_generation = generation
+        return self._index
+
+    def search(
+        self,
+        query: Query,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        exclude_ids: frozenset[int] = frozenset(),
+    ) -> list[SearchResult]:
+        if not query:
+            raise ImgsearchError("A query needs at least one positive text or image.")
+        if self.catalog.count() == 0:
+            raise EmptyIndexError(
+                f"The catalog at {self.catalog.path} has no images yet. "
+                "Index a folder first: imgsearch index ~/Pictures"
+            )
+        vector = self.query_vector(query)
+        ids, scores = self.index.search(vector, offset + k + len(exclude_ids))
+        kept = [(i, s) for i, s in zip(ids.tolist(), scores.tolist()) if i not in exclude_ids]
+        kept = kept[offset : offset + k]
+        if min_score is not None:
+            kept = [(i, s) for i, s in kept if s >= min_score]
+        records = self.catalog.records([i for i, _ in kept])
+        return [
+            SearchResult(
+                rank=offset + rank, id=i, path=records[i].path, score=round(float(s), 6),
+                width=records[i].width, height=records[i].height, format=records[i].format,
+                taken_at=records[i].taken_at, camera=records[i].camera,
+            )
+            for rank, (i, s) in enumerate(kept, start=1)
+            if i in records
+        ]
+
+    def query_vector(self, query: Query) -> np.ndarray:
+        """Normalised weighted sum of the terms' unit embeddings."""
+        total = np.zeros(self.catalog.dim or 0, dtype=np.float32)
+        texts = [t for t in query.terms if t.kind == "text"]
+        if texts:
+            embedded = self._model().encode_texts([t.value for t in texts])
+            total += sum(t.weight * e for t, e in zip(texts, embedded))
+        for term in query.terms:
+            if term.kind != "text":
+                total += term.weight * self._image_embedding(term)
+        norm = float(np.linalg.norm(total))
+        if norm == 0.0:
+            raise ImgsearchError(
+                "The query terms cancel each other out; give different texts or weights."
+            )
+        return total / norm
+
+    def _image_embedding(self, term: QueryTerm) -> np.ndarray:
+        """An indexed image's stored embedding, else encode the file now."""
+        if term.kind == "image_id":
+            stored = self.catalog.embedding(int(term.value))
+            if stored is None:
+                raise ImgsearchError(f"No image with id {term.value} in the catalog.")
+            return stored
+        path = Path(term.value).expanduser()
+        record = self.catalog.get_by_path(str(path.resolve())) if path.exists() else None
+        if record is not None:
+            stored = self.catalog.embedding(record.id)
+            if stored is not None:
+                return stored
+        return self._encode_file(path)
+
+    def _encode_file(self, path: Path) -> np.ndarray:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImgsearchError(
+                f"Cannot read query image {path}: {exc.strerror or exc}. Check the path."
+            ) from exc
+        model = self._model()
+        try:
+            decoded = decode_image(data, min_side=2 * model.image_size)
+        except UnreadableImageError as exc:
+            raise ImgsearchError(
+                f"Cannot use {path} as a query image: {exc}. Give a JPEG, PNG, WebP, HEIC or "
+                "other image file."
+            ) from exc
+        return model.encode_images([decoded.image])[0]

@@ -1,0 +1,382 @@
+"""The SQLite catalog: one row per indexed image, its metadata and its embedding.
+
+The catalog is the single source of truth. Every batch of finished work is written in
+one transaction (WAL mode), so a run killed at any point leaves a valid catalog that
+keeps all committed batches; the next run resumes from there.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_data_path
+
+from imgsearch.errors import ImgsearchError, ModelMismatchError
+
+SCHEMA_VERSION = 1
+DB_ENV_VAR = "IMGSEARCH_DB"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    taken_at TEXT,
+    camera TEXT,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+"""
+
+
+def default_db_path() -> Path:
+    """Where the catalog lives unless `--db` or $IMGSEARCH_DB says otherwise."""
+    override = os.environ.get(DB_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    return user_data_path("imgsearch") / "catalog.db"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Everything the catalog knows about one image, embedding aside."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """One finished image, ready to be written."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    size: int
+    mtime_ns: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the catalog remembers of a path, to decide whether to look at it again."""
+
+    size: int
+    mtime_ns: int
+    failed: bool
+
+
+_RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
+
+
+class Catalog:
+    """A connection to one catalog file. Not shared between threads."""
+
+    def __init__(self, path: Path, *, create: bool = True, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and (readonly or not create):
+            raise ImgsearchError(
+                f"No catalog at {self.path}. Index a folder first: imgsearch index ~/Pictures"
+                " (or point --db / $IMGSEARCH_DB at an existing catalog)."
+            )
+        if readonly:
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                isolation_level=None, check_same_thread=False,
+            )
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside land together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- model ---------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str | None:
+        return self._meta("model_id")
+
+    @property
+    def dim(self) -> int | None:
+        value = self._meta("dim")
+        return int(value) if value else None
+
+    @property
+    def model_source(self) -> str | None:
+        """The model directory the catalog was built from, when it was not a named model."""
+        return self._meta("model_source")
+
+    def bind_model(self, model_id: str, dim: int, *, source: str | None = None) -> None:
+        """Record the model on first use; refuse a different one afterwards."""
+        if self.model_id is not None and self.count() > 0:
+            self.check_model(model_id)
+        with self.transaction():
+            self._set_meta("model_id", model_id)
+            self._set_meta("dim", str(dim))
+            self._set_meta("model_source", source or "")
+
+    def check_model(self, model_id: str) -> None:
+        current = self.model_id
+        if current is not None and current != model_id:
+            raise ModelMismatchError(
+                f"This catalog ({self.path}) was built with model '{current}', not '{model_id}'. "
+                f"Search without --model/--model-path to use '{current}', or re-index with the new "
+                f"model: imgsearch index --rebuild --model {model_id} (or use another --db)."
+            )
+
+    def drop_embeddings(self) -> None:
+        """Forget every image so that a new model can re-embed them all."""
+        with self.transaction():
+            self._db.execute("DELETE FROM images")
+            self._db.execute("DELETE FROM failures")
+            self._db.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim', 'model_source')")
+            self._bump_generation()
+
+    # -- roots ---------------------------------------------------------------------
+
+    def add_roots(self, roots: Iterable[Path]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
+                [(str(root), time.time()) for root in roots],
+            )
+
+    def roots(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    # -- reading -------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    def file_states(self, under: Sequence[Path]) -> dict[str, FileState]:
+        """Size and mtime of every known path below these roots, indexed or failed."""
+        states: dict[str, FileState] = {}
+        for prefix in _prefix_patterns(under):
+            for path, size, mtime in self._db.execute(
+                "SELECT path, size, mtime_ns FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                prefix,
+            ):
+                states[path] = FileState(size, mtime, failed=False)
+            for path, size, mtime in self._db.execute(
+                "SELECT path, size, mtime_ns FROM failures WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                prefix,
+            ):
+                states.setdefault(path, FileState(size, mtime, failed=True))
+        return states
+
+    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray] | None:
+        """A finished image with this content, so a moved or copied file needs no model run."""
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS}, embedding FROM images WHERE content_hash = ? LIMIT 1",
+            (content_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        return ImageRecord(*row[:-1]), np.frombuffer(row[-1], dtype=np.float32)
+
+    def get(self, image_id: int) -> ImageRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        return ImageRecord(*row) if row else None
+
+    def get_by_path(self, path: str) -> ImageRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path,)
+        ).fetchone()
+        return ImageRecord(*row) if row else None
+
+    def records(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
+        found: dict[int, ImageRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM images WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = ImageRecord(*row)
+        return found
+
+    def embedding(self, image_id: int) -> np.ndarray | None:
+        row = self._db.execute("SELECT embedding FROM images WHERE id = ?", (image_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, matrix) of every image, in id order."""
+        dim = self.dim or 0
+        rows = self._db.execute("SELECT id, embedding FROM images ORDER BY id").fetchall()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        matrix = np.empty((len(rows), dim), dtype=np.float32)
+        for i, row in enumerate(rows):
+            matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+        return ids, matrix
+
+    def failures(self) -> list[Failure]:
+        return [
+            Failure(*row)
+            for row in self._db.execute(
+                "SELECT path, size, mtime_ns, reason FROM failures ORDER BY path"
+            )
+        ]
+
+    def generation(self) -> int:
+        """A counter bumped by every change to the set of embeddings, for cache checks."""
+        return int(self._meta("generation") or 0)
+
+    def file_size(self) -> int:
+        """Bytes on disk, write-ahead log included."""
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"))
+            if p.exists()
+        )
+
+    # -- writing -------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        images: Sequence[NewImage],
+        failures: Sequence[Failure] = (),
+        removed: Sequence[str] = (),
+    ) -> None:
+        """Write one batch of finished work in a single transaction."""
+        if not (images or failures or removed):
+            return
+        now = time.time()
+        model_id = self.model_id
+        if images and model_id is None:
+            raise ImgsearchError("Bind a model to the catalog before writing embeddings.")
+        with self.transaction():
+            self._db.executemany(
+                """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
+                       taken_at, camera, model_id, embedding, indexed_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET
+                       size=excluded.size, mtime_ns=excluded.mtime_ns,
+                       content_hash=excluded.content_hash, width=excluded.width,
+                       height=excluded.height, format=excluded.format,
+                       taken_at=excluded.taken_at, camera=excluded.camera,
+                       model_id=excluded.model_id, embedding=excluded.embedding,
+                       indexed_at=excluded.indexed_at""",
+                [
+                    (
+                        img.path, img.size, img.mtime_ns, img.content_hash, img.width,
+                        img.height, img.format, img.taken_at, img.camera, model_id,
+                        np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
+                    )
+                    for img in images
+                ],
+            )
+            self._db.executemany(
+                "DELETE FROM failures WHERE path = ?", [(img.path,) for img in images]
+            )
+            self._db.executemany(
+                """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET size=excluded.size,
+                       mtime_ns=excluded.mtime_ns, reason=excluded.reason,
+                       failed_at=excluded.failed_at""",
+                [(f.path, f.size, f.mtime_ns, f.reason, now) for f in failures],
+            )
+            self._db.executemany(
+                "DELETE FROM images WHERE path = ?", [(f.path,) for f in failures]
+            )
+            self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in removed])
+            self._db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in removed])
+            self._bump_generation()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def _bump_generation(self) -> None:
+        self._set_meta("generation", str(self.generation() + 1))
+
+
+def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str, str]]:
+    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped."""
+    patterns = []
+    for root in roots:
+        text = str(root)
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns.append((text, escaped.rstrip("/") + "/%"))
+    return patterns

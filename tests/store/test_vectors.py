@@ -1,0 +1,36 @@
+import numpy as np
+
+from imgsearch.store.catalog import Catalog, NewImage
+from imgsearch.store.vectors import ExactIndex
+
+
+def _fill(catalog: Catalog, vectors: np.ndarray) -> None:
+    catalog.bind_model("m", vectors.shape[1])
+    catalog.write_batch([
+        NewImage(f"/p/{i}.jpg", 1, 1, f"h{i}", 1, 1, "png", None, None, v)
+        for i, v in enumerate(vectors)
+    ])
+
+
+def test_exact_search_matches_brute_force_and_cache_tracks_changes(tmp_path):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with Catalog(tmp_path / "c.db") as catalog:
+        _fill(catalog, vectors)
+        query = vectors[7]
+        ids, scores = ExactIndex.open(catalog).search(query, 5)
+        expected = np.argsort(-(vectors @ query))[:5] + 1
+        assert ids.tolist() == expected.tolist()
+        assert scores[0] > 0.99 and all(np.diff(scores) <= 0)
+        assert (tmp_path / "c.db.vectors.npy").exists()
+
+        catalog.write_batch([], removed=["/p/7.jpg"])
+        ids, _ = ExactIndex.open(catalog).search(query, 5)
+        assert 8 not in ids.tolist()
+
+
+def test_empty_index_returns_nothing(tmp_path):
+    with Catalog(tmp_path / "c.db") as catalog:
+        ids, scores = ExactIndex.open(catalog).search(np.ones(4, dtype=np.float32), 3)
+        assert len(ids) == 0 and len(scores) == 0
