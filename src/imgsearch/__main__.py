@@ -1,0 +1,3 @@
+from imgsearch.cli import app
+
+app(prog_name="imgsearch")

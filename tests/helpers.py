@@ -1,0 +1,46 @@
+"""Small builders shared by tests: synthetic photos and CLI invocation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from imgsearch.cli import app
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+COLOURS = {
+    "red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220),
+    "yellow": (240, 220, 40), "purple": (140, 40, 160), "orange": (250, 140, 20),
+}
+
+
+def draw_photo(path: Path, colour: str, shape: str = "circle", size: tuple[int, int] = (160, 120), seed: int = 0) -> Path:
+    """A picture of a coloured shape on a noisy background, saved in the format of its suffix."""
+    rng = np.random.default_rng(seed)
+    background = rng.integers(90, 160, size=(size[1], size[0], 3), dtype=np.uint8)
+    image = Image.fromarray(background)
+    draw = ImageDraw.Draw(image)
+    w, h = size
+    box = (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
+    if shape == "circle":
+        draw.ellipse(box, fill=COLOURS[colour])
+    else:
+        draw.rectangle(box, fill=COLOURS[colour])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def run_cli(*args: str, expect: int = 0) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == expect, (result.exit_code, result.output, result.exception)
+    return result.output
+
+
+def run_json(*args: str) -> dict:
+    return json.loads(run_cli(*args, "--json"))

@@ -1,0 +1,154 @@
+"""Indexing through the CLI and the Python API: incremental runs, failures, interruption."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgsearch import ImageIndex
+from tests.helpers import SHARED_DATA, draw_photo, run_cli, run_json
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    for i, colour in enumerate(["red", "green", "blue", "yellow"]):
+        draw_photo(root / f"{colour}.jpg", colour, seed=i)
+    draw_photo(root / "nested" / "deeper" / "purple.png", "purple", shape="square")
+    return root
+
+
+def _paths(index_json: dict) -> set[str]:
+    return {f["path"] for f in index_json["failed"]}
+
+
+def _indexed(db: Path) -> set[str]:
+    with sqlite3.connect(db) as con:
+        return {Path(row[0]).name for row in con.execute("SELECT path FROM images")}
+
+
+def test_first_index_embeds_everything_and_second_reads_nothing(photos, tmp_path, tiny_clip_dir):
+    db = tmp_path / "c.db"
+    first = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (first["scanned"], first["embedded"], first["failed"]) == (5, 5, [])
+    second = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (second["embedded"], second["unchanged"], second["reused"]) == (0, 5, 0)
+
+
+def test_incremental_add_modify_delete_move(photos, tmp_path, tiny_clip_dir):
+    db = tmp_path / "c.db"
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+
+    draw_photo(photos / "orange.jpg", "orange")
+    draw_photo(photos / "red.jpg", "red", shape="square", seed=9)
+    os.utime(photos / "red.jpg", ns=(1, 1))
+    (photos / "green.jpg").unlink()
+    (photos / "moved").mkdir()
+    shutil.move(photos / "blue.jpg", photos / "moved" / "blue-renamed.jpg")
+    shutil.copy(photos / "yellow.jpg", photos / "yellow-copy.jpg")
+
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert run["embedded"] == 2, "only the new and the modified file need the model"
+    assert run["reused"] == 2, "the moved and the copied file reuse stored embeddings"
+    assert run["removed"] == 2, "the deleted file and the old path of the moved one"
+    assert _indexed(db) == {
+        "red.jpg", "yellow.jpg", "yellow-copy.jpg", "blue-renamed.jpg", "purple.png", "orange.jpg",
+    }
+
+
+def test_other_roots_are_kept_when_indexing_one(photos, tmp_path, tiny_clip_dir):
+    db = tmp_path / "c.db"
+    other = tmp_path / "other"
+    draw_photo(other / "x.png", "orange")
+    run_json("index", photos, other, "--db", db, "--model-path", tiny_clip_dir)
+    run_json("index", other, "--db", db, "--model-path", tiny_clip_dir)
+    assert len(_indexed(db)) == 6
+
+
+def test_bad_files_are_reported_and_the_run_goes_on(photos, tmp_path, tiny_clip_dir):
+    (photos / "empty.jpg").write_bytes(b"")
+    (photos / "notes.png").write_text("not an image at all")
+    good = (photos / "red.jpg").read_bytes()
+    (photos / "cut.jpg").write_bytes(good[: len(good) // 2])
+    db = tmp_path / "c.db"
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    failed = {Path(p).name for p in _paths(run)}
+    assert failed == {"empty.jpg", "notes.png", "cut.jpg"}
+    assert run["embedded"] == 5
+    status = run_json("status", "--db", db)
+    assert {Path(f["path"]).name for f in status["failures"]} == failed
+    assert all(f["reason"] for f in status["failures"])
+    unchanged_rerun = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert unchanged_rerun["embedded"] == 0 and unchanged_rerun["failed"] == []
+
+
+def test_missing_folder_is_a_clear_error(tmp_path, tiny_clip_dir):
+    output = run_cli("index", tmp_path / "nope", "--db", tmp_path / "c.db",
+                     "--model-path", tiny_clip_dir, expect=1)
+    assert "No such folder" in output
+
+
+def test_kill_mid_run_keeps_finished_batches_and_resume_completes(tmp_path, tiny_clip_dir):
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(240):
+        noise = rng.integers(0, 255, size=(600, 800, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(root / f"{i:03d}.png")
+    db = tmp_path / "c.db"
+    command = [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+               "--model-path", str(tiny_clip_dir), "--batch-size", "4", "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _count(db) < 8:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = _count(db)
+    assert 8 <= saved < 240, f"kill landed at {saved} images; the test needs a mid-run kill"
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    resumed = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert resumed["unchanged"] == saved
+    assert resumed["embedded"] == 240 - saved
+    assert _count(db) == 240
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="needs ../shared/data/formats (shared test data)")
+def test_index_real_world_formats(tmp_path, tiny_clip_dir):
+    db = tmp_path / "c.db"
+    formats = SHARED_DATA / "formats"
+    run = run_json("index", formats, "--db", db, "--model-path", tiny_clip_dir)
+    failed = {Path(f["path"]).name: f["reason"] for f in run["failed"]}
+    for broken in ("truncated.jpg", "truncated.png", "corrupt-header.jpg"):
+        assert broken in failed, f"{broken} must be reported"
+    assert run["embedded"] + run["reused"] + len(run["failed"]) == run["scanned"]
+    with ImageIndex(db) as index:
+        ids, _ = index.catalog.all_embeddings()
+        by_name = {Path(r.path).name: r for r in index.catalog.records(ids.tolist()).values()}
+    landscapes = {by_name[f"Landscape_{i}.jpg"] for i in range(1, 9) if f"Landscape_{i}.jpg" in by_name}
+    portraits = {by_name[f"Portrait_{i}.jpg"] for i in range(1, 9) if f"Portrait_{i}.jpg" in by_name}
+    assert len(landscapes) == 8 and len(portraits) == 8
+    assert {(r.width, r.height) for r in landscapes} == {(600, 450)}
+    assert {(r.width, r.height) for r in portraits} == {(450, 600)}
+    for kind in ("heic", "avif"):
+        assert any(r.format in {kind, "heif"} for r in by_name.values()), f"no {kind} indexed"

@@ -1,0 +1,143 @@
+"""Searching through the CLI and the Python API with a tiny random-weight model.
+
+Random weights carry no meaning, so these tests check the mechanics that do not depend
+on it: identical images score highest, query arithmetic moves rankings the expected way,
+outputs have the documented shape, and mistakes give clear errors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgsearch import ImageIndex
+from tests.helpers import COLOURS, draw_photo, run_cli, run_json
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_clip_dir) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("photos")
+    for i, colour in enumerate(COLOURS):
+        draw_photo(root / f"{colour}.jpg", colour, shape="circle" if i % 2 else "square", seed=i)
+    db = root.parent / f"{root.name}.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    return root, db
+
+
+def test_json_output_shape(indexed):
+    root, db = indexed
+    payload = run_json("search", "a red circle", "--db", db, "-k", "3")
+    assert payload["query"] == "a red circle"
+    assert payload["model"]
+    assert [r["rank"] for r in payload["results"]] == [1, 2, 3]
+    first = payload["results"][0]
+    assert {"rank", "path", "score", "width", "height", "taken_at", "id"} <= set(first)
+    assert Path(first["path"]).is_absolute() and Path(first["path"]).parent == root.resolve()
+    assert (first["width"], first["height"]) == (160, 120)
+    scores = [r["score"] for r in payload["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_example_image_finds_itself_first_and_similar_excludes_it(indexed):
+    root, db = indexed
+    by_image = run_json("search", "--image", root / "blue.jpg", "--db", db)
+    assert Path(by_image["results"][0]["path"]).name == "blue.jpg"
+    assert by_image["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+    similar = run_json("similar", root / "blue.jpg", "--db", db, "-k", "10")
+    assert "blue.jpg" not in {Path(r["path"]).name for r in similar["results"]}
+    assert len(similar["results"]) == len(COLOURS) - 1
+
+
+def test_two_example_images_rank_both_on_top(indexed):
+    root, db = indexed
+    payload = run_json("search", "--image", root / "red.jpg", "--image", root / "green.jpg", "--db", db, "-k", "2")
+    assert {Path(r["path"]).name for r in payload["results"]} == {"red.jpg", "green.jpg"}
+
+
+def test_negative_text_pushes_its_closest_image_down(indexed):
+    _, db = indexed
+    with ImageIndex(db) as index:
+        everything = len(COLOURS)
+        plain = [r.path for r in index.search("a photo", k=everything)]
+        ids, matrix = index.catalog.all_embeddings()
+        avoid = index.model.encode_texts(["a bright square"])[0]
+        closest = index.catalog.get(int(ids[np.argmax(matrix @ avoid)])).path
+        pushed = [r.path for r in index.search("a photo", negatives=["5:a bright square"], k=everything)]
+    assert pushed.index(closest) >= plain.index(closest)
+    assert pushed[-1] == closest
+
+
+def test_weights_and_offset_paging(indexed):
+    _, db = indexed
+    full = run_json("search", "sunset", "--db", db, "-k", "6")["results"]
+    page = run_json("search", "sunset", "--db", db, "-k", "2", "--offset", "2")["results"]
+    assert [r["path"] for r in page] == [r["path"] for r in full[2:4]]
+    assert [r["rank"] for r in page] == [3, 4]
+    doubled = run_json("search", "2:sunset", "--db", db, "-k", "6")["results"]
+    assert [r["path"] for r in doubled] == [r["path"] for r in full]
+
+
+def test_min_score_filters(indexed):
+    root, db = indexed
+    payload = run_json("search", "--image", root / "red.jpg", "--min-score", "0.999", "--db", db)
+    assert [Path(r["path"]).name for r in payload["results"]] == ["red.jpg"]
+
+
+def test_interactive_prompt_answers_queries_until_exit(indexed):
+    _, db = indexed
+    from typer.testing import CliRunner
+
+    from imgsearch.cli import app
+
+    result = CliRunner().invoke(app, ["search", "--db", str(db)], input="red square -blue\nexit\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count(".jpg") >= 5
+
+
+def test_plain_output_lists_scores_and_paths(indexed):
+    _, db = indexed
+    lines = run_cli("search", "dog", "--db", db, "-k", "2").strip().splitlines()
+    assert len(lines) == 2 and all(line.split("\t")[1].endswith(".jpg") for line in lines)
+
+
+def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
+    _, db = indexed
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("hello")
+    assert "Cannot use" in run_cli("search", "--image", notes, "--db", db, expect=1)
+    assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=1)
+
+
+def test_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
+    output = run_cli("search", "cat", "--db", tmp_path / "new.db", "--model-path", tiny_clip_dir, expect=1)
+    assert "imgsearch index" in output
+
+
+def test_catalog_refuses_queries_with_another_model(indexed):
+    _, db = indexed
+    output = run_cli("search", "cat", "--db", db, "--model", "ViT-B-32__openai", expect=1)
+    assert "--rebuild" in output and "ViT-B-32__openai" in output
+
+
+def test_status_reports_the_catalog(indexed):
+    root, db = indexed
+    status = run_json("status", "--db", db)
+    assert status["images"] == len(COLOURS)
+    assert status["roots"] == [str(root.resolve())]
+    assert status["failures"] == []
+
+
+def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    draw_photo(tmp_path / "p" / "a.jpg", "red")
+    started = time.monotonic()
+    output = run_cli("index", tmp_path / "p", "--db", tmp_path / "c.db", "--model", "ViT-B-32__openai", expect=1)
+    assert time.monotonic() - started < 5
+    assert "--model-path" in output
+    assert os.environ["HF_HOME"] == str(tmp_path / "hf")
