@@ -1,0 +1,204 @@
+"""Export an open_clip model to a model directory in Immich's layout (needs ``imgsearch[torch]``).
+
+This is how users without Hub access, and our tests, get a model: any ``open_clip.list_models()``
+architecture with a ``pretrained`` tag or random weights, or a custom architecture JSON. torch is
+imported only inside these functions so the default install never needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from imgsearch.errors import ImgsearchError
+from imgsearch.models import layout
+from imgsearch.models.clip_bpe import END_OF_TEXT, START_OF_TEXT, VOCAB_SIZE, build_clip_tokenizer
+
+ONNX_OPSET = 18
+_CLIP_PAD_TOKEN = "!"  # id 0: open_clip pads token sequences with zeros
+
+
+class ExportError(ImgsearchError):
+    """The requested model cannot be exported; the message says why and what to do."""
+
+
+def export_open_clip(
+    arch: str,
+    out_dir: Path,
+    *,
+    pretrained: str | None = None,
+    random_weights: bool = False,
+    arch_config: Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write ``arch`` (with ``pretrained`` weights or seeded random ones) to ``out_dir``; returns it.
+
+    ``arch_config`` registers a custom open_clip config JSON under the name ``arch`` (or the file's
+    stem when ``arch`` is empty). The directory appears only once the export is complete.
+    """
+    torch, open_clip = _import_torch()
+    out_dir = Path(out_dir).expanduser().resolve()
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ExportError(f"{out_dir} already exists and is not empty; choose a new directory.")
+    if (pretrained is None) == (not random_weights):
+        raise ExportError("Pass exactly one of pretrained=<tag> or random_weights=True.")
+    if arch_config is not None:
+        arch = _register_config(open_clip, arch or Path(arch_config).stem, Path(arch_config))
+    model_cfg = open_clip.get_model_config(arch)
+    if model_cfg is None:
+        raise ExportError(f"Unknown open_clip architecture {arch!r}; see open_clip.list_models().")
+    if pretrained is not None and pretrained not in open_clip.list_pretrained_tags_by_model(arch):
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+        raise ExportError(f"open_clip has no pretrained tag {pretrained!r} for {arch}; available: {tags}.")
+
+    tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=pretrained is not None)
+    model.eval()
+    model_id = f"{arch}__{pretrained}" if pretrained else f"{arch}/random-seed{seed}"
+    config = {**model_cfg, "model_id": model_id}
+    preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (staging / "visual").mkdir()
+        (staging / "textual").mkdir()
+        _write_json(staging / layout.CONFIG_FILE, config)
+        _write_json(staging / layout.PREPROCESS_CFG, preprocess_cfg)
+        (staging / layout.TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
+        _write_json(staging / layout.TOKENIZER_CFG, tokenizer_cfg)
+        _export_towers(torch, model, preprocess_cfg, int(model_cfg["text_cfg"].get("context_length", 77)), staging)
+        if out_dir.exists():
+            out_dir.rmdir()
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _import_torch() -> tuple[ModuleType, ModuleType]:
+    try:
+        import open_clip
+        import torch
+    except ImportError as exc:
+        raise ExportError(
+            f"Exporting models needs torch and open_clip ({exc.name} is missing): pip install 'imgsearch[torch]'"
+        ) from exc
+    return torch, open_clip
+
+
+def _register_config(open_clip: ModuleType, name: str, path: Path) -> str:
+    """open_clip registers config files by file name, so stage a copy named after ``name``."""
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"Cannot read architecture config {path}: {exc}") from exc
+    if not {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
+        raise ExportError(f"{path} is not an open_clip model config (needs embed_dim, vision_cfg, text_cfg).")
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_json(Path(tmp) / f"{name}.json", cfg)
+        open_clip.add_model_config(tmp)
+    return name
+
+
+def _tokenizer_files(open_clip: ModuleType, arch: str, model_cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """tokenizer.json text and tokenizer_config.json content, built without network access."""
+    text_cfg = model_cfg.get("text_cfg", {})
+    context_length = int(text_cfg.get("context_length", 77))
+    hf_name = text_cfg.get("hf_tokenizer_name")
+    if hf_name:
+        return _hf_tokenizer_files(arch, hf_name, context_length)
+    if int(text_cfg.get("vocab_size", VOCAB_SIZE)) != VOCAB_SIZE:
+        raise ExportError(f"{arch} has a text vocabulary of {text_cfg['vocab_size']}, not CLIP's BPE ({VOCAB_SIZE}).")
+    bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    tokenizer = build_clip_tokenizer(bpe_path)
+    cfg = {
+        "tokenizer_class": "CLIPTokenizer",
+        "bos_token": START_OF_TEXT,
+        "eos_token": END_OF_TEXT,
+        "unk_token": END_OF_TEXT,
+        "pad_token": _CLIP_PAD_TOKEN,
+        "model_max_length": context_length,
+        "do_lower_case": True,
+    }
+    return tokenizer.to_str(), cfg
+
+
+def _hf_tokenizer_files(arch: str, hf_name: str, context_length: int) -> tuple[str, dict[str, Any]]:
+    """SigLIP-style towers use a Hub tokenizer; only a locally cached copy can be used offline."""
+    try:
+        from transformers import AutoTokenizer
+
+        hf_tokenizer = AutoTokenizer.from_pretrained(hf_name)
+    except Exception as exc:  # ImportError, or any of transformers' offline/download errors
+        raise ExportError(
+            f"{arch} uses the Hugging Face tokenizer {hf_name!r}, which could not be loaded ({exc}). "
+            "Run the export once with network access (it is cached afterwards), or use a CLIP BPE "
+            "architecture such as ViT-B-32, ViT-B-16, ViT-L-14 or RN50, which export fully offline."
+        ) from exc
+    backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ExportError(f"The tokenizer {hf_name!r} has no fast (tokenizers) version to save as tokenizer.json.")
+    cfg = {"pad_token": hf_tokenizer.pad_token or hf_tokenizer.eos_token, "model_max_length": context_length}
+    return str(backend.to_str()), cfg
+
+
+def _export_towers(
+    torch: ModuleType, model: Any, preprocess_cfg: dict[str, Any], context_length: int, root: Path
+) -> None:
+    size = preprocess_cfg.get("size", 224)
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[-1]))
+
+    class Visual(torch.nn.Module):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = model
+
+        def forward(self, image: Any) -> Any:
+            return self.clip.encode_image(image, normalize=True)
+
+    class Textual(torch.nn.Module):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = model
+
+        def forward(self, text: Any) -> Any:
+            return self.clip.encode_text(text, normalize=True)
+
+    model.requires_grad_(False)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX export
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pixels = torch.randn(2, 3, height, width)
+            _to_onnx(torch, Visual(), pixels, "image", "image_embedding", root / layout.VISUAL_MODEL)
+            tokens = torch.ones(2, context_length, dtype=torch.int32)
+            _to_onnx(torch, Textual(), tokens, "text", "text_embedding", root / layout.TEXTUAL_MODEL)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+def _to_onnx(torch: ModuleType, module: Any, example: Any, input_name: str, output_name: str, path: Path) -> None:
+    """TorchScript-based exporter: robust for open_clip's towers and gives a dynamic batch axis."""
+    torch.onnx.export(
+        module,
+        (example,),
+        path.as_posix(),
+        input_names=[input_name],
+        output_names=[output_name],
+        opset_version=ONNX_OPSET,
+        dynamic_axes={input_name: {0: "batch_size"}, output_name: {0: "batch_size"}},
+        dynamo=False,
+    )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=list) + "\n", encoding="utf-8")

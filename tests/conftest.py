@@ -1,0 +1,35 @@
+"""Shared fixtures: a tiny random-weight CLIP exported once per session through our own exporter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+# Small enough to export in a few seconds, but the real CLIP BPE vocabulary and context length,
+# so tokenisation and the text tower's shapes are exactly those of real models.
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+TINY_CLIP_ARCH = "imgsearch-tiny-clip"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("arch") / f"{TINY_CLIP_ARCH}.json"
+    path.write_text(json.dumps(TINY_CLIP_CONFIG), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Path) -> Path:
+    """An Immich-layout model directory holding a tiny random CLIP (needs the torch extra)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("open_clip")
+    from imgsearch.models.export import export_open_clip
+
+    out = tmp_path_factory.mktemp("models") / "tiny-clip"
+    return export_open_clip(TINY_CLIP_ARCH, out, random_weights=True, arch_config=tiny_clip_config, seed=0)

@@ -1,0 +1,61 @@
+"""Exporter: Immich layout, dynamic batch axis, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+
+from imgsearch.models.export import ExportError, export_open_clip  # noqa: E402
+from imgsearch.models.layout import REQUIRED_FILES  # noqa: E402
+
+
+def test_layout_matches_immich(tiny_clip_dir: Path) -> None:
+    for rel in REQUIRED_FILES:
+        assert (tiny_clip_dir / rel).is_file(), rel
+    config = json.loads((tiny_clip_dir / "config.json").read_text())
+    assert config["embed_dim"] == 32 and config["text_cfg"]["context_length"] == 77
+    preprocess = json.loads((tiny_clip_dir / "visual/preprocess_cfg.json").read_text())
+    assert preprocess["size"] == [48, 48] and preprocess["resize_mode"] == "shortest"
+    assert json.loads((tiny_clip_dir / "textual/tokenizer_config.json").read_text())["pad_token"]
+
+
+def test_onnx_graphs_have_dynamic_batch(tiny_clip_dir: Path) -> None:
+    visual = ort.InferenceSession((tiny_clip_dir / "visual/model.onnx").as_posix())
+    textual = ort.InferenceSession((tiny_clip_dir / "textual/model.onnx").as_posix())
+    (image,) = visual.get_inputs()
+    (text,) = textual.get_inputs()
+    assert image.name == "image" and image.type == "tensor(float)" and not isinstance(image.shape[0], int)
+    assert text.name == "text" and text.type == "tensor(int32)" and not isinstance(text.shape[0], int)
+    out = visual.run(None, {"image": np.zeros((5, 3, 48, 48), np.float32)})[0]
+    assert out.shape == (5, 32)
+
+
+def test_refuses_non_empty_output_dir(tmp_path: Path, tiny_clip_config: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        export_open_clip("x", tmp_path, random_weights=True, arch_config=tiny_clip_config)
+
+
+def test_needs_weights_choice_and_known_arch(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="exactly one"):
+        export_open_clip("ViT-B-32", tmp_path / "a")
+    with pytest.raises(ExportError, match="Unknown open_clip architecture"):
+        export_open_clip("ViT-Nope", tmp_path / "b", random_weights=True)
+    with pytest.raises(ExportError, match="no pretrained tag"):
+        export_open_clip("ViT-B-32", tmp_path / "c", pretrained="nope")
+    assert not any(tmp_path.iterdir())
+
+
+def test_hf_tokenizer_arch_fails_clearly_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ExportError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
+        export_open_clip("ViT-B-16-SigLIP2", tmp_path / "siglip", random_weights=True)
+    assert not (tmp_path / "siglip").exists()
