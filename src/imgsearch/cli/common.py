@@ -1,0 +1,63 @@
+"""What every command shares: the Typer app, consoles, common options and error handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from imgsearch.errors import ImgsearchError
+
+app = typer.Typer(
+    help=(
+        "Find photos by describing them or by showing an example.\n\n"
+        "Start with `imgsearch index ~/Pictures`, then `imgsearch search \"a dog on a beach\"`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Catalog file. Default: $IMGSEARCH_DB, else a per-user data folder."),
+]
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Named model, e.g. ViT-B-32__openai (`imgsearch models list`)."),
+]
+ModelPathOption = Annotated[
+    Optional[Path],
+    typer.Option("--model-path", help="Local model directory (see docs/models.md).", file_okay=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
+MinScoreOption = Annotated[
+    Optional[float], typer.Option("--min-score", help="Hide results scoring below this (cosine).")
+]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print our errors as one clear line and exit non-zero, without a traceback."""
+    try:
+        yield
+    except ImgsearchError as exc:
+        print_error(str(exc))
+        raise typer.Exit(1) from None
+
+
+def print_error(message: str) -> None:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+
+
+def print_json(payload: object) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))

@@ -1,0 +1,109 @@
+"""`imgsearch index`: bring the catalog up to date with photo folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from imgsearch.api import ImageIndex
+from imgsearch.cli.common import (
+    DbOption,
+    JsonOption,
+    ModelOption,
+    ModelPathOption,
+    app,
+    err,
+    out,
+    print_json,
+    user_errors,
+)
+from imgsearch.ingest.indexer import IndexReport
+from imgsearch.ingest.indexer import Progress as IndexProgress
+
+
+@app.command()
+def index(
+    roots: Annotated[list[Path], typer.Argument(help="Folders to index (searched recursively).")],
+    db: DbOption = None,
+    model: ModelOption = None,
+    model_path: ModelPathOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Forget all embeddings and re-embed with the chosen model.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per model call.")] = 32,
+    include_hidden: Annotated[
+        bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Index photo folders. Run it again any time: only new and changed files are read."""
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+        with _progress_bar(enabled=not as_json) as on_progress:
+            report = idx.index(
+                roots, rebuild=rebuild, batch_size=batch_size,
+                include_hidden=include_hidden, on_progress=on_progress,
+            )
+        if as_json:
+            print_json(_report_dict(report, idx.catalog.model_id))
+        else:
+            _print_report(report)
+        if report.interrupted:
+            raise typer.Exit(130)
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[IndexProgress], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("index", total=None, rate="")
+
+        def update(progress: IndexProgress) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(
+                task, completed=progress.done, total=progress.total,
+                rate=f"{speed:.1f} img/s" if speed else "",
+            )
+
+        yield update
+
+
+def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
+    return {
+        "model": model_id,
+        "scanned": report.scanned,
+        "unchanged": report.unchanged,
+        "embedded": report.embedded,
+        "reused": report.reused,
+        "removed": report.removed,
+        "failed": [{"path": f.path, "reason": f.reason} for f in report.failures],
+        "seconds": round(report.seconds, 3),
+        "images_per_second": round(report.images_per_second, 2),
+        "interrupted": report.interrupted,
+    }
+
+
+def _print_report(report: IndexReport) -> None:
+    if report.interrupted:
+        err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
+    out.print(
+        f"Scanned {report.scanned} files in {report.seconds:.1f} s: {report.embedded} embedded "
+        f"({report.images_per_second:.1f} img/s), {report.reused} reused, "
+        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failures)} failed."
+    )
+    for failure in report.failures[:20]:
+        err.print(f"  [red]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+    if len(report.failures) > 20:
+        err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
+
+

@@ -1,0 +1,141 @@
+"""`imgsearch search` and `imgsearch similar`: rank the catalog by texts and example images."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from imgsearch.api import ImageIndex
+from imgsearch.cli.common import (
+    DbOption,
+    JsonOption,
+    MinScoreOption,
+    ModelOption,
+    ModelPathOption,
+    TopKOption,
+    app,
+    err,
+    out,
+    print_error,
+    print_json,
+    user_errors,
+)
+from imgsearch.errors import ImgsearchError
+from imgsearch.search.engine import SearchResult
+
+
+@app.command()
+def search(
+    query: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="What to look for. Several texts add up; '2:beach' counts one twice."),
+    ] = None,
+    negatives: Annotated[
+        Optional[list[str]], typer.Option("--not", "-n", help="Text to steer away from (repeatable).")
+    ] = None,
+    images: Annotated[
+        Optional[list[Path]], typer.Option("--image", "-i", help="Example image to add (repeatable).")
+    ] = None,
+    top: TopKOption = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")] = 0,
+    min_score: MinScoreOption = None,
+    db: DbOption = None,
+    model: ModelOption = None,
+    model_path: ModelPathOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search by text and example images. With no query, opens an interactive prompt."""
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+        if not query and not images:
+            _interactive(idx, top, min_score)
+            return
+        results = idx.search(
+            query or [], images=images or [], negatives=negatives or [],
+            k=top, offset=offset, min_score=min_score,
+        )
+        label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
+        _print_results(label, results, idx, as_json)
+
+
+@app.command()
+def similar(
+    image: Annotated[Path, typer.Argument(help="Any image file, indexed or not.")],
+    top: TopKOption = 10,
+    min_score: MinScoreOption = None,
+    db: DbOption = None,
+    model: ModelOption = None,
+    model_path: ModelPathOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find images that look like IMAGE."""
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+        results = idx.similar(image, k=top, min_score=min_score)
+        _print_results(str(image), results, idx, as_json)
+
+
+def _interactive(idx: ImageIndex, top: int, min_score: float | None) -> None:
+    """A query loop that keeps the model loaded between queries."""
+    out.print("Type a query (prefix '-' to subtract, e.g. 'beach -people'); 'exit' to quit.")
+    while True:
+        try:
+            line = input("imgsearch> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if line in {"exit", "quit", ":q"}:
+            return
+        if not line:
+            continue
+        positives, negatives = _split_signs(line)
+        try:
+            results = idx.search(positives, negatives=negatives, k=top, min_score=min_score)
+        except ImgsearchError as exc:
+            print_error(str(exc))
+            continue
+        _print_results(line, results, idx, as_json=False)
+
+
+def _split_signs(line: str) -> tuple[list[str], list[str]]:
+    """'beach -people +sunset' -> (['beach', 'sunset'], ['people']); words group until a sign."""
+    positives: list[str] = []
+    negatives: list[str] = []
+    target, words = positives, []
+    for word in line.split():
+        if word[:1] in "+-" and len(word) > 1:
+            if words:
+                target.append(" ".join(words))
+            target, words = (negatives if word[0] == "-" else positives), [word[1:]]
+        else:
+            words.append(word)
+    if words:
+        target.append(" ".join(words))
+    return positives, negatives
+
+
+def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool) -> None:
+    if as_json:
+        print_json({
+            "query": label, "model": idx.catalog.model_id,
+            "results": [r.to_dict() for r in results],
+        })
+        return
+    if not results:
+        err.print("No results above the score threshold.")
+        return
+    if not sys.stdout.isatty():
+        for r in results:
+            print(f"{r.score:.4f}\t{r.path}")
+        return
+    table = Table("#", "score", "path", "size", "taken", title=f"Results for {label!r}")
+    for r in results:
+        table.add_row(
+            str(r.rank), f"{r.score:.3f}", f"[link=file://{r.path}]{r.path}[/link]",
+            f"{r.width}x{r.height}", r.taken_at or "",
+        )
+    out.print(table)
+
+

@@ -1,0 +1,30 @@
+"""`imgsearch status`: what the catalog holds and which files failed."""
+
+from __future__ import annotations
+
+from imgsearch.api import ImageIndex, Status
+from imgsearch.cli.common import DbOption, JsonOption, app, out, print_json, user_errors
+
+
+@app.command()
+def status(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Show what is indexed: folders, image count, model, size, and files that failed."""
+    with user_errors(), ImageIndex(db) as idx:
+        info = idx.status()
+        if as_json:
+            print_json(info.to_dict())
+        else:
+            _print_status(info)
+
+
+def _print_status(info: Status) -> None:
+    out.print(f"Catalog: {info.db_path} ({info.db_bytes / 1e6:.1f} MB)")
+    out.print(f"Model:   {info.model_id or '(none yet)'}")
+    out.print(f"Images:  {info.image_count}")
+    out.print("Folders: " + (", ".join(info.roots) or "(none yet: imgsearch index FOLDER)"))
+    if info.failures:
+        out.print(f"Failed files ({len(info.failures)}):")
+        for failure in info.failures:
+            out.print(f"  {failure.path}: {failure.reason}", highlight=False)
+
+
