@@ -19,7 +19,9 @@ COLOURS = {
 }
 
 
-def draw_photo(path: Path, colour: str, shape: str = "circle", size: tuple[int, int] = (160, 120), seed: int = 0) -> Path:
+def draw_photo(
+    path: Path, colour: str, shape: str = "circle", size: tuple[int, int] = (160, 120), seed: int = 0
+) -> Path:
     """A picture of a coloured shape on a noisy background, saved in the format of its suffix."""
     rng = np.random.default_rng(seed)
     background = rng.integers(90, 160, size=(size[1], size[0], 3), dtype=np.uint8)

@@ -16,7 +16,8 @@ from pathlib import Path
 from imgsearch.errors import ImgsearchError
 from imgsearch.ingest.indexer import IndexReport, Progress, index_folders
 from imgsearch.models import ClipModel, load_clip
-from imgsearch.search.engine import SearchResult, Searcher
+from imgsearch.search.engine import Searcher, SearchResult
+from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.catalog import Catalog, Failure, default_db_path
 
@@ -109,15 +110,24 @@ class ImageIndex:
         k: int = 10,
         offset: int = 0,
         min_score: float | None = None,
+        filters: SearchFilters | None = None,
     ) -> list[SearchResult]:
         """Rank images by texts and example images; `negatives` push results away."""
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
-        return self.searcher.search(query, k=k, offset=offset, min_score=min_score)
+        return self.searcher.search(
+            query, k=k, offset=offset, min_score=min_score, filters=filters
+        )
 
     def similar(
-        self, image: str | Path, *, k: int = 10, min_score: float | None = None
+        self,
+        image: str | Path,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
     ) -> list[SearchResult]:
         """Images that look like `image` (any file, indexed or not), itself excluded."""
         path = Path(image).expanduser()
@@ -126,7 +136,9 @@ class ImageIndex:
         record = self.catalog.get_by_path(str(path.resolve()))
         query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
-        return self.searcher.search(query, k=k, min_score=min_score, exclude_ids=exclude)
+        return self.searcher.search(
+            query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
+        )
 
     def status(self) -> Status:
         return Status(

@@ -26,6 +26,31 @@ from imgsearch.cli.common import (
 )
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
+from imgsearch.search.filters import SearchFilters
+
+InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
+AfterOption = Annotated[
+    Optional[str], typer.Option("--after", help="Taken on or after this date (2020-01-31); mtime if no EXIF.")
+]
+BeforeOption = Annotated[Optional[str], typer.Option("--before", help="Taken before this date.")]
+FormatOption = Annotated[
+    Optional[list[str]], typer.Option("--format", help="Only this file format, e.g. heic (repeatable).")
+]
+MinSizeOption = Annotated[
+    Optional[int], typer.Option("--min-size", min=1, help="Only images at least this many pixels wide and high.")
+]
+CameraOption = Annotated[Optional[str], typer.Option("--camera", help="Camera make/model contains this text.")]
+OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
+
+
+def _filters(
+    folder: Path | None, after: str | None, before: str | None,
+    formats: list[str] | None, min_size: int | None, camera: str | None,
+) -> SearchFilters:
+    return SearchFilters(
+        folder=str(folder) if folder else None, after=after, before=before,
+        formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera,
+    )
 
 
 @app.command()
@@ -41,8 +66,14 @@ def search(
         Optional[list[Path]], typer.Option("--image", "-i", help="Example image to add (repeatable).")
     ] = None,
     top: TopKOption = 10,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")] = 0,
+    offset: OffsetOption = 0,
     min_score: MinScoreOption = None,
+    folder: InOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
+    formats: FormatOption = None,
+    min_size: MinSizeOption = None,
+    camera: CameraOption = None,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -50,12 +81,13 @@ def search(
 ) -> None:
     """Search by text and example images. With no query, opens an interactive prompt."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+        filters = _filters(folder, after, before, formats, min_size, camera)
         if not query and not images:
-            _interactive(idx, top, min_score)
+            _interactive(idx, top, min_score, filters)
             return
         results = idx.search(
             query or [], images=images or [], negatives=negatives or [],
-            k=top, offset=offset, min_score=min_score,
+            k=top, offset=offset, min_score=min_score, filters=filters,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
         _print_results(label, results, idx, as_json)
@@ -65,7 +97,14 @@ def search(
 def similar(
     image: Annotated[Path, typer.Argument(help="Any image file, indexed or not.")],
     top: TopKOption = 10,
+    offset: OffsetOption = 0,
     min_score: MinScoreOption = None,
+    folder: InOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
+    formats: FormatOption = None,
+    min_size: MinSizeOption = None,
+    camera: CameraOption = None,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -73,11 +112,12 @@ def similar(
 ) -> None:
     """Find images that look like IMAGE."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
-        results = idx.similar(image, k=top, min_score=min_score)
+        filters = _filters(folder, after, before, formats, min_size, camera)
+        results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=filters)
         _print_results(str(image), results, idx, as_json)
 
 
-def _interactive(idx: ImageIndex, top: int, min_score: float | None) -> None:
+def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: SearchFilters) -> None:
     """A query loop that keeps the model loaded between queries."""
     out.print("Type a query (prefix '-' to subtract, e.g. 'beach -people'); 'exit' to quit.")
     while True:
@@ -92,7 +132,9 @@ def _interactive(idx: ImageIndex, top: int, min_score: float | None) -> None:
             continue
         positives, negatives = _split_signs(line)
         try:
-            results = idx.search(positives, negatives=negatives, k=top, min_score=min_score)
+            results = idx.search(
+                positives, negatives=negatives, k=top, min_score=min_score, filters=filters
+            )
         except ImgsearchError as exc:
             print_error(str(exc))
             continue

@@ -11,6 +11,7 @@ import numpy as np
 
 from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageError
 from imgsearch.ingest.decode import decode_image
+from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.vectors import ExactIndex, VectorIndex
@@ -69,6 +70,7 @@ class Searcher:
         offset: int = 0,
         min_score: float | None = None,
         exclude_ids: frozenset[int] = frozenset(),
+        filters: SearchFilters | None = None,
     ) -> list[SearchResult]:
         if not query:
             raise ImgsearchError("A query needs at least one positive text or image.")
@@ -78,7 +80,8 @@ class Searcher:
                 "Index a folder first: imgsearch index ~/Pictures"
             )
         vector = self.query_vector(query)
-        ids, scores = self.index.search(vector, offset + k + len(exclude_ids))
+        allowed = self.catalog.filter_ids(filters) if filters else None
+        ids, scores = self.index.search(vector, offset + k + len(exclude_ids), allowed)
         kept = [(i, s) for i, s in zip(ids.tolist(), scores.tolist()) if i not in exclude_ids]
         kept = kept[offset : offset + k]
         if min_score is not None:

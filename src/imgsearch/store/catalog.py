@@ -19,6 +19,7 @@ import numpy as np
 from platformdirs import user_data_path
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError
+from imgsearch.search.filters import SearchFilters
 
 SCHEMA_VERSION = 1
 DB_ENV_VAR = "IMGSEARCH_DB"
@@ -267,6 +268,13 @@ class Catalog:
                 found[row[0]] = ImageRecord(*row)
         return found
 
+    def filter_ids(self, filters: SearchFilters) -> np.ndarray:
+        """Ids of the images that pass every filter, for ranking within them only."""
+        clauses, params = _filter_sql(filters)
+        where = " AND ".join(clauses) or "1"
+        rows = self._db.execute(f"SELECT id FROM images WHERE {where} ORDER BY id", params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
     def embedding(self, image_id: int) -> np.ndarray | None:
         row = self._db.execute("SELECT embedding FROM images WHERE id = ?", (image_id,)).fetchone()
         return np.frombuffer(row[0], dtype=np.float32) if row else None
@@ -372,11 +380,53 @@ class Catalog:
         self._set_meta("generation", str(self.generation() + 1))
 
 
+_CAPTURE_TIME_SQL = (
+    "COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch'))"
+)
+
+
+def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
+    """WHERE clauses and parameters for a set of filters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if filters.folder:
+        folder = Path(os.path.realpath(Path(filters.folder).expanduser()))
+        exact, below = _prefix_patterns([folder])[0]
+        clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
+        params += [exact, below]
+    if filters.after:
+        clauses.append(f"{_CAPTURE_TIME_SQL} >= ?")
+        params.append(filters.after)
+    if filters.before:
+        clauses.append(f"{_CAPTURE_TIME_SQL} < ?")
+        params.append(filters.before)
+    if filters.formats:
+        wanted = sorted({_FORMAT_ALIASES.get(f.lower(), f.lower()) for f in filters.formats})
+        clauses.append(f"format IN ({','.join('?' * len(wanted))})")
+        params += wanted
+    if filters.min_width:
+        clauses.append("width >= ?")
+        params.append(filters.min_width)
+    if filters.min_height:
+        clauses.append("height >= ?")
+        params.append(filters.min_height)
+    if filters.camera:
+        clauses.append("camera LIKE ? ESCAPE '\\'")
+        params.append("%" + _escape_like(filters.camera) + "%")
+    return clauses, params
+
+
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "heic": "heif", "tif": "tiff", "jp2": "jpeg2000"}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str, str]]:
     """(exact path, LIKE pattern for everything below it) per root, wildcards escaped."""
     patterns = []
     for root in roots:
         text = str(root)
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        patterns.append((text, escaped.rstrip("/") + "/%"))
+        patterns.append((text, _escape_like(text).rstrip("/") + "/%"))
     return patterns

@@ -25,8 +25,10 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (ids, scores), best first."""
+    def search(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (ids, scores), best first, among `allowed_ids` (sorted) when given."""
         ...
 
 
@@ -61,14 +63,18 @@ class ExactIndex:
             out[start : start + len(block)] = block @ query
         return out
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.ids) == 0 or k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    def search(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         scores = self.scores(query)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        order = np.lexsort((self.ids[top], -scores[top]))
-        top = top[order]
+        candidates = np.arange(len(self.ids))
+        if allowed_ids is not None:
+            candidates = candidates[np.isin(self.ids, allowed_ids, assume_unique=True)]
+        k = min(k, len(candidates))
+        if k <= 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+        top = top[np.lexsort((self.ids[top], -scores[top]))]
         return self.ids[top], scores[top]
 
 

@@ -1,0 +1,47 @@
+"""Metadata filters that narrow a search before ranking, so k matches are never starved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from imgsearch.errors import ImgsearchError
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Every field is optional; all given fields must hold.
+
+    Dates compare against the EXIF capture time, or the file's mtime when there is none.
+    `after` is inclusive and `before` exclusive, both as ISO dates or date-times.
+    """
+
+    folder: str | None = None
+    after: str | None = None
+    before: str | None = None
+    formats: tuple[str, ...] = ()
+    min_width: int | None = None
+    min_height: int | None = None
+    camera: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("after", "before"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_iso_date(name, value)
+
+    def __bool__(self) -> bool:
+        return any(
+            value not in (None, ())
+            for value in (self.folder, self.after, self.before, self.formats,
+                          self.min_width, self.min_height, self.camera)
+        )
+
+
+def _check_iso_date(name: str, value: str) -> None:
+    try:
+        date.fromisoformat(value[:10])
+    except ValueError:
+        raise ImgsearchError(
+            f"--{name} {value!r} is not a date. Use the form 2024-06-30 (or 2024-06-30T18:00)."
+        ) from None
