@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from imgsearch.api import ImageIndex
@@ -102,7 +103,7 @@ def _print_report(report: IndexReport) -> None:
         f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failures)} failed."
     )
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
@@ -23,10 +24,39 @@ def models_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"default": DEFAULT_MODEL, "models": [vars(m) for m in known]})
         return
-    table = Table("name", "notes", title=f"Known models (default: {DEFAULT_MODEL})")
+    table = Table(
+        title=f"Known models (default: {DEFAULT_MODEL})",
+        caption="Recall: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+    )
+    table.add_column("name", no_wrap=True)
+    for numeric in ("params (M)", "GFLOPs", "Flickr30k R@1", "COCO R@1"):
+        table.add_column(numeric, justify="right")
+    table.add_column("notes")
     for entry in known:
-        table.add_row(entry.name, getattr(entry, "notes", ""))
+        table.add_row(
+            entry.name, _number(entry.params_m), _number(entry.gflops),
+            _number(entry.flickr30k_r1), _number(entry.coco_r1), entry.notes,
+        )
     out.print(table)
+
+
+@models_app.command("download")
+def models_download(
+    name: Annotated[str, typer.Argument(help="Model name from `imgsearch models list`.")],
+) -> None:
+    """Fetch a named model into the local cache now, so that later runs work offline."""
+    from imgsearch.models import resolve_model_dir
+    from imgsearch.models.hub import cache_location
+
+    with user_errors():
+        path = resolve_model_dir(name)
+    out.print(f"{name} is ready in {escape(str(path))}.")
+    cache = escape(str(cache_location()))
+    out.print(f"To use it on a machine without network, copy {cache} there (same place, or set HF_HOME).")
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 @models_app.command("export")
@@ -55,6 +85,6 @@ def models_export(
             arch, out_dir, pretrained=pretrained, random_weights=random_weights,
             arch_config=arch_config, seed=seed,
         )
-    out.print(f"Model written to {written}. Use it with: imgsearch index --model-path {written} DIR")
+    out.print(escape(f"Model written to {written}. Use it with: imgsearch index --model-path {written} DIR"))
 
 

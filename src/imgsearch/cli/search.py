@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
@@ -172,10 +174,10 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
         for r in results:
             print(f"{r.score:.4f}\t{r.path}")
         return
-    table = Table("#", "score", "path", "size", "taken", title=f"Results for {label!r}")
+    table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
     for r in results:
         table.add_row(
-            str(r.rank), f"{r.score:.3f}", f"[link=file://{r.path}]{r.path}[/link]",
+            str(r.rank), f"{r.score:.3f}", Text(r.path, style=f"link {Path(r.path).as_uri()}"),
             f"{r.width}x{r.height}", r.taken_at or "",
         )
     out.print(table)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from imgsearch.api import ImageIndex, Status
 from imgsearch.cli.common import DbOption, JsonOption, app, out, print_json, user_errors
 
@@ -18,13 +20,13 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 
 def _print_status(info: Status) -> None:
-    out.print(f"Catalog: {info.db_path} ({info.db_bytes / 1e6:.1f} MB)")
+    out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
     out.print(f"Model:   {info.model_id or '(none yet)'}")
     out.print(f"Images:  {info.image_count}")
-    out.print("Folders: " + (", ".join(info.roots) or "(none yet: imgsearch index FOLDER)"))
+    out.print("Folders: " + (escape(", ".join(info.roots)) or "(none yet: imgsearch index FOLDER)"))
     if info.failures:
         out.print(f"Failed files ({len(info.failures)}):")
         for failure in info.failures:
-            out.print(f"  {failure.path}: {failure.reason}", highlight=False)
+            out.print(f"  {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
 
 
