@@ -59,6 +59,7 @@ def index(
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[IndexProgress], None] | None]:
+    """A bar with images/s and ETA that appears once there is work to show."""
     if not enabled:
         yield None
         return
@@ -66,17 +67,22 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[IndexProgress], None] | N
         TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("index", total=None, rate="")
+    bar = Progress(*columns, console=err, transient=False)
+    task = bar.add_task("index", total=None, rate="")
 
-        def update(progress: IndexProgress) -> None:
-            speed = bar.tasks[0].speed
-            bar.update(
-                task, completed=progress.done, total=progress.total,
-                rate=f"{speed:.1f} img/s" if speed else "",
-            )
+    def update(progress: IndexProgress) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        speed = bar.tasks[0].speed
+        bar.update(
+            task, completed=progress.done, total=progress.total,
+            rate=f"{speed:.1f} img/s" if speed else "",
+        )
 
+    try:
         yield update
+    finally:
+        bar.stop()
 
 
 def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
@@ -97,11 +103,13 @@ def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]
 def _print_report(report: IndexReport) -> None:
     if report.interrupted:
         err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
-    out.print(
-        f"Scanned {report.scanned} files in {report.seconds:.1f} s: {report.embedded} embedded "
-        f"({report.images_per_second:.1f} img/s), {report.reused} reused, "
-        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.failures)} failed."
-    )
+    counts = {
+        "embedded": report.embedded, "reused (moved or copied)": report.reused,
+        "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
+    }
+    done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to do"
+    speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
+    out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
     for failure in report.failures[:20]:
         err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
