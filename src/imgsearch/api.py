@@ -48,7 +48,8 @@ class ImageIndex:
     """A catalog plus the model that fills and queries it.
 
     The model is chosen in this order: `model_path`, `model`, the model the catalog was
-    built with, the default model. It is loaded on first use only.
+    built with, the default model. It is loaded on first use only. With `create=False` a
+    missing catalog is an error instead of a new empty one (for read-only commands).
     """
 
     def __init__(
@@ -57,8 +58,10 @@ class ImageIndex:
         *,
         model: str | None = None,
         model_path: str | Path | None = None,
+        create: bool = True,
     ) -> None:
-        self.catalog = Catalog(Path(db).expanduser() if db else default_db_path())
+        db_path = Path(db).expanduser() if db else default_db_path()
+        self.catalog = Catalog(db_path, create=create)
         self._model_name = model
         self._model_path = Path(model_path).expanduser() if model_path else None
         self._model: ClipModel | None = None

@@ -112,9 +112,15 @@ def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
     assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=1)
 
 
-def test_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
+def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
     output = run_cli("search", "cat", "--db", tmp_path / "new.db", "--model-path", tiny_clip_dir, expect=1)
     assert "imgsearch index" in output
+    assert not (tmp_path / "new.db").exists(), "a search must not create a catalog"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run_json("index", empty, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir)
+    output = run_cli("search", "cat", "--db", tmp_path / "c.db", expect=1)
+    assert "no images yet" in output
 
 
 def test_catalog_refuses_queries_with_another_model(indexed):

@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     Optional[Path],

@@ -82,7 +82,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search by text and example images. With no query, opens an interactive prompt."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         filters = _filters(folder, after, before, formats, min_size, camera)
         if not query and not images:
             _interactive(idx, top, min_score, filters)
@@ -113,7 +113,7 @@ def similar(
     as_json: JsonOption = False,
 ) -> None:
     """Find images that look like IMAGE."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         filters = _filters(folder, after, before, formats, min_size, camera)
         results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=filters)
         _print_results(str(image), results, idx, as_json)

@@ -11,7 +11,7 @@ from imgsearch.cli.common import DbOption, JsonOption, app, out, print_json, use
 @app.command()
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Show what is indexed: folders, image count, model, size, and files that failed."""
-    with user_errors(), ImageIndex(db) as idx:
+    with user_errors(), ImageIndex(db, create=False) as idx:
         info = idx.status()
         if as_json:
             print_json(info.to_dict())
