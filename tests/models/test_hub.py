@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models import DEFAULT_MODEL, list_known_models, load_clip, resolve_model_dir
-from imgsearch.models import hub
+from imgsearch.models import DEFAULT_MODEL, hub, list_known_models, load_clip, resolve_model_dir
 
 
 @pytest.fixture
