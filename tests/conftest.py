@@ -33,3 +33,17 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Pa
 
     out = tmp_path_factory.mktemp("models") / "tiny-clip"
     return export_open_clip(TINY_CLIP_ARCH, out, random_weights=True, arch_config=tiny_clip_config, seed=0)
+
+
+@pytest.fixture(scope="session")
+def text_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide model cache, so the default text model is exported to ONNX once per run."""
+    pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("model-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("IMGSEARCH_MODEL_DIR", str(folder))
+    from imgsearch.text.embedder import load_text_embedder
+
+    load_text_embedder()  # export now, so its warnings do not land in a CLI test's output
+    yield folder
+    patch.undo()

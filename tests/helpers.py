@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,10 @@ from typer.testing import CliRunner
 
 from imgsearch.cli import app
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(
+    os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
+"""The shared test data beside the project; $IMGSEARCH_SHARED_DATA points elsewhere (e.g. from a worktree)."""
 
 COLOURS = {
     "red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220),

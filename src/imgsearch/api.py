@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import csv
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
@@ -18,8 +20,14 @@ from imgsearch.ingest.indexer import IndexReport, Progress, index_folders
 from imgsearch.models import ClipModel, load_clip
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
+from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.query import Query, QueryTerm
-from imgsearch.store.catalog import Catalog, Failure, default_db_path
+from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
+from imgsearch.store.text import USER_MODEL, TextStore
+from imgsearch.text.embedder import TextEmbedder, load_text_embedder
+
+TAGS_MODEL = "user-tags"
+"""Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,14 @@ class Status:
         }
 
 
+@dataclass
+class ImportReport:
+    """What `import_captions` did: notes attached, and rows naming files the catalog does not hold."""
+
+    imported: int = 0
+    unknown: list[str] = field(default_factory=list)
+
+
 class ImageIndex:
     """A catalog plus the model that fills and queries it.
 
@@ -59,13 +75,18 @@ class ImageIndex:
         model: str | None = None,
         model_path: str | Path | None = None,
         create: bool = True,
+        text_model: str | None = None,
     ) -> None:
         db_path = Path(db).expanduser() if db else default_db_path()
         self.catalog = Catalog(db_path, create=create)
         self._model_name = model
         self._model_path = Path(model_path).expanduser() if model_path else None
         self._model: ClipModel | None = None
+        self._text_model_name = text_model
+        self._text_model: TextEmbedder | None = None
+        self.texts = TextStore(self.catalog)
         self.searcher = Searcher(self.catalog, self._searching_model)
+        self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
 
     def close(self) -> None:
         self.catalog.close()
@@ -82,6 +103,12 @@ class ImageIndex:
             self._model = self._load_model()
         return self._model
 
+    @property
+    def text_model(self) -> TextEmbedder:
+        if self._text_model is None:
+            self._text_model = load_text_embedder(self._text_model_name)
+        return self._text_model
+
     def index(
         self,
         roots: Sequence[str | Path],
@@ -90,19 +117,73 @@ class ImageIndex:
         batch_size: int = 32,
         include_hidden: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
+        captions: bool = False,
+        ocr: bool = False,
+        objects: bool = False,
     ) -> IndexReport:
-        """Add new and changed images under `roots`, drop deleted ones."""
+        """Add new and changed images under `roots`, drop deleted ones.
+
+        Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
+        `captions` and `objects` add the slower model-made text signals.
+        """
         for root in roots:
             if not Path(root).expanduser().exists():
                 raise ImgsearchError(f"No such folder: {root}. Check the path and try again.")
+        if captions or objects or ocr:
+            raise ImgsearchError(
+                "Captions, object counts and OCR are not available in this version yet; "
+                "add text with imgsearch describe / tag / import-captions."
+            )
         if rebuild:
             self.catalog.drop_embeddings()
         model = self.model
         self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        return index_folders(
+        report = index_folders(
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
+        self.texts.sync()
+        return report
+
+    def describe(self, image: str | Path | int, text: str) -> None:
+        """Attach the user's own description to an image, replacing the previous one."""
+        self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
+        self.texts.sync()
+
+    def tag(self, image: str | Path | int, tags: Sequence[str]) -> None:
+        """Add tags (searchable words) to an image; tags it already has are kept once."""
+        record = self._record(image)
+        current = self.texts.get(record.content_hash, "note", TAGS_MODEL) or ""
+        merged = dict.fromkeys([*filter(None, current.split(", ")), *(t.strip() for t in tags if t.strip())])
+        self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
+        self.texts.sync()
+
+    def import_captions(self, csv_path: str | Path) -> ImportReport:
+        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV."""
+        path = Path(csv_path).expanduser()
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                rows = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ImgsearchError(f"Cannot read captions file {path}: {exc}. Give a UTF-8 CSV file.") from exc
+        if rows and not {"file", "caption"} <= set(rows[0]):
+            raise ImgsearchError(f"{path} needs a header row with the columns file,caption.")
+        report, notes = ImportReport(), []
+        for row in rows:
+            image = path.parent / Path(row["file"] or "").expanduser()
+            record = self.catalog.get_by_path(os.path.realpath(image))
+            if record is None:
+                report.unknown.append(row["file"] or "")
+                continue
+            notes.append((record.content_hash, "note", USER_MODEL, row["caption"] or ""))
+        self.texts.put_many(notes)
+        self.texts.sync()
+        report.imported = len(notes)
+        return report
+
+    def text_signals(self, image_id: int) -> dict[str, str]:
+        """source -> text of one image, for detail views."""
+        return self.texts.signals(self._record(image_id).content_hash)
 
     def search(
         self,
@@ -114,13 +195,25 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
+        mode: str | None = None,
+        weights: dict[str, float] | None = None,
+        explain: bool = False,
     ) -> list[SearchResult]:
-        """Rank images by texts and example images; `negatives` push results away."""
+        """Rank images by texts and example images; `negatives` push results away.
+
+        `mode` is clip, text, keyword or hybrid (default: hybrid once any image has text, else
+        clip). In clip mode scores are cosines; in the others they are fused scores in [0, 1],
+        and `min_score=None` means the calibrated cut-off that hides noise (0 shows everything).
+        """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
-        return self.searcher.search(
-            query, k=k, offset=offset, min_score=min_score, filters=filters
+        mode = mode or ("hybrid" if self.texts.has_any() else "clip")
+        if mode == "clip" and not explain:
+            return self.searcher.search(query, k=k, offset=offset, min_score=min_score, filters=filters)
+        return self.hybrid.search(
+            query, mode=mode, weights=weights, k=k, offset=offset,
+            min_score=min_score, explain=explain, filters=filters,
         )
 
     def similar(
@@ -153,6 +246,16 @@ class ImageIndex:
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
         )
+
+    def _record(self, image: str | Path | int) -> ImageRecord:
+        """An indexed image by id or by path, or a clear error."""
+        if isinstance(image, int):
+            record = self.catalog.get(image)
+        else:
+            record = self.catalog.get_by_path(os.path.realpath(Path(image).expanduser()))
+        if record is None:
+            raise ImgsearchError(f"{image} is not in the catalog. Index its folder first: imgsearch index FOLDER")
+        return record
 
     def _searching_model(self) -> ClipModel:
         """The model for queries, refused if the catalog was built with another one."""

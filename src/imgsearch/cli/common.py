@@ -39,10 +39,15 @@ ModelPathOption = Annotated[
     Optional[Path],
     typer.Option("--model-path", help="Local model directory (see docs/models.md).", file_okay=False),
 ]
+TextModelOption = Annotated[
+    Optional[str],
+    typer.Option("--text-model", help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2)."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[
-    Optional[float], typer.Option("--min-score", help="Hide results scoring below this (cosine).")
+    Optional[float],
+    typer.Option("--min-score", help="Hide results below this: cosine in clip mode, else the fused score 0..1."),
 ]
 
 

@@ -17,6 +17,7 @@ from imgsearch.cli.common import (
     JsonOption,
     ModelOption,
     ModelPathOption,
+    TextModelOption,
     app,
     err,
     out,
@@ -40,14 +41,18 @@ def index(
     include_hidden: Annotated[
         bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
     ] = False,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")] = False,
+    captions: Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")] = False,
+    objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
+    text_model: TextModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path) as idx:
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
         with _progress_bar(enabled=not as_json) as on_progress:
             report = idx.index(
-                roots, rebuild=rebuild, batch_size=batch_size,
-                include_hidden=include_hidden, on_progress=on_progress,
+                roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, ocr=ocr, captions=captions, objects=objects,
             )
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id))

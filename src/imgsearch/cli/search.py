@@ -18,6 +18,7 @@ from imgsearch.cli.common import (
     MinScoreOption,
     ModelOption,
     ModelPathOption,
+    TextModelOption,
     TopKOption,
     app,
     err,
@@ -76,20 +77,32 @@ def search(
     formats: FormatOption = None,
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
+    mode: Annotated[
+        Optional[str],
+        typer.Option("--mode", help="clip, text, keyword or hybrid (default: hybrid once images have text)."),
+    ] = None,
+    weights: Annotated[
+        Optional[list[str]], typer.Option("--weight", "-w", help="Signal weight, e.g. keyword=1 (repeatable).")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each signal's share and the matched text.")] = False,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    text_model: TextModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by text and example images. With no query, opens an interactive prompt."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
+    with user_errors(), ImageIndex(
+        db, model=model, model_path=model_path, text_model=text_model, create=False
+    ) as idx:
         filters = _filters(folder, after, before, formats, min_size, camera)
         if not query and not images:
             _interactive(idx, top, min_score, filters)
             return
         results = idx.search(
-            query or [], images=images or [], negatives=negatives or [],
-            k=top, offset=offset, min_score=min_score, filters=filters,
+            query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
+            min_score=min_score, filters=filters, mode=mode, weights=_parse_weights(weights or []),
+            explain=explain,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
         _print_results(label, results, idx, as_json)
@@ -143,6 +156,18 @@ def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: Se
         _print_results(line, results, idx, as_json=False)
 
 
+def _parse_weights(pairs: list[str]) -> dict[str, float] | None:
+    """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ImgsearchError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
+    return weights or None
+
+
 def _split_signs(line: str) -> tuple[list[str], list[str]]:
     """'beach -people +sunset' -> (['beach', 'sunset'], ['people']); words group until a sign."""
     positives: list[str] = []
@@ -168,18 +193,28 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
         })
         return
     if not results:
-        err.print("No results above the score threshold.")
+        err.print(f"No good match for {label!r}: nothing scores above the cut-off. "
+                  "Try other words, or --min-score 0 to see the closest images anyway.")
         return
     if not sys.stdout.isatty():
         for r in results:
-            print(f"{r.score:.4f}\t{r.path}")
+            print(f"{r.score:.4f}\t{r.path}" + (f"\t{_explanation(r)}" if r.signals else ""))
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
+    explained = any(r.signals for r in results)
+    if explained:
+        table.add_column("why")
     for r in results:
         table.add_row(
             str(r.rank), f"{r.score:.3f}", Text(r.path, style=f"link {Path(r.path).as_uri()}"),
-            f"{r.width}x{r.height}", r.taken_at or "",
+            f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)
+
+
+def _explanation(result: SearchResult) -> str:
+    """'clip 0.12 + text 0.31 + keyword 0.08 | "a dog on the [beach]"'."""
+    shares = " + ".join(f"{name} {share:.3f}" for name, share in (result.signals or {}).items())
+    return f"{shares} | {result.matched_text!r}" if result.matched_text else shares
 
 

@@ -25,7 +25,9 @@ import numpy as np
 from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
-from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage
+from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
+from imgsearch.text.metadata import MODEL as METADATA_MODEL
+from imgsearch.text.metadata import read_metadata
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
@@ -76,6 +78,7 @@ class _Prepared:
     content_hash: str
     decoded: DecodedImage
     pixels: np.ndarray
+    texts: tuple[TextSignal, ...]
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,7 @@ class _BatchWriter:
             return []
         embeddings = self.model.encode_pixels(np.stack([p.pixels for p in prepared]))
         self.report.embedded += len(prepared)
-        return [_new_image(p.found, p.content_hash, p.decoded, e) for p, e in zip(prepared, embeddings)]
+        return [_new_image(p, e) for p, e in zip(prepared, embeddings)]
 
 
 def _prepare_all(
@@ -236,7 +239,13 @@ def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> 
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return _Failed(found, str(exc))
-    return _Prepared(found, content_hash, decoded, pixels)
+    return _Prepared(found, content_hash, decoded, pixels, _metadata_signals(data, found.path))
+
+
+def _metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
+    """Descriptions and keywords written into the file or its sidecar (a header parse, no decode)."""
+    text = read_metadata(data, path)
+    return (TextSignal("metadata", METADATA_MODEL, text),) if text else ()
 
 
 class _HashLookup:
@@ -274,12 +283,13 @@ def _copy_known(found: FoundFile, content_hash: str, known: tuple) -> NewImage:
     )
 
 
-def _new_image(found: FoundFile, content_hash: str, decoded: DecodedImage, embedding: np.ndarray) -> NewImage:
+def _new_image(prepared: _Prepared, embedding: np.ndarray) -> NewImage:
+    found, decoded = prepared.found, prepared.decoded
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
-        content_hash=content_hash, width=decoded.width, height=decoded.height,
+        content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
         format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
-        embedding=embedding,
+        embedding=embedding, texts=prepared.texts,
     )
 
 

@@ -13,7 +13,7 @@ from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageErr
 from imgsearch.ingest.decode import decode_image
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
-from imgsearch.store.catalog import Catalog
+from imgsearch.store.catalog import Catalog, ImageRecord
 from imgsearch.store.vectors import ExactIndex, VectorIndex
 
 
@@ -39,6 +39,18 @@ class SearchResult:
     format: str
     taken_at: str | None
     camera: str | None
+    signals: dict[str, float] | None = None
+    """With `explain`: each signal's share of `score` (the shares add up to it)."""
+    matched_text: str | None = None
+    """With `explain`: the keyword snippet or the image's text that matched."""
+
+    @classmethod
+    def from_record(cls, rank: int, record: ImageRecord, score: float) -> SearchResult:
+        return cls(
+            rank=rank, id=record.id, path=record.path, score=round(float(score), 6),
+            width=record.width, height=record.height, format=record.format,
+            taken_at=record.taken_at, camera=record.camera,
+        )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -88,11 +100,7 @@ class Searcher:
             kept = [(i, s) for i, s in kept if s >= min_score]
         records = self.catalog.records([i for i, _ in kept])
         return [
-            SearchResult(
-                rank=offset + rank, id=i, path=records[i].path, score=round(float(s), 6),
-                width=records[i].width, height=records[i].height, format=records[i].format,
-                taken_at=records[i].taken_at, camera=records[i].camera,
-            )
+            SearchResult.from_record(offset + rank, records[i], s)
             for rank, (i, s) in enumerate(kept, start=1)
             if i in records
         ]

@@ -21,7 +21,7 @@ from platformdirs import user_data_path
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -52,6 +52,34 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
+# Each entry upgrades a catalog from the version before it; applied in order, in one transaction.
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE IF NOT EXISTS text_signals (
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (content_hash, source, model)
+);
+CREATE TABLE IF NOT EXISTS image_text (
+    image_id INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(name, body, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS text_embeddings (
+    content_hash TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (content_hash, model)
+);
+""",
+}
+
 
 def default_db_path() -> Path:
     """Where the catalog lives unless `--db` or $IMGSEARCH_DB says otherwise."""
@@ -78,6 +106,15 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class TextSignal:
+    """Text about an image's content: where it came from (`source`) and what made it (`model`)."""
+
+    source: str
+    model: str
+    text: str
+
+
+@dataclass(frozen=True)
 class NewImage:
     """One finished image, ready to be written."""
 
@@ -91,6 +128,7 @@ class NewImage:
     taken_at: str | None
     camera: str | None
     embedding: np.ndarray
+    texts: tuple[TextSignal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,14 +172,30 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+        self._migrate()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the sibling stores in this package (`store.text`)."""
+        return self._db
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate(self) -> None:
+        """Upgrade an older catalog in place; a new one runs every step."""
+        with self.transaction():
+            current = int(self._meta("schema_version") or 1)
+            if current > SCHEMA_VERSION:
+                raise ImgsearchError(
+                    f"The catalog {self.path} was written by a newer imgsearch (schema {current}). "
+                    "Upgrade imgsearch: pip install -U imgsearch."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._set_meta("schema_version", str(SCHEMA_VERSION))
 
     def __enter__(self) -> Catalog:
         return self
@@ -347,6 +401,11 @@ class Catalog:
             )
             self._db.executemany(
                 "DELETE FROM failures WHERE path = ?", [(img.path,) for img in images]
+            )
+            self._db.executemany(
+                """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
             )
             self._db.executemany(
                 """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)

@@ -1,0 +1,54 @@
+"""`imgsearch describe`, `tag` and `import-captions`: the user's own text about images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imgsearch.api import ImageIndex
+from imgsearch.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+
+ImageArgument = Annotated[Path, typer.Argument(help="An indexed image file.")]
+
+
+@app.command()
+def describe(
+    image: ImageArgument,
+    text: Annotated[str, typer.Argument(help="Your description; replaces the previous one ('' removes it).")],
+    db: DbOption = None,
+) -> None:
+    """Attach your own description to an image; search finds it by meaning and by keyword."""
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        idx.describe(image, text)
+    out.print(f"Description saved for {image}.")
+
+
+@app.command()
+def tag(
+    image: ImageArgument,
+    tags: Annotated[list[str], typer.Argument(help="One or more tags.")],
+    db: DbOption = None,
+) -> None:
+    """Add tags to an image."""
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        idx.tag(image, tags)
+    out.print(f"Tagged {image}: {', '.join(tags)}.")
+
+
+@app.command("import-captions")
+def import_captions(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns file,caption (paths relative to it or absolute).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Attach descriptions to many images at once from a CSV file."""
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        report = idx.import_captions(csv_file)
+    if as_json:
+        print_json({"imported": report.imported, "unknown": report.unknown})
+        return
+    out.print(f"Imported {report.imported} descriptions.")
+    for name in report.unknown:
+        err.print(f"  [yellow]not in the catalog[/] {name}", highlight=False)

@@ -1,0 +1,78 @@
+"""Fusing the CLIP, text-embedding and keyword (BM25) signals into one score.
+
+Each raw score is first calibrated to an estimate of "this image is what was asked for"
+(a logistic curve per signal), then the calibrated scores are averaged with per-signal
+weights. Unlike reciprocal rank fusion, the fused score keeps an absolute meaning, so one
+`--min-score` works for every query and a query with no good match can say so. The constants
+and the comparison with RRF on COCO are in docs/benchmarks.md (bench/text_fusion.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SIGNALS = ("clip", "text", "keyword")
+MODES = ("clip", "text", "keyword", "hybrid")
+DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.1}
+DEFAULT_MIN_SCORE = 0.02
+"""Fused scores below this are noise (text cosine under about 0.45 with MiniLM); see docs/benchmarks.md."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic map from a raw score to [0, 1]: 0.5 at `centre`, steeper with `scale`."""
+
+    centre: float
+    scale: float
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(np.asarray(raw, dtype=np.float64) - self.centre) * self.scale))
+
+
+CALIBRATIONS = {
+    # CLIP ViT-B-32 cosine: matching text-image pairs score about 0.28-0.35, unrelated ones 0.10-0.20
+    # (OpenAI/LAION models alike); no real CLIP weights are available here to fit it on COCO.
+    "clip": Calibration(centre=0.25, scale=25.0),
+    # Fitted on COCO captions with all-MiniLM-L6-v2 (bench/text_fusion.py).
+    "text": Calibration(centre=0.705, scale=13.9),
+    # BM25 as SQLite computes it, fitted on the same data.
+    "keyword": Calibration(centre=12.0, scale=0.63),
+}
+
+
+def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, float]:
+    """The signals a mode uses, with the caller's weights in place of the defaults."""
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    unknown = set(overrides or {}) - set(SIGNALS)
+    if unknown:
+        raise ValueError(f"unknown signal(s) {', '.join(sorted(unknown))}; use {', '.join(SIGNALS)}")
+    used = SIGNALS if mode == "hybrid" else (mode,)
+    weights = {s: float((overrides or {}).get(s, DEFAULT_WEIGHTS[s])) for s in used}
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError("signal weights must be >= 0 and not all zero")
+    return weights
+
+
+def fuse(raw: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Fused scores and each signal's share of them (the shares add up to the fused score).
+
+    `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say
+    (no text for the image, no keyword match); that counts as calibrated 0.
+    """
+    total = sum(weights.values())
+    shares = {
+        s: weights[s] / total * np.nan_to_num(CALIBRATIONS[s](raw[s]), nan=0.0) for s in weights
+    }
+    return sum(shares.values()), shares
+
+
+def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:
+    """RRF (Cormack et al. 2009) over ranked id lists, the baseline fusion the benchmark compares to."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, image_id in enumerate(ranking.tolist(), start=1):
+            fused[image_id] = fused.get(image_id, 0.0) + 1.0 / (k + rank)
+    return fused

@@ -1,0 +1,155 @@
+"""Text, keyword and hybrid search: rank by the fused score of CLIP, text embeddings and BM25.
+
+Candidates are the union of each signal's best few hundred images; every candidate then gets
+every signal's score, so the fusion sees complete evidence for the images that can win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from imgsearch.errors import EmptyIndexError, ImgsearchError
+from imgsearch.search.engine import Searcher, SearchResult
+from imgsearch.search.filters import SearchFilters
+from imgsearch.search.fusion import DEFAULT_MIN_SCORE, fuse, weights_for
+from imgsearch.search.query import Query
+from imgsearch.store.text import TextStore
+from imgsearch.text.embedder import TextEmbedder
+
+_CANDIDATES = 200
+_MATCHED_TEXT_CHARS = 240
+
+
+class HybridSearcher:
+    """Fused search over one catalog; the text model is loaded only when the text signal is used."""
+
+    def __init__(self, clip: Searcher, texts: TextStore, embedder: Callable[[], TextEmbedder]) -> None:
+        self.clip = clip
+        self.texts = texts
+        self._embedder = embedder
+        self._matrix: tuple[tuple[int, str], np.ndarray, np.ndarray] | None = None
+
+    def search(
+        self,
+        query: Query,
+        *,
+        mode: str,
+        weights: dict[str, float] | None = None,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        explain: bool = False,
+        exclude_ids: frozenset[int] = frozenset(),
+        filters: SearchFilters | None = None,
+    ) -> list[SearchResult]:
+        try:
+            used = weights_for(mode, weights)
+        except ValueError as exc:
+            raise ImgsearchError(f"Bad search options: {exc}.") from None
+        if self.clip.catalog.count() == 0:
+            raise EmptyIndexError(
+                f"The catalog at {self.clip.catalog.path} has no images yet. "
+                "Index a folder first: imgsearch index ~/Pictures"
+            )
+        texts = [t for t in query.terms if t.kind == "text"]
+        if mode in ("text", "keyword") and not any(t.weight > 0 for t in texts):
+            raise ImgsearchError(f"--mode {mode} needs a text query; example images work with --mode clip.")
+        if not texts:
+            used = {"clip": 1.0}
+        depth = max(_CANDIDATES, 5 * (offset + k))
+        allowed = self.clip.catalog.filter_ids(filters) if filters else None
+        raw, snippets = self._raw_scores(query, used, depth, allowed)
+        candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
+        columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
+        self._fill_missing(query, columns, candidates)
+        fused, shares = fuse(columns, used)
+        order = np.lexsort((candidates, -fused))[offset : offset + k]
+        # Keyword mode returns only matching documents already; BM25's scale varies with the library.
+        cut = min_score if min_score is not None else (0.0 if mode == "keyword" else DEFAULT_MIN_SCORE)
+        chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(shares[s][i]), 6) for s in used})
+                  for i in order if fused[i] >= cut]
+        return self._results(chosen, snippets, offset, explain)
+
+    def _raw_scores(
+        self, query: Query, used: dict[str, float], depth: int, allowed: np.ndarray | None
+    ) -> tuple[dict[str, dict[int, float]], dict[int, str]]:
+        """Each signal's best `depth` images, only among `allowed` ids when filters are set."""
+        raw: dict[str, dict[int, float]] = {}
+        snippets: dict[int, str] = {}
+        if "clip" in used:
+            ids, scores = self.clip.index.search(self.clip.query_vector(query), depth, allowed)
+            raw["clip"] = dict(zip(ids.tolist(), scores.tolist()))
+        if "text" in used:
+            ids, scores = self._text_scores(query)
+            if allowed is not None:
+                keep = np.isin(ids, allowed)
+                ids, scores = ids[keep], scores[keep]
+            top = np.argsort(-scores)[:depth]
+            raw["text"] = dict(zip(ids[top].tolist(), scores[top].tolist()))
+        if "keyword" in used:
+            positive = [t.value for t in query.terms if t.kind == "text" and t.weight > 0]
+            negative = [t.value for t in query.terms if t.kind == "text" and t.weight < 0]
+            permitted = None if allowed is None else set(allowed.tolist())
+            hits = self.texts.keyword_search(positive, negative, -1 if permitted is not None else depth)
+            hits = [h for h in hits if permitted is None or h.image_id in permitted][:depth]
+            raw["keyword"] = {h.image_id: h.score for h in hits}
+            snippets = {h.image_id: h.snippet for h in hits}
+        return raw, snippets
+
+    def _fill_missing(self, query: Query, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
+        """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
+        if "clip" in columns and np.isnan(columns["clip"]).any():
+            vector = self.clip.query_vector(query)
+            for row in np.flatnonzero(np.isnan(columns["clip"])):
+                stored = self.clip.catalog.embedding(int(candidates[row]))
+                columns["clip"][row] = float(stored @ vector) if stored is not None else np.nan
+        if "text" in columns and np.isnan(columns["text"]).any():
+            ids, scores = self._text_scores(query)
+            lookup = dict(zip(ids.tolist(), scores.tolist()))
+            for row in np.flatnonzero(np.isnan(columns["text"])):
+                columns["text"][row] = lookup.get(int(candidates[row]), np.nan)
+
+    def _text_scores(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of every described image's document with the weighted text query."""
+        embedder = self._embedder()
+        ids, matrix = self._text_matrix(embedder)
+        texts = [t for t in query.terms if t.kind == "text"]
+        vectors = embedder.embed_queries([t.value for t in texts])
+        total = sum(t.weight * v for t, v in zip(texts, vectors))
+        norm = float(np.linalg.norm(total))
+        if norm == 0.0:
+            raise ImgsearchError("The query terms cancel each other out; give different texts or weights.")
+        return ids, (matrix @ (total / norm)) if len(ids) else np.empty(0, dtype=np.float32)
+
+    def _text_matrix(self, embedder: TextEmbedder) -> tuple[np.ndarray, np.ndarray]:
+        """Document embeddings, computing any that are missing first; cached until the text changes."""
+        pending = self.texts.pending_embeddings(embedder.model_id)
+        if pending:
+            self.texts.put_embeddings(
+                embedder.model_id, pending, embedder.embed_passages([p.body for p in pending])
+            )
+        key = (self.texts.version(), embedder.model_id)
+        if self._matrix is None or self._matrix[0] != key:
+            self._matrix = (key, *self.texts.embeddings(embedder.model_id))
+        return self._matrix[1], self._matrix[2]
+
+    def _results(
+        self, chosen: list[tuple[int, float, dict[str, float]]], snippets: dict[int, str], offset: int, explain: bool
+    ) -> list[SearchResult]:
+        records = self.clip.catalog.records([i for i, _, _ in chosen])
+        documents = self.texts.documents([i for i, _, _ in chosen]) if explain else {}
+        results = []
+        for rank, (image_id, score, shares) in enumerate(chosen, start=offset + 1):
+            record = records.get(image_id)
+            if record is None:
+                continue
+            matched = snippets.get(image_id) or documents.get(image_id, "")[:_MATCHED_TEXT_CHARS]
+            results.append(replace(
+                SearchResult.from_record(rank, record, score),
+                signals=shares if explain else None,
+                matched_text=(matched or None) if explain else None,
+            ))
+        return results

