@@ -19,6 +19,7 @@ from imgsearch.models import ClipModel, load_clip
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
+from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, default_db_path
 
 
@@ -31,6 +32,7 @@ class Status:
     dim: int | None
     db_bytes: int
     failures: list[Failure]
+    vector_index: str
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -40,6 +42,7 @@ class Status:
             "model": self.model_id,
             "dim": self.dim,
             "db_bytes": self.db_bytes,
+            "vector_index": self.vector_index,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -65,6 +68,7 @@ class ImageIndex:
         self.searcher = Searcher(self.catalog, self._searching_model)
 
     def close(self) -> None:
+        self.searcher.close()
         self.catalog.close()
 
     def __enter__(self) -> ImageIndex:
@@ -87,19 +91,28 @@ class ImageIndex:
         batch_size: int = 32,
         include_hidden: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
+        vector_index: IndexConfig | None = None,
     ) -> IndexReport:
-        """Add new and changed images under `roots`, drop deleted ones."""
+        """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
+
+        `vector_index` chooses the backend (remembered for later runs and searches).
+        """
         for root in roots:
             if not Path(root).expanduser().exists():
                 raise ImgsearchError(f"No such folder: {root}. Check the path and try again.")
         if rebuild:
             self.catalog.drop_embeddings()
+        if vector_index is not None:
+            save_config(self.catalog, vector_index)
         model = self.model
         self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        return index_folders(
+        report = index_folders(
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
+        self.searcher.close()
+        open_index(self.catalog).close()
+        return report
 
     def search(
         self,
@@ -149,6 +162,7 @@ class ImageIndex:
             dim=self.catalog.dim,
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
+            vector_index=resolve(load_config(self.catalog), self.catalog.count()),
         )
 
     def _searching_model(self) -> ClipModel:
