@@ -22,6 +22,7 @@ from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.query import Query, QueryTerm
+from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.text import USER_MODEL, TextStore
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
@@ -39,6 +40,7 @@ class Status:
     dim: int | None
     db_bytes: int
     failures: list[Failure]
+    vector_index: str
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +50,7 @@ class Status:
             "model": self.model_id,
             "dim": self.dim,
             "db_bytes": self.db_bytes,
+            "vector_index": self.vector_index,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -89,6 +92,7 @@ class ImageIndex:
         self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
 
     def close(self) -> None:
+        self.searcher.close()
         self.catalog.close()
 
     def __enter__(self) -> ImageIndex:
@@ -120,11 +124,13 @@ class ImageIndex:
         captions: bool = False,
         ocr: bool = False,
         objects: bool = False,
+        vector_index: IndexConfig | None = None,
     ) -> IndexReport:
-        """Add new and changed images under `roots`, drop deleted ones.
+        """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
-        `captions` and `objects` add the slower model-made text signals.
+        `captions` and `objects` add the slower model-made text signals. `vector_index`
+        chooses the backend (remembered for later runs and searches).
         """
         for root in roots:
             if not Path(root).expanduser().exists():
@@ -136,6 +142,8 @@ class ImageIndex:
             )
         if rebuild:
             self.catalog.drop_embeddings()
+        if vector_index is not None:
+            save_config(self.catalog, vector_index)
         model = self.model
         self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
         report = index_folders(
@@ -143,6 +151,8 @@ class ImageIndex:
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
         self.texts.sync()
+        self.searcher.close()
+        open_index(self.catalog).close()
         return report
 
     def describe(self, image: str | Path | int, text: str) -> None:
@@ -245,6 +255,7 @@ class ImageIndex:
             dim=self.catalog.dim,
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
+            vector_index=resolve(load_config(self.catalog), self.catalog.count()),
         )
 
     def _record(self, image: str | Path | int) -> ImageRecord:

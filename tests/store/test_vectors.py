@@ -23,7 +23,7 @@ def test_exact_search_matches_brute_force_and_cache_tracks_changes(tmp_path):
         expected = np.argsort(-(vectors @ query))[:5] + 1
         assert ids.tolist() == expected.tolist()
         assert scores[0] > 0.99 and all(np.diff(scores) <= 0)
-        assert (tmp_path / "c.db.vectors.npy").exists()
+        assert (tmp_path / "c.db.vectors.f16").exists()
 
         catalog.write_batch([], removed=["/p/7.jpg"])
         ids, _ = ExactIndex.open(catalog).search(query, 5)

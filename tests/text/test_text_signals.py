@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from imgsearch import ImageIndex
-from imgsearch.store.catalog import Catalog
+from imgsearch.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
 XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -123,4 +123,5 @@ def test_version_1_catalog_is_upgraded_in_place(tmp_path):
         assert catalog.model_id == "m"
         tables = {r[0] for r in catalog.db.execute("SELECT name FROM sqlite_master")}
         version = catalog.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-    assert {"text_signals", "text_fts", "text_embeddings", "image_text"} <= tables and version == "2"
+    assert {"text_signals", "text_fts", "text_embeddings", "image_text", "removed_ids"} <= tables
+    assert version == str(SCHEMA_VERSION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,15 @@ from imgsearch.cli.common import (
 )
 from imgsearch.ingest.indexer import IndexReport
 from imgsearch.ingest.indexer import Progress as IndexProgress
+from imgsearch.store.backends import BACKENDS, IndexConfig
+
+VectorIndexOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--index",
+        help=f"Vector index: {', '.join(BACKENDS)} (remembered; default auto: exact when small, faiss when large).",
+    ),
+]
 
 
 @app.command()
@@ -45,17 +54,33 @@ def index(
     captions: Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")] = False,
     objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
     text_model: TextModelOption = None,
+    vector_index: VectorIndexOption = None,
+    faiss_kind: Annotated[
+        str, typer.Option("--faiss-kind", help="hnsw (in RAM) or ivfpq (compressed, for beyond-RAM collections).")
+    ] = "hnsw",
+    qdrant_url: Annotated[
+        Optional[str], typer.Option("--qdrant-url", help="Qdrant server; API key from $IMGSEARCH_QDRANT_API_KEY.")
+    ] = None,
+    qdrant_path: Annotated[
+        Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
+        config = None
+        if vector_index or qdrant_url or qdrant_path:
+            config = IndexConfig(
+                backend=vector_index or "qdrant", faiss_kind=faiss_kind, qdrant_url=qdrant_url,
+                qdrant_path=str(qdrant_path.expanduser().resolve()) if qdrant_path else None,
+            )
         with _progress_bar(enabled=not as_json) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
-                on_progress=on_progress, ocr=ocr, captions=captions, objects=objects,
+                on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
             )
         if as_json:
-            print_json(_report_dict(report, idx.catalog.model_id))
+            print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
         else:
             _print_report(report)
         if report.interrupted:

@@ -23,6 +23,7 @@ def _print_status(info: Status) -> None:
     out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
     out.print(f"Model:   {info.model_id or '(none yet)'}")
     out.print(f"Images:  {info.image_count}")
+    out.print(f"Index:   {info.vector_index}")
     out.print("Folders: " + (escape(", ".join(info.roots)) or "(none yet: imgsearch index FOLDER)"))
     if info.failures:
         out.print(f"Failed files ({len(info.failures)}):")

@@ -13,8 +13,9 @@ from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageErr
 from imgsearch.ingest.decode import decode_image
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
+from imgsearch.store.backends import open_index
 from imgsearch.store.catalog import Catalog, ImageRecord
-from imgsearch.store.vectors import ExactIndex, VectorIndex
+from imgsearch.store.vectors import VectorIndex
 
 
 class QueryEncoder(Protocol):
@@ -70,9 +71,16 @@ class Searcher:
         """The vector index, reopened when the catalog has changed since."""
         generation = self.catalog.generation()
         if self._index is None or generation != self._index_generation:
-            self._index = ExactIndex.open(self.catalog)
+            self.close()
+            self._index = open_index(self.catalog)
             self._index_generation = generation
         return self._index
+
+    def close(self) -> None:
+        """Release the index (a Qdrant local-mode folder admits one client at a time)."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def search(
         self,
@@ -92,8 +100,9 @@ class Searcher:
                 "Index a folder first: imgsearch index ~/Pictures"
             )
         vector = self.query_vector(query)
-        allowed = self.catalog.filter_ids(filters) if filters else None
-        ids, scores = self.index.search(vector, offset + k + len(exclude_ids), allowed)
+        index = self.index
+        allowed = self.catalog.filter_ids(filters) if filters and not index.filters_inside else None
+        ids, scores = index.search(vector, offset + k + len(exclude_ids), allowed, filters or None)
         kept = [(i, s) for i, s in zip(ids.tolist(), scores.tolist()) if i not in exclude_ids]
         kept = kept[offset : offset + k]
         if min_score is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
 
@@ -36,6 +38,19 @@ class SearchFilters:
             for value in (self.folder, self.after, self.before, self.formats,
                           self.min_width, self.min_height, self.camera)
         )
+
+
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "heic": "heif", "tif": "tiff", "jp2": "jpeg2000"}
+
+
+def normalised_formats(formats: tuple[str, ...]) -> list[str]:
+    """Format names as the catalog stores them ('jpg' -> 'jpeg', 'heic' -> 'heif')."""
+    return sorted({_FORMAT_ALIASES.get(f.lower(), f.lower()) for f in formats})
+
+
+def normalised_folder(folder: str) -> str:
+    """The folder as indexed paths spell it: absolute, symlinks resolved."""
+    return os.path.realpath(Path(folder).expanduser())
 
 
 def _check_iso_date(name: str, value: str) -> None:

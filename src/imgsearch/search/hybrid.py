@@ -61,7 +61,7 @@ class HybridSearcher:
             used = {"clip": 1.0}
         depth = max(_CANDIDATES, 5 * (offset + k))
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        raw, snippets = self._raw_scores(query, used, depth, allowed)
+        raw, snippets = self._raw_scores(query, used, depth, allowed, filters)
         candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
         columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
         self._fill_missing(query, columns, candidates)
@@ -74,13 +74,20 @@ class HybridSearcher:
         return self._results(chosen, snippets, offset, explain)
 
     def _raw_scores(
-        self, query: Query, used: dict[str, float], depth: int, allowed: np.ndarray | None
+        self,
+        query: Query,
+        used: dict[str, float],
+        depth: int,
+        allowed: np.ndarray | None,
+        filters: SearchFilters | None,
     ) -> tuple[dict[str, dict[int, float]], dict[int, str]]:
         """Each signal's best `depth` images, only among `allowed` ids when filters are set."""
         raw: dict[str, dict[int, float]] = {}
         snippets: dict[int, str] = {}
         if "clip" in used:
-            ids, scores = self.clip.index.search(self.clip.query_vector(query), depth, allowed)
+            index = self.clip.index
+            inside = allowed if not index.filters_inside else None
+            ids, scores = index.search(self.clip.query_vector(query), depth, inside, filters or None)
             raw["clip"] = dict(zip(ids.tolist(), scores.tolist()))
         if "text" in used:
             ids, scores = self._text_scores(query)

@@ -19,9 +19,9 @@ import numpy as np
 from platformdirs import user_data_path
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError
-from imgsearch.search.filters import SearchFilters
+from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -77,6 +77,11 @@ CREATE TABLE IF NOT EXISTS text_embeddings (
     embedding BLOB NOT NULL,
     PRIMARY KEY (content_hash, model)
 );
+""",
+    3: """
+ALTER TABLE images ADD COLUMN changed_generation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS images_changed ON images(changed_generation);
+CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 """,
 }
 
@@ -137,6 +142,15 @@ class Failure:
     size: int
     mtime_ns: int
     reason: str
+
+
+@dataclass(frozen=True)
+class CatalogChanges:
+    """Ids removed, and (ids, embeddings) added or changed, after some generation."""
+
+    removed: np.ndarray
+    ids: np.ndarray
+    embeddings: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -251,10 +265,14 @@ class Catalog:
     def drop_embeddings(self) -> None:
         """Forget every image so that a new model can re-embed them all."""
         with self.transaction():
+            generation = self._bump_generation()
+            self._db.execute(
+                "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images",
+                (generation,),
+            )
             self._db.execute("DELETE FROM images")
             self._db.execute("DELETE FROM failures")
             self._db.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim', 'model_source')")
-            self._bump_generation()
 
     # -- roots ---------------------------------------------------------------------
 
@@ -335,13 +353,38 @@ class Catalog:
 
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, matrix) of every image, in id order."""
-        dim = self.dim or 0
-        rows = self._db.execute("SELECT id, embedding FROM images ORDER BY id").fetchall()
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        matrix = np.empty((len(rows), dim), dtype=np.float32)
-        for i, row in enumerate(rows):
-            matrix[i] = np.frombuffer(row[1], dtype=np.float32)
-        return ids, matrix
+        return self._embeddings("", ())
+
+    def changes_since(self, generation: int) -> CatalogChanges:
+        """What changed after `generation`, so derived indexes can update instead of rebuilding.
+
+        A removed id that is back (SQLite may reuse the largest id) shows up in both lists:
+        apply removals first, then upserts.
+        """
+        removed = np.fromiter(
+            (row[0] for row in self._db.execute(
+                "SELECT id FROM removed_ids WHERE generation > ? ORDER BY id", (generation,)
+            )),
+            dtype=np.int64,
+        )
+        ids, matrix = self._embeddings("WHERE changed_generation > ?", (generation,))
+        return CatalogChanges(removed, ids, matrix)
+
+    def cameras_matching(self, text: str) -> list[str]:
+        """Distinct camera names containing `text` (case-insensitive), as the camera filter matches."""
+        rows = self._db.execute(
+            "SELECT DISTINCT camera FROM images WHERE camera LIKE ? ESCAPE '\\' ORDER BY camera",
+            ("%" + _escape_like(text) + "%",),
+        )
+        return [row[0] for row in rows]
+
+    def setting(self, key: str) -> str | None:
+        """A value other parts keep in the catalog (index backend choice, sync state)."""
+        return self._meta(f"setting.{key}")
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(f"setting.{key}", value)
 
     def failures(self) -> list[Failure]:
         return [
@@ -379,22 +422,25 @@ class Catalog:
         if images and model_id is None:
             raise ImgsearchError("Bind a model to the catalog before writing embeddings.")
         with self.transaction():
+            generation = self._bump_generation()
             self._db.executemany(
                 """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
-                       taken_at, camera, model_id, embedding, indexed_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       taken_at, camera, model_id, embedding, indexed_at, changed_generation)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET
                        size=excluded.size, mtime_ns=excluded.mtime_ns,
                        content_hash=excluded.content_hash, width=excluded.width,
                        height=excluded.height, format=excluded.format,
                        taken_at=excluded.taken_at, camera=excluded.camera,
                        model_id=excluded.model_id, embedding=excluded.embedding,
-                       indexed_at=excluded.indexed_at""",
+                       indexed_at=excluded.indexed_at,
+                       changed_generation=excluded.changed_generation""",
                 [
                     (
                         img.path, img.size, img.mtime_ns, img.content_hash, img.width,
                         img.height, img.format, img.taken_at, img.camera, model_id,
                         np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
+                        generation,
                     )
                     for img in images
                 ],
@@ -415,14 +461,20 @@ class Catalog:
                        failed_at=excluded.failed_at""",
                 [(f.path, f.size, f.mtime_ns, f.reason, now) for f in failures],
             )
-            self._db.executemany(
-                "DELETE FROM images WHERE path = ?", [(f.path,) for f in failures]
-            )
-            self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in removed])
+            self._delete_images([f.path for f in failures], generation)
+            self._delete_images(removed, generation)
             self._db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in removed])
-            self._bump_generation()
 
     # -- internals -----------------------------------------------------------------
+
+    def _embeddings(self, where: str, params: tuple[object, ...]) -> tuple[np.ndarray, np.ndarray]:
+        dim = self.dim or 0
+        rows = self._db.execute(f"SELECT id, embedding FROM images {where} ORDER BY id", params).fetchall()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        matrix = np.empty((len(rows), dim), dtype=np.float32)
+        for i, row in enumerate(rows):
+            matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+        return ids, matrix
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -435,8 +487,19 @@ class Catalog:
             (key, value),
         )
 
-    def _bump_generation(self) -> None:
-        self._set_meta("generation", str(self.generation() + 1))
+    def _bump_generation(self) -> int:
+        generation = self.generation() + 1
+        self._set_meta("generation", str(generation))
+        return generation
+
+    def _delete_images(self, paths: Sequence[str], generation: int) -> None:
+        """Delete rows and log their ids, so derived indexes can drop them too."""
+        params = [(generation, p) for p in paths]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images WHERE path = ?",
+            params,
+        )
+        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in paths])
 
 
 _CAPTURE_TIME_SQL = (
@@ -449,8 +512,7 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
     clauses: list[str] = []
     params: list[object] = []
     if filters.folder:
-        folder = Path(os.path.realpath(Path(filters.folder).expanduser()))
-        exact, below = _prefix_patterns([folder])[0]
+        exact, below = _prefix_patterns([Path(normalised_folder(filters.folder))])[0]
         clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
         params += [exact, below]
     if filters.after:
@@ -460,7 +522,7 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
         clauses.append(f"{_CAPTURE_TIME_SQL} < ?")
         params.append(filters.before)
     if filters.formats:
-        wanted = sorted({_FORMAT_ALIASES.get(f.lower(), f.lower()) for f in filters.formats})
+        wanted = normalised_formats(filters.formats)
         clauses.append(f"format IN ({','.join('?' * len(wanted))})")
         params += wanted
     if filters.min_width:
@@ -473,9 +535,6 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
         clauses.append("camera LIKE ? ESCAPE '\\'")
         params.append("%" + _escape_like(filters.camera) + "%")
     return clauses, params
-
-
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "heic": "heif", "tif": "tiff", "jp2": "jpeg2000"}
 
 
 def _escape_like(text: str) -> str:

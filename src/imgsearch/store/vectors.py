@@ -1,111 +1,283 @@
 """Vector search over the catalog's embeddings.
 
-`VectorIndex` is the seam where approximate indexes and vector databases plug in; the
-exact index here scores every image with one matrix product. It keeps a float16 copy
-of the embeddings next to the catalog, memory-mapped, so a cold search does not have
-to read every embedding out of SQLite.
+`VectorIndex` is the seam where approximate indexes and vector databases plug in (see
+`imgsearch.store.backends`). Every local backend reads the same `VectorStore`: a float16
+copy of the embeddings beside the catalog, memory-mapped, updated from the catalog's
+change log instead of being rebuilt on every run. The exact index scores all of it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
 
-_SCORE_CHUNK_ROWS = 65536
+COMPACT_DEAD_FRACTION = 0.25
+"""Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
+
+_NUMPY_CHUNK_ROWS = 16384
 
 
 class VectorIndex(Protocol):
-    """Finds the stored vectors closest to a query (cosine similarity, unit vectors)."""
+    """Finds the stored vectors closest to a query (cosine similarity, unit vectors).
+
+    Local backends rank within `allowed_ids` (the catalog's filter result); backends with
+    `filters_inside` (a vector database holding the metadata) take `filters` instead.
+    """
+
+    filters_inside: bool
 
     def __len__(self) -> int: ...
 
+    def close(self) -> None: ...
+
     def search(
-        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        filters: SearchFilters | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (ids, scores), best first, among `allowed_ids` (sorted) when given."""
+        """Top-k (ids, scores), best first, ties broken by id."""
         ...
 
 
-class ExactIndex:
-    """Brute-force cosine search: exact, and fast enough for hundreds of thousands of images."""
+@dataclass
+class VectorStore:
+    """Rows of float16 vectors; `ids[row]` is the catalog id, -1 for a dead row.
 
-    def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
-        self.ids = ids
-        self.matrix = matrix
+    Rows are only ever appended or marked dead, so indexes built over row numbers stay
+    valid until a compaction, which starts a new `epoch`.
+    """
+
+    ids: np.ndarray
+    matrix: np.ndarray
+    generation: int
+    epoch: str
+    model_id: str
+
+    @property
+    def live_count(self) -> int:
+        return int(np.count_nonzero(self.ids >= 0))
+
+    @classmethod
+    def sync(cls, catalog: Catalog) -> VectorStore:
+        """The store brought up to date with the catalog; persisted when the folder allows."""
+        files = _StoreFiles(catalog.path)
+        generation = catalog.generation()
+        store = files.load(catalog.model_id or "", catalog.dim or 0)
+        if store is not None and store.generation == generation:
+            return store
+        if store is not None:
+            store = store._updated(catalog, files, generation)
+        if store is None or len(store.ids) > 64 and store.live_count < (1 - COMPACT_DEAD_FRACTION) * len(store.ids):
+            ids, matrix = catalog.all_embeddings()
+            store = files.write_full(ids, matrix.astype(np.float16), generation, catalog.model_id or "")
+        return store
+
+    def _updated(self, catalog: Catalog, files: _StoreFiles, generation: int) -> VectorStore | None:
+        changes = catalog.changes_since(self.generation)
+        ids = self.ids.copy()
+        stale = np.isin(ids, np.concatenate([changes.removed, changes.ids]))
+        ids[stale] = -1
+        ids = np.concatenate([ids, changes.ids])
+        return files.append(self, ids, changes.embeddings.astype(np.float16), generation)
+
+    def rows_of(self, wanted_ids: np.ndarray) -> np.ndarray:
+        """Row numbers of these catalog ids (those present), in row order."""
+        return np.flatnonzero(np.isin(self.ids, wanted_ids)) if len(wanted_ids) else np.empty(0, np.int64)
+
+
+class _StoreFiles:
+    """The store's three files. Rows are appended, then the ids and last the stamp are
+    renamed into place, so a run killed half-way leaves a stamp that still describes
+    valid files (the appended tail is cut off on the next write) or a mismatch that
+    forces a rebuild; never a stamp over the wrong rows."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.matrix_path = db_path.with_name(db_path.name + ".vectors.f16")
+        self.ids_path = db_path.with_name(db_path.name + ".vectors.ids.npy")
+        self.stamp_path = db_path.with_name(db_path.name + ".vectors.json")
+
+    def load(self, model_id: str, dim: int) -> VectorStore | None:
+        try:
+            stamp = json.loads(self.stamp_path.read_text())
+            ids = np.load(self.ids_path)
+            if (stamp["model_id"], stamp["dim"], stamp["rows"]) != (model_id, dim, len(ids)):
+                return None
+            if stamp["ids_crc"] != zlib.crc32(ids.tobytes()):
+                return None
+            matrix = _map_rows(self.matrix_path, len(ids), dim)
+        except (OSError, ValueError, KeyError):
+            return None
+        return VectorStore(ids, matrix, stamp["generation"], stamp["epoch"], model_id)
+
+    def write_full(self, ids: np.ndarray, matrix: np.ndarray, generation: int, model_id: str) -> VectorStore:
+        store = VectorStore(ids, matrix, generation, uuid.uuid4().hex, model_id)
+        try:
+            tmp = self.matrix_path.with_name(self.matrix_path.name + ".tmp")
+            matrix.tofile(tmp)
+            os.replace(tmp, self.matrix_path)
+            self._commit(store)
+            store.matrix = _map_rows(self.matrix_path, len(ids), matrix.shape[1])
+        except OSError:
+            pass  # a read-only folder just means the store lives in memory for this process
+        return store
+
+    def append(self, old: VectorStore, ids: np.ndarray, rows: np.ndarray, generation: int) -> VectorStore:
+        dim = old.matrix.shape[1]
+        try:
+            with open(self.matrix_path, "r+b") as f:
+                f.truncate(len(old.ids) * dim * 2)
+                f.seek(0, os.SEEK_END)
+                f.write(rows.tobytes())
+            store = VectorStore(ids, _map_rows(self.matrix_path, len(ids), dim), generation, old.epoch, old.model_id)
+            self._commit(store)
+        except OSError:
+            matrix = np.concatenate([np.asarray(old.matrix), rows]) if len(rows) else old.matrix
+            store = VectorStore(ids, matrix, generation, old.epoch, old.model_id)
+        return store
+
+    def _commit(self, store: VectorStore) -> None:
+        tmp_ids = self.ids_path.with_name(self.ids_path.name + ".tmp.npy")
+        np.save(tmp_ids, store.ids)
+        os.replace(tmp_ids, self.ids_path)
+        stamp = {
+            "generation": store.generation, "epoch": store.epoch, "model_id": store.model_id,
+            "dim": int(store.matrix.shape[1]), "rows": len(store.ids), "ids_crc": zlib.crc32(store.ids.tobytes()),
+        }
+        _write_atomically(self.stamp_path, json.dumps(stamp).encode())
+
+
+def _map_rows(path: Path, rows: int, dim: int) -> np.ndarray:
+    if rows == 0 or dim == 0:
+        return np.empty((rows, dim), dtype=np.float16)
+    return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def rank(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (ids, scores): score descending, then id ascending, so pages are stable."""
+    k = min(k, len(ids))
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
+    top = top[np.lexsort((ids[top], -scores[top]))]
+    return ids[top], scores[top]
+
+
+def score_rows(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Cosine scores of the chosen rows (all rows when None), computed in float32."""
+    query = np.asarray(query, dtype=np.float32)
+    if rows is not None:
+        return np.asarray(matrix[rows], dtype=np.float32) @ query
+    out = np.empty(len(matrix), dtype=np.float32)
+    for start in range(0, len(matrix), _NUMPY_CHUNK_ROWS):
+        block = np.asarray(matrix[start : start + _NUMPY_CHUNK_ROWS], dtype=np.float32)
+        out[start : start + len(block)] = block @ query
+    return out
+
+
+class ExactIndex:
+    """Brute-force cosine search over the store: exact, fine up to a few hundred thousand images.
+
+    With faiss installed the float16 rows are scored by its SIMD kernels; numpy has to
+    convert float16 to float32 first, several times slower, so without faiss the rows are
+    converted once and kept in float32.
+    """
+
+    filters_inside = False
+
+    def __init__(self, store: VectorStore) -> None:
+        self.store = store
+        self._alive = np.flatnonzero(store.ids >= 0)
+        self._flat = _faiss_flat_fp16(store.matrix)
+        self._f32: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._alive)
 
     @classmethod
     def open(cls, catalog: Catalog) -> ExactIndex:
-        """Use the cached matrix if it matches the catalog, else rebuild the cache."""
-        cache = _MatrixCache(catalog.path)
-        generation = catalog.generation()
-        loaded = cache.load(generation)
-        if loaded is None:
-            ids, matrix = catalog.all_embeddings()
-            cache.save(generation, ids, matrix.astype(np.float16))
-            loaded = cache.load(generation) or (ids, matrix.astype(np.float16))
-        return cls(*loaded)
+        return cls(VectorStore.sync(catalog))
 
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """Cosine score of every stored vector, computed chunk-wise in float32."""
-        query = np.asarray(query, dtype=np.float32)
-        out = np.empty(len(self.ids), dtype=np.float32)
-        for start in range(0, len(self.ids), _SCORE_CHUNK_ROWS):
-            block = np.asarray(self.matrix[start : start + _SCORE_CHUNK_ROWS], dtype=np.float32)
-            out[start : start + len(block)] = block @ query
-        return out
+    def close(self) -> None:
+        """Nothing to release: the store is memory-mapped."""
+
+    def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        if rows is not None and len(rows) * 8 < len(self.store.ids):
+            return score_rows(self.store.matrix, query, rows)
+        if self._f32 is None:
+            self._f32 = np.asarray(self.store.matrix, dtype=np.float32)
+        scores = self._f32 @ np.asarray(query, dtype=np.float32)
+        return scores if rows is None else scores[rows]
 
     def search(
-        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+        self,
+        query: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        filters: SearchFilters | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        scores = self.scores(query)
-        candidates = np.arange(len(self.ids))
-        if allowed_ids is not None:
-            candidates = candidates[np.isin(self.ids, allowed_ids, assume_unique=True)]
-        k = min(k, len(candidates))
+        rows = self._alive if allowed_ids is None else self.store.rows_of(allowed_ids)
+        k = min(k, len(rows))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        top = top[np.lexsort((self.ids[top], -scores[top]))]
-        return self.ids[top], scores[top]
+        if self._flat is not None:
+            return self._search_faiss(query, k, rows)
+        return rank(self.store.ids[rows], self.scores(query, rows), k)
+
+    def _search_faiss(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        params = None
+        if len(rows) < len(self.store.ids):
+            params = faiss.SearchParameters(sel=bitmap_selector(rows, len(self.store.ids)))
+        _, found = self._flat.search(np.asarray(query, dtype=np.float32)[None], k, params=params)
+        found = found[0][found[0] >= 0]
+        # Rescore the few winners the same way every backend does, for identical rankings.
+        return rank(self.store.ids[found], score_rows(self.store.matrix, query, found), k)
 
 
-class _MatrixCache:
-    """Three files beside the catalog; written to temporary names, then renamed into place."""
+def bitmap_selector(rows: np.ndarray, total: int) -> object:
+    """A faiss selector that lets only these row numbers through."""
+    import faiss
 
-    def __init__(self, db_path: Path) -> None:
-        self.ids_path = db_path.with_name(db_path.name + ".ids.npy")
-        self.matrix_path = db_path.with_name(db_path.name + ".vectors.npy")
-        self.stamp_path = db_path.with_name(db_path.name + ".vectors.json")
+    mask = np.zeros(total, dtype=bool)
+    mask[rows] = True
+    bits = np.packbits(mask, bitorder="little")
+    selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bits))
+    selector.referenced_bits = bits  # keep the buffer alive as long as the selector
+    return selector
 
-    def load(self, generation: int) -> tuple[np.ndarray, np.ndarray] | None:
-        try:
-            stamp = json.loads(self.stamp_path.read_text())
-            if stamp.get("generation") != generation:
-                return None
-            ids = np.load(self.ids_path)
-            matrix = np.load(self.matrix_path, mmap_mode="r")
-        except (OSError, ValueError):
-            return None
-        return (ids, matrix) if len(ids) == len(matrix) else None
 
-    def save(self, generation: int, ids: np.ndarray, matrix: np.ndarray) -> None:
-        """Best effort: a read-only folder just means no cache."""
-        try:
-            for path, array in ((self.ids_path, ids), (self.matrix_path, matrix)):
-                tmp = path.with_name(path.name + ".tmp.npy")
-                np.save(tmp, array)
-                os.replace(tmp, path)
-            tmp_stamp = self.stamp_path.with_name(self.stamp_path.name + ".tmp")
-            tmp_stamp.write_text(json.dumps({"generation": generation}))
-            os.replace(tmp_stamp, self.stamp_path)
-        except OSError:
-            return
+def _faiss_flat_fp16(matrix: np.ndarray) -> object | None:
+    """A faiss flat float16 index sharing the store's bytes layout, or None without faiss."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    if matrix.size == 0:
+        return None
+    index = faiss.IndexScalarQuantizer(matrix.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    index.is_trained = True
+    faiss.copy_array_to_vector(np.ascontiguousarray(matrix).view(np.uint8).ravel(), index.codes)
+    index.ntotal = len(matrix)
+    return index
