@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.ingest.indexer import IndexReport, Progress, index_folders
 from imgsearch.models import ClipModel, load_clip
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
@@ -26,6 +26,9 @@ from imgsearch.store.backends import IndexConfig, load_config, open_index, resol
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.text import USER_MODEL, TextStore
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
+
+if TYPE_CHECKING:
+    from imgsearch.ingest.indexer import IndexReport, Progress
 
 TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
@@ -146,6 +149,8 @@ class ImageIndex:
             save_config(self.catalog, vector_index)
         model = self.model
         self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+
         report = index_folders(
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,

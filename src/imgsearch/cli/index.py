@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -24,8 +24,10 @@ from imgsearch.cli.common import (
     print_json,
     user_errors,
 )
-from imgsearch.ingest.indexer import IndexReport
-from imgsearch.ingest.indexer import Progress as IndexProgress
+
+if TYPE_CHECKING:
+    from imgsearch.ingest.indexer import IndexReport
+    from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
 
 VectorIndexOption = Annotated[

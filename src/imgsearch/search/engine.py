@@ -10,7 +10,6 @@ from typing import Protocol
 import numpy as np
 
 from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageError
-from imgsearch.ingest.decode import decode_image
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import open_index
@@ -155,6 +154,8 @@ class Searcher:
             ) from exc
         model = self._model()
         try:
+            from imgsearch.ingest.decode import decode_image  # image decoders load only when needed
+
             decoded = decode_image(data, min_side=2 * model.image_size)
         except UnreadableImageError as exc:
             raise ImgsearchError(
