@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,9 @@ def test_cli_matches_by_base_name_and_reports_unmatched(tmp_path: Path):
     refs = tmp_path / "refs.json"
     refs.write_text(json.dumps({f"val2017/{k}": v for k, v in REFERENCES.items()}))
     cands = tmp_path / "cands.csv"
-    cands.write_text("image,caption\na.jpg,A dog running on a beach.\nb.jpg,A bus on a street.\nzzz.jpg,Nothing.\n")
+    cands.write_text(
+        "image,caption\na.jpg,A dog running on a beach.\nb.jpg,A bus on a street.\nzzz.jpg,Nothing.\n"
+    )
     payload = run_json("eval-captions", "--references", refs, "--candidates", cands)
     assert payload["images"] == 2
     assert set(payload["corpus"]) == set(METRICS)
@@ -58,3 +61,11 @@ def test_cli_refuses_candidates_for_other_images(tmp_path: Path):
     cands.write_text(json.dumps({"other.jpg": "A caption."}))
     output = run_cli("eval-captions", "-r", refs, "-c", cands, expect=1)
     assert "No candidate caption names an image" in output
+
+
+def test_missing_eval_extra_is_a_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
+    refs = tmp_path / "refs.json"
+    refs.write_text(json.dumps(REFERENCES))
+    output = " ".join(run_cli("eval-captions", "-r", refs, "-c", refs, expect=1).split())
+    assert "pip install 'imgsearch[eval]'" in output

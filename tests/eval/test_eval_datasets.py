@@ -53,7 +53,9 @@ def test_karpathy_unknown_split_is_an_error(tmp_path):
 
 def test_coco_captions(tmp_path):
     path = write(tmp_path / "captions_val2017.json", {
-        "images": [{"id": 1, "file_name": "1.jpg"}, {"id": 2, "file_name": "2.jpg"}, {"id": 1, "file_name": "x.jpg"}],
+        "images": [
+            {"id": 1, "file_name": "1.jpg"}, {"id": 2, "file_name": "2.jpg"}, {"id": 1, "file_name": "x.jpg"},
+        ],
         "annotations": [
             {"id": 10, "image_id": 1, "caption": "A plane  over a lake.\n"},
             {"id": 11, "image_id": 2, "caption": "A red bus."},
@@ -97,7 +99,8 @@ def test_token_file_without_caption_lines_is_an_error(tmp_path):
 
 
 def test_captions_by_file_merges_repeated_keys(tmp_path):
-    path = write(tmp_path / "captions.json", '{"a.jpg": ["one", "two"], "b.jpg": "solo", "a.jpg": ["three"]}')
+    text = '{"a.jpg": ["one", "two"], "b.jpg": "solo", "a.jpg": ["three"]}'
+    path = write(tmp_path / "captions.json", text)
     dataset = load_dataset(path)
     assert dataset.format == "captions-by-file"
     assert dict(zip(dataset.images, dataset.captions, strict=True)) == {
@@ -107,8 +110,8 @@ def test_captions_by_file_merges_repeated_keys(tmp_path):
 
 
 def test_csv_binary(tmp_path):
-    path = write(tmp_path / "pairs.csv", 'image,caption\na.jpg,"A dog, running."\nb.jpg,A cat.\na.jpg,A puppy.\n'
-                 "b.jpg,A cat.\nlonely\n")
+    rows = 'image,caption\na.jpg,"A dog, running."\nb.jpg,A cat.\na.jpg,A puppy.\nb.jpg,A cat.\nlonely\n'
+    path = write(tmp_path / "pairs.csv", rows)
     dataset = load_dataset(path)
     assert dataset.format == "csv"
     assert dataset.images == ("a.jpg", "b.jpg")

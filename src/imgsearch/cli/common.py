@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from imgsearch.errors import ImgsearchError
 
@@ -56,7 +57,7 @@ def user_errors() -> Iterator[None]:
 
 
 def print_error(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
 
 
 def print_json(payload: object) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -159,7 +160,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[RunSpec, IndexProgress], None
 
 def _print_summary(evaluation: Evaluation) -> None:
     for warning in _warnings(evaluation):
-        err.print(f"[yellow]Warning:[/] {warning}", highlight=False)
+        err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
     table = Table("run", "direction", *SUMMARY_COLUMNS, title="Retrieval (R@K in %, ranks 1-based)")
     for label, direction, cells in summary_rows(evaluation):
         table.add_row(label, direction, *cells)
@@ -185,11 +186,11 @@ def _warnings(evaluation: Evaluation) -> list[str]:
 
 def _print_caption_scores(scores: CaptionScores) -> None:
     for issue in scores.issues[:5]:
-        err.print(f"[yellow]Warning:[/] {issue}", highlight=False)
+        err.print(f"[yellow]Warning:[/] {escape(issue)}", highlight=False)
     if scores.unmatched_candidates:
         err.print(
             f"[yellow]Warning:[/] {len(scores.unmatched_candidates)} candidates name images with no "
-            f"references (e.g. {scores.unmatched_candidates[0]}); ignored.", highlight=False,
+            f"references (e.g. {escape(scores.unmatched_candidates[0])}); ignored.", highlight=False,
         )
     table = Table(*METRICS, title=f"Caption quality over {len(scores.per_image)} images")
     table.add_row(*(f"{scores.corpus[m]:.3f}" for m in METRICS))

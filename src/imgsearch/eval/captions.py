@@ -14,6 +14,7 @@ from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
 from imgsearch.eval.datasets import Dataset, load_dataset
+from imgsearch.eval.extra import require
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr")
 _TOKEN = re.compile(r"'?[^\W_]+")
@@ -50,10 +51,9 @@ def score_captions(references: dict[str, list[str]], candidates: dict[str, str])
 
     A candidate's image is matched by its name, else by its base name (`val2014/x.jpg` = `x.jpg`).
     """
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
-
+    bleu_module = require("pycocoevalcap.bleu.bleu")
+    rouge_module = require("pycocoevalcap.rouge.rouge")
+    cider_module = require("pycocoevalcap.cider.cider")
     by_base = {Path(name).name: name for name in references}
     matched: dict[str, str] = {}
     unmatched: list[str] = []
@@ -70,9 +70,9 @@ def score_captions(references: dict[str, list[str]], candidates: dict[str, str])
         )
     gts = {name: [tokenize(c) for c in references[name]] for name in matched}
     res = {name: [tokenize(caption)] for name, caption in matched.items()}
-    bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
-    rouge, rouge_each = Rouge().compute_score(gts, res)
-    cider, cider_each = Cider().compute_score(gts, res)
+    bleu, bleu_each = bleu_module.Bleu(4).compute_score(gts, res, verbose=0)
+    rouge, rouge_each = rouge_module.Rouge().compute_score(gts, res)
+    cider, cider_each = cider_module.Cider().compute_score(gts, res)
     corpus = dict(zip(METRICS, [*bleu, rouge, cider], strict=True))
     each = [*bleu_each, rouge_each, cider_each]
     per_image = {

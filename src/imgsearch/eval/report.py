@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from imgsearch.eval.extra import require
 from imgsearch.eval.metrics import RECALL_KS
 from imgsearch.eval.runner import Evaluation, RunResult
 
@@ -125,10 +126,8 @@ def _problems(info: dict) -> list[str]:
 
 
 def _plot_recall(evaluation: Evaluation, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    require("matplotlib").use("Agg")
+    plt = require("matplotlib.pyplot")
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for run in evaluation.runs:
