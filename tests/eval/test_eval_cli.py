@@ -7,9 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imgsearch.eval import signals
+from imgsearch.models import load_clip
+from imgsearch.store.catalog import Catalog
 from tests.helpers import COLOURS, SHARED_DATA, draw_photo, run_cli, run_json
 
 COCO_MINI = SHARED_DATA / "coco-mini"
@@ -117,3 +120,27 @@ def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     assert t2i["queries"] == 239 * 4
     assert t2i["R@1"] == pytest.approx(0.66, abs=0.01)
     assert t2i["R@5"] == pytest.approx(0.91, abs=0.01)
+
+
+def test_numbers_match_a_direct_computation(tmp_path, tiny_clip_dir, photos):
+    """Recompute both directions from the cached catalog's embeddings with plain numpy.
+
+    The index keeps float16 vectors, and ties rank against the query, so both are mimicked here.
+    """
+    dataset, folder = photos
+    payload = run_json("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+                       "--cache", tmp_path / "cache")
+    (db,) = (tmp_path / "cache").glob("*/gallery-*.db")
+    captions = {k: v for k, v in json.loads(dataset.read_text()).items() if k != "gone.png"}
+    with Catalog(db) as catalog:
+        images = np.stack([catalog.embedding(catalog.get_by_path(str(folder / n)).id) for n in captions])
+    texts = load_clip(path=tiny_clip_dir).encode_texts([c for cs in captions.values() for c in cs])
+    owner = np.repeat(np.arange(len(captions)), 2)
+    t2i = texts @ images.astype(np.float16).astype(np.float32).T
+    t2i_ranks = (t2i >= t2i[np.arange(len(texts)), owner][:, None]).sum(axis=1)
+    i2t = images @ texts.T
+    i2t_ranks = [1 + (row > row[owner == i].max()).sum() for i, row in enumerate(i2t)]
+    directions = payload["runs"][0]["directions"]
+    assert directions["text_to_image"]["mean_rank"] == pytest.approx(t2i_ranks.mean(), abs=1e-6)
+    assert directions["text_to_image"]["R@1"] == pytest.approx((t2i_ranks == 1).mean(), abs=1e-6)
+    assert directions["image_to_text"]["mean_rank"] == pytest.approx(np.mean(i2t_ranks), abs=1e-6)

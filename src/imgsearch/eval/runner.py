@@ -271,7 +271,11 @@ def _image_to_text(gallery: Gallery, image_vectors: np.ndarray, text_vectors: np
         for image, grade in grades.items():
             inverted[image][q] = grade
     keep = [i for i, grades in enumerate(inverted) if grades]
-    rows = (image_vectors[i] @ text_vectors.T for i in keep)
+    rows = (
+        row
+        for start in range(0, len(keep), _CHUNK)
+        for row in image_vectors[keep[start : start + _CHUNK]] @ text_vectors.T
+    )
     names = [gallery.names[i] for i in keep]
     relevant = [f"{len(inverted[i])} captions" for i in keep]
     return _measure(names, relevant, gallery.queries, [inverted[i] for i in keep], rows)
