@@ -69,3 +69,17 @@ def test_missing_eval_extra_is_a_clear_error(tmp_path: Path, monkeypatch):
     refs.write_text(json.dumps(REFERENCES))
     output = " ".join(run_cli("eval-captions", "-r", refs, "-c", refs, expect=1).split())
     assert "pip install 'imgsearch[eval]'" in output
+
+
+def test_karpathy_references_with_a_split(tmp_path: Path):
+    refs = tmp_path / "dataset_flickr8k.json"
+    refs.write_text(json.dumps({"images": [
+        {"filename": name, "split": split, "sentences": [{"raw": c} for c in REFERENCES[name]]}
+        for name, split in (("a.jpg", "test"), ("b.jpg", "train"), ("c.jpg", "test"))
+    ]}))
+    cands = tmp_path / "cands.json"
+    cands.write_text(json.dumps({name: refs_[1] for name, refs_ in REFERENCES.items()}))
+    payload = run_json("eval-captions", "-r", refs, "-c", cands, "--split", "test")
+    assert sorted(payload["per_image"]) == ["a.jpg", "c.jpg"]
+    assert payload["unmatched_candidates"] == ["b.jpg"]
+    assert payload["corpus"]["ROUGE-L"] == pytest.approx(1.0)

