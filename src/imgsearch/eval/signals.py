@@ -37,9 +37,13 @@ def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
 
 
 def search_all(index: ImageIndex, text: str, mode: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of the top `k` images for `text` in a text-signal mode, best first."""
+    """(ids, scores) of the top `k` images for `text` in a text-signal mode, best first.
+
+    `min_score=0` turns off the calibrated cut-off that hides weak matches from users: ranks
+    and Recall@K need every image ranked.
+    """
     _require_text_signals()
-    hits = index.search(text, k=k, mode=mode)  # type: ignore[call-arg]
+    hits = index.search(text, k=k, mode=mode, min_score=0.0)  # type: ignore[call-arg]
     ids = np.fromiter((h.id for h in hits), dtype=np.int64, count=len(hits))
     scores = np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits))
     return ids, scores
