@@ -88,10 +88,15 @@ def test_several_models_give_a_comparison(tmp_path, tiny_clip_dir, photos):
 
 def test_oracle_captions_split_notes_from_queries(tmp_path, tiny_clip_dir, photos):
     dataset, folder = photos
-    payload = run_json("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
-                       "--oracle-captions", "1", "--cache", tmp_path / "cache")
+    args = ["eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache"]
+    assert run_json(*args)["runs"][0]["images_embedded"] == 12
+    payload = run_json(*args, "--oracle-captions", "1")
     assert payload["dataset"]["oracle_captions"] == 1
     assert payload["runs"][0]["directions"]["text_to_image"]["queries"] == 12
+    # Another gallery catalog, but the images' embeddings are copied from the first one.
+    assert (payload["runs"][0]["images_embedded"], payload["runs"][0]["images_reused"]) == (0, 12)
+    assert len(list((tmp_path / "cache").glob("*/gallery-*.db"))) == 2
 
 
 def test_clear_errors(tmp_path, tiny_clip_dir, photos):
