@@ -150,3 +150,18 @@ def test_numbers_match_a_direct_computation(tmp_path, tiny_clip_dir, photos):
     assert directions["text_to_image"]["mean_rank"] == pytest.approx(t2i_ranks.mean(), abs=1e-6)
     assert directions["text_to_image"]["R@1"] == pytest.approx((t2i_ranks == 1).mean(), abs=1e-6)
     assert directions["image_to_text"]["mean_rank"] == pytest.approx(np.mean(i2t_ranks), abs=1e-6)
+
+
+def test_unreadable_images_are_reported_and_left_out(tmp_path, tiny_clip_dir, photos):
+    dataset, folder = photos
+    (folder / "broken.png").write_bytes(b"not a png at all")
+    captions = json.loads(dataset.read_text())
+    captions["broken.png"] = ["a broken picture"]
+    dataset.write_text(json.dumps(captions))
+    base = ["eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache"]
+    payload = run_json(*base)
+    assert payload["dataset"]["unreadable_images"] == ["broken.png"]
+    assert payload["dataset"]["images_found"] == 13
+    assert payload["runs"][0]["directions"]["text_to_image"]["queries"] == 24
+    assert "1 images could not be read and were left out: broken.png" in " ".join(run_cli(*base).split())

@@ -98,6 +98,7 @@ class RunResult:
     embedded: int
     reused: int
     seconds: float
+    unreadable: list[str]
 
 
 @dataclass
@@ -108,8 +109,12 @@ class Evaluation:
     oracle_captions: int
     images_found: int
     missing: list[str]
-    unreadable: list[str] = field(default_factory=list)
     runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Images found on disk that a run could not decode (the same for every model)."""
+        return sorted({name for run in self.runs for name in run.unreadable})
 
 
 def locate_images(dataset: Dataset, images_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
@@ -189,7 +194,7 @@ def evaluate(
     cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     for spec in runs:
         progress = (lambda p, s=spec: on_progress(s, p)) if on_progress else None
-        evaluation.runs.append(_run(spec, dataset, present, oracle_captions, cache_dir, evaluation, progress))
+        evaluation.runs.append(_run(spec, dataset, present, oracle_captions, cache_dir, progress))
     return evaluation
 
 
@@ -199,7 +204,6 @@ def _run(
     present: list[tuple[str, Path]],
     oracle_captions: int,
     cache_dir: Path,
-    evaluation: Evaluation,
     on_progress: Callable[[Progress], None] | None,
 ) -> RunResult:
     started = time.perf_counter()
@@ -211,15 +215,14 @@ def _run(
         if report.interrupted:
             raise KeyboardInterrupt
         ids = {p: idx.catalog.get_by_path(str(p)) for _, p in present}
-        evaluation.unreadable = sorted({n for n, p in present if ids[p] is None})
+        unreadable = [n for n, p in present if ids[p] is None]
         readable = [(n, p) for n, p in present if ids[p] is not None]
         gallery = build_gallery(dataset, readable, oracle_captions)
         image_ids = np.array([ids[p].id for p in gallery.paths], dtype=np.int64)  # type: ignore[union-attr]
         directions = _rank_directions(spec, idx, gallery, image_ids)
         model_id = idx.catalog.model_id or spec.model_name
-    return RunResult(
-        spec, model_id, directions, report.embedded, report.reused + seeded, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    return RunResult(spec, model_id, directions, report.embedded, report.reused + seeded, seconds, unreadable)
 
 
 def _seed_embeddings(idx: ImageIndex, db: Path, files: list[Path]) -> int:
