@@ -21,8 +21,10 @@ def open_index(
     db: Path, *, model: str | None, model_path: Path | None, text_model: str | None
 ) -> ImageIndex:
     """An `ImageIndex` on `db`; the text model is passed only when one was asked for."""
-    extra = {"text_model": text_model} if text_model else {}
-    return ImageIndex(db, model=model, model_path=model_path, **extra)
+    if not text_model:
+        return ImageIndex(db, model=model, model_path=model_path)
+    _require_text_signals()
+    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)  # type: ignore[call-arg]
 
 
 def has_text_signals() -> bool:
@@ -52,6 +54,6 @@ def search_all(index: ImageIndex, text: str, mode: str, k: int) -> tuple[np.ndar
 def _require_text_signals() -> None:
     if not has_text_signals():
         raise ImgsearchError(
-            "Modes text, keyword and hybrid and --oracle-captions need text signals "
+            "Modes text, keyword and hybrid and --text-model need text signals "
             "(ImageIndex.describe), which this installation lacks. Use --mode clip, or upgrade imgsearch."
         )
