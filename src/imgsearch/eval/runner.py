@@ -15,7 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,6 @@ from imgsearch.eval.datasets import Dataset
 from imgsearch.eval.metrics import query_metrics, ranking_order, summarize
 from imgsearch.ingest.indexer import Progress
 from imgsearch.models import DEFAULT_MODEL
-from imgsearch.store.catalog import Catalog, NewImage
 
 MODES = ("clip", *signals.TEXT_MODES)
 TEXT_TO_IMAGE = "text_to_image"
@@ -207,10 +206,9 @@ def _run(
     on_progress: Callable[[Progress], None] | None,
 ) -> RunResult:
     started = time.perf_counter()
-    db = _catalog_path(spec, cache_dir, present, oracle_captions)
+    db = _catalog_path(spec, cache_dir, present)
     index = signals.open_index(db, model=spec.model, model_path=spec.model_path, text_model=spec.text_model)
     with index as idx:
-        seeded = _seed_embeddings(idx, db, [p for _, p in present])
         report = idx.index([p for _, p in present], on_progress=on_progress)
         if report.interrupted:
             raise KeyboardInterrupt
@@ -222,53 +220,16 @@ def _run(
         directions = _rank_directions(spec, idx, gallery, image_ids)
         model_id = idx.catalog.model_id or spec.model_name
     seconds = time.perf_counter() - started
-    return RunResult(spec, model_id, directions, report.embedded, report.reused + seeded, seconds, unreadable)
+    return RunResult(spec, model_id, directions, report.embedded, report.reused, seconds, unreadable)
 
 
-def _seed_embeddings(idx: ImageIndex, db: Path, files: list[Path]) -> int:
-    """Copy unchanged files' embeddings from the model's other eval catalogs into a new one.
+def _catalog_path(spec: RunSpec, cache_dir: Path, present: list[tuple[str, Path]]) -> Path:
+    """A catalog holding exactly this gallery, so scores and fused ranks see no other images.
 
-    Each gallery (split, --oracle-captions) gets its own catalog so that no other image takes
-    part in ranking; seeding keeps embeddings cached per (model, image) all the same.
+    Modes and --oracle-captions settings share it: text modes rewrite every image's note.
     """
-    if idx.catalog.count():
-        return 0
-    model = idx.model
-    wanted = {str(p): p.stat() for p in files}
-    found: list[NewImage] = []
-    for other in sorted(db.parent.glob("gallery-*.db")):
-        if other == db or not wanted:
-            continue
-        with Catalog(other, readonly=True) as sibling:
-            if sibling.model_id != model.model_id:
-                continue
-            for path, stat in list(wanted.items()):
-                copy = _unchanged_copy(sibling, path, stat)
-                if copy is not None:
-                    found.append(copy)
-                    del wanted[path]
-    if found:
-        idx.catalog.bind_model(model.model_id, model.dim)
-        idx.catalog.write_batch(found)
-    return len(found)
-
-
-def _unchanged_copy(catalog: Catalog, path: str, stat: os.stat_result) -> NewImage | None:
-    """The catalog's row for `path`, if the file has not changed since it was embedded."""
-    record = catalog.get_by_path(path)
-    if record is None or (record.size, record.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
-        return None
-    embedding = catalog.embedding(record.id)
-    if embedding is None:
-        return None
-    kept = {f.name: getattr(record, f.name) for f in fields(NewImage) if f.name != "embedding"}
-    return NewImage(**kept, embedding=embedding)
-
-
-def _catalog_path(spec: RunSpec, cache_dir: Path, present: list[tuple[str, Path]], oracle: int) -> Path:
-    """A catalog holding exactly this gallery, so scores and fused ranks see no other images."""
     files = sorted(str(p) for _, p in present)
-    key = "\n".join([f"oracle={oracle}", f"text_model={spec.text_model}", *files])
+    key = "\n".join([f"text_model={spec.text_model}", *files])
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     return spec.catalog_dir(cache_dir) / f"gallery-{digest}.db"
 
@@ -277,8 +238,7 @@ def _rank_directions(
     spec: RunSpec, idx: ImageIndex, gallery: Gallery, image_ids: np.ndarray
 ) -> dict[str, DirectionResult]:
     if spec.mode != "clip":
-        if any(gallery.notes):
-            signals.describe_all(idx, dict(zip(gallery.paths, gallery.notes, strict=True)))
+        signals.describe_all(idx, dict(zip(gallery.paths, gallery.notes, strict=True)))
         hits = (signals.search_all(idx, q, spec.mode, len(image_ids)) for q in gallery.queries)
         return {TEXT_TO_IMAGE: _text_to_image(gallery, image_ids, hits)}
     text_vectors = idx.model.encode_texts(list(gallery.queries))

@@ -32,7 +32,7 @@ def has_text_signals() -> bool:
 
 
 def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
-    """Give each image its note (the oracle captions)."""
+    """Give each image its note (the oracle captions); an empty note removes an earlier one."""
     _require_text_signals()
     for path, text in notes.items():
         index.describe(path, text)  # type: ignore[attr-defined]
