@@ -1,0 +1,154 @@
+"""Every dataset reader on small files written here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from imgsearch.errors import ImgsearchError
+from imgsearch.eval import load_dataset
+
+
+def write(path: Path, content: str | object) -> Path:
+    path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return path
+
+
+def karpathy(tmp_path: Path) -> Path:
+    def entry(name: str, split: str, *captions: str) -> dict:
+        return {
+            "filepath": "val2014", "filename": name, "split": split,
+            "sentences": [{"raw": c, "tokens": c.lower().split()} for c in captions],
+        }
+
+    return write(tmp_path / "dataset_coco.json", {
+        "dataset": "coco",
+        "images": [
+            entry("a.jpg", "test", "A dog.", "A brown dog."),
+            entry("b.jpg", "train", "A cat."),
+            entry("c.jpg", "test", "A bird."),
+            entry("a.jpg", "test", "Listed again."),
+        ],
+    })
+
+
+def test_karpathy_split(tmp_path):
+    dataset = load_dataset(karpathy(tmp_path), split="test")
+    assert dataset.format == "karpathy"
+    assert dataset.images == ("val2014/a.jpg", "val2014/c.jpg")
+    assert dataset.captions == (("A dog.", "A brown dog."), ("A bird.",))
+    assert any("val2014/a.jpg" in issue and "twice" in issue for issue in dataset.issues)
+
+
+def test_karpathy_without_split_reads_every_split(tmp_path):
+    assert len(load_dataset(karpathy(tmp_path)).images) == 3
+
+
+def test_karpathy_unknown_split_is_an_error(tmp_path):
+    with pytest.raises(ImgsearchError, match="split 'tset'"):
+        load_dataset(karpathy(tmp_path), split="tset")
+
+
+def test_coco_captions(tmp_path):
+    path = write(tmp_path / "captions_val2017.json", {
+        "images": [
+            {"id": 1, "file_name": "1.jpg"}, {"id": 2, "file_name": "2.jpg"}, {"id": 1, "file_name": "x.jpg"},
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 1, "caption": "A plane  over a lake.\n"},
+            {"id": 11, "image_id": 2, "caption": "A red bus."},
+            {"id": 12, "image_id": 1, "caption": "A seaplane."},
+            {"id": 12, "image_id": 1, "caption": "Repeated id."},
+            {"id": 13, "image_id": 99, "caption": "Nobody's image."},
+        ],
+    })
+    dataset = load_dataset(path)
+    assert dataset.format == "coco"
+    assert dataset.images == ("1.jpg", "2.jpg")
+    assert dataset.captions == (("A plane over a lake.", "A seaplane."), ("A red bus.",))
+    issues = " | ".join(dataset.issues)
+    assert "image id 1 listed twice" in issues
+    assert "caption id 12 appears twice" in issues
+    assert "1 captions refer to image ids not in" in issues
+
+
+def test_flickr_token_file_tolerates_a_space_for_the_tab(tmp_path):
+    path = write(tmp_path / "Flickr8k.token.txt", "\n".join([
+        "1000268201_693b08cb0e.jpg#0\tA child in a pink dress .",
+        "1000268201_693b08cb0e.jpg#1\tA girl going into a wooden building .",
+        "2258277193_586949ec62.jpg.1#0 People standing outside a building .",
+        "1000268201_693b08cb0e.jpg#1\tDuplicate caption number .",
+        "not a caption line",
+        "",
+    ]))
+    dataset = load_dataset(path)
+    assert dataset.format == "flickr-token"
+    assert dataset.images == ("1000268201_693b08cb0e.jpg", "2258277193_586949ec62.jpg.1")
+    assert dataset.captions[0] == ("A child in a pink dress .", "A girl going into a wooden building .")
+    assert dataset.captions[1] == ("People standing outside a building .",)
+    issues = " | ".join(dataset.issues)
+    assert "1000268201_693b08cb0e.jpg#1 appears twice (line 4)" in issues
+    assert "line 5 is not" in issues
+
+
+def test_token_file_without_caption_lines_is_an_error(tmp_path):
+    with pytest.raises(ImgsearchError, match="no 'image.jpg#N"):
+        load_dataset(write(tmp_path / "notes.txt", "just some text\n"))
+
+
+def test_captions_by_file_merges_repeated_keys(tmp_path):
+    text = '{"a.jpg": ["one", "two"], "b.jpg": "solo", "a.jpg": ["three"]}'
+    path = write(tmp_path / "captions.json", text)
+    dataset = load_dataset(path)
+    assert dataset.format == "captions-by-file"
+    assert dict(zip(dataset.images, dataset.captions, strict=True)) == {
+        "a.jpg": ("one", "two", "three"), "b.jpg": ("solo",),
+    }
+    assert any("'a.jpg' appears more than once" in issue for issue in dataset.issues)
+
+
+def test_csv_binary(tmp_path):
+    rows = 'image,caption\na.jpg,"A dog, running."\nb.jpg,A cat.\na.jpg,A puppy.\nb.jpg,A cat.\nlonely\n'
+    path = write(tmp_path / "pairs.csv", rows)
+    dataset = load_dataset(path)
+    assert dataset.format == "csv"
+    assert dataset.images == ("a.jpg", "b.jpg")
+    assert dataset.captions == (("A dog, running.", "A puppy."), ("A cat.",))
+    assert not dataset.grades
+    issues = " | ".join(dataset.issues)
+    assert "row 5 repeats" in issues and "row 6 has fewer than 2 columns" in issues
+
+
+def test_csv_graded_relevance(tmp_path):
+    path = write(tmp_path / "graded.csv", "a.jpg,dogs on a beach,1\nb.jpg,dogs on a beach,3\nc.jpg,a cat,2\n")
+    dataset = load_dataset(path)
+    assert dataset.grades == {"dogs on a beach": {"a.jpg": 1.0, "b.jpg": 3.0}, "a cat": {"c.jpg": 2.0}}
+    # A graded caption is asked once, attached to its most relevant image.
+    assert dict(zip(dataset.images, dataset.captions, strict=True)) == {
+        "b.jpg": ("dogs on a beach",), "c.jpg": ("a cat",),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("odd.json", {"images": 3}, "neither a Karpathy"),
+        ("broken.json", "{not json", "not valid JSON"),
+        ("empty.json", {}, "no captioned images"),
+    ],
+)
+def test_unreadable_datasets_are_clear_errors(tmp_path, name, content, message):
+    with pytest.raises(ImgsearchError, match=message):
+        load_dataset(write(tmp_path / name, content))
+
+
+def test_split_is_refused_for_formats_without_splits(tmp_path):
+    with pytest.raises(ImgsearchError, match="--split only applies"):
+        load_dataset(write(tmp_path / "c.json", {"a.jpg": ["x"]}), split="test")
+
+
+def test_missing_dataset_file(tmp_path):
+    with pytest.raises(ImgsearchError, match="No dataset file"):
+        load_dataset(tmp_path / "nope.json")
