@@ -122,7 +122,7 @@ class Trainer:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 on_progress(TrainProgress(
                     self.step, cfg.steps, loss, self.scheduler.get_last_lr()[0], seen / elapsed,
-                    1 / float(self.clip.logit_scale.exp()),
+                    1 / float(self.clip.logit_scale.detach().exp()),
                 ))
         self.module.eval()
         return self.losses
