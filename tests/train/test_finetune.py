@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("peft")
 
+from conftest import TINY_CLIP_CONFIG  # noqa: E402
 from helpers import run_cli, run_json  # noqa: E402
 from train.shapes import write_shape_pairs  # noqa: E402
 
@@ -21,11 +22,7 @@ from imgsearch.train import TrainConfig, Trainer, load_base, read_pairs  # noqa:
 # The shared tiny CLIP, with a short context: the captions are a few tokens, and the text tower
 # dominates the cost of a step at 77 tokens.
 ARCH = "imgsearch-tiny-clip-ctx16"
-CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
+CONFIG = {**TINY_CLIP_CONFIG, "text_cfg": {**TINY_CLIP_CONFIG["text_cfg"], "context_length": 16}}
 
 
 @pytest.fixture(scope="module")
