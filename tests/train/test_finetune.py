@@ -123,6 +123,16 @@ def test_gradient_cache_gives_the_full_batch_update(shapes_csv: Path, arch_confi
         assert torch.allclose(a, b, atol=1e-5), name
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_path(shapes_csv: Path, arch_config: Path, tmp_path: Path, precision: str) -> None:
+    """The autocast + loss-scaling code GPUs run, exercised on the CPU (with the gradient cache)."""
+    trainer = _trainer(shapes_csv, arch_config, tmp_path, steps=2, precision=precision, accum_steps=2)
+    assert trainer.scaler.is_enabled() == (precision == "fp16")
+    before = trainer.clip.visual.proj.detach().clone()
+    losses = trainer.run()
+    assert all(np.isfinite(losses)) and not torch.equal(before, trainer.clip.visual.proj)
+
+
 def test_frozen_tower_and_lora(shapes_csv: Path, arch_config: Path, tmp_path: Path) -> None:
     untouched = load_base(ARCH, arch_config=arch_config, random_weights=True).model.state_dict()
     frozen = _trainer(shapes_csv, arch_config, tmp_path / "a", steps=2, freeze="text")

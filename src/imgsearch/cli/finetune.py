@@ -42,6 +42,9 @@ def finetune(
     unlock_last: Annotated[
         int, typer.Option(min=0, help="Train only the last N layer groups per tower (1: projection only; 0: all).")
     ] = 0,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16/fp16 mixed precision on GPU, fp32 on CPU), fp32, bf16 or fp16.")
+    ] = "auto",
     holdout: Annotated[float, typer.Option(help="Share of images held out for the before/after evaluation.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed for the split, data order, augmentation and init.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1)] = 200,
@@ -71,6 +74,7 @@ def finetune(
             steps=steps, batch_size=batch_size, accum_steps=accum_steps, lr=lr, weight_decay=weight_decay,
             warmup_steps=warmup, freeze=freeze, lora_rank=lora_rank, unlock_last=unlock_last,  # type: ignore[arg-type]
             checkpoint_every=checkpoint_every, seed=seed, workers=workers,
+            precision=precision,  # type: ignore[arg-type]
         )
         with _progress(enabled=not as_json) as (on_stage, on_progress):
             result = run_finetune(

@@ -36,7 +36,7 @@ def read_pairs(csv_path: str | Path, images_dir: str | Path | None = None, *, mi
     csv_path = Path(csv_path).expanduser()
     root = Path(images_dir).expanduser() if images_dir else csv_path.parent
     rows = _rows(csv_path)
-    pairs = [Pair(name, root / name, caption) for name, caption in rows]
+    pairs = [Pair(name, root / Path(name).expanduser(), caption) for name, caption in rows]
     missing = sorted({str(p.path) for p in pairs if not p.path.is_file()})
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

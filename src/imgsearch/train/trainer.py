@@ -31,6 +31,7 @@ from imgsearch.train.data import PairDataset, batch_loader, train_transform
 from imgsearch.train.pairs import Pair
 
 Freeze = Literal["none", "text", "image"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 MAX_LOGIT_SCALE = math.log(100)
 _RESUMABLE_CHANGES = {"workers", "checkpoint_every", "device"}
 _LORA_TARGETS = {
@@ -61,6 +62,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     device: str | None = None
+    precision: Precision = "auto"
+    """auto: bf16 autocast on GPUs that have it, else fp16 autocast + loss scaling; fp32 on CPU."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class Trainer:
             _param_groups(self.module, config.weight_decay), lr=config.lr, betas=(0.9, 0.98), eps=1e-6
         )
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, config.warmup_steps, config.steps)
-        self.amp_dtype = _amp_dtype(self.device)
+        self.amp_dtype = _amp_dtype(self.device, config.precision)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.loss_fn = ClipLoss()
         self.step = 0
@@ -242,6 +245,8 @@ def _check_config(config: TrainConfig, rows: int) -> None:
         raise TrainingError("Use either --lora-rank or --unlock-last, not both.")
     if config.freeze not in ("none", "text", "image"):
         raise TrainingError(f"--freeze must be text, image or none, not {config.freeze!r}.")
+    if config.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise TrainingError(f"--precision must be auto, fp32, bf16 or fp16, not {config.precision!r}.")
 
 
 def _trainable(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
@@ -276,11 +281,14 @@ def _param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str
     return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _amp_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the GPU has it (no loss scaling needed), else fp16 + GradScaler; none on CPU."""
-    if device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def _amp_dtype(device: torch.device, precision: Precision) -> torch.dtype | None:
+    """The autocast dtype, None for fp32. "auto": bf16 where the GPU has it (no loss scaling
+    needed), else fp16 (with the GradScaler); fp32 on CPU, where autocast rarely pays."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 class _RngStates:
