@@ -67,7 +67,7 @@ def finetune(
     Needs `pip install 'imgsearch[torch,train]'`.
     """
     with user_errors():
-        from imgsearch.train import TrainConfig
+        from imgsearch.train import TrainConfig, default_checkpoint_dir
         from imgsearch.train import finetune as run_finetune
 
         config = TrainConfig(
@@ -76,12 +76,17 @@ def finetune(
             checkpoint_every=checkpoint_every, seed=seed, workers=workers,
             precision=precision,  # type: ignore[arg-type]
         )
-        with _progress(enabled=not as_json) as (on_stage, on_progress):
-            result = run_finetune(
-                pairs, out_dir, base=base, images_dir=images, arch_config=arch_config,
-                random_weights=random_weights, config=config, holdout=holdout, checkpoint_dir=checkpoints,
-                resume=resume, on_stage=on_stage, on_progress=on_progress,
-            )
+        try:
+            with _progress(enabled=not as_json) as (on_stage, on_progress):
+                result = run_finetune(
+                    pairs, out_dir, base=base, images_dir=images, arch_config=arch_config,
+                    random_weights=random_weights, config=config, holdout=holdout, checkpoint_dir=checkpoints,
+                    resume=resume, on_stage=on_stage, on_progress=on_progress,
+                )
+        except KeyboardInterrupt:
+            saved = checkpoints or default_checkpoint_dir(out_dir)
+            err.print(f"Interrupted. Checkpoints are in {saved}: run the same command with --resume to continue.")
+            raise typer.Exit(130) from None
     command = _reindex_command(result.model_dir, db)
     if as_json:
         print_json({**_result_dict(result), "reindex_command": command})

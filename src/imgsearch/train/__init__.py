@@ -9,7 +9,7 @@ The result is a model directory: ``imgsearch index --model-path my-model --rebui
 """
 
 from imgsearch.train.base import BaseModelError, load_base
-from imgsearch.train.finetune import FinetuneResult, finetune
+from imgsearch.train.finetune import FinetuneResult, default_checkpoint_dir, finetune
 from imgsearch.train.pairs import Pair, PairsError, read_pairs, split_pairs
 from imgsearch.train.trainer import TrainConfig, Trainer, TrainingError, TrainProgress
 
@@ -22,6 +22,7 @@ __all__ = [
     "TrainProgress",
     "Trainer",
     "TrainingError",
+    "default_checkpoint_dir",
     "finetune",
     "load_base",
     "read_pairs",

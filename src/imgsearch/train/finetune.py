@@ -62,7 +62,7 @@ def finetune(
     out_dir = Path(out_dir).expanduser().resolve()
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ExportError(f"{out_dir} already exists and is not empty; choose a new --out directory.")
-    checkpoint_dir = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".checkpoints")).expanduser()
+    checkpoint_dir = Path(checkpoint_dir).expanduser() if checkpoint_dir else default_checkpoint_dir(out_dir)
     root = Path(images_dir).expanduser() if images_dir else Path(pairs_csv).expanduser().parent
     train, held = split_pairs(read_pairs(pairs_csv, images_dir), holdout, config.seed)
     started = time.perf_counter()
@@ -98,6 +98,12 @@ def finetune(
         out_dir, model_id, start.model_id, len(train), len({p.name for p in held}), config.steps,
         time.perf_counter() - started, losses, before, after,
     )
+
+
+def default_checkpoint_dir(out_dir: Path) -> Path:
+    """``<out_dir>.checkpoints`` beside the model directory, which must stay clean until export."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    return out_dir.with_name(out_dir.name + ".checkpoints")
 
 
 def heldout_dataset(held: list[Pair]) -> Dataset:
