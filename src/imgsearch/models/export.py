@@ -11,6 +11,8 @@ import json
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,6 +29,16 @@ class ExportError(ImgsearchError):
     """The requested model cannot be exported; the message says why and what to do."""
 
 
+@dataclass
+class OpenClipModel:
+    """An in-memory open_clip model with what export and fine-tuning need to know about it."""
+
+    model: Any
+    arch: str
+    model_cfg: dict[str, Any]
+    model_id: str
+
+
 def export_open_clip(
     arch: str,
     out_dir: Path,
@@ -41,26 +53,62 @@ def export_open_clip(
     ``arch_config`` registers a custom open_clip config JSON under the name ``arch`` (or the file's
     stem when ``arch`` is empty). The directory appears only once the export is complete.
     """
+    _check_empty(Path(out_dir).expanduser().resolve())
+    loaded = create_open_clip(
+        arch, pretrained=pretrained, random_weights=random_weights, arch_config=arch_config, seed=seed
+    )
+    return export_model(loaded.model, out_dir, arch=loaded.arch, model_cfg=loaded.model_cfg, model_id=loaded.model_id)
+
+
+def create_open_clip(
+    arch: str,
+    *,
+    pretrained: str | None = None,
+    random_weights: bool = False,
+    arch_config: Path | None = None,
+    seed: int = 0,
+) -> OpenClipModel:
+    """Build ``arch`` with ``pretrained`` weights or seeded random ones, checking the request first."""
     torch, open_clip = _import_torch()
-    out_dir = Path(out_dir).expanduser().resolve()
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise ExportError(f"{out_dir} already exists and is not empty; choose a new directory.")
     if (pretrained is None) == (not random_weights):
         raise ExportError("Pass exactly one of pretrained=<tag> or random_weights=True.")
     if arch_config is not None:
-        arch = _register_config(open_clip, arch or Path(arch_config).stem, Path(arch_config))
+        arch = register_config_file(open_clip, arch or Path(arch_config).stem, Path(arch_config))
     model_cfg = open_clip.get_model_config(arch)
     if model_cfg is None:
         raise ExportError(f"Unknown open_clip architecture {arch!r}; see open_clip.list_models().")
     if pretrained is not None and pretrained not in open_clip.list_pretrained_tags_by_model(arch):
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
         raise ExportError(f"open_clip has no pretrained tag {pretrained!r} for {arch}; available: {tags}.")
-
-    tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
     torch.manual_seed(seed)
     model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=pretrained is not None)
+    return OpenClipModel(model, arch, dict(model_cfg), open_clip_model_id(arch, pretrained, seed))
+
+
+def open_clip_model_id(arch: str, pretrained: str | None, seed: int = 0) -> str:
+    """The catalog id of an open_clip model: ``ARCH__TAG``, or ``ARCH/random-seedN`` for random weights."""
+    return f"{arch}__{pretrained}" if pretrained else f"{arch}/random-seed{seed}"
+
+
+def export_model(
+    model: Any,
+    out_dir: Path,
+    *,
+    arch: str,
+    model_cfg: dict[str, Any],
+    model_id: str,
+    write_extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write an in-memory open_clip ``model`` to ``out_dir`` in our layout; returns the directory.
+
+    ``write_extra`` may add files to the staging directory (e.g. the torch weights a fine-tune
+    can continue from). The directory appears only once everything is written.
+    """
+    torch, open_clip = _import_torch()
+    out_dir = Path(out_dir).expanduser().resolve()
+    _check_empty(out_dir)
+    tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
     model.eval()
-    model_id = f"{arch}__{pretrained}" if pretrained else f"{arch}/random-seed{seed}"
     config = {**model_cfg, "model_id": model_id}
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
 
@@ -74,6 +122,8 @@ def export_open_clip(
         (staging / layout.TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
         _write_json(staging / layout.TOKENIZER_CFG, tokenizer_cfg)
         _export_towers(torch, model, preprocess_cfg, int(model_cfg["text_cfg"].get("context_length", 77)), staging)
+        if write_extra is not None:
+            write_extra(staging)
         if out_dir.exists():
             out_dir.rmdir()
         staging.rename(out_dir)
@@ -81,6 +131,11 @@ def export_open_clip(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def _check_empty(out_dir: Path) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ExportError(f"{out_dir} already exists and is not empty; choose a new directory.")
 
 
 def _import_torch() -> tuple[ModuleType, ModuleType]:
@@ -94,14 +149,19 @@ def _import_torch() -> tuple[ModuleType, ModuleType]:
     return torch, open_clip
 
 
-def _register_config(open_clip: ModuleType, name: str, path: Path) -> str:
-    """open_clip registers config files by file name, so stage a copy named after ``name``."""
+def register_config_file(open_clip: ModuleType, name: str, path: Path) -> str:
+    """Register the open_clip config JSON at ``path`` under the architecture name ``name``."""
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ExportError(f"Cannot read architecture config {path}: {exc}") from exc
-    if not {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
+    if not isinstance(cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
         raise ExportError(f"{path} is not an open_clip model config (needs embed_dim, vision_cfg, text_cfg).")
+    return register_config(open_clip, name, cfg)
+
+
+def register_config(open_clip: ModuleType, name: str, cfg: dict[str, Any]) -> str:
+    """open_clip registers config files by file name, so stage a copy named after ``name``."""
     with tempfile.TemporaryDirectory() as tmp:
         _write_json(Path(tmp) / f"{name}.json", cfg)
         open_clip.add_model_config(tmp)
