@@ -1,0 +1,158 @@
+"""The one place the server touches `ImageIndex`: a dedicated thread that owns it.
+
+A catalog connection belongs to the thread that opened it, and the model is loaded
+once and kept warm, so every index call is handed to a single worker thread. The
+event loop only awaits; it never runs SQLite or the model itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from PIL import Image
+
+from imgsearch.api import ImageIndex
+from imgsearch.ingest.decode import decode_image
+from imgsearch.search.engine import SearchResult
+from imgsearch.search.filters import SearchFilters
+from imgsearch.search.query import Query, QueryTerm
+from imgsearch.server.config import ServerConfig
+from imgsearch.store.catalog import ImageRecord
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Features:
+    """Optional `ImageIndex` abilities, checked once so routes never probe for them."""
+
+    modes: bool
+    text_signals: bool
+
+    @classmethod
+    def detect(cls) -> Features:
+        return cls(
+            modes="mode" in inspect.signature(ImageIndex.search).parameters,
+            text_signals=hasattr(ImageIndex, "text_signals"),
+        )
+
+
+FEATURES = Features.detect()
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    results: list[SearchResult]
+    took_ms: float
+
+    def relabel(self, query: str) -> SearchPage:
+        return SearchPage(query, self.results, self.took_ms)
+
+
+class Backend:
+    """Runs `ImageIndex` calls on its own worker thread; start() loads and warms the model."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgsearch-index")
+        self._index: ImageIndex | None = None
+        self.image_size = 0
+        """The model's input side, known once started."""
+
+    async def start(self) -> None:
+        self.image_size = await self.call(lambda index: index.model.image_size)
+
+    @property
+    def db_path(self) -> Path:
+        assert self._index is not None, "start() first"
+        return self._index.catalog.path
+
+    def open_sibling(self) -> ImageIndex:
+        """An `ImageIndex` for another thread: same catalog, same warm model."""
+        assert self._index is not None, "start() first"
+        return self._index.for_another_thread()
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._executor.submit(self._index.close).result()
+        self._executor.shutdown(wait=True)
+
+    async def call(self, fn: Callable[[ImageIndex], T]) -> T:
+        """Run `fn(index)` on the worker thread and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(self._run, fn))
+
+    def _run(self, fn: Callable[[ImageIndex], T]) -> T:
+        if self._index is None:
+            self._index = _open_warm(self.config)
+        return fn(self._index)
+
+    # -- work done on the worker thread -----------------------------------------------
+
+    @staticmethod
+    def search(
+        index: ImageIndex, query: Query, *, k: int, offset: int,
+        filters: SearchFilters, mode: str | None = None,
+    ) -> SearchPage:
+        started = time.perf_counter()
+        extra = {"mode": mode} if mode and FEATURES.modes else {}
+        results = index.search(query, k=k, offset=offset, filters=filters, **extra)
+        return SearchPage(query.describe(), results, (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def similar(
+        index: ImageIndex, image_id: int, *, k: int, offset: int, filters: SearchFilters
+    ) -> SearchPage | None:
+        """Images like an indexed one (by its stored embedding), itself left out;
+        None when the id is unknown."""
+        record = index.catalog.get(image_id)
+        if record is None:
+            return None
+        started = time.perf_counter()
+        query = Query((QueryTerm("image_id", str(image_id)),))
+        ranked = [r for r in index.search(query, k=offset + k + 1, filters=filters) if r.id != image_id]
+        results = [replace(r, rank=rank) for rank, r in enumerate(ranked[offset : offset + k], start=offset + 1)]
+        return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def details(index: ImageIndex, image_id: int) -> tuple[ImageRecord, dict[str, str]] | None:
+        record = index.catalog.get(image_id)
+        if record is None:
+            return None
+        signals = index.text_signals(image_id) if FEATURES.text_signals else {}
+        return record, dict(signals)
+
+
+def _open_warm(config: ServerConfig) -> ImageIndex:
+    """Open the catalog and load both model towers now, not on the first request."""
+    index = ImageIndex(config.db, model=config.model, model_path=config.model_path)
+    model = index.model
+    model.encode_texts(["warm-up"])
+    model.encode_images([Image.new("RGB", (model.image_size, model.image_size))])
+    if index.catalog.count():
+        _ = index.searcher.index
+    return index
+
+
+def save_upload(data: bytes, *, min_side: int, max_pixels: int) -> Path:
+    """Decode an uploaded picture under the upload pixel limit and keep a small PNG of it.
+
+    The engine then reads only this normalised copy, never the raw upload. The caller
+    deletes the file.
+    """
+    decoded = decode_image(data, min_side=min_side, max_pixels=max_pixels)
+    fd, name = tempfile.mkstemp(suffix=".png", prefix="imgsearch-upload-")
+    with os.fdopen(fd, "wb") as out:
+        decoded.image.save(out, format="PNG")
+    return Path(name)
