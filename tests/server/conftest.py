@@ -49,3 +49,35 @@ def make_client(library: Library, **config: object) -> TestClient:
 def client(library: Library) -> Iterator[TestClient]:
     with make_client(library, roots=(library.root,)) as client:
         yield client
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    library: Library
+
+
+def serve_in_thread(config: ServerConfig) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
