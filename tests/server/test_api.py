@@ -184,3 +184,22 @@ def test_concurrent_requests_are_all_served(client, library: Library):
     assert all(b.status_code == 200 and len(b.json()["results"]) == 3 for b in bodies)
     single = client.get("/api/search", params={"q": queries[5], "k": 3}).json()
     assert [r["id"] for r in bodies[5].json()["results"]] == [r["id"] for r in single["results"]]
+
+
+def test_pictures_and_details_load_while_the_search_thread_is_busy(client, library: Library):
+    import threading
+
+    backend = client.app.state.backend
+    gate = threading.Event()
+    blocker = threading.Thread(target=lambda: client.portal.call(backend.call, lambda index: gate.wait(10)))
+    blocker.start()
+    try:
+        image_id = library.ids["red.jpg"]
+        started = time.monotonic()
+        assert client.get(f"/thumbs/{image_id}").status_code == 200
+        assert client.get(f"/api/images/{image_id}").status_code == 200
+        assert client.get("/api/status").status_code == 200
+        assert time.monotonic() - started < 5 and not gate.is_set()
+    finally:
+        gate.set()
+        blocker.join()

@@ -1,8 +1,9 @@
-"""The one place the server touches `ImageIndex`: a dedicated thread that owns it.
+"""The one place the server touches `ImageIndex`: dedicated threads that own it.
 
 A catalog connection belongs to the thread that opened it, and the model is loaded
-once and kept warm, so every index call is handed to a single worker thread. The
-event loop only awaits; it never runs SQLite or the model itself.
+once and kept warm, so index calls are handed to worker threads that each own an
+`ImageIndex` (sharing the model). The event loop only awaits; it never runs SQLite or
+the model itself.
 """
 
 from __future__ import annotations
@@ -60,43 +61,72 @@ class SearchPage:
         return SearchPage(query, self.results, self.took_ms)
 
 
+class _Lane:
+    """One thread with its own `ImageIndex`, opened on that thread at first use."""
+
+    def __init__(self, name: str, open_index: Callable[[], ImageIndex]) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._open_index = open_index
+        self.index: ImageIndex | None = None
+
+    async def run(self, fn: Callable[[ImageIndex], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(self._run, fn))
+
+    def _run(self, fn: Callable[[ImageIndex], T]) -> T:
+        if self.index is None:
+            self.index = self._open_index()
+        return fn(self.index)
+
+    def close(self) -> None:
+        if self.index is not None:
+            self._executor.submit(self.index.close).result()
+        self._executor.shutdown(wait=True)
+
+
 class Backend:
-    """Runs `ImageIndex` calls on its own worker thread; start() loads and warms the model."""
+    """Runs `ImageIndex` calls off the event loop; start() loads and warms the model.
+
+    Searches run on one thread; quick catalog look-ups (metadata, thumbnails, files) run
+    on a second one with its own connection, so pictures keep loading behind a queue of
+    searches.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgsearch-index")
-        self._index: ImageIndex | None = None
+        self._search = _Lane("imgsearch-search", lambda: _open_warm(config))
+        self._read = _Lane("imgsearch-read", self.open_sibling)
         self.image_size = 0
         """The model's input side, known once started."""
 
     async def start(self) -> None:
         self.image_size = await self.call(lambda index: index.model.image_size)
+        await self.read(lambda index: None)
 
     @property
     def db_path(self) -> Path:
-        assert self._index is not None, "start() first"
-        return self._index.catalog.path
+        return self._primary.catalog.path
+
+    @property
+    def _primary(self) -> ImageIndex:
+        assert self._search.index is not None, "start() first"
+        return self._search.index
 
     def open_sibling(self) -> ImageIndex:
         """An `ImageIndex` for another thread: same catalog, same warm model."""
-        assert self._index is not None, "start() first"
-        return self._index.for_another_thread()
+        return self._primary.for_another_thread()
 
     def close(self) -> None:
-        if self._index is not None:
-            self._executor.submit(self._index.close).result()
-        self._executor.shutdown(wait=True)
+        self._read.close()
+        self._search.close()
 
     async def call(self, fn: Callable[[ImageIndex], T]) -> T:
-        """Run `fn(index)` on the worker thread and await its result."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._run, fn))
+        """Run `fn(index)` on the search thread and await its result."""
+        return await self._search.run(fn)
 
-    def _run(self, fn: Callable[[ImageIndex], T]) -> T:
-        if self._index is None:
-            self._index = _open_warm(self.config)
-        return fn(self._index)
+    async def read(self, fn: Callable[[ImageIndex], T]) -> T:
+        """Run a quick catalog look-up `fn(index)` on the read thread."""
+        return await self._read.run(fn)
 
     # -- work done on the worker thread -----------------------------------------------
 

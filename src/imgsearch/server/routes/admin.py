@@ -31,7 +31,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/api/status", response_model=StatusOut)
 async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep) -> StatusOut:
     """What the index holds."""
-    info = await backend.call(lambda index: index.status())
+    info = await backend.read(lambda index: index.status())
     return StatusOut(
         images=info.image_count, roots=info.roots, model=info.model_id, dim=info.dim, db_bytes=info.db_bytes,
         failures=len(info.failures), modes=FEATURES.modes, auth=config.token is not None, job=jobs.running,
@@ -44,7 +44,7 @@ async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) 
 
     Returns the running job if one is already under way. Clients cannot name folders.
     """
-    recorded = await backend.call(lambda index: index.catalog.roots())
+    recorded = await backend.read(lambda index: index.catalog.roots())
     roots = _unique_real([*config.roots, *map(Path, recorded)])
     if not roots:
         raise ApiError(

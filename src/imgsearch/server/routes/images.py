@@ -32,7 +32,7 @@ def _no_such_image(image_id: int) -> ApiError:
 @router.get("/api/images/{image_id}", response_model=ImageOut, responses=NOT_FOUND)
 async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
     """Everything known about one image, including captions/OCR/notes when available."""
-    found = await backend.call(lambda index: Backend.details(index, image_id))
+    found = await backend.read(lambda index: Backend.details(index, image_id))
     if found is None:
         raise _no_such_image(image_id)
     record, signals = found
@@ -59,7 +59,7 @@ async def image_similar(
 async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]:
     """The record and real file of an indexed image, refused unless the file is still
     under an indexed folder: clients name ids, never paths."""
-    record, roots = await backend.call(lambda index: (index.catalog.get(image_id), index.catalog.roots()))
+    record, roots = await backend.read(lambda index: (index.catalog.get(image_id), index.catalog.roots()))
     if record is None:
         raise _no_such_image(image_id)
     path = await run_in_threadpool(servable_path, record.path, roots)
