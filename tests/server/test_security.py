@@ -161,3 +161,8 @@ def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
     output = run_cli("serve", "--host", "0.0.0.0", "--db", tmp_path / "c.db", expect=1)
     assert "Refusing to listen on 0.0.0.0" in output and "--insecure" in output
     assert not (tmp_path / "c.db").exists()
+
+
+def test_serve_reports_a_missing_model_in_one_line(tmp_path):
+    output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "nowhere", expect=1)
+    assert "Model directory" in output and "Traceback" not in output

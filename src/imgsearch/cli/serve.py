@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from imgsearch.api import ImageIndex
 from imgsearch.cli.common import DbOption, ModelOption, ModelPathOption, app, err, print_error, user_errors
 from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
 
@@ -59,6 +60,8 @@ def serve(
             if not root.is_dir():
                 print_error(f"--root {root} is not a folder. Check the path.")
                 raise typer.Exit(1)
+        with ImageIndex(db, model=model, model_path=model_path) as index:
+            _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
         shown = f"[{host}]" if ":" in host else host
         err.print(f"Loading the model, then serving on http://{shown}:{port}/ (Ctrl+C stops).")
         if token and os.environ.get(TOKEN_ENV_VAR) != token:
