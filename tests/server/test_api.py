@@ -203,3 +203,13 @@ def test_pictures_and_details_load_while_the_search_thread_is_busy(client, libra
     finally:
         gate.set()
         blocker.join()
+
+
+def test_mode_is_refused_clearly_unless_the_index_supports_it(client):
+    from imgsearch.server.backend import FEATURES
+
+    if FEATURES.modes:
+        pytest.skip("this ImageIndex supports search modes; their own tests cover them")
+    response = client.get("/api/search", params={"q": "x", "mode": "hybrid"})
+    assert response.status_code == 400 and "mode" in response.json()["detail"]
+    assert client.get("/api/status").json()["modes"] is False
