@@ -56,7 +56,9 @@ def test_session_cookie_opens_images_but_not_the_json_api(library: Library):
         assert "samesite=strict" in response.headers["set-cookie"].lower()
         assert client.get(f"/thumbs/{image_id}").status_code == 200
         assert client.get(f"/files/{image_id}").status_code == 200
+        assert client.get("/api/jobs/nope/events").status_code == 404  # EventSource cannot send headers
         assert client.get("/api/search", params={"q": "x"}).status_code == 401
+        assert client.post("/api/index").status_code == 401
         client.cookies.clear()
         assert client.get(f"/thumbs/{image_id}").status_code == 401
         client.cookies.set("imgsearch_session", "forged")
