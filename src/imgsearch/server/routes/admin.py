@@ -6,8 +6,9 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from imgsearch.server.backend import FEATURES
@@ -53,19 +54,29 @@ async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) 
     return job_out(jobs.start(roots))
 
 
+def existing_job(jobs: JobsDep, job_id: str) -> JobState:
+    """The job, or 404 before any response (the event stream cannot fail once started)."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"No indexing job {job_id!r} (jobs are forgotten when the server restarts).")
+    return job
+
+
+JobDep = Annotated[JobState, Depends(existing_job)]
+
+
 @router.get("/api/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
-async def job_status(jobs: JobsDep, job_id: str) -> JobOut:
+async def job_status(job: JobDep) -> JobOut:
     """Progress of an indexing job, and its report once finished."""
-    return job_out(_job(jobs, job_id))
+    return job_out(job)
 
 
 @router.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse, responses={404: {"model": ErrorOut}})
-async def job_events(jobs: JobsDep, job_id: str, request: Request) -> AsyncIterator[ServerSentEvent]:
+async def job_events(jobs: JobsDep, job: JobDep, request: Request) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: 'progress' on every change, then one 'done' and the stream ends."""
     seen = -1
-    _job(jobs, job_id)
     while not await request.is_disconnected():
-        job = _job(jobs, job_id)
+        job = jobs.get(job.id) or job
         if job.version != seen:
             seen = job.version
             yield ServerSentEvent(data=job_out(job), event="done" if job.finished else "progress", id=str(seen))
@@ -85,13 +96,6 @@ async def start_session(config: ConfigDep) -> Response:
             httponly=True, samesite="strict", path="/",
         )
     return response
-
-
-def _job(jobs: JobsDep, job_id: str) -> JobState:
-    job = jobs.get(job_id)
-    if job is None:
-        raise ApiError(404, "not_found", f"No indexing job {job_id!r} (jobs are forgotten when the server restarts).")
-    return job
 
 
 def _unique_real(paths: list[Path]) -> list[Path]:
