@@ -49,6 +49,8 @@ class Features:
 
 
 FEATURES = Features.detect()
+VISUAL: dict[str, str] = {"mode": "clip"} if FEATURES.modes else {}
+"""Search arguments for picture-only queries: rank by looks, whatever the default mode."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class Backend:
     ) -> SearchPage:
         started = time.perf_counter()
         extra = {"mode": mode} if mode and FEATURES.modes else {}
+        if not mode and all(term.kind != "text" for term in query.terms):
+            extra = VISUAL
         results = index.search(query, k=k, offset=offset, filters=filters, **extra)
         return SearchPage(query.describe(), results, (time.perf_counter() - started) * 1000)
 
@@ -151,7 +155,7 @@ class Backend:
             return None
         started = time.perf_counter()
         query = Query((QueryTerm("image_id", str(image_id)),))
-        ranked = [r for r in index.search(query, k=offset + k + 1, filters=filters) if r.id != image_id]
+        ranked = [r for r in index.search(query, k=offset + k + 1, filters=filters, **VISUAL) if r.id != image_id]
         results = [replace(r, rank=rank) for rank, r in enumerate(ranked[offset : offset + k], start=offset + 1)]
         return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
 
@@ -171,7 +175,7 @@ def _open_warm(config: ServerConfig) -> ImageIndex:
     model.encode_texts(["warm-up"])
     model.encode_images([Image.new("RGB", (model.image_size, model.image_size))])
     if index.catalog.count():
-        _ = index.searcher.index
+        index.search("warm-up", k=1)  # loads the vectors and whatever else the default mode needs
     return index
 
 

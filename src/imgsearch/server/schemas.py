@@ -28,6 +28,7 @@ class HitOut(BaseModel):
     format: str
     taken_at: Optional[str]
     camera: Optional[str]
+    matched_text: Optional[str] = Field(None, description="The text that matched, in text-aware modes.")
 
 
 class SearchOut(BaseModel):

@@ -71,6 +71,7 @@ export class DetailView {
       ["Format", hit.format.toUpperCase()],
     ];
     if (info) rows.push(["Folder", info.folder]);
+    if (hit.matched_text) rows.push(["Matched", hit.matched_text]);
     if (problem) rows.push(["Note", problem]);
     $("detail-meta").replaceChildren(...rows.flatMap(([k, v]) => [element("dt", k), element("dd", v)]));
     const signals = Object.entries(info?.text_signals ?? {}).filter(([, v]) => v);
