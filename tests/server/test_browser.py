@@ -151,3 +151,33 @@ def test_wrong_token_asks_for_one_and_indexing_view_reports(page, server_url: st
     expect(page.locator("#indexing-text")).to_contain_text("Done")
     shot(page, "08-indexing")
 
+
+
+def test_infinite_scroll_loads_every_page(browser, tmp_path_factory, library: Library):
+    from imgsearch import ImageIndex
+    from tests.helpers import COLOURS, draw_photo
+
+    root = tmp_path_factory.mktemp("many")
+    colours = list(COLOURS)
+    for i in range(60):
+        draw_photo(root / f"p{i:02d}.png", colours[i % len(colours)], size=(64, 48), seed=100 + i)
+    db = root.parent / "many.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root])
+    server = serve_in_thread(ServerConfig(db=db, model_path=library.model_dir))
+    url = next(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/?q=shapes")
+        tiles = page.locator("#grid .tile")
+        sync_api.expect(tiles).to_have_count(48)  # the first page
+        page.mouse.wheel(0, 20_000)
+        sync_api.expect(tiles).to_have_count(60)
+        ids = page.locator("#grid .tile").evaluate_all("tiles => tiles.map(t => t.dataset.id)")
+        assert len(set(ids)) == 60
+        sync_api.expect(page.locator("#summary")).not_to_contain_text("scroll for more")
+        shot(page, "09-scrolled")
+    finally:
+        context.close()
+        next(server, None)
