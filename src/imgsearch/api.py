@@ -104,6 +104,20 @@ class ImageIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def for_another_thread(self) -> ImageIndex:
+        """A second handle on the same catalog that shares this one's loaded model.
+
+        A catalog connection belongs to the thread that opened it, so a server that
+        indexes on one thread and searches on another gives each thread its own handle.
+        """
+        other = ImageIndex(
+            self.catalog.path, model=self._model_name, model_path=self._model_path,
+            text_model=self._text_model_name,
+        )
+        other._model = self._model
+        other._text_model = self._text_model
+        return other
+
     @property
     def model(self) -> ClipModel:
         if self._model is None:

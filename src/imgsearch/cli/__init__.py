@@ -3,7 +3,16 @@
 Each module registers its commands on the shared Typer `app` when imported.
 """
 
-from imgsearch.cli import eval, finetune, index, models, search, status, text  # noqa: F401  (registers commands)
+from imgsearch.cli import (  # noqa: F401  (each module registers its commands)
+    eval,
+    finetune,
+    index,
+    models,
+    search,
+    serve,
+    status,
+    text,
+)
 from imgsearch.cli.common import app
 
 __all__ = ["app"]

@@ -1,0 +1,69 @@
+"""`imgsearch serve`: the REST API and web UI (needs the `server` extra)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from imgsearch.api import ImageIndex
+from imgsearch.cli.common import DbOption, ModelOption, ModelPathOption, app, err, print_error, user_errors
+from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    model: ModelOption = None,
+    model_path: ModelPathOption = None,
+    roots: Annotated[
+        Optional[list[Path]],
+        typer.Option("--root", help="Folder the 'index' button indexes (repeatable), besides the catalog's own."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on. Other than loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    token: Annotated[
+        Optional[str],
+        typer.Option(envvar=TOKEN_ENV_VAR, show_envvar=True, help="Require 'Authorization: Bearer TOKEN'."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without a token.")
+    ] = False,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.1, help="Largest accepted upload, in MB.")
+    ] = DEFAULT_MAX_UPLOAD_BYTES / 1e6,
+    max_upload_megapixels: Annotated[
+        float, typer.Option(min=0.1, help="Largest accepted uploaded image, in megapixels.")
+    ] = DEFAULT_MAX_UPLOAD_PIXELS / 1e6,
+    cors_origin: Annotated[
+        Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
+    ] = None,
+) -> None:
+    """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
+    with user_errors():
+        check_bind(host, token, insecure)
+        try:
+            import uvicorn
+
+            from imgsearch.server import ServerConfig, create_app
+        except ImportError as exc:
+            print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'imgsearch[server]'")
+            raise typer.Exit(1) from None
+        config = ServerConfig(
+            db=db, model=model, model_path=model_path, roots=tuple(r.expanduser() for r in roots or ()),
+            token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
+            max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
+        )
+        for root in config.roots:
+            if not root.is_dir():
+                print_error(f"--root {root} is not a folder. Check the path.")
+                raise typer.Exit(1)
+        with ImageIndex(db, model=model, model_path=model_path) as index:
+            _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+        shown = f"[{host}]" if ":" in host else host
+        err.print(f"Loading the model, then serving on http://{shown}:{port}/ (Ctrl+C stops).")
+        if token and os.environ.get(TOKEN_ENV_VAR) != token:
+            err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
+        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

@@ -1,0 +1,86 @@
+"""The FastAPI application: middleware, routes, the static web UI and start-up."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import imgsearch
+from imgsearch.server.backend import Backend
+from imgsearch.server.config import ServerConfig
+from imgsearch.server.errors import install_error_handlers
+from imgsearch.server.jobs import JobRunner
+from imgsearch.server.routes import admin, images, search
+from imgsearch.server.security import BodyLimit, TokenAuth
+from imgsearch.server.thumbs import ThumbnailCache
+
+STATIC_DIR = Path(__file__).parent / "static"
+UI_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def create_app(config: ServerConfig) -> FastAPI:
+    """A ready-to-serve app; the model loads when the app starts (lifespan), not per request."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = Backend(config)
+        await backend.start()
+        app.state.backend = backend
+        app.state.jobs = JobRunner(backend.open_sibling)
+        app.state.thumbs = ThumbnailCache.beside(backend.db_path)
+        try:
+            yield
+        finally:
+            backend.close()
+
+    app = FastAPI(
+        title="imgsearch", version=imgsearch.__version__, lifespan=lifespan,
+        description="Semantic search over your photo folders. Every result's `id` works with "
+        "/thumbs/{id}, /files/{id} and /api/images/{id}.",
+    )
+    app.state.config = config
+    install_error_handlers(app)
+    for router in (search.router, images.router, admin.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def ui() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": UI_CSP,
+                                                                "Cache-Control": "no-cache"})
+
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                           allow_headers=["Authorization", "Content-Type"])
+    if config.token:
+        app.add_middleware(TokenAuth, token=config.token)
+    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """No MIME sniffing, and no Referer (a ?token= URL must not leak to other sites)."""
+
+    HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)

@@ -1,0 +1,117 @@
+"""Health, status, indexing jobs with their progress stream, and the browser session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from imgsearch.server.deps import BackendDep, ConfigDep, JobsDep
+from imgsearch.server.errors import ApiError
+from imgsearch.server.jobs import JobState
+from imgsearch.server.schemas import ErrorOut, FailureOut, JobOut, ReportOut, StatusOut
+from imgsearch.server.security import COOKIE_NAME, session_cookie_value
+
+router = APIRouter(tags=["admin"])
+PROGRESS_POLL_SECONDS = 0.25
+SESSION_MAX_AGE = 30 * 24 * 3600
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: answers without touching the index."""
+    return {"status": "ok"}
+
+
+@router.get("/api/status", response_model=StatusOut)
+async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep) -> StatusOut:
+    """What the index holds."""
+    info = await backend.read(lambda index: index.status())
+    return StatusOut(
+        images=info.image_count, roots=info.roots, model=info.model_id, dim=info.dim, db_bytes=info.db_bytes,
+        failures=len(info.failures), auth=config.token is not None, job=jobs.running,
+    )
+
+
+@router.post("/api/index", response_model=JobOut, status_code=202, responses={400: {"model": ErrorOut}})
+async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) -> JobOut:
+    """Index the server's folders (--root and those already in the catalog) in the background.
+
+    Returns the running job if one is already under way. Clients cannot name folders.
+    """
+    recorded = await backend.read(lambda index: index.catalog.roots())
+    roots = _unique_real([*config.roots, *map(Path, recorded)])
+    if not roots:
+        raise ApiError(
+            400, "no_roots", "No folders to index. Start the server with --root ~/Pictures (repeatable)."
+        )
+    return job_out(jobs.start(roots))
+
+
+def existing_job(jobs: JobsDep, job_id: str) -> JobState:
+    """The job, or 404 before any response (the event stream cannot fail once started)."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"No indexing job {job_id!r} (jobs are forgotten when the server restarts).")
+    return job
+
+
+JobDep = Annotated[JobState, Depends(existing_job)]
+
+
+@router.get("/api/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ErrorOut}})
+async def job_status(job: JobDep) -> JobOut:
+    """Progress of an indexing job, and its report once finished."""
+    return job_out(job)
+
+
+@router.get("/api/jobs/{job_id}/events", response_class=EventSourceResponse, responses={404: {"model": ErrorOut}})
+async def job_events(jobs: JobsDep, job: JobDep, request: Request) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: 'progress' on every change, then one 'done' and the stream ends."""
+    seen = -1
+    while not await request.is_disconnected():
+        job = jobs.get(job.id) or job
+        if job.version != seen:
+            seen = job.version
+            yield ServerSentEvent(data=job_out(job), event="done" if job.finished else "progress", id=str(seen))
+        if job.finished:
+            return
+        await asyncio.sleep(PROGRESS_POLL_SECONDS)
+
+
+@router.post("/api/session", status_code=204)
+async def start_session(config: ConfigDep) -> Response:
+    """Given the token in the Authorization header, set the cookie that lets the browser load
+    thumbnails and files (which cannot carry headers)."""
+    response = Response(status_code=204)
+    if config.token:
+        response.set_cookie(
+            COOKIE_NAME, session_cookie_value(config.token), max_age=SESSION_MAX_AGE,
+            httponly=True, samesite="strict", path="/",
+        )
+    return response
+
+
+def _unique_real(paths: list[Path]) -> list[Path]:
+    seen: dict[str, Path] = {}
+    for path in paths:
+        seen.setdefault(os.path.realpath(path.expanduser()), path)
+    return [Path(p) for p in seen]
+
+
+def job_out(job: JobState) -> JobOut:
+    report = job.report
+    return JobOut(
+        id=job.id, state=job.state, roots=list(job.roots), done=job.done, total=job.total, current=job.current,
+        started_at=job.started_at, finished_at=job.finished_at, error=job.error,
+        report=None if report is None else ReportOut(
+            scanned=report.scanned, unchanged=report.unchanged, embedded=report.embedded, reused=report.reused,
+            removed=report.removed, seconds=round(report.seconds, 3),
+            failed=[FailureOut(path=f.path, reason=f.reason) for f in report.failures],
+        ),
+    )

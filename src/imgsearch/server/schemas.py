@@ -1,0 +1,130 @@
+"""JSON shapes of the REST API (they also document it at /docs)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field, model_validator
+
+MAX_K = 200
+MAX_OFFSET = 10_000
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Short machine-readable code, e.g. 'unauthorized', 'too_large'.")
+    detail: str = Field(description="What went wrong and what to do about it.")
+
+
+class HitOut(BaseModel):
+    """One ranked image; `id` is what /thumbs, /files and /api/images take."""
+
+    id: int
+    rank: int
+    score: float
+    path: str
+    name: str
+    width: int
+    height: int
+    format: str
+    taken_at: Optional[str]
+    camera: Optional[str]
+    matched_text: Optional[str] = Field(None, description="The text that matched, in text-aware modes.")
+
+
+class SearchOut(BaseModel):
+    query: str = Field(description="The query as understood, e.g. '2*\"beach\" - \"people\"'.")
+    results: list[HitOut]
+    k: int
+    offset: int
+    next_offset: Optional[int] = Field(description="Offset of the next page; null when this one was the last.")
+    took_ms: float
+
+
+class FiltersIn(BaseModel):
+    folder: Optional[str] = Field(None, description="Only images in this folder and below.")
+    after: Optional[str] = Field(None, description="Taken on or after this ISO date (EXIF, else mtime).")
+    before: Optional[str] = Field(None, description="Taken before this ISO date.")
+    formats: list[str] = Field(default_factory=list, description="Only these formats, e.g. ['jpeg', 'heic'].")
+
+
+class TermIn(BaseModel):
+    """A text or an indexed image, with a weight (negative pushes results away)."""
+
+    text: Optional[str] = None
+    image_id: Optional[int] = None
+    weight: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TermIn:
+        if (self.text is None) == (self.image_id is None):
+            raise ValueError("a term needs exactly one of 'text' or 'image_id'")
+        return self
+
+
+class SearchIn(BaseModel):
+    """Texts, negative texts and indexed images, combined into one query vector."""
+
+    texts: list[str] = Field(default_factory=list, description="Texts; '2:beach' weighs one twice.")
+    negatives: list[str] = Field(default_factory=list, description="Texts to steer away from.")
+    image_ids: list[int] = Field(default_factory=list, description="Indexed images to search like.")
+    terms: list[TermIn] = Field(default_factory=list, description="Explicitly weighted texts and images.")
+    k: int = Field(24, ge=1, le=MAX_K)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    mode: Optional[str] = Field(None, description="Ranking mode, when the server supports text signals.")
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+class ImageOut(BaseModel):
+    id: int
+    path: str
+    name: str
+    folder: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+    taken_at: Optional[str]
+    camera: Optional[str]
+    modified_at: str
+    text_signals: dict[str, str] = Field(
+        default_factory=dict, description="Captions, OCR text and notes, when the server extracts them."
+    )
+
+
+class FailureOut(BaseModel):
+    path: str
+    reason: str
+
+
+class StatusOut(BaseModel):
+    images: int
+    roots: list[str]
+    model: Optional[str]
+    dim: Optional[int]
+    db_bytes: int
+    failures: int
+    auth: bool = Field(description="Whether this server needs a token.")
+    job: Optional[str] = Field(description="Id of the indexing job running now, if any.")
+
+
+class ReportOut(BaseModel):
+    scanned: int
+    unchanged: int
+    embedded: int
+    reused: int
+    removed: int
+    failed: list[FailureOut]
+    seconds: float
+
+
+class JobOut(BaseModel):
+    id: str
+    state: Literal["running", "done", "failed"]
+    roots: list[str]
+    done: int
+    total: int
+    current: Optional[str]
+    started_at: float
+    finished_at: Optional[float]
+    report: Optional[ReportOut]
+    error: Optional[str]

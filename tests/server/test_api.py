@@ -1,0 +1,213 @@
+"""The REST API through FastAPI's TestClient over a catalog built with the tiny random model.
+
+Random weights carry no meaning: the tests check mechanics (shapes, paging, ids that
+work across endpoints, identical pictures ranking first), not relevance.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from tests.server.conftest import Library
+
+
+def test_search_get_returns_ids_usable_everywhere(client, library: Library):
+    body = client.get("/api/search", params={"q": "a red circle", "k": 5}).json()
+    assert body["query"] == '"a red circle"'
+    assert [r["rank"] for r in body["results"]] == [1, 2, 3, 4, 5]
+    assert body["next_offset"] == 5
+    hit = body["results"][0]
+    assert {"id", "path", "name", "score", "width", "height", "format", "taken_at", "camera"} <= set(hit)
+    details = client.get(f"/api/images/{hit['id']}").json()
+    assert details["path"] == hit["path"] and details["name"] == hit["name"]
+    assert isinstance(details["text_signals"], dict) and details["modified_at"]
+    thumb = client.get(f"/thumbs/{hit['id']}")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
+    original = client.get(f"/files/{hit['id']}")
+    assert original.status_code == 200
+    assert original.content == open(hit["path"], "rb").read()
+    assert original.headers["content-type"] == ("image/jpeg" if hit["format"] == "jpeg" else "image/png")
+
+
+def test_paging_walks_the_whole_ranking_once(client, library: Library):
+    seen = []
+    offset = 0
+    while offset is not None:
+        page = client.get("/api/search", params={"q": "colours", "k": 5, "offset": offset}).json()
+        seen += [r["id"] for r in page["results"]]
+        offset = page["next_offset"]
+    assert sorted(seen) == sorted(library.ids.values())
+
+
+def test_filters_narrow_results(client, library: Library):
+    in_more = client.get("/api/search", params={"q": "x", "k": 50, "in": str(library.root / "more")}).json()
+    assert {r["name"] for r in in_more["results"]} == {f"{c}.png" for c in ("red", "green", "blue", "yellow",
+                                                                           "purple", "orange")}
+    pngs = client.get("/api/search", params={"q": "x", "k": 50, "format": "png"}).json()
+    assert {r["format"] for r in pngs["results"]} == {"png"}
+    assert client.get("/api/search", params={"q": "x", "before": "1990-01-01"}).json()["results"] == []
+    bad = client.get("/api/search", params={"q": "x", "after": "yesterday"})
+    assert bad.status_code == 400 and "not a date" in bad.json()["detail"]
+
+
+def test_post_search_combines_texts_negatives_weights_and_image_ids(client, library: Library):
+    blue = library.ids["blue.jpg"]
+    body = client.post("/api/search", json={"image_ids": [blue], "k": 3}).json()
+    assert body["results"][0]["id"] == blue
+    assert body["results"][0]["score"] == pytest.approx(1.0, abs=1e-3)
+    mixed = client.post("/api/search", json={
+        "texts": ["a circle"], "negatives": ["a square"],
+        "terms": [{"image_id": blue, "weight": 3}, {"text": "blue", "weight": 0.5}], "k": 4,
+    }).json()
+    assert mixed["results"][0]["id"] == blue
+    assert '"a square"' in mixed["query"] and f"<{blue}>" in mixed["query"]
+    assert client.post("/api/search", json={"terms": [{"text": "a", "image_id": 1}]}).status_code == 422
+    only_negative = client.post("/api/search", json={"negatives": ["cats"]})
+    assert only_negative.status_code == 400 and "positive" in only_negative.json()["detail"]
+
+
+def test_similar_excludes_the_image_itself_and_pages(client, library: Library):
+    red = library.ids["red.jpg"]
+    first = client.get(f"/api/images/{red}/similar", params={"k": 4}).json()
+    second = client.get(f"/api/images/{red}/similar", params={"k": 4, "offset": 4}).json()
+    ids = [r["id"] for r in first["results"] + second["results"]]
+    assert red not in ids and len(set(ids)) == 8
+    assert [r["rank"] for r in second["results"]] == [5, 6, 7, 8]
+    assert client.get("/api/images/99999/similar").status_code == 404
+
+
+def test_search_by_uploaded_image_finds_the_same_picture(client, library: Library):
+    data = (library.root / "green.jpg").read_bytes()
+    body = client.post("/api/search/image", files={"file": ("g.jpg", data, "image/jpeg")}, data={"k": "3"}).json()
+    assert body["results"][0]["name"] == "green.jpg"
+    assert body["query"] == "<uploaded image>"
+    import base64
+
+    url = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    pasted = client.post("/api/search/image", data={"data_url": url}).json()
+    assert pasted["results"][0]["name"] == "green.jpg"
+
+
+def test_thumbnails_are_upright_webp_cached_and_revalidated(client, library: Library, tmp_path):
+    image_id = library.ids["more/red.png"]
+    response = client.get(f"/thumbs/{image_id}", params={"size": 256})
+    thumb = Image.open(io.BytesIO(response.content))
+    assert thumb.format == "WEBP" and thumb.size == (120, 160)  # never upscaled, portrait kept
+    assert "max-age" in response.headers["cache-control"]
+    cached = list((library.db.parent / "catalog.db.thumbs").rglob("*-256.webp"))
+    assert cached, "thumbnail not kept on disk beside the catalog"
+    again = client.get(f"/thumbs/{image_id}", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get(f"/thumbs/{image_id}", params={"size": 13}).status_code == 422
+
+
+def test_exif_rotated_thumbnail_is_upright(tmp_path, tiny_clip_dir):
+    from imgsearch import ImageIndex
+    from tests.server.conftest import make_client
+
+    root = tmp_path / "rot"
+    root.mkdir()
+    image = Image.new("RGB", (200, 100), (200, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    image.save(root / "rot.jpg", exif=exif)
+    with ImageIndex(tmp_path / "c.db", model_path=tiny_clip_dir) as index:
+        index.index([root])
+    lib = Library(root, tmp_path / "c.db", tiny_clip_dir, {})
+    with make_client(lib) as client:
+        hit = client.get("/api/search", params={"q": "red"}).json()["results"][0]
+        assert (hit["width"], hit["height"]) == (100, 200)
+        thumb = Image.open(io.BytesIO(client.get(f"/thumbs/{hit['id']}").content))
+        assert thumb.size == (100, 200)
+
+
+def test_status_health_and_docs(client, library: Library):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    status = client.get("/api/status").json()
+    assert status["images"] == len(library.ids) and status["auth"] is False
+    assert "/api/search" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_indexing_job_reports_progress_and_new_files_become_searchable(library: Library, tmp_path):
+    import shutil
+
+    from imgsearch import ImageIndex
+    from tests.server.conftest import make_client
+
+    root = tmp_path / "fresh"
+    shutil.copytree(library.root, root)
+    db = tmp_path / "fresh.db"
+    ImageIndex(db, model_path=library.model_dir).close()
+    lib = Library(root, db, library.model_dir, {})
+    with make_client(lib, roots=(root,)) as client:
+        assert client.get("/api/search", params={"q": "x"}).status_code == 409  # empty index
+        job = client.post("/api/index").json()
+        assert job["state"] == "running" and job["roots"] == [str(root)]
+        events = client.get(f"/api/jobs/{job['id']}/events")
+        assert events.headers["content-type"].startswith("text/event-stream")
+        assert "event: done" in events.text
+        deadline = time.time() + 30
+        while (state := client.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert state["state"] == "done", state
+        assert state["report"]["embedded"] == 12 and state["done"] == state["total"] == 12
+        assert len(client.get("/api/search", params={"q": "x", "k": 50}).json()["results"]) == 12
+        assert client.get("/api/jobs/nope").status_code == 404
+
+
+def test_index_without_roots_is_a_clear_error(library: Library, tmp_path):
+    from imgsearch import ImageIndex
+    from tests.server.conftest import make_client
+
+    db = tmp_path / "empty.db"
+    ImageIndex(db, model_path=library.model_dir).close()
+    with make_client(Library(tmp_path, db, library.model_dir, {})) as client:
+        response = client.post("/api/index")
+        assert response.status_code == 400 and "--root" in response.json()["detail"]
+
+
+def test_concurrent_requests_are_all_served(client, library: Library):
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [f"query number {i}" for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda q: client.get("/api/search", params={"q": q, "k": 3}), queries))
+    assert all(b.status_code == 200 and len(b.json()["results"]) == 3 for b in bodies)
+    single = client.get("/api/search", params={"q": queries[5], "k": 3}).json()
+    assert [r["id"] for r in bodies[5].json()["results"]] == [r["id"] for r in single["results"]]
+
+
+def test_pictures_and_details_load_while_the_search_thread_is_busy(client, library: Library):
+    import threading
+
+    backend = client.app.state.backend
+    gate = threading.Event()
+    blocker = threading.Thread(target=lambda: client.portal.call(backend.call, lambda index: gate.wait(10)))
+    blocker.start()
+    try:
+        image_id = library.ids["red.jpg"]
+        started = time.monotonic()
+        assert client.get(f"/thumbs/{image_id}").status_code == 200
+        assert client.get(f"/api/images/{image_id}").status_code == 200
+        assert client.get("/api/status").status_code == 200
+        assert time.monotonic() - started < 5 and not gate.is_set()
+    finally:
+        gate.set()
+        blocker.join()
+
+
+def test_search_mode_passes_through_and_unknown_modes_are_refused(client):
+    for mode in ("clip", "keyword", "hybrid"):
+        response = client.get("/api/search", params={"q": "red", "mode": mode, "k": 3})
+        assert response.status_code == 200, (mode, response.json())
+    response = client.get("/api/search", params={"q": "x", "mode": "telepathy"})
+    assert response.status_code == 400 and "mode" in response.json()["detail"]

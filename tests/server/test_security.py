@@ -1,0 +1,170 @@
+"""The server's security promises: tokens, loopback default, id-only file access, upload limits."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from imgsearch.errors import ImgsearchError
+from imgsearch.server.config import check_bind, is_loopback
+from tests.helpers import run_cli
+from tests.server.conftest import Library, make_client
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def locked(library: Library):
+    with make_client(library, token=TOKEN, max_upload_bytes=200_000, max_upload_pixels=1_000_000) as client:
+        yield client
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("path", ["/api/search?q=x", "/api/status", "/api/images/1", "/thumbs/1", "/files/1",
+                                  "/api/images/1/similar", "/api/jobs/x"])
+def test_missing_or_wrong_token_is_refused(locked, path):
+    for headers in ({}, auth("wrong"), {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+        response = locked.get(path, headers=headers)
+        assert response.status_code == 401, (path, headers)
+        assert response.json()["error"] == "unauthorized" and "Bearer" in response.json()["detail"]
+    assert locked.post("/api/index").status_code == 401
+    assert locked.post("/api/search/image", files={"file": ("a.png", b"x")}).status_code == 401
+
+
+def test_right_token_opens_the_api_and_public_pages_stay_open(locked, library: Library):
+    assert locked.get("/api/search", params={"q": "x"}, headers=auth()).status_code == 200
+    assert locked.get("/healthz").status_code == 200
+    assert locked.get("/").status_code == 200
+    assert locked.get("/static/app.js").status_code == 200
+
+
+def test_session_cookie_opens_images_but_not_the_json_api(library: Library):
+    with make_client(library, token=TOKEN) as client:
+        image_id = library.ids["red.jpg"]
+        assert client.post("/api/session").status_code == 401
+        response = client.post("/api/session", headers=auth())
+        assert response.status_code == 204
+        cookie = response.cookies.get("imgsearch_session")
+        assert cookie and TOKEN not in cookie
+        assert "httponly" in response.headers["set-cookie"].lower()
+        assert "samesite=strict" in response.headers["set-cookie"].lower()
+        assert client.get(f"/thumbs/{image_id}").status_code == 200
+        assert client.get(f"/files/{image_id}").status_code == 200
+        assert client.get("/api/jobs/nope/events").status_code == 404  # EventSource cannot send headers
+        assert client.get("/api/search", params={"q": "x"}).status_code == 401
+        assert client.post("/api/index").status_code == 401
+        client.cookies.clear()
+        assert client.get(f"/thumbs/{image_id}").status_code == 401
+        client.cookies.set("imgsearch_session", "forged")
+        assert client.get(f"/thumbs/{image_id}").status_code == 401
+
+
+@pytest.mark.parametrize("path", [
+    "/files/../../etc/passwd", "/files/..%2F..%2Fetc%2Fpasswd", "/files/%2Fetc%2Fpasswd", "/thumbs/..%2Fcatalog.db",
+    "/files/1/../../../etc/passwd", "/static/../../../../etc/passwd", "/static/..%2F..%2Fapi.py", "/files/-1",
+    "/files/1.5", "/files/etc/passwd",
+])
+def test_path_traversal_never_serves_a_file(client, path):
+    response = client.get(path)
+    assert response.status_code in (404, 422), (path, response.status_code)
+    assert b"root:" not in response.content and b"import" not in response.content
+
+
+def test_a_file_replaced_by_a_symlink_out_of_the_root_is_not_served(library: Library, tmp_path):
+    import shutil
+
+    from imgsearch import ImageIndex
+
+    root = tmp_path / "photos"
+    shutil.copytree(library.root, root)
+    db = tmp_path / "c.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root])
+        record = index.catalog.get_by_path(str((root / "red.jpg").resolve()))
+    secret = tmp_path / "secret.jpg"
+    shutil.copy(root / "red.jpg", secret)
+    (root / "red.jpg").unlink()
+    os.symlink(secret, root / "red.jpg")
+    with make_client(Library(root, db, library.model_dir, {})) as client:
+        for path in (f"/files/{record.id}", f"/thumbs/{record.id}"):
+            response = client.get(path)
+            assert response.status_code == 404 and "outside the indexed folders" in response.json()["detail"]
+
+
+def test_oversize_upload_is_413_with_a_clear_json_error(locked):
+    big = b"\xff\xd8" + os.urandom(300_000)
+    response = locked.post("/api/search/image", files={"file": ("big.jpg", big, "image/jpeg")}, headers=auth())
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large" and "MB limit" in response.json()["detail"]
+
+
+def test_oversize_chunked_body_without_length_is_413(locked):
+    def chunks():
+        for _ in range(50):
+            yield b"x" * 10_000
+
+    response = locked.post("/api/search", content=chunks(), headers={**auth(), "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+
+
+def test_decompression_bomb_is_refused_before_decoding(locked):
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")  # 400 MP, a few kB compressed
+    assert len(buffer.getvalue()) < 200_000
+    response = locked.post("/api/search/image", files={"file": ("bomb.png", buffer.getvalue(), "image/png")},
+                           headers=auth())
+    assert response.status_code == 422
+    assert response.json()["error"] == "unreadable_image" and "pixel limit" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("payload", [b"", b"hello, not an image", b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+                                     b"\x89PNG\r\n\x1a\n" + b"\x00" * 64])
+def test_non_image_upload_is_422(locked, payload):
+    response = locked.post("/api/search/image", files={"file": ("x.jpg", payload, "image/jpeg")}, headers=auth())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] in ("unreadable_image", "no_image") and response.json()["detail"]
+
+
+def test_missing_upload_is_422(locked):
+    response = locked.post("/api/search/image", headers=auth())
+    assert response.status_code == 422 and "file" in response.json()["detail"]
+    bad = locked.post("/api/search/image", data={"data_url": "javascript:alert(1)"}, headers=auth())
+    assert bad.status_code == 422
+
+
+def test_no_cors_headers_by_default(client):
+    response = client.get("/api/status", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in response.headers
+    preflight = client.options("/api/search", headers={"Origin": "https://evil.example",
+                                                       "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_loopback_check():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.8.0.1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
+    check_bind("127.0.0.1", None, False)
+    check_bind("0.0.0.0", "tok", False)
+    check_bind("0.0.0.0", None, True)
+    with pytest.raises(ImgsearchError, match="--token"):
+        check_bind("0.0.0.0", None, False)
+
+
+def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
+    monkeypatch.delenv("IMGSEARCH_TOKEN", raising=False)
+    output = run_cli("serve", "--host", "0.0.0.0", "--db", tmp_path / "c.db", expect=1)
+    assert "Refusing to listen on 0.0.0.0" in output and "--insecure" in output
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_serve_reports_a_missing_model_in_one_line(tmp_path):
+    output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "nowhere", expect=1)
+    assert "Model directory" in output and "Traceback" not in output
