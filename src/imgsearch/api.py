@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
+from imgsearch.ingest.enrich import EnrichReport, TextMaker, caption_files, enrich
 from imgsearch.ingest.indexer import IndexReport, Progress, index_folders
 from imgsearch.models import ClipModel, load_clip
 from imgsearch.search.engine import Searcher, SearchResult
@@ -25,7 +26,10 @@ from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.text import USER_MODEL, TextStore
+from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
+from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
+from imgsearch.text.ocr import OcrReader
 
 TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
@@ -61,6 +65,32 @@ class ImportReport:
 
     imported: int = 0
     unknown: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaptionReport:
+    """What `caption` did: (file, caption) pairs, and the files it could not read."""
+
+    pairs: list[tuple[str, str]]
+    failures: list[Failure]
+
+
+def caption(
+    paths: Sequence[str | Path],
+    *,
+    model: str | None = None,
+    prompt: str | None = None,
+    batch_size: int = 8,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> CaptionReport:
+    """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs."""
+    roots = [Path(p).expanduser() for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise ImgsearchError(f"No such file or folder: {root}. Check the path and try again.")
+    captioner = Captioner(model or DEFAULT_CAPTION_MODEL, prompt, batch_size=batch_size)
+    pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
+    return CaptionReport(pairs, failures)
 
 
 class ImageIndex:
@@ -124,22 +154,27 @@ class ImageIndex:
         captions: bool = False,
         ocr: bool = False,
         objects: bool = False,
+        caption_model: str | None = None,
+        caption_prompt: str | None = None,
+        detector: str | None = None,
+        object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
-        `captions` and `objects` add the slower model-made text signals. `vector_index`
+        `captions` and `objects` add the slower model-made text signals, computed once per
+        image content and model (a later run only does images that lack them). `vector_index`
         chooses the backend (remembered for later runs and searches).
         """
         for root in roots:
             if not Path(root).expanduser().exists():
                 raise ImgsearchError(f"No such folder: {root}. Check the path and try again.")
-        if captions or objects or ocr:
-            raise ImgsearchError(
-                "Captions, object counts and OCR are not available in this version yet; "
-                "add text with imgsearch describe / tag / import-captions."
-            )
+        makers: list[TextMaker] = [OcrReader()] if ocr else []
+        if captions:
+            makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
+        if objects:
+            makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
         if rebuild:
             self.catalog.drop_embeddings()
         if vector_index is not None:
@@ -150,10 +185,24 @@ class ImageIndex:
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
+        if makers and not report.interrupted:
+            self._enrich(makers, report, on_progress)
         self.texts.sync()
         self.searcher.close()
         open_index(self.catalog).close()
         return report
+
+    def _enrich(
+        self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
+    ) -> None:
+        """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
+        enriched = EnrichReport()
+        try:
+            enriched = enrich(self.texts, makers, on_progress=on_progress)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        report.signals = enriched.computed
+        report.failures.extend(enriched.failed)
 
     def describe(self, image: str | Path | int, text: str) -> None:
         """Attach the user's own description to an image, replacing the previous one."""

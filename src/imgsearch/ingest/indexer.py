@@ -66,6 +66,8 @@ class IndexReport:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    signals: dict[str, int] = field(default_factory=dict)
+    """Model-made text signals computed in this run, per source (`ocr`, `caption`, `objects`)."""
 
     @property
     def images_per_second(self) -> float:
