@@ -267,11 +267,35 @@ class ImageIndex:
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
+        return self.search_many(
+            [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
+            weights=weights, explain=explain,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str | Query],
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
+        mode: str | None = None,
+        weights: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[list[SearchResult]]:
+        """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
+        but every model encodes all the query texts in one call."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         mode = mode or ("hybrid" if self.texts.has_any() else "clip")
         if mode == "clip" and not explain:
-            return self.searcher.search(query, k=k, offset=offset, min_score=min_score, filters=filters)
-        return self.hybrid.search(
-            query, mode=mode, weights=weights, k=k, offset=offset,
+            vectors = self.searcher.query_vectors(built)
+            return [
+                self.searcher.search(q, k=k, offset=offset, min_score=min_score, filters=filters, vector=v)
+                for q, v in zip(built, vectors)
+            ]
+        return self.hybrid.search_many(
+            built, mode=mode, weights=weights, k=k, offset=offset,
             min_score=min_score, explain=explain, filters=filters,
         )
 
