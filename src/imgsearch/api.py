@@ -15,10 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from imgsearch.errors import ImgsearchError
 from imgsearch.ingest.enrich import EnrichReport, TextMaker, caption_files, enrich
 from imgsearch.ingest.indexer import IndexReport, Progress, index_folders
 from imgsearch.models import ClipModel, load_clip
+from imgsearch.search.blend import MODE as BLEND_MODE
+from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.hybrid import HybridSearcher
@@ -120,6 +124,7 @@ class ImageIndex:
         self.texts = TextStore(self.catalog)
         self.searcher = Searcher(self.catalog, self._searching_model)
         self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
+        self.blend = BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
 
     def close(self) -> None:
         self.searcher.close()
@@ -260,9 +265,11 @@ class ImageIndex:
     ) -> list[SearchResult]:
         """Rank images by texts and example images; `negatives` push results away.
 
-        `mode` is clip, text, keyword or hybrid (default: hybrid once any image has text, else
-        clip). In clip mode scores are cosines; in the others they are fused scores in [0, 1],
-        and `min_score=None` means the calibrated cut-off that hides noise (0 shows everything).
+        `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
+        clip) or clip-hybrid (CLIP against each image's blend of image and text embedding,
+        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines; in the others
+        they are fused scores in [0, 1], and `min_score=None` means the calibrated cut-off that
+        hides noise (0 shows everything).
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
@@ -288,6 +295,11 @@ class ImageIndex:
         but every model encodes all the query texts in one call."""
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         mode = mode or ("hybrid" if self.texts.has_any() else "clip")
+        if mode == BLEND_MODE:
+            if self.catalog.count() == 0:
+                self.searcher.search(built[0])  # raises the empty-catalog error
+            vectors = self.searcher.query_vectors(built)
+            return [self._blended(v, k, offset, min_score, filters) for v in vectors]
         if mode == "clip" and not explain:
             vectors = self.searcher.query_vectors(built)
             return [
@@ -298,6 +310,17 @@ class ImageIndex:
             built, mode=mode, weights=weights, k=k, offset=offset,
             min_score=min_score, explain=explain, filters=filters,
         )
+
+    def _blended(
+        self, vector: np.ndarray, k: int, offset: int, min_score: float | None, filters: SearchFilters | None
+    ) -> list[SearchResult]:
+        """Ranked by cosine with each image's blend of image and text embedding (`--mode clip-hybrid`)."""
+        ids, scores = self.blend.search(vector, offset + k, filters)
+        kept = [(i, s) for i, s in zip(ids.tolist()[offset:], scores.tolist()[offset:])
+                if min_score is None or s >= min_score]
+        records = self.catalog.records([i for i, _ in kept])
+        return [SearchResult.from_record(rank, records[i], s)
+                for rank, (i, s) in enumerate(kept, start=offset + 1) if i in records]
 
     def similar(
         self,

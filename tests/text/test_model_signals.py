@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from imgsearch import ImageIndex
+from imgsearch.search.filters import SearchFilters
 from imgsearch.text.objects import count_phrase, pluralise
 from tests.helpers import draw_photo, run_cli, run_json
 
@@ -195,3 +196,26 @@ def test_count_phrase_pluralises_and_orders_by_count():
         "knives", "sheep", "toothbrushes", "sandwiches", "teddy bears", "ponies", "toys",
     ]
     assert count_phrase([]) == ""
+
+
+def test_clip_hybrid_mode_lifts_an_image_whose_note_matches(tmp_path, tiny_clip_dir):
+    root = tmp_path / "photos"
+    for i, colour in enumerate(("red", "green", "blue", "yellow", "purple", "orange")):
+        draw_photo(root / f"{colour}.png", colour, seed=i)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    query = "an old lighthouse at dusk"
+
+    def rank_of(name: str, mode: str) -> int:
+        results = run_json("search", query, "--mode", mode, "-k", "6", "--db", db)["results"]
+        return [Path(r["path"]).name for r in results].index(name)
+
+    plain = run_json("search", query, "--mode", "clip", "-k", "6", "--db", db)["results"]
+    last = Path(plain[-1]["path"]).name  # the random CLIP's worst match for the query
+    assert rank_of(last, "clip-hybrid") == 5  # no text yet: the blend is the image embedding
+    run_cli("describe", root / last, query, "--db", db)
+    assert rank_of(last, "clip-hybrid") == 0
+    assert rank_of(last, "clip") == 5  # plain CLIP vectors are untouched
+    with ImageIndex(db) as index:
+        filtered = index.search(query, mode="clip-hybrid", filters=SearchFilters(formats=("jpeg",)))
+    assert filtered == []
