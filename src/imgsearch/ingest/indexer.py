@@ -27,7 +27,7 @@ from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
 from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
-from imgsearch.text.metadata import read_metadata
+from imgsearch.text.metadata import read_metadata, sidecars
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
@@ -147,7 +147,17 @@ def index_folders(
 
 
 def _needs_work(found: FoundFile, known: FileState | None) -> bool:
-    return known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns)
+    """New, changed, or with an `.xmp` sidecar edited since the file was last indexed."""
+    if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
+        return True
+    return not known.failed and any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _vanished(
@@ -234,8 +244,8 @@ def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> 
         return _Failed(found, f"cannot read file: {exc.strerror or exc}")
     content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
     known = lookup.find(content_hash)
-    if known is not None:
-        return _Reused(found, _copy_known(found, content_hash, known))
+    if known is not None:  # the same picture, but this copy may have its own sidecar
+        return _Reused(found, _copy_known(found, content_hash, known, _metadata_signals(data, found.path)))
     try:
         decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
         pixels = model.preprocess(decoded.image)
@@ -275,13 +285,13 @@ class _HashLookup:
             self.opened.clear()
 
 
-def _copy_known(found: FoundFile, content_hash: str, known: tuple) -> NewImage:
+def _copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[TextSignal, ...]) -> NewImage:
     record, embedding = known
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding,
+        embedding=embedding, texts=texts,
     )
 
 
