@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +23,7 @@ from typing import Protocol
 from PIL import Image
 
 from imgsearch.errors import UnreadableImageError
+from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import decode_image
 from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Progress
@@ -145,19 +144,7 @@ def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
 def _decode_all(jobs: list[_Job], workers: int | None, batch_size: int) -> Iterator[_Decoded]:
     """Decoded jobs in order, from a thread pool that runs a few batches ahead."""
     workers = workers or os.cpu_count() or 1
-    window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
-        pending: deque[Future[_Decoded]] = deque()
-        try:
-            for job in jobs:
-                pending.append(pool.submit(_decode_one, job))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    yield from ordered_ahead(_decode_one, jobs, workers=workers, window=max(2 * batch_size, 4 * workers), name="enrich")
 
 
 def _decode_one(job: _Job) -> _Decoded:

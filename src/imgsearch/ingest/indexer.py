@@ -13,9 +13,7 @@ import hashlib
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from imgsearch.errors import UnreadableImageError
+from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
 from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
@@ -220,21 +219,13 @@ def _prepare_all(
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
     workers = workers or os.cpu_count() or 1
-    window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[Future[_Outcome]] = deque()
-        queue = iter(files)
-        try:
-            for found in queue:
-                pending.append(pool.submit(_prepare_one, found, model, lookup))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            lookup.close()
+    try:
+        yield from ordered_ahead(
+            lambda found: _prepare_one(found, model, lookup), files,
+            workers=workers, window=max(2 * batch_size, 4 * workers), name="decode",
+        )
+    finally:
+        lookup.close()
 
 
 def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> _Outcome:
