@@ -81,7 +81,7 @@ def enrich(
 ) -> EnrichReport:
     """Compute the signals `makers` make for every indexed image that lacks them."""
     report = EnrichReport()
-    for batch in describe_in_batches(_jobs(texts, makers), batch_size, workers, report.failed.append, on_progress):
+    for batch in _describe_in_batches(_jobs(texts, makers), batch_size, workers, report.failed.append, on_progress):
         rows = [(d.job.content_hash, m.source, m.model_id, d.texts[m.source]) for d in batch for m in d.job.makers]
         texts.put_many(rows, keep_empty=True)
         for _, source, _, _ in rows:
@@ -103,13 +103,13 @@ def caption_files(
     jobs = [_Job("", str(f.path), (captioner,)) for f in found]
     pairs = [
         (d.job.path, d.texts[captioner.source])
-        for batch in describe_in_batches(jobs, batch_size, workers, failures.append, on_progress)
+        for batch in _describe_in_batches(jobs, batch_size, workers, failures.append, on_progress)
         for d in batch
     ]
     return pairs, failures
 
 
-def describe_in_batches(
+def _describe_in_batches(
     jobs: list[_Job],
     batch_size: int,
     workers: int | None,
