@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# Small enough to export in a few seconds, but the real CLIP BPE vocabulary and context length,
-# so tokenisation and the text tower's shapes are exactly those of real models.
-TINY_CLIP_CONFIG = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
-TINY_CLIP_ARCH = "imgsearch-tiny-clip"
+from tests.helpers import TINY_CLIP_ARCH, TINY_CLIP_CONFIG
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,15 @@ SHARED_DATA = Path(
 )
 """The shared test data beside the project; $IMGSEARCH_SHARED_DATA points elsewhere (e.g. from a worktree)."""
 
+# Small enough to export in a few seconds, but the real CLIP BPE vocabulary and context length,
+# so tokenisation and the text tower's shapes are exactly those of real models.
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+TINY_CLIP_ARCH = "imgsearch-tiny-clip"
+
 COLOURS = {
     "red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220),
     "yellow": (240, 220, 40), "purple": (140, 40, 160), "orange": (250, 140, 20),

@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from imgsearch.errors import ImgsearchError
 from imgsearch.models import ClipModel, load_clip
+from imgsearch.search.blend import MODE as BLEND_MODE
+from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.hybrid import HybridSearcher
@@ -25,9 +29,13 @@ from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.text import USER_MODEL, TextStore
+from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
+from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
+from imgsearch.text.ocr import OcrReader
 
 if TYPE_CHECKING:
+    from imgsearch.ingest.enrich import TextMaker
     from imgsearch.ingest.indexer import IndexReport, Progress
 
 TAGS_MODEL = "user-tags"
@@ -66,6 +74,34 @@ class ImportReport:
     unknown: list[str] = field(default_factory=list)
 
 
+@dataclass
+class CaptionReport:
+    """What `caption` did: (file, caption) pairs, and the files it could not read."""
+
+    pairs: list[tuple[str, str]]
+    failures: list[Failure]
+
+
+def caption(
+    paths: Sequence[str | Path],
+    *,
+    model: str | None = None,
+    prompt: str | None = None,
+    batch_size: int = 8,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> CaptionReport:
+    """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs."""
+    roots = [Path(p).expanduser() for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise ImgsearchError(f"No such file or folder: {root}. Check the path and try again.")
+    from imgsearch.ingest.enrich import caption_files  # decoders load only when needed
+
+    captioner = Captioner(model or DEFAULT_CAPTION_MODEL, prompt, batch_size=batch_size)
+    pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
+    return CaptionReport(pairs, failures)
+
+
 class ImageIndex:
     """A catalog plus the model that fills and queries it.
 
@@ -93,6 +129,7 @@ class ImageIndex:
         self.texts = TextStore(self.catalog)
         self.searcher = Searcher(self.catalog, self._searching_model)
         self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
+        self.blend = BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
 
     def close(self) -> None:
         self.searcher.close()
@@ -141,22 +178,27 @@ class ImageIndex:
         captions: bool = False,
         ocr: bool = False,
         objects: bool = False,
+        caption_model: str | None = None,
+        caption_prompt: str | None = None,
+        detector: str | None = None,
+        object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
-        `captions` and `objects` add the slower model-made text signals. `vector_index`
+        `captions` and `objects` add the slower model-made text signals, computed once per
+        image content and model (a later run only does images that lack them). `vector_index`
         chooses the backend (remembered for later runs and searches).
         """
         for root in roots:
             if not Path(root).expanduser().exists():
                 raise ImgsearchError(f"No such folder: {root}. Check the path and try again.")
-        if captions or objects or ocr:
-            raise ImgsearchError(
-                "Captions, object counts and OCR are not available in this version yet; "
-                "add text with imgsearch describe / tag / import-captions."
-            )
+        makers: list[TextMaker] = [OcrReader()] if ocr else []
+        if captions:
+            makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
+        if objects:
+            makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
         if rebuild:
             self.catalog.drop_embeddings()
         if vector_index is not None:
@@ -169,10 +211,26 @@ class ImageIndex:
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
+        if makers and not report.interrupted:
+            self._enrich(makers, report, on_progress)
         self.texts.sync()
         self.searcher.close()
         open_index(self.catalog).close()
         return report
+
+    def _enrich(
+        self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
+    ) -> None:
+        """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
+        from imgsearch.ingest.enrich import EnrichReport, enrich
+
+        enriched = EnrichReport()
+        try:
+            enriched = enrich(self.texts, makers, on_progress=on_progress)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        report.signals = enriched.computed
+        report.failures.extend(enriched.failed)
 
     def describe(self, image: str | Path | int, text: str) -> None:
         """Attach the user's own description to an image, replacing the previous one."""
@@ -230,20 +288,61 @@ class ImageIndex:
     ) -> list[SearchResult]:
         """Rank images by texts and example images; `negatives` push results away.
 
-        `mode` is clip, text, keyword or hybrid (default: hybrid once any image has text, else
-        clip). In clip mode scores are cosines; in the others they are fused scores in [0, 1],
-        and `min_score=None` means the calibrated cut-off that hides noise (0 shows everything).
+        `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
+        clip) or clip-hybrid (CLIP against each image's blend of image and text embedding,
+        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines; in the others
+        they are fused scores in [0, 1], and `min_score=None` means the calibrated cut-off that
+        hides noise (0 shows everything).
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
+        return self.search_many(
+            [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
+            weights=weights, explain=explain,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str | Query],
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
+        mode: str | None = None,
+        weights: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[list[SearchResult]]:
+        """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
+        but every model encodes all the query texts in one call."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
+        self.searcher.require_images()
         mode = mode or ("hybrid" if self.texts.has_any() else "clip")
+        if mode == BLEND_MODE:
+            vectors = self.searcher.query_vectors(built)
+            return [self._blended(v, k, offset, min_score, filters) for v in vectors]
         if mode == "clip" and not explain:
-            return self.searcher.search(query, k=k, offset=offset, min_score=min_score, filters=filters)
-        return self.hybrid.search(
-            query, mode=mode, weights=weights, k=k, offset=offset,
+            vectors = self.searcher.query_vectors(built)
+            return [
+                self.searcher.search(q, k=k, offset=offset, min_score=min_score, filters=filters, vector=v)
+                for q, v in zip(built, vectors)
+            ]
+        return self.hybrid.search_many(
+            built, mode=mode, weights=weights, k=k, offset=offset,
             min_score=min_score, explain=explain, filters=filters,
         )
+
+    def _blended(
+        self, vector: np.ndarray, k: int, offset: int, min_score: float | None, filters: SearchFilters | None
+    ) -> list[SearchResult]:
+        """Ranked by cosine with each image's blend of image and text embedding (`--mode clip-hybrid`)."""
+        ids, scores = self.blend.search(vector, offset + k, filters)
+        kept = [(i, s) for i, s in zip(ids.tolist()[offset:], scores.tolist()[offset:])
+                if min_score is None or s >= min_score]
+        records = self.catalog.records([i for i, _ in kept])
+        return [SearchResult.from_record(rank, records[i], s)
+                for rank, (i, s) in enumerate(kept, start=offset + 1) if i in records]
 
     def similar(
         self,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,19 @@ def test_version_1_catalog_is_upgraded_in_place(tmp_path):
         version = catalog.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     assert {"text_signals", "text_fts", "text_embeddings", "image_text", "removed_ids"} <= tables
     assert version == str(SCHEMA_VERSION)
+
+
+def test_an_edited_sidecar_is_read_again_on_reindex(library, tiny_clip_dir):
+    root, db = library
+    image_stat = (root / "side.png").stat()
+    sidecar = root / "side.xmp"
+    sidecar.write_text(XMP.format(description="funicular railway", tag1="porto", tag2="hill"))
+    now = time.time() + 0.01  # after the first run, even on file systems with coarse timestamps
+    os.utime(sidecar, (now, now))
+    report = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert report["embedded"] == 0 and report["unchanged"] == 4  # only the image with the edited sidecar is read
+    assert (root / "side.png").stat().st_mtime_ns == image_stat.st_mtime_ns
+    hits = run_json("search", "funicular", "--mode", "keyword", "--db", db)["results"]
+    assert [Path(h["path"]).name for h in hits] == ["side.png"]
+    again = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert again["unchanged"] == 5

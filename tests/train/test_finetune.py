@@ -12,12 +12,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("peft")
 
-from conftest import TINY_CLIP_CONFIG  # noqa: E402
-from helpers import run_cli, run_json  # noqa: E402
-from train.shapes import write_shape_pairs  # noqa: E402
-
 from imgsearch.models import load_clip  # noqa: E402
 from imgsearch.train import FinetuneResult, TrainConfig, Trainer, TrainProgress, finetune, load_base, read_pairs  # noqa: E402
+from tests.helpers import TINY_CLIP_CONFIG, run_cli, run_json  # noqa: E402
+from tests.train.shapes import write_shape_pairs  # noqa: E402
 
 # The shared tiny CLIP, with a short context: the captions are a few tokens, and the text tower
 # dominates the cost of a step at 77 tokens.

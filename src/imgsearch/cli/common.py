@@ -43,6 +43,19 @@ TextModelOption = Annotated[
     Optional[str],
     typer.Option("--text-model", help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2)."),
 ]
+CaptionModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-model", help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base)."
+    ),
+]
+CaptionPromptOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-prompt",
+        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with.",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
+    CaptionModelOption,
+    CaptionPromptOption,
     DbOption,
     JsonOption,
     ModelOption,
@@ -55,6 +57,11 @@ def index(
     ocr: Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")] = False,
     captions: Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")] = False,
     objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
+    caption_model: CaptionModelOption = None,
+    caption_prompt: CaptionPromptOption = None,
+    detector: Annotated[
+        Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
+    ] = None,
     text_model: TextModelOption = None,
     vector_index: VectorIndexOption = None,
     faiss_kind: Annotated[
@@ -80,6 +87,7 @@ def index(
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
+                caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
             )
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
@@ -128,6 +136,7 @@ def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]
         "failed": [{"path": f.path, "reason": f.reason} for f in report.failures],
         "seconds": round(report.seconds, 3),
         "images_per_second": round(report.images_per_second, 2),
+        "signals": report.signals,
         "interrupted": report.interrupted,
     }
 
@@ -138,6 +147,7 @@ def _print_report(report: IndexReport) -> None:
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
         "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
+        **{f"{source} texts made": n for source, n in report.signals.items()},
     }
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to do"
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""

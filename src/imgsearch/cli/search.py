@@ -79,7 +79,11 @@ def search(
     camera: CameraOption = None,
     mode: Annotated[
         Optional[str],
-        typer.Option("--mode", help="clip, text, keyword or hybrid (default: hybrid once images have text)."),
+        typer.Option(
+            "--mode",
+            help="clip, text, keyword, hybrid (default once images have text) or clip-hybrid "
+            "(CLIP over image+text blended vectors).",
+        ),
     ] = None,
     weights: Annotated[
         Optional[list[str]], typer.Option("--weight", "-w", help="Signal weight, e.g. keyword=1 (repeatable).")

@@ -13,9 +13,7 @@ import hashlib
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,11 +21,12 @@ from typing import Protocol
 import numpy as np
 
 from imgsearch.errors import UnreadableImageError
+from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
 from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
-from imgsearch.text.metadata import read_metadata
+from imgsearch.text.metadata import read_metadata, sidecars
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
@@ -66,6 +65,8 @@ class IndexReport:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    signals: dict[str, int] = field(default_factory=dict)
+    """Model-made text signals computed in this run, per source (`ocr`, `caption`, `objects`)."""
 
     @property
     def images_per_second(self) -> float:
@@ -145,7 +146,17 @@ def index_folders(
 
 
 def _needs_work(found: FoundFile, known: FileState | None) -> bool:
-    return known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns)
+    """New, changed, or with an `.xmp` sidecar edited since the file was last indexed."""
+    if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
+        return True
+    return not known.failed and any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _vanished(
@@ -208,21 +219,13 @@ def _prepare_all(
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
     workers = workers or os.cpu_count() or 1
-    window = max(2 * batch_size, 4 * workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        pending: deque[Future[_Outcome]] = deque()
-        queue = iter(files)
-        try:
-            for found in queue:
-                pending.append(pool.submit(_prepare_one, found, model, lookup))
-                if len(pending) >= window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            lookup.close()
+    try:
+        yield from ordered_ahead(
+            lambda found: _prepare_one(found, model, lookup), files,
+            workers=workers, window=max(2 * batch_size, 4 * workers), name="decode",
+        )
+    finally:
+        lookup.close()
 
 
 def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> _Outcome:
@@ -232,8 +235,8 @@ def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> 
         return _Failed(found, f"cannot read file: {exc.strerror or exc}")
     content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
     known = lookup.find(content_hash)
-    if known is not None:
-        return _Reused(found, _copy_known(found, content_hash, known))
+    if known is not None:  # the same picture, but this copy may have its own sidecar
+        return _Reused(found, _copy_known(found, content_hash, known, _metadata_signals(data, found.path)))
     try:
         decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
         pixels = model.preprocess(decoded.image)
@@ -273,13 +276,13 @@ class _HashLookup:
             self.opened.clear()
 
 
-def _copy_known(found: FoundFile, content_hash: str, known: tuple) -> NewImage:
+def _copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[TextSignal, ...]) -> NewImage:
     record, embedding = known
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding,
+        embedding=embedding, texts=texts,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -90,15 +90,13 @@ class Searcher:
         min_score: float | None = None,
         exclude_ids: frozenset[int] = frozenset(),
         filters: SearchFilters | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[SearchResult]:
+        """The best `k` images after `offset`; `vector` is the query's, when already computed (batches)."""
         if not query:
             raise ImgsearchError("A query needs at least one positive text or image.")
-        if self.catalog.count() == 0:
-            raise EmptyIndexError(
-                f"The catalog at {self.catalog.path} has no images yet. "
-                "Index a folder first: imgsearch index ~/Pictures"
-            )
-        vector = self.query_vector(query)
+        self.require_images()
+        vector = self.query_vector(query) if vector is None else vector
         index = self.index
         allowed = self.catalog.filter_ids(filters) if filters and not index.filters_inside else None
         ids, scores = index.search(vector, offset + k + len(exclude_ids), allowed, filters or None)
@@ -113,22 +111,37 @@ class Searcher:
             if i in records
         ]
 
+    def require_images(self) -> None:
+        """Fail with advice, before any model work, when there is nothing to search."""
+        if self.catalog.count() == 0:
+            raise EmptyIndexError(
+                f"The catalog at {self.catalog.path} has no images yet. "
+                "Index a folder first: imgsearch index ~/Pictures"
+            )
+
     def query_vector(self, query: Query) -> np.ndarray:
         """Normalised weighted sum of the terms' unit embeddings."""
-        total = np.zeros(self.catalog.dim or 0, dtype=np.float32)
-        texts = [t for t in query.terms if t.kind == "text"]
-        if texts:
-            embedded = self._model().encode_texts([t.value for t in texts])
-            total += sum(t.weight * e for t, e in zip(texts, embedded))
-        for term in query.terms:
-            if term.kind != "text":
-                total += term.weight * self._image_embedding(term)
-        norm = float(np.linalg.norm(total))
-        if norm == 0.0:
-            raise ImgsearchError(
-                "The query terms cancel each other out; give different texts or weights."
-            )
-        return total / norm
+        return self.query_vectors([query])[0]
+
+    def query_vectors(self, queries: Sequence[Query]) -> list[np.ndarray]:
+        """`query_vector` of each query, with all their texts encoded in one model call."""
+        if not all(queries):
+            raise ImgsearchError("A query needs at least one positive text or image.")
+        texts = [t.value for q in queries for t in q.terms if t.kind == "text"]
+        embedded = iter(self._model().encode_texts(texts) if texts else [])
+        vectors = []
+        for query in queries:
+            total = np.zeros(self.catalog.dim or 0, dtype=np.float32)
+            for term in query.terms:
+                embedding = next(embedded) if term.kind == "text" else self._image_embedding(term)
+                total += term.weight * embedding
+            norm = float(np.linalg.norm(total))
+            if norm == 0.0:
+                raise ImgsearchError(
+                    "The query terms cancel each other out; give different texts or weights."
+                )
+            vectors.append(total / norm)
+        return vectors
 
     def _image_embedding(self, term: QueryTerm) -> np.ndarray:
         """An indexed image's stored embedding, else encode the file now."""

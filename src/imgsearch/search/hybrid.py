@@ -6,12 +6,13 @@ every signal's score, so the fusion sees complete evidence for the images that c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from imgsearch.errors import EmptyIndexError, ImgsearchError
+from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.fusion import DEFAULT_MIN_SCORE, fuse, weights_for
@@ -23,6 +24,19 @@ _CANDIDATES = 200
 _MATCHED_TEXT_CHARS = 240
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """One query with its CLIP vector and its text scores over every described image, when used."""
+
+    query: Query
+    clip: np.ndarray | None
+    text: tuple[np.ndarray, np.ndarray] | None
+
+
+def _has_text(query: Query, positive: bool = False) -> bool:
+    return any(t.kind == "text" and (t.weight > 0 or not positive) for t in query.terms)
+
+
 class HybridSearcher:
     """Fused search over one catalog; the text model is loaded only when the text signal is used."""
 
@@ -32,9 +46,13 @@ class HybridSearcher:
         self._embedder = embedder
         self._matrix: tuple[tuple[int, str], np.ndarray, np.ndarray] | None = None
 
-    def search(
+    def search(self, query: Query, **options: Any) -> list[SearchResult]:
+        """One query; see `search_many` for the options."""
+        return self.search_many([query], **options)[0]
+
+    def search_many(
         self,
-        query: Query,
+        queries: Sequence[Query],
         *,
         mode: str,
         weights: dict[str, float] | None = None,
@@ -44,38 +62,55 @@ class HybridSearcher:
         explain: bool = False,
         exclude_ids: frozenset[int] = frozenset(),
         filters: SearchFilters | None = None,
-    ) -> list[SearchResult]:
+    ) -> list[list[SearchResult]]:
+        """Results per query. All query texts go through each model in one call, and the text scores
+        of all queries come from one matrix product, so a batch costs little more than one query."""
         try:
             used = weights_for(mode, weights)
         except ValueError as exc:
             raise ImgsearchError(f"Bad search options: {exc}.") from None
-        if self.clip.catalog.count() == 0:
-            raise EmptyIndexError(
-                f"The catalog at {self.clip.catalog.path} has no images yet. "
-                "Index a folder first: imgsearch index ~/Pictures"
-            )
-        texts = [t for t in query.terms if t.kind == "text"]
-        if mode in ("text", "keyword") and not any(t.weight > 0 for t in texts):
+        self.clip.require_images()
+        if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
             raise ImgsearchError(f"--mode {mode} needs a text query; example images work with --mode clip.")
-        if not texts:
-            used = {"clip": 1.0}
-        depth = max(_CANDIDATES, 5 * (offset + k))
+        clip_vectors = self.clip.query_vectors(queries) if "clip" in used else [None] * len(queries)
+        wants_text = "text" in used and any(_has_text(q) for q in queries)
+        text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        raw, snippets = self._raw_scores(query, used, depth, allowed, filters)
-        candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
-        columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
-        self._fill_missing(query, columns, candidates)
-        fused, shares = fuse(columns, used)
-        order = np.lexsort((candidates, -fused))[offset : offset + k]
         # Keyword mode returns only matching documents already; BM25's scale varies with the library.
         cut = min_score if min_score is not None else (0.0 if mode == "keyword" else DEFAULT_MIN_SCORE)
-        chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(shares[s][i]), 6) for s in used})
-                  for i in order if fused[i] >= cut]
-        return self._results(chosen, snippets, offset, explain)
+        depth = max(_CANDIDATES, 5 * (offset + k))
+        results = []
+        for query, vector, scores in zip(queries, clip_vectors, text_scores):
+            encoded = _Encoded(query, vector, scores)
+            candidates, fused, shares, snippets = self._rank(
+                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids
+            )
+            order = np.lexsort((candidates, -fused))[offset : offset + k]
+            chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
+                      for i in order if fused[i] >= cut]
+            results.append(self._results(chosen, snippets, offset, explain))
+        return results
+
+    def _rank(
+        self,
+        encoded: _Encoded,
+        used: dict[str, float],
+        depth: int,
+        allowed: np.ndarray | None,
+        filters: SearchFilters | None,
+        exclude_ids: frozenset[int],
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[int, str]]:
+        """Fused scores of the union of each signal's best `depth` candidates."""
+        raw, snippets = self._raw_scores(encoded, used, depth, allowed, filters)
+        candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
+        columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
+        self._fill_missing(encoded, columns, candidates)
+        fused, shares = fuse(columns, used)
+        return candidates, fused, shares, snippets
 
     def _raw_scores(
         self,
-        query: Query,
+        encoded: _Encoded,
         used: dict[str, float],
         depth: int,
         allowed: np.ndarray | None,
@@ -87,49 +122,55 @@ class HybridSearcher:
         if "clip" in used:
             index = self.clip.index
             inside = allowed if not index.filters_inside else None
-            ids, scores = index.search(self.clip.query_vector(query), depth, inside, filters or None)
+            ids, scores = index.search(encoded.clip, depth, inside, filters or None)
             raw["clip"] = dict(zip(ids.tolist(), scores.tolist()))
         if "text" in used:
-            ids, scores = self._text_scores(query)
+            ids, scores = encoded.text
             if allowed is not None:
                 keep = np.isin(ids, allowed)
                 ids, scores = ids[keep], scores[keep]
             top = np.argsort(-scores)[:depth]
             raw["text"] = dict(zip(ids[top].tolist(), scores[top].tolist()))
         if "keyword" in used:
-            positive = [t.value for t in query.terms if t.kind == "text" and t.weight > 0]
-            negative = [t.value for t in query.terms if t.kind == "text" and t.weight < 0]
+            terms = [t for t in encoded.query.terms if t.kind == "text"]
             permitted = None if allowed is None else set(allowed.tolist())
-            hits = self.texts.keyword_search(positive, negative, -1 if permitted is not None else depth)
+            hits = self.texts.keyword_search(
+                [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0],
+                -1 if permitted is not None else depth,
+            )
             hits = [h for h in hits if permitted is None or h.image_id in permitted][:depth]
             raw["keyword"] = {h.image_id: h.score for h in hits}
             snippets = {h.image_id: h.snippet for h in hits}
         return raw, snippets
 
-    def _fill_missing(self, query: Query, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
+    def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
         """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
         if "clip" in columns and np.isnan(columns["clip"]).any():
-            vector = self.clip.query_vector(query)
             for row in np.flatnonzero(np.isnan(columns["clip"])):
                 stored = self.clip.catalog.embedding(int(candidates[row]))
-                columns["clip"][row] = float(stored @ vector) if stored is not None else np.nan
+                columns["clip"][row] = float(stored @ encoded.clip) if stored is not None else np.nan
         if "text" in columns and np.isnan(columns["text"]).any():
-            ids, scores = self._text_scores(query)
-            lookup = dict(zip(ids.tolist(), scores.tolist()))
+            lookup = dict(zip(encoded.text[0].tolist(), encoded.text[1].tolist()))
             for row in np.flatnonzero(np.isnan(columns["text"])):
                 columns["text"][row] = lookup.get(int(candidates[row]), np.nan)
 
-    def _text_scores(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine of every described image's document with the weighted text query."""
+    def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """(ids, cosines) of every described image with each query's weighted text, in one product."""
         embedder = self._embedder()
         ids, matrix = self._text_matrix(embedder)
-        texts = [t for t in query.terms if t.kind == "text"]
-        vectors = embedder.embed_queries([t.value for t in texts])
-        total = sum(t.weight * v for t, v in zip(texts, vectors))
-        norm = float(np.linalg.norm(total))
-        if norm == 0.0:
-            raise ImgsearchError("The query terms cancel each other out; give different texts or weights.")
-        return ids, (matrix @ (total / norm)) if len(ids) else np.empty(0, dtype=np.float32)
+        texts = [[t for t in q.terms if t.kind == "text"] for q in queries]
+        vectors = iter(embedder.embed_queries([t.value for terms in texts for t in terms]))
+        wanted = []
+        for terms in texts:
+            total = sum((t.weight * next(vectors) for t in terms), np.zeros(1, dtype=np.float32))
+            norm = float(np.linalg.norm(total))
+            if terms and norm == 0.0:
+                raise ImgsearchError("The query terms cancel each other out; give different texts or weights.")
+            wanted.append(total / norm if terms else None)
+        present = [w for w in wanted if w is not None]
+        scores = iter((matrix @ np.stack(present).T).T if len(ids) and present else [])
+        empty = np.empty(0, dtype=np.float32)
+        return [None if w is None else (ids, next(scores) if len(ids) else empty) for w in wanted]
 
     def _text_matrix(self, embedder: TextEmbedder) -> tuple[np.ndarray, np.ndarray]:
         """Document embeddings, computing any that are missing first; cached until the text changes."""

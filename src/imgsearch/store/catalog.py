@@ -160,6 +160,8 @@ class FileState:
     size: int
     mtime_ns: int
     failed: bool
+    indexed_at: float = 0.0
+    """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
 
 
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
@@ -295,11 +297,11 @@ class Catalog:
         """Size and mtime of every known path below these roots, indexed or failed."""
         states: dict[str, FileState] = {}
         for prefix in _prefix_patterns(under):
-            for path, size, mtime in self._db.execute(
-                "SELECT path, size, mtime_ns FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+            for path, size, mtime, indexed_at in self._db.execute(
+                "SELECT path, size, mtime_ns, indexed_at FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
                 prefix,
             ):
-                states[path] = FileState(size, mtime, failed=False)
+                states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
             for path, size, mtime in self._db.execute(
                 "SELECT path, size, mtime_ns FROM failures WHERE path = ? OR path LIKE ? ESCAPE '\\'",
                 prefix,
@@ -452,6 +454,10 @@ class Catalog:
                 """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
                    VALUES (?, ?, ?, ?, ?)""",
                 [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
+            )
+            self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
+                "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
+                [(img.content_hash,) for img in images if img.texts],
             )
             self._db.executemany(
                 """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)

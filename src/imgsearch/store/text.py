@@ -60,11 +60,15 @@ class TextStore:
             self._put(content_hash, source, model, text)
             self._touch([content_hash])
 
-    def put_many(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
-        """(content_hash, source, model, text) rows in one transaction."""
+    def put_many(self, rows: Sequence[tuple[str, str, str, str]], *, keep_empty: bool = False) -> None:
+        """(content_hash, source, model, text) rows in one transaction.
+
+        With `keep_empty`, an empty text is stored as "looked, found nothing" (an image without
+        any text in it), so model-made signals are never recomputed for it either.
+        """
         with self.catalog.transaction():
             for row in rows:
-                self._put(*row)
+                self._put(*row, keep_empty=keep_empty)
             self._touch({row[0] for row in rows})
 
     def get(self, content_hash: str, source: str, model: str) -> str | None:
@@ -78,7 +82,7 @@ class TextStore:
         """source -> text (texts of one source from several models joined), in document order."""
         found: dict[str, list[str]] = {}
         for source, text in self.db.execute(
-            "SELECT source, text FROM text_signals WHERE content_hash = ? ORDER BY source, model",
+            "SELECT source, text FROM text_signals WHERE content_hash = ? AND text != '' ORDER BY source, model",
             (content_hash,),
         ):
             found.setdefault(source, []).append(text)
@@ -198,10 +202,10 @@ class TextStore:
 
     # -- internals -----------------------------------------------------------------
 
-    def _put(self, content_hash: str, source: str, model: str, text: str) -> None:
+    def _put(self, content_hash: str, source: str, model: str, text: str, keep_empty: bool = False) -> None:
         if source not in SOURCES:
             raise ValueError(f"unknown text source {source!r}")
-        if text.strip():
+        if text.strip() or keep_empty:
             self.db.execute(
                 "INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",

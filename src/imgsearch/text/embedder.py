@@ -25,6 +25,7 @@ from imgsearch.models.session import LazySession
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _ONNX_NAMES = ("onnx/model.onnx", "model.onnx")
 _BATCH = 64
+_QUERY_CACHE = 4096
 
 # Substring of the model name -> (query prefix, passage prefix), from the models' cards.
 _PRESETS: dict[str, tuple[str, str]] = {
@@ -66,9 +67,17 @@ class TextEmbedder:
         self.tokenizer.enable_truncation(_max_length(folder))
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
         self.session = LazySession(onnx_path)
+        self._queries: dict[str, np.ndarray] = {}
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._embed(texts, self.prompts.query)
+        """Query vectors; recent ones are remembered, since paging and re-ranking repeat a query."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._queries))
+        for text, vector in zip(missing, self._embed(missing, self.prompts.query)):
+            self._queries[text] = vector
+        vectors = np.stack([self._queries[t] for t in texts]) if texts else np.empty((0, 0), dtype=np.float32)
+        while len(self._queries) > _QUERY_CACHE:
+            self._queries.pop(next(iter(self._queries)))
+        return vectors
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._embed(texts, self.prompts.passage)

@@ -41,12 +41,15 @@ def read_metadata(data: bytes, path: Path | None = None) -> str:
     except Exception:  # Pillow raises many types for odd headers; metadata is optional
         pass
     texts += _xmp_texts(data)
-    if path is not None:
-        for sidecar in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")):
-            if sidecar.is_file():
-                texts += _xmp_texts(_read(sidecar))
+    for sidecar in sidecars(path) if path is not None else ():
+        texts += _xmp_texts(_read(sidecar))
     unique = dict.fromkeys(t.strip() for t in texts)
     return "\n".join(t for t in unique if t.lower() not in _PLACEHOLDERS)
+
+
+def sidecars(path: Path) -> list[Path]:
+    """The `.xmp` sidecar files of an image that exist (photo.xmp and photo.jpg.xmp conventions)."""
+    return [p for p in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")) if p.is_file()]
 
 
 def _exif_texts(im: Image.Image) -> list[str]:

@@ -1,0 +1,80 @@
+"""Image captions from a transformers vision-language model (Florence-2, BLIP), run in batches.
+
+A caption describes what is in the picture in words, so text search can match what CLIP's single
+vector blurs (counts, small objects, relations). Florence-2 is steered by task prompts (the
+presets); BLIP takes an optional text the caption continues ("a photograph of").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from imgsearch.errors import ImgsearchError
+from imgsearch.text.hf import in_batches, load_model, load_pretrained, to_device
+
+DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
+"""MIT-licensed, 0.23B parameters: detailed captions at a few images per second on a GPU."""
+
+FLORENCE_PRESETS = {
+    "more-detailed": "<MORE_DETAILED_CAPTION>",
+    "detailed": "<DETAILED_CAPTION>",
+    "brief": "<CAPTION>",
+}
+DEFAULT_PRESET = "detailed"
+MAX_NEW_TOKENS = 96
+
+
+class Captioner:
+    """Captions images with one model and prompt; the weights load on the first batch.
+
+    `prompt` is a Florence-2 preset name (or task token) or, for BLIP-style models, text the
+    caption starts with. It is part of `model_id`, since it changes every caption.
+    """
+
+    source = "caption"
+    in_workers = False
+    """A batched model: it runs in the indexer's main thread on full batches (on the GPU when present)."""
+
+    def __init__(self, name: str = DEFAULT_CAPTION_MODEL, prompt: str | None = None, batch_size: int = 8) -> None:
+        self.name = name
+        self.prompt = prompt
+        self.batch_size = batch_size
+        self.model_id = name if prompt is None else f"{name}|prompt={prompt}"
+        self._loaded: tuple[Any, Any, str] | None = None
+
+    def describe(self, images: list[Image.Image]) -> list[str]:
+        return in_batches(images, self.batch_size, self._batch)
+
+    def _batch(self, images: list[Image.Image]) -> list[str]:
+        import torch
+
+        processor, model, prompt = self._load()
+        kwargs = {"text": [prompt] * len(images)} if prompt else {}
+        inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **kwargs))
+        with torch.inference_mode():
+            generated = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, num_beams=1, do_sample=False)
+        return [" ".join(t.split()) for t in processor.batch_decode(generated, skip_special_tokens=True)]
+
+    def _load(self) -> tuple[Any, Any, str]:
+        if self._loaded is None:
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            processor = load_pretrained(AutoProcessor.from_pretrained, self.name, "captioning")
+            model = load_model(AutoModelForImageTextToText, self.name, "captioning")
+            self._loaded = (processor, model, self._prompt_for(model.config.model_type))
+        return self._loaded
+
+    def _prompt_for(self, model_type: str) -> str:
+        """Florence-2 needs a task token (a preset); other models take the prompt as it is, or none."""
+        if model_type != "florence2":
+            return self.prompt or ""
+        prompt = self.prompt or DEFAULT_PRESET
+        if prompt in FLORENCE_PRESETS.values():
+            return prompt
+        if prompt not in FLORENCE_PRESETS:
+            raise ImgsearchError(
+                f"Unknown Florence-2 caption preset {prompt!r}: use one of {', '.join(FLORENCE_PRESETS)}."
+            )
+        return FLORENCE_PRESETS[prompt]

@@ -1,0 +1,221 @@
+"""Model-made text signals: OCR (real RapidOCR), captions (tiny random BLIP) and object counts (tiny random DETR).
+
+The BLIP and DETR weights are random, so their words are arbitrary; what is checked is the plumbing:
+each text is stored with its source and model, never recomputed for unchanged content, searchable,
+and written to CSV by `imgsearch caption`.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from imgsearch import ImageIndex
+from imgsearch.search.filters import SearchFilters
+from imgsearch.text.objects import count_phrase, pluralise
+from tests.helpers import draw_photo, run_cli, run_json
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+BLIP_WORDS = "a photo of dog cat beach red ball sunset mountain lake tree car house boat bird horse snow city".split()
+
+
+def _signals(db: Path, path: Path) -> dict[str, tuple[str, str]]:
+    """source -> (model, text) as stored for this file's content."""
+    with ImageIndex(db) as index:
+        record = index.catalog.get_by_path(str(path.resolve()))
+        rows = index.catalog.db.execute(
+            "SELECT source, model, text FROM text_signals WHERE content_hash = ?", (record.content_hash,)
+        ).fetchall()
+    return {source: (model, text) for source, model, text in rows}
+
+
+@pytest.fixture(scope="module")
+def tiny_blip_dir(tmp_path_factory) -> Path:
+    """A random-weight BLIP captioner with a 24-word vocabulary, saved like a Hub folder."""
+    torch = pytest.importorskip("torch")
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    folder = tmp_path_factory.mktemp("tiny-blip")
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *BLIP_WORDS])}
+    tokenizer = BertTokenizerFast(vocab=vocab, bos_token="[DEC]")
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = BlipConfig(
+        vision_config={**small, "image_size": 32, "patch_size": 16},
+        text_config={**small, "vocab_size": len(vocab), "encoder_hidden_size": 32, "bos_token_id": 5,
+                     "pad_token_id": 0, "sep_token_id": 3, "eos_token_id": 3, "max_position_embeddings": 64},
+    )
+    torch.manual_seed(1)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_detr_dir(tmp_path_factory) -> Path:
+    """A random-weight DETR whose classifier is biased to 'dog', so every query detects a dog."""
+    torch = pytest.importorskip("torch")
+    from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
+
+    folder = tmp_path_factory.mktemp("tiny-detr")
+    labels = {0: "person", 1: "dog", 2: "N/A"}
+    config = DetrConfig(
+        backbone_config=ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], out_features=["stage2"]),
+        use_timm_backbone=False, use_pretrained_backbone=False, d_model=32, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        num_queries=3, id2label=labels, label2id={v: k for k, v in labels.items()},
+    )
+    torch.manual_seed(0)
+    model = DetrForObjectDetection(config)
+    with torch.no_grad():
+        model.class_labels_classifier.bias.copy_(torch.tensor([0.0, 20.0, 0.0, 0.0]))
+    model.save_pretrained(folder)
+    DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    root = tmp_path / "photos"
+    draw_photo(root / "red.png", "red")
+    draw_photo(root / "blue.jpg", "blue", shape="square")
+    return root
+
+
+def _render_sign(path: Path) -> Path:
+    """A shop sign with large, clean words."""
+    if not FONT.is_file():
+        pytest.skip(f"needs the DejaVu fonts ({FONT}; Debian package fonts-dejavu-core)")
+    image = Image.new("RGB", (480, 160), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(FONT), 36)
+    draw.text((20, 20), "HARBOUR BAKERY", font=font, fill="black")
+    draw.text((20, 90), "fresh pretzels", font=font, fill="black")
+    image.save(path)
+    return path
+
+
+def test_ocr_text_is_indexed_cached_and_found_by_keyword(photos, tmp_path, tiny_clip_dir):
+    pytest.importorskip("rapidocr_onnxruntime")
+    sign = _render_sign(photos / "sign.png")
+    db = tmp_path / "c.db"
+    plain = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert plain["signals"] == {} and "ocr" not in _signals(db, sign)
+
+    first = run_json("index", photos, "--ocr", "--db", db, "--model-path", tiny_clip_dir)
+    assert first["signals"] == {"ocr": 3}  # already indexed images get the new signal too
+    model, text = _signals(db, sign)["ocr"]
+    assert model.startswith("rapidocr-onnxruntime-")
+    assert {"HARBOUR", "BAKERY", "pretzels"} <= set(text.split()), text
+    assert _signals(db, photos / "red.png")["ocr"][1] == ""  # looked, found nothing: cached as such
+
+    again = run_json("index", photos, "--ocr", "--db", db, "--model-path", tiny_clip_dir)
+    assert again["signals"] == {}
+    hits = run_json("search", "pretzels", "--mode", "keyword", "--db", db)["results"]
+    assert [Path(h["path"]).name for h in hits] == ["sign.png"]
+    assert run_json("search", "bakery", "--mode", "keyword", "--db", db)["results"][0]["path"].endswith("sign.png")
+
+
+def test_captions_are_stored_cached_and_searchable(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):
+    from transformers import BlipForConditionalGeneration
+
+    calls: list[int] = []
+    generate = BlipForConditionalGeneration.generate
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs["pixel_values"].shape[0])
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(BlipForConditionalGeneration, "generate", counting)
+    db = tmp_path / "c.db"
+    args = ("index", photos, "--captions", "--caption-model", tiny_blip_dir, "--db", db, "--model-path", tiny_clip_dir)
+    first = run_json(*args)
+    assert first["signals"] == {"caption": 2} and calls == [2]  # one batch for both images
+    model, text = _signals(db, photos / "red.png")["caption"]
+    assert model == str(tiny_blip_dir) and text and set(text.split()) <= set(BLIP_WORDS)
+
+    assert run_json(*args)["signals"] == {} and calls == [2]  # cached: generate not called again
+    word = text.split()[-1]
+    hits = run_json("search", word, "--mode", "keyword", "--db", db)["results"]
+    assert str((photos / "red.png").resolve()) in [h["path"] for h in hits]
+
+    prompted = run_json(*args, "--caption-prompt", "a photo of")
+    assert prompted["signals"] == {"caption": 2}  # another prompt is another model id
+    assert _signals(db, photos / "red.png")["caption"][1].startswith("a photo of")
+
+
+def test_caption_command_writes_csv_for_files_and_folders(photos, tmp_path, tiny_blip_dir):
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "pairs.csv"
+    output = run_cli("caption", photos, "--model", tiny_blip_dir, "--out", out)
+    assert "Wrote 2 captions" in output and "broken.jpg" in output
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(Path(r["file"]).name for r in rows) == ["blue.jpg", "red.png"]
+    assert all(r["caption"] and set(r["caption"].split()) <= set(BLIP_WORDS) for r in rows)
+
+
+def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    output = run_cli("caption", photos, "--model", "nobody/no-such-captioner", expect=1)
+    assert "'nobody/no-such-captioner' is not available" in output and "download" in output
+
+
+def test_object_counts_become_a_phrase_after_the_caption(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, tiny_detr_dir):
+    db = tmp_path / "c.db"
+    args = ("index", photos, "--objects", "--detector", tiny_detr_dir, "--captions", "--caption-model", tiny_blip_dir,
+            "--db", db, "--model-path", tiny_clip_dir)
+    assert run_json(*args)["signals"] == {"objects": 2, "caption": 2}
+    assert run_json(*args)["signals"] == {}
+    model, text = _signals(db, photos / "red.png")["objects"]
+    assert model == f"{tiny_detr_dir}|score>=0.9" and text == "3 dogs"
+    with ImageIndex(db) as index:
+        record = index.catalog.get_by_path(str((photos / "red.png").resolve()))
+        document = index.texts.documents([record.id])[record.id]
+    caption = _signals(db, photos / "red.png")["caption"][1]
+    assert document == f"{caption}\n3 dogs"
+    hits = run_json("search", "dogs", "--mode", "keyword", "--db", db)["results"]
+    assert len(hits) == 2
+
+
+def test_count_phrase_pluralises_and_orders_by_count():
+    labels = ["dog", "person", "dog", "person", "person", "wine glass", "wine glass", "bus", "bus", "N/A", "cat"]
+    assert count_phrase(labels) == "3 people, 2 buses, 2 dogs, 2 wine glasses, 1 cat"
+    assert [pluralise(w) for w in ("knife", "sheep", "toothbrush", "sandwich", "teddy bear", "pony", "toy")] == [
+        "knives", "sheep", "toothbrushes", "sandwiches", "teddy bears", "ponies", "toys",
+    ]
+    assert count_phrase([]) == ""
+
+
+def test_clip_hybrid_mode_lifts_an_image_whose_note_matches(tmp_path, tiny_clip_dir):
+    root = tmp_path / "photos"
+    for i, colour in enumerate(("red", "green", "blue", "yellow", "purple", "orange")):
+        draw_photo(root / f"{colour}.png", colour, seed=i)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    query = "an old lighthouse at dusk"
+
+    def rank_of(name: str, mode: str) -> int:
+        results = run_json("search", query, "--mode", mode, "-k", "6", "--db", db)["results"]
+        return [Path(r["path"]).name for r in results].index(name)
+
+    plain = run_json("search", query, "--mode", "clip", "-k", "6", "--db", db)["results"]
+    last = Path(plain[-1]["path"]).name  # the random CLIP's worst match for the query
+    assert rank_of(last, "clip-hybrid") == 5  # no text yet: the blend is the image embedding
+    run_cli("describe", root / last, query, "--db", db)
+    assert rank_of(last, "clip-hybrid") == 0
+    assert rank_of(last, "clip") == 5  # plain CLIP vectors are untouched
+    with ImageIndex(db) as index:
+        filtered = index.search(query, mode="clip-hybrid", filters=SearchFilters(formats=("jpeg",)))
+    assert filtered == []
