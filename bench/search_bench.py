@@ -171,13 +171,15 @@ def qdrant_local(data: np.ndarray, _: Path) -> Built:
     return Built(None, [("", search)])
 
 
-HNSW_EFS = (10, 16, 24, 32, 48, 64, 96, 128)
+HNSW_EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+OURS_HNSW_SWEEP = [(ef, max(ef, K)) for ef in HNSW_EFS]  # (efSearch, re-rank depth)
+OURS_HNSW_SWEEP += [(ef, rerank) for ef in (256, 384, 512, 768) for rerank in (40, 64, 128)]
 IVF_SWEEP = ((8, 40), (16, 100), (32, 200), (64, 400))  # (nprobe, re-rank depth)
 ENGINES: dict[str, Engine] = {
     "exact numpy float32": exact_float32,
     "imgsearch exact float16": ours_exact,
     "imgsearch faiss HNSW-SQ8 M=16": lambda d, w: ours_faiss(
-        d, w, {f"ef={ef} rerank={max(ef, K)}": {"ef_search": ef, "rerank": max(ef, K)} for ef in HNSW_EFS}
+        d, w, {f"ef={ef} rerank={r}": {"ef_search": ef, "rerank": r} for ef, r in OURS_HNSW_SWEEP}
     ),
     "imgsearch faiss IVF-PQ": lambda d, w: ours_faiss(
         d, w, {f"nprobe={p} rerank={r}": {"nprobe": p, "rerank": r} for p, r in IVF_SWEEP}, kind="ivfpq"
@@ -235,22 +237,22 @@ def measure_in_child(name, engine, data, queries, truth, build_limit: float, lim
     start = time.monotonic()
     child.start()
     deadline, error = start + build_limit, None
-    while True:
+    while error is None:
         try:
-            event = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            event = events.get(timeout=1)
         except queue.Empty:
-            spent = time.monotonic() - start
-            error = f"stopped after {spent:.0f} s (limits {build_limit:.0f} s build, {limit:.0f} s in all)"
-            break
+            if not child.is_alive() and events.empty():
+                error = f"crashed (exit code {child.exitcode})"
+            elif time.monotonic() > deadline:
+                spent = time.monotonic() - start
+                error = f"stopped after {spent:.0f} s (limits {build_limit:.0f} s build, {limit:.0f} s in all)"
+            continue
         if event is None:
             break
         if event.get("event") == "built":
             deadline = start + limit
         else:
             yield event
-        if not child.is_alive() and events.empty():
-            error = f"crashed (exit code {child.exitcode})"
-            break
     child.kill()
     child.join()
     if error:
