@@ -1,8 +1,7 @@
 import numpy as np
-import pytest
 
 from imgsearch.store.catalog import Catalog, NewImage
-from imgsearch.store.vectors import ExactIndex, VectorStore
+from imgsearch.store.vectors import ExactIndex
 
 
 def _fill(catalog: Catalog, vectors: np.ndarray) -> None:
@@ -35,23 +34,3 @@ def test_empty_index_returns_nothing(tmp_path):
     with Catalog(tmp_path / "c.db") as catalog:
         ids, scores = ExactIndex.open(catalog).search(np.ones(4, dtype=np.float32), 3)
         assert len(ids) == 0 and len(scores) == 0
-
-
-def test_exact_search_split_across_threads_matches_brute_force():
-    """Large stores are scanned one block of rows per thread; filters must cross block edges."""
-    faiss = pytest.importorskip("faiss")
-    rng = np.random.default_rng(1)
-    vectors = rng.normal(size=(70_001, 8)).astype(np.float16)
-    ids = np.arange(1, len(vectors) + 1)
-    ids[5] = -1  # a dead row is never returned
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(3)
-    try:
-        index = ExactIndex(VectorStore(ids, vectors, 0, "e", "m"))
-    finally:
-        faiss.omp_set_num_threads(threads)
-    scores = vectors.astype(np.float32) @ vectors[6].astype(np.float32)
-    for allowed in (None, ids[ids % 3 == 0], ids[-40:]):
-        got, _ = index.search(vectors[6], 10, allowed)
-        rows = np.flatnonzero(ids >= 0) if allowed is None else allowed - 1
-        assert got.tolist() == (rows[np.argsort(-scores[rows], kind="stable")[:10]] + 1).tolist()

@@ -12,9 +12,7 @@ import json
 import os
 import uuid
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -27,9 +25,6 @@ COMPACT_DEAD_FRACTION = 0.25
 """Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
 
 _NUMPY_CHUNK_ROWS = 16384
-_PARALLEL_MIN_ROWS = 65_536
-"""Exact scans of at least this many rows are split across threads (faiss scans one query on
-one thread); below it the hand-off costs more than it saves."""
 
 
 class VectorIndex(Protocol):
@@ -203,10 +198,9 @@ def score_rows(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = 
 class ExactIndex:
     """Brute-force cosine search over the store: exact, fine up to a few hundred thousand images.
 
-    With faiss installed the float16 rows are scored by its SIMD kernels, one block of rows
-    per thread (faiss gives a single query one thread); numpy has to convert float16 to
-    float32 first, several times slower, so without faiss the rows are converted once and
-    kept in float32.
+    With faiss installed the float16 rows are scored by its SIMD kernels; numpy has to
+    convert float16 to float32 first, several times slower, so without faiss the rows are
+    converted once and kept in float32.
     """
 
     filters_inside = False
@@ -214,7 +208,7 @@ class ExactIndex:
     def __init__(self, store: VectorStore) -> None:
         self.store = store
         self._alive = np.flatnonzero(store.ids >= 0)
-        self._blocks = _faiss_fp16_blocks(store.matrix)
+        self._flat = _faiss_flat_fp16(store.matrix)
         self._f32: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -246,74 +240,44 @@ class ExactIndex:
         k = min(k, len(rows))
         if k <= 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        if self._blocks:
+        if self._flat is not None:
             return self._search_faiss(query, k, rows)
         return rank(self.store.ids[rows], self.scores(query, rows), k)
 
     def _search_faiss(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        total = len(self.store.ids)
-        bits = _packed_mask(rows, total) if len(rows) < total else None
-        query = np.asarray(query, dtype=np.float32)[None]
-
-        def search_block(block: tuple[int, object]) -> np.ndarray:
-            start, index = block
-            params = None
-            if bits is not None:  # blocks start at multiples of 8 rows, so their bits start on a byte
-                selector = faiss.IDSelectorBitmap(index.ntotal, faiss.swig_ptr(bits[start // 8 :]))
-                params = faiss.SearchParameters(sel=selector)
-            _, found = index.search(query, k, params=params)
-            return found[0][found[0] >= 0] + start
-
-        if len(self._blocks) == 1:
-            found = search_block(self._blocks[0])
-        else:
-            found = np.concatenate(list(_scan_pool(len(self._blocks)).map(search_block, self._blocks)))
+        params = None
+        if len(rows) < len(self.store.ids):
+            params = faiss.SearchParameters(sel=bitmap_selector(rows, len(self.store.ids)))
+        _, found = self._flat.search(np.asarray(query, dtype=np.float32)[None], k, params=params)
+        found = found[0][found[0] >= 0]
         # Rescore the few winners the same way every backend does, for identical rankings.
-        return rank(self.store.ids[found], score_rows(self.store.matrix, query[0], found), k)
-
-
-def _packed_mask(rows: np.ndarray, total: int) -> np.ndarray:
-    mask = np.zeros(total, dtype=bool)
-    mask[rows] = True
-    return np.packbits(mask, bitorder="little")
+        return rank(self.store.ids[found], score_rows(self.store.matrix, query, found), k)
 
 
 def bitmap_selector(rows: np.ndarray, total: int) -> object:
     """A faiss selector that lets only these row numbers through."""
     import faiss
 
-    bits = _packed_mask(rows, total)
+    mask = np.zeros(total, dtype=bool)
+    mask[rows] = True
+    bits = np.packbits(mask, bitorder="little")
     selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bits))
     selector.referenced_bits = bits  # keep the buffer alive as long as the selector
     return selector
 
 
-def _faiss_fp16_blocks(matrix: np.ndarray) -> list[tuple[int, object]]:
-    """(first row, faiss flat float16 index) per thread's share of the rows; [] without faiss."""
+def _faiss_flat_fp16(matrix: np.ndarray) -> object | None:
+    """A faiss flat float16 index sharing the store's bytes layout, or None without faiss."""
     try:
         import faiss
     except ImportError:
-        return []
+        return None
     if matrix.size == 0:
-        return []
-    threads = faiss.omp_get_max_threads() if len(matrix) >= _PARALLEL_MIN_ROWS else 1
-    size = -(-len(matrix) // (8 * threads)) * 8
-    return [(start, _faiss_flat_fp16(matrix[start : start + size])) for start in range(0, len(matrix), size)]
-
-
-def _faiss_flat_fp16(matrix: np.ndarray) -> object:
-    """A faiss flat float16 index holding a copy of these rows (same bytes layout)."""
-    import faiss
-
+        return None
     index = faiss.IndexScalarQuantizer(matrix.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     index.is_trained = True
     faiss.copy_array_to_vector(np.ascontiguousarray(matrix).view(np.uint8).ravel(), index.codes)
     index.ntotal = len(matrix)
     return index
-
-
-@cache
-def _scan_pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="imgsearch-scan")
