@@ -26,9 +26,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
+
+if TYPE_CHECKING:
+    from imgsearch.store.vectors import VectorStore
 
 DIM = 512
 K = 10
@@ -107,13 +111,13 @@ def ours_faiss(data: np.ndarray, _: Path, sweep: dict[str, dict], **build_params
     return Built(size, settings())
 
 
-def _store(data: np.ndarray):
+def _store(data: np.ndarray) -> VectorStore:
     from imgsearch.store.vectors import VectorStore
 
     return VectorStore(np.arange(len(data), dtype=np.int64), data.astype(np.float16), 0, "bench", "bench")
 
 
-def hnswlib_engine(data: np.ndarray, workdir: Path, efs: Iterable[int]) -> Built:
+def hnswlib_engine(data: np.ndarray, _: Path, efs: Iterable[int]) -> Built:
     import hnswlib
 
     index = hnswlib.Index(space="ip", dim=DIM)
