@@ -20,7 +20,7 @@ BACKENDS = ("auto", "exact", "faiss", "qdrant")
 AUTO_FAISS_THRESHOLD = 50_000
 """Measured in bench/search_bench.py (docs/benchmarks.md): the exact float16 scan costs ~0.3 ms at
 10k images, 7-12 ms at 100k and 44 ms at 1M on 2 cores; HNSW answers in 0.1-0.2 ms at 100k at
-recall@10 >= 0.99 but costs 0.5-0.9 ms per image to build and 0.66 KB per image of RAM. Below ~50k
+recall@10 >= 0.99 but costs 0.1-0.9 ms per image to build and 0.66 KB per image of RAM. Below ~50k
 the scan's few milliseconds are not worth a graph."""
 _SETTING = "index"
 
