@@ -1,12 +1,15 @@
 """Side-by-side vector search benchmark (run by hand, not in CI): pip install -e '.[bench]'.
 
-    python bench/search_bench.py --n 100000 --queries 1000 --out bench/results-100k.json
+    python bench/search_bench.py --n 100000 --queries 1000 --out bench/results/100k.jsonl
 
 Clustered synthetic 512-d unit vectors (a mixture of Gaussians, so neighbours mean something);
-queries are drawn from the same mixture. For each engine: build time, resident memory added
-per vector (RSS delta, graph included), single-query p50/p99 latency with 2 threads, and
-recall@10 against exact float32 search. An engine whose build passes --build-limit seconds
-is stopped and reported as such.
+queries are drawn from the same mixture. Each engine is built once in a forked child process
+and then measured at each of its search settings (efSearch, search_k, nprobe...), so engines
+can be compared at matched recall. Per row: build time, memory per vector two ways (the
+index's own size as the library reports or serialises it, and the child's RSS growth during
+the build), single-query p50/p99 latency, recall@10 against exact float32 search. Rows are
+appended to --out as JSON lines as soon as they are measured; an engine whose build passes
+--build-limit, or whose build and sweep pass --limit, is stopped and reported as such.
 """
 
 from __future__ import annotations
@@ -16,17 +19,38 @@ import gc
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
 
+if TYPE_CHECKING:
+    from imgsearch.store.vectors import VectorStore
+
 DIM = 512
 K = 10
+THREADS = 2
+
+Searcher = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Built:
+    """A built index: its own size in bytes (None where unknown) and its search settings,
+    each configured only when the sweep reaches it."""
+
+    index_bytes: int | None
+    settings: Iterable[tuple[str, Searcher]]
+
+
+Engine = Callable[[np.ndarray, Path], Built]
 
 
 def clustered(n: int, seed: int, centres: int = 1000) -> np.ndarray:
@@ -56,70 +80,90 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-# Each engine: build(data, workdir) -> searcher(query) -> ids (top 10 row numbers).
-Engine = Callable[[np.ndarray, Path], Callable[[np.ndarray], np.ndarray]]
-
-
-def exact_float32(data: np.ndarray, _: Path):
+def exact_float32(data: np.ndarray, _: Path) -> Built:
     matrix = data.copy()
-    return lambda q: np.argpartition(-(matrix @ q), K)[:K]
+    return Built(matrix.nbytes, [("", lambda q: np.argpartition(-(matrix @ q), K)[:K])])
 
 
-def exact_numpy_float16(data: np.ndarray, _: Path):
-    matrix = data.astype(np.float16)
-    from imgsearch.store.vectors import score_rows
+def ours_exact(data: np.ndarray, _: Path) -> Built:
+    from imgsearch.store.vectors import ExactIndex
 
-    return lambda q: np.argpartition(-score_rows(matrix, q), K)[:K]
-
-
-def exact_ours_float16(data: np.ndarray, _: Path):
-    from imgsearch.store.vectors import ExactIndex, VectorStore
-
-    ids = np.arange(len(data), dtype=np.int64)
-    index = ExactIndex(VectorStore(ids, data.astype(np.float16), 0, "bench", "bench"))
-    return lambda q: index.search(q, K)[0]
+    index = ExactIndex(_store(data))
+    return Built(index.store.matrix.nbytes, [("", lambda q: index.search(q, K)[0])])
 
 
-def ours_faiss(data: np.ndarray, _: Path, **overrides):
+def ours_faiss(data: np.ndarray, _: Path, sweep: dict[str, dict], **build_params) -> Built:
+    """Our FaissIndex over an in-RAM float16 store; the sweep varies only search-time knobs."""
+    import faiss
+
     from imgsearch.store.faiss_index import FaissIndex, FaissParams, build
+
+    store = _store(data)
+    params = FaissParams(**build_params)
+    graph = build(store.matrix, params)
+    size = faiss.serialize_index(graph).nbytes
+
+    def settings() -> Iterator[tuple[str, Searcher]]:
+        for label, search_params in sweep.items():
+            index = FaissIndex(store, graph, replace(params, **search_params))
+            yield label, lambda q, index=index: index.search(q, K)[0]
+
+    return Built(size, settings())
+
+
+def _store(data: np.ndarray) -> VectorStore:
     from imgsearch.store.vectors import VectorStore
 
-    params = FaissParams(**overrides)
-    matrix = data.astype(np.float16)
-    store = VectorStore(np.arange(len(data), dtype=np.int64), matrix, 0, "bench", "bench")
-    index = FaissIndex(store, build(matrix, params), params)
-    return lambda q: index.search(q, K)[0]
+    return VectorStore(np.arange(len(data), dtype=np.int64), data.astype(np.float16), 0, "bench", "bench")
 
 
-def hnswlib_engine(data: np.ndarray, _: Path, ef: int = 64):
+def hnswlib_engine(data: np.ndarray, _: Path, efs: Iterable[int]) -> Built:
     import hnswlib
 
     index = hnswlib.Index(space="ip", dim=DIM)
     index.init_index(max_elements=len(data), M=16, ef_construction=80)
-    index.add_items(data, num_threads=2)
-    index.set_ef(ef)
-    return lambda q: index.knn_query(q, k=K)[0][0]
+    index.add_items(data, num_threads=THREADS)
+
+    def settings() -> Iterator[tuple[str, Searcher]]:
+        for ef in efs:
+            index.set_ef(ef)
+            yield f"ef={ef}", lambda q: index.knn_query(q, k=K, num_threads=1)[0][0]
+
+    return Built(index.index_file_size(), settings())
 
 
-def annoy_engine(data: np.ndarray, _: Path, trees: int = 50, search_k: int = 20000):
+def annoy_engine(data: np.ndarray, workdir: Path, trees: int, search_ks: Iterable[int]) -> Built:
     from annoy import AnnoyIndex
 
     index = AnnoyIndex(DIM, "angular")
     for i, v in enumerate(data):
         index.add_item(i, v)
-    index.build(trees, n_jobs=2)
-    return lambda q: np.array(index.get_nns_by_vector(q, K, search_k=search_k))
+    index.build(trees, n_jobs=THREADS)
+    index.save(str(workdir / "annoy.ann"))  # the saved file is what a real deployment memory-maps
+    size = (workdir / "annoy.ann").stat().st_size
+
+    def settings() -> Iterator[tuple[str, Searcher]]:
+        for search_k in search_ks:
+            yield f"search_k={search_k}", lambda q, s=search_k: np.array(index.get_nns_by_vector(q, K, search_k=s))
+
+    return Built(size, settings())
 
 
-def usearch_engine(data: np.ndarray, _: Path, dtype: str = "i8", ef: int = 64):
+def usearch_engine(data: np.ndarray, _: Path, dtype: str, efs: Iterable[int]) -> Built:
     from usearch.index import Index
 
-    index = Index(ndim=DIM, metric="ip", dtype=dtype, connectivity=16, expansion_add=80, expansion_search=ef)
-    index.add(np.arange(len(data)), data, threads=2)
-    return lambda q: index.search(q, K).keys
+    index = Index(ndim=DIM, metric="cos", dtype=dtype, connectivity=16, expansion_add=80)
+    index.add(np.arange(len(data)), data, threads=THREADS)
+
+    def settings() -> Iterator[tuple[str, Searcher]]:
+        for ef in efs:
+            index.expansion_search = ef
+            yield f"ef={ef}", lambda q: index.search(q, K, threads=1).keys
+
+    return Built(index.serialized_length, settings())
 
 
-def qdrant_local(data: np.ndarray, workdir: Path):
+def qdrant_local(data: np.ndarray, _: Path) -> Built:
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(":memory:")  # local mode; on-disk local mode (path=...) is slower still
@@ -127,33 +171,51 @@ def qdrant_local(data: np.ndarray, workdir: Path):
     for start in range(0, len(data), 2048):
         block = data[start : start + 2048]
         client.upload_collection("bench", vectors=block, ids=list(range(start, start + len(block))))
-    return lambda q: np.array([p.id for p in client.query_points("bench", query=q, limit=K).points])
+    search = lambda q: np.array([p.id for p in client.query_points("bench", query=q, limit=K).points])  # noqa: E731
+    return Built(None, [("", search)])
 
 
+HNSW_EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+OURS_HNSW_SWEEP = [(ef, max(ef, K)) for ef in HNSW_EFS]  # (efSearch, re-rank depth)
+OURS_HNSW_SWEEP += [(ef, rerank) for ef in (256, 384, 512, 768) for rerank in (40, 64, 128)]
+IVF_SWEEP = ((8, 40), (16, 100), (32, 200), (64, 400))  # (nprobe, re-rank depth)
 ENGINES: dict[str, Engine] = {
     "exact numpy float32": exact_float32,
-    "exact numpy float16 (chunked cast)": exact_numpy_float16,
-    "imgsearch exact float16": exact_ours_float16,
-    "imgsearch faiss HNSW-SQ8 ef=32": lambda d, w: ours_faiss(d, w, ef_search=32, rerank=32),
-    "imgsearch faiss HNSW-SQ8 ef=64": lambda d, w: ours_faiss(d, w),
-    "imgsearch faiss HNSW-SQ8 ef=128": lambda d, w: ours_faiss(d, w, ef_search=128, rerank=64),
-    "imgsearch faiss IVF-PQ": lambda d, w: ours_faiss(d, w, kind="ivfpq"),
-    "hnswlib M=16 ef=64": hnswlib_engine,
-    "hnswlib M=16 ef=128": lambda d, w: hnswlib_engine(d, w, ef=128),
-    "annoy 50 trees": annoy_engine,
-    "usearch i8 ef=64": usearch_engine,
-    "usearch f16 ef=64": lambda d, w: usearch_engine(d, w, dtype="f16"),
-    "qdrant local mode": qdrant_local,
+    "imgsearch exact float16": ours_exact,
+    "imgsearch faiss HNSW-SQ8 M=16": lambda d, w: ours_faiss(
+        d, w, {f"ef={ef} rerank={r}": {"ef_search": ef, "rerank": r} for ef, r in OURS_HNSW_SWEEP}
+    ),
+    "imgsearch faiss IVF-PQ": lambda d, w: ours_faiss(
+        d, w, {f"nprobe={p} rerank={r}": {"nprobe": p, "rerank": r} for p, r in IVF_SWEEP}, kind="ivfpq"
+    ),
+    "hnswlib M=16": lambda d, w: hnswlib_engine(d, w, HNSW_EFS),
+    "annoy 50 trees": lambda d, w: annoy_engine(d, w, 50, (1000, 3000, 10000, 30000, 100000)),
+    "usearch f16 M=16": lambda d, w: usearch_engine(d, w, "f16", HNSW_EFS),
+    "usearch i8 M=16": lambda d, w: usearch_engine(d, w, "i8", HNSW_EFS),
+    "qdrant local mode (in-memory)": qdrant_local,
 }
 
 
-def measure(name: str, engine: Engine, data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict:
+def run_engine(name: str, engine: Engine, data, queries, truth, report: Callable[[dict], None]) -> None:
+    """Build, report the build, then measure each search setting and report it."""
     workdir = Path(tempfile.mkdtemp(prefix="imgsearch-bench-"))
-    before = rss()
-    start = time.perf_counter()
-    search = engine(data, workdir)
-    build_s = time.perf_counter() - start
-    added = rss() - before
+    try:
+        before = rss()
+        start = time.perf_counter()
+        built = engine(data, workdir)
+        build = {
+            "build_s": round(time.perf_counter() - start, 2),
+            "index_bytes_per_vector": None if built.index_bytes is None else round(built.index_bytes / len(data), 1),
+            "rss_bytes_per_vector": round((rss() - before) / len(data), 1),
+        }
+        report({"event": "built"})
+        for label, search in built.settings:
+            report({"engine": name, "setting": label, "n": len(data), **build, **measure(search, queries, truth)})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(search: Searcher, queries: np.ndarray, truth: np.ndarray) -> dict:
     for q in queries[:20]:
         search(q)
     latencies, hits = [], 0
@@ -162,53 +224,97 @@ def measure(name: str, engine: Engine, data: np.ndarray, queries: np.ndarray, tr
         found = search(q)
         latencies.append(time.perf_counter() - tick)
         hits += len(set(np.asarray(found).tolist()) & set(t.tolist()))
-    del search
-    shutil.rmtree(workdir, ignore_errors=True)
     lat = np.array(latencies) * 1000
     return {
-        "engine": name, "n": len(data), "build_s": round(build_s, 2),
-        "bytes_per_vector": round(added / len(data), 1),
-        "p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "p50_ms": round(float(np.percentile(lat, 50)), 3),
+        "p99_ms": round(float(np.percentile(lat, 99)), 3),
         "recall_at_10": round(hits / (K * len(queries)), 4),
     }
 
 
-def measure_in_child(name: str, engine: Engine, data, queries, truth, limit_s: float) -> dict:
-    """Each engine in a fresh forked process: clean RSS accounting, and a hard time limit."""
+def measure_in_child(name, engine, data, queries, truth, build_limit: float, limit: float) -> Iterator[dict]:
+    """Each engine in a fresh forked process: clean RSS accounting and hard time limits.
+    Yields the rows it measured, then an error row if it was stopped or crashed."""
     ctx = multiprocessing.get_context("fork")
-    results = ctx.Queue()
-    child = ctx.Process(target=lambda: results.put(measure(name, engine, data, queries, truth)))
+    events = ctx.Queue()
+    child = ctx.Process(target=lambda: (run_engine(name, engine, data, queries, truth, events.put), events.put(None)))
+    start = time.monotonic()
     child.start()
-    child.join(limit_s)
-    if child.is_alive():
-        child.kill()
-        child.join()
-        return {"engine": name, "n": len(data), "error": f"did not finish within {limit_s:.0f} s"}
-    return results.get() if not results.empty() else {"engine": name, "n": len(data), "error": "crashed"}
+    deadline, error = start + build_limit, None
+    while error is None:
+        try:
+            event = events.get(timeout=1)
+        except queue.Empty:
+            if not child.is_alive() and events.empty():
+                error = f"crashed (exit code {child.exitcode})"
+            elif time.monotonic() > deadline:
+                spent = time.monotonic() - start
+                error = f"stopped after {spent:.0f} s (limits {build_limit:.0f} s build, {limit:.0f} s in all)"
+            continue
+        if event is None:
+            break
+        if event.get("event") == "built":
+            deadline = start + limit
+        else:
+            yield event
+    child.kill()
+    child.join()
+    if error:
+        yield {"engine": name, "n": len(data), "error": error}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--engines", nargs="*", help="Substrings of engine names to run (default: all).")
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--limit", type=float, default=1800, help="Seconds allowed per engine (build + queries).")
+    parser.add_argument("--engines", nargs="*", help="Substrings of engine names to run, in this order (default: all).")
+    parser.add_argument("--out", type=Path, help="JSON lines file the rows are appended to.")
+    parser.add_argument("--build-limit", type=float, default=900, help="Seconds allowed for one engine's build.")
+    parser.add_argument("--limit", type=float, default=1800, help="Seconds allowed per engine (build + sweep).")
+    parser.add_argument("--table", type=Path, help="Print a JSON lines file of results as a Markdown table and exit.")
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    import annoy  # noqa: F401,E401  (loaded before RSS baselines)
+    if args.table:
+        print(markdown([json.loads(line) for line in args.table.read_text().splitlines()]))
+        return
+    import faiss
+
+    faiss.omp_set_num_threads(THREADS)
     data = clustered(args.n, seed=1)
     queries = clustered(args.queries, seed=2)
     truth = ground_truth(data, queries)
-    results = []
-    for name, engine in ENGINES.items():
-        if args.engines and not any(s.lower() in name.lower() for s in args.engines):
-            continue
-        row = measure_in_child(name, engine, data, queries, truth, args.limit)
-        results.append(row)
-        print(json.dumps(row), flush=True)
-        if args.out:
-            args.out.write_text(json.dumps(results, indent=1))
+    emit({"event": "start", "n": args.n, "queries": args.queries, "load_avg": os.getloadavg()}, args.out)
+    for name in selected(args.engines):
+        for row in measure_in_child(name, ENGINES[name], data, queries, truth, args.build_limit, args.limit):
+            emit({**row, "load_avg": os.getloadavg()[0]}, args.out)
+
+
+def selected(patterns: list[str] | None) -> list[str]:
+    if not patterns:
+        return list(ENGINES)
+    chosen = [name for pattern in patterns for name in ENGINES if pattern.lower() in name.lower()]
+    return list(dict.fromkeys(chosen))
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| engine | setting | build s | index B/vector | RSS B/vector | p50 ms | p99 ms | recall@10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | {r['error']} | | | | | | |")
+        elif "engine" in r:
+            cells = [r["engine"], r["setting"], r["build_s"], r["index_bytes_per_vector"], r["rss_bytes_per_vector"]]
+            cells += [r["p50_ms"], r["p99_ms"], f"{r['recall_at_10']:.3f}"]
+            lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def emit(row: dict, out: Path | None) -> None:
+    print(json.dumps(row), flush=True)
+    if out:
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
