@@ -9,7 +9,7 @@ from pathlib import Path
 from imgsearch.errors import ImgsearchError
 
 TOKEN_ENV_VAR = "IMGSEARCH_TOKEN"
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
 DEFAULT_MAX_UPLOAD_PIXELS = 50_000_000
 
 
