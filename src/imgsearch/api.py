@@ -82,6 +82,15 @@ class CaptionReport:
     failures: list[Failure]
 
 
+def _existing(paths: Sequence[str | Path]) -> list[Path]:
+    """The paths, user-expanded, or a clear error naming the first that does not exist."""
+    expanded = [Path(p).expanduser() for p in paths]
+    for path in expanded:
+        if not path.exists():
+            raise ImgsearchError(f"No such folder or file: {path}. Check the path and try again.")
+    return expanded
+
+
 def caption(
     paths: Sequence[str | Path],
     *,
@@ -91,10 +100,7 @@ def caption(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> CaptionReport:
     """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs."""
-    roots = [Path(p).expanduser() for p in paths]
-    for root in roots:
-        if not root.exists():
-            raise ImgsearchError(f"No such file or folder: {root}. Check the path and try again.")
+    roots = _existing(paths)
     from imgsearch.ingest.enrich import caption_files  # decoders load only when needed
 
     captioner = Captioner(model or DEFAULT_CAPTION_MODEL, prompt, batch_size=batch_size)
@@ -191,9 +197,7 @@ class ImageIndex:
         image content and model (a later run only does images that lack them). `vector_index`
         chooses the backend (remembered for later runs and searches).
         """
-        for root in roots:
-            if not Path(root).expanduser().exists():
-                raise ImgsearchError(f"No such folder: {root}. Check the path and try again.")
+        _existing(roots)
         makers: list[TextMaker] = [OcrReader()] if ocr else []
         if captions:
             makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
@@ -338,11 +342,7 @@ class ImageIndex:
     ) -> list[SearchResult]:
         """Ranked by cosine with each image's blend of image and text embedding (`--mode clip-hybrid`)."""
         ids, scores = self.blend.search(vector, offset + k, filters)
-        kept = [(i, s) for i, s in zip(ids.tolist()[offset:], scores.tolist()[offset:])
-                if min_score is None or s >= min_score]
-        records = self.catalog.records([i for i, _ in kept])
-        return [SearchResult.from_record(rank, records[i], s)
-                for rank, (i, s) in enumerate(kept, start=offset + 1) if i in records]
+        return self.searcher.page(ids, scores, k=k, offset=offset, min_score=min_score)
 
     def similar(
         self,

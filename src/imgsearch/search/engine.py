@@ -100,6 +100,19 @@ class Searcher:
         index = self.index
         allowed = self.catalog.filter_ids(filters) if filters and not index.filters_inside else None
         ids, scores = index.search(vector, offset + k + len(exclude_ids), allowed, filters or None)
+        return self.page(ids, scores, k=k, offset=offset, min_score=min_score, exclude_ids=exclude_ids)
+
+    def page(
+        self,
+        ids: np.ndarray,
+        scores: np.ndarray,
+        *,
+        k: int,
+        offset: int,
+        min_score: float | None = None,
+        exclude_ids: frozenset[int] = frozenset(),
+    ) -> list[SearchResult]:
+        """Results `offset`..`offset + k` of a ranking (best first), with their catalog records."""
         kept = [(i, s) for i, s in zip(ids.tolist(), scores.tolist()) if i not in exclude_ids]
         kept = kept[offset : offset + k]
         if min_score is not None:

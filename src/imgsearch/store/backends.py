@@ -17,6 +17,7 @@ from imgsearch.store.catalog import Catalog
 from imgsearch.store.vectors import ExactIndex, VectorIndex
 
 BACKENDS = ("auto", "exact", "faiss", "qdrant")
+FAISS_KINDS = ("hnsw", "ivfpq")
 AUTO_FAISS_THRESHOLD = 50_000
 """Measured in bench/search_bench.py (docs/benchmarks.md): the exact float16 scan costs ~0.3 ms at
 10k images, 7-12 ms at 100k and 44 ms at 1M on 2 cores; HNSW answers in 0.1-0.2 ms at 100k at
@@ -35,8 +36,8 @@ class IndexConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ImgsearchError(f"Unknown index {self.backend!r}; choose one of: {', '.join(BACKENDS)}.")
-        if self.faiss_kind not in ("hnsw", "ivfpq"):
-            raise ImgsearchError(f"Unknown --faiss-kind {self.faiss_kind!r}; choose hnsw or ivfpq.")
+        if self.faiss_kind not in FAISS_KINDS:
+            raise ImgsearchError(f"Unknown --faiss-kind {self.faiss_kind!r}; choose one of: {', '.join(FAISS_KINDS)}.")
         if self.backend == "qdrant" and not (self.qdrant_url or self.qdrant_path):
             raise ImgsearchError(
                 "--index qdrant needs --qdrant-url http://host:6333 (a server) or --qdrant-path FOLDER (local mode)."

@@ -24,8 +24,6 @@ from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.vectors import VectorStore, bitmap_selector, rank, score_rows
 
-KINDS = ("hnsw", "ivfpq")
-
 
 @dataclass(frozen=True)
 class FaissParams:
