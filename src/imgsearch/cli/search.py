@@ -219,6 +219,9 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
 def _explanation(result: SearchResult) -> str:
     """'clip 0.12 + text 0.31 + keyword 0.08 | "a dog on the [beach]"'."""
     shares = " + ".join(f"{name} {share:.3f}" for name, share in (result.signals or {}).items())
-    return f"{shares} | {result.matched_text!r}" if result.matched_text else shares
+    if not result.matched_text:
+        return shares
+    matched = " / ".join(result.matched_text.splitlines())
+    return f'{shares} | "{matched}"'
 
 
