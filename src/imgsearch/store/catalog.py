@@ -187,8 +187,9 @@ class Catalog:
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
+        if self._schema_version() != SCHEMA_VERSION:
+            self._db.executescript(_SCHEMA)
+            self._migrate()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -197,6 +198,13 @@ class Catalog:
 
     def close(self) -> None:
         self._db.close()
+
+    def _schema_version(self) -> int | None:
+        """The stored schema version, read without a write lock; None for a new file."""
+        try:
+            return int(self._meta("schema_version") or 1)
+        except sqlite3.OperationalError:
+            return None
 
     def _migrate(self) -> None:
         """Upgrade an older catalog in place; a new one runs every step."""
