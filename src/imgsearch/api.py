@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from imgsearch.text.ocr import OcrReader
 if TYPE_CHECKING:
     from imgsearch.ingest.enrich import TextMaker
     from imgsearch.ingest.indexer import IndexReport, Progress
+    from imgsearch.watch import WatchBatch, Watcher, WatchSettings
 
 TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
@@ -89,6 +90,30 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise ImgsearchError(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
+
+
+def _text_makers(
+    ocr: bool,
+    captions: bool,
+    objects: bool,
+    caption_model: str | None,
+    caption_prompt: str | None,
+    detector: str | None,
+    object_threshold: float,
+) -> list[TextMaker]:
+    """The model-made text signals asked for, each model loaded on first use."""
+    makers: list[TextMaker] = [OcrReader()] if ocr else []
+    if captions:
+        makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
+    if objects:
+        makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
+    return makers
+
+
+def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
+    from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+
+    return index_folders(catalog, model, roots, **options)
 
 
 def caption(
@@ -198,23 +223,96 @@ class ImageIndex:
         chooses the backend (remembered for later runs and searches).
         """
         _existing(roots)
-        makers: list[TextMaker] = [OcrReader()] if ocr else []
-        if captions:
-            makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
-        if objects:
-            makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
+        makers = _text_makers(ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold)
         if rebuild:
             self.catalog.drop_embeddings()
         if vector_index is not None:
             save_config(self.catalog, vector_index)
+        return self._refresh(
+            lambda model: _index_folders(
+                self.catalog, model, [Path(r) for r in roots],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            ),
+            makers, on_progress,
+        )
+
+    def index_changes(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+        text_makers: Sequence[TextMaker] = (),
+    ) -> IndexReport:
+        """Bring only `paths` up to date (files or folders that appeared, changed or vanished),
+        then the text signals and the vector index: one batch of a watcher."""
+        from imgsearch.ingest.indexer import index_paths
+
+        return self._refresh(
+            lambda model: index_paths(
+                self.catalog, model, [Path(p) for p in paths],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            ),
+            list(text_makers), on_progress,
+        )
+
+    def watcher(
+        self,
+        roots: Sequence[str | Path],
+        *,
+        settings: WatchSettings | None = None,
+        on_batch: Callable[[WatchBatch], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        captions: bool = False,
+        ocr: bool = False,
+        objects: bool = False,
+        caption_model: str | None = None,
+        caption_prompt: str | None = None,
+        detector: str | None = None,
+        object_threshold: float = DEFAULT_THRESHOLD,
+    ) -> Watcher:
+        """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
+        follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
+        index (`for_another_thread` gives a server's watcher thread its own)."""
+        from imgsearch.watch import Watcher, WatchSettings
+
+        makers = _text_makers(ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold)
+        options = {"batch_size": batch_size, "include_hidden": include_hidden}
+        settings = settings or WatchSettings()
+        if settings.include_hidden != include_hidden:
+            settings = replace(settings, include_hidden=include_hidden)
+
+        def catch_up(folders: Sequence[Path]) -> IndexReport:
+            return self._refresh(
+                lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
+                makers, on_progress,
+            )
+
+        return Watcher(
+            [Path(r).expanduser() for r in roots],
+            catch_up=catch_up,
+            apply=lambda paths: self.index_changes(paths, text_makers=makers, **options),
+            settings=settings, on_batch=on_batch, on_notice=on_notice,
+        )
+
+    def watch(self, roots: Sequence[str | Path], **options: object) -> None:
+        """Keep this index current with `roots` until Ctrl-C: `watcher(roots, **options).run()`."""
+        self.watcher(roots, **options).run()
+
+    def _refresh(
+        self,
+        ingest: Callable[[ClipModel], IndexReport],
+        makers: list[TextMaker],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> IndexReport:
+        """Run `ingest` with the bound model, then the text signals and the vector index it affects."""
         model = self.model
         self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
-
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
+        report = ingest(model)
         if makers and not report.interrupted:
             self._enrich(makers, report, on_progress)
         self.texts.sync()

@@ -13,6 +13,7 @@ from imgsearch.cli import (  # noqa: F401  (each module registers its commands)
     serve,
     status,
     text,
+    watch,
 )
 from imgsearch.cli.common import app
 

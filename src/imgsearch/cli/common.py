@@ -56,6 +56,16 @@ CaptionPromptOption = Annotated[
         help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with.",
     ),
 ]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per model call.")]
+IncludeHiddenOption = Annotated[
+    bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
+]
+OcrOption = Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")]
+CaptionsOption = Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")]
+ObjectsOption = Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")]
+DetectorOption = Annotated[
+    Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[

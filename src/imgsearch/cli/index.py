@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -13,12 +11,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
+    BatchSizeOption,
     CaptionModelOption,
     CaptionPromptOption,
+    CaptionsOption,
     DbOption,
+    DetectorOption,
+    IncludeHiddenOption,
     JsonOption,
     ModelOption,
     ModelPathOption,
+    ObjectsOption,
+    OcrOption,
     TextModelOption,
     app,
     err,
@@ -50,18 +54,14 @@ def index(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Forget all embeddings and re-embed with the chosen model.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per model call.")] = 32,
-    include_hidden: Annotated[
-        bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
-    ] = False,
-    ocr: Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")] = False,
-    captions: Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")] = False,
-    objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
+    batch_size: BatchSizeOption = 32,
+    include_hidden: IncludeHiddenOption = False,
+    ocr: OcrOption = False,
+    captions: CaptionsOption = False,
+    objects: ObjectsOption = False,
     caption_model: CaptionModelOption = None,
     caption_prompt: CaptionPromptOption = None,
-    detector: Annotated[
-        Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
-    ] = None,
+    detector: DetectorOption = None,
     text_model: TextModelOption = None,
     vector_index: VectorIndexOption = None,
     faiss_kind: Annotated[
@@ -83,49 +83,55 @@ def index(
                 backend=vector_index or "qdrant", faiss_kind=faiss_kind, qdrant_url=qdrant_url,
                 qdrant_path=str(qdrant_path.expanduser().resolve()) if qdrant_path else None,
             )
-        with _progress_bar(enabled=not as_json) as on_progress:
+        with ProgressBar(enabled=not as_json) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
                 caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
             )
         if as_json:
-            print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
+            print_json(report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
         else:
             _print_report(report)
         if report.interrupted:
             raise typer.Exit(130)
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[IndexProgress], None] | None]:
-    """A bar with images/s and ETA that appears once there is work to show."""
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-    )
-    bar = Progress(*columns, console=err, transient=False)
-    task = bar.add_task("index", total=None, rate="")
+class ProgressBar:
+    """A bar with images/s and ETA that appears once there is work to show; call it with progress."""
 
-    def update(progress: IndexProgress) -> None:
-        if not bar.live.is_started:
-            bar.start()
-        speed = bar.tasks[0].speed
-        bar.update(
-            task, completed=progress.done, total=progress.total,
+    def __init__(self, enabled: bool) -> None:
+        columns = (
+            TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        )
+        self.enabled = enabled
+        self.bar = Progress(*columns, console=err, transient=False)
+        self.task = self.bar.add_task("index", total=None, rate="")
+
+    def __call__(self, progress: IndexProgress) -> None:
+        if not self.enabled:
+            return
+        if not self.bar.live.is_started:
+            self.bar.start()
+        speed = self.bar.tasks[0].speed
+        self.bar.update(
+            self.task, completed=progress.done, total=progress.total,
             rate=f"{speed:.1f} img/s" if speed else "",
         )
 
-    try:
-        yield update
-    finally:
-        bar.stop()
+    def stop(self) -> None:
+        if self.bar.live.is_started:
+            self.bar.stop()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
+def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
     return {
         "model": model_id,
         "scanned": report.scanned,
@@ -138,12 +144,14 @@ def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]
         "images_per_second": round(report.images_per_second, 2),
         "signals": report.signals,
         "interrupted": report.interrupted,
+        "empty_roots": report.empty_roots,
     }
 
 
 def _print_report(report: IndexReport) -> None:
     if report.interrupted:
         err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
+    print_empty_roots(report)
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
         "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
@@ -156,5 +164,14 @@ def _print_report(report: IndexReport) -> None:
         err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
+
+
+def print_empty_roots(report: IndexReport) -> None:
+    for root in report.empty_roots:
+        err.print(
+            f"[yellow]{escape(root)} is empty[/]; its indexed images are kept, as an unmounted disk leaves an empty"
+            " folder. Mount it and index again; if you emptied it on purpose, put any file in it and index again.",
+            highlight=False,
+        )
 
 

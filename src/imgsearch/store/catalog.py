@@ -304,16 +304,15 @@ class Catalog:
     def file_states(self, under: Sequence[Path]) -> dict[str, FileState]:
         """Size and mtime of every known path below these roots, indexed or failed."""
         states: dict[str, FileState] = {}
-        for prefix in _prefix_patterns(under):
+        below = "path = ? OR (path >= ? AND path < ?)"  # a range the path index answers, case-sensitive
+        for root in under:
+            bounds = _subtree_bounds(root)
             for path, size, mtime, indexed_at in self._db.execute(
-                "SELECT path, size, mtime_ns, indexed_at FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-                prefix,
+                f"SELECT path, size, mtime_ns, indexed_at FROM images WHERE {below}", bounds
             ):
                 states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
-            for path, size, mtime in self._db.execute(
-                "SELECT path, size, mtime_ns FROM failures WHERE path = ? OR path LIKE ? ESCAPE '\\'",
-                prefix,
-            ):
+            failed = self._db.execute(f"SELECT path, size, mtime_ns FROM failures WHERE {below}", bounds)
+            for path, size, mtime in failed:
                 states.setdefault(path, FileState(size, mtime, failed=True))
         return states
 
@@ -553,6 +552,13 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _subtree_bounds(root: Path) -> tuple[str, str, str]:
+    """(root itself, lowest and one-past-highest path below it): every path P below the root has
+    root/ <= P < root0, as '0' is the character after '/'."""
+    text = str(root).rstrip("/")
+    return str(root), text + "/", text + "0"
 
 
 def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str, str]]:
