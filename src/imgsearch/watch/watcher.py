@@ -64,6 +64,8 @@ class WatchState:
     """A snapshot for status displays (the server's index view)."""
 
     running: bool
+    indexing: bool
+    """A batch is under way."""
     roots: list[RootStatus]
     pending: int
     batches: int
@@ -107,7 +109,7 @@ class Watcher:
         self._batch_count = 0
         self._last_batch: WatchBatch | None = None
         self._totals = dict.fromkeys(("embedded", "reused", "removed", "skipped"), 0)
-        self._running = False
+        self._running = self._indexing = False
         self._error: str | None = None
         self._retry_at = 0.0
 
@@ -143,6 +145,7 @@ class Watcher:
         with self._lock:
             return WatchState(
                 running=self._running,
+                indexing=self._indexing,
                 roots=[RootStatus(str(r.path), r.online) for r in self._roots],
                 pending=len(self._pending),
                 batches=self._batch_count,
@@ -221,25 +224,40 @@ class Watcher:
         return [path] if is_wanted(path, root, include_hidden=hidden, is_dir=is_dir) else []
 
     def _index_changes(self) -> None:
-        paths = [p for p in self._pending.take_ready() if self._root_online(p)]
-        if paths:
-            self._run_batch("changes", [Path(p) for p in paths], self._apply)
+        self._indexing = True  # before the paths leave `pending`, so the watcher never looks idle between
+        try:
+            paths = [p for p in self._pending.take_ready() if self._root_online(p)]
+            if paths:
+                self._run_batch("changes", [Path(p) for p in paths], self._apply)
+        finally:
+            self._indexing = False
 
     def _root_online(self, path: str) -> bool:
         return any(r.online and Path(path).is_relative_to(r.path) for r in self._roots)
 
     def _run_batch(self, kind: str, paths: list[Path], indexer: Indexer) -> None:
+        self._indexing = True
         try:
-            report = indexer(paths)
+            report = self._index(paths, indexer)
+            if report is not None:
+                self._record(kind, len(paths), report)
+        finally:
+            self._indexing = False
+
+    def _index(self, paths: list[Path], indexer: Indexer) -> IndexReport | None:
+        """The batch's report, or None when it failed (then its paths wait for a retry)."""
+        try:
+            return indexer(paths)
         except ImgsearchError as exc:
             self._failed(paths, str(exc))
-            return
         except Exception as exc:  # e.g. the catalog stayed locked: keep watching, try again later
             self._failed(paths, f"{type(exc).__name__}: {exc}")
-            return
+        return None
+
+    def _record(self, kind: str, paths: int, report: IndexReport) -> None:
         with self._lock:
             self._batch_count += 1
-            batch = self._last_batch = WatchBatch(self._batch_count, kind, len(paths), report, time.time())
+            batch = self._last_batch = WatchBatch(self._batch_count, kind, paths, report, time.time())
             for key, value in (("embedded", report.embedded), ("reused", report.reused),
                                ("removed", report.removed), ("skipped", len(report.failures))):
                 self._totals[key] += value
