@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +12,7 @@ import typer
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import DbOption, ModelOption, ModelPathOption, app, err, print_error, user_errors
 from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+from imgsearch.watch.settings import WatchSettings
 
 
 @app.command()
@@ -40,6 +42,13 @@ def serve(
     cors_origin: Annotated[
         Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
     ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep the index current: follow --root and the catalog's folders.")
+    ] = False,
+    poll: Annotated[
+        Optional[float],
+        typer.Option("--poll", min=0.1, metavar="SECONDS", help="With --watch: scan every SECONDS (network shares)."),
+    ] = None,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -55,6 +64,7 @@ def serve(
             db=db, model=model, model_path=model_path, roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
+            watch=WatchSettings(poll=poll) if watch else None,
         )
         for root in config.roots:
             if not root.is_dir():
@@ -62,8 +72,22 @@ def serve(
                 raise typer.Exit(1)
         with ImageIndex(db, model=model, model_path=model_path) as index:
             _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+            if watch and not (config.roots or index.catalog.roots()):
+                print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
+                raise typer.Exit(1)
+        if watch:
+            _log_watch_batches()
         shown = f"[{host}]" if ":" in host else host
         err.print(f"Loading the model, then serving on http://{shown}:{port}/ (Ctrl+C stops).")
         if token and os.environ.get(TOKEN_ENV_VAR) != token:
             err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
         uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+
+
+def _log_watch_batches() -> None:
+    """One line per watch batch (and every notice) on stderr, whatever uvicorn's log level."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("watch: %(message)s"))
+    logger = logging.getLogger("imgsearch.watch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -20,6 +20,7 @@ from imgsearch.server.jobs import JobRunner
 from imgsearch.server.routes import admin, images, search
 from imgsearch.server.security import BodyLimit, TokenAuth
 from imgsearch.server.thumbs import ThumbnailCache
+from imgsearch.server.watching import WatchService
 
 STATIC_DIR = Path(__file__).parent / "static"
 UI_CSP = (
@@ -38,9 +39,12 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.backend = backend
         app.state.jobs = JobRunner(backend.open_sibling)
         app.state.thumbs = ThumbnailCache.beside(backend.db_path)
+        app.state.watching = await _start_watching(config, backend)
         try:
             yield
         finally:
+            if app.state.watching is not None:
+                app.state.watching.stop()
             backend.close()
 
     app = FastAPI(
@@ -67,6 +71,16 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+async def _start_watching(config: ServerConfig, backend: Backend) -> WatchService | None:
+    """The watcher of `serve --watch`, over --root folders and the catalog's own."""
+    if config.watch is None:
+        return None
+    recorded = await backend.read(lambda index: index.catalog.roots())
+    service = WatchService(backend.open_sibling, [*config.roots, *map(Path, recorded)], config.watch)
+    service.start()
+    return service
 
 
 class SecurityHeaders:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
+from imgsearch.watch.settings import WatchSettings
 
 TOKEN_ENV_VAR = "IMGSEARCH_TOKEN"
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
@@ -27,6 +28,8 @@ class ServerConfig:
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
     cors_origins: tuple[str, ...] = field(default=())
     """Empty: no CORS headers at all, so other sites' pages cannot read the API."""
+    watch: WatchSettings | None = None
+    """Keep the index current with `roots` and the catalog's folders (`serve --watch`); None: don't."""
 
 
 def is_loopback(host: str) -> bool:

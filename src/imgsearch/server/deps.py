@@ -15,6 +15,7 @@ from imgsearch.server.errors import ApiError
 from imgsearch.server.jobs import JobRunner
 from imgsearch.server.schemas import MAX_K, MAX_OFFSET, FiltersIn, HitOut, SearchOut
 from imgsearch.server.thumbs import ThumbnailCache
+from imgsearch.server.watching import WatchService
 
 
 def get_backend(request: Request) -> Backend:
@@ -33,10 +34,15 @@ def get_thumbs(request: Request) -> ThumbnailCache:
     return request.app.state.thumbs
 
 
+def get_watching(request: Request) -> WatchService | None:
+    return request.app.state.watching
+
+
 BackendDep = Annotated[Backend, Depends(get_backend)]
 ConfigDep = Annotated[ServerConfig, Depends(get_config)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 ThumbsDep = Annotated[ThumbnailCache, Depends(get_thumbs)]
+WatchDep = Annotated[Optional[WatchService], Depends(get_watching)]
 KParam = Annotated[int, Query(ge=1, le=MAX_K, description="Results per page.")]
 OffsetParam = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip (paging).")]
 
