@@ -152,3 +152,22 @@ def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     assert {(r.width, r.height) for r in portraits} == {(450, 600)}
     for kind in ("heic", "avif"):
         assert any(r.format in {kind, "heif"} for r in by_name.values()), f"no {kind} indexed"
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["missing", "empty-mount-point"])
+def test_index_of_a_vanished_root_keeps_its_images(tmp_path, tiny_clip_dir, empty):
+    root = tmp_path / "disk"
+    draw_photo(root / "a.jpg", "red")
+    draw_photo(root / "b.jpg", "blue")
+    db = tmp_path / "c.db"
+    run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    root.rename(tmp_path / "unplugged")
+    if empty:
+        root.mkdir()
+        report = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+        assert report["removed"] == 0 and report["empty_roots"] == [str(root.resolve())]
+        assert "is empty" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    else:
+        assert "No such folder" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir, expect=1)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 2
