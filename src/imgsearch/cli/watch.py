@@ -83,7 +83,7 @@ def watch(
 
             def on_batch(batch: WatchBatch) -> None:
                 bar.stop()
-                _show_batch(batch, as_json)
+                _show_batch(batch, idx.catalog.model_id, as_json)
 
             watcher = idx.watcher(
                 roots, settings=settings, on_batch=on_batch, on_notice=_notice, on_progress=bar,
@@ -109,11 +109,11 @@ def _check_roots(roots: list[Path], known: list[str]) -> None:
             raise ImgsearchError(f"No such folder: {path}. Check the path.")
 
 
-def _show_batch(batch: WatchBatch, as_json: bool) -> None:
+def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
     if as_json:
         finished = datetime.fromtimestamp(batch.finished_at, timezone.utc).isoformat(timespec="seconds")
         record = {"batch": batch.number, "kind": batch.kind, "paths": batch.paths, "finished_at": finished}
-        print(json.dumps(record | report_dict(batch.report, None), ensure_ascii=False), flush=True)
+        print(json.dumps(record | report_dict(batch.report, model_id), ensure_ascii=False), flush=True)
         return
     out.print(escape(batch.summary()), highlight=False)
     for failure in batch.report.failures[:20]:
