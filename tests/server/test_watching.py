@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.watch import WatchSettings
-from tests.helpers import draw_photo
+from tests.helpers import draw_photo, wait_until
 from tests.server.conftest import Library, make_client
 
 pytest.importorskip("watchdog")
-
-
-def _until(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def test_the_server_indexes_new_photos_and_shows_watch_activity(library: Library, tmp_path):
@@ -32,12 +23,12 @@ def test_the_server_indexes_new_photos_and_shows_watch_activity(library: Library
     settings = WatchSettings(quiet=0.3, settle=0.3, retry=0.5)
     with make_client(lib, roots=(root,), watch=settings) as client:
         assert client.get("/api/status").json()["watching"] is True
-        first = _until(lambda: (w := client.get("/api/watch").json())["batches"] >= 1 and w, "the catch-up")
+        first = wait_until(lambda: (w := client.get("/api/watch").json())["batches"] >= 1 and w, "the catch-up")
         assert first["last_batch"]["kind"] == "catch-up" and first["totals"]["embedded"] == 12
         assert first["roots"] == [{"path": str(root.resolve()), "online": True}]
 
         draw_photo(root / "new" / "lime.png", "green", seed=42)
-        watch = _until(lambda: (w := client.get("/api/watch").json())["batches"] >= 2 and not w["indexing"] and w,
+        watch = wait_until(lambda: (w := client.get("/api/watch").json())["batches"] >= 2 and not w["indexing"] and w,
                        "the change batch")
         assert watch["last_batch"]["kind"] == "changes" and watch["last_batch"]["embedded"] == 1
         hits = client.get("/api/search", params={"q": "x", "k": 50, "mode": "clip"}).json()["results"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from PIL import Image
 
 from imgsearch import ImageIndex
 from imgsearch.watch import WatchBatch, Watcher, WatchSettings
+from tests.helpers import wait_until
 
 pytest.importorskip("watchdog")
 
@@ -21,14 +21,6 @@ FAST = WatchSettings(quiet=0.3, settle=0.3, max_wait=20.0, retry=0.5)
 """Short enough for quick tests, long enough that one copy loop is one burst on a busy machine."""
 TIMEOUT = 60.0
 """Generous: the machine running the tests may be busy; waits end as soon as the condition holds."""
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def small_png(path: Path, seed: int, side: int = 16) -> Path:

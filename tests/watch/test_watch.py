@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import draw_photo
-from tests.watch.conftest import FAST, small_png, wait_until
+from tests.helpers import draw_photo, wait_until
+from tests.watch.conftest import FAST, small_png
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.helpers import draw_photo, run_cli
-from tests.watch.conftest import TIMEOUT, small_png, wait_until
+from tests.helpers import draw_photo, run_cli, wait_until
+from tests.watch.conftest import TIMEOUT, small_png
 
 
 class WatchProcess:
