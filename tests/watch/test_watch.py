@@ -133,3 +133,17 @@ def test_hidden_files_and_other_files_are_ignored(watch, library):
     session.settle(lambda: str(library / "seen.png") in session.indexed(), "the visible picture")
     assert session.indexed() == {str(library / p) for p in ("red.jpg", "nested/green.png", "seen.png")}
     assert not session.failed()
+
+
+def test_an_edited_sidecar_re_reads_its_photo(watch, library):
+    from tests.text.test_text_signals import XMP
+
+    session = watch([library])
+    (library / "red.xmp").write_text(XMP.format(description="harbour at dawn", tag1="boats", tag2="mist"))
+
+    def description() -> str:
+        record = session.reader.catalog.get_by_path(str(library / "red.jpg"))
+        return session.reader.text_signals(record.id).get("metadata", "")
+
+    session.settle(lambda: "harbour at dawn" in description(), "the sidecar's description")
+    assert sum(b.report.embedded for b in session.change_batches()) == 0, "same pixels: no model run"
