@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_a_burst_of_a_thousand_files_is_indexed_in_a_few_batches(watch, library,
     staging = tmp_path / "card"
     for i in range(1000):
         small_png(staging / f"IMG_{i:04d}.png", seed=i)
-    session = watch([library], settings=FAST.__class__(quiet=1.0, settle=0.3, max_wait=30.0))
+    session = watch([library], settings=replace(FAST, quiet=1.0, max_wait=30.0))
     shutil.copytree(staging, library / "import")
     session.settle(lambda: session.reader.catalog.count() == 1002, "all 1,000 copies to be indexed", timeout=180)
     batches = session.change_batches()
@@ -89,7 +90,7 @@ def test_polling_finds_changes_where_no_events_arrive(watch, library, monkeypatc
             raise AssertionError("polling must not use the native observer")
 
     monkeypatch.setattr(watchdog.observers, "Observer", Deaf)
-    session = watch([library], settings=FAST.__class__(poll=0.2, quiet=0.3, settle=0.3))
+    session = watch([library], settings=replace(FAST, poll=0.2))
     small_png(library / "new" / "a.png", seed=5)
     (library / "red.jpg").rename(library / "renamed.jpg")
     expected = {str(library / p) for p in ("new/a.png", "renamed.jpg", "nested/green.png")}
@@ -97,9 +98,10 @@ def test_polling_finds_changes_where_no_events_arrive(watch, library, monkeypatc
     assert sum(b.report.embedded for b in session.change_batches()) == 1
 
 
-def test_a_root_that_goes_away_keeps_its_images_and_is_caught_up_with_on_return(watch, library, tmp_path):
+@pytest.mark.parametrize("poll", [None, 0.2], ids=["events", "polling"])
+def test_a_root_that_goes_away_keeps_its_images_and_is_caught_up_with_on_return(watch, library, tmp_path, poll):
     small_png(library / "more" / "b.png", seed=7)
-    session = watch([library])
+    session = watch([library], settings=replace(FAST, poll=poll))
     everything = session.indexed()
     assert len(everything) == 3
 

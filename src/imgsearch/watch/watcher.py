@@ -116,8 +116,8 @@ class Watcher:
     # -- public ------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Catch up, then follow changes until `stop()`; Ctrl-C (or an interrupted batch) raises KeyboardInterrupt."""
-        self._stopping.clear()
+        """Catch up, then follow changes until `stop()` (even one called before `run()`: a watcher
+        runs once); Ctrl-C (or an interrupted batch) raises KeyboardInterrupt."""
         observer = self._observer()
         observer.start()
         self._running = True
