@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -278,13 +278,10 @@ class ImageIndex:
         """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
         follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
         index (`for_another_thread` gives a server's watcher thread its own)."""
-        from imgsearch.watch import Watcher, WatchSettings
+        from imgsearch.watch import Watcher
 
         makers = _text_makers(ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold)
         options = {"batch_size": batch_size, "include_hidden": include_hidden}
-        settings = settings or WatchSettings()
-        if settings.include_hidden != include_hidden:
-            settings = replace(settings, include_hidden=include_hidden)
 
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
@@ -296,7 +293,7 @@ class ImageIndex:
             [Path(r).expanduser() for r in roots],
             catch_up=catch_up,
             apply=lambda paths: self.index_changes(paths, text_makers=makers, **options),
-            settings=settings, on_batch=on_batch, on_notice=on_notice,
+            settings=settings, include_hidden=include_hidden, on_batch=on_batch, on_notice=on_notice,
         )
 
     def watch(self, roots: Sequence[str | Path], **options: object) -> None:

@@ -23,8 +23,6 @@ class WatchSettings:
     """Most changed paths in one batch (each batch is one indexing run)."""
     retry: float = 30.0
     """After a batch fails (e.g. the catalog is busy), wait this long before trying its paths again."""
-    include_hidden: bool = False
-    """Also follow dot-files and dot-folders, as `index --include-hidden` does."""
 
     def __post_init__(self) -> None:
         for name in ("quiet", "max_wait", "settle", "open_timeout", "retry"):

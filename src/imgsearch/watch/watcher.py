@@ -78,6 +78,8 @@ class WatchState:
 class Watcher:
     """Follows `roots` and keeps an index current through `catch_up(roots)` and `apply(paths)`.
 
+    `include_hidden` must match what the indexers do with dot-files (`index --include-hidden`).
+
     `run()` blocks: it catches up with every root present, then indexes changes in batches
     until `stop()` (from any thread) or Ctrl-C. Each batch is one indexing run, so it commits
     and can be interrupted like `index`; whatever had not been indexed when the watcher
@@ -92,6 +94,7 @@ class Watcher:
         catch_up: Indexer,
         apply: Indexer,
         settings: WatchSettings | None = None,
+        include_hidden: bool = False,
         on_batch: Callable[[WatchBatch], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
@@ -101,6 +104,7 @@ class Watcher:
         self._observer_class = _observer_class(self.settings.poll)
         self._roots = [Root(Path(os.path.realpath(r))) for r in dict.fromkeys(roots)]
         self._catch_up, self._apply = catch_up, apply
+        self._include_hidden = include_hidden
         self._on_batch, self._on_notice = on_batch, on_notice
         self._pending = PendingChanges(self.settings)
         self._stopping = threading.Event()
@@ -218,7 +222,7 @@ class Watcher:
         """The image paths (or folders) a change at `path` may concern; a sidecar stands for its images."""
         if not path.is_relative_to(root):
             return []
-        hidden = self.settings.include_hidden
+        hidden = self._include_hidden
         if not is_dir and path.suffix.lower() == SIDECAR_SUFFIX:
             return [p for p in _images_of_sidecar(path) if is_wanted(p, root, include_hidden=hidden)]
         return [path] if is_wanted(path, root, include_hidden=hidden, is_dir=is_dir) else []
