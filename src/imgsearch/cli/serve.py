@@ -53,6 +53,9 @@ def serve(
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
         check_bind(host, token, insecure)
+        if poll is not None and not watch:
+            print_error("--poll only applies with --watch: add --watch to keep the index current.")
+            raise typer.Exit(2)
         try:
             import uvicorn
 
