@@ -69,6 +69,13 @@ def test_watch_prints_a_json_line_per_batch_survives_a_kill_and_catches_up(tmp_p
         code, stderr = second.stop(signal.SIGINT)
     assert code == 0 and "Stopped watching" in stderr
 
+    third = WatchProcess(root, db, tiny_clip_dir)  # as a service manager stops it
+    try:
+        assert third.wait_for(1, "the third catch-up")["embedded"] == 0
+    finally:
+        code, stderr = third.stop(signal.SIGTERM)
+    assert code == 0 and "Stopped watching" in stderr
+
 
 def test_watch_refuses_a_missing_folder_or_a_file(tmp_path, tiny_clip_dir):
     output = run_cli("watch", tmp_path / "nope", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, expect=1)

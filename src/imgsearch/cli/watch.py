@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -92,6 +93,7 @@ def watch(
             )
             how = f"scanning every {poll:g} s" if poll else "listening for changes"
             err.print(f"Watching {len(roots)} folder(s), {how}. Ctrl+C stops.")
+            signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends it like Ctrl+C
             try:
                 watcher.run()
             except KeyboardInterrupt:
@@ -119,6 +121,10 @@ def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
     for failure in batch.report.failures[:20]:
         err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
     print_empty_roots(batch.report)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _notice(message: str) -> None:
