@@ -151,7 +151,6 @@ def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
 def _print_report(report: IndexReport) -> None:
     if report.interrupted:
         err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
-    print_empty_roots(report)
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
         "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
@@ -160,13 +159,15 @@ def _print_report(report: IndexReport) -> None:
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to do"
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
     out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
+    print_problems(report)
+
+
+def print_problems(report: IndexReport) -> None:
+    """The files skipped (the first 20) and the empty roots whose images were kept, on stderr."""
     for failure in report.failures[:20]:
         err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
-
-
-def print_empty_roots(report: IndexReport) -> None:
     for root in report.empty_roots:
         err.print(
             f"[yellow]{escape(root)} is empty[/]; its indexed images are kept, as an unmounted disk leaves an empty"

@@ -31,7 +31,7 @@ from imgsearch.cli.common import (
     out,
     user_errors,
 )
-from imgsearch.cli.index import ProgressBar, print_empty_roots, report_dict
+from imgsearch.cli.index import ProgressBar, print_problems, report_dict
 from imgsearch.errors import ImgsearchError
 from imgsearch.watch.settings import WatchSettings
 
@@ -118,9 +118,7 @@ def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
         print(json.dumps(record | report_dict(batch.report, model_id), ensure_ascii=False), flush=True)
         return
     out.print(escape(batch.summary()), highlight=False)
-    for failure in batch.report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
-    print_empty_roots(batch.report)
+    print_problems(batch.report)
 
 
 def _interrupt(signum: int, frame: object) -> None:
