@@ -140,7 +140,7 @@ def index_paths(
 
     What a watcher calls with the paths its events named, instead of walking whole roots. A
     folder is walked in full; a path that no longer exists drops what the catalog holds at or
-    below it. Moved files reuse their embeddings as long as the old path is in the same call.
+    below it. A moved file reuses its embedding if its old path is dropped in the same call or later.
     """
     started = time.perf_counter()
     paths = _outermost([_real(path) for path in paths])
