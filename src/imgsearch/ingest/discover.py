@@ -114,7 +114,7 @@ def is_wanted(path: Path, root: Path, *, include_hidden: bool = False, is_dir: b
     folders = parts if is_dir else parts[:-1]
     if any(_is_skipped_dir(part) for part in folders):
         return False
-    return is_dir or _is_candidate(path.name)
+    return is_dir or (is_image_name(path.name) and not path.name.startswith(APPLEDOUBLE_PREFIX))
 
 
 def _check_root(root: Path) -> str:
