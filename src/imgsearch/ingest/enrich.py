@@ -81,6 +81,7 @@ def enrich(
 ) -> EnrichReport:
     """Compute the signals `makers` make for every indexed image that lacks them."""
     report = EnrichReport()
+    batch_size = _batch_size(makers, batch_size)
     for batch in _describe_in_batches(_jobs(texts, makers), batch_size, workers, report.failed.append, on_progress):
         rows = [(d.job.content_hash, m.source, m.model_id, d.texts[m.source]) for d in batch for m in d.job.makers]
         texts.put_many(rows, keep_empty=True)
@@ -101,6 +102,7 @@ def caption_files(
     failures: list[Failure] = []
     found = discover(roots, on_error=lambda path, reason: failures.append(Failure(str(path), 0, 0, reason)))
     jobs = [_Job("", str(f.path), (captioner,)) for f in found]
+    batch_size = _batch_size([captioner], batch_size)
     pairs = [
         (d.job.path, d.texts[captioner.source])
         for batch in _describe_in_batches(jobs, batch_size, workers, failures.append, on_progress)
@@ -130,6 +132,11 @@ def _describe_in_batches(
             on_progress(Progress(done, len(jobs), decoded.job.path))
     if batch:
         yield _run_batched(batch)
+
+
+def _batch_size(makers: Sequence[TextMaker], asked: int) -> int:
+    """`asked`, or more when a batched maker wants bigger batches (an API captioner keeping its workers busy)."""
+    return max([asked, *(getattr(m, "batch_size", 0) for m in makers if not m.in_workers)])
 
 
 def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
