@@ -235,11 +235,13 @@ class ImageIndex:
             self.catalog, model, [Path(r) for r in roots],
             batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
         )
-        if makers and not report.interrupted:
-            self._enrich(makers, report, on_progress)
-        self.texts.sync()
-        self.searcher.close()
-        open_index(self.catalog).close()
+        try:
+            if makers and not report.interrupted:
+                self._enrich(makers, report, on_progress)
+        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+            self.texts.sync()
+            self.searcher.close()
+            open_index(self.catalog).close()
         return report
 
     def _enrich(

@@ -282,3 +282,12 @@ def test_requests_in_flight_never_exceed_the_workers_and_captions_keep_their_ord
     captions = captioner.describe(_images(*colours))
     assert captions == [f"a {c} shape on a grey background" for c in colours]
     assert vlm.max_in_flight == 3
+
+
+def test_a_refusal_midway_returns_at_once_without_waiting_for_slow_requests(vlm):
+    vlm.script.extend([Reply(), Reply(400, body={"error": {"message": "image too large"}}, delay_s=0.05)])
+    vlm.delay_s = 3.0
+    started = time.monotonic()
+    with pytest.raises(CaptionApiError, match="HTTP 400: image too large.*vision model"):
+        _captioner(vlm, [], workers=3).describe(_images("red", "green", "blue", "yellow"))
+    assert time.monotonic() - started < 1.5

@@ -16,10 +16,11 @@ from __future__ import annotations
 import base64
 import io
 import os
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -152,7 +153,7 @@ class ApiCaptioner:
         workers: int = DEFAULT_WORKERS,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
         if not model:
             raise CaptionApiError("Name the model after 'openai:', e.g. --caption-model openai:llava.")
@@ -166,13 +167,16 @@ class ApiCaptioner:
         """Images per call from the enrich pass: enough to keep every worker busy."""
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+        self._stop = threading.Event()
+        """Set when a batch is abandoned (Ctrl+C, a fatal error): the other workers stop retrying."""
+        self._sleep = sleep or self._stop.wait
         preset = PRESETS.get(prompt or DEFAULT_PRESET)
         self.prompt = preset.prompt if preset else str(prompt)
         self.max_tokens = preset.max_tokens if preset else CUSTOM_MAX_TOKENS
         self.model_id = f"{PREFIX}{model}" if prompt is None else f"{PREFIX}{model}|prompt={prompt}"
         self._verified = False
         self._client: Any = None
+        self._client_lock = threading.Lock()
         if self.api_key is None and self.url.startswith(HOSTED_ENDPOINT):
             raise CaptionApiError(
                 f"{HOSTED_ENDPOINT} needs an API key: set ${KEY_ENV}, or point --caption-endpoint "
@@ -196,11 +200,44 @@ class ApiCaptioner:
             images = images[1:]
         if len(images) <= 1 or self.workers == 1:
             return captions + [self._caption(image) for image in images]
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="caption-api")
+        return captions + self._in_parallel(images)
+
+    def _in_parallel(self, images: list[Image.Image]) -> list[str]:
+        """Captions from `workers` daemon threads; the first error (or Ctrl+C) returns at once and stops the rest.
+
+        Daemon threads, not a ThreadPoolExecutor: its exit hook would join requests still in flight,
+        so Ctrl+C could hang for a whole request timeout.
+        """
+        captions: list[str] = [""] * len(images)
+        todo = iter(enumerate(images))
+        lock = threading.Lock()
+        finished: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+
+        def work() -> None:
+            while not self._stop.is_set():
+                with lock:
+                    item = next(todo, None)
+                if item is None:
+                    return
+                try:
+                    captions[item[0]] = self._caption(item[1])
+                except BaseException as exc:
+                    finished.put(exc)
+                    return
+                finished.put(None)
+
+        for _ in range(min(self.workers, len(images))):
+            threading.Thread(target=work, name="caption-api", daemon=True).start()
         try:
-            return captions + list(pool.map(self._caption, images))
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for _ in images:
+                error = finished.get()
+                if error is not None:
+                    raise error
+        except BaseException:
+            self._stop.set()
+            self.close()  # in-flight requests end now rather than at their timeout
+            raise
+        return captions
 
     def _caption(self, image: Image.Image, first: bool = False, max_tokens: int | None = None) -> str:
         body = {
@@ -223,9 +260,13 @@ class ApiCaptioner:
         client = self._http()
         problem = ""
         for attempt in range(self.retry.attempts):
+            if self._stop.is_set():
+                raise CaptionApiError("Captioning was stopped.")
             retry_after = None
             try:
                 response = client.post(self.url, json=body)
+            except RuntimeError:  # the client was closed under us: the batch was abandoned
+                raise CaptionApiError("Captioning was stopped.") from None
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout_s:g} s (raise --caption-timeout for slow models)"
             except httpx.TransportError as exc:
@@ -254,17 +295,23 @@ class ApiCaptioner:
         )
 
     def _http(self) -> Any:
-        if self._client is None:
-            httpx = _httpx()
-            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-            limits = httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers)
-            self._client = httpx.Client(timeout=self.timeout_s, headers=headers, limits=limits)
+        with self._client_lock:
+            return self._client or self._open_client()
+
+    def _open_client(self) -> Any:
+        if self._stop.is_set():
+            raise CaptionApiError("Captioning was stopped.")
+        httpx = _httpx()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        limits = httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers)
+        self._client = httpx.Client(timeout=self.timeout_s, headers=headers, limits=limits)
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def _httpx() -> Any:
