@@ -13,8 +13,6 @@ policy, :class:`RetryPolicy`, decides, and tests can drive it with a fake clock.
 
 from __future__ import annotations
 
-import base64
-import io
 import os
 import queue
 import random
@@ -28,6 +26,7 @@ from typing import Any
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
+from imgsearch.ingest.encode import jpeg_data_url
 
 PREFIX = "openai:"
 """`--caption-model openai:MODEL` selects this captioner."""
@@ -37,7 +36,6 @@ HOSTED_ENDPOINT = "https://api.openai.com/v1"
 """The endpoint when neither `--caption-endpoint` nor $OPENAI_BASE_URL says otherwise (as the OpenAI SDK)."""
 MAX_SIDE = 1024
 """Longest side sent: what VLMs resize to anyway, and a few hundred KB per request at most."""
-JPEG_QUALITY = 85
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_S = 120.0
 """Per request: a local model on a CPU can take a minute for a detailed caption."""
@@ -118,17 +116,6 @@ def resolve_endpoint(endpoint: str | None) -> str:
             "e.g. http://localhost:11434/v1 for Ollama or http://localhost:8000/v1 for vLLM."
         )
     return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
-
-
-def image_data_url(image: Image.Image, max_side: int = MAX_SIDE) -> str:
-    """The image as a JPEG data URL, shrunk (never enlarged) so its longest side is at most `max_side`."""
-    picture = image.convert("RGB")
-    if max(picture.size) > max_side:
-        picture = picture.copy()
-        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class ApiCaptioner:
@@ -246,7 +233,7 @@ class ApiCaptioner:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": self.prompt},
-                    {"type": "image_url", "image_url": {"url": image_data_url(image)}},
+                    {"type": "image_url", "image_url": {"url": jpeg_data_url(image, MAX_SIDE)}},
                 ],
             }],
             "max_tokens": max_tokens or self.max_tokens,
