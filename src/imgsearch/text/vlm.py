@@ -150,8 +150,8 @@ class ApiCaptioner:
         self.url = resolve_endpoint(endpoint)
         self.api_key = api_key if api_key is not None else os.environ.get(KEY_ENV) or None
         self.workers = workers
-        self.batch_size = 2 * workers
-        """Images per call from the enrich pass: enough to keep every worker busy."""
+        self.batch_size = 4 * workers
+        """Images per call from the enrich pass: workers idle at batch ends, so a few rounds per batch."""
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self._stop = threading.Event()
