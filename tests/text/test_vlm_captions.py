@@ -220,6 +220,8 @@ def test_unreachable_endpoint_and_missing_key_fail_before_any_work(photos, tmp_p
     assert "OPENAI_API_KEY" in output and "--caption-endpoint" in output
     output = run_cli("caption", photos, "--model", "openai:llava", "--caption-endpoint", "localhost:11434", expect=1)
     assert "not an http(s) URL" in output
+    output = run_cli("caption", photos, "--model", "llava", "--caption-endpoint", "http://127.0.0.1:9/v1", expect=1)
+    assert "--caption-model openai:llava" in output
 
 
 def _captioner(vlm: FakeVlm, sleeps: list[float], **kwargs) -> ApiCaptioner:
