@@ -191,6 +191,15 @@ def test_index_caches_api_captions_by_content_and_model(vlm, photos, tmp_path, t
     assert vlm.captioned()[-1]["max_tokens"] == PRESETS["brief"].max_tokens
 
 
+def test_the_command_waits_out_429_and_500_and_finishes(vlm, photos, tmp_path):
+    vlm.script.extend([Reply(429, headers={"Retry-After": "1"}), Reply(500, body={"error": "warming up"})])
+    out = tmp_path / "pairs.csv"
+    started = time.monotonic()
+    run_cli("caption", photos / "red.png", "--model", "openai:llava", "--caption-endpoint", vlm.url, "--out", out)
+    assert time.monotonic() - started >= 1 + 2  # Retry-After, then the second backoff step
+    assert _rows(out) == {"red": "a red shape on a grey background"} and len(vlm.requests) == 3
+
+
 def test_wrong_key_fails_at_the_first_image_with_what_to_do(vlm, photos, tmp_path, tiny_clip_dir):
     vlm.script.extend(Reply(401, body={"error": {"message": "Incorrect API key provided"}}) for _ in range(20))
     output = run_cli("caption", photos, "--model", "openai:gpt-4o-mini", "--caption-endpoint", vlm.url, expect=1)

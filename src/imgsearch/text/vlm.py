@@ -71,7 +71,7 @@ class CaptionApiError(ImgsearchError):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When to try a request again: 429, 5xx, timeouts and dropped connections, with exponential backoff.
+    """When to try a request again: 408, 429, 5xx, timeouts and dropped connections, with exponential backoff.
 
     A ``Retry-After`` header (seconds or an HTTP date) replaces the computed delay; one longer than
     `max_retry_after_s` (a daily quota, say) is not waited out but reported.
@@ -265,7 +265,7 @@ class ApiCaptioner:
             else:
                 if response.status_code < 300:
                     return _json(response, self.url)
-                if response.status_code != 429 and response.status_code < 500:
+                if response.status_code not in (408, 429) and response.status_code < 500:
                     raise _refusal(response, self.model, self.url)
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 problem = f"HTTP {response.status_code}{_server_says(response)}"
