@@ -96,6 +96,23 @@ class VectorStore:
         """Row numbers of these catalog ids (those present), in row order."""
         return np.flatnonzero(np.isin(self.ids, wanted_ids)) if len(wanted_ids) else np.empty(0, np.int64)
 
+    def vectors_of(self, wanted_ids: np.ndarray) -> np.ndarray:
+        """float32 vectors of these catalog ids in the order given; NaN rows for ids not stored.
+
+        The same float16 rows every index scores, so scores computed from them match a search's.
+        """
+        wanted = np.asarray(wanted_ids, dtype=np.int64)
+        out = np.full((len(wanted), self.matrix.shape[1]), np.nan, dtype=np.float32)
+        alive = np.flatnonzero(self.ids >= 0)
+        if len(alive) == 0 or len(wanted) == 0:
+            return out
+        order = alive[np.argsort(self.ids[alive])]
+        sorted_ids = self.ids[order]
+        positions = np.minimum(np.searchsorted(sorted_ids, wanted), len(order) - 1)
+        found = sorted_ids[positions] == wanted
+        out[found] = self.matrix[order[positions[found]]]
+        return out
+
 
 class _StoreFiles:
     """The store's three files. Rows are appended, then the ids and last the stamp are
