@@ -14,7 +14,6 @@ batch is committed on its own.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Progress
 from imgsearch.store.catalog import Failure
 from imgsearch.store.text import TextStore
+from imgsearch.threads import decode_workers
 
 DECODE_SIDE = 1024
 """Shorter side the images are decoded to (at least): enough for OCR of small print and for captioners."""
@@ -150,7 +150,7 @@ def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
 
 def _decode_all(jobs: list[_Job], workers: int | None, batch_size: int) -> Iterator[_Decoded]:
     """Decoded jobs in order, from a thread pool that runs a few batches ahead."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or decode_workers()
     yield from ordered_ahead(_decode_one, jobs, workers=workers, window=max(2 * batch_size, 4 * workers), name="enrich")
 
 
