@@ -171,7 +171,7 @@ class HybridSearcher:
     def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
         terms = [t for t in query.terms if t.kind == "text"]
         hits = self.texts.keyword_search(
-            [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0], -1
+            [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0], -1, snippets=False
         )
         return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
                             np.array([h.score for h in hits], dtype=np.float64)), ids)
