@@ -367,7 +367,8 @@ class ImageIndex:
         """Rank images by texts and example images; `negatives` push results away.
 
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
-        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid (CLIP against each image's blend of image and text embedding,
+        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
+        (CLIP against each image's blend of image and text embedding,
         `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines; in the others
         they are fused scores in [0, 1], and `min_score=None` means the calibrated cut-off that
         hides noise (0 shows everything).

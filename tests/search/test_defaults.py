@@ -187,7 +187,9 @@ def _bundled_minilm() -> Path:
 
 def test_interactive_mode_honours_mode_json_weight_and_explain(library, no_text_extra):
     _, db = library
-    result = invoke("search", "--db", db, "--json", "--explain", "--mode", "clip", "-k", "2", input="red\nblue -green\n")
+    result = invoke(
+        "search", "--db", db, "--json", "--explain", "--mode", "clip", "-k", "2", input="red\nblue -green\n"
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [p["query"] for p in lines] == ["red", "blue -green"]

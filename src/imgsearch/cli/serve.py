@@ -62,7 +62,8 @@ def serve(
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'imgsearch[server]'")
             raise typer.Exit(1) from None
         config = ServerConfig(
-            db=db, model=model, model_path=model_path, text_model=text_model, roots=tuple(r.expanduser() for r in roots or ()),
+            db=db, model=model, model_path=model_path, text_model=text_model,
+            roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
         )

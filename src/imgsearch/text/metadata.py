@@ -95,7 +95,7 @@ def _without_placeholders(text: str, camera: set[str]) -> str:
 
 
 def _words(text: str) -> str:
-    """Lower case, punctuation as single spaces: 'KONICA-MINOLTA  Digital Camera.' -> 'konica minolta digital camera'."""
+    """Lower case, punctuation as single spaces: 'KONICA-MINOLTA  Camera.' -> 'konica minolta camera'."""
     return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
