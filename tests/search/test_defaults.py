@@ -202,6 +202,19 @@ def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
     assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
 
 
+def test_serve_passes_its_text_model_on(library, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from imgsearch.server import ServerConfig, create_app
+
+    _, db = library
+    assert "--text-model" in run_cli("serve", "--help")
+    with pytest.raises(Exception, match="text model folder .*nope is gone"):
+        with TestClient(create_app(ServerConfig(db=db, text_model=str(tmp_path / "nope")))):
+            pass
+
+
 # -- 3. interactive mode --------------------------------------------------------------------
 
 
