@@ -213,15 +213,18 @@ class ImageIndex:
     @property
     def text_model(self) -> TextEmbedder:
         if self._text_model is None:
-            name = self._text_model_name
-            if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
-                raise ModelNotAvailableError(
-                    f"The text model folder {name} is gone. Put it back, or choose another text model: "
-                    "imgsearch index --text-model FOLDER_OR_HUB_ID FOLDER."
-                )
-            self._text_model = load_text_embedder(name)
+            self._text_model = self._load_text_model()
             self._say_if_text_model_differs()
         return self._text_model
+
+    def _load_text_model(self) -> TextEmbedder:
+        name = self._text_model_name
+        if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
+            raise ModelNotAvailableError(
+                f"The text model folder {name} is gone. Put it back, or choose another text model: "
+                "imgsearch index --text-model FOLDER_OR_HUB_ID FOLDER."
+            )
+        return load_text_embedder(name)
 
     def _say_if_text_model_differs(self) -> None:
         stored = self.catalog.setting(TEXT_MODEL_SETTING)
@@ -258,8 +261,8 @@ class ImageIndex:
         _existing(roots)
         if not rebuild and self._model_name and self.catalog.count():
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
-        if self._text_model_asked:
-            _ = self.text_model  # a text model asked for by name fails now, not after the CLIP pass
+        if self._text_model_asked and self._text_model is None:
+            self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
         makers: list[TextMaker] = [OcrReader()] if ocr else []
         if captions:
             makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
