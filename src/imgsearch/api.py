@@ -74,6 +74,10 @@ class Status:
     db_bytes: int
     failures: list[Failure]
     vector_index: str
+    model_path: str | None = None
+    """The model directory the catalog remembers (None for a named model)."""
+    text_model: str | None = None
+    """The text model the catalog remembers (None: the default)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,6 +88,8 @@ class Status:
             "dim": self.dim,
             "db_bytes": self.db_bytes,
             "vector_index": self.vector_index,
+            "model_path": self.model_path,
+            "text_model": self.text_model,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -470,6 +476,8 @@ class ImageIndex:
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
             vector_index=resolve(load_config(self.catalog), self.catalog.count()),
+            model_path=self.catalog.model_source or None,
+            text_model=self.catalog.setting(TEXT_MODEL_SETTING),
         )
 
     def _record(self, image: str | Path | int) -> ImageRecord:

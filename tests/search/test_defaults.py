@@ -118,6 +118,7 @@ def test_fine_tune_workflow_plain_reindex_keeps_the_model_directory(tmp_path, ti
     draw_photo(root / "new.jpg", "red", seed=42)
     assert run_json("index", root, "--db", db)["embedded"] == 1
     assert run_json("index", root, "--db", db, "--rebuild")["embedded"] == 8
+    assert run_json("status", "--db", db)["model_path"] == str(model.resolve())
     assert len(run_json("search", "a red square", "--db", db, "--mode", "clip")["results"]) == 8
     shutil.rmtree(model)
     output = run_cli("search", "a red square", "--db", db, expect=1)

@@ -118,7 +118,7 @@ def search(
     """Search by text and example images.
 
     With no query, reads one query per line (an interactive prompt on a terminal, or piped
-    lines); every option above applies to each of them.
+    lines); every option applies to each of them.
     """
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False
