@@ -121,7 +121,7 @@ def test_server_default_search_works_without_text_extra(library, tiny_clip_dir, 
     from imgsearch.server import ServerConfig, create_app
 
     _, db = library
-    with TestClient(create_app(ServerConfig(db=db))) as client:
+    with TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1") as client:
         response = client.get("/api/search", params={"q": "lighthouse", "k": 3})
     assert response.status_code == 200, response.text
 
@@ -171,7 +171,7 @@ def test_refresh_job_on_a_server_without_model_path_keeps_the_model(library):
 
     root, db = library
     draw_photo(root / "new.jpg", "red", seed=42)
-    with TestClient(create_app(ServerConfig(db=db))) as client:
+    with TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1") as client:
         job = client.post("/api/index").json()
         deadline = time.time() + 60
         while (state := client.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
@@ -225,7 +225,8 @@ def test_serve_passes_its_text_model_on(library, tmp_path):
     _, db = library
     assert "--text-model" in run_cli("serve", "--help")
     with pytest.raises(Exception, match="text model folder .*nope is gone"):
-        with TestClient(create_app(ServerConfig(db=db, text_model=str(tmp_path / "nope")))):
+        config = ServerConfig(db=db, text_model=str(tmp_path / "nope"))
+        with TestClient(create_app(config), base_url="http://127.0.0.1"):
             pass
 
 
