@@ -245,10 +245,18 @@ function hideError() {
 }
 
 function askForToken() {
+  const refused = storedToken() !== null;
   forgetToken();
-  stateView({ icon: ICONS.lock, title: "Locked", text: "This server needs a token." });
+  stateView({
+    icon: ICONS.lock, title: "Locked",
+    text: refused ? "The token was not accepted." : "This server needs a token.",
+  });
+  const message = $("token-error");
+  message.textContent = refused ? "That token was not accepted: the server answered 401. Check it and try again." : "";
+  message.hidden = !refused;
   const dialog = $("token-dialog");
   if (!dialog.open) dialog.showModal();
+  $("token-input").select();
 }
 
 // -- status, filters and URL ------------------------------------------------------
