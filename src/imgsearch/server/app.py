@@ -21,7 +21,14 @@ from imgsearch.server.decoding import Decoder
 from imgsearch.server.errors import install_error_handlers
 from imgsearch.server.jobs import JobRunner
 from imgsearch.server.routes import admin, images, search
-from imgsearch.server.security import DOCS_ASSETS, BodyLimit, HostCheck, OriginCheck, TokenAuth
+from imgsearch.server.security import (
+    DOCS_ASSETS,
+    BodyLimit,
+    HostCheck,
+    OriginCheck,
+    TokenAuth,
+    send_json_error,
+)
 from imgsearch.server.thumbs import ThumbnailCache
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -77,7 +84,30 @@ def create_app(config: ServerConfig) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(HostCheck, listen_host=config.host, allowed=config.allowed_hosts)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(StopQuietly)
     return app
+
+
+class StopQuietly:
+    """When shutdown cancels a request that is still running (a long search after SIGTERM),
+    answer 503 if nothing was sent yet, instead of a traceback in the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if scope["type"] == "http" and not started:
+                await send_json_error(send, 503, "shutting_down", "The server is stopping. Retry once it is back.")
 
 
 class SecurityHeaders:

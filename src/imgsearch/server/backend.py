@@ -31,7 +31,7 @@ T = TypeVar("T")
 BY_LOOKS = "clip"
 """The mode for picture-only queries: rank by looks, whatever the default mode."""
 CLOSE_WAIT_SECONDS = 2.0
-"""How long shutdown waits for a lane to close its catalog; a busy lane is left to die with the process."""
+"""How long shutdown waits for an idle lane to close its catalog."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,9 @@ class _Lane:
         return fn(self.index)
 
     def close(self) -> None:
-        """Close the catalog on its own thread if the lane is idle; never wait long for a busy one."""
-        if self.index is not None:
+        """Close the catalog on its own thread if the lane is idle; a busy one is left to end with
+        the process (its thread is a daemon), so shutdown never waits for a long search."""
+        if self.index is not None and not self._worker.busy:
             try:
                 self._worker.submit(self.index.close).result(timeout=CLOSE_WAIT_SECONDS)
             except FutureTimeout:

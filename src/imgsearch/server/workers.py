@@ -23,6 +23,9 @@ class DaemonWorkers:
 
     def __init__(self, name: str, count: int = 1) -> None:
         self._queue: queue.SimpleQueue[tuple[Future, Callable[[], object]] | None] = queue.SimpleQueue()
+        self.busy = 0
+        """Calls running now."""
+        self._count = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(count)
         ]
@@ -48,10 +51,15 @@ class DaemonWorkers:
             future, fn = item
             if not future.set_running_or_notify_cancel():
                 continue
+            with self._count:
+                self.busy += 1
             try:
                 future.set_result(fn())
             except BaseException as exc:  # handed to the awaiting request, which reports it
                 future.set_exception(exc)
+            finally:
+                with self._count:
+                    self.busy -= 1
 
 
 class PixelBudget:
