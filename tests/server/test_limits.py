@@ -63,8 +63,9 @@ def test_validation_errors_use_the_documented_shape(client):
 
 def test_a_query_has_bounded_terms_length_and_paging(client):
     started = time.monotonic()
-    many = client.post("/api/search", json={"texts": [f"text {i}" for i in range(20_000)]})
-    assert_json_error(many, 422)
+    many = client.post("/api/search", json={"texts": [f"text {i}" for i in range(20_000)]})  # 190 KB
+    assert "Send fewer or shorter terms" in assert_json_error(many, 413, "too_large")["detail"]
+    assert_json_error(client.post("/api/search", json={"texts": [f"t{i}" for i in range(200)]}), 422)
     assert time.monotonic() - started < 5, "a huge query must be refused before any work"
     mixed = {"texts": ["a"] * 6, "negatives": ["b"] * 6, "image_ids": [1] * 5}
     assert "at most 16" in assert_json_error(client.post("/api/search", json=mixed), 422)["detail"]

@@ -75,7 +75,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     # The last added runs first: headers on every answer, then the Host check, CORS (whose
     # preflights carry no token), the origin check, the token, and the body limit.
-    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes)
     if config.token:
         app.add_middleware(TokenAuth, token=config.token)
     app.add_middleware(OriginCheck, token=config.token, cors_origins=config.cors_origins)

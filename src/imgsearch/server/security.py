@@ -181,31 +181,39 @@ class TokenAuth:
         return cookie_ok and hmac.compare_digest(given.encode(), self.cookie.encode())
 
 
+UPLOAD_PATHS = ("/api/search/image",)
+MAX_QUERY_BODY_BYTES = 64_000
+"""Any other request body: a JSON query of 16 terms of 500 characters fits many times over."""
+
+
 class BodyTooLarge(ApiError):
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            413, "too_large",
-            f"The request body is over the {max_bytes / 1e6:g} MB limit. Send a smaller image "
-            "(or start the server with a larger --max-upload-mb).",
+    def __init__(self, max_bytes: int, upload: bool) -> None:
+        advice = (
+            "Send a smaller image (or start the server with a larger --max-upload-mb)." if upload
+            else "Send fewer or shorter terms."
         )
+        super().__init__(413, "too_large", f"The request body is over the {max_bytes / 1e6:g} MB limit. {advice}")
 
 
 class BodyLimit:
-    """Answers 413 with a JSON error once a request body passes `max_bytes`, whether the
-    client announced its length or streams it in chunks (the route's handler turns the
-    error raised from `receive` into the response; this catches what gets past it)."""
+    """Answers 413 with a JSON error once a request body passes its limit (`max_upload_bytes`
+    for uploads, `MAX_QUERY_BODY_BYTES` for the rest), whether the client announced its length
+    or streams it in chunks (the route's handler turns the error raised from `receive` into
+    the response; this catches what gets past it)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["path"] in UPLOAD_PATHS
+        max_bytes = self.max_upload_bytes if upload else MAX_QUERY_BODY_BYTES
         announced = Headers(scope=scope).get("content-length", "")
-        if announced.isdigit() and int(announced) > self.max_bytes:
-            exc = BodyTooLarge(self.max_bytes)
+        if announced.isdigit() and int(announced) > max_bytes:
+            exc = BodyTooLarge(max_bytes, upload)
             await send_json_error(send, 413, exc.code, exc.detail)
             return
         received = 0
@@ -215,8 +223,8 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise BodyTooLarge(self.max_bytes)
+            if received > max_bytes:
+                raise BodyTooLarge(max_bytes, upload)
             return message
 
         async def tracking_send(message: Message) -> None:
