@@ -180,3 +180,16 @@ def test_the_pixel_budget_lets_a_big_decode_run_only_alone():
     assert events == ["small in", "small out", "big in"]
     with budget.hold(20), budget.hold(30):
         pass  # small ones fit together
+
+
+def test_an_original_too_large_to_decode_gets_a_clear_422_not_a_thumbnail(library: Library, tmp_path, monkeypatch):
+    import imgsearch.server.decoding as decoding
+    from imgsearch.server.thumbs import ThumbnailCache
+
+    monkeypatch.setattr(decoding, "MAX_THUMB_DECODED_PIXELS", 10_000)  # the PNGs here decode to 19,200
+    with make_client(library) as client:
+        client.app.state.thumbs = ThumbnailCache(tmp_path / "thumbs")
+        image_id = library.ids["more/red.png"]
+        body = assert_json_error(client.get(f"/thumbs/{image_id}"), 422, "too_large")
+        assert f"/files/{image_id}" in body["detail"]
+        assert client.get(f"/files/{image_id}").status_code == 200

@@ -28,11 +28,19 @@ from imgsearch.server.workers import DaemonWorkers, PixelBudget
 T = TypeVar("T")
 
 DECODE_THREADS = 2
-DECODE_BUDGET_PIXELS = 50_000_000
+DECODE_BUDGET_PIXELS = 24_000_000
 """Decoded pixels in memory at once, over all requests (a larger original decodes alone)."""
-PEAK_BYTES_PER_PIXEL = 8
-"""Worst case while a decoded pixel is converted: source mode, RGB copy, flattened copy."""
+MAX_THUMB_DECODED_PIXELS = 64_000_000
+"""Originals that would decode to more get no thumbnail (JPEGs decode reduced, so only huge
+PNG/TIFF/HEIF/WebP files): one such decode could take gigabytes."""
+PEAK_BYTES_PER_PIXEL = 18
+"""Measured peak while a decoded pixel is converted to RGB: 5 for greyscale and palette PNGs,
+8 for RGB, 13 for RGBA, 18 for 16-bit greyscale."""
 UNKNOWN_SIZE = sys.maxsize
+
+
+class TooLargeToDecode(UnreadableImageError):
+    """The picture is fine but would take too much memory to decode on request."""
 
 # Our per-request limits replace Pillow's process-wide bomb warning, which would only add noise.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -68,7 +76,7 @@ class Decoder:
         def work() -> Path:
             pixels = decoded_pixels(data, min_side)
             if pixels is not None and pixels > max_pixels:
-                raise UnreadableImageError(
+                raise TooLargeToDecode(
                     f"over the pixel limit: it would decode to {_megapixels(pixels)}, over the "
                     f"{_megapixels(max_pixels)} limit for uploads (send a smaller picture, or a JPEG)"
                 )
@@ -81,6 +89,11 @@ class Decoder:
     async def thumbnail(self, cache: ThumbnailCache, source: Path, content_hash: str, size: int) -> Path:
         def work() -> Path:
             pixels = decoded_pixels(source, size)
+            if pixels is not None and pixels > MAX_THUMB_DECODED_PIXELS:
+                raise TooLargeToDecode(
+                    f"it would decode to {_megapixels(pixels)}, over the {_megapixels(MAX_THUMB_DECODED_PIXELS)} "
+                    "limit for thumbnails made on request"
+                )
             with self.budget.hold(self.budget.pixels if pixels is None else pixels):
                 return cache.make(source, content_hash, size)
 

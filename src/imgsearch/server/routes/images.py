@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from imgsearch.errors import UnreadableImageError
 from imgsearch.server.backend import Backend
+from imgsearch.server.decoding import TooLargeToDecode
 from imgsearch.server.deps import (
     BackendDep,
     DecoderDep,
@@ -110,6 +111,9 @@ async def thumbnail(
         thumb = thumbs.cached(record.content_hash, size) or await decoder.thumbnail(
             thumbs, path, record.content_hash, size
         )
+    except TooLargeToDecode as exc:
+        raise ApiError(422, "too_large", f"Image {image_id} gets no thumbnail: {exc}. Open the original: "
+                       f"/files/{image_id}.") from None
     except UnreadableImageError as exc:
         raise ApiError(404, "unreadable_image", f"Image {image_id} can no longer be read: {exc}. Re-index.") from None
     return FileResponse(thumb, media_type="image/webp", headers=headers)
