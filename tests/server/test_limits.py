@@ -52,12 +52,13 @@ def test_validation_errors_use_the_documented_shape(client):
     assert "'k'" in body["detail"] and "200" in body["detail"]
     assert_json_error(client.get("/api/search"), 422, "invalid_request")  # q missing
     assert_json_error(client.get("/api/search", params={"q": "x", "offset": "lots"}), 422)
-    assert_json_error(client.post("/api/search", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    broken = client.post("/api/search", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert_json_error(broken, 422)
     assert_json_error(client.post("/api/search", json={"texts": "not a list"}), 422)
     assert_json_error(client.get("/api/nothing-here"), 404, "not_found")
     assert_json_error(client.delete("/api/status"), 405)
-    assert_json_error(client.get("/api/search", params={"q": "x", "weight": "colour=2"}), 400, "bad_request")
-    assert_json_error(client.get("/api/search", params={"q": "x", "weight": "keyword=lots"}), 400)
+    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"colour": 2}}), 400, "bad_request")
+    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"keyword": "lots"}}), 422)
     assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"keyword": 0, "clip": 0}}), 400)
 
 

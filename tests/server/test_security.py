@@ -222,10 +222,12 @@ def test_a_cross_site_form_post_cannot_start_indexing(library: Library):
             response = client.post("/api/index", data={"x": "1"}, headers=headers)
             assert response.status_code == 403, (headers, response.status_code)
             assert response.json()["error"] == "foreign_origin" and "--cors-origin" in response.json()["detail"]
-            search = client.post("/api/search", content=b'{"texts": ["x"]}', headers={**headers, "Content-Type": "text/plain"})
+            search = client.post("/api/search", content=b'{"texts": ["x"]}',
+                                 headers={**headers, "Content-Type": "text/plain"})
             assert search.status_code == 403
         assert jobs.running is None and not jobs._jobs
-        same_origin = client.post("/api/index", headers={"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"})
+        own = {"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"}
+        same_origin = client.post("/api/index", headers=own)
         assert same_origin.status_code == 202
         assert client.post("/api/search", json={"texts": ["x"]}).status_code == 200  # scripts send no Origin
 
@@ -235,7 +237,8 @@ def test_foreign_origin_with_the_token_or_from_a_cors_origin_passes(library: Lib
     with make_client(library, token=long_token) as client:
         headers = {"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"}
         assert client.post("/api/search", json={"texts": ["x"]}, headers=headers).status_code == 403
-        assert client.post("/api/search", json={"texts": ["x"]}, headers={**headers, **auth(long_token)}).status_code == 200
+        with_token = client.post("/api/search", json={"texts": ["x"]}, headers={**headers, **auth(long_token)})
+        assert with_token.status_code == 200
     with make_client(library, cors_origins=("https://app.example",), token=long_token) as client:
         headers = {"Origin": "https://app.example", "Sec-Fetch-Site": "cross-site"}
         preflight = client.options("/api/search", headers={**headers, "Access-Control-Request-Method": "POST",

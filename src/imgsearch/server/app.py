@@ -9,9 +9,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi_offline import FastAPIOffline
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import imgsearch
@@ -27,6 +27,7 @@ from imgsearch.server.security import (
     HostCheck,
     OriginCheck,
     TokenAuth,
+    TrackedSend,
     send_json_error,
 )
 from imgsearch.server.thumbs import ThumbnailCache
@@ -96,17 +97,11 @@ class StopQuietly:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
-            if scope["type"] == "http" and not started:
+            if scope["type"] == "http" and not tracked.started:
                 await send_json_error(send, 503, "shutting_down", "The server is stopping. Retry once it is back.")
 
 

@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 

@@ -71,8 +71,8 @@ def query_filters(
     before: Annotated[Optional[str], Query(max_length=40, description="Taken before this ISO date.")] = None,
     formats: Annotated[Optional[list[str]], Query(alias="format", max_length=MAX_FORMATS,
                                                   description="Only these formats (repeatable).")] = None,
-    min_size: Annotated[Optional[int], Query(ge=1, le=1_000_000,
-                                             description="Only images at least this many pixels wide and high.")] = None,
+    min_size: Annotated[Optional[int], Query(ge=1, le=1_000_000, description="Only images at least this many "
+                                             "pixels wide and high.")] = None,
     camera: Annotated[Optional[str], Query(max_length=200, description="Camera make/model contains this text.")] = None,
 ) -> SearchFilters:
     return to_filters(FiltersIn(folder=folder, after=after, before=before, formats=formats or [],
@@ -96,26 +96,18 @@ def search_options(
 ) -> SearchOptions:
     """Checked options: unknown modes and signals, and weights that add up to nothing, are 400s."""
     if mode and mode not in SEARCH_MODES:
-        raise ApiError(400, "bad_request", f"Unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}, or leave it out.")
+        raise ApiError(
+            400, "bad_request", f"Unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}, or leave it out."
+        )
     unknown = sorted(set(weights or {}) - set(SIGNALS))
     if unknown:
-        raise ApiError(400, "bad_request", f"Unknown signal(s) {', '.join(unknown)} in weights: use {', '.join(SIGNALS)}.")
+        raise ApiError(
+            400, "bad_request", f"Unknown signal(s) {', '.join(unknown)} in weights: use {', '.join(SIGNALS)}."
+        )
     if weights and not (all(math.isfinite(w) for w in weights.values()) and sum(weights.values()) > 0):
         raise ApiError(400, "bad_request", "Signal weights must be finite, >= 0 and not all zero.")
     return SearchOptions(k=k, offset=offset, filters=filters, mode=mode or None, min_score=min_score,
                          weights=weights or None, explain=explain)
-
-
-def parse_weights(pairs: list[str]) -> dict[str, float]:
-    """['keyword=0.5', 'text=2'] -> {'keyword': 0.5, 'text': 2.0}."""
-    weights: dict[str, float] = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise ApiError(400, "bad_request", f"Bad weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
-    return weights
 
 
 def known_id(image_id: int) -> bool:

@@ -55,13 +55,17 @@ class SearchOut(BaseModel):
 
 
 class FiltersIn(BaseModel):
-    folder: Optional[str] = Field(None, max_length=MAX_FILTER_CHARS, description="Only images in this folder and below.")
+    folder: Optional[str] = Field(
+        None, max_length=MAX_FILTER_CHARS, description="Only images in this folder and below."
+    )
     after: Optional[str] = Field(None, max_length=40, description="Taken on or after this ISO date (EXIF, else mtime).")
     before: Optional[str] = Field(None, max_length=40, description="Taken before this ISO date.")
     formats: list[Annotated[str, Field(max_length=20)]] = Field(
         default_factory=list, max_length=MAX_FORMATS, description="Only these formats, e.g. ['jpeg', 'heic']."
     )
-    min_size: Optional[int] = Field(None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high.")
+    min_size: Optional[int] = Field(
+        None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high."
+    )
     camera: Optional[str] = Field(None, max_length=200, description="Camera make/model contains this text.")
 
 
@@ -83,14 +87,23 @@ class SearchIn(BaseModel):
     """Texts, negative texts and indexed images, combined into one query vector
     (at most 16 terms in all, each text at most 500 characters)."""
 
-    texts: list[QueryText] = Field(default_factory=list, max_length=MAX_TERMS, description="Texts; '2:beach' weighs one twice.")
-    negatives: list[QueryText] = Field(default_factory=list, max_length=MAX_TERMS, description="Texts to steer away from.")
-    image_ids: list[ImageId] = Field(default_factory=list, max_length=MAX_TERMS, description="Indexed images to search like.")
-    terms: list[TermIn] = Field(default_factory=list, max_length=MAX_TERMS, description="Explicitly weighted texts and images.")
+    texts: list[QueryText] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Texts; '2:beach' weighs one twice."
+    )
+    negatives: list[QueryText] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Texts to steer away from."
+    )
+    image_ids: list[ImageId] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Indexed images to search like."
+    )
+    terms: list[TermIn] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Explicitly weighted texts and images."
+    )
     k: int = Field(24, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
     min_score: Optional[float] = Field(
-        None, ge=-1, le=1, description="Hide results scoring below this (0 shows everything); default: the calibrated cut-off."
+        None, ge=-1, le=1,
+        description="Hide results scoring below this (0 shows everything); default: the calibrated cut-off.",
     )
     mode: Optional[str] = Field(None, description="clip, text, keyword, hybrid or clip-hybrid; default as the CLI.")
     weights: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(

@@ -148,6 +148,18 @@ class OriginCheck:
         return origin_netloc != headers.get("host", "").strip().lower()
 
 
+class TrackedSend:
+    """Wraps `send` to remember whether the response has started (after that, no error answer fits)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class TokenAuth:
     """Refuses every non-public request that does not carry the token."""
 
@@ -217,7 +229,6 @@ class BodyLimit:
             await send_json_error(send, 413, exc.code, exc.detail)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -227,14 +238,10 @@ class BodyLimit:
                 raise BodyTooLarge(max_bytes, upload)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge as exc:
-            if started:
+            if tracked.started:
                 raise
             await send_json_error(send, 413, exc.code, exc.detail)

@@ -22,7 +22,6 @@ from imgsearch.server.deps import (
     KParam,
     MinScoreParam,
     OffsetParam,
-    parse_weights,
     search_options,
     search_out,
     to_filters,
@@ -62,13 +61,11 @@ async def search_get(
     offset: OffsetParam = 0,
     min_score: MinScoreParam = None,
     mode: Annotated[Optional[str], Query(description="clip, text, keyword, hybrid or clip-hybrid.")] = None,
-    weight: Annotated[Optional[list[str]], Query(max_length=8, description="Signal weight, e.g. keyword=0.5 (repeatable).")] = None,
     explain: Annotated[bool, Query(description="Give each result's signal shares and the matched text.")] = False,
 ) -> SearchOut:
     """Rank the images by one text."""
     query = SearchQuery.build([q])
-    options = search_options(k, offset, filters, mode=mode, min_score=min_score,
-                             weights=parse_weights(weight or []), explain=explain)
+    options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain)
     page = await backend.call(lambda index: Backend.search(index, query, options))
     return search_out(page, k, offset)
 
