@@ -97,11 +97,14 @@ class StopQuietly:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         tracked = TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
-            if scope["type"] == "http" and not tracked.started:
+            if not tracked.started:
                 await send_json_error(send, 503, "shutting_down", "The server is stopping. Retry once it is back.")
 
 

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TypeVar
 
 from PIL import Image
 
@@ -23,8 +22,6 @@ from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.decode import DEFAULT_MAX_PIXELS, decode_image
 from imgsearch.server.thumbs import ThumbnailCache
 from imgsearch.server.workers import DaemonWorkers, PixelBudget
-
-T = TypeVar("T")
 
 DECODE_THREADS = 2
 DECODE_BUDGET_PIXELS = 24_000_000
@@ -111,4 +108,4 @@ def _save_small_png(data: bytes, *, min_side: int, max_pixels: int) -> Path:
 
 
 def _megapixels(pixels: int) -> str:
-    return "an unreadable size" if pixels == UNKNOWN_SIZE else f"{pixels / 1e6:.1f} MP"
+    return "more than Pillow's 179 MP safety limit" if pixels == UNKNOWN_SIZE else f"{pixels / 1e6:.1f} MP"
