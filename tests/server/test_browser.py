@@ -145,6 +145,19 @@ def test_keyboard_filters_and_empty_state(page, shot, server_url: str):
     shot(page, "06-no-matches")
     page.locator("#state button", has_text="Clear filters").click()
     expect(tiles).to_have_count(12)
+    page.locator("#f-min-size").fill("150")  # the JPEGs are 160x120, the PNGs 120x160
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(page.locator("#state")).to_contain_text("No matches")
+    page.locator("#f-min-size").fill("120")
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(tiles).to_have_count(12)
+    page.locator("#f-camera").fill("Hasselblad")  # the test photos carry no EXIF camera
+    page.locator("#f-camera").dispatch_event("change")
+    expect(tiles).to_have_count(0)
+    expect(page.locator("#filter-count")).to_have_text("2")
+    page.locator("#clear-filters").click()
+    expect(tiles).to_have_count(12)
+    expect(page.locator("#f-camera")).to_have_value("")
 
 
 def test_wrong_token_asks_for_one_and_indexing_view_reports(page, shot, server_url: str):
