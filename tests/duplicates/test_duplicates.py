@@ -8,23 +8,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from imgsearch import ImageIndex
 from imgsearch.duplicates.finder import choose_keeper
 from imgsearch.store.catalog import ImageRecord
-from tests.helpers import run_cli, run_json
-
-
-def scene(path: Path, seed: int, size: tuple[int, int] = (240, 180)) -> Path:
-    """A photo-like picture: a smooth random colour field, different for every seed."""
-    rng = np.random.default_rng(seed)
-    coarse = Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    coarse.resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
-    return path
+from tests.helpers import draw_scene, run_cli, run_json
 
 
 @pytest.fixture
@@ -32,15 +22,15 @@ def library(tmp_path: Path) -> Path:
     """Two byte-identical files, one picture saved three ways (as taken, half size as PNG, a little
 smaller and turned a quarter), and two unrelated pictures."""
     root = tmp_path / "photos"
-    scene(root / "a.jpg", 1)
+    draw_scene(root / "a.jpg", 1)
     (root / "backup").mkdir()
     shutil.copy(root / "a.jpg", root / "backup" / "a-copy.jpg")
-    b = scene(root / "b.jpg", 2, size=(320, 240))
+    b = draw_scene(root / "b.jpg", 2, size=(320, 240))
     with Image.open(b) as image:
         image.resize((160, 120)).save(root / "b-small.png")
         image.resize((300, 225)).transpose(Image.Transpose.ROTATE_90).save(root / "b-turned.jpg")
-    scene(root / "c.jpg", 3)
-    scene(root / "d.jpg", 4)
+    draw_scene(root / "c.jpg", 3)
+    draw_scene(root / "d.jpg", 4)
     return root
 
 

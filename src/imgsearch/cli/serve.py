@@ -40,6 +40,11 @@ def serve(
     cors_origin: Annotated[
         Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
     ] = None,
+    duplicates_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
+                     "Default: a 'duplicates' folder beside the catalog."),
+    ] = None,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -55,6 +60,7 @@ def serve(
             db=db, model=model, model_path=model_path, roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
+            duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:
             if not root.is_dir():

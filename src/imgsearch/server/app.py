@@ -17,7 +17,7 @@ from imgsearch.server.backend import Backend
 from imgsearch.server.config import ServerConfig
 from imgsearch.server.errors import install_error_handlers
 from imgsearch.server.jobs import JobRunner
-from imgsearch.server.routes import admin, images, search
+from imgsearch.server.routes import admin, duplicates, images, search
 from imgsearch.server.security import BodyLimit, TokenAuth
 from imgsearch.server.thumbs import ThumbnailCache
 
@@ -50,7 +50,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     install_error_handlers(app)
-    for router in (search.router, images.router, admin.router):
+    for router in (search.router, images.router, duplicates.router, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
