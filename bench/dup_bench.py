@@ -18,7 +18,6 @@ transformation: the share of copies grouped with their original.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -45,14 +44,15 @@ def _crop(image: Image.Image, left: float, top: float, right: float, bottom: flo
     return image.crop((round(w * left), round(h * top), w - round(w * right), h - round(h * bottom)))
 
 
-def _exif_turned(image: Image.Image) -> tuple[Image.Image, dict]:
+def _exif_turned(image: Image.Image) -> tuple[Image.Image, str, dict]:
+    """Sideways pixels plus the orientation flag that shows them upright (a phone photo)."""
     exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 CW to display": the stored pixels lie on their side
-    return image.transpose(Image.Transpose.ROTATE_90), {"exif": exif.tobytes()}
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    return image.transpose(Image.Transpose.ROTATE_90), "JPEG", {"quality": 90, "exif": exif.tobytes()}
 
 
 TRANSFORMS: dict[str, Callable[[Image.Image], tuple[Image.Image, str, dict]]] = {
-    "resize 50%": lambda im: (im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), "JPEG", {"quality": 90}),
+    "resize 50%": lambda im: (im.reduce(2), "JPEG", {"quality": 90}),
     "JPEG q40": lambda im: (im, "JPEG", {"quality": 40}),
     "PNG": lambda im: (im, "PNG", {}),
     "WebP": lambda im: (im, "WEBP", {"quality": 80}),
@@ -61,7 +61,7 @@ TRANSFORMS: dict[str, Callable[[Image.Image], tuple[Image.Image, str, dict]]] = 
     "brightness +10%": lambda im: (ImageEnhance.Brightness(im).enhance(1.1), "JPEG", {"quality": 90}),
     "border 8 px": lambda im: (ImageOps.expand(im, 8, fill=(255, 255, 255)), "JPEG", {"quality": 90}),
     "rotate 90 (pixels)": lambda im: (im.transpose(Image.Transpose.ROTATE_270), "JPEG", {"quality": 90}),
-    "rotate 90 (EXIF flag)": lambda im: (*(lambda turned: (turned[0], "JPEG", {"quality": 90, **turned[1]}))(_exif_turned(im)),),
+    "rotate 90 (EXIF flag)": _exif_turned,
 }
 HARDER = {
     "crop 5% one corner*": lambda im: (_crop(im, 0, 0, 0.05, 0.05), "JPEG", {"quality": 90}),
@@ -122,7 +122,8 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory(prefix="dup-bench-") as tmp:
         started = time.perf_counter()
         files = build_set(photos, args.with_copies, Path(tmp))
-        print(f"built {len(files)} files from {len(photos)} photos in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        seconds = time.perf_counter() - started
+        print(f"built {len(files)} files from {len(photos)} photos in {seconds:.0f} s", file=sys.stderr)
         images = [upright(path) for path, _, _ in files]
     started = time.perf_counter()
     ours = np.array([perceptual_hash(im) for im in images], dtype=np.uint64)
@@ -137,7 +138,8 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
         rows.append({"method": "imgsearch near", "threshold": threshold,
                      **evaluate(ours, files, threshold, True, transforms)})
         for name, hashes in baselines.items():
-            rows.append({"method": name, "threshold": threshold, **evaluate(hashes, files, threshold, False, transforms)})
+            scores = evaluate(hashes, files, threshold, False, transforms)
+            rows.append({"method": name, "threshold": threshold, **scores})
     print(json.dumps({"files": len(files), "hash_ms_per_image": round(per_image_ms, 2)}))
     return rows
 
@@ -169,7 +171,7 @@ def synthetic(n: int, threshold: int, seed: int = 0) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--with-copies", type=int, default=120, help="Photos that get copies; the rest are distractors.")
+    parser.add_argument("--with-copies", type=int, default=120, help="Photos given copies; others are distractors.")
     parser.add_argument("--thresholds", type=int, nargs="+", default=[6, 8, 10, 12])
     parser.add_argument("--synthetic", type=int, nargs="*", default=[100_000, 250_000])
     parser.add_argument("--synthetic-threshold", type=int, default=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -90,7 +89,8 @@ def test_keeper_rule_order():
         return ImageRecord(i, path, 1, mtime_s * 10**9, "h", w, 10, "jpeg", taken, None)
 
     assert choose_keeper([rec(1, "/a.jpg", 10, None), rec(2, "/b.jpg", 20, None)]) == (1, "largest: 20x10 pixels")
-    index, reason = choose_keeper([rec(1, "/a.jpg", 10, "2021-01-02T00:00:00"), rec(2, "/b.jpg", 10, "2020-05-01T00:00:00")])
+    later, earlier = rec(1, "/a.jpg", 10, "2021-01-02T00:00:00"), rec(2, "/b.jpg", 10, "2020-05-01T00:00:00")
+    index, reason = choose_keeper([later, earlier])
     assert (index, reason) == (1, "same size; earliest capture (2020-05-01T00:00:00)")
     assert choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[0] == 1
     assert "shortest path" in choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[1]
@@ -104,7 +104,7 @@ def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
     moved = run_json("duplicates", "--tier", "near", "--move-to", target, "--db", indexed)
     assert len(moved["moved"]) == 3 and moved["skipped"] == []
     manifest = json.loads(Path(moved["manifest"]).read_text())
-    assert {(e["tier"], e["group"]) for e in manifest["moves"]} <= {("exact", 1), ("near", 1), ("near", 2), ("exact", 2)}
+    assert {e["tier"] for e in manifest["moves"]} == {"near"} and {e["group"] for e in manifest["moves"]} == {1, 2}
     for entry in manifest["moves"]:
         assert not Path(entry["from"]).exists() and Path(entry["to"]).is_file()
         assert Path(entry["to"]).relative_to(target).parts[0] == "photos"  # folders kept under the target

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from imgsearch import ImageIndex
 from imgsearch.server import ServerConfig, create_app

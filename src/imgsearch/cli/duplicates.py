@@ -105,7 +105,8 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
     out.print(table)
     copies = sum(len(g.others) for g in groups)
     freed = sum(m.record.size for g in groups for m in g.others)
-    out.print(f"{_count(len(groups), 'group')}, {_count(copies, 'copy', 'copies')} besides the keepers ({_size(freed)}). "
+    counts = f"{_count(len(groups), 'group')}, {_count(copies, 'copy', 'copies')}"
+    out.print(f"{counts} besides the keepers ({_size(freed)}). "
               "Move them aside with --move-to FOLDER (undo with --undo MANIFEST).")
 
 

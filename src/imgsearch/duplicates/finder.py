@@ -40,10 +40,6 @@ class Member:
     record: ImageRecord
     tier: str
 
-    @property
-    def pixels(self) -> int:
-        return self.record.width * self.record.height
-
     def to_dict(self) -> dict[str, object]:
         r = self.record
         return {
@@ -105,9 +101,13 @@ def _tiers(tier: str, threshold: float | None) -> tuple[str, ...]:
         if tier == "exact":
             raise ImgsearchError("The exact tier takes no --threshold: files are identical or not.")
         if tier == "near" and not (threshold == int(threshold) and 0 <= threshold <= 32):
-            raise ImgsearchError(f"--threshold for near is a number of differing bits, 0 to 32 (default {DEFAULT_NEAR_BITS}).")
+            raise ImgsearchError(
+                f"--threshold for near is a number of differing bits, 0 to 32 (default {DEFAULT_NEAR_BITS})."
+            )
         if tier == "similar" and not 0 < threshold <= 1:
-            raise ImgsearchError(f"--threshold for similar is a cosine between 0 and 1 (default {DEFAULT_SIMILAR_COSINE}).")
+            raise ImgsearchError(
+                f"--threshold for similar is a cosine between 0 and 1 (default {DEFAULT_SIMILAR_COSINE})."
+            )
     return (tier,)
 
 
