@@ -168,3 +168,12 @@ def test_v3_catalog_gets_hashes_on_next_index_without_reembedding(indexed, libra
         assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "4"
     assert run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)["unchanged"] == len(hashes)
+
+
+def test_similar_tier_through_an_approximate_index(library, tmp_path, tiny_clip_dir):
+    """With faiss HNSW serving the catalog, the similar tier asks it for neighbours instead of scanning."""
+    pytest.importorskip("faiss")
+    db = tmp_path / "faiss.db"
+    run_json("index", library, "--db", db, "--model-path", tiny_clip_dir, "--index", "faiss")
+    similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", db)["groups"]
+    assert {"a.jpg", "a-copy.jpg"} in _names(similar)
