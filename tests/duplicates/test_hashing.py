@@ -49,8 +49,8 @@ def test_near_pairs_match_brute_force_with_turns():
     expected = {tuple(p) for p in np.argwhere(np.triu(close, 1)).tolist()}
     found = {tuple(p) for p in near_pairs(hashes, threshold).tolist()}
     assert found == expected and {(3, 10), (4, 20), (5, 30)} <= found
-    plain = np.argwhere(np.triu(hamming(hashes[:, None], hashes[None, :]) <= threshold, 1))
-    assert {tuple(p) for p in near_pairs(hashes, threshold, rotated=False).tolist()} == {tuple(p) for p in plain.tolist()}
+    plain = {tuple(p) for p in np.argwhere(np.triu(hamming(hashes[:, None], hashes[None, :]) <= threshold, 1)).tolist()}
+    assert {tuple(p) for p in near_pairs(hashes, threshold, rotated=False).tolist()} == plain
 
 
 def test_components_join_chains():
