@@ -55,6 +55,7 @@ def test_each_tier_through_the_cli(indexed):
 
     near = run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]
     assert _names(near) == [{"a.jpg", "a-copy.jpg"}, {"b.jpg", "b-small.png", "b-turned.jpg"}]
+    assert {g["tier"] for g in near} == {"exact", "near"}  # identical files say so in any tier
 
     # Identical files have identical embeddings, so they pass any cosine threshold.
     similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", indexed)["groups"]
@@ -104,7 +105,8 @@ def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
     moved = run_json("duplicates", "--tier", "near", "--move-to", target, "--db", indexed)
     assert len(moved["moved"]) == 3 and moved["skipped"] == []
     manifest = json.loads(Path(moved["manifest"]).read_text())
-    assert {e["tier"] for e in manifest["moves"]} == {"near"} and {e["group"] for e in manifest["moves"]} == {1, 2}
+    assert sorted(e["tier"] for e in manifest["moves"]) == ["exact", "near", "near"]
+    assert {e["group"] for e in manifest["moves"]} == {1, 2}
     for entry in manifest["moves"]:
         assert not Path(entry["from"]).exists() and Path(entry["to"]).is_file()
         assert Path(entry["to"]).relative_to(target).parts[0] == "photos"  # folders kept under the target

@@ -81,11 +81,12 @@ def find_duplicates(
     tiers = _tiers(tier, threshold)
     ids = _candidate_ids(catalog, folder)
     edges = {name: _edges(catalog, name, ids, threshold) for name in tiers}
-    everything = np.concatenate(list(edges.values()))
-    groups = components(len(ids), everything)
+    groups = components(len(ids), np.concatenate(list(edges.values())))
+    if "exact" not in edges:  # byte-identical copies are labelled exact in any tier
+        edges = {"exact": _edges(catalog, "exact", ids, None), **edges}
     labels = {name: component_labels(len(ids), rows) for name, rows in edges.items()}
     records = catalog.records(ids[np.concatenate(groups)] if groups else [])
-    built = [_group(ids, rows, tiers, labels, records) for rows in groups]
+    built = [_group(ids, rows, labels, records) for rows in groups]
     built.sort(key=lambda g: (-len(g.members), g.keeper.record.path))
     return [DuplicateGroup(n, g.tier, g.keeper, g.others, g.reason) for n, g in enumerate(built, start=1)]
 
@@ -93,7 +94,7 @@ def find_duplicates(
 def _tiers(tier: str, threshold: float | None) -> tuple[str, ...]:
     if tier == "all":
         if threshold is not None:
-            raise ImgsearchError("--threshold needs one tier: --tier near (bits, 0-63) or --tier similar (cosine).")
+            raise ImgsearchError("--threshold needs one tier: --tier near (bits, 0-32) or --tier similar (cosine).")
         return TIERS
     if tier not in TIERS:
         raise ImgsearchError(f"Unknown tier {tier!r}: use exact, near, similar or all.")
@@ -145,26 +146,25 @@ def _star_edges(groups: list[np.ndarray]) -> np.ndarray:
 
 
 def _group(
-    ids: np.ndarray, rows: np.ndarray, tiers: tuple[str, ...], labels: dict[str, np.ndarray],
-    records: dict[int, ImageRecord],
+    ids: np.ndarray, rows: np.ndarray, labels: dict[str, np.ndarray], records: dict[int, ImageRecord]
 ) -> DuplicateGroup:
     members = [records[int(ids[row])] for row in rows]
     keeper_at, reason = choose_keeper(members)
     keeper_row = rows[keeper_at]
     others = tuple(
-        Member(record, _tie(row, keeper_row, tiers, labels))
+        Member(record, _tie(row, keeper_row, labels))
         for row, record in zip(rows, members) if row != keeper_row
     )
     tier = max((m.tier for m in others), key=TIERS.index)
     return DuplicateGroup(0, tier, Member(members[keeper_at], tier), others, reason)
 
 
-def _tie(row: int, keeper_row: int, tiers: tuple[str, ...], labels: dict[str, np.ndarray]) -> str:
-    """The strongest tier whose groups put this image with the keeper."""
-    for tier in tiers:
-        if labels[tier][row] == labels[tier][keeper_row]:
+def _tie(row: int, keeper_row: int, labels: dict[str, np.ndarray]) -> str:
+    """The strongest tier whose groups put this image with the keeper (labels go strongest first)."""
+    for tier, label in labels.items():
+        if label[row] == label[keeper_row]:
             return tier
-    return tiers[-1]
+    return list(labels)[-1]
 
 
 def capture_time(record: ImageRecord) -> str:
