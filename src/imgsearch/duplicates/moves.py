@@ -128,7 +128,8 @@ def _move(source: Path, destination: Path) -> str | None:
 
 def _write_manifest(path: Path, data: dict[str, object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    # ASCII escapes keep file names that are not valid UTF-8 (surrogate-escaped) intact.
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=True), encoding="utf-8")
     os.replace(tmp, path)
 
 
