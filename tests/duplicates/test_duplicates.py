@@ -179,4 +179,3 @@ def test_similar_tier_through_an_approximate_index(library, tmp_path, tiny_clip_
     run_json("index", library, "--db", db, "--model-path", tiny_clip_dir, "--index", "faiss")
     similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", db)["groups"]
     assert {"a.jpg", "a-copy.jpg"} in _names(similar)
-
