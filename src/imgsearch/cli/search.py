@@ -27,6 +27,7 @@ from imgsearch.cli.common import (
     print_json,
     user_errors,
 )
+from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
@@ -93,6 +94,8 @@ def search(
     model: ModelOption = None,
     model_path: ModelPathOption = None,
     text_model: TextModelOption = None,
+    preview: PreviewOption = False,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by text and example images. With no query, opens an interactive prompt."""
@@ -109,7 +112,7 @@ def search(
             explain=explain,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
-        _print_results(label, results, idx, as_json)
+        _show_results(label, results, idx, as_json, preview, html)
 
 
 @app.command()
@@ -127,13 +130,15 @@ def similar(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    preview: PreviewOption = False,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find images that look like IMAGE."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         filters = _filters(folder, after, before, formats, min_size, camera)
         results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=filters)
-        _print_results(str(image), results, idx, as_json)
+        _show_results(str(image), results, idx, as_json, preview, html)
 
 
 def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: SearchFilters) -> None:
@@ -187,6 +192,16 @@ def _split_signs(line: str) -> tuple[list[str], list[str]]:
     if words:
         target.append(" ".join(words))
     return positives, negatives
+
+
+def _show_results(
+    label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool, preview: bool, html: Path | None
+) -> None:
+    """--html and --preview first; the table, tab-separated lines or JSON unless thumbnails were shown."""
+    model = idx.catalog.model_id
+    if not present_results(label, results, model=model, preview=preview, html=html, as_json=as_json,
+                           explain=_explanation):
+        _print_results(label, results, idx, as_json)
 
 
 def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool) -> None:
