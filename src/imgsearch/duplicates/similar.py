@@ -51,7 +51,8 @@ def _neighbours(catalog: Catalog, ids: np.ndarray, cosine: float) -> np.ndarray:
         for image_id in ids:
             vector = catalog.embedding(int(image_id))
             near, scores = index.search(vector, NEIGHBOURS + 1, allowed_ids=ids)
-            keep = (scores >= cosine) & (near != image_id)
+            # A vector database that filters by itself may ignore `allowed_ids`: check again.
+            keep = (scores >= cosine) & (near != image_id) & np.isin(near, ids)
             found += [(int(image_id), int(other)) for other in near[keep]]
     finally:
         index.close()
