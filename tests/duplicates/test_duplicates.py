@@ -102,7 +102,7 @@ def test_keeper_rule_order():
 def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
     before = _files(library)
     target = tmp_path / "dupes"
-    moved = run_json("duplicates", "--tier", "near", "--move-to", target, "--db", indexed)
+    moved = run_json("duplicates", "--move-to", target, "--db", indexed)  # moving defaults to the near tier
     assert len(moved["moved"]) == 3 and moved["skipped"] == []
     manifest = json.loads(Path(moved["manifest"]).read_text())
     assert sorted(e["tier"] for e in manifest["moves"]) == ["exact", "near", "near"]

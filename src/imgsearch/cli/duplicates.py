@@ -21,13 +21,15 @@ TIER_CHOICES = ("all", "exact", "near", "similar")
 @app.command()
 def duplicates(
     tier: Annotated[
-        str,
+        Optional[str],
         typer.Option(
             "--tier",
             help="exact: identical files. near: the same picture re-saved (resized, recompressed, other format, "
-            "rotated, framed, lightly cropped). similar: the same scene by CLIP (bursts). all: every tier.",
+            "rotated, framed, lightly cropped). similar: the same scene by CLIP (bursts). all: every tier. "
+            "Default: all when listing; near (exact copies included) with --move-to, so merely similar "
+            "shots move only when asked for.",
         ),
-    ] = "all",
+    ] = None,
     threshold: Annotated[
         Optional[float],
         typer.Option(
@@ -66,6 +68,7 @@ def duplicates(
                 raise ImgsearchError("Give either --move-to or --undo, not both.")
             _print_moves(idx.undo_duplicates(undo), as_json, undo=True)
             return
+        tier = tier or ("near" if move_to is not None else "all")
         if tier not in TIER_CHOICES:
             raise ImgsearchError(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
         unhashed = idx.catalog.unhashed_count() if tier in ("all", "near") else 0
