@@ -52,7 +52,9 @@ def _exif_turned(image: Image.Image) -> tuple[Image.Image, str, dict]:
 
 
 TRANSFORMS: dict[str, Callable[[Image.Image], tuple[Image.Image, str, dict]]] = {
-    "resize 50%": lambda im: (im.reduce(2), "JPEG", {"quality": 90}),
+    "resize 50%": lambda im: (
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), "JPEG", {"quality": 90}
+    ),
     "JPEG q40": lambda im: (im, "JPEG", {"quality": 40}),
     "PNG": lambda im: (im, "PNG", {}),
     "WebP": lambda im: (im, "WEBP", {"quality": 80}),
