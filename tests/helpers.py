@@ -53,6 +53,16 @@ def draw_photo(
     return path
 
 
+def draw_scene(path: Path, seed: int, size: tuple[int, int] = (240, 180)) -> Path:
+    """A photo-like picture (a smooth random colour field), different for every seed: unlike
+    `draw_photo`'s shapes, two seeds never look alike to a perceptual hash."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    coarse.resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
+    return path
+
+
 def run_cli(*args: str, expect: int = 0) -> str:
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == expect, (result.exit_code, result.output, result.exception)

@@ -24,7 +24,7 @@ def catalog(tmp_path):
 def test_batch_write_then_read_back(catalog):
     catalog.write_batch([_image("/p/a.jpg", [1, 0], "ha"), _image("/p/b.jpg", [0, 1], "hb")])
     assert catalog.count() == 2
-    record, vector = catalog.embedding_for_hash("hb")
+    record, vector, _phash = catalog.embedding_for_hash("hb")
     assert record.path == "/p/b.jpg"
     np.testing.assert_array_equal(vector, [0, 1])
     ids, matrix = catalog.all_embeddings()

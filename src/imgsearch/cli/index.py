@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     BatchSizeOption,
+    CaptionEndpointOption,
     CaptionModelOption,
     CaptionPromptOption,
     CaptionsOption,
+    CaptionTimeoutOption,
+    CaptionWorkersOption,
     DbOption,
     DetectorOption,
     IncludeHiddenOption,
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
     Optional[str],
@@ -61,6 +69,9 @@ def index(
     objects: ObjectsOption = False,
     caption_model: CaptionModelOption = None,
     caption_prompt: CaptionPromptOption = None,
+    caption_endpoint: CaptionEndpointOption = None,
+    caption_workers: CaptionWorkersOption = DEFAULT_WORKERS,
+    caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
     detector: DetectorOption = None,
     text_model: TextModelOption = None,
     vector_index: VectorIndexOption = None,
@@ -75,52 +86,88 @@ def index(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Index photo folders. Run it again any time: only new and changed files are read."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
+    """Index photo folders. Run it again any time: only new and changed files are read.
+
+    The catalog remembers the model (--model / --model-path) and --text-model, so later runs
+    and searches need neither flag.
+    """
+    with user_errors(), stop_on_sigterm(), ImageIndex(
+        db, model=model, model_path=model_path, text_model=text_model
+    ) as idx:
+        images_before = idx.catalog.count()
         config = None
         if vector_index or qdrant_url or qdrant_path:
             config = IndexConfig(
                 backend=vector_index or "qdrant", faiss_kind=faiss_kind, qdrant_url=qdrant_url,
                 qdrant_path=str(qdrant_path.expanduser().resolve()) if qdrant_path else None,
             )
-        with ProgressBar(enabled=not as_json) as on_progress:
+        with ProgressBar(enabled=not as_json, batch_size=batch_size) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
-                on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
-                caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
+                on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
+                objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
+                caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
+                detector=detector,
             )
+        images = idx.catalog.count()
         if as_json:
-            print_json(report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
+            print_json(report_dict(report, idx.catalog.model_id) | {
+                "vector_index": idx.status().vector_index, "images": images,
+                "images_added": images - images_before,
+            })
         else:
-            _print_report(report)
+            _print_report(report, images, images - images_before)
         if report.interrupted:
             raise typer.Exit(130)
 
 
-class ProgressBar:
-    """A bar with images/s and ETA that appears once there is work to show; call it with progress."""
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """`kill` (a service manager's stop) ends a run like Ctrl+C does: finished batches kept, and said so."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
 
-    def __init__(self, enabled: bool) -> None:
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ProgressBar:
+    """A bar with images/s and time left that appears once there is work to show; call it with progress.
+
+    Until the first batch has gone through the model, the count climbs at decoding speed
+    only, so rate and time left are shown from then on, measured over the whole run. After
+    `stop()` (a watcher's batch is done) the next progress starts a new run.
+    """
+
+    def __init__(self, enabled: bool, batch_size: int) -> None:
         columns = (
             TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}", style="progress.remaining"),
         )
-        self.enabled = enabled
+        self.enabled, self.batch_size = enabled, batch_size
         self.bar = Progress(*columns, console=err, transient=False)
-        self.task = self.bar.add_task("index", total=None, rate="")
+        self.task = self.bar.add_task("index", total=None, rate="", eta="")
+        self.started: float | None = time.monotonic()
 
     def __call__(self, progress: IndexProgress) -> None:
         if not self.enabled:
             return
+        if self.started is None:
+            self.started = time.monotonic()
         if not self.bar.live.is_started:
             self.bar.start()
-        speed = self.bar.tasks[0].speed
-        self.bar.update(
-            self.task, completed=progress.done, total=progress.total,
-            rate=f"{speed:.1f} img/s" if speed else "",
-        )
+        rate, eta = _rate_and_eta(progress, time.monotonic() - self.started, self.batch_size)
+        self.bar.update(self.task, completed=progress.done, total=progress.total, rate=rate, eta=eta)
 
     def stop(self) -> None:
+        self.started = None
         if self.bar.live.is_started:
             self.bar.stop()
 
@@ -129,6 +176,16 @@ class ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _rate_and_eta(progress: IndexProgress, elapsed: float, batch_size: int) -> tuple[str, str]:
+    """'12.3 img/s', '0:01:05 left' once a first batch is embedded; blank before."""
+    first_batch = min(batch_size, progress.total)
+    if progress.done < first_batch or progress.done == 0 or elapsed <= 0:
+        return "", ""
+    speed = progress.done / elapsed
+    left = int((progress.total - progress.done) / speed)
+    return f"{speed:.1f} img/s", f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left"
 
 
 def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
@@ -148,9 +205,16 @@ def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
     }
 
 
-def _print_report(report: IndexReport) -> None:
+def _print_report(report: IndexReport, images: int, added: int) -> None:
     if report.interrupted:
-        err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
+        todo = report.scanned - report.unchanged
+        err.print(
+            f"[yellow]Interrupted.[/] Kept what finished: the catalog holds {images} images "
+            f"({added} added by this run). Of {todo} files to read, the rest is left: "
+            "run the same command to continue."
+        )
+        print_problems(report)
+        return
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
         "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
@@ -174,5 +238,3 @@ def print_problems(report: IndexReport) -> None:
             " folder. Mount it and index again; if you emptied it on purpose, put any file in it and index again.",
             highlight=False,
         )
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -15,9 +14,12 @@ from rich.markup import escape
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     BatchSizeOption,
+    CaptionEndpointOption,
     CaptionModelOption,
     CaptionPromptOption,
     CaptionsOption,
+    CaptionTimeoutOption,
+    CaptionWorkersOption,
     DbOption,
     DetectorOption,
     IncludeHiddenOption,
@@ -31,8 +33,9 @@ from imgsearch.cli.common import (
     out,
     user_errors,
 )
-from imgsearch.cli.index import ProgressBar, print_problems, report_dict
+from imgsearch.cli.index import ProgressBar, print_problems, report_dict, stop_on_sigterm
 from imgsearch.errors import ImgsearchError
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from imgsearch.watch.settings import WatchSettings
 
 if TYPE_CHECKING:
@@ -67,6 +70,9 @@ def watch(
     objects: ObjectsOption = False,
     caption_model: CaptionModelOption = None,
     caption_prompt: CaptionPromptOption = None,
+    caption_endpoint: CaptionEndpointOption = None,
+    caption_workers: CaptionWorkersOption = DEFAULT_WORKERS,
+    caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
     detector: DetectorOption = None,
     text_model: TextModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch on stdout.")] = False,
@@ -80,7 +86,7 @@ def watch(
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
         _check_roots(roots, idx.catalog.roots())
         settings = WatchSettings(poll=poll, quiet=debounce, max_wait=max(WatchSettings.max_wait, debounce))
-        with ProgressBar(enabled=not as_json) as bar:
+        with ProgressBar(enabled=not as_json, batch_size=batch_size) as bar:
 
             def on_batch(batch: WatchBatch) -> None:
                 bar.stop()
@@ -88,14 +94,16 @@ def watch(
 
             watcher = idx.watcher(
                 roots, settings=settings, on_batch=on_batch, on_notice=_notice, on_progress=bar,
-                batch_size=batch_size, include_hidden=include_hidden, ocr=ocr, captions=captions,
-                objects=objects, caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
+                batch_size=batch_size, include_hidden=include_hidden, ocr=ocr,
+                captions=captions or caption_model is not None, objects=objects, caption_model=caption_model,
+                caption_prompt=caption_prompt, caption_endpoint=caption_endpoint, caption_workers=caption_workers,
+                caption_timeout=caption_timeout, detector=detector,
             )
             how = f"scanning every {poll:g} s" if poll else "listening for changes"
             err.print(f"Watching {len(roots)} folder(s), {how}. Ctrl+C stops.")
-            signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends it like Ctrl+C
             try:
-                watcher.run()
+                with stop_on_sigterm():
+                    watcher.run()
             except KeyboardInterrupt:
                 bar.stop()
                 err.print("Stopped watching. Later changes are picked up by the next `imgsearch watch` or `index`.")
@@ -119,10 +127,6 @@ def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
         return
     out.print(escape(batch.summary()), highlight=False)
     print_problems(batch.report)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _notice(message: str) -> None:

@@ -21,7 +21,7 @@ from platformdirs import user_data_path
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -83,6 +83,9 @@ ALTER TABLE images ADD COLUMN changed_generation INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS images_changed ON images(changed_generation);
 CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 """,
+    4: """
+ALTER TABLE images ADD COLUMN phash INTEGER;
+""",
 }
 
 
@@ -134,6 +137,8 @@ class NewImage:
     camera: str | None
     embedding: np.ndarray
     texts: tuple[TextSignal, ...] = ()
+    phash: int | None = None
+    """64-bit perceptual hash of the upright picture (`imgsearch.duplicates.hashing`), signed."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,8 @@ class FileState:
     failed: bool
     indexed_at: float = 0.0
     """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
+    unhashed: bool = False
+    """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
 
 
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
@@ -307,24 +314,26 @@ class Catalog:
         below = "path = ? OR (path >= ? AND path < ?)"  # a range the path index answers, case-sensitive
         for root in under:
             bounds = _subtree_bounds(root)
-            for path, size, mtime, indexed_at in self._db.execute(
-                f"SELECT path, size, mtime_ns, indexed_at FROM images WHERE {below}", bounds
+            for path, size, mtime, indexed_at, unhashed in self._db.execute(
+                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {below}", bounds
             ):
-                states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
+                states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed))
             failed = self._db.execute(f"SELECT path, size, mtime_ns FROM failures WHERE {below}", bounds)
             for path, size, mtime in failed:
                 states.setdefault(path, FileState(size, mtime, failed=True))
         return states
 
-    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray] | None:
-        """A finished image with this content, so a moved or copied file needs no model run."""
+    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray, int | None] | None:
+        """A finished image with this content (its record, embedding and perceptual hash), so a
+        moved or copied file needs no model run."""
         row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS}, embedding FROM images WHERE content_hash = ? LIMIT 1",
+            f"SELECT {_RECORD_COLUMNS}, embedding, phash FROM images WHERE content_hash = ?"
+            " ORDER BY phash IS NULL LIMIT 1",
             (content_hash,),
         ).fetchone()
         if row is None:
             return None
-        return ImageRecord(*row[:-1]), np.frombuffer(row[-1], dtype=np.float32)
+        return ImageRecord(*row[:-2]), np.frombuffer(row[-2], dtype=np.float32), row[-1]
 
     def get(self, image_id: int) -> ImageRecord | None:
         row = self._db.execute(
@@ -348,6 +357,31 @@ class Catalog:
             ):
                 found[row[0]] = ImageRecord(*row)
         return found
+
+    def perceptual_hashes(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, signed 64-bit perceptual hashes) of the images that have one, in id order."""
+        rows = self._db.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id").fetchall()
+        found = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        if ids is not None:
+            found = found[np.isin(found[:, 0], ids)]
+        return found[:, 0].copy(), found[:, 1].copy()
+
+    def unhashed_count(self) -> int:
+        """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
+        return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
+
+    def content_duplicates(self, ids: np.ndarray | None = None) -> list[list[int]]:
+        """Ids sharing one content hash (byte-identical files), per content, two or more each."""
+        by_hash: dict[str, list[int]] = {}
+        for image_id, content_hash in self._db.execute(
+            "SELECT id, content_hash FROM images WHERE content_hash IN "
+            "(SELECT content_hash FROM images GROUP BY content_hash HAVING COUNT(*) > 1) ORDER BY id"
+        ):
+            by_hash.setdefault(content_hash, []).append(image_id)
+        if ids is not None:
+            wanted = set(ids.tolist())
+            by_hash = {h: [i for i in group if i in wanted] for h, group in by_hash.items()}
+        return [group for group in by_hash.values() if len(group) > 1]
 
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
         """Ids of the images that pass every filter, for ranking within them only."""
@@ -417,14 +451,21 @@ class Catalog:
 
     # -- writing -------------------------------------------------------------------
 
+    def move_paths(self, moves: Sequence[tuple[str, str]]) -> None:
+        """Record that files moved (old path, new path): same rows, ids and embeddings."""
+        with self.transaction():
+            self._db.executemany("UPDATE images SET path = ? WHERE path = ?", [(new, old) for old, new in moves])
+
     def write_batch(
         self,
         images: Sequence[NewImage],
         failures: Sequence[Failure] = (),
         removed: Sequence[str] = (),
+        phashes: Sequence[tuple[str, int]] = (),
     ) -> None:
-        """Write one batch of finished work in a single transaction."""
-        if not (images or failures or removed):
+        """Write one batch of finished work in a single transaction; `phashes` (path, hash)
+        fills in the perceptual hash of unchanged images without touching their embedding."""
+        if not (images or failures or removed or phashes):
             return
         now = time.time()
         model_id = self.model_id
@@ -434,8 +475,8 @@ class Catalog:
             generation = self._bump_generation()
             self._db.executemany(
                 """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
-                       taken_at, camera, model_id, embedding, indexed_at, changed_generation)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       taken_at, camera, model_id, embedding, indexed_at, changed_generation, phash)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET
                        size=excluded.size, mtime_ns=excluded.mtime_ns,
                        content_hash=excluded.content_hash, width=excluded.width,
@@ -443,17 +484,18 @@ class Catalog:
                        taken_at=excluded.taken_at, camera=excluded.camera,
                        model_id=excluded.model_id, embedding=excluded.embedding,
                        indexed_at=excluded.indexed_at,
-                       changed_generation=excluded.changed_generation""",
+                       changed_generation=excluded.changed_generation, phash=excluded.phash""",
                 [
                     (
                         img.path, img.size, img.mtime_ns, img.content_hash, img.width,
                         img.height, img.format, img.taken_at, img.camera, model_id,
                         np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                        generation,
+                        generation, img.phash,
                     )
                     for img in images
                 ],
             )
+            self._db.executemany("UPDATE images SET phash = ? WHERE path = ?", [(h, p) for p, h in phashes])
             self._db.executemany(
                 "DELETE FROM failures WHERE path = ?", [(img.path,) for img in images]
             )
