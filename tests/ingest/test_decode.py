@@ -1,4 +1,4 @@
-"""Decoder tests: real awkward files from ../shared/data plus small images made here."""
+"""Decoder tests: real awkward files from the shared test data plus small images made here."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from PIL import Image
 
 from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from tests.helpers import shared_data
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FORMATS = DATA / "formats"
+FORMATS = shared_data("formats")
 SHARP = FORMATS / "sharp" / "test" / "fixtures"
 HEIF = FORMATS / "heif" / "tests" / "images"
 IMMICH = FORMATS / "immich"

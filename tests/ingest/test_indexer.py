@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from imgsearch import ImageIndex
-from tests.helpers import SHARED_DATA, draw_photo, run_cli, run_json
+from tests.helpers import draw_photo, run_cli, run_json, shared_data
 
 
 @pytest.fixture
@@ -133,10 +133,10 @@ def _count(db: Path) -> int:
         return 0
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="needs ../shared/data/formats (shared test data)")
+@pytest.mark.skipif(not shared_data("formats").is_dir(), reason="needs the shared test data (formats/)")
 def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     db = tmp_path / "c.db"
-    formats = SHARED_DATA / "formats"
+    formats = shared_data("formats")
     run = run_json("index", formats, "--db", db, "--model-path", tiny_clip_dir)
     failed = {Path(f["path"]).name: f["reason"] for f in run["failed"]}
     for broken in ("truncated.jpg", "truncated.png", "corrupt-header.jpg"):

@@ -1,6 +1,6 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
-Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in test-artifacts/.
+Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in $IMGSEARCH_TEST_ARTIFACTS (default: a temp folder).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from imgsearch.server import ServerConfig
+from tests.helpers import artifacts_dir
 from tests.server.conftest import Library, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -52,8 +52,7 @@ def page(browser, request):
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
+    page.screenshot(path=str(artifacts_dir() / f"{request.node.name}-final.png"))
     context.close()
     if "wrong_token" in request.node.name:  # the refused first request is the point of that test
         errors = [e for e in errors if "401 (Unauthorized)" not in e]
@@ -61,8 +60,7 @@ def page(browser, request):
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(artifacts_dir() / f"{name}.png"))
 
 
 def test_search_open_similar_and_upload(page, server_url: str, library: Library):
