@@ -165,3 +165,19 @@ def test_unreadable_images_are_reported_and_left_out(tmp_path, tiny_clip_dir, ph
     assert payload["dataset"]["images_found"] == 13
     assert payload["runs"][0]["directions"]["text_to_image"]["queries"] == 24
     assert "1 images could not be read and were left out: broken.png" in " ".join(run_cli(*base).split())
+
+
+def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):
+    """The most common Flickr8k download: `captions.txt` holding an image,caption CSV."""
+    pytest.importorskip("matplotlib")
+    captions_json, folder = photos
+    rows = [(name, caption) for name, caps in json.loads(captions_json.read_text()).items() for caption in caps]
+    dataset = tmp_path / "captions.txt"
+    with dataset.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("image", "caption"), *rows])
+    out = tmp_path / "report"
+    run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["images_found"] == 12
+    assert report["dataset"]["missing_images"] == ["gone.png"]
