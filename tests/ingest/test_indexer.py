@@ -152,3 +152,46 @@ def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     assert {(r.width, r.height) for r in portraits} == {(450, 600)}
     for kind in ("heic", "avif"):
         assert any(r.format in {kind, "heif"} for r in by_name.values()), f"no {kind} indexed"
+
+
+def _odd_named_photo(folder: Path) -> str:
+    """A photo whose name is not UTF-8 (an old Samba/FAT copy), sorted before the others; returns its str path."""
+    made = draw_photo(folder / "made.jpg", "orange", seed=7)
+    odd = os.fsdecode(os.fsencode(folder) + b"/0caf\xe9.jpg")
+    os.rename(made, odd)
+    return odd
+
+
+def test_file_name_that_is_not_utf8_is_indexed_searchable_and_printed_safely(photos, tmp_path, tiny_clip_dir):
+    odd = _odd_named_photo(photos)
+    db = tmp_path / "c.db"
+    first = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--batch-size", "2")
+    assert (first["scanned"], first["embedded"], first["failed"]) == (6, 6, [])
+    again = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (again["unchanged"], again["embedded"], again["reused"], again["removed"]) == (6, 0, 0, 0)
+
+    found = run_json("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
+    paths = [hit["path"] for hit in found["results"]]
+    assert len(paths) == 6 and odd in paths, "JSON carries the name losslessly (\\udcNN escapes)"
+    assert os.fsencode(odd) in {os.fsencode(p) for p in paths}
+    text = run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
+    assert "0caf\\xe9.jpg" in text, "text output shows the undecodable byte as \\xNN"
+    with ImageIndex(db) as index:
+        assert index.catalog.get_by_path(odd).path == odd
+
+
+def test_odd_name_among_bad_files_never_costs_the_batch(photos, tmp_path, tiny_clip_dir):
+    _odd_named_photo(photos)
+    (photos / "0-empty.jpg").write_bytes(b"")
+    odd_broken = os.fsdecode(os.fsencode(photos) + b"/0-\xff.png")
+    Path(odd_broken).write_text("not an image")
+    db = tmp_path / "c.db"
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert run["embedded"] == 6
+    assert _paths(run) == {str(photos / "0-empty.jpg"), odd_broken}
+    (photos / "red.jpg").unlink()
+    rerun = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (rerun["removed"], rerun["embedded"], rerun["failed"]) == (1, 0, [])
+    status = "".join(run_cli("status", "--db", db).split())  # unwrapped
+    assert "0-\\xff.png:notanimage" in status and "0-empty.jpg:emptyfile" in status
+    assert {f["path"] for f in run_json("status", "--db", db)["failures"]} == _paths(run)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.store.catalog import printable
 
 VectorIndexOption = Annotated[
     Optional[str],
@@ -153,7 +154,7 @@ def _print_report(report: IndexReport) -> None:
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
     out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        err.print(f"  [red]skipped[/] {escape(printable(failure.path))}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 

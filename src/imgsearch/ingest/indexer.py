@@ -197,8 +197,8 @@ class _BatchWriter:
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
-        self.catalog.write_batch(images, failures, removed)
-        self.report.failures.extend(failures)
+        refused = self.catalog.write_batch(images, failures, removed)
+        self.report.failures.extend(failures + refused)
         self.prepared, self.ready, self.failures = [], [], []
 
     def _embed(self, prepared: list[_Prepared]) -> list[NewImage]:

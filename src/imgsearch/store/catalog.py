@@ -2,7 +2,14 @@
 
 The catalog is the single source of truth. Every batch of finished work is written in
 one transaction (WAL mode), so a run killed at any point leaves a valid catalog that
-keeps all committed batches; the next run resumes from there.
+keeps all committed batches; the next run resumes from there. Within a batch, a record
+that cannot be stored becomes a failure entry and the rest of the batch still commits.
+
+File names are stored losslessly. Linux file names are bytes; Python hands them to us as
+str, with bytes that are not UTF-8 (old Samba/FAT copies) as surrogate escapes (PEP 383).
+SQLite TEXT must be UTF-8, so such a path is stored as a BLOB of its exact bytes
+(`os.fsencode`) and every other path as TEXT; readers always get back the str the os
+module gave us (`path_from_db`). Use `printable` to show one.
 """
 
 from __future__ import annotations
@@ -86,6 +93,34 @@ CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEG
 }
 
 
+_RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+"""What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
+error (sqlite3.OperationalError) is not about one record and still aborts the batch."""
+
+
+def path_to_db(path: str) -> str | bytes:
+    """The value stored for `path`: the str itself, or its exact bytes when it is not valid UTF-8."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_from_db(value: str | bytes) -> str:
+    """The path as the os module spells it (undecodable bytes as surrogate escapes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def printable(text: str) -> str:
+    """`text` safe to print or encode as UTF-8: undecodable bytes of a file name shown as \\xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def default_db_path() -> Path:
     """Where the catalog lives unless `--db` or $IMGSEARCH_DB says otherwise."""
     override = os.environ.get(DB_ENV_VAR)
@@ -163,6 +198,9 @@ class FileState:
     indexed_at: float = 0.0
     """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
 
+
+_AT_OR_BELOW = "path = ? OR CAST(path AS TEXT) LIKE CAST(? AS TEXT) ESCAPE '\\'"
+"""A path equal to or below a folder, given `_prefix_patterns`; the casts let a LIKE see BLOB paths."""
 
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
 
@@ -290,11 +328,11 @@ class Catalog:
         with self.transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
-                [(str(root), time.time()) for root in roots],
+                [(path_to_db(str(root)), time.time()) for root in roots],
             )
 
     def roots(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+        return [path_from_db(row[0]) for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
 
     # -- reading -------------------------------------------------------------------
 
@@ -306,15 +344,15 @@ class Catalog:
         states: dict[str, FileState] = {}
         for prefix in _prefix_patterns(under):
             for path, size, mtime, indexed_at in self._db.execute(
-                "SELECT path, size, mtime_ns, indexed_at FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                f"SELECT path, size, mtime_ns, indexed_at FROM images WHERE {_AT_OR_BELOW}",
                 prefix,
             ):
-                states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
+                states[path_from_db(path)] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
             for path, size, mtime in self._db.execute(
-                "SELECT path, size, mtime_ns FROM failures WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                f"SELECT path, size, mtime_ns FROM failures WHERE {_AT_OR_BELOW}",
                 prefix,
             ):
-                states.setdefault(path, FileState(size, mtime, failed=True))
+                states.setdefault(path_from_db(path), FileState(size, mtime, failed=True))
         return states
 
     def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray] | None:
@@ -325,19 +363,19 @@ class Catalog:
         ).fetchone()
         if row is None:
             return None
-        return ImageRecord(*row[:-1]), np.frombuffer(row[-1], dtype=np.float32)
+        return _record(row[:-1]), np.frombuffer(row[-1], dtype=np.float32)
 
     def get(self, image_id: int) -> ImageRecord | None:
         row = self._db.execute(
             f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)
         ).fetchone()
-        return ImageRecord(*row) if row else None
+        return _record(row) if row else None
 
     def get_by_path(self, path: str) -> ImageRecord | None:
         row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path,)
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path_to_db(path),)
         ).fetchone()
-        return ImageRecord(*row) if row else None
+        return _record(row) if row else None
 
     def records(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
         found: dict[int, ImageRecord] = {}
@@ -347,7 +385,7 @@ class Catalog:
             for row in self._db.execute(
                 f"SELECT {_RECORD_COLUMNS} FROM images WHERE id IN ({marks})", chunk
             ):
-                found[row[0]] = ImageRecord(*row)
+                found[row[0]] = _record(row)
         return found
 
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
@@ -398,8 +436,8 @@ class Catalog:
 
     def failures(self) -> list[Failure]:
         return [
-            Failure(*row)
-            for row in self._db.execute(
+            Failure(path_from_db(path), size, mtime_ns, reason)
+            for path, size, mtime_ns, reason in self._db.execute(
                 "SELECT path, size, mtime_ns, reason FROM failures ORDER BY path"
             )
         ]
@@ -423,61 +461,37 @@ class Catalog:
         images: Sequence[NewImage],
         failures: Sequence[Failure] = (),
         removed: Sequence[str] = (),
-    ) -> None:
-        """Write one batch of finished work in a single transaction."""
+    ) -> list[Failure]:
+        """Write one batch of finished work in a single transaction.
+
+        An image whose record cannot be stored is written as a failure instead, and the
+        rest of the batch (its other images, `failures` and `removed`) commits regardless.
+        Returns those refused images' failures.
+        """
         if not (images or failures or removed):
-            return
+            return []
         now = time.time()
         model_id = self.model_id
         if images and model_id is None:
             raise ImgsearchError("Bind a model to the catalog before writing embeddings.")
         with self.transaction():
             generation = self._bump_generation()
-            self._db.executemany(
-                """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
-                       taken_at, camera, model_id, embedding, indexed_at, changed_generation)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(path) DO UPDATE SET
-                       size=excluded.size, mtime_ns=excluded.mtime_ns,
-                       content_hash=excluded.content_hash, width=excluded.width,
-                       height=excluded.height, format=excluded.format,
-                       taken_at=excluded.taken_at, camera=excluded.camera,
-                       model_id=excluded.model_id, embedding=excluded.embedding,
-                       indexed_at=excluded.indexed_at,
-                       changed_generation=excluded.changed_generation""",
-                [
-                    (
-                        img.path, img.size, img.mtime_ns, img.content_hash, img.width,
-                        img.height, img.format, img.taken_at, img.camera, model_id,
-                        np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                        generation,
-                    )
-                    for img in images
-                ],
-            )
-            self._db.executemany(
-                "DELETE FROM failures WHERE path = ?", [(img.path,) for img in images]
-            )
-            self._db.executemany(
-                """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
-            )
-            self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
-                "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
-                [(img.content_hash,) for img in images if img.texts],
-            )
+            refused = self._write_images(images, model_id, now, generation)
             self._db.executemany(
                 """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size,
                        mtime_ns=excluded.mtime_ns, reason=excluded.reason,
                        failed_at=excluded.failed_at""",
-                [(f.path, f.size, f.mtime_ns, f.reason, now) for f in failures],
+                [
+                    (path_to_db(f.path), f.size, f.mtime_ns, printable(f.reason), now)
+                    for f in [*failures, *refused]
+                ],
             )
-            self._delete_images([f.path for f in failures], generation)
+            self._delete_images([f.path for f in [*failures, *refused]], generation)
             self._delete_images(removed, generation)
-            self._db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in removed])
+            self._db.executemany("DELETE FROM failures WHERE path = ?", [(path_to_db(p),) for p in removed])
+        return refused
 
     # -- internals -----------------------------------------------------------------
 
@@ -506,19 +520,94 @@ class Catalog:
         self._set_meta("generation", str(generation))
         return generation
 
+    def _write_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> list[Failure]:
+        """Insert the images, all at once when possible; one by one to isolate records that fail."""
+        try:
+            with self._savepoint():
+                self._insert_images(images, model_id, now, generation)
+            return []
+        except _RECORD_ERRORS:
+            pass
+        refused: list[Failure] = []
+        for image in images:
+            try:
+                with self._savepoint():
+                    self._insert_images([image], model_id, now, generation)
+            except _RECORD_ERRORS as exc:
+                reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
+                refused.append(Failure(image.path, image.size, image.mtime_ns, printable(reason)))
+        return refused
+
+    def _insert_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> None:
+        self._db.executemany(
+            """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
+                   taken_at, camera, model_id, embedding, indexed_at, changed_generation)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(path) DO UPDATE SET
+                   size=excluded.size, mtime_ns=excluded.mtime_ns,
+                   content_hash=excluded.content_hash, width=excluded.width,
+                   height=excluded.height, format=excluded.format,
+                   taken_at=excluded.taken_at, camera=excluded.camera,
+                   model_id=excluded.model_id, embedding=excluded.embedding,
+                   indexed_at=excluded.indexed_at,
+                   changed_generation=excluded.changed_generation""",
+            [
+                (
+                    path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
+                    img.height, img.format, img.taken_at, img.camera, model_id,
+                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
+                    generation,
+                )
+                for img in images
+            ],
+        )
+        self._db.executemany(
+            "DELETE FROM failures WHERE path = ?", [(path_to_db(img.path),) for img in images]
+        )
+        self._db.executemany(
+            """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
+        )
+        self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
+            "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
+            [(img.content_hash,) for img in images if img.texts],
+        )
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A nested transaction: undo only what happened inside it on error."""
+        self._db.execute("SAVEPOINT record")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO record")
+            self._db.execute("RELEASE record")
+            raise
+        self._db.execute("RELEASE record")
+
     def _delete_images(self, paths: Sequence[str], generation: int) -> None:
         """Delete rows and log their ids, so derived indexes can drop them too."""
-        params = [(generation, p) for p in paths]
+        stored = [path_to_db(p) for p in paths]
         self._db.executemany(
             "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images WHERE path = ?",
-            params,
+            [(generation, p) for p in stored],
         )
-        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in paths])
+        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in stored])
 
 
 _CAPTURE_TIME_SQL = (
     "COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch'))"
 )
+
+
+def _record(row: Sequence[object]) -> ImageRecord:
+    """An ImageRecord from a row of _RECORD_COLUMNS."""
+    return ImageRecord(row[0], path_from_db(row[1]), *row[2:])  # type: ignore[arg-type]
 
 
 def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
@@ -527,7 +616,7 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
     params: list[object] = []
     if filters.folder:
         exact, below = _prefix_patterns([Path(normalised_folder(filters.folder))])[0]
-        clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
+        clauses.append(f"({_AT_OR_BELOW})")
         params += [exact, below]
     if filters.after:
         clauses.append(f"{_CAPTURE_TIME_SQL} >= ?")
@@ -555,10 +644,10 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str, str]]:
-    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped."""
+def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str | bytes, str | bytes]]:
+    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped, as stored."""
     patterns = []
     for root in roots:
         text = str(root)
-        patterns.append((text, _escape_like(text).rstrip("/") + "/%"))
+        patterns.append((path_to_db(text), path_to_db(_escape_like(text).rstrip("/") + "/%")))
     return patterns
