@@ -63,7 +63,7 @@ _EXIF_OFFSET = re.compile(r"[+-]\d{2}:\d{2}")
 _WHITE = (255, 255, 255)
 _SRGB = ImageCms.createProfile("sRGB") if ImageCms is not None else None
 """Target of colour management; profiles are read-only, so threads can share it."""
-_SNIFF_BYTES = 512
+SNIFF_BYTES = 512
 """Enough to recognise an SVG behind an XML declaration and comments."""
 
 
@@ -85,12 +85,12 @@ class DecodedImage:
 
 
 def decode_image(
-    source: bytes | Path,
+    source: bytes | Path | IO[bytes],
     *,
     min_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DecodedImage:
-    """Decode `source` (file path or the file's bytes) into an upright RGB image.
+    """Decode `source` (file path, the file's bytes or a seekable binary file) into an upright RGB image.
 
     With `min_side`, the returned image may be reduced, but its shorter side
     stays >= `min_side` (unless the original is smaller). Raises
@@ -100,6 +100,9 @@ def decode_image(
         raise ValueError(f"min_side must be positive, got {min_side}")
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _decode_stream(io.BytesIO(source), min_side, max_pixels)
+    if not isinstance(source, (str, Path)):
+        source.seek(0)
+        return _decode_stream(source, min_side, max_pixels)
     try:
         with open(source, "rb") as fp:
             return _decode_stream(fp, min_side, max_pixels)
@@ -120,7 +123,7 @@ def _file_error_reason(exc: OSError) -> str:
 
 def _decode_stream(fp: IO[bytes], min_side: int | None, max_pixels: int) -> DecodedImage:
     """Identify, check, decode and convert the image held by `fp`."""
-    prefix = fp.read(_SNIFF_BYTES)
+    prefix = fp.read(SNIFF_BYTES)
     if not prefix:
         raise UnreadableImageError("empty file")
     im = _identify(fp, prefix)
@@ -135,6 +138,28 @@ def _decode_stream(fp: IO[bytes], min_side: int | None, max_pixels: int) -> Deco
         im.close()
 
 
+def image_format(prefix: bytes) -> str | None:
+    """The Pillow format whose signature the first bytes carry, or None when no allowed decoder would try.
+
+    A cheap check on `SNIFF_BYTES` (or fewer) bytes, so non-images are refused before being read.
+    """
+    return next((name for name in _FORMATS if _accepts(name, prefix)), None)
+
+
+def _accepts(name: str, prefix: bytes) -> bool:
+    """True when plugin `name` is available and recognises these first bytes."""
+    if name not in Image.OPEN:
+        return False
+    accept = Image.OPEN[name][1]
+    verdict = accept(prefix[:16]) if accept is not None else True
+    return bool(verdict) and not isinstance(verdict, str)  # a str is Pillow's "looks like it, but no"
+
+
+def not_an_image_reason(prefix: bytes) -> str:
+    """Why a file whose first bytes no decoder accepts is skipped ('SVG is not supported', ...)."""
+    return _unsupported_reason(prefix) if prefix else "empty file"
+
+
 def _identify(fp: IO[bytes], prefix: bytes) -> ImageFile.ImageFile:
     """Open `fp` with the first allowed plugin that recognises its bytes.
 
@@ -144,15 +169,11 @@ def _identify(fp: IO[bytes], prefix: bytes) -> ImageFile.ImageFile:
     """
     first_error: Exception | None = None
     for name in _FORMATS:
-        if name not in Image.OPEN:
-            continue
-        factory, accept = Image.OPEN[name]
-        verdict = accept(prefix[:16]) if accept is not None else True
-        if not verdict or isinstance(verdict, str):  # a str is Pillow's "looks like it, but no"
+        if not _accepts(name, prefix):
             continue
         fp.seek(0)
         try:
-            return factory(fp, "")
+            return Image.OPEN[name][0](fp, "")
         except Exception as exc:  # plugins signal bad headers with many unrelated types
             first_error = first_error or exc
     if first_error is not None:
@@ -392,4 +413,4 @@ def _clean_text(raw: object) -> str | None:
     return text or None
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DecodedImage", "decode_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "SNIFF_BYTES", "DecodedImage", "decode_image", "image_format", "not_an_image_reason"]

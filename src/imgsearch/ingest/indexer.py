@@ -9,7 +9,6 @@ interrupted run keeps everything finished before it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -24,6 +23,7 @@ from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
+from imgsearch.ingest.reading import open_image
 from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
 from imgsearch.text.metadata import read_metadata, sidecars
@@ -127,6 +127,7 @@ def index_folders(
     todo = [f for f in found if _needs_work(f, known.get(str(f.path)))]
     report.unchanged = len(found) - len(todo)
     removed = _vanished(known, found, walk_errors)
+    new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
 
     writer = _BatchWriter(catalog, model, batch_size, report)
     try:
@@ -136,7 +137,7 @@ def index_folders(
             writer.add(outcome)
             if on_progress:
                 on_progress(Progress(done, len(todo), str(outcome.found.path)))
-        writer.flush(extra_failures=walk_errors, removed=removed)
+        writer.flush(extra_failures=new_skips, removed=removed)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -229,20 +230,18 @@ def _prepare_all(
 
 
 def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> _Outcome:
+    """Read, hash and decode one file (in a worker thread); any problem becomes a `_Failed` with its reason."""
     try:
-        data = found.path.read_bytes()
-    except OSError as exc:
-        return _Failed(found, f"cannot read file: {exc.strerror or exc}")
-    content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
-    known = lookup.find(content_hash)
-    if known is not None:  # the same picture, but this copy may have its own sidecar
-        return _Reused(found, _copy_known(found, content_hash, known, _metadata_signals(data, found.path)))
-    try:
-        decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
+        with open_image(found.path) as opened:
+            texts = _metadata_signals(opened.head, found.path)
+            known = lookup.find(opened.content_hash)
+            if known is not None:  # the same picture, but this copy may have its own sidecar
+                return _Reused(found, _copy_known(found, opened.content_hash, known, texts))
+            decoded = decode_image(opened.source(), min_side=DRAFT_FACTOR * model.image_size)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return _Failed(found, str(exc))
-    return _Prepared(found, content_hash, decoded, pixels, _metadata_signals(data, found.path))
+    return _Prepared(found, opened.content_hash, decoded, pixels, texts)
 
 
 def _metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
