@@ -203,24 +203,25 @@ class ImageIndex:
             makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        if rebuild:
-            self.catalog.drop_embeddings()
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        model = self.model
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+        with self.catalog.index_lock():  # a second run on this catalog exits instead of redoing the work
+            if rebuild:
+                self.catalog.drop_embeddings()
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            model = self.model
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
-        if makers and not report.interrupted:
-            self._enrich(makers, report, on_progress)
-        self.texts.sync()
-        self.searcher.close()
-        open_index(self.catalog).close()
-        return report
+            report = index_folders(
+                self.catalog, model, [Path(r) for r in roots],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            )
+            if makers and not report.interrupted:
+                self._enrich(makers, report, on_progress)
+            self.texts.sync()
+            self.searcher.close()
+            open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None

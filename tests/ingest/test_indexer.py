@@ -327,3 +327,34 @@ def test_image_larger_than_the_in_memory_limit_is_decoded_from_the_file(tmp_path
     assert (second["reused"], second["embedded"]) == (1, 0), "the streamed hash of an equal file agrees"
     with ImageIndex(db) as index:
         assert index.catalog.get_by_path(str(folder / "copy.bmp")).width == side
+
+
+def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tiny_clip_dir):
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(160):
+        Image.fromarray(rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    db = tmp_path / "c.db"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+         "--model-path", str(tiny_clip_dir), "--batch-size", "2", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _count(db) < 2:
+        time.sleep(0.02)
+    try:
+        assert _count(db) < 160, "the first run finished before the second could start"
+        second = subprocess.run(
+            [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+             "--model-path", str(tiny_clip_dir), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert second.returncode == 1
+        assert f"another index run (pid {first.pid}) is working on this catalog" in " ".join(second.stderr.split())
+    finally:
+        output, _ = first.communicate(timeout=300)
+    assert json.loads(output)["embedded"] == 160, "the first run was not disturbed"
+    after = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert (after["unchanged"], after["embedded"]) == (160, 0), "the lock is released when a run ends"

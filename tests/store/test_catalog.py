@@ -114,3 +114,17 @@ def test_a_record_that_cannot_be_stored_fails_alone_and_the_batch_commits(catalo
     assert stored == {"/p/old.jpg", "/p/a.jpg", "/p/b.jpg"}
     assert {f.path for f in catalog.failures()} == {"/p/broken.jpg", "/p/bad.jpg", "/p/huge.jpg"}
     assert catalog.db.execute("SELECT COUNT(*) FROM text_signals WHERE content_hash = 'hbad'").fetchone() == (0,)
+
+
+def test_index_lock_is_exclusive_and_names_its_owner(tmp_path):
+    import os
+
+    from imgsearch.store.catalog import CatalogBusyError
+
+    with Catalog(tmp_path / "c.db") as one, Catalog(tmp_path / "c.db") as two:
+        with one.index_lock():
+            with pytest.raises(CatalogBusyError, match=f"another index run \\(pid {os.getpid()}\\)"):
+                with two.index_lock():
+                    pass
+        with two.index_lock():  # released: the next run goes ahead
+            pass

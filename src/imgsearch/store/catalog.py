@@ -25,6 +25,11 @@ from pathlib import Path
 import numpy as np
 from platformdirs import user_data_path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
+    fcntl = None  # type: ignore[assignment]
+
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
@@ -96,6 +101,10 @@ CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEG
 _RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
 """What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
 error (sqlite3.OperationalError) is not about one record and still aborts the batch."""
+
+
+class CatalogBusyError(ImgsearchError):
+    """Another process (or another handle in this one) is indexing into the same catalog."""
 
 
 def path_to_db(path: str) -> str | bytes:
@@ -275,6 +284,36 @@ class Catalog:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        """Hold the catalog's indexing lock, or raise: two index runs on one catalog would both do all the work.
+
+        An advisory lock (flock) on `<catalog>.lock`, which holds the owner's pid; the system
+        releases it when the owner exits, even after a crash, so it never needs cleaning up.
+        """
+        if fcntl is None:
+            yield
+            return
+        lock_path = Path(f"{self.path}.lock")
+        with open(lock_path, "a+", encoding="ascii") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                owner = fh.read().strip() or "unknown"
+                raise CatalogBusyError(
+                    f"another index run (pid {owner}) is working on this catalog ({self.path}). "
+                    "Wait for it to finish (it keeps every finished batch), or stop it, then run this again."
+                ) from None
+            try:
+                fh.truncate(0)
+                fh.write(str(os.getpid()))
+                fh.flush()
+                yield
+            finally:
+                fh.truncate(0)
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- model ---------------------------------------------------------------------
 
