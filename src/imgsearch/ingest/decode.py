@@ -10,12 +10,17 @@ It keeps no mutable state, so it is safe to call from many threads.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import re
+import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 import pillow_heif
@@ -63,6 +68,8 @@ _EXIF_OFFSET = re.compile(r"[+-]\d{2}:\d{2}")
 _WHITE = (255, 255, 255)
 _SRGB = ImageCms.createProfile("sRGB") if ImageCms is not None else None
 """Target of colour management; profiles are read-only, so threads can share it."""
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+"""O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (fstat then refuses it)."""
 SNIFF_BYTES = 512
 """Enough to recognise an SVG behind an XML declaration and comments."""
 
@@ -103,21 +110,55 @@ def decode_image(
     if not isinstance(source, (str, Path)):
         source.seek(0)
         return _decode_stream(source, min_side, max_pixels)
+    with open_regular(Path(source)) as fp:
+        return _decode_stream(fp, min_side, max_pixels)
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """The file opened for reading, refused unless it is a regular file; opening never blocks."""
     try:
-        with open(source, "rb") as fp:
-            return _decode_stream(fp, min_side, max_pixels)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise UnreadableImageError(_file_error_reason(exc)) from exc
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise UnreadableImageError(special_file_reason(kind))
+        fp = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fp:
+        try:
+            yield fp
+        except OSError as exc:
+            raise UnreadableImageError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def special_file_reason(mode: int) -> str:
+    """Why a file system entry that is not a regular file is skipped."""
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device, not a regular file"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    return "not a regular file"
 
 
 def _file_error_reason(exc: OSError) -> str:
-    """Say why the file itself (not its content) could not be read."""
+    """Say why the file itself (not its content) could not be opened."""
     if isinstance(exc, FileNotFoundError):
         return "file not found"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory, not a file"
+    if exc.errno == errno.ENXIO:  # opening a Unix socket
+        return "socket, not a regular file"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
     return f"cannot read file: {exc.strerror or exc}"
 
 
@@ -413,4 +454,7 @@ def _clean_text(raw: object) -> str | None:
     return text or None
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "SNIFF_BYTES", "DecodedImage", "decode_image", "image_format", "not_an_image_reason"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "SNIFF_BYTES", "DecodedImage", "decode_image", "image_format",
+    "not_an_image_reason", "open_regular", "special_file_reason",
+]

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imgsearch.ingest.reading import looks_like_image, special_file_reason
+from imgsearch.ingest.decode import special_file_reason
+from imgsearch.ingest.reading import looks_like_image
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {

@@ -10,10 +10,7 @@ decoder reads the open file itself.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,12 +18,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from imgsearch.errors import UnreadableImageError
-from imgsearch.ingest.decode import SNIFF_BYTES, image_format, not_an_image_reason
+from imgsearch.ingest.decode import SNIFF_BYTES, image_format, not_an_image_reason, open_regular
 
 IN_MEMORY_LIMIT = 64 * 1024 * 1024
 """Files up to this size are read once into memory; larger ones are decoded from the file."""
 _CHUNK = 1024 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -55,28 +51,6 @@ def open_image(path: Path) -> Iterator[OpenedImage]:
         yield _hashed(fp, head)
 
 
-@contextmanager
-def open_regular(path: Path) -> Iterator[BinaryIO]:
-    """The file opened for reading, refused unless it is a regular file; opening never blocks."""
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise UnreadableImageError(_open_error_reason(exc)) from exc
-    try:
-        kind = os.fstat(fd).st_mode
-        if not stat.S_ISREG(kind):
-            raise UnreadableImageError(special_file_reason(kind))
-        fp = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with fp:
-        try:
-            yield fp
-        except OSError as exc:
-            raise UnreadableImageError(f"cannot read file: {exc.strerror or exc}") from exc
-
-
 def looks_like_image(path: Path) -> bool:
     """True when `path` is a regular file whose first bytes an image decoder accepts (for content discovery)."""
     try:
@@ -84,19 +58,6 @@ def looks_like_image(path: Path) -> bool:
             return image_format(fp.read(32)) is not None
     except UnreadableImageError:
         return False
-
-
-def special_file_reason(mode: int) -> str:
-    """Why a file system entry that is not a regular file is skipped."""
-    if stat.S_ISFIFO(mode):
-        return "named pipe (FIFO), not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "socket, not a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device, not a regular file"
-    if stat.S_ISDIR(mode):
-        return "is a directory, not a file"
-    return "not a regular file"
 
 
 def _hashed(fp: BinaryIO, head: bytes) -> OpenedImage:
@@ -113,16 +74,3 @@ def _hashed(fp: BinaryIO, head: bytes) -> OpenedImage:
                 head, chunks = b"".join(chunks)[:IN_MEMORY_LIMIT], None
     data = b"".join(chunks) if chunks is not None else None
     return OpenedImage(fp, digest.hexdigest(), data if data is not None else head, data)
-
-
-def _open_error_reason(exc: OSError) -> str:
-    """Why the file could not even be opened."""
-    if isinstance(exc, FileNotFoundError):
-        return "vanished before it could be read"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if exc.errno == errno.ENXIO:  # opening a Unix socket
-        return "socket, not a regular file"
-    if exc.errno == errno.ELOOP:
-        return "symbolic link loop"
-    return f"cannot read file: {exc.strerror or exc}"

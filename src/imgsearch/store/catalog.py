@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,16 +274,21 @@ class Catalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """All writes inside land together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
+        return self._atomic("BEGIN IMMEDIATE", ("ROLLBACK",), "COMMIT")
+
+    @contextmanager
+    def _atomic(self, begin: str, undo: Sequence[str], end: str) -> Iterator[None]:
+        """Run `begin`; on any error run the `undo` statements and re-raise, else run `end`."""
+        self._db.execute(begin)
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            for statement in undo:
+                self._db.execute(statement)
             raise
-        self._db.execute("COMMIT")
+        self._db.execute(end)
 
     @contextmanager
     def index_lock(self) -> Iterator[None]:
@@ -617,17 +622,9 @@ class Catalog:
             [(img.content_hash,) for img in images if img.texts],
         )
 
-    @contextmanager
-    def _savepoint(self) -> Iterator[None]:
+    def _savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: undo only what happened inside it on error."""
-        self._db.execute("SAVEPOINT record")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK TO record")
-            self._db.execute("RELEASE record")
-            raise
-        self._db.execute("RELEASE record")
+        return self._atomic("SAVEPOINT record", ("ROLLBACK TO record", "RELEASE record"), "RELEASE record")
 
     def _delete_images(self, paths: Sequence[str], generation: int) -> None:
         """Delete rows and log their ids, so derived indexes can drop them too."""
