@@ -29,10 +29,11 @@ from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.text import USER_MODEL, TextStore
-from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
+from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
 
 if TYPE_CHECKING:
     from imgsearch.ingest.enrich import TextMaker
@@ -97,13 +98,22 @@ def caption(
     model: str | None = None,
     prompt: str | None = None,
     batch_size: int = 8,
+    endpoint: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> CaptionReport:
-    """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs."""
+    """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs.
+
+    `model` "openai:NAME" sends the images to an OpenAI-compatible API at `endpoint`
+    ($OPENAI_BASE_URL by default), `workers` requests at a time.
+    """
     roots = _existing(paths)
     from imgsearch.ingest.enrich import caption_files  # decoders load only when needed
 
-    captioner = Captioner(model or DEFAULT_CAPTION_MODEL, prompt, batch_size=batch_size)
+    captioner = make_captioner(
+        model, prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, batch_size=batch_size
+    )
     pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
     return CaptionReport(pairs, failures)
 
@@ -186,6 +196,9 @@ class ImageIndex:
         objects: bool = False,
         caption_model: str | None = None,
         caption_prompt: str | None = None,
+        caption_endpoint: str | None = None,
+        caption_workers: int = DEFAULT_WORKERS,
+        caption_timeout: float = DEFAULT_TIMEOUT_S,
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
@@ -194,15 +207,22 @@ class ImageIndex:
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
         `captions` and `objects` add the slower model-made text signals, computed once per
-        image content and model (a later run only does images that lack them). `vector_index`
+        image content and model (a later run only does images that lack them); `caption_model`
+        "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
         chooses the backend (remembered for later runs and searches).
         """
         _existing(roots)
         makers: list[TextMaker] = [OcrReader()] if ocr else []
         if captions:
-            makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
+            makers.append(make_captioner(
+                caption_model, caption_prompt,
+                endpoint=caption_endpoint, workers=caption_workers, timeout_s=caption_timeout,
+            ))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
+        for maker in makers:
+            if isinstance(maker, ApiCaptioner):
+                maker.preflight()  # a wrong key or model fails now, not after the embedding pass
         with self.catalog.index_lock():  # a second run on this catalog exits instead of redoing the work
             if rebuild:
                 self.catalog.drop_embeddings()
@@ -216,11 +236,13 @@ class ImageIndex:
                 self.catalog, model, [Path(r) for r in roots],
                 batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
             )
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
             return report
 
     def _enrich(

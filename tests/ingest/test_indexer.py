@@ -181,6 +181,9 @@ def test_file_name_that_is_not_utf8_is_indexed_searchable_and_printed_safely(pho
     assert os.fsencode(odd) in {os.fsencode(p) for p in paths}
     text = run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
     assert "0caf\\xe9.jpg" in text, "text output shows the undecodable byte as \\xNN"
+    page = tmp_path / "results.html"
+    run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "--html", page)
+    assert "0caf\\xe9.jpg" in page.read_text(encoding="utf-8")
     with ImageIndex(db) as index:
         assert index.catalog.get_by_path(odd).path == odd
 

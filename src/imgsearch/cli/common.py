@@ -46,15 +46,32 @@ TextModelOption = Annotated[
 CaptionModelOption = Annotated[
     Optional[str],
     typer.Option(
-        "--caption-model", help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base)."
+        "--caption-model",
+        help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base), or openai:MODEL "
+        "for any vision-language model behind an OpenAI-compatible API (Ollama, vLLM, llama.cpp, LM Studio, hosted).",
     ),
 ]
 CaptionPromptOption = Annotated[
     Optional[str],
     typer.Option(
         "--caption-prompt",
-        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with.",
+        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with. "
+        "openai:MODEL: brief, detailed (default), keywords, or your own prompt text.",
     ),
+]
+CaptionEndpointOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-endpoint",
+        help="Base URL of the API for openai:MODEL, e.g. http://localhost:11434/v1 (Ollama). "
+        "Default: $OPENAI_BASE_URL, else api.openai.com. Key from $OPENAI_API_KEY (local servers need none).",
+    ),
+]
+CaptionWorkersOption = Annotated[
+    int, typer.Option("--caption-workers", min=1, max=64, help="openai:MODEL: requests in flight at once.")
+]
+CaptionTimeoutOption = Annotated[
+    float, typer.Option("--caption-timeout", min=1, help="openai:MODEL: seconds to wait for one caption.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]

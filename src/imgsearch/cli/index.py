@@ -13,8 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
+    CaptionEndpointOption,
     CaptionModelOption,
     CaptionPromptOption,
+    CaptionTimeoutOption,
+    CaptionWorkersOption,
     DbOption,
     JsonOption,
     ModelOption,
@@ -31,7 +34,8 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
-from imgsearch.store.catalog import printable
+from imgsearch.store.catalog import escape_undecodable
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
     Optional[str],
@@ -56,10 +60,15 @@ def index(
         bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
     ] = False,
     ocr: Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")] = False,
-    captions: Annotated[bool, typer.Option("--captions", help="Describe images with a captioning model.")] = False,
+    captions: Annotated[
+        bool, typer.Option("--captions", help="Describe images with a captioning model (implied by --caption-model).")
+    ] = False,
     objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
     caption_model: CaptionModelOption = None,
     caption_prompt: CaptionPromptOption = None,
+    caption_endpoint: CaptionEndpointOption = None,
+    caption_workers: CaptionWorkersOption = DEFAULT_WORKERS,
+    caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
     detector: Annotated[
         Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
     ] = None,
@@ -87,8 +96,10 @@ def index(
         with _progress_bar(enabled=not as_json) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
-                on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
-                caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
+                on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
+                objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
+                caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
+                detector=detector,
             )
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
@@ -154,7 +165,7 @@ def _print_report(report: IndexReport) -> None:
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
     out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(printable(failure.path))}: {escape(failure.reason)}", highlight=False)
+        err.print(f"  [red]skipped[/] {escape(escape_undecodable(failure.path))}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 

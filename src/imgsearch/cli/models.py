@@ -1,4 +1,4 @@
-"""`imgsearch models ...`: list, download and export CLIP models."""
+"""`imgsearch models ...`: list, download, export and quantize CLIP models."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
 
-models_app = typer.Typer(help="List, download and export CLIP models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, download, export and quantize CLIP models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
@@ -88,3 +88,25 @@ def models_export(
     out.print(escape(f"Model written to {written}. Use it with: imgsearch index --model-path {written} DIR"))
 
 
+
+
+@models_app.command("quantize")
+def models_quantize(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory (e.g. from `models export` or the Hub cache).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New directory for the INT8 model.")],
+    text: Annotated[
+        bool, typer.Option("--text", help="Quantize the text tower too (default: image tower only).")
+    ] = False,
+) -> None:
+    """Write an INT8 copy of a model for faster CPU indexing (needs `imgsearch[quantize]`).
+
+    Its embeddings differ slightly from the original's, so it gets its own model id: index with
+    `--model-path OUT --rebuild`. Check the speed and the embedding agreement on your photos with
+    bench/quantize_bench.py before relying on it.
+    """
+    from imgsearch.models.quantize import quantize_model
+
+    with user_errors():
+        written = quantize_model(model_dir, out_dir, text=text)
+    hint = f"imgsearch index --rebuild --model-path {written} DIR"
+    out.print(escape(f"INT8 model written to {written}. Use it with: {hint}"))

@@ -27,10 +27,11 @@ from imgsearch.cli.common import (
     print_json,
     user_errors,
 )
+from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
-from imgsearch.store.catalog import printable
+from imgsearch.store.catalog import escape_undecodable
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -94,6 +95,8 @@ def search(
     model: ModelOption = None,
     model_path: ModelPathOption = None,
     text_model: TextModelOption = None,
+    preview: PreviewOption = False,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search by text and example images. With no query, opens an interactive prompt."""
@@ -110,7 +113,7 @@ def search(
             explain=explain,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
-        _print_results(label, results, idx, as_json)
+        _show_results(label, results, idx, as_json, preview, html)
 
 
 @app.command()
@@ -128,13 +131,15 @@ def similar(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    preview: PreviewOption = False,
+    html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find images that look like IMAGE."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         filters = _filters(folder, after, before, formats, min_size, camera)
         results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=filters)
-        _print_results(str(image), results, idx, as_json)
+        _show_results(str(image), results, idx, as_json, preview, html)
 
 
 def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: SearchFilters) -> None:
@@ -190,6 +195,16 @@ def _split_signs(line: str) -> tuple[list[str], list[str]]:
     return positives, negatives
 
 
+def _show_results(
+    label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool, preview: bool, html: Path | None
+) -> None:
+    """--html and --preview first; the table, tab-separated lines or JSON unless thumbnails were shown."""
+    model = idx.catalog.model_id
+    if not present_results(label, results, model=model, preview=preview, html=html, as_json=as_json,
+                           explain=_explanation):
+        _print_results(label, results, idx, as_json)
+
+
 def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool) -> None:
     if as_json:
         print_json({
@@ -203,7 +218,7 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
         return
     if not sys.stdout.isatty():
         for r in results:
-            print(f"{r.score:.4f}\t{printable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
+            print(f"{r.score:.4f}\t{escape_undecodable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
     explained = any(r.signals for r in results)
@@ -211,7 +226,7 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
         table.add_column("why")
     for r in results:
         table.add_row(
-            str(r.rank), f"{r.score:.3f}", Text(printable(r.path), style=f"link {Path(r.path).as_uri()}"),
+            str(r.rank), f"{r.score:.3f}", Text(escape_undecodable(r.path), style=f"link {Path(r.path).as_uri()}"),
             f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)

@@ -9,7 +9,7 @@ File names are stored losslessly. Linux file names are bytes; Python hands them 
 str, with bytes that are not UTF-8 (old Samba/FAT copies) as surrogate escapes (PEP 383).
 SQLite TEXT must be UTF-8, so such a path is stored as a BLOB of its exact bytes
 (`os.fsencode`) and every other path as TEXT; readers always get back the str the os
-module gave us (`path_from_db`). Use `printable` to show one.
+module gave us (`path_from_db`). Use `escape_undecodable` to show one.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def path_from_db(value: str | bytes) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def printable(text: str) -> str:
+def escape_undecodable(text: str) -> str:
     """`text` safe to print or encode as UTF-8: undecodable bytes of a file name shown as \\xNN."""
     if text.isascii():
         return text
@@ -528,7 +528,7 @@ class Catalog:
                        mtime_ns=excluded.mtime_ns, reason=excluded.reason,
                        failed_at=excluded.failed_at""",
                 [
-                    (path_to_db(f.path), f.size, f.mtime_ns, printable(f.reason), now)
+                    (path_to_db(f.path), f.size, f.mtime_ns, escape_undecodable(f.reason), now)
                     for f in [*failures, *refused]
                 ],
             )
@@ -581,7 +581,7 @@ class Catalog:
                     self._insert_images([image], model_id, now, generation)
             except _RECORD_ERRORS as exc:
                 reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
-                refused.append(Failure(image.path, image.size, image.mtime_ns, printable(reason)))
+                refused.append(Failure(image.path, image.size, image.mtime_ns, escape_undecodable(reason)))
         return refused
 
     def _insert_images(
