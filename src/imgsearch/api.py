@@ -297,28 +297,29 @@ class ImageIndex:
             if isinstance(maker, ApiCaptioner):
                 maker.preflight()  # a wrong key or model fails now, not after the embedding pass
         model = self.model  # found before anything is written or forgotten
-        if rebuild:
-            self.catalog.drop_embeddings()
-        elif self.catalog.count():
-            self._check_model(model)
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        self._remember_text_model()
-        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+        with self.catalog.index_lock():  # a second run on this catalog exits instead of redoing the work
+            if rebuild:
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            self._remember_text_model()
+            from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
-        try:
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
-        return report
+            report = index_folders(
+                self.catalog, model, [Path(r) for r in roots],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            )
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
