@@ -326,19 +326,22 @@ class ImageIndex:
             caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
         )
         model = self.model  # found before anything is written or forgotten
-        if rebuild:
-            self.catalog.drop_embeddings()
-        elif self.catalog.count():
-            self._check_model(model)
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        self._remember_text_model()
+
+        def prepare() -> None:
+            if rebuild:
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self._remember_text_model()
+
         return self._refresh(
             lambda model: _index_folders(
                 self.catalog, model, [Path(r) for r in roots],
                 batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
             ),
-            makers, on_progress,
+            makers, on_progress, prepare=prepare,
         )
 
     def index_changes(
@@ -416,19 +419,24 @@ class ImageIndex:
         ingest: Callable[[ClipModel], IndexReport],
         makers: list[TextMaker],
         on_progress: Callable[[Progress], None] | None,
+        prepare: Callable[[], None] | None = None,
     ) -> IndexReport:
-        """Run `ingest` with the bound model, then the text signals and the vector index it affects."""
+        """Under the catalog's index lock (a second run on it exits instead of redoing the work):
+        `prepare`, then `ingest` with the bound model, then the text signals and the vector index."""
         model = self.model
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        report = ingest(model)
-        try:
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
-        return report
+        with self.catalog.index_lock():
+            if prepare is not None:
+                prepare()
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            report = ingest(model)
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None

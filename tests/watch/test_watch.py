@@ -149,3 +149,14 @@ def test_an_edited_sidecar_re_reads_its_photo(watch, library):
 
     session.settle(lambda: "harbour at dawn" in description(), "the sidecar's description")
     assert sum(b.report.embedded for b in session.change_batches()) == 0, "same pixels: no model run"
+
+
+def test_a_batch_that_meets_a_running_index_waits_for_it_then_goes_ahead(watch, library, tmp_path):
+    from imgsearch.store.catalog import Catalog
+
+    session = watch([library])
+    with Catalog(tmp_path / "catalog.db") as other, other.index_lock():  # an `imgsearch index` at work
+        small_png(library / "during.png", seed=4)
+        wait_until(lambda: any("another index run" in n for n in session.notices), "the busy catalog to be noticed")
+        assert str(library / "during.png") not in session.indexed()
+    session.settle(lambda: str(library / "during.png") in session.searchable(), "the batch retried once free")

@@ -142,5 +142,9 @@ def print_error(message: str) -> None:
     err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
 
 
-def print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
+def print_json(payload: object, indent: int | None = 2) -> None:
+    """JSON on stdout, always valid UTF-8: a file name's undecodable bytes come out as \\udcNN escapes,
+    which json.loads turns back into the str that os.fsencode maps to the exact bytes. `indent=None`:
+    one line (JSON Lines)."""
+    text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"), flush=True)

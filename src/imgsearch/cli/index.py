@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
@@ -229,12 +230,14 @@ def _print_report(report: IndexReport, images: int, added: int) -> None:
 def print_problems(report: IndexReport) -> None:
     """The files skipped (the first 20) and the empty roots whose images were kept, on stderr."""
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
     for root in report.empty_roots:
         err.print(
-            f"[yellow]{escape(root)} is empty[/]; its indexed images are kept, as an unmounted disk leaves an empty"
-            " folder. Mount it and index again; if you emptied it on purpose, put any file in it and index again.",
+            f"[yellow]{escape(escape_undecodable(root))} is empty[/]; its indexed images are kept, as an unmounted"
+            " disk leaves an empty folder. Mount it and index again; if you emptied it on purpose, put any file"
+            " in it and index again.",
             highlight=False,
         )

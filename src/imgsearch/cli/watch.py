@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +30,12 @@ from imgsearch.cli.common import (
     app,
     err,
     out,
+    print_json,
     user_errors,
 )
 from imgsearch.cli.index import ProgressBar, print_problems, report_dict, stop_on_sigterm
 from imgsearch.errors import ImgsearchError
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from imgsearch.watch.settings import WatchSettings
 
@@ -123,11 +124,11 @@ def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
     if as_json:
         finished = datetime.fromtimestamp(batch.finished_at, timezone.utc).isoformat(timespec="seconds")
         record = {"batch": batch.number, "kind": batch.kind, "paths": batch.paths, "finished_at": finished}
-        print(json.dumps(record | report_dict(batch.report, model_id), ensure_ascii=False), flush=True)
+        print_json(record | report_dict(batch.report, model_id), indent=None)
         return
     out.print(escape(batch.summary()), highlight=False)
     print_problems(batch.report)
 
 
 def _notice(message: str) -> None:
-    err.print(f"[yellow]{escape(message)}[/]", highlight=False)
+    err.print(f"[yellow]{escape(escape_undecodable(message))}[/]", highlight=False)

@@ -9,7 +9,6 @@ interrupted run keeps everything finished before it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
+from imgsearch.ingest.reading import open_image
 from imgsearch.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
 from imgsearch.text.metadata import read_metadata, sidecars
@@ -199,6 +199,7 @@ class _Run:
         hash_only = {str(f.path) for f in found if _needs_hash_only(f, known.get(str(f.path)))}
         todo += [f for f in found if str(f.path) in hash_only]
         removed = _vanished(known, found, [*(f.path for f in walk_errors), *keep_below])
+        new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
         writer = _BatchWriter(catalog, model, self.batch_size, report)
         try:
             outcomes = _prepare_all(catalog.path, model, todo, self.workers, self.batch_size, hash_only)
@@ -206,7 +207,7 @@ class _Run:
                 writer.add(outcome)
                 if self.on_progress:
                     self.on_progress(Progress(done, len(todo), str(outcome.found.path)))
-            writer.flush(extra_failures=walk_errors, removed=removed)
+            writer.flush(extra_failures=new_skips, removed=removed)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -299,8 +300,8 @@ class _BatchWriter:
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
-        self.catalog.write_batch(images, failures, removed, self.phashes)
-        self.report.failures.extend(failures)
+        refused = self.catalog.write_batch(images, failures, removed, self.phashes)
+        self.report.failures.extend(failures + refused)
         self.prepared, self.ready, self.failures, self.phashes = [], [], [], []
 
     def _embed(self, prepared: list[_Prepared]) -> list[NewImage]:
@@ -332,33 +333,25 @@ def _prepare_all(
 
 
 def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool) -> _Outcome:
+    """Read, hash and decode one file (in a worker thread); any problem becomes a `_Failed` with its
+    reason. `hash_only`: an unchanged image that only lacks its perceptual hash."""
+    min_side = DRAFT_FACTOR * model.image_size
     try:
-        data = found.path.read_bytes()
-    except OSError as exc:
-        return _Failed(found, f"cannot read file: {exc.strerror or exc}")
-    if hash_only:
-        return _Hashed(found, _phash_or_none(data, model))
-    try:
-        content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
-        known = lookup.find(content_hash)
-        if known is not None:  # the same picture, but this copy may have its own sidecar
-            record, embedding, phash = known
-            if phash is None:
-                phash = _phash(decode_image(data, min_side=DRAFT_FACTOR * model.image_size))
-            texts = _metadata_signals(data, found.path)
-            return _Reused(found, _copy_known(found, content_hash, record, embedding, phash, texts))
-        decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
+        with open_image(found.path) as opened:
+            if hash_only:
+                return _Hashed(found, _phash(decode_image(opened.source(), min_side=min_side)))
+            texts = _metadata_signals(opened.head, found.path)
+            known = lookup.find(opened.content_hash)
+            if known is not None:  # the same picture, but this copy may have its own sidecar
+                record, embedding, phash = known
+                if phash is None:
+                    phash = _phash(decode_image(opened.source(), min_side=min_side))
+                return _Reused(found, _copy_known(found, opened.content_hash, record, embedding, phash, texts))
+            decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
-        return _Failed(found, str(exc))
-    return _Prepared(found, content_hash, decoded, pixels, _metadata_signals(data, found.path), _phash(decoded))
-
-
-def _phash_or_none(data: bytes, model: ImageEncoder) -> int | None:
-    try:
-        return _phash(decode_image(data, min_side=DRAFT_FACTOR * model.image_size))
-    except UnreadableImageError:
-        return None
+        return _Hashed(found, None) if hash_only else _Failed(found, str(exc))
+    return _Prepared(found, opened.content_hash, decoded, pixels, texts, _phash(decoded))
 
 
 def _phash(decoded: DecodedImage) -> int:
