@@ -26,7 +26,6 @@ from typing import Any
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.ingest.encode import jpeg_data_url
 
 PREFIX = "openai:"
 """`--caption-model openai:MODEL` selects this captioner."""
@@ -233,7 +232,7 @@ class ApiCaptioner:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": self.prompt},
-                    {"type": "image_url", "image_url": {"url": jpeg_data_url(image, MAX_SIDE)}},
+                    {"type": "image_url", "image_url": {"url": _data_url(image)}},
                 ],
             }],
             "max_tokens": max_tokens or self.max_tokens,
@@ -357,3 +356,9 @@ def _refusal(response: Any, model: str, url: str) -> CaptionApiError:
     else:
         hint = f"the request was rejected; check that {model!r} is a vision model that accepts images"
     return CaptionApiError(f"Captioning failed (HTTP {status}{said}): {hint}.")
+
+
+def _data_url(image: Image.Image) -> str:
+    from imgsearch.ingest.encode import jpeg_data_url  # decoders load only when captioning
+
+    return jpeg_data_url(image, MAX_SIDE)
