@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ from imgsearch.text.ocr import OcrReader
 
 if TYPE_CHECKING:
     from imgsearch.ingest.enrich import TextMaker
-    from imgsearch.ingest.indexer import IndexReport, Progress
+    from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
 
 TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
@@ -80,6 +81,19 @@ class CaptionReport:
 
     pairs: list[tuple[str, str]]
     failures: list[Failure]
+
+
+def _outcome_source(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool
+) -> AbstractContextManager[OutcomeSource | None]:
+    """Local threads (None), or a connection to the Ray cluster at `ray`."""
+    if not ray:
+        if ship_bytes:
+            raise ImgsearchError("--ray-ship-bytes only applies with --ray ADDRESS.")
+        return nullcontext(None)
+    from imgsearch.distributed import cluster_outcomes
+
+    return cluster_outcomes(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
@@ -189,13 +203,18 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        ray: str | None = None,
+        ray_ship_bytes: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
         `captions` and `objects` add the slower model-made text signals, computed once per
         image content and model (a later run only does images that lack them). `vector_index`
-        chooses the backend (remembered for later runs and searches).
+        chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
+        address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
+        (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
+        and writes the catalog.
         """
         _existing(roots)
         makers: list[TextMaker] = [OcrReader()] if ocr else []
@@ -203,18 +222,20 @@ class ImageIndex:
             makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        if rebuild:
-            self.catalog.drop_embeddings()
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
         model = self.model
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+        paths = [Path(r) for r in roots]
         from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
+        with _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes:
+            if rebuild:  # only once the cluster, if any, is reachable and sees the folders
+                self.catalog.drop_embeddings()
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            report = index_folders(
+                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, outcomes=outcomes,
+            )
         if makers and not report.interrupted:
             self._enrich(makers, report, on_progress)
         self.texts.sync()

@@ -73,6 +73,21 @@ def index(
     qdrant_path: Annotated[
         Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
     ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray", metavar="ADDRESS|auto",
+            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
+            "path; this machine still writes the catalog.",
+        ),
+    ] = None,
+    ray_ship_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--ray-ship-bytes", help="With --ray: send file bytes from this machine (no shared filesystem needed)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read."""
@@ -88,6 +103,7 @@ def index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, ocr=ocr, captions=captions, objects=objects, vector_index=config,
                 caption_model=caption_model, caption_prompt=caption_prompt, detector=detector,
+                ray=ray, ray_ship_bytes=ray_ship_bytes,
             )
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})

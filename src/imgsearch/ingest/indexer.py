@@ -74,7 +74,9 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """Decoded and preprocessed, waiting for the model."""
+
     found: FoundFile
     content_hash: str
     decoded: DecodedImage
@@ -83,18 +85,28 @@ class _Prepared:
 
 
 @dataclass(frozen=True)
-class _Reused:
+class Embedded:
+    """Embedded elsewhere (on a cluster), ready to be written."""
+
     found: FoundFile
     new_image: NewImage
 
 
 @dataclass(frozen=True)
-class _Failed:
+class Reused:
+    found: FoundFile
+    new_image: NewImage
+
+
+@dataclass(frozen=True)
+class Failed:
     found: FoundFile
     reason: str
 
 
-_Outcome = _Prepared | _Reused | _Failed
+Outcome = Prepared | Embedded | Reused | Failed
+OutcomeSource = Callable[[list[FoundFile]], Iterator[Outcome]]
+"""Turns the files that need work into outcomes: local threads by default, or a cluster."""
 
 
 def index_folders(
@@ -106,8 +118,13 @@ def index_folders(
     workers: int | None = None,
     include_hidden: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    outcomes: OutcomeSource | None = None,
 ) -> IndexReport:
-    """Index or refresh `roots` in the catalog, with `model` embedding new content."""
+    """Index or refresh `roots` in the catalog, with `model` embedding new content.
+
+    Discovery, change detection and the batch commits always run here; `outcomes` only
+    changes who reads, decodes and embeds the files that need work.
+    """
     started = time.perf_counter()
     report = IndexReport()
     roots = [Path(os.path.realpath(Path(root).expanduser())) for root in roots]
@@ -128,11 +145,11 @@ def index_folders(
     report.unchanged = len(found) - len(todo)
     removed = _vanished(known, found, walk_errors)
 
+    if outcomes is None:
+        outcomes = lambda files: _prepare_all(catalog.path, model, files, workers, batch_size)  # noqa: E731
     writer = _BatchWriter(catalog, model, batch_size, report)
     try:
-        for done, outcome in enumerate(
-            _prepare_all(catalog.path, model, todo, workers, batch_size), start=1
-        ):
+        for done, outcome in enumerate(outcomes(todo), start=1):
             writer.add(outcome)
             if on_progress:
                 on_progress(Progress(done, len(todo), str(outcome.found.path)))
@@ -179,34 +196,39 @@ class _BatchWriter:
         self.model = model
         self.batch_size = batch_size
         self.report = report
-        self.prepared: list[_Prepared] = []
+        self.prepared: list[Prepared] = []
         self.ready: list[NewImage] = []
         self.failures: list[Failure] = []
+        self.embedded_ready = 0
 
-    def add(self, outcome: _Outcome) -> None:
-        if isinstance(outcome, _Prepared):
+    def add(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Prepared):
             self.prepared.append(outcome)
-        elif isinstance(outcome, _Reused):
+        elif isinstance(outcome, Embedded):
+            self.ready.append(outcome.new_image)
+            self.embedded_ready += 1
+        elif isinstance(outcome, Reused):
             self.ready.append(outcome.new_image)
             self.report.reused += 1
         else:
             self.failures.append(_failure(outcome.found, outcome.reason))
-        if len(self.prepared) >= self.batch_size:
+        if len(self.prepared) + self.embedded_ready >= self.batch_size:
             self.flush()
 
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
         self.catalog.write_batch(images, failures, removed)
+        self.report.embedded += self.embedded_ready
         self.report.failures.extend(failures)
-        self.prepared, self.ready, self.failures = [], [], []
+        self.prepared, self.ready, self.failures, self.embedded_ready = [], [], [], 0
 
-    def _embed(self, prepared: list[_Prepared]) -> list[NewImage]:
+    def _embed(self, prepared: list[Prepared]) -> list[NewImage]:
         if not prepared:
             return []
         embeddings = self.model.encode_pixels(np.stack([p.pixels for p in prepared]))
         self.report.embedded += len(prepared)
-        return [_new_image(p, e) for p, e in zip(prepared, embeddings)]
+        return [new_image(p, e) for p, e in zip(prepared, embeddings)]
 
 
 def _prepare_all(
@@ -215,7 +237,7 @@ def _prepare_all(
     files: list[FoundFile],
     workers: int | None,
     batch_size: int,
-) -> Iterator[_Outcome]:
+) -> Iterator[Outcome]:
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
     workers = workers or os.cpu_count() or 1
@@ -228,24 +250,37 @@ def _prepare_all(
         lookup.close()
 
 
-def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> _Outcome:
+def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> Outcome:
+    read = read_file(found)
+    if isinstance(read, Failed):
+        return read
+    data, content_hash = read
+    known = lookup.find(content_hash)
+    if known is not None:  # the same picture, but this copy may have its own sidecar
+        return Reused(found, copy_known(found, content_hash, known, metadata_signals(data, found.path)))
+    return prepare_bytes(found, data, content_hash, model)
+
+
+def read_file(found: FoundFile) -> tuple[bytes, str] | Failed:
+    """The file's bytes and content hash, or why it could not be read."""
     try:
         data = found.path.read_bytes()
     except OSError as exc:
-        return _Failed(found, f"cannot read file: {exc.strerror or exc}")
-    content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
-    known = lookup.find(content_hash)
-    if known is not None:  # the same picture, but this copy may have its own sidecar
-        return _Reused(found, _copy_known(found, content_hash, known, _metadata_signals(data, found.path)))
+        return Failed(found, f"cannot read file: {exc.strerror or exc}")
+    return data, hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def prepare_bytes(found: FoundFile, data: bytes, content_hash: str, model: ImageEncoder) -> Prepared | Failed:
+    """Decode and preprocess for the model (only `image_size` and `preprocess` are used)."""
     try:
         decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
-        return _Failed(found, str(exc))
-    return _Prepared(found, content_hash, decoded, pixels, _metadata_signals(data, found.path))
+        return Failed(found, str(exc))
+    return Prepared(found, content_hash, decoded, pixels, metadata_signals(data, found.path))
 
 
-def _metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
+def metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
     """Descriptions and keywords written into the file or its sidecar (a header parse, no decode)."""
     text = read_metadata(data, path)
     return (TextSignal("metadata", METADATA_MODEL, text),) if text else ()
@@ -276,7 +311,7 @@ class _HashLookup:
             self.opened.clear()
 
 
-def _copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[TextSignal, ...]) -> NewImage:
+def copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[TextSignal, ...]) -> NewImage:
     record, embedding = known
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
@@ -286,7 +321,7 @@ def _copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[
     )
 
 
-def _new_image(prepared: _Prepared, embedding: np.ndarray) -> NewImage:
+def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
     found, decoded = prepared.found, prepared.decoded
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
