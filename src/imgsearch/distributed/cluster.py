@@ -16,6 +16,7 @@ from imgsearch.ingest.indexer import OutcomeSource
 from imgsearch.models.clip import ClipModel
 
 RAY_EXTRA_HINT = "pip install 'imgsearch[ray]'"
+CONNECT_TIMEOUT_S = 5.0
 CHECK_TIMEOUT_S = 120.0
 """How long every node gets to answer the shared-filesystem check (a node that is starting may need a while)."""
 
@@ -61,6 +62,7 @@ def _connected(ray: ModuleType, address: str) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    _check_reachable(address)
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ notices; failures arrive as exceptions
     try:
         ray.init(
@@ -79,6 +81,20 @@ def _connected(ray: ModuleType, address: str) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable head for minutes; a plain TCP connect tells the user at once."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto` and the like: Ray itself answers quickly
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ImgsearchError(
+            f"No Ray cluster answers at {address}: {exc.strerror or exc}. Start one with `ray start --head` "
+            "(it prints the address), or check the host and port."
+        ) from exc
 
 
 def _quiet_ray_data(ray: ModuleType) -> None:
