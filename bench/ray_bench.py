@@ -45,7 +45,7 @@ DEFAULT_FOLDER = Path(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-path", type=Path, required=True, help="Model directory (e.g. a random ViT-B-32).")
-    parser.add_argument("--out", type=Path, required=True, help="Folder for catalogs and results (outside the checkout).")
+    parser.add_argument("--out", type=Path, required=True, help="Results folder (not in the checkout).")
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help="Photos to index (default coco-mini).")
     parser.add_argument("--ray", help="An existing cluster's address; default: start a one-node cluster here.")
     parser.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1)
@@ -129,9 +129,8 @@ def actor_rate(address: str, model_path: Path, batch_size: int, num_gpus: int) -
             [ray.put(model_files(model_path))], model.model_id
         )
         size = model.image_size
-        batch = {"path": np.array(["x"] * batch_size, dtype=object), "content_hash": np.array([""] * batch_size, dtype=object),
-                 "info": np.array([""] * batch_size, dtype=object), "failure": np.array([""] * batch_size, dtype=object),
-                 "pixels": np.random.default_rng(0).standard_normal((batch_size, 3, size, size)).astype(np.float32)}
+        batch = {key: np.array([""] * batch_size, dtype=object) for key in ("path", "content_hash", "info", "failure")}
+        batch["pixels"] = np.random.default_rng(0).standard_normal((batch_size, 3, size, size)).astype(np.float32)
         ray.get(actor.__call__.remote(batch))  # load the model outside the timing
         rounds = 4
         started = time.perf_counter()
@@ -153,8 +152,9 @@ def catalog_write_rate(db: Path, rows: int, batch: int, dim: int = 512) -> float
         started = time.perf_counter()
         for start in range(0, rows, batch):
             catalog.write_batch([
-                NewImage(path=f"/photos/{start + i:09d}.jpg", size=100_000, mtime_ns=1, content_hash=f"{start + i:032x}",
-                         width=640, height=480, format="jpeg", taken_at=None, camera=None, embedding=vectors[i],
+                NewImage(path=f"/photos/{start + i:09d}.jpg", size=100_000, mtime_ns=1,
+                         content_hash=f"{start + i:032x}", width=640, height=480, format="jpeg", taken_at=None,
+                         camera=None, embedding=vectors[i],
                          texts=(TextSignal("metadata", "exif", "a description"),))
                 for i in range(batch)
             ])

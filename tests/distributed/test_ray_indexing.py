@@ -97,7 +97,9 @@ def test_failures_sidecars_and_moves_come_back_as_in_a_local_run(ray_cluster, tm
     assert (moved.embedded, moved.reused, moved.removed) == (0, 1, 1)
 
 
-def test_a_killed_embedding_actor_is_replaced_and_every_image_lands_once(ray_cluster, local_coco, tmp_path, tiny_clip_dir):
+def test_a_killed_embedding_actor_is_replaced_and_every_image_lands_once(
+    ray_cluster, local_coco, tmp_path, tiny_clip_dir
+):
     from ray._private.state import actors  # the GCS actor table (the state API needs the dashboard)
 
     killed: list[int] = []
@@ -128,7 +130,8 @@ def test_a_killed_driver_loses_no_committed_batch_and_the_next_run_continues(
     driver = subprocess.Popen(
         [sys.executable, "-m", "imgsearch", "index", str(COCO_MINI), "--db", str(db),
          "--model-path", str(tiny_clip_dir), "--ray", ray_cluster, "--batch-size", "4", "--json"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
     )
     committed = 0
     deadline = time.monotonic() + 120

@@ -73,8 +73,9 @@ def _connected(ray: ModuleType, address: str) -> Iterator[None]:
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ImgsearchError(
-            f"Cannot connect to the Ray cluster at {address!r}: {exc}. Start one with `ray start --head`, "
-            "or give the head's address (host:6379, or ray://host:10001 from outside the cluster)."
+            f"Cannot connect to the Ray cluster at {address!r}: {str(exc).rstrip('.')}. "
+            "Start one with `ray start --head`, or give the head's address "
+            "(host:6379, or ray://host:10001 from outside the cluster)."
         ) from exc
     _quiet_ray_data(ray)
     try:
