@@ -14,6 +14,7 @@ import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -62,8 +63,13 @@ class RayPipeline:
         self.batch_size = batch_size
         self.ship_bytes = ship_bytes
         self.model_id = model.model_id
+        self.model_root = model.layout.root
         self.pixels = PixelPreparer(model.layout.preprocess_cfg)
-        self.model_ref = ray.put(model_files(model.layout.root))  # once; each node pulls it once
+
+    @cached_property
+    def model_ref(self) -> Any:
+        """The image tower in the object store: put once, when there is work; each node pulls it once."""
+        return self.ray.put(model_files(self.model_root))
 
     def outcomes(self, files: list[FoundFile]) -> Iterator[Outcome]:
         lookup = Catalog(self.db_path, readonly=True)
