@@ -9,7 +9,16 @@ from typing import Annotated, Optional
 import typer
 
 from imgsearch.api import ImageIndex
-from imgsearch.cli.common import DbOption, ModelOption, ModelPathOption, app, err, print_error, user_errors
+from imgsearch.cli.common import (
+    DbOption,
+    ModelOption,
+    ModelPathOption,
+    TextModelOption,
+    app,
+    err,
+    print_error,
+    user_errors,
+)
 from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
 
 
@@ -18,6 +27,7 @@ def serve(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    text_model: TextModelOption = None,
     roots: Annotated[
         Optional[list[Path]],
         typer.Option("--root", help="Folder the 'index' button indexes (repeatable), besides the catalog's own."),
@@ -52,7 +62,8 @@ def serve(
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'imgsearch[server]'")
             raise typer.Exit(1) from None
         config = ServerConfig(
-            db=db, model=model, model_path=model_path, roots=tuple(r.expanduser() for r in roots or ()),
+            db=db, model=model, model_path=model_path, text_model=text_model,
+            roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
         )
@@ -60,7 +71,7 @@ def serve(
             if not root.is_dir():
                 print_error(f"--root {root} is not a folder. Check the path.")
                 raise typer.Exit(1)
-        with ImageIndex(db, model=model, model_path=model_path) as index:
+        with ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as index:
             _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
         shown = f"[{host}]" if ":" in host else host
         err.print(f"Loading the model, then serving on http://{shown}:{port}/ (Ctrl+C stops).")

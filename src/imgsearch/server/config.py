@@ -20,6 +20,8 @@ class ServerConfig:
     db: Path | None = None
     model: str | None = None
     model_path: Path | None = None
+    text_model: str | None = None
+    """None: the catalog's own text model (remembered from `index --text-model`), else the default."""
     roots: tuple[Path, ...] = ()
     """Folders `POST /api/index` indexes, besides the ones the catalog already holds."""
     token: str | None = None
