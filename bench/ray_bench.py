@@ -33,7 +33,8 @@ import numpy as np
 
 from imgsearch import ImageIndex
 from imgsearch.ingest.discover import discover
-from imgsearch.ingest.indexer import Prepared, prepare_bytes, read_file
+from imgsearch.ingest.indexer import Prepared, prepare_file
+from imgsearch.ingest.reading import open_image
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog, NewImage, TextSignal
 
@@ -83,10 +84,10 @@ def per_image_costs(folder: Path, model_path: Path, sample: int, batch_size: int
     model = load_clip(path=model_path)
     files = sorted(discover([folder]), key=lambda f: str(f.path))[:sample]
     started = time.perf_counter()
-    reads = [read_file(found) for found in files]
+    reads = [_read(found.path) for found in files]
     read_s = time.perf_counter() - started
     started = time.perf_counter()
-    prepared = [prepare_bytes(found, *read, model) for found, read in zip(files, reads) if isinstance(read, tuple)]
+    prepared = [prepare_file(found, model, shipped=read) for found, read in zip(files, reads)]
     decode_s = time.perf_counter() - started
     pixels = np.stack([p.pixels for p in prepared if isinstance(p, Prepared)])
     model.encode_pixels(pixels[:2])  # load the session outside the timing
@@ -102,6 +103,11 @@ def per_image_costs(folder: Path, model_path: Path, sample: int, batch_size: int
         "mean_file_kb": sum(f.size for f in files) / len(files) / 1024,
         "result_bytes": model.dim * 4 + 300,  # embedding + path, hash and the facts as JSON (about)
     }
+
+
+def _read(path: Path) -> tuple[bytes, str]:
+    with open_image(path) as opened:
+        return opened.data if opened.data is not None else path.read_bytes(), opened.content_hash
 
 
 def timed_index(db: Path, args: argparse.Namespace, ray: str | None) -> dict[str, float]:

@@ -17,10 +17,10 @@ import pytest
 from imgsearch import ImageIndex
 from imgsearch.store.catalog import Catalog
 from tests.distributed.conftest import join_node
-from tests.helpers import SHARED_DATA, draw_photo, run_cli
+from tests.helpers import draw_photo, run_cli, shared_data
 
 pytestmark = pytest.mark.ray
-COCO_MINI = SHARED_DATA / "coco-mini"
+COCO_MINI = shared_data("coco-mini")
 
 
 def _catalog(db: Path) -> dict[str, tuple[tuple, np.ndarray]]:
@@ -53,7 +53,7 @@ def _assert_same(ray_db: Path, local_db: Path) -> None:
 @pytest.fixture(scope="module")
 def local_coco(tmp_path_factory, tiny_clip_dir) -> Path:
     if not COCO_MINI.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set IMGSEARCH_SHARED_DATA)")
+        pytest.skip(f"shared data not found at {COCO_MINI} (set IMGSEARCH_SHARED_DATA)")
     db = tmp_path_factory.mktemp("local") / "local.db"
     _index(db, COCO_MINI, tiny_clip_dir)
     return db

@@ -21,19 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from imgsearch.errors import ImgsearchError
+from imgsearch.errors import ImgsearchError, UnreadableImageError
 from imgsearch.ingest.discover import FoundFile
 from imgsearch.ingest.indexer import (
     Embedded,
     Failed,
+    Hashed,
     Outcome,
     Prepared,
     Reused,
     copy_known,
     metadata_signals,
-    prepare_bytes,
-    read_file,
+    prepare_file,
 )
+from imgsearch.ingest.reading import open_image
 from imgsearch.models.clip import ClipModel
 from imgsearch.models.layout import CONFIG_FILE, ModelLayout
 from imgsearch.models.preprocess import ImagePreprocessor
@@ -71,11 +72,12 @@ class RayPipeline:
         """The image tower in the object store: put once, when there is work; each node pulls it once."""
         return self.ray.put(model_files(self.model_root))
 
-    def outcomes(self, files: list[FoundFile]) -> Iterator[Outcome]:
+    def outcomes(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
+        """`hash_only`: unchanged images that only lack a perceptual hash (the cluster decodes them too)."""
         lookup = Catalog(self.db_path, readonly=True)
         try:
             for chunk in self._chunks(files):
-                yield from self._run(chunk, lookup)
+                yield from self._run(chunk, lookup, hash_only)
         finally:
             lookup.close()
 
@@ -91,7 +93,7 @@ class RayPipeline:
         if chunk:
             yield chunk
 
-    def _run(self, chunk: list[FoundFile], lookup: Catalog) -> Iterator[Outcome]:
+    def _run(self, chunk: list[FoundFile], lookup: Catalog, hash_only: set[str]) -> Iterator[Outcome]:
         by_path = {str(found.path): found for found in chunk}
         shipped_texts: dict[str, tuple[TextSignal, ...]] = {}
         rows: list[dict[str, Any]] = []
@@ -99,15 +101,15 @@ class RayPipeline:
             if not self.ship_bytes:
                 rows.append({"path": str(found.path), "data": b"", "content_hash": ""})
                 continue
-            read = read_file(found)  # here: the cluster cannot see the file
+            read = _read_here(found)  # the cluster cannot see the file
             if isinstance(read, Failed):
                 yield read
                 continue
-            data, content_hash = read
-            texts = metadata_signals(data, found.path)  # sidecars live beside the file, on this machine
+            data, content_hash, texts = read  # sidecars live beside the file, on this machine
             known = lookup.embedding_for_hash(content_hash)
-            if known is not None:
-                yield Reused(found, copy_known(found, content_hash, known, texts))
+            if known is not None and known[2] is not None and str(found.path) not in hash_only:
+                record, embedding, phash = known
+                yield Reused(found, copy_known(found, content_hash, record, embedding, phash, texts))
                 continue
             shipped_texts[str(found.path)] = texts
             rows.append({"path": str(found.path), "data": data, "content_hash": content_hash})
@@ -116,7 +118,7 @@ class RayPipeline:
         for batch in self._results(rows):
             for row in _rows(batch):
                 found = by_path[row["path"]]
-                yield _outcome(found, row, lookup, shipped_texts.get(row["path"]))
+                yield _outcome(found, row, lookup, shipped_texts.get(row["path"]), row["path"] in hash_only)
 
     def _results(self, rows: list[dict[str, Any]]) -> Iterator[dict[str, np.ndarray]]:
         """Result batches as they finish; a failed job becomes one clear error instead of a Ray traceback."""
@@ -168,11 +170,7 @@ def prepare_batch(batch: dict[str, np.ndarray], *, pixels: PixelPreparer, roots:
     out: dict[str, list[Any]] = {"path": [], "content_hash": [], "info": [], "failure": [], "pixels": []}
     for path, data, content_hash in zip(batch["path"], batch["data"], batch["content_hash"]):
         found = FoundFile(Path(path), 0, 0)
-        if content_hash:
-            read: tuple[bytes, str] | Failed = (bytes(data), str(content_hash))
-        else:
-            read = read_file(found)
-        result = read if isinstance(read, Failed) else prepare_bytes(found, read[0], read[1], pixels)
+        result = prepare_file(found, pixels, (bytes(data), str(content_hash)) if content_hash else None)
         out["path"].append(str(path))
         if isinstance(result, Prepared):
             out["content_hash"].append(result.content_hash)
@@ -192,7 +190,7 @@ def _info(prepared: Prepared) -> str:
     return json.dumps({
         "width": decoded.width, "height": decoded.height, "format": decoded.format,
         "taken_at": decoded.taken_at, "camera": decoded.camera,
-        "texts": [asdict(text) for text in prepared.texts],
+        "texts": [asdict(text) for text in prepared.texts], "phash": prepared.phash,
     })
 
 
@@ -255,20 +253,38 @@ def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
         yield {key: value[i] for key, value in batch.items()}
 
 
+def _read_here(found: FoundFile) -> tuple[bytes, str, tuple[TextSignal, ...]] | Failed:
+    """With `ship_bytes`: the file's bytes, content hash and metadata texts, read on the driver."""
+    try:
+        with open_image(found.path) as opened:
+            data = opened.data if opened.data is not None else found.path.read_bytes()
+            return data, opened.content_hash, metadata_signals(opened.head, found.path)
+    except UnreadableImageError as exc:
+        return Failed(found, str(exc))
+    except OSError as exc:
+        return Failed(found, f"cannot read file: {exc.strerror or exc}")
+
+
 def _outcome(
-    found: FoundFile, row: dict[str, Any], lookup: Catalog, shipped_texts: tuple[TextSignal, ...] | None
+    found: FoundFile, row: dict[str, Any], lookup: Catalog, shipped_texts: tuple[TextSignal, ...] | None,
+    hash_only: bool,
 ) -> Outcome:
     """A cluster result as the outcome a local run would have had for this file."""
-    if row["failure"]:
+    info = json.loads(row["info"]) if not row["failure"] else None
+    if hash_only:
+        return Hashed(found, info["phash"] if info else None)
+    if info is None:
         return Failed(found, str(row["failure"]))
-    info = json.loads(row["info"])
     texts = shipped_texts if shipped_texts is not None else tuple(TextSignal(**t) for t in info["texts"])
     content_hash = str(row["content_hash"])
     known = lookup.embedding_for_hash(content_hash)
     if known is not None:  # moved or copied: keep the stored embedding, as a local run would
-        return Reused(found, copy_known(found, content_hash, known, texts))
+        record, embedding, phash = known
+        phash = phash if phash is not None else info["phash"]
+        return Reused(found, copy_known(found, content_hash, record, embedding, phash, texts))
     return Embedded(found, NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns, content_hash=content_hash,
         width=info["width"], height=info["height"], format=info["format"], taken_at=info["taken_at"],
         camera=info["camera"], embedding=np.asarray(row["embedding"], dtype=np.float32), texts=texts,
+        phash=info["phash"],
     ))
