@@ -48,6 +48,11 @@ def _assert_same(ray_db: Path, local_db: Path) -> None:
         assert row == local_row, path
         cosine = float(vector @ local_vector / np.linalg.norm(vector) / np.linalg.norm(local_vector))
         assert cosine >= 0.99999, (path, cosine)
+    query = "SELECT path, phash FROM images ORDER BY path"
+    with sqlite3.connect(ray_db) as con, sqlite3.connect(local_db) as local_con:
+        phashes = con.execute(query).fetchall()
+        assert phashes == local_con.execute(query).fetchall(), "the same perceptual hashes"
+        assert all(phash is not None for _, phash in phashes)
 
 
 @pytest.fixture(scope="module")
