@@ -104,6 +104,7 @@ def caption(
     from imgsearch.ingest.enrich import caption_files  # decoders load only when needed
 
     captioner = Captioner(model or DEFAULT_CAPTION_MODEL, prompt, batch_size=batch_size)
+    captioner.prepare()
     pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
     return CaptionReport(pairs, failures)
 
@@ -203,6 +204,8 @@ class ImageIndex:
             makers.append(Captioner(caption_model or DEFAULT_CAPTION_MODEL, caption_prompt))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
+        for maker in makers:  # a missing extra or model fails now, in seconds, not after the CLIP pass
+            maker.prepare()
         if rebuild:
             self.catalog.drop_embeddings()
         if vector_index is not None:
