@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from imgsearch.models import DEFAULT_MODEL
+from tests.fakehub import FakeHub
 from tests.helpers import draw_photo
 from tests.hubcache import clean_env, place_in_hub_cache, run_imgsearch
 
@@ -58,3 +59,14 @@ def test_home_pointed_at_the_hub_folder_fails_fast_and_names_hf_hub_cache(copied
     assert indexed.returncode == 1
     message = " ".join(indexed.stderr.split())
     assert "HF_HUB_CACHE" in message and f"imgsearch models download {DEFAULT_MODEL}" in message
+
+
+def test_downloaded_model_is_found_offline_afterwards(tiny_clip_dir, photos, tmp_path) -> None:
+    """`imgsearch models download` on a connected machine, then the same cache with no network."""
+    env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"))
+    with FakeHub({f"immich-app/{DEFAULT_MODEL}": tiny_clip_dir}) as hub:
+        fetched = run_imgsearch("models", "download", env={**env, "HF_ENDPOINT": hub.url})
+    assert fetched.returncode == 0, fetched.stderr
+    assert "visual/model.onnx" in hub.fetched and "textual/model.onnx" in hub.fetched
+    indexed = run_imgsearch("index", str(photos), env={**env, "HF_HUB_OFFLINE": "1"})
+    assert indexed.returncode == 0, indexed.stderr

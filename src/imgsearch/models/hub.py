@@ -133,9 +133,8 @@ def download_snapshot(repo_id: str, choose: Callable[[list[str]], Sequence[str]]
         info = HfApi().repo_info(repo_id, timeout=METADATA_TIMEOUT_S)
         files = [s.rfilename for s in info.siblings or []]
         return Path(
-            snapshot_download(
+            snapshot_download(  # by branch, not by info.sha: only then is refs/main written for offline runs
                 repo_id,
-                revision=info.sha,
                 cache_dir=cache_dir(),
                 allow_patterns=list(choose(files)),
                 etag_timeout=METADATA_TIMEOUT_S,

@@ -36,9 +36,10 @@ from imgsearch.text.export import can_export, export_text_onnx, exported_path
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _ONNX_NAMES = ("onnx/model.onnx", "model.onnx")
 _WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
+_MODEL_FILES = (*_ONNX_NAMES, *_WEIGHT_NAMES)
+"""What is fetched to run a Hub model, best first: one of these, never several."""
 _CONFIG_PATTERNS = ("*.json", "*.txt")
 """Tokenizer, model and sentence-transformers configs (1_Pooling/config.json included), vocab.txt."""
-_CACHE_PATTERNS = (*_CONFIG_PATTERNS, *_ONNX_NAMES, *_WEIGHT_NAMES)
 _BATCH = 64
 _QUERY_CACHE = 4096
 
@@ -172,9 +173,10 @@ def _hub_folder(name: str) -> Path:
     repo = name if "/" in name else f"sentence-transformers/{name}"
     if repo.count("/") != 1 or not all(is_valid_repo_name(part) for part in repo.split("/")):
         raise _not_available(name, "it is neither a folder nor a Hugging Face Hub model id")
-    cached = local_snapshot(repo, _CACHE_PATTERNS)
-    if cached is not None and _runnable(cached):
-        return cached
+    for model_file in _MODEL_FILES:  # the cache checks a snapshot against the patterns it was fetched with
+        cached = local_snapshot(repo, (*_CONFIG_PATTERNS, model_file))
+        if cached is not None and _runnable(cached):
+            return cached
     reason = hub_unreachable()
     if reason is not None:
         raise _not_available(name, reason)
@@ -191,18 +193,13 @@ def _hub_folder(name: str) -> Path:
 
 def _files_to_fetch(files: list[str]) -> list[str]:
     """Configs, the tokenizer and the ONNX graph; the PyTorch weights only when there is no ONNX."""
-    wanted = [*_CONFIG_PATTERNS]
-    onnx = next((n for n in _ONNX_NAMES if n in files), None)
-    if onnx is not None:
-        return [*wanted, onnx]
-    weights = next((n for n in _WEIGHT_NAMES if n in files), None)
-    return [*wanted, weights] if weights else wanted
+    model_file = next((n for n in _MODEL_FILES if n in files), None)
+    return [*_CONFIG_PATTERNS, model_file] if model_file else [*_CONFIG_PATTERNS]
 
 
 def _runnable(folder: Path) -> bool:
     """Has a tokenizer and something to run: an ONNX file, or weights to export."""
-    has_model = any((folder / n).is_file() for n in (*_ONNX_NAMES, *_WEIGHT_NAMES))
-    return (folder / "tokenizer.json").is_file() and has_model
+    return (folder / "tokenizer.json").is_file() and any((folder / n).is_file() for n in _MODEL_FILES)
 
 
 def _not_available(name: str, reason: str) -> ModelNotAvailableError:
