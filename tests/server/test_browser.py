@@ -1,11 +1,13 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
-Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in test-artifacts/.
+Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in $IMGSEARCH_ARTIFACTS
+when set, else in a pytest temporary folder; never in the checkout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,6 @@ from imgsearch.server import ServerConfig
 from tests.server.conftest import Library, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -44,28 +45,38 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chosen = os.environ.get("IMGSEARCH_ARTIFACTS")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture
-def page(browser, request):
+def shot(artifacts: Path) -> Callable[[object, str], None]:
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(artifacts / f"{name}.png"))
+
+    return take
+
+
+@pytest.fixture
+def page(browser, request, shot):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
+    shot(page, f"{request.node.name}-final")
     context.close()
     if "wrong_token" in request.node.name:  # the refused first request is the point of that test
         errors = [e for e in errors if "401 (Unauthorized)" not in e]
     assert not errors, errors
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def test_search_open_similar_and_upload(page, server_url: str, library: Library):
+def test_search_open_similar_and_upload(page, shot, server_url: str, library: Library):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token={TOKEN}")
     assert "token=" not in page.url, "the token must not stay in the address bar"
@@ -108,7 +119,7 @@ def test_search_open_similar_and_upload(page, server_url: str, library: Library)
     shot(page, "05-upload")
 
 
-def test_keyboard_filters_and_empty_state(page, server_url: str):
+def test_keyboard_filters_and_empty_state(page, shot, server_url: str):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token={TOKEN}")
     page.keyboard.press("/")
@@ -134,12 +145,31 @@ def test_keyboard_filters_and_empty_state(page, server_url: str):
     shot(page, "06-no-matches")
     page.locator("#state button", has_text="Clear filters").click()
     expect(tiles).to_have_count(12)
+    page.locator("#f-min-size").fill("150")  # the JPEGs are 160x120, the PNGs 120x160
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(page.locator("#state")).to_contain_text("No matches")
+    page.locator("#f-min-size").fill("120")
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(tiles).to_have_count(12)
+    page.locator("#f-camera").fill("Hasselblad")  # the test photos carry no EXIF camera
+    page.locator("#f-camera").dispatch_event("change")
+    expect(tiles).to_have_count(0)
+    expect(page.locator("#filter-count")).to_have_text("2")
+    page.locator("#clear-filters").click()
+    expect(tiles).to_have_count(12)
+    expect(page.locator("#f-camera")).to_have_value("")
 
 
-def test_wrong_token_asks_for_one_and_indexing_view_reports(page, server_url: str):
+def test_wrong_token_asks_for_one_and_indexing_view_reports(page, shot, server_url: str):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token=wrong")
     expect(page.locator("#token-dialog")).to_be_visible()
+    expect(page.locator("#token-error")).to_be_visible()
+    expect(page.locator("#token-error")).to_contain_text("not accepted")
+    page.locator("#token-input").fill("still-wrong")
+    page.locator("#token-dialog button[type=submit]").click()
+    expect(page.locator("#token-dialog")).to_be_visible()
+    expect(page.locator("#token-error")).to_contain_text("not accepted")
     shot(page, "07-token")
     page.locator("#token-input").fill(TOKEN)
     page.locator("#token-dialog button[type=submit]").click()
@@ -153,7 +183,7 @@ def test_wrong_token_asks_for_one_and_indexing_view_reports(page, server_url: st
 
 
 
-def test_infinite_scroll_loads_every_page(browser, tmp_path_factory, library: Library):
+def test_infinite_scroll_loads_every_page(browser, shot, tmp_path_factory, library: Library):
     from imgsearch import ImageIndex
     from tests.helpers import COLOURS, draw_photo
 

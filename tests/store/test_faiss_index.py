@@ -99,3 +99,14 @@ def test_stale_or_corrupt_files_are_rebuilt(catalog, tmp_path):
     with open(tmp_path / "c.db.vectors.f16", "ab") as f:
         f.write(b"\0" * 1000)  # and a torn append
     assert _recall(catalog, _vectors(20, 9)) >= 0.95
+
+
+def test_ef_search_follows_collection_size():
+    from imgsearch.store.faiss_index import EF_SEARCH_BY_SIZE, ef_search_for
+
+    efs = [ef for _, ef in EF_SEARCH_BY_SIZE]
+    assert efs == sorted(efs), "a larger collection never gets a smaller efSearch"
+    assert ef_search_for(5_000) == EF_SEARCH_BY_SIZE[0][1]
+    assert ef_search_for(1_000_000) == 384
+    assert ef_search_for(50_000_000) == EF_SEARCH_BY_SIZE[-1][1]
+    assert ef_search_for(30_000) < ef_search_for(1_000_000)

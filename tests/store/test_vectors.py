@@ -34,3 +34,25 @@ def test_empty_index_returns_nothing(tmp_path):
     with Catalog(tmp_path / "c.db") as catalog:
         ids, scores = ExactIndex.open(catalog).search(np.ones(4, dtype=np.float32), 3)
         assert len(ids) == 0 and len(scores) == 0
+
+
+def test_small_exact_search_never_imports_faiss(tmp_path):
+    """A cold search over a small catalog must not pay for faiss's import and a copy of the rows."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with Catalog(tmp_path / "c.db") as catalog:
+        _fill(catalog, vectors)
+    script = (
+        "import sys, numpy as np\n"
+        "from imgsearch.store.catalog import Catalog\n"
+        "from imgsearch.store.backends import open_index\n"
+        f"with Catalog({str(tmp_path / 'c.db')!r}) as c:\n"
+        "    ids, _ = open_index(c).search(np.ones(16, dtype=np.float32) / 4, 5)\n"
+        "print(len(ids), 'faiss' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["5", "False"]

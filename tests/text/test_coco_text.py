@@ -34,7 +34,9 @@ def coco(tmp_path_factory, tiny_clip_dir, text_model_cache):
         writer.writerow(["missing/nowhere.jpg", "not indexed"])
     run_json("index", COCO, "--db", db, "--model-path", tiny_clip_dir)
     imported = run_json("import-captions", notes, "--db", db)
-    assert imported == {"imported": len(files), "unknown": ["missing/nowhere.jpg"]}
+    assert imported == {
+        "imported": len(files), "unknown": ["missing/nowhere.jpg"], "beside_descriptions": 0, "replaced": 0
+    }
     return db, files, captions
 
 

@@ -11,7 +11,17 @@ import typer
 from rich.markup import escape
 
 from imgsearch.api import caption as caption_images
-from imgsearch.cli.common import CaptionPromptOption, app, err, out, user_errors
+from imgsearch.cli.common import (
+    CaptionEndpointOption,
+    CaptionPromptOption,
+    CaptionTimeoutOption,
+    CaptionWorkersOption,
+    app,
+    err,
+    out,
+    user_errors,
+)
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 
 @app.command()
@@ -22,14 +32,23 @@ def caption(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", "--caption-model", "-m", help="Hub id or folder (Florence-2 or BLIP)."),
+        typer.Option(
+            "--model", "--caption-model", "-m",
+            help="Hub id or folder (Florence-2 or BLIP), or openai:MODEL for a model behind an OpenAI-compatible API.",
+        ),
     ] = None,
     prompt: CaptionPromptOption = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per model call.")] = 8,
+    endpoint: CaptionEndpointOption = None,
+    workers: CaptionWorkersOption = DEFAULT_WORKERS,
+    timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Caption images; the CSV feeds `imgsearch import-captions` or fine-tuning."""
     with user_errors():
-        report = caption_images(paths, model=model, prompt=prompt, batch_size=batch_size)
+        report = caption_images(
+            paths, model=model, prompt=prompt, batch_size=batch_size,
+            endpoint=endpoint, workers=workers, timeout_s=timeout,
+        )
     if out_file is None:
         _write(sys.stdout, report.pairs)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from imgsearch import __version__
 from imgsearch.errors import ImgsearchError
 
 app = typer.Typer(
@@ -27,6 +29,34 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
+
+class _NoticeHandler(logging.Handler):
+    """Prints the library's warnings (e.g. a missing extra) as one 'Note:' line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]Note:[/] {escape(record.getMessage())}", highlight=False)
+
+
+_library_log = logging.getLogger("imgsearch")
+if not any(isinstance(h, _NoticeHandler) for h in _library_log.handlers):
+    _library_log.addHandler(_NoticeHandler(logging.WARNING))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"imgsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Find photos by describing them or by showing an example."""
+
 DbOption = Annotated[
     Optional[Path],
     typer.Option("--db", help="Catalog file. Default: $IMGSEARCH_DB, else a per-user data folder."),
@@ -37,24 +67,46 @@ ModelOption = Annotated[
 ]
 ModelPathOption = Annotated[
     Optional[Path],
-    typer.Option("--model-path", help="Local model directory (see docs/models.md).", file_okay=False),
+    typer.Option(
+        "--model-path", help="Local model directory (see docs/models.md); the catalog remembers it.", file_okay=False
+    ),
 ]
 TextModelOption = Annotated[
     Optional[str],
-    typer.Option("--text-model", help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2)."),
+    typer.Option(
+        "--text-model",
+        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); `index` makes it the catalog's own.",
+    ),
 ]
 CaptionModelOption = Annotated[
     Optional[str],
     typer.Option(
-        "--caption-model", help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base)."
+        "--caption-model",
+        help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base), or openai:MODEL "
+        "for any vision-language model behind an OpenAI-compatible API (Ollama, vLLM, llama.cpp, LM Studio, hosted).",
     ),
 ]
 CaptionPromptOption = Annotated[
     Optional[str],
     typer.Option(
         "--caption-prompt",
-        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with.",
+        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with. "
+        "openai:MODEL: brief, detailed (default), keywords, or your own prompt text.",
     ),
+]
+CaptionEndpointOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-endpoint",
+        help="Base URL of the API for openai:MODEL, e.g. http://localhost:11434/v1 (Ollama). "
+        "Default: $OPENAI_BASE_URL, else api.openai.com. Key from $OPENAI_API_KEY (local servers need none).",
+    ),
+]
+CaptionWorkersOption = Annotated[
+    int, typer.Option("--caption-workers", min=1, max=64, help="openai:MODEL: requests in flight at once.")
+]
+CaptionTimeoutOption = Annotated[
+    float, typer.Option("--caption-timeout", min=1, help="openai:MODEL: seconds to wait for one caption.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]

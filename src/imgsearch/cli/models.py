@@ -1,4 +1,4 @@
-"""`imgsearch models ...`: list, download and export models."""
+"""`imgsearch models ...`: list, download, export and quantize models."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
 
+_WIDE_TABLE = 140
+"""Columns from which the notes fit in the table itself."""
+
 models_app = typer.Typer(
-    help="List CLIP models, download any model for offline use, export CLIP models.", no_args_is_help=True
+    help="List CLIP models, download any model for offline use, export and quantize CLIP models.", no_args_is_help=True
 )
 app.add_typer(models_app, name="models")
 
@@ -27,20 +31,25 @@ def models_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"default": DEFAULT_MODEL, "models": [vars(m) for m in known]})
         return
+    wide = out.width >= _WIDE_TABLE
     table = Table(
-        title=f"Known models (default: {DEFAULT_MODEL})",
-        caption="Recall: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        title=f"Known models (default: {DEFAULT_MODEL})", box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        pad_edge=wide, collapse_padding=not wide,
     )
     table.add_column("name", no_wrap=True)
-    for numeric in ("params (M)", "GFLOPs", "Flickr30k R@1", "COCO R@1"):
-        table.add_column(numeric, justify="right")
-    table.add_column("notes")
+    for numeric in ("Mparams", "GFLOPs", "Flickr", "COCO"):
+        table.add_column(numeric, justify="right", no_wrap=not wide)
+    if wide:
+        table.add_column("notes")
     for entry in known:
-        table.add_row(
-            entry.name, _number(entry.params_m), _number(entry.gflops),
-            _number(entry.flickr30k_r1), _number(entry.coco_r1), entry.notes,
-        )
+        numbers = (_number(entry.params_m), _number(entry.gflops), _number(entry.flickr30k_r1), _number(entry.coco_r1))
+        table.add_row(entry.name, *numbers, *([entry.notes] if wide else []))
     out.print(table)
+    if not wide:  # a narrow terminal gets the notes as a list below, not squeezed into a column
+        for entry in known:
+            if entry.notes:
+                out.print(f"[bold]{escape(entry.name)}[/]: {escape(entry.notes)}", highlight=False)
 
 
 class ModelKind(str, Enum):
@@ -133,3 +142,25 @@ def models_export(
     out.print(escape(f"Model written to {written}. Use it with: imgsearch index --model-path {written} DIR"))
 
 
+
+
+@models_app.command("quantize")
+def models_quantize(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory (e.g. from `models export` or the Hub cache).")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="New directory for the INT8 model.")],
+    text: Annotated[
+        bool, typer.Option("--text", help="Quantize the text tower too (default: image tower only).")
+    ] = False,
+) -> None:
+    """Write an INT8 copy of a model for faster CPU indexing (needs `imgsearch[quantize]`).
+
+    Its embeddings differ slightly from the original's, so it gets its own model id: index with
+    `--model-path OUT --rebuild`. Check the speed and the embedding agreement on your photos with
+    bench/quantize_bench.py before relying on it.
+    """
+    from imgsearch.models.quantize import quantize_model
+
+    with user_errors():
+        written = quantize_model(model_dir, out_dir, text=text)
+    hint = f"imgsearch index --rebuild --model-path {written} DIR"
+    out.print(escape(f"INT8 model written to {written}. Use it with: {hint}"))

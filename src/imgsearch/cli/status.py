@@ -21,7 +21,9 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 def _print_status(info: Status) -> None:
     out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
-    out.print(f"Model:   {info.model_id or '(none yet)'}")
+    source = f" from {escape(info.model_path)}" if info.model_path else ""
+    out.print(f"Model:   {info.model_id or '(none yet)'}{source}")
+    out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
     out.print(f"Index:   {info.vector_index}")
     out.print("Folders: " + (escape(", ".join(info.roots)) or "(none yet: imgsearch index FOLDER)"))

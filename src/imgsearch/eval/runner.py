@@ -239,34 +239,26 @@ def _rank_directions(
 ) -> dict[str, DirectionResult]:
     if spec.mode != "clip":
         signals.describe_all(idx, dict(zip(gallery.paths, gallery.notes, strict=True)))
-        hits = (signals.search_all(idx, q, spec.mode, len(image_ids)) for q in gallery.queries)
-        return {TEXT_TO_IMAGE: _text_to_image(gallery, image_ids, hits)}
+        blocks = (
+            signals.score_gallery(idx, list(gallery.queries[start : start + _CHUNK]), spec.mode, image_ids)
+            for start in range(0, len(gallery.queries), _CHUNK)
+        )
+        return {TEXT_TO_IMAGE: _text_to_image(gallery, blocks)}
     text_vectors = idx.model.encode_texts(list(gallery.queries))
-    index = idx.searcher.index
-    hits = (index.search(v, len(index)) for v in text_vectors)
+    gallery_vectors = idx.searcher.vectors_of(image_ids)  # the float16 rows searches score
+    blocks = (text_vectors[start : start + _CHUNK] @ gallery_vectors.T for start in range(0, len(text_vectors), _CHUNK))
     image_vectors = np.stack([idx.catalog.embedding(int(i)) for i in image_ids])
     return {
-        TEXT_TO_IMAGE: _text_to_image(gallery, image_ids, hits),
+        TEXT_TO_IMAGE: _text_to_image(gallery, blocks),
         IMAGE_TO_TEXT: _image_to_text(gallery, image_vectors, text_vectors),
     }
 
 
-def _text_to_image(
-    gallery: Gallery, image_ids: np.ndarray, hits: Iterable[tuple[np.ndarray, np.ndarray]]
-) -> DirectionResult:
-    """Score rows over the gallery from each query's hits; images not returned rank last."""
-    column = {int(i): c for c, i in enumerate(image_ids)}
-
-    def rows() -> Iterator[np.ndarray]:
-        for ids, scores in hits:
-            row = np.full(len(image_ids), -np.inf)
-            for i, s in zip(ids.tolist(), scores.tolist(), strict=True):
-                if i in column:
-                    row[column[i]] = s
-            yield row
-
+def _text_to_image(gallery: Gallery, blocks: Iterable[np.ndarray]) -> DirectionResult:
+    """Queries rank the gallery by score rows that arrive in blocks of queries (one matrix product each)."""
+    rows = (row for block in blocks for row in block)
     relevant = [";".join(gallery.names[i] for i in grades) for grades in gallery.relevance]
-    return _measure(list(gallery.queries), relevant, gallery.names, gallery.relevance, rows())
+    return _measure(list(gallery.queries), relevant, gallery.names, gallery.relevance, rows)
 
 
 def _image_to_text(gallery: Gallery, image_vectors: np.ndarray, text_vectors: np.ndarray) -> DirectionResult:

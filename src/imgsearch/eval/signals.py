@@ -13,6 +13,8 @@ import numpy as np
 
 from imgsearch.api import ImageIndex
 from imgsearch.errors import ImgsearchError
+from imgsearch.search.query import Query
+from imgsearch.store.text import USER_MODEL
 
 TEXT_MODES = ("text", "keyword", "hybrid")
 
@@ -32,23 +34,24 @@ def has_text_signals() -> bool:
 
 
 def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
-    """Give each image its note (the oracle captions); an empty note removes an earlier one."""
+    """Give each image its note (the oracle captions) in one transaction, as `describe` would one
+    by one; an empty note removes an earlier one."""
     _require_text_signals()
+    rows = []
     for path, text in notes.items():
-        index.describe(path, text)  # type: ignore[attr-defined]
+        record = index.catalog.get_by_path(str(path))
+        if record is None:
+            raise ImgsearchError(f"{path} is not in the evaluation's catalog; run the evaluation again.")
+        rows.append((record.content_hash, "note", USER_MODEL, text))
+    index.texts.put_many(rows)
+    index.texts.sync()
 
 
-def search_all(index: ImageIndex, text: str, mode: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) of the top `k` images for `text` in a text-signal mode, best first.
-
-    `min_score=0` turns off the calibrated cut-off that hides weak matches from users: ranks
-    and Recall@K need every image ranked.
-    """
+def score_gallery(index: ImageIndex, texts: list[str], mode: str, image_ids: np.ndarray) -> np.ndarray:
+    """Fused scores (queries x gallery images) in a text-signal mode: the scores `search` ranks by,
+    for the whole gallery, without the calibrated cut-off (ranks and Recall@K need every image)."""
     _require_text_signals()
-    hits = index.search(text, k=k, mode=mode, min_score=0.0)  # type: ignore[call-arg]
-    ids = np.fromiter((h.id for h in hits), dtype=np.int64, count=len(hits))
-    scores = np.fromiter((h.score for h in hits), dtype=np.float64, count=len(hits))
-    return ids, scores
+    return index.hybrid.score_matrix([Query.build([t]) for t in texts], mode=mode, ids=image_ids)
 
 
 def _require_text_signals() -> None:

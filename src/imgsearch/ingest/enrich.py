@@ -14,7 +14,6 @@ batch is committed on its own.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Progress
 from imgsearch.store.catalog import Failure
 from imgsearch.store.text import TextStore
+from imgsearch.threads import decode_workers
 
 DECODE_SIDE = 1024
 """Shorter side the images are decoded to (at least): enough for OCR of small print and for captioners."""
@@ -84,6 +84,7 @@ def enrich(
 ) -> EnrichReport:
     """Compute the signals `makers` make for every indexed image that lacks them."""
     report = EnrichReport()
+    batch_size = _batch_size(makers, batch_size)
     for batch in _describe_in_batches(_jobs(texts, makers), batch_size, workers, report.failed.append, on_progress):
         rows = [(d.job.content_hash, m.source, m.model_id, d.texts[m.source]) for d in batch for m in d.job.makers]
         texts.put_many(rows, keep_empty=True)
@@ -104,6 +105,7 @@ def caption_files(
     failures: list[Failure] = []
     found = discover(roots, on_error=lambda path, reason: failures.append(Failure(str(path), 0, 0, reason)))
     jobs = [_Job("", str(f.path), (captioner,)) for f in found]
+    batch_size = _batch_size([captioner], batch_size)
     pairs = [
         (d.job.path, d.texts[captioner.source])
         for batch in _describe_in_batches(jobs, batch_size, workers, failures.append, on_progress)
@@ -135,6 +137,11 @@ def _describe_in_batches(
         yield _run_batched(batch)
 
 
+def _batch_size(makers: Sequence[TextMaker], asked: int) -> int:
+    """`asked`, or more when a batched maker wants bigger batches (an API captioner keeping its workers busy)."""
+    return max([asked, *(getattr(m, "batch_size", 0) for m in makers if not m.in_workers)])
+
+
 def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
     """One job per content hash that lacks a signal from at least one maker."""
     wanted: dict[str, tuple[str, list[TextMaker]]] = {}
@@ -146,7 +153,7 @@ def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
 
 def _decode_all(jobs: list[_Job], workers: int | None, batch_size: int) -> Iterator[_Decoded]:
     """Decoded jobs in order, from a thread pool that runs a few batches ahead."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or decode_workers()
     yield from ordered_ahead(_decode_one, jobs, workers=workers, window=max(2 * batch_size, 4 * workers), name="enrich")
 
 

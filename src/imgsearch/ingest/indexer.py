@@ -27,6 +27,7 @@ from imgsearch.ingest.discover import FoundFile, discover
 from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
 from imgsearch.text.metadata import read_metadata, sidecars
+from imgsearch.threads import decode_workers
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
@@ -218,7 +219,7 @@ def _prepare_all(
 ) -> Iterator[_Outcome]:
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or decode_workers()
     try:
         yield from ordered_ahead(
             lambda found: _prepare_one(found, model, lookup), files,

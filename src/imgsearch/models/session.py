@@ -6,12 +6,13 @@ A text query must not pay for loading the image tower (and vice versa), so each 
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from imgsearch.threads import model_threads, ort_spinning
 
 # Most preferred first; CPU is always the last resort.
 _PREFERRED_PROVIDERS: tuple[str, ...] = (
@@ -33,20 +34,13 @@ def available_providers() -> list[str]:
     return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
 
 
-def cpu_count() -> int:
-    """Cores this process may use (respects affinity masks in containers)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
 def _session_options() -> ort.SessionOptions:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = cpu_count()
+    options.intra_op_num_threads = model_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ort_spinning() else "0")
     return options
 
 

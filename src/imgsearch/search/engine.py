@@ -14,7 +14,7 @@ from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import open_index
 from imgsearch.store.catalog import Catalog, ImageRecord
-from imgsearch.store.vectors import VectorIndex
+from imgsearch.store.vectors import VectorIndex, VectorStore
 
 
 class QueryEncoder(Protocol):
@@ -123,6 +123,12 @@ class Searcher:
             for rank, (i, s) in enumerate(kept, start=1)
             if i in records
         ]
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """Stored image vectors of these ids in the order given (NaN rows for unknown ids), as the
+        index scores them: one array read instead of a catalog query per image."""
+        store = getattr(self.index, "store", None)
+        return (store if store is not None else VectorStore.sync(self.catalog)).vectors_of(ids)
 
     def require_images(self) -> None:
         """Fail with advice, before any model work, when there is nothing to search."""

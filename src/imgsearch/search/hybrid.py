@@ -146,13 +146,35 @@ class HybridSearcher:
     def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
         """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
         if "clip" in columns and np.isnan(columns["clip"]).any():
-            for row in np.flatnonzero(np.isnan(columns["clip"])):
-                stored = self.clip.catalog.embedding(int(candidates[row]))
-                columns["clip"][row] = float(stored @ encoded.clip) if stored is not None else np.nan
+            rows = np.flatnonzero(np.isnan(columns["clip"]))
+            columns["clip"][rows] = self.clip.vectors_of(candidates[rows]) @ encoded.clip
         if "text" in columns and np.isnan(columns["text"]).any():
-            lookup = dict(zip(encoded.text[0].tolist(), encoded.text[1].tolist()))
-            for row in np.flatnonzero(np.isnan(columns["text"])):
-                columns["text"][row] = lookup.get(int(candidates[row]), np.nan)
+            rows = np.flatnonzero(np.isnan(columns["text"]))
+            columns["text"][rows] = _scores_for(encoded.text, candidates[rows])
+
+    def score_matrix(
+        self, queries: Sequence[Query], *, mode: str, ids: np.ndarray, weights: dict[str, float] | None = None
+    ) -> np.ndarray:
+        """Fused score of every query (rows) for every image in `ids` (columns), computed with one
+        matrix product per signal: what `search_many` ranks by when asked for the whole collection.
+        For evaluations, which rank every image for thousands of queries."""
+        used = weights_for(mode, weights)
+        raw: dict[str, np.ndarray] = {}
+        if "clip" in used:
+            raw["clip"] = np.stack(self.clip.query_vectors(queries)) @ self.clip.vectors_of(ids).T
+        if "text" in used:
+            raw["text"] = np.stack([_scores_for(scores, ids) for scores in self._text_scores(queries)])
+        if "keyword" in used:
+            raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
+        return fuse(raw, used)[0]
+
+    def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
+        terms = [t for t in query.terms if t.kind == "text"]
+        hits = self.texts.keyword_search(
+            [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0], -1, snippets=False
+        )
+        return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
+                            np.array([h.score for h in hits], dtype=np.float64)), ids)
 
     def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """(ids, cosines) of every described image with each query's weighted text, in one product."""
@@ -201,3 +223,16 @@ class HybridSearcher:
                 matched_text=(matched or None) if explain else None,
             ))
         return results
+
+
+def _scores_for(scored: tuple[np.ndarray, np.ndarray] | None, wanted: np.ndarray) -> np.ndarray:
+    """The scores of `wanted` ids from an (ids, scores) pair, NaN where an id has none."""
+    out = np.full(len(wanted), np.nan)
+    if scored is None or len(scored[0]) == 0:
+        return out
+    ids, scores = scored
+    order = np.argsort(ids)
+    positions = np.minimum(np.searchsorted(ids[order], wanted), len(ids) - 1)
+    found = ids[order][positions] == wanted
+    out[found] = scores[order][positions[found]]
+    return out

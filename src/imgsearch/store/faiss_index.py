@@ -24,18 +24,37 @@ from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.vectors import VectorStore, bitmap_selector, rank, score_rows
 
+EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (
+    (10_000, 24),
+    (30_000, 24),
+    (100_000, 24),
+    (300_000, 64),
+    (1_000_000, 384),
+)
+"""(collection size, efSearch): the smallest efSearch that gave recall@10 >= 0.95 at that size in
+bench/search_bench.py (clustered 512-d vectors, M=16, docs/benchmarks.md "ANN settings that follow
+the collection"). Harder to search as it grows: 24 suffices up to 100k, 300k needs 64, 1M 384."""
+
+
+def ef_search_for(count: int) -> int:
+    """efSearch for a graph of `count` vectors: the setting of the next measured size up, so a
+    collection between two measured sizes gets at least the recall measured at the larger."""
+    for size, ef in EF_SEARCH_BY_SIZE:
+        if count <= size:
+            return ef
+    return EF_SEARCH_BY_SIZE[-1][1]
+
 
 @dataclass(frozen=True)
 class FaissParams:
-    """Knobs measured in bench/search_bench.py (docs/benchmarks.md). On 1M clustered vectors the
-    M=16 graph needs efSearch 384 for recall@10 >= 0.95 (0.956, 0.7-1.2 ms); 100k needs only 24-32,
-    but 384 still answers there in under a millisecond. Re-ranking more than the top 40 of those
-    candidates changed no result: the 8-bit codes already order them well."""
+    """Knobs measured in bench/search_bench.py (docs/benchmarks.md). efSearch follows the collection's
+    size (`ef_search_for`) unless set. Re-ranking more than the top 40 graph candidates changed no
+    result: the 8-bit codes already order them well."""
 
     kind: str = "hnsw"
     m: int = 16
     ef_construction: int = 80
-    ef_search: int = 384
+    ef_search: int | None = None
     rerank: int = 40
     nprobe: int = 24
     exact_below: int = 4_000
@@ -82,7 +101,8 @@ def candidates(index: object, query: np.ndarray, k: int, params: FaissParams, se
     """Row numbers of the approximate top-`k`, best first."""
     faiss = import_faiss()
     if isinstance(index, faiss.IndexHNSW):
-        search_params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(params.ef_search, k))
+        ef_search = params.ef_search or ef_search_for(index.ntotal)
+        search_params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef_search, k))
     else:
         search_params = faiss.SearchParametersIVF(sel=selector, nprobe=params.nprobe)
     _, rows = index.search(np.asarray(query, dtype=np.float32)[None], k, params=search_params)

@@ -150,13 +150,19 @@ class TextStore:
                 found[image_id] = body
         return found
 
-    def keyword_search(self, words: Sequence[str], avoid: Sequence[str], limit: int) -> list[KeywordHit]:
-        """BM25 over file names and documents; any word may match, more and rarer words rank higher."""
+    def keyword_search(
+        self, words: Sequence[str], avoid: Sequence[str], limit: int, *, snippets: bool = True
+    ) -> list[KeywordHit]:
+        """BM25 over file names and documents; any word may match, more and rarer words rank higher.
+
+        `snippets=False` skips the matched-text excerpts (most of the cost when every document is
+        scored, as an evaluation does)."""
         match = _fts_query(words, avoid)
         if not match:
             return []
+        snippet = "snippet(text_fts, -1, '[', ']', '…', 12)" if snippets else "''"
         rows = self.db.execute(
-            """SELECT rowid, -bm25(text_fts), snippet(text_fts, -1, '[', ']', '…', 12)
+            f"""SELECT rowid, -bm25(text_fts), {snippet}
                FROM text_fts WHERE text_fts MATCH ? ORDER BY bm25(text_fts) LIMIT ?""",
             (match, limit),
         ).fetchall()

@@ -96,6 +96,23 @@ class VectorStore:
         """Row numbers of these catalog ids (those present), in row order."""
         return np.flatnonzero(np.isin(self.ids, wanted_ids)) if len(wanted_ids) else np.empty(0, np.int64)
 
+    def vectors_of(self, wanted_ids: np.ndarray) -> np.ndarray:
+        """float32 vectors of these catalog ids in the order given; NaN rows for ids not stored.
+
+        The same float16 rows every index scores, so scores computed from them match a search's.
+        """
+        wanted = np.asarray(wanted_ids, dtype=np.int64)
+        out = np.full((len(wanted), self.matrix.shape[1]), np.nan, dtype=np.float32)
+        alive = np.flatnonzero(self.ids >= 0)
+        if len(alive) == 0 or len(wanted) == 0:
+            return out
+        order = alive[np.argsort(self.ids[alive])]
+        sorted_ids = self.ids[order]
+        positions = np.minimum(np.searchsorted(sorted_ids, wanted), len(order) - 1)
+        found = sorted_ids[positions] == wanted
+        out[found] = self.matrix[order[positions[found]]]
+        return out
+
 
 class _StoreFiles:
     """The store's three files. Rows are appended, then the ids and last the stamp are
@@ -173,6 +190,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+NUMPY_EXACT_ROWS = 20_000
+"""Up to this many rows the exact index scores with numpy on a float32 copy (at most 40 MB at
+512 dimensions), without importing faiss."""
+
+
 def rank(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best (ids, scores): score descending, then id ascending, so pages are stable."""
     k = min(k, len(ids))
@@ -198,9 +220,10 @@ def score_rows(matrix: np.ndarray, query: np.ndarray, rows: np.ndarray | None = 
 class ExactIndex:
     """Brute-force cosine search over the store: exact, fine up to a few hundred thousand images.
 
-    With faiss installed the float16 rows are scored by its SIMD kernels; numpy has to
-    convert float16 to float32 first, several times slower, so without faiss the rows are
-    converted once and kept in float32.
+    Small collections are converted once to float32 and scored by numpy: that costs at most
+    `NUMPY_EXACT_ROWS` x 2 KB of RAM and spares a cold query faiss's import and copy. Larger
+    ones are scored from the float16 rows by faiss's SIMD kernels when faiss is installed (numpy
+    would have to convert float16 first, several times slower), else converted once as well.
     """
 
     filters_inside = False
@@ -208,7 +231,7 @@ class ExactIndex:
     def __init__(self, store: VectorStore) -> None:
         self.store = store
         self._alive = np.flatnonzero(store.ids >= 0)
-        self._flat = _faiss_flat_fp16(store.matrix)
+        self._flat = _faiss_flat_fp16(store.matrix) if len(store.ids) > NUMPY_EXACT_ROWS else None
         self._f32: np.ndarray | None = None
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from imgsearch.errors import ImgsearchError
 from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, PREFIX, ApiCaptioner
 
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
 """MIT-licensed, 0.23B parameters: detailed captions at a few images per second on a GPU."""
@@ -83,3 +84,23 @@ class Captioner:
                 f"Unknown Florence-2 caption preset {prompt!r}: use one of {', '.join(FLORENCE_PRESETS)}."
             )
         return FLORENCE_PRESETS[prompt]
+
+
+def make_captioner(
+    name: str | None = None,
+    prompt: str | None = None,
+    *,
+    endpoint: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    batch_size: int = 8,
+) -> Captioner | ApiCaptioner:
+    """`openai:MODEL` -> a model behind an OpenAI-compatible API; anything else -> a local transformers model."""
+    name = name or DEFAULT_CAPTION_MODEL
+    if name.startswith(PREFIX):
+        return ApiCaptioner(name[len(PREFIX):], prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s)
+    if endpoint:
+        raise ImgsearchError(
+            f"--caption-endpoint is for API models: write --caption-model openai:{name} to send images to it."
+        )
+    return Captioner(name, prompt, batch_size=batch_size)

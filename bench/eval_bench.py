@@ -1,0 +1,155 @@
+"""How long `imgsearch eval` takes at 1,000 images x 4,000 captions, before and after batching (issue 15).
+
+    python bench/eval_bench.py --images 1000 --sample 200 --out /tmp/eval_bench.json
+
+The gallery: `--images` COCO val2017 caption sets (../shared/data/coco-captions) on generated
+placeholder pictures (the CLIP model has random weights, so pixels do not matter); caption 1 of
+each is its note, captions 2-5 its queries. A full-size random-weight ViT-B-32 and the packaged
+all-MiniLM-L6-v2 (text extra) do the encoding. For each mode (text, keyword, hybrid, clip):
+
+- after: the whole evaluation as `imgsearch eval` runs it now (score matrices per batch of queries);
+- before: the previous per-query path (one `ImageIndex.search` with k = the gallery per query),
+  timed on `--sample` queries and scaled to all of them; its metrics on that sample are compared
+  with the new path's on the same queries (they must be identical).
+
+The images are embedded once before timing (the evaluation caches them per model). Everything is
+written under --work, outside the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
+MODES = ("text", "keyword", "hybrid", "clip")
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("IMGSEARCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def build_dataset(work: Path, count: int) -> tuple[Path, Path]:
+    """A {file: [captions]} JSON and a folder of placeholder pictures, one per caption set."""
+    folder = work / f"eval-gallery-{count}"
+    dataset = folder / "captions.json"
+    if dataset.exists():
+        return dataset, folder
+    coco = json.loads((shared_data() / "coco-captions" / "captions_val2017.json").read_text())
+    by_image: dict[int, list[str]] = {}
+    for note in coco["annotations"]:
+        by_image.setdefault(note["image_id"], []).append(note["caption"].strip())
+    chosen = [i for i in sorted(by_image) if len(by_image[i]) >= 5][:count]
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    captions = {}
+    for image_id in chosen:
+        name = f"{image_id:012d}.png"
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(folder / name)
+        captions[name] = by_image[image_id][:5]
+    dataset.write_text(json.dumps(captions))
+    return dataset, folder
+
+
+def clip_model(work: Path) -> Path:
+    path = work / "vit-b-32-random"
+    if not (path / "config.json").exists():
+        from imgsearch.models.export import export_open_clip
+
+        export_open_clip("ViT-B-32", path, random_weights=True)
+    return path
+
+
+def per_query_rows(index, queries: list[str], mode: str, image_ids: np.ndarray) -> np.ndarray:
+    """The previous evaluation path: one search per query over the whole gallery (clip: the texts
+    encoded in one call, then one vector-index search per query, as it was)."""
+    column = {int(i): c for c, i in enumerate(image_ids)}
+    rows = np.full((len(queries), len(image_ids)), -np.inf)
+    if mode == "clip":
+        vector_index = index.searcher.index
+        ranked = (vector_index.search(v, len(vector_index)) for v in index.model.encode_texts(queries))
+    else:
+        ranked = (
+            ([h.id for h in hits], [h.score for h in hits])
+            for hits in (index.search(text, k=len(image_ids), mode=mode, min_score=0.0) for text in queries)
+        )
+    for r, (ids, scores) in enumerate(ranked):
+        for i, s in zip(np.asarray(ids).tolist(), np.asarray(scores).tolist()):
+            rows[r, column[i]] = s
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--sample", type=int, default=200, help="Queries timed on the old per-query path.")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--out", type=Path, help="JSON file for the results (default: print only).")
+    args = parser.parse_args()
+
+    from imgsearch.eval import runner, signals
+    from imgsearch.eval.datasets import load_dataset
+    from imgsearch.eval.metrics import query_metrics, ranked_grades, summarize
+
+    dataset_path, folder = build_dataset(args.work, args.images)
+    dataset = load_dataset(dataset_path)
+    model = clip_model(args.work)
+    cache = args.work / "eval-cache"
+    specs = [runner.RunSpec(mode=m, model_path=model) for m in MODES]
+    runner.evaluate(dataset, folder, specs[:1], oracle_captions=1, cache_dir=cache)  # embed once, untimed
+
+    results: dict[str, dict] = {"images": args.images, "load_avg_start": os.getloadavg()[0], "modes": {}}
+    for spec in specs:
+        started = time.perf_counter()
+        evaluation = runner.evaluate(dataset, folder, [spec], oracle_captions=1, cache_dir=cache)
+        after_s = time.perf_counter() - started
+        run = evaluation.runs[0]
+        direction = run.directions[runner.TEXT_TO_IMAGE]
+        results["modes"][spec.mode] = {"after_s": round(after_s, 1), "queries": len(direction.queries),
+                                       "R@1": direction.summary["R@1"], "R@10": direction.summary["R@10"]}
+        print(spec.mode, results["modes"][spec.mode], flush=True)
+
+    # The old path on a sample of queries, against the new path's rows for the same queries.
+    present, _ = runner.locate_images(dataset, folder)
+    gallery = runner.build_gallery(dataset, present, 1)
+    sample = list(gallery.queries[: args.sample])
+    grades = np.zeros((len(sample), len(gallery.names)))
+    for r, judged in enumerate(gallery.relevance[: args.sample]):
+        grades[r, list(judged)] = list(judged.values())
+    db = runner._catalog_path(specs[0], cache, present)
+    with signals.open_index(db, model=None, model_path=model, text_model=None) as index:
+        image_ids = np.array([index.catalog.get_by_path(str(p)).id for p in gallery.paths], dtype=np.int64)
+        for mode in MODES:
+            started = time.perf_counter()
+            old = per_query_rows(index, sample, mode, image_ids)
+            before_s = (time.perf_counter() - started) * len(gallery.queries) / len(sample)
+            if mode == "clip":
+                new = index.model.encode_texts(sample) @ index.searcher.vectors_of(image_ids).T
+            else:
+                new = signals.score_gallery(index, sample, mode, image_ids)
+            same = summarize(query_metrics(ranked_grades(old, grades))) == summarize(
+                query_metrics(ranked_grades(new, grades))
+            )
+            entry = results["modes"][mode]
+            entry.update({"before_s_estimated": round(before_s, 1), "speedup": round(before_s / entry["after_s"], 1),
+                          "sample_metrics_identical": same})
+            print(mode, entry, flush=True)
+    results["after_total_s"] = round(sum(m["after_s"] for m in results["modes"].values()), 1)
+    results["before_total_s_estimated"] = round(sum(m["before_s_estimated"] for m in results["modes"].values()), 1)
+    results["load_avg_end"] = os.getloadavg()[0]
+    print(json.dumps(results, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    if not all(m["sample_metrics_identical"] for m in results["modes"].values()):
+        sys.exit("The batched path ranked the sample differently from the per-query path.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Search results shown outside the web UI: thumbnails in the terminal, a self-contained HTML page."""

@@ -1,0 +1,59 @@
+"""One CPU budget for decoding and inference: affinity, container quota, and the override."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from imgsearch import threads
+
+
+@pytest.fixture(autouse=True)
+def fresh_budget():
+    threads.usable_cpus.cache_clear()
+    yield
+    threads.usable_cpus.cache_clear()
+
+
+def test_cgroup_v2_and_v1_quotas(tmp_path):
+    v2 = tmp_path / "cpu.max"
+    v1 = (tmp_path / "quota", tmp_path / "period")
+    v2.write_text("150000 100000\n")
+    assert threads.cgroup_quota(v2, v1) == 1.5
+    v2.write_text("max 100000\n")
+    assert threads.cgroup_quota(v2, v1) is None
+    v2.unlink()
+    v1[0].write_text("50000\n")
+    v1[1].write_text("100000\n")
+    assert threads.cgroup_quota(v2, v1) == 0.5
+    v1[0].write_text("-1\n")
+    assert threads.cgroup_quota(v2, v1) is None
+
+
+def test_quota_caps_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(threads, "_affinity", lambda: 16)
+    monkeypatch.setattr(threads, "cgroup_quota", lambda: 2.5)
+    assert threads.usable_cpus() == 3
+    assert threads.model_threads() == threads.decode_workers() == 3
+
+
+def test_override_and_spinning(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV, "5")
+    assert threads.usable_cpus() == 5
+    assert threads.ort_spinning() is False
+    monkeypatch.setenv(threads.SPIN_ENV, "1")
+    assert threads.ort_spinning() is True
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux affinity masks")
+def test_taskset_is_respected():
+    import subprocess
+    import sys
+
+    code = "from imgsearch.threads import usable_cpus; print(usable_cpus())"
+    pinned = subprocess.run(
+        [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{0}}); {code}"],
+        capture_output=True, text=True, check=True,
+    )
+    assert pinned.stdout.strip() == "1"
