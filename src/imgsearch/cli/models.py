@@ -98,14 +98,13 @@ def _download(kind: ModelKind, name: str | None) -> Path | None:
         from imgsearch.text.embedder import download_text_model
 
         return download_text_model(name)
-    if kind is ModelKind.caption:
-        from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
+    from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
+    from imgsearch.text.objects import DEFAULT_DETECTOR, ObjectCounter
 
-        Captioner(name or DEFAULT_CAPTION_MODEL).load()
-    else:
-        from imgsearch.text.objects import DEFAULT_DETECTOR, ObjectCounter
-
-        ObjectCounter(name or DEFAULT_DETECTOR).load()
+    caption = kind is ModelKind.caption
+    maker = Captioner(name or DEFAULT_CAPTION_MODEL) if caption else ObjectCounter(name or DEFAULT_DETECTOR)
+    maker.prepare()  # no network: fails in seconds, before transformers' heavy imports
+    maker.load()
     return None
 
 
