@@ -38,6 +38,8 @@ from imgsearch.text.ocr import OcrReader
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
+    from imgsearch.duplicates.finder import DuplicateGroup
+    from imgsearch.duplicates.moves import MoveReport
     from imgsearch.ingest.enrich import TextMaker
     from imgsearch.ingest.indexer import IndexReport, Progress
 
@@ -294,28 +296,29 @@ class ImageIndex:
         for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
             maker.prepare()
         model = self.model  # found before anything is written or forgotten
-        if rebuild:
-            self.catalog.drop_embeddings()
-        elif self.catalog.count():
-            self._check_model(model)
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        self._remember_text_model()
-        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+        with self.catalog.index_lock():  # a second run on this catalog exits instead of redoing the work
+            if rebuild:
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            self._remember_text_model()
+            from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
-        try:
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
-        return report
+            report = index_folders(
+                self.catalog, model, [Path(r) for r in roots],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            )
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
@@ -486,6 +489,29 @@ class ImageIndex:
     def count_matching(self, filters: SearchFilters) -> int:
         """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
         return len(self.catalog.filter_ids(filters)) if filters else self.catalog.count()
+
+    def duplicates(
+        self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of copies, keeper first (see `imgsearch.duplicates.finder`): tier exact, near
+        (threshold: differing bits of 64, default 10), similar (threshold: cosine, default 0.95) or all."""
+        from imgsearch.duplicates.finder import find_duplicates
+
+        return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)
+
+    def move_duplicates(
+        self, groups: Sequence[DuplicateGroup], target: str | Path, only_ids: set[int] | None = None
+    ) -> MoveReport:
+        """Move every copy but the keepers (or just `only_ids`) under `target`; never deletes."""
+        from imgsearch.duplicates.moves import move_copies
+
+        return move_copies(self.catalog, groups, target, only_ids)
+
+    def undo_duplicates(self, manifest: str | Path) -> MoveReport:
+        """Move the files a `move_duplicates` manifest lists back."""
+        from imgsearch.duplicates.moves import undo_moves
+
+        return undo_moves(self.catalog, manifest)
 
     def status(self) -> Status:
         return Status(

@@ -28,13 +28,13 @@ import numpy as np
 import pytest
 
 from imgsearch.models import DEFAULT_MODEL
-from tests.helpers import SHARED_DATA
+from tests.helpers import shared_data
 from tests.hubcache import clean_env, place_in_hub_cache
 
 pytestmark = pytest.mark.newcomer
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-PHOTOS = SHARED_DATA / "coco-mini"
+PHOTOS = shared_data("coco-mini")
 QUERY = "two dogs playing in the snow"
 
 

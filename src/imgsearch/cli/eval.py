@@ -29,9 +29,10 @@ from imgsearch.eval.report import SUMMARY_COLUMNS
 from imgsearch.ingest.indexer import Progress as IndexProgress
 
 _FORMATS = (
-    "Dataset formats: Karpathy split JSON (dataset_flickr30k.json, with --split test), COCO captions "
-    "JSON, the Flickr8k token file (img.jpg#N, a tab, the caption), a {file: [captions]} JSON, or a CSV "
-    "image,caption[,relevance]."
+    "Dataset formats, recognised by content whatever the file is called: Karpathy split JSON "
+    "(dataset_flickr30k.json, with --split test), COCO captions JSON, a {file: [captions]} JSON or a "
+    "JSON list of {image, caption} records, the Flickr8k token file (img.jpg#N, a tab, the caption), "
+    "or a CSV image,caption[,relevance] (Flickr8k's captions.txt)."
 )
 
 

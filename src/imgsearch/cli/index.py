@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
@@ -217,7 +218,8 @@ def _print_report(report: IndexReport, images: int, added: int) -> None:
 
 def _print_failures(report: IndexReport) -> None:
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 
