@@ -36,7 +36,7 @@ from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
-from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from imgsearch.duplicates.finder import DuplicateGroup
@@ -312,9 +312,8 @@ class ImageIndex:
             ))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        for maker in makers:
-            if isinstance(maker, ApiCaptioner):
-                maker.preflight()  # a wrong key or model fails now, not after the embedding pass
+        for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
+            maker.prepare()
         model = self.model  # found before anything is written or forgotten
         paths = [Path(r) for r in roots]
         from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing

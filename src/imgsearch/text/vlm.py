@@ -169,7 +169,7 @@ class ApiCaptioner:
                 f"(or ${ENDPOINT_ENV}) at a local server such as http://localhost:11434/v1."
             )
 
-    def preflight(self) -> None:
+    def prepare(self) -> None:
         """One tiny request, so a wrong key, model or endpoint fails before a long indexing pass, not after."""
         if not self._verified:
             self._caption(Image.new("RGB", (64, 64), (128, 128, 128)), first=True, max_tokens=1)
