@@ -13,6 +13,7 @@ import csv
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,13 +36,13 @@ from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
-from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from imgsearch.duplicates.finder import DuplicateGroup
     from imgsearch.duplicates.moves import MoveReport
     from imgsearch.ingest.enrich import TextMaker
-    from imgsearch.ingest.indexer import IndexReport, Progress
+    from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
     from imgsearch.watch import WatchBatch, Watcher, WatchSettings
 
 TAGS_MODEL = "user-tags"
@@ -118,6 +119,19 @@ class CaptionReport:
     failures: list[Failure]
 
 
+def _outcome_source(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool
+) -> AbstractContextManager[OutcomeSource | None]:
+    """Local threads (None), or a connection to the Ray cluster at `ray`."""
+    if not ray:
+        if ship_bytes:
+            raise ImgsearchError("--ray-ship-bytes only applies with --ray ADDRESS.")
+        return nullcontext(None)
+    from imgsearch.distributed import cluster_outcomes
+
+    return cluster_outcomes(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
+
+
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
     """The paths, user-expanded, or a clear error naming the first that does not exist."""
     expanded = [Path(p).expanduser() for p in paths]
@@ -140,8 +154,7 @@ def _text_makers(
     caption_workers: int = DEFAULT_WORKERS,
     caption_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> list[TextMaker]:
-    """The model-made text signals asked for, each model loaded on first use; a captioning API
-    is asked once now, so a wrong key or model fails before the embedding pass, not after it."""
+    """The model-made text signals asked for, each checked now (`prepare`) and loaded on first use."""
     makers: list[TextMaker] = [OcrReader()] if ocr else []
     if captions:
         makers.append(make_captioner(
@@ -150,9 +163,8 @@ def _text_makers(
         ))
     if objects:
         makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-    for maker in makers:
-        if isinstance(maker, ApiCaptioner):
-            maker.preflight()
+    for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
+        maker.prepare()
     return makers
 
 
@@ -307,6 +319,8 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        ray: str | None = None,
+        ray_ship_bytes: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
@@ -314,7 +328,10 @@ class ImageIndex:
         `captions` and `objects` add the slower model-made text signals, computed once per
         image content and model (a later run only does images that lack them); `caption_model`
         "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
-        chooses the backend (remembered for later runs and searches).
+        chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
+        address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
+        (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
+        and writes the catalog.
         """
         _existing(roots)
         if not rebuild and self._model_name and self.catalog.count():
@@ -326,23 +343,25 @@ class ImageIndex:
             caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
         )
         model = self.model  # found before anything is written or forgotten
-
-        def prepare() -> None:
-            if rebuild:
+        paths = [Path(r) for r in roots]
+        with (
+            self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
+            _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes,
+        ):
+            if rebuild:  # only once the cluster, if any, is reachable and sees the folders
                 self.catalog.drop_embeddings()
             elif self.catalog.count():
                 self._check_model(model)
             if vector_index is not None:
                 save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             self._remember_text_model()
-
-        return self._refresh(
-            lambda model: _index_folders(
-                self.catalog, model, [Path(r) for r in roots],
-                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-            ),
-            makers, on_progress, prepare=prepare,
-        )
+            report = _index_folders(
+                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, outcomes=outcomes,
+            )
+            self._after_ingest(report, makers, on_progress)
+            return report
 
     def index_changes(
         self,
@@ -419,24 +438,27 @@ class ImageIndex:
         ingest: Callable[[ClipModel], IndexReport],
         makers: list[TextMaker],
         on_progress: Callable[[Progress], None] | None,
-        prepare: Callable[[], None] | None = None,
     ) -> IndexReport:
-        """Under the catalog's index lock (a second run on it exits instead of redoing the work):
-        `prepare`, then `ingest` with the bound model, then the text signals and the vector index."""
+        """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
+        with the bound model, then the text signals and the vector index."""
         model = self.model
         with self.catalog.index_lock():
-            if prepare is not None:
-                prepare()
             self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             report = ingest(model)
-            try:
-                if makers and not report.interrupted:
-                    self._enrich(makers, report, on_progress)
-            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-                self.texts.sync()
-                self.searcher.close()
-                open_index(self.catalog).close()
+            self._after_ingest(report, makers, on_progress)
             return report
+
+    def _after_ingest(
+        self, report: IndexReport, makers: list[TextMaker], on_progress: Callable[[Progress], None] | None
+    ) -> None:
+        """The text signals and the vector index that an ingest affects."""
+        try:
+            if makers and not report.interrupted:
+                self._enrich(makers, report, on_progress)
+        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+            self.texts.sync()
+            self.searcher.close()
+            open_index(self.catalog).close()
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None

@@ -181,3 +181,11 @@ def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):
     report = json.loads((out / "report.json").read_text())
     assert report["dataset"]["images_found"] == 12
     assert report["dataset"]["missing_images"] == ["gone.png"]
+
+
+def test_mode_help_names_every_mode():
+    """The CLI names the modes without importing the evaluation (cold start); keep them in step."""
+    from imgsearch.cli import eval as eval_cli
+    from imgsearch.eval.runner import MODES
+
+    assert eval_cli._MODES_HELP == ", ".join(MODES)

@@ -85,6 +85,21 @@ def index(
     qdrant_path: Annotated[
         Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
     ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray", metavar="ADDRESS|auto",
+            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
+            "path; this machine still writes the catalog.",
+        ),
+    ] = None,
+    ray_ship_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--ray-ship-bytes", help="With --ray: send file bytes from this machine (no shared filesystem needed)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read.
@@ -109,6 +124,7 @@ def index(
                 objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
                 caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
                 detector=detector,
+                ray=ray, ray_ship_bytes=ray_ship_bytes,
             )
         images = idx.catalog.count()
         if as_json:

@@ -44,6 +44,9 @@ class TextMaker(Protocol):
     in_workers: bool
     """True: called per image from the decode threads. False: called on batches in the main thread."""
 
+    def prepare(self) -> None:
+        """Check, in seconds, that the extra and model it needs are there (raises if not)."""
+
     def describe(self, images: list[Image.Image]) -> list[str]: ...
 
 
