@@ -36,6 +36,19 @@ from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
+from imgsearch.topics import (
+    TagReport,
+    Taxonomy,
+    Topic,
+    TopicEncoders,
+    catalog_taxonomy,
+    check_topic,
+    has_topics,
+    load_taxonomy,
+    tag_images,
+    topic_counts,
+    topic_name,
+)
 
 if TYPE_CHECKING:
     from imgsearch.duplicates.finder import DuplicateGroup
@@ -271,6 +284,7 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        topics: bool | str | Path = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
@@ -278,9 +292,13 @@ class ImageIndex:
         `captions` and `objects` add the slower model-made text signals, computed once per
         image content and model (a later run only does images that lack them); `caption_model`
         "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
-        chooses the backend (remembered for later runs and searches).
+        chooses the backend (remembered for later runs and searches). `topics` tags images with
+        the catalog's taxonomy (True) or the one in a file (see `tag_topics`); once a catalog has
+        topics, every run tags its new images.
         """
         _existing(roots)
+        # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
+        taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
         if not rebuild and self._model_name and self.catalog.count():
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
@@ -314,6 +332,9 @@ class ImageIndex:
         try:
             if makers and not report.interrupted:
                 self._enrich(makers, report, on_progress)
+            if taxonomy is not None and not report.interrupted:
+                self.texts.sync()
+                report.signals["topics"] = self.tag_topics(taxonomy).tagged
         finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
             self.texts.sync()
             self.searcher.close()
@@ -384,6 +405,57 @@ class ImageIndex:
         self.texts.sync()
         report.imported = len(notes)
         return report
+
+    def tag_topics(
+        self,
+        taxonomy: Taxonomy | str | Path | None = None,
+        *,
+        threshold: float | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> TagReport:
+        """Tag every image that lacks up-to-date topics (`imgsearch.topics`), from stored embeddings only.
+
+        `taxonomy` is a Taxonomy, a topics file (TOML or one name per line) or None for the
+        catalog's own (the default one until a file or `add_topic` changed it). The image's own
+        text counts too when the text model loads; `weights` (clip, text) and `threshold` tune the
+        fused confidence (default: those used last, else clip=1, text=1 and 0.5). Recomputed only
+        when the taxonomy, a model or these settings change.
+        """
+        self.searcher.require_images()
+        taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
+        model = self._searching_model()
+        text = None if self._text_problem() else self.text_model
+        encoders = TopicEncoders(
+            clip=model.encode_texts, clip_id=model.model_id,
+            text=text.embed_queries if text else None, text_id=text.model_id if text else "",
+            passages=text.embed_passages if text else None,
+        )
+        try:
+            return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
+        except ValueError as exc:
+            raise ImgsearchError(f"{exc}.") from None
+
+    def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
+        """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
+        taxonomy = catalog_taxonomy(self.catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
+        return self.tag_topics(taxonomy, **options)  # type: ignore[arg-type]
+
+    def topics(self) -> list[tuple[Topic, int]]:
+        """The catalog's topics with how many images have each, most first."""
+        taxonomy = catalog_taxonomy(self.catalog)
+        counts = topic_counts(self.catalog, taxonomy)
+        return sorted(((t, counts[t.name]) for t in taxonomy.topics), key=lambda tc: -tc[1])
+
+    def check_topic(self, name: str) -> None:
+        """A clear error when filtering by `name` cannot match: unknown topic, or none computed yet."""
+        check_topic(self.catalog, name)
+
+    def _taxonomy(self, source: bool | Taxonomy | str | Path) -> Taxonomy:
+        if isinstance(source, Taxonomy):
+            return source
+        if source is True:
+            return catalog_taxonomy(self.catalog)
+        return load_taxonomy(source)  # type: ignore[arg-type]
 
     def text_signals(self, image_id: int) -> dict[str, str]:
         """source -> text of one image, for detail views."""

@@ -25,6 +25,7 @@ from imgsearch.cli.common import (
     ModelOption,
     ModelPathOption,
     TextModelOption,
+    TopicsFileOption,
     app,
     err,
     out,
@@ -84,6 +85,10 @@ def index(
     qdrant_path: Annotated[
         Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
     ] = None,
+    topics: Annotated[
+        bool, typer.Option("--topics", help="Tag images with topics (the catalog's list: 30 everyday ones by default).")
+    ] = False,
+    topics_file: TopicsFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read.
@@ -107,7 +112,7 @@ def index(
                 on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
                 objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
                 caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
-                detector=detector,
+                detector=detector, topics=topics_file or topics,
             )
         images = idx.catalog.count()
         if as_json:

@@ -25,6 +25,7 @@ from imgsearch.cli.common import (
     app,
     err,
     out,
+    parse_weights,
     print_error,
     print_json,
     user_errors,
@@ -46,6 +47,9 @@ MinSizeOption = Annotated[
     Optional[int], typer.Option("--min-size", min=1, help="Only images at least this many pixels wide and high.")
 ]
 CameraOption = Annotated[Optional[str], typer.Option("--camera", help="Camera make/model contains this text.")]
+TopicOption = Annotated[
+    Optional[str], typer.Option("--topic", help="Only images tagged with this topic (`imgsearch topics` lists them).")
+]
 OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
 
 
@@ -67,12 +71,14 @@ class _Options:
 
 def _filters(
     idx: ImageIndex, folder: Path | None, after: str | None, before: str | None,
-    formats: list[str] | None, min_size: int | None, camera: str | None,
+    formats: list[str] | None, min_size: int | None, camera: str | None, topic: str | None = None,
 ) -> SearchFilters:
     filters = SearchFilters(
         folder=str(folder) if folder else None, after=after, before=before,
-        formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera,
+        formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera, topic=topic,
     )
+    if topic:
+        idx.check_topic(topic)
     # A folder that is gone still filters when the catalog holds images from it (an unplugged disk).
     if folder and not folder.expanduser().exists() and not idx.count_matching(SearchFilters(folder=str(folder))):
         raise ImgsearchError(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
@@ -100,6 +106,7 @@ def search(
     formats: FormatOption = None,
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
+    topic: TopicOption = None,
     mode: Annotated[
         Optional[str],
         typer.Option(
@@ -130,8 +137,8 @@ def search(
     ) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera),
-            mode=mode, weights=_parse_weights(weights or []), explain=explain, as_json=as_json,
+            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
+            mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
             preview=preview, html=html,
         )
         if not query and not images:
@@ -158,6 +165,7 @@ def similar(
     formats: FormatOption = None,
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
+    topic: TopicOption = None,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -169,7 +177,7 @@ def similar(
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera),
+            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
         )
         results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
         _print_results(str(image), results, idx, options, mode="clip")
@@ -205,18 +213,6 @@ def _interactive(idx: ImageIndex, options: _Options) -> None:
             print_error(str(exc))
             continue
         _print_results(line, results, idx, options, one_line=True)
-
-
-def _parse_weights(pairs: list[str]) -> dict[str, float] | None:
-    """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
-    weights: dict[str, float] = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise ImgsearchError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
-    return weights or None
 
 
 def _split_signs(line: str) -> tuple[list[str], list[str]]:
