@@ -8,6 +8,7 @@ re-embedded: scores are matrix products with the embeddings the catalog already 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,9 +28,9 @@ TEMPLATES = (
 
 CLIP_CALIBRATION = Calibration(centre=0.25, scale=25.0)
 """The search fusion's CLIP curve (ViT-B-32: matching pairs about 0.28-0.35); unfitted, no real weights here."""
-TEXT_CALIBRATION = Calibration(centre=0.25, scale=20.0)
-"""MiniLM cosine between a topic sentence and an image's text; 0.5 at the cut-off fitted on the
-even half of the COCO topic labels (tests/topics/coco_topics.json, docs/benchmarks.md)."""
+TEXT_CALIBRATION = Calibration(centre=0.355, scale=19.0)
+"""MiniLM cosine between an image's text and a topic's closest phrase; fitted on the even half of
+the COCO topic labels (tests/topics/coco_topics.json; bench/topics_text.py, docs/benchmarks.md)."""
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0}
 DEFAULT_THRESHOLD = 0.5
 """An image gets a topic when the fused confidence is at least this."""
@@ -58,9 +59,13 @@ def clip_prompts(topic: Topic) -> list[str]:
     return prompts
 
 
-def text_sentence(topic: Topic) -> str:
-    """What the text embedder compares an image's text with: the name and what it covers."""
-    return f"{topic.name}: {topic.description}" if topic.description else topic.name
+def text_phrases(topic: Topic) -> list[str]:
+    """What the text embedder compares an image's text with: the name and each thing the description lists.
+
+    An image's text names one or two things ("a pizza on a plate"); against the closest single
+    phrase it scores far better than against the whole description (bench/topics_text.py)."""
+    listed = (p.strip() for p in re.split(r",|;| and | or ", topic.description))
+    return list(dict.fromkeys([topic.name, *(p for p in listed if p)]))
 
 
 def clip_topic_vectors(taxonomy: Taxonomy, encode: Encoder, model_id: str) -> np.ndarray:
@@ -72,8 +77,13 @@ def clip_topic_vectors(taxonomy: Taxonomy, encode: Encoder, model_id: str) -> np
     return np.stack(rows)
 
 
-def text_topic_vectors(taxonomy: Taxonomy, encode: Encoder, model_id: str) -> np.ndarray:
-    return np.stack([_unit(v) for v in _cached([text_sentence(t) for t in taxonomy.topics], encode, model_id)])
+def text_topic_scores(texts: np.ndarray, taxonomy: Taxonomy, encode: Encoder, model_id: str) -> np.ndarray:
+    """(images, topics): each image text's cosine with the topic's closest phrase (NaN rows stay NaN)."""
+    scores = np.empty((len(texts), len(taxonomy.topics)), dtype=np.float32)
+    for column, topic in enumerate(taxonomy.topics):
+        phrases = np.stack([_unit(v) for v in _cached(text_phrases(topic), encode, model_id)])
+        scores[:, column] = (texts @ phrases.T).max(axis=1)
+    return scores
 
 
 def confidences(

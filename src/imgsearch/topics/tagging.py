@@ -23,7 +23,7 @@ from imgsearch.topics.scoring import (
     check_weights,
     clip_topic_vectors,
     confidences,
-    text_topic_vectors,
+    text_topic_scores,
 )
 from imgsearch.topics.taxonomy import Taxonomy, default_taxonomy, topic_name
 
@@ -147,9 +147,7 @@ def _assign(
         clip_raw = _image_matrix(catalog, hashes) @ clip_topic_vectors(taxonomy, encoders.clip, encoders.clip_id).T
     text_raw = None
     if weights["text"] > 0 and encoders.text is not None:
-        text_raw = _text_matrix(texts, encoders, hashes) @ text_topic_vectors(
-            taxonomy, encoders.text, encoders.text_id
-        ).T
+        text_raw = text_topic_scores(_text_matrix(texts, encoders, hashes), taxonomy, encoders.text, encoders.text_id)
     scores = confidences(clip_raw, text_raw, weights)
     names = np.array(taxonomy.names, dtype=object)
     assigned = {}
