@@ -9,32 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 from imgsearch import ImageIndex
 from imgsearch.topics import default_taxonomy, image_topics
 from imgsearch.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
-from tests.helpers import draw_scene, run_cli, run_json
-
-NOTES = {
-    "pasta.jpg": "a plate of pasta and salad on a dinner table",
-    "dog.jpg": "a dog sleeping on the sofa next to a cat",
-    "boat.jpg": "a sailboat with white sails out at sea",
-    "plain.jpg": "",
-}
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory, tiny_clip_dir, text_model_cache) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("topic-photos")
-    for seed, name in enumerate(NOTES):
-        draw_scene(root / name, seed=seed)
-    db = root.parent / "topics.db"
-    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
-    for name, note in NOTES.items():
-        if note:
-            run_cli("describe", root / name, note, "--db", db)
-    return root.resolve(), db
+from tests.helpers import run_cli, run_json
+from tests.topics.conftest import NOTES
 
 
 def _tagged(db: Path) -> dict[str, list[str]]:
