@@ -81,9 +81,9 @@ def tag_images(
     report = TagReport(key)
     if missing:
         assigned = _assign(catalog, texts, taxonomy, encoders, missing, threshold, weights)
-        with catalog.transaction():
-            catalog.db.execute("DELETE FROM text_signals WHERE source = ? AND model != ?", (SOURCE, key))
         texts.put_many([(h, SOURCE, key, "\n".join(names)) for h, names in assigned.items()], keep_empty=True)
+        with catalog.transaction():  # after the new ones are in: an interrupt never leaves images without topics
+            catalog.db.execute("DELETE FROM text_signals WHERE source = ? AND model != ?", (SOURCE, key))
         texts.sync()
         report.tagged = len(assigned)
     catalog.set_setting(KEY_SETTING, key)
