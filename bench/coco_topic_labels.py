@@ -67,11 +67,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = Path(os.environ.get("IMGSEARCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--data", type=Path, default=shared / "coco-mini")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/topics/coco_topics.json")
+    default_out = Path(__file__).resolve().parents[1] / "tests/topics/coco_topics.json"
+    parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
     captions = json.loads((args.data / "captions_by_file.json").read_text())
     labels = {f: labels_for(captions[f]) for f in sorted(captions)}
-    args.out.write_text(json.dumps(labels, indent=0, sort_keys=True) + "\n")
+    lines = ",\n".join(f"{json.dumps(f)}: {json.dumps(v)}" for f, v in labels.items())
+    args.out.write_text("{\n" + lines + "\n}\n")  # one photo per line: easy to read and review
     counts = {t: sum(t in v for v in labels.values()) for t in KEYWORDS}
     print(json.dumps({t: n for t, n in counts.items() if n}), f"unlabelled: {sum(not v for v in labels.values())}")
 

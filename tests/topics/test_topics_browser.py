@@ -29,9 +29,9 @@ def test_topic_facet_lists_counts_and_filters(library, tiny_clip_dir):
     config = ServerConfig(db=db, model_path=tiny_clip_dir, token=TOKEN)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"])
+        errors: list[str] = []
         for url in serve_in_thread(config):
             page = browser.new_page()
-            errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{url}/?token={TOKEN}")
             page.locator("#toggle-filters").click()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from imgsearch import ImageIndex
 from imgsearch.topics import default_taxonomy, image_topics
 from imgsearch.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
@@ -70,7 +71,8 @@ def test_clip_side_is_the_calibrated_product_of_prompt_and_image_embeddings(libr
     with ImageIndex(db) as index:
         taxonomy = default_taxonomy()
         ids, matrix = index.catalog.all_embeddings()
-        expected = CLIP_CALIBRATION(matrix @ clip_topic_vectors(taxonomy, index.model.encode_texts, index.model.model_id).T)
+        vectors = clip_topic_vectors(taxonomy, index.model.encode_texts, index.model.model_id)
+        expected = CLIP_CALIBRATION(matrix @ vectors.T)
         threshold = float(np.median(expected))
         index.tag_topics(taxonomy, weights={"clip": 1, "text": 0}, threshold=threshold)
         records = index.catalog.records(ids.tolist())

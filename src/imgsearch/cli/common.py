@@ -112,7 +112,8 @@ TopicsFileOption = Annotated[
     Optional[Path],
     typer.Option(
         "--topics-file", dir_okay=False,
-        help="Your own topic list (TOML, or one `name: description` per line); becomes the catalog's; implies --topics.",
+        help="Your own topic list (TOML, or one `name: description` per line); becomes the catalog's; "
+        "implies --topics.",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]

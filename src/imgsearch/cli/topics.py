@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -43,7 +42,10 @@ def topics(
         ),
     ] = None,
     weights: Annotated[
-        Optional[list[str]], typer.Option("--weight", "-w", help="Signal weight, e.g. text=0 (CLIP only); remembered; default clip=1 text=1.")
+        Optional[list[str]],
+        typer.Option(
+            "--weight", "-w", help="Signal weight, e.g. text=0 (CLIP only); remembered (default clip=1 text=1)."
+        ),
     ] = None,
     db: DbOption = None,
     model: ModelOption = None,

@@ -74,7 +74,9 @@ def query_filters(
     min_size: Annotated[Optional[int], Query(ge=1, le=1_000_000, description="Only images at least this many "
                                              "pixels wide and high.")] = None,
     camera: Annotated[Optional[str], Query(max_length=200, description="Camera make/model contains this text.")] = None,
-    topic: Annotated[Optional[str], Query(max_length=60, description="Only images with this topic (/api/topics).")] = None,
+    topic: Annotated[
+        Optional[str], Query(max_length=60, description="Only images with this topic (/api/topics).")
+    ] = None,
 ) -> SearchFilters:
     return to_filters(FiltersIn(folder=folder, after=after, before=before, formats=formats or [],
                                 min_size=min_size, camera=camera, topic=topic))
