@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.topics import default_taxonomy, image_topics
@@ -98,3 +99,19 @@ def test_user_topic_files_and_bad_input(library, tmp_path):
     assert "lists no topics" in run_cli("topics", "--db", db, "--topics-file", plain, expect=1)
     assert "Unknown topic 'nonsense'" in run_cli("search", "x", "--db", db, "--topic", "nonsense", expect=1)
     assert "unknown topic signal" in run_cli("topics", "--db", db, "--weight", "keyword=1", expect=1)
+
+
+def test_topic_filter_with_qdrant(tmp_path, library, tiny_clip_dir):
+    """Qdrant filters inside the vector index; the topic filter reaches it as the ids that have the topic."""
+    pytest.importorskip("qdrant_client")
+    root, _ = library
+    db = tmp_path / "qdrant.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir, "--index", "qdrant",
+             "--qdrant-path", tmp_path / "qdrant")
+    for name, note in NOTES.items():
+        if note:
+            run_cli("describe", root / name, note, "--db", db)
+    run_json("topics", "--db", db, "--weight", "clip=0")
+    for mode in ("clip", "hybrid"):
+        hits = run_json("search", "a dog", "--db", db, "--mode", mode, "--min-score", "-1", "--topic", "pets")
+        assert [Path(r["path"]).name for r in hits["results"]] == ["dog.jpg"]
