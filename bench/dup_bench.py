@@ -35,8 +35,10 @@ from imgsearch.duplicates.near import near_pairs
 from imgsearch.ingest.decode import decode_image
 from imgsearch.ingest.indexer import DRAFT_FACTOR
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
 VIT_B32_SIDE = 224
-SHARED = Path(os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def _crop(image: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
@@ -120,7 +122,7 @@ def evaluate(hashes: np.ndarray, files: list[tuple[Path, int, str]], threshold: 
 def quality(args: argparse.Namespace) -> list[dict[str, object]]:
     import imagehash
 
-    photos = sorted((SHARED / "coco-mini").rglob("*.jpg"))
+    photos = sorted(shared_data("coco-mini").rglob("*.jpg"))
     with tempfile.TemporaryDirectory(prefix="dup-bench-") as tmp:
         started = time.perf_counter()
         files = build_set(photos, args.with_copies, Path(tmp))

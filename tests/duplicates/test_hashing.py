@@ -8,11 +8,11 @@ from PIL import Image, ImageOps
 from imgsearch.duplicates.components import components
 from imgsearch.duplicates.hashing import hamming, perceptual_hash, rotations
 from imgsearch.duplicates.near import near_pairs
-from tests.helpers import SHARED_DATA, draw_scene
+from tests.helpers import draw_scene, shared_data
 
 
 def _photo(tmp_path, seed: int = 5) -> Image.Image:
-    photos = sorted((SHARED_DATA / "coco-mini").rglob("*.jpg"))
+    photos = sorted(shared_data("coco-mini").rglob("*.jpg"))
     if photos:
         with Image.open(photos[seed % len(photos)]) as image:
             return image.convert("RGB")

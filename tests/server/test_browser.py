@@ -1,18 +1,18 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
-Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in $IMGSEARCH_ARTIFACTS
-when set, else in a pytest temporary folder; never in the checkout.
+Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in
+$IMGSEARCH_TEST_ARTIFACTS (default: a temp folder), never in the checkout.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from imgsearch.server import ServerConfig
+from tests.helpers import artifacts_dir
 from tests.server.conftest import Library, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,18 +45,10 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    chosen = os.environ.get("IMGSEARCH_ARTIFACTS")
-    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture
-def shot(artifacts: Path) -> Callable[[object, str], None]:
+def shot() -> Callable[[object, str], None]:
     def take(page, name: str) -> None:
-        page.screenshot(path=str(artifacts / f"{name}.png"))
+        page.screenshot(path=str(artifacts_dir() / f"{name}.png"))
 
     return take
 

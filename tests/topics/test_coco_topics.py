@@ -15,9 +15,9 @@ import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.topics import default_taxonomy, image_topics
-from tests.helpers import SHARED_DATA, run_json
+from tests.helpers import run_json, shared_data
 
-COCO = SHARED_DATA / "coco-mini"
+COCO = shared_data("coco-mini")
 LABELS = Path(__file__).with_name("coco_topics.json")
 pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
 
