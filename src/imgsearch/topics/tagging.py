@@ -158,12 +158,11 @@ def _assign(
 
 
 def _image_matrix(catalog: Catalog, hashes: list[str]) -> np.ndarray:
-    """The stored CLIP embedding of each content hash (rows in `hashes` order)."""
-    rows = []
-    for content_hash in hashes:
-        found = catalog.embedding_for_hash(content_hash)
-        rows.append(found[1] if found else np.zeros(catalog.dim or 0, dtype=np.float32))
-    return np.stack(rows).astype(np.float32)
+    """The stored CLIP embedding of each content hash (rows in `hashes` order), read in one pass."""
+    ids, matrix = catalog.all_embeddings()
+    row_of_id = {int(image_id): row for row, image_id in enumerate(ids)}
+    row_of_hash = {h: row_of_id[i] for i, h in catalog.db.execute("SELECT id, content_hash FROM images")}
+    return matrix[[row_of_hash[h] for h in hashes]]
 
 
 def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray:
