@@ -206,7 +206,11 @@ def _hf_tokenizer_files(arch: str, hf_name: str, context_length: int) -> tuple[s
     backend = getattr(hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise ExportError(f"The tokenizer {hf_name!r} has no fast (tokenizers) version to save as tokenizer.json.")
-    cfg = {"pad_token": hf_tokenizer.pad_token or hf_tokenizer.eos_token, "model_max_length": context_length}
+    cfg = {
+        "pad_token": hf_tokenizer.pad_token or hf_tokenizer.eos_token,
+        "model_max_length": context_length,
+        "padding_side": hf_tokenizer.padding_side,
+    }
     return str(backend.to_str()), cfg
 
 
