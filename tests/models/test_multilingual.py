@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
-from imgsearch.models.export import create_open_clip, export_open_clip  # noqa: E402
+from imgsearch.models.export import create_open_clip, export_model, export_open_clip  # noqa: E402
 from tests.models.multilingual import QUERIES, export_mclip, open_clip_configs  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -75,6 +75,18 @@ def test_embeddings_match_torch(exported: dict[str, Path], arch: str) -> None:
         reference = reference_model.encode_text(tokens, normalize=True).numpy()
     cosines = _cosines(load_clip(path=exported[arch]).encode_texts(TEXTS), reference)
     assert cosines.min() >= 0.9999, dict(zip(QUERIES, cosines.round(6)))
+
+
+def test_exporting_keeps_dropout_off(exported: dict[str, Path], tmp_path: Path) -> None:
+    """torch.onnx.export used to leave the model in training mode, so its dropout made it drift."""
+    arch = "tiny-xlm-roberta-clip"
+    model = create_open_clip(arch, random_weights=True).model.eval()
+    export_model(model, tmp_path / "again", arch=arch, model_cfg=open_clip.get_model_config(arch), model_id="x")
+    assert not model.training
+    tokens = open_clip.get_tokenizer(arch)(TEXTS)
+    with torch.no_grad():
+        reference = model.encode_text(tokens, normalize=True).numpy()
+    assert _cosines(load_clip(path=tmp_path / "again").encode_texts(TEXTS), reference).min() >= 0.9999
 
 
 def test_mclip_two_input_layout_matches_torch(mclip: tuple[Path, Any, Any]) -> None:

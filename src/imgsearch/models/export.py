@@ -102,12 +102,14 @@ def export_model(
     """Write an in-memory open_clip ``model`` to ``out_dir`` in our layout; returns the directory.
 
     ``write_extra`` may add files to the staging directory (e.g. the torch weights a fine-tune
-    can continue from). The directory appears only once everything is written.
+    can continue from). The directory appears only once everything is written. The model is
+    exported in eval mode (no dropout) and handed back in the mode it came in.
     """
     torch, open_clip = _import_torch()
     out_dir = Path(out_dir).expanduser().resolve()
     _check_empty(out_dir)
     tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
+    was_training = model.training
     model.eval()
     config = {**model_cfg, "model_id": model_id}
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
@@ -130,6 +132,9 @@ def export_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        # torch.onnx.export puts the wrapper modules, and with them the model, back in training mode.
+        model.train(was_training)
     return out_dir
 
 
