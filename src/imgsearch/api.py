@@ -13,6 +13,7 @@ import csv
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,11 +37,13 @@ from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
-from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
+    from imgsearch.duplicates.finder import DuplicateGroup
+    from imgsearch.duplicates.moves import MoveReport
     from imgsearch.ingest.enrich import TextMaker
-    from imgsearch.ingest.indexer import IndexReport, Progress
+    from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
 
 TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
@@ -117,6 +120,19 @@ class CaptionReport:
 
     pairs: list[tuple[str, str]]
     failures: list[Failure]
+
+
+def _outcome_source(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool
+) -> AbstractContextManager[OutcomeSource | None]:
+    """Local threads (None), or a connection to the Ray cluster at `ray`."""
+    if not ray:
+        if ship_bytes:
+            raise ImgsearchError("--ray-ship-bytes only applies with --ray ADDRESS.")
+        return nullcontext(None)
+    from imgsearch.distributed import cluster_outcomes
+
+    return cluster_outcomes(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
@@ -278,6 +294,8 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        ray: str | None = None,
+        ray_ship_bytes: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
@@ -285,7 +303,10 @@ class ImageIndex:
         `captions` and `objects` add the slower model-made text signals, computed once per
         image content and model (a later run only does images that lack them); `caption_model`
         "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
-        chooses the backend (remembered for later runs and searches).
+        chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
+        address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
+        (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
+        and writes the catalog.
         """
         _existing(roots)
         if not rebuild and self._model_name and self.catalog.count():
@@ -300,32 +321,36 @@ class ImageIndex:
             ))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        for maker in makers:
-            if isinstance(maker, ApiCaptioner):
-                maker.preflight()  # a wrong key or model fails now, not after the embedding pass
+        for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
+            maker.prepare()
         model = self.model  # found before anything is written or forgotten
-        if rebuild:
-            self.catalog.drop_embeddings()
-        elif self.catalog.count():
-            self._check_model(model)
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
-        self._remember_text_model()
+        paths = [Path(r) for r in roots]
         from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
-        try:
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
-        return report
+        with (
+            self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
+            _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes,
+        ):
+            if rebuild:  # only once the cluster, if any, is reachable and sees the folders
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            self._remember_text_model()
+            report = index_folders(
+                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, outcomes=outcomes,
+            )
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
@@ -496,6 +521,29 @@ class ImageIndex:
     def count_matching(self, filters: SearchFilters) -> int:
         """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
         return len(self.catalog.filter_ids(filters)) if filters else self.catalog.count()
+
+    def duplicates(
+        self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of copies, keeper first (see `imgsearch.duplicates.finder`): tier exact, near
+        (threshold: differing bits of 64, default 10), similar (threshold: cosine, default 0.95) or all."""
+        from imgsearch.duplicates.finder import find_duplicates
+
+        return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)
+
+    def move_duplicates(
+        self, groups: Sequence[DuplicateGroup], target: str | Path, only_ids: set[int] | None = None
+    ) -> MoveReport:
+        """Move every copy but the keepers (or just `only_ids`) under `target`; never deletes."""
+        from imgsearch.duplicates.moves import move_copies
+
+        return move_copies(self.catalog, groups, target, only_ids)
+
+    def undo_duplicates(self, manifest: str | Path) -> MoveReport:
+        """Move the files a `move_duplicates` manifest lists back."""
+        from imgsearch.duplicates.moves import undo_moves
+
+        return undo_moves(self.catalog, manifest)
 
     def status(self) -> Status:
         return Status(

@@ -139,4 +139,7 @@ def print_error(message: str) -> None:
 
 
 def print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    """JSON on stdout, always valid UTF-8: a file name's undecodable bytes come out as \\udcNN escapes,
+    which json.loads turns back into the str that os.fsencode maps to the exact bytes."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))

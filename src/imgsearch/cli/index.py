@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
@@ -86,6 +87,21 @@ def index(
     qdrant_path: Annotated[
         Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
     ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray", metavar="ADDRESS|auto",
+            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
+            "path; this machine still writes the catalog.",
+        ),
+    ] = None,
+    ray_ship_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--ray-ship-bytes", help="With --ray: send file bytes from this machine (no shared filesystem needed)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read.
@@ -110,6 +126,7 @@ def index(
                 objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
                 caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
                 detector=detector,
+                ray=ray, ray_ship_bytes=ray_ship_bytes,
             )
         images = idx.catalog.count()
         if as_json:
@@ -219,7 +236,8 @@ def _print_report(report: IndexReport, images: int, added: int) -> None:
 
 def _print_failures(report: IndexReport) -> None:
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 

@@ -34,6 +34,7 @@ from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
+from imgsearch.store.catalog import escape_undecodable
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -261,7 +262,7 @@ def _print_results(
         return
     if not sys.stdout.isatty():
         for r in results:
-            print(f"{r.score:.4f}\t{r.path}" + (f"\t{_explanation(r)}" if r.signals else ""))
+            print(f"{r.score:.4f}\t{escape_undecodable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
     explained = any(r.signals for r in results)
@@ -269,7 +270,7 @@ def _print_results(
         table.add_column("why")
     for r in results:
         table.add_row(
-            str(r.rank), f"{r.score:.3f}", Text(r.path, style=f"link {Path(r.path).as_uri()}"),
+            str(r.rank), f"{r.score:.3f}", Text(escape_undecodable(r.path), style=f"link {Path(r.path).as_uri()}"),
             f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)

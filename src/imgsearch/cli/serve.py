@@ -65,6 +65,11 @@ def serve(
     cors_origin: Annotated[
         Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
     ] = None,
+    duplicates_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
+                     "Default: a 'duplicates' folder beside the catalog."),
+    ] = None,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -82,6 +87,7 @@ def serve(
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
             host=host, allowed_hosts=tuple(allowed_hosts or ()),
+            duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:
             if not root.is_dir():

@@ -10,7 +10,9 @@ from imgsearch.models.device import Device, parse_device, plan_providers
 from imgsearch.models.hub import resolve_model_dir
 
 
-def load_clip(name: str | None = None, path: str | Path | None = None, device: str | Device | None = None) -> ClipModel:
+def load_clip(
+    name: str | None = None, path: str | Path | None = None, device: str | Device | None = None
+) -> ClipModel:
     """A local model directory if ``path`` is given, else hub model ``name`` (default ``DEFAULT_MODEL``).
 
     With a path the model id comes from the directory (exporter id, HF cache name, or

@@ -2,6 +2,7 @@
 
 import { ApiError, forgetToken, queryString, request, startSession, storedToken, takeTokenFromUrl } from "./api.js";
 import { DetailView } from "./detail.js";
+import { DuplicatesView } from "./duplicates.js";
 import { ResultGrid } from "./grid.js";
 import { IndexingView } from "./indexing.js";
 
@@ -33,6 +34,7 @@ const detail = new DetailView({
   onClose: (index) => grid.focusTile(index),
 });
 const indexing = new IndexingView({ onFinished: () => refreshStatus().then(() => hasQuery() && search()) });
+const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() => hasQuery() && search()) });
 
 // -- searching ---------------------------------------------------------------------
 
@@ -382,6 +384,7 @@ function wire() {
   for (const id of FILTER_INPUTS) $(id).addEventListener("change", onFilters);
   $("clear-filters").addEventListener("click", clearFilters);
   $("open-indexing").addEventListener("click", () => indexing.open(state.status));
+  $("open-duplicates").addEventListener("click", () => duplicates.open());
   $("token-form").addEventListener("submit", async () => {
     try {
       await startSession($("token-input").value.trim());
