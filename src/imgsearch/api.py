@@ -22,6 +22,7 @@ import numpy as np
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError, ModelNotAvailableError
 from imgsearch.models import ClipModel, load_clip
+from imgsearch.models.device import Device, parse_device, plan_providers
 from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
@@ -95,6 +96,8 @@ class Status:
     """The model directory the catalog remembers (None for a named model)."""
     text_model: str | None = None
     """The text model the catalog remembers (None: the default)."""
+    providers: list[str] = field(default_factory=list)
+    """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -107,6 +110,7 @@ class Status:
             "vector_index": self.vector_index,
             "model_path": self.model_path,
             "text_model": self.text_model,
+            "providers": self.providers,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -187,6 +191,8 @@ class ImageIndex:
     model likewise: `text_model`, the one the catalog remembers, the default. Models load on
     first use only. With `create=False` a missing catalog is an error instead of a new empty
     one (for read-only commands); a new catalog that a failed first run left empty is removed.
+    `device` runs the CLIP model on "auto" (default: a GPU when onnxruntime offers one), "cpu",
+    "cuda", "cuda:N" or "coreml"; a device this onnxruntime cannot drive is an error at once.
     """
 
     def __init__(
@@ -197,7 +203,10 @@ class ImageIndex:
         model_path: str | Path | None = None,
         create: bool = True,
         text_model: str | None = None,
+        device: str | Device | None = None,
     ) -> None:
+        self.device = parse_device(device)
+        plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
         self.catalog = Catalog(db_path, create=create)
@@ -241,7 +250,7 @@ class ImageIndex:
         """
         other = ImageIndex(
             self.catalog.path, model=self._model_name, model_path=self._model_path,
-            text_model=self._text_model_asked,
+            text_model=self._text_model_asked, device=self.device,
         )
         other._text_model_name = self._text_model_name
         other._model = self._model
@@ -619,7 +628,14 @@ class ImageIndex:
             vector_index=resolve(load_config(self.catalog), self.catalog.count()),
             model_path=self.catalog.model_source or None,
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
+            providers=self.providers(),
         )
+
+    def providers(self) -> list[str]:
+        """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""
+        if self._model is not None:
+            return self._model.providers()
+        return [name for name, _ in plan_providers(self.device)]
 
     def _record(self, image: str | Path | int) -> ImageRecord:
         """An indexed image by id or by path, or a clear error."""
@@ -663,8 +679,8 @@ class ImageIndex:
                 )
             self._model_path = recorded  # remembered again by the next index run
         if self._model_path is not None:
-            return load_clip(path=self._model_path)
-        return load_clip(self._model_name or self.catalog.model_id)
+            return load_clip(path=self._model_path, device=self.device)
+        return load_clip(self._model_name or self.catalog.model_id, device=self.device)
 
     def _model_source(self) -> str | None:
         return str(self._model_path) if self._model_path else None

@@ -116,6 +116,14 @@ TopicsFileOption = Annotated[
         "implies --topics.",
     ),
 ]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the CLIP model runs: auto (a GPU if onnxruntime offers one, else CPU), cpu, cuda, cuda:N "
+        "or coreml. CUDA needs `imgsearch[gpu]` (README: GPU).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[

@@ -21,6 +21,7 @@ from imgsearch.cli.common import (
     CaptionTimeoutOption,
     CaptionWorkersOption,
     DbOption,
+    DeviceOption,
     JsonOption,
     ModelOption,
     ModelPathOption,
@@ -55,6 +56,7 @@ def index(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Forget all embeddings and re-embed with the chosen model.")
     ] = False,
@@ -113,7 +115,7 @@ def index(
     and searches need neither flag.
     """
     with user_errors(), _stop_on_sigterm(), ImageIndex(
-        db, model=model, model_path=model_path, text_model=text_model
+        db, model=model, model_path=model_path, text_model=text_model, device=device
     ) as idx:
         images_before = idx.catalog.count()
         config = None
@@ -135,7 +137,7 @@ def index(
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id) | {
                 "vector_index": idx.status().vector_index, "images": images,
-                "images_added": images - images_before,
+                "images_added": images - images_before, "providers": idx.providers(),
             })
         else:
             _print_report(report, images, images - images_before)

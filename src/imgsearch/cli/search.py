@@ -16,6 +16,7 @@ from rich.text import Text
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     DbOption,
+    DeviceOption,
     JsonOption,
     MinScoreOption,
     ModelOption,
@@ -123,6 +124,7 @@ def search(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     text_model: TextModelOption = None,
     preview: PreviewOption = False,
     html: HtmlOption = None,
@@ -134,7 +136,7 @@ def search(
     lines); every option applies to each of them.
     """
     with user_errors(), ImageIndex(
-        db, model=model, model_path=model_path, text_model=text_model, create=False
+        db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score,
