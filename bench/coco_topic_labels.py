@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
 
 KEYWORDS = {
     "food": "food pizza cake sandwich donut doughnut banana apple broccoli carrot hot_dog meal plate "
@@ -65,7 +68,7 @@ def labels_for(captions: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = Path(os.environ.get("IMGSEARCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    shared = shared_data()
     parser.add_argument("--data", type=Path, default=shared / "coco-mini")
     default_out = Path(__file__).resolve().parents[1] / "tests/topics/coco_topics.json"
     parser.add_argument("--out", type=Path, default=default_out)

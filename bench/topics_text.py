@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import numpy as np
 from imgsearch.text.embedder import load_text_embedder
 from imgsearch.topics import default_taxonomy
 from imgsearch.topics.scoring import text_topic_scores
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +63,7 @@ def report(cos: np.ndarray, truth: np.ndarray, centre: float, names: list[str]) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = Path(os.environ.get("IMGSEARCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    shared = shared_data()
     parser.add_argument("--data", type=Path, default=shared / "coco-mini")
     args = parser.parse_args()
     captions = json.loads((args.data / "captions_by_file.json").read_text())
