@@ -19,7 +19,7 @@ import numpy as np
 
 from imgsearch.store.catalog import Catalog, path_from_db
 
-SOURCES = ("note", "caption", "objects", "metadata", "ocr")
+SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"
