@@ -109,7 +109,7 @@ class Backend:
         self.config = config
         self._search = _Lane("imgsearch-search", lambda: _open_warm(config))
         self._read = _Lane("imgsearch-read", self.open_sibling)
-        self._batcher: Batcher[tuple[Query, SearchOptions], SearchPage] = Batcher(
+        self.batcher: Batcher[tuple[Query, SearchOptions], SearchPage] = Batcher(
             self._run_batch, max_queue=config.max_queue)
         self.image_size = 0
         """The model's input side, known once started."""
@@ -143,7 +143,7 @@ class Backend:
         """Rank by `query`, batched with the searches that wait at the same time
         (503 `busy` when `--max-queue` searches wait already)."""
         options = options.for_query(query)
-        return await self._batcher.submit(options.key(), (query, options))
+        return await self.batcher.submit(options.key(), (query, options))
 
     async def _run_batch(self, _key: object, jobs: list[tuple[Query, SearchOptions]]) -> list[SearchPage | BaseException]:
         options = jobs[0][1]

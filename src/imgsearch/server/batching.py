@@ -58,6 +58,8 @@ class Batcher(Generic[Job, Result]):
         self._waiting: list[_Waiting[Job, Result]] = []
         self._drainer: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
+        self.running = 0
+        """Jobs in the batch being run now."""
         self._last_batch_size = 1
         self._seconds_per_job = 0.05
         """A running estimate, for the window and for `Retry-After`."""
@@ -89,6 +91,7 @@ class Batcher(Generic[Job, Result]):
             if not batch:
                 continue
             started = time.perf_counter()
+            self.running = len(batch)
             try:
                 outcomes = await self._run_batch(batch[0].key, [w.job for w in batch])
             except BaseException as exc:  # the lane failed as a whole: every request hears of it
@@ -97,6 +100,8 @@ class Batcher(Generic[Job, Result]):
                     for waiting in batch:
                         waiting.future.cancel()
                     raise
+            finally:
+                self.running = 0
             elapsed = time.perf_counter() - started
             self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * elapsed / len(batch)
             self._last_batch_size = len(batch)
