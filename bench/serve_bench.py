@@ -164,7 +164,8 @@ class Phase:
         for image_id in photo_ids:
             if time.perf_counter() >= deadline:
                 return
-            for path, into in ((f"/thumbs/{image_id}?size=256", self.thumbs), (f"/api/images/{image_id}", self.details)):
+            pictures = ((f"/thumbs/{image_id}?size=256", self.thumbs), (f"/api/images/{image_id}", self.details))
+            for path, into in pictures:
                 started = time.perf_counter()
                 response = await client.get(f"{self.base}{path}")
                 if response.status_code == 200:

@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from imgsearch.api import ImageIndex
+from imgsearch.server.batching import Batcher
 from tests.server.conftest import Library, make_client
 
 Request = tuple[str, str, dict]
@@ -39,6 +41,10 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.01)
+
+
+def arrived(batcher: Batcher, future: Future, accepted_before: int) -> bool:
+    return future.done() or batcher.running + batcher.queued == accepted_before + 1
 
 
 def send(client: TestClient, request: Request) -> httpx.Response:
@@ -97,12 +103,10 @@ def test_batched_results_equal_each_request_alone(client, library: Library, monk
         with search_lane_held(client):
             futures: list[Future[httpx.Response]] = []
             for request in requests:
-                before = batcher.running + batcher.queued
-                future = pool.submit(send, client, request)
-                futures.append(future)
+                futures.append(pool.submit(send, client, request))
                 # The first is taken at once and waits behind the held thread; the rest queue,
                 # except those refused before they reach the queue.
-                wait_until(lambda: future.done() or batcher.running + batcher.queued == before + 1, "it queued")
+                wait_until(partial(arrived, batcher, futures[-1], batcher.running + batcher.queued), "it queued")
         together = [outcome(f.result()) for f in futures]
     batched = max(batch_sizes)
     batch_sizes.clear()
@@ -119,8 +123,10 @@ def test_a_full_queue_answers_503_with_retry_after(library: Library):
     with make_client(library, max_queue=2) as client, ThreadPoolExecutor(3) as pool:
         batcher = client.app.state.backend.batcher
         with search_lane_held(client):
-            queued = [pool.submit(client.get, "/api/search", params={"q": f"query {i}", "k": 2}) for i in range(3)]
-            wait_until(lambda: batcher.running == 1 and batcher.queued == 2, "one search runs, two wait")
+            queued = [pool.submit(client.get, "/api/search", params={"q": "query 0", "k": 2})]
+            wait_until(lambda: batcher.running == 1, "one search runs")
+            queued += [pool.submit(client.get, "/api/search", params={"q": f"query {i}", "k": 2}) for i in (1, 2)]
+            wait_until(lambda: batcher.queued == 2, "two searches wait")
             refused = client.get("/api/search", params={"q": "one too many"})
             upload_refused = client.post("/api/search", json={"texts": ["also too many"]})
         assert all(f.result().status_code == 200 for f in queued)

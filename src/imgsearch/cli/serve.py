@@ -22,7 +22,13 @@ from imgsearch.cli.common import (
     user_errors,
 )
 from imgsearch.errors import ImgsearchError
-from imgsearch.server.config import DEFAULT_MAX_QUEUE, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+from imgsearch.server.config import (
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_UPLOAD_PIXELS,
+    TOKEN_ENV_VAR,
+    check_bind,
+)
 
 SHUTDOWN_GRACE_SECONDS = 3
 """After Ctrl+C or SIGTERM, requests still running after this long are cancelled."""

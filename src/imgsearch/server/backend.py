@@ -145,7 +145,9 @@ class Backend:
         options = options.for_query(query)
         return await self.batcher.submit(options.key(), (query, options))
 
-    async def _run_batch(self, _key: object, jobs: list[tuple[Query, SearchOptions]]) -> list[SearchPage | BaseException]:
+    async def _run_batch(
+        self, _key: object, jobs: list[tuple[Query, SearchOptions]]
+    ) -> list[SearchPage | BaseException]:
         options = jobs[0][1]
         return await self.call(lambda index: Backend.search_batch(index, [q for q, _ in jobs], options))
 
@@ -156,15 +158,14 @@ class Backend:
     # -- work done on the worker thread -----------------------------------------------
 
     @staticmethod
-    def search_batch(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[SearchPage | BaseException]:
+    def search_batch(
+        index: ImageIndex, queries: list[Query], options: SearchOptions
+    ) -> list[SearchPage | BaseException]:
         """One page per query, all through the models and the ranking together; when the batch
         fails (a query its mode cannot use, say), each query alone, so each gets its own error."""
         started = time.perf_counter()
         try:
-            ranked: list[list[SearchResult] | BaseException] = list(index.search_many(
-                queries, k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
-                min_score=options.min_score, weights=options.weights, explain=options.explain,
-            ))
+            ranked: list[list[SearchResult] | BaseException] = list(_ranked(index, queries, options))
         except ImgsearchError:
             if len(queries) == 1:
                 raise
@@ -201,12 +202,16 @@ class Backend:
         return record, dict(index.text_signals(image_id))
 
 
+def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[list[SearchResult]]:
+    return index.search_many(
+        queries, k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
+        min_score=options.min_score, weights=options.weights, explain=options.explain,
+    )
+
+
 def _alone(index: ImageIndex, query: Query, options: SearchOptions) -> list[SearchResult] | BaseException:
     try:
-        return index.search_many(
-            [query], k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
-            min_score=options.min_score, weights=options.weights, explain=options.explain,
-        )[0]
+        return _ranked(index, [query], options)[0]
     except ImgsearchError as exc:
         return exc
 
