@@ -240,7 +240,9 @@ def main() -> None:
         single = Phase(base, texts[cut[0] : cut[1]])
         single_wall = asyncio.run(single.run(1, args.seconds))
         loaded = Phase(base, texts[cut[1] : cut[2]])
+        queue_before = httpx.get(f"{base}/api/status").json()["search_queue"]
         loaded_wall = asyncio.run(loaded.run(args.clients, args.seconds))
+        queue_after = httpx.get(f"{base}/api/status").json()["search_queue"]
         probed = Phase(base, texts[cut[2] : cut[3]])
         probed_wall = asyncio.run(probed.run(args.clients, args.seconds, ids))
         after = Phase(base, texts[cut[3] :])
@@ -254,6 +256,8 @@ def main() -> None:
         "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
         "one_client": one, "concurrent": many, "concurrent_with_prober": summary(probed, probed_wall),
         "one_client_after": again,
+        "mean_batch_size": round((queue_after["searches"] - queue_before["searches"])
+                                 / max(1, queue_after["batches"] - queue_before["batches"]), 1),
         "throughput_ratio": round(many["rps"] / single_rps, 2) if single_rps else None,
         "p99_over_p50": round(many["p99_ms"] / many["p50_ms"], 2) if many["p50_ms"] else None,
         "thumbnail_ms_while_loaded": {"n": len(probed.thumbs), "p50": ms(probed.thumbs, 50),

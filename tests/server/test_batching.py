@@ -127,10 +127,14 @@ def test_a_full_queue_answers_503_with_retry_after(library: Library):
             wait_until(lambda: batcher.running == 1, "one search runs")
             queued += [pool.submit(client.get, "/api/search", params={"q": f"query {i}", "k": 2}) for i in (1, 2)]
             wait_until(lambda: batcher.queued == 2, "two searches wait")
+            queue = client.get("/api/status").json()["search_queue"]
             refused = client.get("/api/search", params={"q": "one too many"})
             upload_refused = client.post("/api/search", json={"texts": ["also too many"]})
         assert all(f.result().status_code == 200 for f in queued)
         assert client.get("/api/search", params={"q": "after the queue drained", "k": 2}).status_code == 200
+        done = client.get("/api/status").json()["search_queue"]
+    assert queue["waiting"] == 2 and queue["limit"] == 2
+    assert done["waiting"] == 0 and done["searches"] == 4 and done["batches"] == 3, "1, then 2 together, then 1"
     for response in (refused, upload_refused):
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) >= 1

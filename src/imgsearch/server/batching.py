@@ -60,6 +60,9 @@ class Batcher(Generic[Job, Result]):
         self._arrived = asyncio.Event()
         self.running = 0
         """Jobs in the batch being run now."""
+        self.batches = 0
+        self.batched = 0
+        """Batches run, and the jobs in them."""
         self._last_batch_size = 1
         self._seconds_per_job = 0.05
         """A running estimate, for the window and for `Retry-After`."""
@@ -105,6 +108,8 @@ class Batcher(Generic[Job, Result]):
             elapsed = time.perf_counter() - started
             self._seconds_per_job = 0.8 * self._seconds_per_job + 0.2 * elapsed / len(batch)
             self._last_batch_size = len(batch)
+            self.batches += 1
+            self.batched += len(batch)
             for waiting, outcome in zip(batch, outcomes):
                 if waiting.future.done():  # the client went away
                     continue
