@@ -1,9 +1,9 @@
 """Load test for `imgsearch serve`: one client against 20 concurrent ones, in the same run.
 
-Builds (once, cached under --cache, outside the checkout) a full-size random-weight ViT-B-32
-model and a catalog of 100k random unit vectors written straight into SQLite, plus a few real
-photos for thumbnails; starts the real server in a subprocess; then measures, each for
---seconds of closed-loop load against `GET /api/search?k=24`:
+Builds (once, cached in the benchmarks' per-user folder, outside the checkout; see benchpaths.py)
+a full-size random-weight ViT-B-32 model and a catalog of 100k random unit vectors written
+straight into SQLite, plus a few real photos for thumbnails; starts the real server in a
+subprocess; then measures, each for --seconds of closed-loop load against `GET /api/search?k=24`:
 
 1. one client (requests/s, p50);
 2. --clients concurrent clients (requests/s, p50, p99, errors, 503s; clients that get 503
@@ -14,7 +14,8 @@ photos for thumbnails; starts the real server in a subprocess; then measures, ea
 4. one client again, so drift in the machine's load shows.
 
 Queries are distinct COCO captions when the shared data is there, never repeated, so no cache
-can help. Prints JSON; writes it to --out only when given. Records the load average.
+can help. Prints JSON and writes it to --out (default: serve_bench.json in that per-user
+folder). Records the load average.
 
     PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20] [--out FILE]
 """
@@ -30,29 +31,19 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-CAPTIONS = Path(os.environ.get("IMGSEARCH_SHARED_DATA", ROOT.parent / "shared" / "data")) / "coco-captions" / \
-    "captions_val2017.json"
-DEFAULT_CACHE = Path(tempfile.gettempdir()) / "imgsearch-bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import REPO, random_model_dir, results_dir, shared_data, write_results  # noqa: E402
+
+CAPTIONS = shared_data("coco-captions", "captions_val2017.json")
 PHOTOS = 64
 """Real photos in the catalog, for thumbnails made while searches queue."""
 PROBE_EVERY_S = 0.1
-
-
-def model_dir(cache: Path) -> Path:
-    out = cache / "vit-b-32-random"
-    if not (out / "textual").exists():
-        from imgsearch.models.export import export_open_clip
-
-        export_open_clip("ViT-B-32", out, random_weights=True)
-    return out
 
 
 def write_photos(folder: Path) -> list[Path]:
@@ -212,18 +203,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
     parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="Model and catalog, built once.")
-    parser.add_argument("--out", type=Path, help="Also write the JSON result here.")
+    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
-    model = model_dir(args.cache)
-    db = args.cache / f"serve-{args.images}.db"
-    photos = write_photos(args.cache / "photos")
+    model = random_model_dir()
+    db = results_dir() / f"serve-{args.images}.db"
+    photos = write_photos(results_dir() / "serve-photos")
     build_catalog(db, model, args.images, photos)
     shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     env.pop("IMGSEARCH_TOKEN", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port),
@@ -268,10 +257,7 @@ def main() -> None:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    write_results(result, args.out, "serve_bench.json")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,10 @@ from sklearn.linear_model import LogisticRegression
 from imgsearch import ImageIndex
 from imgsearch.search.fusion import CALIBRATIONS, fuse, reciprocal_rank_fusion
 
-COCO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco-mini"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
+COCO = shared_data("coco-mini")
 
 
 def main() -> None:

@@ -1,18 +1,18 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
-Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in $IMGSEARCH_ARTIFACTS
-when set, else in a pytest temporary folder; never in the checkout.
+Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in
+$IMGSEARCH_TEST_ARTIFACTS (default: a temp folder), never in the checkout.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from imgsearch.server import ServerConfig
+from tests.helpers import artifacts_dir
 from tests.server.conftest import Library, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,18 +45,10 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    chosen = os.environ.get("IMGSEARCH_ARTIFACTS")
-    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture
-def shot(artifacts: Path) -> Callable[[object, str], None]:
+def shot() -> Callable[[object, str], None]:
     def take(page, name: str) -> None:
-        page.screenshot(path=str(artifacts / f"{name}.png"))
+        page.screenshot(path=str(artifacts_dir() / f"{name}.png"))
 
     return take
 
@@ -208,6 +200,61 @@ def test_infinite_scroll_loads_every_page(browser, shot, tmp_path_factory, libra
         assert len(set(ids)) == 60
         sync_api.expect(page.locator("#summary")).not_to_contain_text("scroll for more")
         shot(page, "09-scrolled")
+    finally:
+        context.close()
+        next(server, None)
+
+
+def test_duplicates_view_moves_checked_copies_after_confirming(browser, shot, tmp_path_factory, library: Library):
+    import shutil
+
+    from PIL import Image
+
+    from imgsearch import ImageIndex
+    from tests.helpers import draw_scene
+
+    root = tmp_path_factory.mktemp("dups") / "photos"
+    draw_scene(root / "a.jpg", 1)
+    shutil.copy(root / "a.jpg", root / "a-copy.jpg")
+    draw_scene(root / "b.jpg", 2, size=(320, 240))
+    with Image.open(root / "b.jpg") as image:
+        image.resize((160, 120)).save(root / "b-small.png")
+    draw_scene(root / "c.jpg", 3)
+    db = root.parent / "dups.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root])
+    dupes = root.parent / "dupes"
+    server = serve_in_thread(ServerConfig(db=db, model_path=library.model_dir, duplicates_dir=dupes))
+    url = next(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.locator("#open-duplicates").click()
+        groups = page.locator("#dup-groups .dup-group")
+        sync_api.expect(groups).to_have_count(2)
+        sync_api.expect(page.locator(".dup-card.keeper")).to_have_count(2)
+        sync_api.expect(page.locator(".dup-card.keeper .dup-keeper")).to_have_text(["Keep", "Keep"])
+        b_group = groups.filter(has_text="b-small.png")
+        sync_api.expect(b_group.locator(".dup-card").first).to_contain_text("320×240")
+        sync_api.expect(b_group).to_contain_text("keeper: largest")
+        sync_api.expect(page.locator("#dup-groups img")).to_have_count(4)
+        shot(page, "10-duplicates")
+
+        page.locator('.dup-pick[aria-label="Move a-copy.jpg"]').uncheck()  # only the b copy
+        page.locator("#dup-move").click()
+        sync_api.expect(page.locator("#dup-confirm")).to_contain_text("Move 1 file to")
+        assert (root / "b-small.png").exists(), "nothing moves before the confirmation"
+        shot(page, "11-duplicates-confirm")
+        page.locator("#dup-confirm-move").click()
+        sync_api.expect(page.locator("#dup-summary")).to_contain_text("Moved 1 file")
+        sync_api.expect(groups).to_have_count(1)
+        assert not (root / "b-small.png").exists() and (dupes / "photos" / "b-small.png").is_file()
+
+        page.locator("#dup-undo").click()
+        sync_api.expect(page.locator("#dup-summary")).to_contain_text("Moved 1 back")
+        sync_api.expect(groups).to_have_count(2)
+        assert (root / "b-small.png").is_file()
     finally:
         context.close()
         next(server, None)

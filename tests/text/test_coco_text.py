@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from imgsearch import ImageIndex
-from tests.helpers import SHARED_DATA, run_json
+from tests.helpers import run_json, shared_data
 
-COCO = SHARED_DATA / "coco-mini"
+COCO = shared_data("coco-mini")
 pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
 
 

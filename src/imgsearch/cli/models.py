@@ -1,7 +1,8 @@
-"""`imgsearch models ...`: list, download, export and quantize CLIP models."""
+"""`imgsearch models ...`: list, download, export and quantize models."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,28 +11,40 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
+from imgsearch.cli.common import DeviceOption, JsonOption, app, err, out, print_json, user_errors
 
 _WIDE_TABLE = 140
 """Columns from which the notes fit in the table itself."""
 
-models_app = typer.Typer(help="List, download, export and quantize CLIP models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List CLIP models, download any model for offline use, export and quantize CLIP models.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
-def models_list(as_json: JsonOption = False) -> None:
-    """Known named models, with size and published retrieval quality."""
+def models_list(device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
+    """Known named models, with size, published retrieval quality, and where they would run.
+
+    Models marked * understand queries in many languages: pick one of them for non-English queries.
+    """
     from imgsearch.models import DEFAULT_MODEL, list_known_models
+    from imgsearch.models.device import available_providers, plan_providers
 
     known = list_known_models()
+    with user_errors():
+        providers = [name for name, _ in plan_providers(device)]
     if as_json:
-        print_json({"default": DEFAULT_MODEL, "models": [vars(m) for m in known]})
+        print_json({
+            "default": DEFAULT_MODEL, "models": [vars(m) for m in known],
+            "device": device, "providers": providers, "available_providers": available_providers(),
+        })
         return
     wide = out.width >= _WIDE_TABLE
     table = Table(
         title=f"Known models (default: {DEFAULT_MODEL})", box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
-        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table), English "
+        "queries. * multilingual: pick one of these for queries in other languages.",
         pad_edge=wide, collapse_padding=not wide,
     )
     table.add_column("name", no_wrap=True)
@@ -41,27 +54,71 @@ def models_list(as_json: JsonOption = False) -> None:
         table.add_column("notes")
     for entry in known:
         numbers = (_number(entry.params_m), _number(entry.gflops), _number(entry.flickr30k_r1), _number(entry.coco_r1))
-        table.add_row(entry.name, *numbers, *([entry.notes] if wide else []))
+        name = f"{entry.name} *" if entry.multilingual else entry.name
+        table.add_row(name, *numbers, *([entry.notes] if wide else []))
     out.print(table)
     if not wide:  # a narrow terminal gets the notes as a list below, not squeezed into a column
         for entry in known:
             if entry.notes:
                 out.print(f"[bold]{escape(entry.name)}[/]: {escape(entry.notes)}", highlight=False)
+    offered = ", ".join(available_providers())
+    out.print(f"Runs on: {', '.join(providers)} (--device {device}; ONNX Runtime offers {offered}).")
+
+
+class ModelKind(str, Enum):
+    clip = "clip"
+    text = "text"
+    caption = "caption"
+    detector = "detector"
 
 
 @models_app.command("download")
 def models_download(
-    name: Annotated[str, typer.Argument(help="Model name from `imgsearch models list`.")],
+    name: Annotated[
+        Optional[str],
+        typer.Argument(help="CLIP name (`imgsearch models list`) or, for other kinds, a Hub id. Default: the default."),
+    ] = None,
+    kind: Annotated[
+        ModelKind,
+        typer.Option(help="clip (image search), text (text embedder), caption (--captions) or detector (--objects)."),
+    ] = ModelKind.clip,
 ) -> None:
-    """Fetch a named model into the local cache now, so that later runs work offline."""
-    from imgsearch.models import resolve_model_dir
+    """Fetch a model into the local cache now, so that later runs work offline.
+
+    Examples: `imgsearch models download` (the default CLIP model), `imgsearch models download --kind text`,
+    `imgsearch models download --kind caption` (needs the torch extra, as captions do).
+    """
     from imgsearch.models.hub import cache_location
 
     with user_errors():
-        path = resolve_model_dir(name)
-    out.print(f"{name} is ready in {escape(str(path))}.")
+        path = _download(kind, name)
+    label = name or "The default model"
+    out.print(escape(f"{label} is ready{f' in {path}' if path else ''}."))
     cache = escape(str(cache_location()))
-    out.print(f"To use it on a machine without network, copy {cache} there (same place, or set HF_HOME).")
+    out.print(
+        f"To use it on a machine without network, copy {cache} there: to the same place, "
+        "or anywhere and point HF_HUB_CACHE at it."
+    )
+
+
+def _download(kind: ModelKind, name: str | None) -> Path | None:
+    """The model's folder (CLIP, text) after fetching it; transformers models are loaded once instead."""
+    if kind is ModelKind.clip:
+        from imgsearch.models import DEFAULT_MODEL, resolve_model_dir
+
+        return resolve_model_dir(name or DEFAULT_MODEL)
+    if kind is ModelKind.text:
+        from imgsearch.text.embedder import download_text_model
+
+        return download_text_model(name)
+    from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
+    from imgsearch.text.objects import DEFAULT_DETECTOR, ObjectCounter
+
+    caption = kind is ModelKind.caption
+    maker = Captioner(name or DEFAULT_CAPTION_MODEL) if caption else ObjectCounter(name or DEFAULT_DETECTOR)
+    maker.prepare()  # no network: fails in seconds, before transformers' heavy imports
+    maker.load()
+    return None
 
 
 def _number(value: float | None) -> str:

@@ -13,6 +13,7 @@ import typer
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     DbOption,
+    DeviceOption,
     ModelOption,
     ModelPathOption,
     TextModelOption,
@@ -39,6 +40,7 @@ def serve(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     text_model: TextModelOption = None,
     roots: Annotated[
         Optional[list[Path]],
@@ -73,6 +75,11 @@ def serve(
         int, typer.Option(min=1, help="Searches that may wait their turn (they run in batches); more are "
                           "answered 503 with Retry-After instead of waiting without bound.")
     ] = DEFAULT_MAX_QUEUE,
+    duplicates_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
+                     "Default: a 'duplicates' folder beside the catalog."),
+    ] = None,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -85,18 +92,19 @@ def serve(
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'imgsearch[server]'")
             raise typer.Exit(1) from None
         config = ServerConfig(
-            db=db, model=model, model_path=model_path, text_model=text_model,
+            db=db, model=model, model_path=model_path, text_model=text_model, device=device,
             roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
             host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
+            duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:
             if not root.is_dir():
                 print_error(f"--root {root} is not a folder. Check the path.")
                 raise typer.Exit(1)
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
-            with ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as index:
+            with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
             shown = f"[{host}]" if ":" in host else host
             err.print(f"Loading the model, then serving on http://{shown}:{listener.getsockname()[1]}/ (Ctrl+C stops).")

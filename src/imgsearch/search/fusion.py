@@ -9,26 +9,15 @@ and the comparison with RRF on COCO are in docs/benchmarks.md (bench/text_fusion
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from imgsearch.calibration import Calibration
 
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.1}
 DEFAULT_MIN_SCORE = 0.02
 """Fused scores below this are noise (text cosine under about 0.45 with MiniLM); see docs/benchmarks.md."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic map from a raw score to [0, 1]: 0.5 at `centre`, steeper with `scale`."""
-
-    centre: float
-    scale: float
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(np.asarray(raw, dtype=np.float64) - self.centre) * self.scale))
 
 
 CALIBRATIONS = {

@@ -1,8 +1,8 @@
 """Which signals a search uses when the caller names no mode.
 
-The default is hybrid once any image has text, else clip. A missing optional extra never makes
-the default fail: without a usable text model the default keeps CLIP plus keyword (SQLite FTS5
-needs no model) and hands back a notice, said once, of what the text extra would add. A mode,
+The default is hybrid once any image has text, else clip. A missing model never makes the default
+fail: without a usable text model (offline and not cached) the default keeps CLIP plus keyword
+(SQLite FTS5 needs no model) and hands back a notice, said once, of what the text model would add. A mode,
 text weight or text model the caller asked for is kept as asked, so its failure stays a clear error.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-TEXT_EXTRA_INSTALL = "pip install 'imgsearch[text]'"
+TEXT_MODEL_DOWNLOAD = "imgsearch models download --kind text"
+"""The text model runs on the base install; it only has to be fetched once (90 MB)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def choose_mode(
     else:
         notice = (
             "Searching by CLIP and keywords: the text model is not available (`--mode hybrid` shows why). "
-            f"Some images carry text (descriptions, keywords, notes); {TEXT_EXTRA_INSTALL} adds ranking by "
-            "what that text means, not just the words it shares with the query."
+            f"Some images carry text (descriptions, keywords, notes); `{TEXT_MODEL_DOWNLOAD}` (once, 90 MB) adds "
+            "ranking by what that text means, not just the words it shares with the query."
         )
     return ModeChoice("hybrid", {**(weights or {}), "text": 0.0}, notice)

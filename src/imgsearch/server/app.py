@@ -20,7 +20,7 @@ from imgsearch.server.config import ServerConfig
 from imgsearch.server.decoding import Decoder
 from imgsearch.server.errors import install_error_handlers
 from imgsearch.server.jobs import JobRunner
-from imgsearch.server.routes import admin, images, search
+from imgsearch.server.routes import admin, duplicates, images, search
 from imgsearch.server.security import (
     DOCS_ASSETS,
     BodyLimit,
@@ -65,7 +65,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     install_error_handlers(app)
-    for router in (search.router, images.router, admin.router):
+    for router in (search.router, images.router, duplicates.router, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

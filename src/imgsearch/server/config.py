@@ -28,11 +28,15 @@ class ServerConfig:
     model_path: Path | None = None
     text_model: str | None = None
     """None: the catalog's own text model (remembered from `index --text-model`), else the default."""
+    device: str = "auto"
+    """Where the CLIP model runs (`--device`)."""
     roots: tuple[Path, ...] = ()
     """Folders `POST /api/index` indexes, besides the ones the catalog already holds."""
     token: str | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
+    duplicates_dir: Path | None = None
+    """Where the web UI moves duplicate copies; None: a `duplicates` folder beside the catalog."""
     cors_origins: tuple[str, ...] = field(default=())
     """Empty: no CORS headers at all, so other sites' pages cannot read the API."""
     host: str = "127.0.0.1"

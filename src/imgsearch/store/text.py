@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imgsearch.store.catalog import Catalog
+from imgsearch.store.catalog import Catalog, path_from_db
 
-SOURCES = ("note", "caption", "objects", "metadata", "ocr")
+SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"
@@ -97,13 +97,14 @@ class TextStore:
 
     def hashes_missing(self, source: str, model: str) -> list[tuple[str, str]]:
         """(content_hash, one path) of indexed images without this signal, for enrichment passes."""
-        return self.db.execute(
+        rows = self.db.execute(
             """SELECT content_hash, MIN(path) FROM images
                WHERE content_hash NOT IN
                    (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
                GROUP BY content_hash ORDER BY MIN(path)""",
             (source, model),
-        ).fetchall()
+        )
+        return [(content_hash, path_from_db(path)) for content_hash, path in rows]
 
     # -- documents and keyword search ----------------------------------------------
 
@@ -130,7 +131,7 @@ class TextStore:
                 self.db.execute("DELETE FROM text_fts WHERE rowid = ?", (image_id,))
                 self.db.execute(
                     "INSERT INTO text_fts(rowid, name, body) VALUES (?, ?, ?)",
-                    (image_id, _name_words(path), body),
+                    (image_id, _name_words(path_from_db(path)), body),
                 )
             self._bump_version()
         return len(stale)
