@@ -23,7 +23,13 @@ from imgsearch.cli.common import (
     user_errors,
 )
 from imgsearch.errors import ImgsearchError
-from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+from imgsearch.server.config import (
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_UPLOAD_PIXELS,
+    TOKEN_ENV_VAR,
+    check_bind,
+)
 
 SHUTDOWN_GRACE_SECONDS = 3
 """After Ctrl+C or SIGTERM, requests still running after this long are cancelled."""
@@ -65,6 +71,10 @@ def serve(
     cors_origin: Annotated[
         Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
     ] = None,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="Searches that may wait their turn (they run in batches); more are "
+                          "answered 503 with Retry-After instead of waiting without bound.")
+    ] = DEFAULT_MAX_QUEUE,
     duplicates_dir: Annotated[
         Optional[Path],
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
@@ -86,7 +96,7 @@ def serve(
             roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
-            host=host, allowed_hosts=tuple(allowed_hosts or ()),
+            host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
             duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:
