@@ -24,7 +24,13 @@ from imgsearch.cli.common import (
     user_errors,
 )
 from imgsearch.errors import ImgsearchError
-from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+from imgsearch.server.config import (
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_UPLOAD_PIXELS,
+    TOKEN_ENV_VAR,
+    check_bind,
+)
 from imgsearch.watch.settings import WatchSettings
 
 SHUTDOWN_GRACE_SECONDS = 3
@@ -74,6 +80,10 @@ def serve(
         Optional[float],
         typer.Option("--poll", min=0.1, metavar="SECONDS", help="With --watch: scan every SECONDS (network shares)."),
     ] = None,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="Searches that may wait their turn (they run in batches); more are "
+                          "answered 503 with Retry-After instead of waiting without bound.")
+    ] = DEFAULT_MAX_QUEUE,
     duplicates_dir: Annotated[
         Optional[Path],
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
@@ -99,7 +109,7 @@ def serve(
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
             watch=WatchSettings(poll=poll) if watch else None,
-            host=host, allowed_hosts=tuple(allowed_hosts or ()),
+            host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
             duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:

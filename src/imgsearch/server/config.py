@@ -15,6 +15,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
 DEFAULT_MAX_UPLOAD_PIXELS = 24_000_000
 """Pixels decoded for one uploaded picture: a 24 MP HEIC passes, a 49 MP PNG bomb does not.
 JPEGs are decoded at 1/2 to 1/8 scale, so much larger JPEGs pass."""
+DEFAULT_MAX_QUEUE = 64
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
@@ -45,6 +46,8 @@ class ServerConfig:
     """The address listened on; its name is also an accepted `Host` header."""
     allowed_hosts: tuple[str, ...] = field(default=())
     """More names clients may use in the `Host` header ('*' accepts any)."""
+    max_queue: int = DEFAULT_MAX_QUEUE
+    """Searches that may wait for the search thread; more are answered 503 with `Retry-After`."""
 
 
 def is_loopback(host: str) -> bool:

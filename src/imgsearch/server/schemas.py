@@ -153,6 +153,13 @@ class FailureOut(BaseModel):
     reason: str
 
 
+class SearchQueueOut(BaseModel):
+    waiting: int = Field(description="Searches waiting for the search thread now.")
+    limit: int = Field(description="--max-queue: more waiting searches are answered 503 busy.")
+    batches: int = Field(description="Batches run since the server started.")
+    searches: int = Field(description="Searches run in those batches (searches / batches = mean batch size).")
+
+
 class StatusOut(BaseModel):
     images: int
     roots: list[str]
@@ -162,6 +169,7 @@ class StatusOut(BaseModel):
     failures: int
     auth: bool = Field(description="Whether this server needs a token.")
     job: Optional[str] = Field(description="Id of the indexing job running now, if any.")
+    search_queue: SearchQueueOut
     watching: bool = Field(False, description="Whether the server keeps the index current (serve --watch).")
 
 

@@ -13,7 +13,16 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from imgsearch.server.deps import BackendDep, ConfigDep, JobsDep, WatchDep
 from imgsearch.server.errors import ApiError
 from imgsearch.server.jobs import JobState
-from imgsearch.server.schemas import ErrorOut, FailureOut, JobOut, ReportOut, StatusOut, WatchBatchOut, WatchOut
+from imgsearch.server.schemas import (
+    ErrorOut,
+    FailureOut,
+    JobOut,
+    ReportOut,
+    SearchQueueOut,
+    StatusOut,
+    WatchBatchOut,
+    WatchOut,
+)
 from imgsearch.server.security import COOKIE_NAME, session_cookie_value
 from imgsearch.server.watching import unique_real
 
@@ -32,9 +41,13 @@ async def healthz() -> dict[str, str]:
 async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching: WatchDep) -> StatusOut:
     """What the index holds."""
     info = await backend.read(lambda index: index.status())
+    batcher = backend.batcher
     return StatusOut(
         images=info.image_count, roots=info.roots, model=info.model_id, dim=info.dim, db_bytes=info.db_bytes,
-        failures=len(info.failures), auth=config.token is not None, job=jobs.running, watching=watching is not None,
+        failures=len(info.failures), auth=config.token is not None, job=jobs.running,
+        search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
+                                    searches=batcher.batched),
+        watching=watching is not None,
     )
 
 
