@@ -28,7 +28,7 @@ from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
-from imgsearch.store.text import USER_MODEL, TextStore
+from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from imgsearch.ingest.enrich import TextMaker
     from imgsearch.ingest.indexer import IndexReport, Progress
 
-TAGS_MODEL = "user-tags"
 """Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
 
 

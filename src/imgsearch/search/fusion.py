@@ -37,8 +37,8 @@ CALIBRATIONS = {
     "clip": Calibration(centre=0.25, scale=25.0),
     # Fitted on COCO captions with all-MiniLM-L6-v2 (bench/text_fusion.py).
     "text": Calibration(centre=0.705, scale=13.9),
-    # BM25 as SQLite computes it, fitted on the same data.
-    "keyword": Calibration(centre=12.0, scale=0.63),
+    # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py).
+    "keyword": Calibration(centre=0.5, scale=8.0),
 }
 
 

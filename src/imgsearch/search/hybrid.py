@@ -76,8 +76,7 @@ class HybridSearcher:
         wants_text = "text" in used and any(_has_text(q) for q in queries)
         text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        # Keyword mode returns only matching documents already; BM25's scale varies with the library.
-        cut = min_score if min_score is not None else (0.0 if mode == "keyword" else DEFAULT_MIN_SCORE)
+        cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
         depth = max(_CANDIDATES, 5 * (offset + k))
         results = []
         for query, vector, scores in zip(queries, clip_vectors, text_scores):

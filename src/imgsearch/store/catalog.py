@@ -21,7 +21,7 @@ from platformdirs import user_data_path
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -82,6 +82,17 @@ CREATE TABLE IF NOT EXISTS text_embeddings (
 ALTER TABLE images ADD COLUMN changed_generation INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS images_changed ON images(changed_generation);
 CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+""",
+    # "substring index" (issue 11): a trigram index beside the word index, over file names, OCR text
+    # and tags, so "bakery" finds HARBOURBAKERY; filled here for catalogs indexed before it.
+    4: """
+CREATE VIRTUAL TABLE IF NOT EXISTS text_substrings USING fts5(name, body, tokenize='trigram');
+INSERT INTO text_substrings(rowid, name, body)
+    SELECT i.id, substr(i.path, length(rtrim(i.path, replace(i.path, '/', ''))) + 1),
+           COALESCE((SELECT group_concat(s.text, ' ') FROM text_signals s
+                     WHERE s.content_hash = i.content_hash AND s.text != ''
+                       AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
+    FROM images i;
 """,
 }
 

@@ -1,0 +1,94 @@
+"""Keyword search: one score scale for every query length, substrings, file-name words, no noise."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from imgsearch import ImageIndex
+from imgsearch.search.fusion import DEFAULT_MIN_SCORE
+from imgsearch.store.catalog import Catalog
+from tests.helpers import draw_photo, run_cli, run_json
+
+OCR_MODEL = "rapidocr"
+
+
+@pytest.fixture
+def shop(tmp_path, tiny_clip_dir) -> tuple[Path, Path]:
+    """Five photos: a shop sign read as one run-together word, a tagged one, notes, a camera file name."""
+    root = tmp_path / "photos"
+    for seed, (name, colour) in enumerate([("sign.png", "red"), ("granny.png", "green"), ("dog.png", "blue"),
+                                           ("beach.png", "yellow"), ("IMG2041.png", "purple")]):
+        draw_photo(root / name, colour, seed=seed)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    with ImageIndex(db) as index:
+        sign = index.catalog.get_by_path(str((root / "sign.png").resolve()))
+        index.texts.put(sign.content_hash, "ocr", OCR_MODEL, "HARBOURBAKERY\nOPEN 7-19")
+        index.texts.sync()
+    run_cli("tag", root / "granny.png", "Grandma Rosa 12", "--db", db)
+    run_cli("describe", root / "dog.png", "a brown dog asleep on the red sofa in the living room", "--db", db)
+    run_cli("describe", root / "beach.png", "the family on the beach at sunset with a kite", "--db", db)
+    return root, db
+
+
+def _keyword(db: Path, query: str, *extra: str) -> list[dict]:
+    return run_json("search", query, "--mode", "keyword", "--db", db, *extra)["results"]
+
+
+def test_a_word_inside_run_together_ocr_text_is_found(shop):
+    root, db = shop
+    results = _keyword(db, "bakery", "--explain")
+    assert [Path(r["path"]).name for r in results] == ["sign.png"]
+    assert "[BAKERY]" in results[0]["matched_text"].upper()
+    assert Path(_keyword(db, "harbour")[0]["path"]).name == "sign.png"
+
+
+def test_file_names_split_into_words_and_numbers(shop):
+    _, db = shop
+    assert [Path(r["path"]).name for r in _keyword(db, "2041")] == ["IMG2041.png"]
+    assert [Path(r["path"]).name for r in _keyword(db, "img 2041")] == ["IMG2041.png"]
+
+
+def test_scores_share_one_scale_for_short_and_long_queries(shop):
+    _, db = shop
+    tag = _keyword(db, "Rosa 12")[0]
+    caption = _keyword(db, "a brown dog asleep on the red sofa in the living room")[0]
+    assert Path(tag["path"]).name == "granny.png" and Path(caption["path"]).name == "dog.png"
+    assert tag["score"] == pytest.approx(caption["score"], abs=0.02) and tag["score"] > 0.9
+    partial = _keyword(db, "dog kite")
+    assert {Path(r["path"]).name for r in partial} == {"dog.png", "beach.png"}
+    assert all(0.2 < r["score"] < tag["score"] - 0.3 for r in partial)
+
+
+@pytest.mark.parametrize("query", ["the", "a", "the and of", "SELECT * FROM users", "xyzzy plugh"])
+def test_stop_words_and_unknown_words_match_nothing(shop, query):
+    _, db = shop
+    assert _keyword(db, query, "--min-score", "0") == []
+    assert "No good match" in run_cli("search", query, "--mode", "keyword", "--db", db)
+
+
+def test_a_word_in_most_documents_is_not_distinctive(shop):
+    root, db = shop
+    for name in ("sign.png", "granny.png", "IMG2041.png"):
+        run_cli("tag", root / name, "holiday", "--db", db)
+    assert _keyword(db, "holiday", "--min-score", "0") == []  # in 3 of 5 images: says nothing
+
+
+def test_keyword_evidence_alone_carries_a_result_above_the_cut_off(shop, text_model_cache):
+    _, db = shop
+    payload = run_json("search", "Rosa 12", "--explain", "--db", db)
+    first = payload["results"][0]
+    assert Path(first["path"]).name == "granny.png"
+    assert first["signals"]["keyword"] >= DEFAULT_MIN_SCORE  # above the cut-off on its own
+
+
+def test_a_version_3_catalog_gets_the_substring_index(shop):
+    root, db = shop
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE text_substrings")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    Catalog(db).close()
+    assert [Path(r["path"]).name for r in _keyword(db, "bakery")] == ["sign.png"]
