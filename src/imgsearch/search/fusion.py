@@ -32,14 +32,34 @@ class Calibration:
 
 
 CALIBRATIONS = {
-    # CLIP ViT-B-32 cosine: matching text-image pairs score about 0.28-0.35, unrelated ones 0.10-0.20
-    # (OpenAI/LAION models alike); no real CLIP weights are available here to fit it on COCO.
-    "clip": Calibration(centre=0.25, scale=25.0),
+    # Softmax CLIP, per query: how far the cosine stands above the query's typical cosine over the
+    # collection, in units of its spread (`clip_standout`), so any model's score range means the same.
+    # Published ViT-B-32 ranges (matches 0.28-0.35 over a typical 0.15 +- 0.035) put a real match at
+    # 4-5 spreads; the best of 1,000 pure-noise scores lands near 3. No real CLIP weights here to fit it.
+    "clip": Calibration(centre=3.5, scale=2.0),
     # Fitted on COCO captions with all-MiniLM-L6-v2 (bench/text_fusion.py).
     "text": Calibration(centre=0.705, scale=13.9),
     # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py).
     "keyword": Calibration(centre=0.5, scale=8.0),
 }
+
+
+STANDOUT_SAMPLE = 2048
+"""Images whose scores estimate a query's typical CLIP cosine and spread (evenly spread over the collection)."""
+
+
+def clip_standout(cosines: np.ndarray, sample_cosines: np.ndarray) -> np.ndarray:
+    """Cosines as spreads above the query's typical cosine: `sample_cosines` are the query's cosines
+    with a sample of the collection (last axis). Unchanged when every cosine is scaled or shifted."""
+    sample = np.asarray(sample_cosines, dtype=np.float64)
+    typical = sample.mean(axis=-1, keepdims=True)
+    spread = np.maximum(sample.std(axis=-1, keepdims=True), 1e-9)
+    return (np.asarray(cosines, dtype=np.float64) - typical) / spread
+
+
+def sigmoid_calibration(logit_scale: float, logit_bias: float) -> Calibration:
+    """A SigLIP model's own match probability, sigmoid(logit_scale * cosine + logit_bias)."""
+    return Calibration(centre=-logit_bias / logit_scale, scale=logit_scale)
 
 
 def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, float]:
@@ -56,15 +76,19 @@ def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, floa
     return weights
 
 
-def fuse(raw: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def fuse(
+    raw: dict[str, np.ndarray], weights: dict[str, float], calibrations: dict[str, Calibration] | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fused scores and each signal's share of them (the shares add up to the fused score).
 
     `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say
-    (no text for the image, no keyword match); that counts as calibrated 0.
+    (no text for the image, no keyword match); that counts as calibrated 0. `calibrations` replace
+    the default ones (a SigLIP model's own).
     """
     total = sum(weights.values())
+    curves = {**CALIBRATIONS, **(calibrations or {})}
     shares = {
-        s: weights[s] / total * np.nan_to_num(CALIBRATIONS[s](raw[s]), nan=0.0) for s in weights
+        s: weights[s] / total * np.nan_to_num(curves[s](raw[s]), nan=0.0) for s in weights
     }
     return sum(shares.values()), shares
 

@@ -15,7 +15,15 @@ import numpy as np
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
-from imgsearch.search.fusion import DEFAULT_MIN_SCORE, fuse, weights_for
+from imgsearch.search.fusion import (
+    DEFAULT_MIN_SCORE,
+    STANDOUT_SAMPLE,
+    Calibration,
+    clip_standout,
+    fuse,
+    sigmoid_calibration,
+    weights_for,
+)
 from imgsearch.search.query import Query
 from imgsearch.store.text import TextStore
 from imgsearch.text.embedder import TextEmbedder
@@ -31,6 +39,8 @@ class _Encoded:
     query: Query
     clip: np.ndarray | None
     text: tuple[np.ndarray, np.ndarray] | None
+    clip_sample: np.ndarray | None = None
+    """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
 
 
 def _has_text(query: Query, positive: bool = False) -> bool:
@@ -73,16 +83,17 @@ class HybridSearcher:
         if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
             raise ImgsearchError(f"--mode {mode} needs a text query; example images work with --mode clip.")
         clip_vectors = self.clip.query_vectors(queries) if "clip" in used else [None] * len(queries)
+        calibrations, samples = self._clip_calibration(clip_vectors if "clip" in used else [])
         wants_text = "text" in used and any(_has_text(q) for q in queries)
         text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
         cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
         depth = max(_CANDIDATES, 5 * (offset + k))
         results = []
-        for query, vector, scores in zip(queries, clip_vectors, text_scores):
-            encoded = _Encoded(query, vector, scores)
+        for query, vector, scores, sample in zip(queries, clip_vectors, text_scores, samples or [None] * len(queries)):
+            encoded = _Encoded(query, vector, scores, sample)
             candidates, fused, shares, snippets = self._rank(
-                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids
+                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids, calibrations
             )
             order = np.lexsort((candidates, -fused))[offset : offset + k]
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
@@ -98,13 +109,16 @@ class HybridSearcher:
         allowed: np.ndarray | None,
         filters: SearchFilters | None,
         exclude_ids: frozenset[int],
+        calibrations: dict[str, Calibration],
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[int, str]]:
         """Fused scores of the union of each signal's best `depth` candidates."""
         raw, snippets = self._raw_scores(encoded, used, depth, allowed, filters)
         candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
         columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
         self._fill_missing(encoded, columns, candidates)
-        fused, shares = fuse(columns, used)
+        if "clip" in columns and encoded.clip_sample is not None:
+            columns["clip"] = clip_standout(columns["clip"], encoded.clip_sample)
+        fused, shares = fuse(columns, used, calibrations)
         return candidates, fused, shares, snippets
 
     def _raw_scores(
@@ -159,13 +173,30 @@ class HybridSearcher:
         For evaluations, which rank every image for thousands of queries."""
         used = weights_for(mode, weights)
         raw: dict[str, np.ndarray] = {}
+        calibrations: dict[str, Calibration] = {}
         if "clip" in used:
-            raw["clip"] = np.stack(self.clip.query_vectors(queries)) @ self.clip.vectors_of(ids).T
+            vectors = self.clip.query_vectors(queries)
+            raw["clip"] = np.stack(vectors) @ self.clip.vectors_of(ids).T
+            calibrations, samples = self._clip_calibration(vectors)
+            if samples is not None:
+                raw["clip"] = clip_standout(raw["clip"], np.stack(samples))
         if "text" in used:
             raw["text"] = np.stack([_scores_for(scores, ids) for scores in self._text_scores(queries)])
         if "keyword" in used:
             raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
-        return fuse(raw, used)[0]
+        return fuse(raw, used, calibrations)[0]
+
+    def _clip_calibration(
+        self, vectors: Sequence[np.ndarray]
+    ) -> tuple[dict[str, Calibration], list[np.ndarray] | None]:
+        """The model's own CLIP calibration (SigLIP), else each query's cosines with a sample of the
+        collection, to calibrate it against its own score distribution (`clip_standout`)."""
+        if not len(vectors):
+            return {}, None
+        own = self.clip.score_calibration()
+        if own is not None:
+            return {"clip": sigmoid_calibration(*own)}, None
+        return {}, list(np.stack(vectors) @ self.clip.sample_vectors(STANDOUT_SAMPLE).T)
 
     def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
         terms = [t for t in query.terms if t.kind == "text"]
