@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
+from imgsearch.cli.search import parse_weights
+from imgsearch.errors import ImgsearchError
 from imgsearch.eval import (
     MODES,
     Evaluation,
@@ -27,6 +29,7 @@ from imgsearch.eval import (
 from imgsearch.eval.captions import METRICS, CaptionScores
 from imgsearch.eval.report import SUMMARY_COLUMNS
 from imgsearch.ingest.indexer import Progress as IndexProgress
+from imgsearch.search.fusion import weights_for
 
 _FORMATS = (
     "Dataset formats: Karpathy split JSON (dataset_flickr30k.json, with --split test), COCO captions "
@@ -59,6 +62,14 @@ def eval_command(
     text_model: Annotated[
         Optional[str], typer.Option("--text-model", help="Sentence-embedding model for the text modes.")
     ] = None,
+    weights: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--weight", "-w",
+            help="Signal weight of the fused modes (text, keyword, hybrid), as in search: e.g. keyword=0.5 "
+            "(repeatable; the others keep their defaults).",
+        ),
+    ] = None,
     oracle_captions: Annotated[
         int,
         typer.Option(
@@ -75,8 +86,8 @@ def eval_command(
     as_json: JsonOption = False,
 ) -> None:
     """Measure text-to-image and image-to-text retrieval (Recall@K, ranks, nDCG, mAP) on a dataset."""
-    specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model)
     with user_errors():
+        specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model, _weights(weights or []))
         data = load_dataset(dataset, split=split)
         with _progress(enabled=not as_json) as on_progress:
             evaluation = evaluate(
@@ -123,8 +134,22 @@ def eval_captions(
     _print_caption_scores(scores)
 
 
+def _weights(pairs: list[str]) -> tuple[tuple[str, float], ...]:
+    """--weight pairs, checked as a search checks them."""
+    parsed = parse_weights(pairs) or {}
+    try:
+        weights_for("hybrid", parsed)
+    except ValueError as exc:
+        raise ImgsearchError(f"Bad --weight: {exc}.") from None
+    return tuple(sorted(parsed.items()))
+
+
 def _specs(
-    models: list[str], model_paths: list[Path], modes: list[str], text_model: str | None
+    models: list[str],
+    model_paths: list[Path],
+    modes: list[str],
+    text_model: str | None,
+    weights: tuple[tuple[str, float], ...] = (),
 ) -> list[RunSpec]:
     """One run per (model, mode); with no model given, the default model."""
     unknown = [m for m in modes if m not in MODES]
@@ -134,7 +159,7 @@ def _specs(
     chosen: list[tuple[str | None, Path | None]] = [(m, None) for m in models]
     chosen += [(None, p) for p in model_paths]
     return [
-        RunSpec(mode=mode, model=model, model_path=path, text_model=text_model)
+        RunSpec(mode=mode, model=model, model_path=path, text_model=text_model, weights=weights)
         for model, path in chosen or [(None, None)]
         for mode in modes
     ]

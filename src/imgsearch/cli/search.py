@@ -108,7 +108,7 @@ def search(
             return
         results = idx.search(
             query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
-            min_score=min_score, filters=filters, mode=mode, weights=_parse_weights(weights or []),
+            min_score=min_score, filters=filters, mode=mode, weights=parse_weights(weights or []),
             explain=explain,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
@@ -165,7 +165,7 @@ def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: Se
         _print_results(line, results, idx, as_json=False)
 
 
-def _parse_weights(pairs: list[str]) -> dict[str, float] | None:
+def parse_weights(pairs: list[str]) -> dict[str, float] | None:
     """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
     weights: dict[str, float] = {}
     for pair in pairs:
