@@ -47,7 +47,7 @@ _PATTERN_WORDS = {"Grandma", "trip", "day", "birthday"}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="folder for models, images and catalogs")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[239, 5000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[239, 5000], help="catalog sizes (none: only --timing)")
     parser.add_argument("--fit", action="store_true", help="fit the text and keyword calibrations (239 docs)")
     parser.add_argument("--timing", action="store_true", help="4,000 queries on 1,000 images: text vs hybrid")
     args = parser.parse_args()

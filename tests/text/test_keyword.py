@@ -60,7 +60,7 @@ def test_scores_share_one_scale_for_short_and_long_queries(shop):
     assert tag["score"] == pytest.approx(caption["score"], abs=0.02) and tag["score"] > 0.9
     partial = _keyword(db, "dog kite")
     assert {Path(r["path"]).name for r in partial} == {"dog.png", "beach.png"}
-    assert all(0.2 < r["score"] < tag["score"] - 0.3 for r in partial)
+    assert all(DEFAULT_MIN_SCORE < r["score"] < tag["score"] - 0.3 for r in partial)
 
 
 @pytest.mark.parametrize("query", ["the", "a", "the and of", "SELECT * FROM users", "xyzzy plugh"])
@@ -92,3 +92,10 @@ def test_a_version_3_catalog_gets_the_substring_index(shop):
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     Catalog(db).close()
     assert [Path(r["path"]).name for r in _keyword(db, "bakery")] == ["sign.png"]
+
+
+def test_a_one_word_query_finds_the_note_that_mentions_it(shop, text_model_cache):
+    _, db = shop
+    for mode in ("text", "hybrid", "keyword"):
+        results = run_json("search", "dog", "--mode", mode, "--db", db)["results"]
+        assert results and Path(results[0]["path"]).name == "dog.png", mode

@@ -15,17 +15,19 @@ import numpy as np
 
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
-DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.1}
+DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.25}
 DEFAULT_MIN_SCORE = 0.02
-"""Fused scores below this are noise (text cosine under about 0.45 with MiniLM); see docs/benchmarks.md."""
+"""Fused scores below this are noise (text mode: MiniLM cosine under about 0.39; keyword mode: under
+about 30% of the query's distinctive words); see docs/benchmarks.md."""
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Logistic map from a raw score to [0, 1]: 0.5 at `centre`, steeper with `scale`."""
 
-    centre: float
-    scale: float
+    centre: float | np.ndarray
+    scale: float | np.ndarray
+    """Arrays (broadcast against the raw scores) give each query its own curve."""
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(np.asarray(raw, dtype=np.float64) - self.centre) * self.scale))
@@ -37,12 +39,19 @@ CALIBRATIONS = {
     # Published ViT-B-32 ranges (matches 0.28-0.35 over a typical 0.15 +- 0.035) put a real match at
     # 4-5 spreads; the best of 1,000 pure-noise scores lands near 3. No real CLIP weights here to fit it.
     "clip": Calibration(centre=3.5, scale=2.0),
-    # Fitted on COCO captions with all-MiniLM-L6-v2 (bench/text_fusion.py).
-    "text": Calibration(centre=0.705, scale=13.9),
-    # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py).
-    "keyword": Calibration(centre=0.5, scale=8.0),
+    # all-MiniLM-L6-v2 cosine of queries longer than SHORT_QUERY_WORDS, fitted on COCO paraphrases
+    # (bench/text_fusion.py --fit, docs/benchmarks.md); shorter ones use SHORT_TEXT.
+    "text": Calibration(centre=0.677, scale=14.95),
+    # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py):
+    # 0.95 with every word, 0.12 with half of them; chosen with the keyword weight on the same sweep.
+    "keyword": Calibration(centre=0.7, scale=10.0),
 }
 
+
+SHORT_QUERY_WORDS = 3
+SHORT_TEXT = Calibration(centre=0.625, scale=12.64)
+"""Text curve of queries of at most SHORT_QUERY_WORDS words ("dog", "red bus", "Rosa 12"), fitted on
+the benchmark's short and tag-name queries: one or two words score lower cosines against a sentence."""
 
 STANDOUT_SAMPLE = 2048
 """Images whose scores estimate a query's typical CLIP cosine and spread (evenly spread over the collection)."""
@@ -55,6 +64,13 @@ def clip_standout(cosines: np.ndarray, sample_cosines: np.ndarray) -> np.ndarray
     typical = sample.mean(axis=-1, keepdims=True)
     spread = np.maximum(sample.std(axis=-1, keepdims=True), 1e-9)
     return (np.asarray(cosines, dtype=np.float64) - typical) / spread
+
+
+def text_calibration(word_counts: int | np.ndarray) -> Calibration:
+    """The text curve for queries of these lengths in words (an array gives one curve per query)."""
+    short = np.asarray(word_counts) <= SHORT_QUERY_WORDS
+    long = CALIBRATIONS["text"]
+    return Calibration(np.where(short, SHORT_TEXT.centre, long.centre), np.where(short, SHORT_TEXT.scale, long.scale))
 
 
 def sigmoid_calibration(logit_scale: float, logit_bias: float) -> Calibration:

@@ -6,6 +6,7 @@ every signal's score, so the fusion sees complete evidence for the images that c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,12 +23,14 @@ from imgsearch.search.fusion import (
     clip_standout,
     fuse,
     sigmoid_calibration,
+    text_calibration,
     weights_for,
 )
 from imgsearch.search.query import Query
 from imgsearch.store.text import TextStore
 from imgsearch.text.embedder import TextEmbedder
 
+_WORD = re.compile(r"\w+")
 _CANDIDATES = 200
 _MATCHED_TEXT_CHARS = 240
 
@@ -41,6 +44,11 @@ class _Encoded:
     text: tuple[np.ndarray, np.ndarray] | None
     clip_sample: np.ndarray | None = None
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
+
+
+def _word_count(query: Query) -> int:
+    """Words in the query's positive texts: short queries get their own text calibration."""
+    return sum(len(_WORD.findall(t.value)) for t in query.terms if t.kind == "text" and t.weight > 0)
 
 
 def _has_text(query: Query, positive: bool = False) -> bool:
@@ -93,7 +101,8 @@ class HybridSearcher:
         for query, vector, scores, sample in zip(queries, clip_vectors, text_scores, samples or [None] * len(queries)):
             encoded = _Encoded(query, vector, scores, sample)
             candidates, fused, shares, snippets = self._rank(
-                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids, calibrations
+                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids,
+                {**calibrations, "text": text_calibration(_word_count(query))},
             )
             order = np.lexsort((candidates, -fused))[offset : offset + k]
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
@@ -182,6 +191,7 @@ class HybridSearcher:
                 raw["clip"] = clip_standout(raw["clip"], np.stack(samples))
         if "text" in used:
             raw["text"] = np.stack([_scores_for(scores, ids) for scores in self._text_scores(queries)])
+            calibrations["text"] = text_calibration(np.array([[_word_count(q)] for q in queries]))
         if "keyword" in used:
             raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
         return fuse(raw, used, calibrations)[0]
