@@ -11,7 +11,7 @@ import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.search.engine import Searcher
-from imgsearch.search.fusion import DEFAULT_WEIGHTS
+from imgsearch.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS
 from tests.helpers import COLOURS, draw_photo, run_json
 
 SCALE_TOLERANCE = 1e-6
@@ -75,3 +75,15 @@ def test_a_sigmoid_trained_model_uses_its_own_logit_scale_and_bias(tmp_path, tin
     for result in fused:
         expected = share / (1.0 + np.exp(-(12.0 * cosines[result.id] - 4.0)))
         assert result.signals["clip"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_clip_only_evidence_is_ranked_without_the_cut_off_but_other_evidence_is_cut(library):
+    """A random model's cosines are noise; with nothing else to go on a search still shows its best
+    pictures (as clip mode does), while a keyword match brings back the calibrated cut-off."""
+    with ImageIndex(library) as index:
+        clip_only = index.search("two dogs playing in the snow", mode="hybrid", weights={"text": 0.0}, k=5)
+        tagged = index.search("purple shape number 3", mode="hybrid", weights={"text": 0.0}, k=24, explain=True)
+        everything = index.search("purple shape number 3", mode="hybrid", weights={"text": 0.0}, k=24, min_score=0)
+    assert len(clip_only) == 5
+    assert tagged and all(r.score >= DEFAULT_MIN_SCORE for r in tagged) and len(tagged) < len(everything) == 24
+    assert tagged[0].signals["keyword"] > 0

@@ -15,10 +15,10 @@ import numpy as np
 
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
-DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.25}
+DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
 DEFAULT_MIN_SCORE = 0.02
 """Fused scores below this are noise (text mode: MiniLM cosine under about 0.39; keyword mode: under
-about 30% of the query's distinctive words); see docs/benchmarks.md."""
+about half of the query's distinctive words); see docs/benchmarks.md."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ CALIBRATIONS = {
     # (bench/text_fusion.py --fit, docs/benchmarks.md); shorter ones use SHORT_TEXT.
     "text": Calibration(centre=0.677, scale=14.95),
     # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py):
-    # 0.95 with every word, 0.12 with half of them; chosen with the keyword weight on the same sweep.
-    "keyword": Calibration(centre=0.7, scale=10.0),
+    # 0.92 with every word, 0.03 with half of them; chosen with the keyword weight on a sweep of the
+    # benchmark's three query sets at 239 and 5,000 documents (docs/benchmarks.md).
+    "keyword": Calibration(centre=0.8, scale=12.0),
 }
 
 

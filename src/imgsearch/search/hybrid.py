@@ -46,6 +46,16 @@ class _Encoded:
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
 
 
+def _beyond_clip(shares: dict[str, np.ndarray]) -> bool:
+    """Whether any candidate has evidence besides CLIP (a keyword match, a described image).
+
+    CLIP-only evidence is ranked as in clip mode, without the default cut-off: a per-query CLIP
+    calibration cannot tell a real match from the best of noise in a small collection, and a
+    catalog without text (or a query no text matches) should still show its best pictures.
+    """
+    return any(np.any(v > 0) for s, v in shares.items() if s != "clip")
+
+
 def _word_count(query: Query) -> int:
     """Words in the query's positive texts: short queries get their own text calibration."""
     return sum(len(_WORD.findall(t.value)) for t in query.terms if t.kind == "text" and t.weight > 0)
@@ -105,8 +115,9 @@ class HybridSearcher:
                 {**calibrations, "text": text_calibration(_word_count(query))},
             )
             order = np.lexsort((candidates, -fused))[offset : offset + k]
+            shown = cut if min_score is not None or _beyond_clip(shares) else -np.inf
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
-                      for i in order if fused[i] >= cut]
+                      for i in order if fused[i] >= shown]
             results.append(self._results(chosen, snippets, offset, explain))
         return results
 
