@@ -12,6 +12,8 @@ CLIP is a tiny random-weight model (no real weights here), so "hybrid" is text +
 
     PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench            # recall tables
     PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --fit      # + calibration fit
+The keyword curve and weight were chosen on a sweep of the three sets at both sizes (docs/benchmarks.md):
+its logistic fit estimates "the one right image" and, among several full matches, stays low.
     PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --timing   # + 4,000-query speed
 """
 
@@ -27,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from imgsearch import ImageIndex
-from imgsearch.search.fusion import CALIBRATIONS
+from imgsearch.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
 from imgsearch.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
 DATA = Path(os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -180,8 +182,8 @@ def _order(row: tuple[int, str]) -> tuple[int, str]:
 
 
 def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
-    """Logistic calibration of the raw text cosine and keyword score: fitted on the queries of
-    even-numbered images of all three sets together (long and short queries alike)."""
+    """Logistic calibration of the raw text cosine (queries of up to SHORT_QUERY_WORDS words, and longer
+    ones) and of the keyword score, fitted on the queries of even-numbered images of all three sets."""
     from sklearn.linear_model import LogisticRegression
 
     positions = _positions(index)
@@ -189,8 +191,8 @@ def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
     index.hybrid._text_matrix(embedder)
     text_ids, matrix = index.texts.embeddings(embedder.model_id)
     columns = np.array([positions[int(i)] for i in text_ids])
-    xs: dict[str, list[np.ndarray]] = {"text": [], "keyword": []}
-    ys: list[np.ndarray] = []
+    xs: dict[str, list[np.ndarray]] = {"text, short queries": [], "text, long queries": [], "keyword": []}
+    ys: dict[str, list[np.ndarray]] = {name: [] for name in xs}
     for queries, wanted in sets.values():
         keep = wanted % 2 == 0
         queries, wanted = [q for q, k in zip(queries, keep) if k], wanted[keep]
@@ -202,17 +204,20 @@ def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
                 keyword[row, positions[hit.image_id]] = hit.score
         labels = np.zeros_like(text, dtype=bool)
         labels[np.arange(len(wanted)), wanted] = True
-        xs["text"].append(text.ravel())
-        xs["keyword"].append(keyword.ravel())
-        ys.append(labels.ravel())
-    y = np.concatenate(ys)
-    for name, parts in xs.items():
-        x = np.concatenate(parts)
+        short = np.array([len(q.split()) <= SHORT_QUERY_WORDS for q in queries])
+        for name, raw, rows in (("text, short queries", text, short), ("text, long queries", text, ~short),
+                                ("keyword", keyword, np.ones_like(short))):
+            xs[name].append(raw[rows].ravel())
+            ys[name].append(labels[rows].ravel())
+    in_use = {"text, short queries": SHORT_TEXT, "text, long queries": CALIBRATIONS["text"],
+              "keyword": CALIBRATIONS["keyword"]}
+    for name in xs:
+        x, y = np.concatenate(xs[name]), np.concatenate(ys[name])
         keep = ~np.isnan(x)
         model = LogisticRegression(C=1e4).fit(x[keep, None], y[keep])
         scale = float(model.coef_[0, 0])
-        print(f"calibration {name}: centre={-model.intercept_[0] / scale:.3f} scale={scale:.3f}"
-              f"  (in use: {CALIBRATIONS[name]}; {int(keep.sum())} pairs, {int(y[keep].sum())} right)")
+        print(f"calibration {name}: centre={-model.intercept_[0] / scale:.3f} scale={scale:.2f}"
+              f"  (in use: {in_use[name]}; {int(keep.sum())} pairs, {int(y[keep].sum())} right)")
 
 
 def _timing(work: Path, model: Path, coco: dict[str, list[str]], others: list[list[str]]) -> None:
