@@ -46,6 +46,12 @@ class _Encoded:
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
 
 
+def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
+    """The query's wanted and unwanted texts, for keyword search."""
+    terms = [t for t in query.terms if t.kind == "text"]
+    return [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0]
+
+
 def _beyond_clip(shares: dict[str, np.ndarray]) -> bool:
     """Whether any candidate has evidence besides CLIP (a keyword match, a described image).
 
@@ -110,7 +116,7 @@ class HybridSearcher:
         results = []
         for query, vector, scores, sample in zip(queries, clip_vectors, text_scores, samples or [None] * len(queries)):
             encoded = _Encoded(query, vector, scores, sample)
-            candidates, fused, shares, snippets = self._rank(
+            candidates, fused, shares = self._rank(
                 encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids,
                 {**calibrations, "text": text_calibration(_word_count(query))},
             )
@@ -118,7 +124,7 @@ class HybridSearcher:
             shown = cut if min_score is not None or _beyond_clip(shares) else -np.inf
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
                       for i in order if fused[i] >= shown]
-            results.append(self._results(chosen, snippets, offset, explain))
+            results.append(self._results(query, chosen, offset, explain))
         return results
 
     def _rank(
@@ -130,16 +136,18 @@ class HybridSearcher:
         filters: SearchFilters | None,
         exclude_ids: frozenset[int],
         calibrations: dict[str, Calibration],
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[int, str]]:
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Fused scores of the union of each signal's best `depth` candidates."""
-        raw, snippets = self._raw_scores(encoded, used, depth, allowed, filters)
-        candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
-        columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
+        raw = self._raw_scores(encoded, used, depth, allowed, filters)
+        candidates = np.unique(np.concatenate([ids for ids, _ in raw.values()]))
+        if exclude_ids:
+            candidates = candidates[~np.isin(candidates, list(exclude_ids))]
+        columns = {s: _scores_for(raw[s], candidates) for s in used}
         self._fill_missing(encoded, columns, candidates)
         if "clip" in columns and encoded.clip_sample is not None:
             columns["clip"] = clip_standout(columns["clip"], encoded.clip_sample)
         fused, shares = fuse(columns, used, calibrations)
-        return candidates, fused, shares, snippets
+        return candidates, fused, shares
 
     def _raw_scores(
         self,
@@ -148,33 +156,31 @@ class HybridSearcher:
         depth: int,
         allowed: np.ndarray | None,
         filters: SearchFilters | None,
-    ) -> tuple[dict[str, dict[int, float]], dict[int, str]]:
-        """Each signal's best `depth` images, only among `allowed` ids when filters are set."""
-        raw: dict[str, dict[int, float]] = {}
-        snippets: dict[int, str] = {}
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each signal's best `depth` (ids, scores), only among `allowed` ids when filters are set."""
+        raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "clip" in used:
             index = self.clip.index
             inside = allowed if not index.filters_inside else None
             ids, scores = index.search(encoded.clip, depth, inside, filters or None)
-            raw["clip"] = dict(zip(ids.tolist(), scores.tolist()))
+            raw["clip"] = (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
         if "text" in used:
             ids, scores = encoded.text
             if allowed is not None:
                 keep = np.isin(ids, allowed)
                 ids, scores = ids[keep], scores[keep]
-            top = np.argsort(-scores)[:depth]
-            raw["text"] = dict(zip(ids[top].tolist(), scores[top].tolist()))
+            top = np.argpartition(-scores, depth)[:depth] if len(scores) > depth else np.arange(len(scores))
+            raw["text"] = (ids[top], scores[top].astype(np.float64))
         if "keyword" in used:
-            terms = [t for t in encoded.query.terms if t.kind == "text"]
-            permitted = None if allowed is None else set(allowed.tolist())
-            hits = self.texts.keyword_search(
-                [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0],
-                -1 if permitted is not None else depth,
-            )
-            hits = [h for h in hits if permitted is None or h.image_id in permitted][:depth]
-            raw["keyword"] = {h.image_id: h.score for h in hits}
-            snippets = {h.image_id: h.snippet for h in hits}
-        return raw, snippets
+            words, avoid = _keyword_terms(encoded.query)
+            hits = self.texts.keyword_search(words, avoid, -1 if allowed is not None else depth)
+            ids = np.array([h.image_id for h in hits], dtype=np.int64)
+            scores = np.array([h.score for h in hits], dtype=np.float64)
+            if allowed is not None:
+                keep = np.isin(ids, allowed)
+                ids, scores = ids[keep][:depth], scores[keep][:depth]
+            raw["keyword"] = (ids, scores)
+        return raw
 
     def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
         """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
@@ -220,10 +226,7 @@ class HybridSearcher:
         return {}, list(np.stack(vectors) @ self.clip.sample_vectors(STANDOUT_SAMPLE).T)
 
     def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
-        terms = [t for t in query.terms if t.kind == "text"]
-        hits = self.texts.keyword_search(
-            [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0], -1
-        )
+        hits = self.texts.keyword_search(*_keyword_terms(query), -1)
         return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
                             np.array([h.score for h in hits], dtype=np.float64)), ids)
 
@@ -258,10 +261,12 @@ class HybridSearcher:
         return self._matrix[1], self._matrix[2]
 
     def _results(
-        self, chosen: list[tuple[int, float, dict[str, float]]], snippets: dict[int, str], offset: int, explain: bool
+        self, query: Query, chosen: list[tuple[int, float, dict[str, float]]], offset: int, explain: bool
     ) -> list[SearchResult]:
         records = self.clip.catalog.records([i for i, _, _ in chosen])
-        documents = self.texts.documents([i for i, _, _ in chosen]) if explain else {}
+        ids = [i for i, _, _ in chosen]
+        documents = self.texts.documents(ids) if explain else {}
+        snippets = self.texts.snippets(ids, _keyword_terms(query)[0]) if explain else {}
         results = []
         for rank, (image_id, score, shares) in enumerate(chosen, start=offset + 1):
             record = records.get(image_id)

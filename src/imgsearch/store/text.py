@@ -58,7 +58,6 @@ class KeywordHit:
     score: float
     """In [0, 1]: the IDF-weighted share of the query's distinctive words the image's text contains
     (1 = all of them), nudged by BM25 among images with the same words; comparable across queries."""
-    snippet: str
 
 
 @dataclass(frozen=True)
@@ -200,16 +199,36 @@ class TextStore:
                 coverage[image_id] = coverage.get(image_id, 0.0) + idf[word] / total
         for image_id in self._containing_any(_query_words(avoid)):
             coverage.pop(image_id, None)
-        bm25, snippets = self._bm25([w for w, ids in distinctive.items() if ids])
+        bm25 = self._bm25([w for w, ids in distinctive.items() if ids])
         best = max(bm25.values(), default=0.0) or 1.0
         nudged = ((min(share, 1.0) * (1.0 - _BM25_SHARE * (1.0 - bm25.get(i, 0.0) / best)), i)
                   for i, share in coverage.items())
         scored = sorted(nudged, key=lambda pair: (-pair[0], pair[1]))
         if limit >= 0:
             scored = scored[:limit]
-        missing = [i for _, i in scored if i not in snippets]
-        snippets.update(self._substring_snippets(missing, distinctive))
-        return [KeywordHit(i, score, snippets.get(i, "")) for score, i in scored]
+        return [KeywordHit(i, score) for score, i in scored]
+
+    def snippets(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, str]:
+        """The matched words of these images in context ("…the [bakery] on…"), for explanations:
+        from the word index, else from run-together text in the substring index."""
+        wanted = [w for w in _query_words(words) if w not in STOP_WORDS]
+        found: dict[int, str] = {}
+        if not wanted or not ids:
+            return found
+        long_words = [w for w in wanted if len(w) >= _SUBSTRING_MIN]
+        for table, terms in (("text_fts", wanted), ("text_substrings", long_words)):
+            missing = [i for i in ids if i not in found]
+            if not terms or not missing:
+                continue
+            for chunk in _chunks(missing):
+                marks = ",".join("?" * len(chunk))
+                for image_id, snippet in self.db.execute(
+                    f"""SELECT rowid, snippet({table}, -1, '[', ']', '…', 12) FROM {table}
+                        WHERE {table} MATCH ? AND rowid IN ({marks})""",
+                    (" OR ".join(_quoted(w) for w in terms), *chunk),
+                ):
+                    found[int(image_id)] = snippet
+        return found
 
     def _document_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM image_text").fetchone()[0])
@@ -226,32 +245,15 @@ class TextStore:
     def _containing_any(self, words: Sequence[str]) -> set[int]:
         return set().union(*(self._containing(w) for w in words)) if words else set()
 
-    def _bm25(self, words: Sequence[str]) -> tuple[dict[int, float], dict[int, str]]:
-        """BM25 (higher is better) and a snippet of every image the word index finds for any of `words`."""
+    def _bm25(self, words: Sequence[str]) -> dict[int, float]:
+        """BM25 (higher is better) of every image the word index finds for any of `words`."""
         if not words:
-            return {}, {}
+            return {}
         rows = self.db.execute(
-            """SELECT rowid, -bm25(text_fts), snippet(text_fts, -1, '[', ']', '…', 12)
-               FROM text_fts WHERE text_fts MATCH ?""",
+            "SELECT rowid, -bm25(text_fts) FROM text_fts WHERE text_fts MATCH ?",
             (" OR ".join(_quoted(w) for w in words),),
         ).fetchall()
-        return {int(r[0]): float(r[1]) for r in rows}, {int(r[0]): r[2] for r in rows}
-
-    def _substring_snippets(self, ids: Sequence[int], words: dict[str, set[int]]) -> dict[int, str]:
-        """Snippets of images found only inside run-together text, from the substring index."""
-        long_words = [w for w in words if len(w) >= _SUBSTRING_MIN]
-        if not ids or not long_words:
-            return {}
-        found: dict[int, str] = {}
-        for chunk in _chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            for image_id, snippet in self.db.execute(
-                f"""SELECT rowid, snippet(text_substrings, -1, '[', ']', '…', 12) FROM text_substrings
-                    WHERE text_substrings MATCH ? AND rowid IN ({marks})""",
-                (" OR ".join(_quoted(w) for w in long_words), *chunk),
-            ):
-                found[int(image_id)] = snippet
-        return found
+        return {int(r[0]): float(r[1]) for r in rows}
 
     def _substring_text(self, content_hash: str) -> str:
         """OCR text and tags: the texts where words run together or are codes, for substring search."""
