@@ -9,12 +9,12 @@ the FTS5 keyword index (together with the file name) and the text embedder.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,9 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
+_MEMO_SIZE = 20_000
+"""Word look-ups remembered between keyword searches (each a few ids to a few thousand)."""
+_T = TypeVar("_T")
 _COMMON = 0.5
 """A word in more than this share of the documents says nothing about which image is meant."""
 _BM25_SHARE = 0.05
@@ -75,6 +78,8 @@ class TextStore:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.db = catalog.db
+        self._memo: dict[str, Any] = {}
+        self._memo_version = -1
 
     # -- signals -------------------------------------------------------------------
 
@@ -186,27 +191,27 @@ class TextStore:
         documents = self._document_count()
         if not wanted or not documents:
             return []
-        matches = {w: self._containing(w) for w in wanted}
         common = max(_COMMON * documents, 1.0)
-        distinctive = {w: ids for w, ids in matches.items() if len(ids) <= common}
-        if not any(distinctive.values()):
+        distinctive = {w: ids for w in wanted if len(ids := self._containing(w)) <= common}
+        if not any(len(ids) for ids in distinctive.values()):
             return []
-        idf = {w: math.log(1.0 + (documents - len(ids) + 0.5) / (len(ids) + 0.5)) for w, ids in distinctive.items()}
-        total = sum(idf.values())
-        coverage: dict[int, float] = {}
-        for word, ids in distinctive.items():
-            for image_id in ids:
-                coverage[image_id] = coverage.get(image_id, 0.0) + idf[word] / total
-        for image_id in self._containing_any(_query_words(avoid)):
-            coverage.pop(image_id, None)
-        bm25 = self._bm25([w for w, ids in distinctive.items() if ids])
-        best = max(bm25.values(), default=0.0) or 1.0
-        nudged = ((min(share, 1.0) * (1.0 - _BM25_SHARE * (1.0 - bm25.get(i, 0.0) / best)), i)
-                  for i, share in coverage.items())
-        scored = sorted(nudged, key=lambda pair: (-pair[0], pair[1]))
+        counts = np.array([len(ids) for ids in distinctive.values()])
+        idf = np.log(1.0 + (documents - counts + 0.5) / (counts + 0.5))
+        found = np.concatenate(list(distinctive.values()))
+        shares = np.repeat(idf / idf.sum(), counts)
+        ids, where = np.unique(found, return_inverse=True)
+        coverage = np.minimum(np.bincount(where, weights=shares), 1.0)
+        avoided = [self._containing(w) for w in _query_words(avoid)]
+        if avoided:
+            keep = ~np.isin(ids, np.concatenate(avoided))
+            ids, coverage = ids[keep], coverage[keep]
+        bm25 = self._bm25([w for w, matched in distinctive.items() if len(matched)])
+        relative = np.array([bm25.get(int(i), 0.0) for i in ids]) / (max(bm25.values(), default=0.0) or 1.0)
+        scores = coverage * (1.0 - _BM25_SHARE * (1.0 - relative))
+        order = np.lexsort((ids, -scores))
         if limit >= 0:
-            scored = scored[:limit]
-        return [KeywordHit(i, score) for score, i in scored]
+            order = order[:limit]
+        return [KeywordHit(int(i), float(score)) for i, score in zip(ids[order], scores[order])]
 
     def snippets(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, str]:
         """The matched words of these images in context ("…the [bakery] on…"), for explanations:
@@ -231,19 +236,29 @@ class TextStore:
         return found
 
     def _document_count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM image_text").fetchone()[0])
+        return self._cached("documents", lambda: int(self.db.execute("SELECT COUNT(*) FROM image_text").fetchone()[0]))
 
-    def _containing(self, word: str) -> set[int]:
-        """Ids of images whose word index, or (long words) substring index, has `word`."""
-        found = {r[0] for r in self.db.execute("SELECT rowid FROM text_fts WHERE text_fts MATCH ?", (_quoted(word),))}
-        if len(word) >= _SUBSTRING_MIN:
-            found.update(r[0] for r in self.db.execute(
-                "SELECT rowid FROM text_substrings WHERE text_substrings MATCH ?", (_quoted(word),)
-            ))
-        return found
+    def _containing(self, word: str) -> np.ndarray:
+        """Sorted ids of images whose word index, or (long words) substring index, has `word`;
+        remembered until the documents change, since common query words recur across queries."""
+        def look_up() -> np.ndarray:
+            query = "SELECT rowid FROM text_fts WHERE text_fts MATCH ?"
+            found = {r[0] for r in self.db.execute(query, (_quoted(word),))}
+            if len(word) >= _SUBSTRING_MIN:
+                found.update(r[0] for r in self.db.execute(
+                    "SELECT rowid FROM text_substrings WHERE text_substrings MATCH ?", (_quoted(word),)
+                ))
+            return np.array(sorted(found), dtype=np.int64)
+        return self._cached(f"word:{word}", look_up)
 
-    def _containing_any(self, words: Sequence[str]) -> set[int]:
-        return set().union(*(self._containing(w) for w in words)) if words else set()
+    def _cached(self, key: str, compute: Callable[[], _T]) -> _T:
+        """A value derived from the documents, recomputed once they change (bounded cache)."""
+        version = self.version()
+        if self._memo_version != version or len(self._memo) > _MEMO_SIZE:
+            self._memo, self._memo_version = {}, version
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def _bm25(self, words: Sequence[str]) -> dict[int, float]:
         """BM25 (higher is better) of every image the word index finds for any of `words`."""
