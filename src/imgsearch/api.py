@@ -315,9 +315,10 @@ class ImageIndex:
 
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
         clip) or clip-hybrid (CLIP against each image's blend of image and text embedding,
-        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines; in the others
-        they are fused scores in [0, 1], and `min_score=None` means the calibrated cut-off that
-        hides noise (0 shows everything).
+        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
+        `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
+        calibrated cut-off that hides noise (0 shows everything), except for a query whose only
+        evidence is CLIP (no keyword match, no described image), which is ranked as in clip mode.
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
