@@ -15,13 +15,15 @@ import argparse
 import json
 import multiprocessing
 import os
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from imgsearch.api import caption
 
-SHARED = Path(os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
 
 
 def serve(latency: float, port: multiprocessing.Queue) -> None:
@@ -53,7 +55,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     args = parser.parse_args()
 
-    photos = sorted((SHARED / "coco-mini").rglob("*.jpg"))[: args.images]
+    photos = sorted(shared_data("coco-mini").rglob("*.jpg"))[: args.images]
     print(f"{len(photos)} COCO photos, load average {os.getloadavg()[0]:.2f}")
     for latency in (args.latency, 0.0):
         port: multiprocessing.Queue = multiprocessing.Queue()

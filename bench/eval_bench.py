@@ -2,10 +2,11 @@
 
     python bench/eval_bench.py --images 1000 --sample 200 --out /tmp/eval_bench.json
 
-The gallery: `--images` COCO val2017 caption sets (../shared/data/coco-captions) on generated
-placeholder pictures (the CLIP model has random weights, so pixels do not matter); caption 1 of
-each is its note, captions 2-5 its queries. A full-size random-weight ViT-B-32 and the packaged
-all-MiniLM-L6-v2 (text extra) do the encoding. For each mode (text, keyword, hybrid, clip):
+The gallery: `--images` COCO val2017 caption sets (coco-captions/ of the shared data,
+$IMGSEARCH_SHARED_DATA) on generated placeholder pictures (the CLIP model has random weights,
+so pixels do not matter); caption 1 of each is its note, captions 2-5 its queries. A full-size
+random-weight ViT-B-32 and the packaged all-MiniLM-L6-v2 (text extra) do the encoding. For each
+mode (text, keyword, hybrid, clip):
 
 - after: the whole evaluation as `imgsearch eval` runs it now (score matrices per batch of queries);
 - before: the previous per-query path (one `ImageIndex.search` with k = the gallery per query),
@@ -28,12 +29,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
 DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
 MODES = ("text", "keyword", "hybrid", "clip")
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("IMGSEARCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def build_dataset(work: Path, count: int) -> tuple[Path, Path]:

@@ -1,7 +1,9 @@
 """Indexing and cold-search benchmark (issue 2). Run by hand: python bench/index_bench.py
 
 Uses a full-size ViT-B-32 with random weights (real compute cost, meaningless answers)
-exported through `imgsearch models export`, and the COCO photos in ../shared/data.
+exported through `imgsearch models export`, and the COCO photos of the shared data
+($IMGSEARCH_SHARED_DATA, else the shared folder beside the checkout). Results go to --out
+(default: outside the checkout, printed).
 
 Reports, all measured in the same run so that ratios survive a noisy machine:
   (a) model-only images/s on pre-decoded, pre-processed tensors;
@@ -13,7 +15,6 @@ Reports, all measured in the same run so that ratios survive a noisy machine:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -29,23 +30,16 @@ from imgsearch.ingest.decode import decode_image
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog, NewImage
 
-REPO = Path(__file__).resolve().parents[1]
-COCO = REPO.parent / "shared" / "data" / "coco-mini"
-MODEL_CACHE = REPO / "bench" / "results" / "vit-b-32-random"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import random_model_dir, shared_data, write_results  # noqa: E402
 
-
-def export_model() -> Path:
-    if not (MODEL_CACHE / "config.json").exists():
-        from imgsearch.models.export import export_open_clip
-
-        export_open_clip("ViT-B-32", MODEL_CACHE, random_weights=True)
-    return MODEL_CACHE
+COCO = shared_data("coco-mini")
 
 
 def coco_files() -> list[Path]:
     files = sorted(COCO.rglob("*.jpg"))
     if not files:
-        sys.exit(f"No COCO photos under {COCO}: this benchmark needs ../shared/data.")
+        sys.exit(f"No COCO photos under {COCO}: this benchmark needs the shared data (set $IMGSEARCH_SHARED_DATA).")
     return files
 
 
@@ -133,10 +127,10 @@ def _median_ms(action, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "index_bench.json")
+    parser.add_argument("--out", type=Path, help="JSON results file (default: index_bench.json in a per-user folder).")
     args = parser.parse_args()
 
-    model_dir = export_model()
+    model_dir = random_model_dir()
     files = coco_files()
     results: dict[str, object] = {"cores": os.cpu_count(), "images": len(files), "batch": args.batch}
     results["model_only_img_s"] = round(model_only(model_dir, files, args.batch), 2)
@@ -149,9 +143,7 @@ def main() -> None:
     results["12mp_full_decode_preprocess_ms"] = round(full_ms, 1)
     results["12mp_draft_decode_preprocess_ms"] = round(draft_ms, 1)
     results.update({k: round(v, 1) for k, v in cold_search(model_dir).items()})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(results, args.out, "index_bench.json")
 
 
 if __name__ == "__main__":

@@ -21,14 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
 DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
 
 
 def coco_photos() -> list[Path]:
-    root = Path(os.environ.get("IMGSEARCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    files = sorted((root / "coco-mini").rglob("*.jpg"))
+    root = shared_data("coco-mini")
+    files = sorted(root.rglob("*.jpg"))
     if not files:
-        sys.exit(f"No COCO photos under {root}/coco-mini: set IMGSEARCH_SHARED_DATA.")
+        sys.exit(f"No COCO photos under {root}: set IMGSEARCH_SHARED_DATA.")
     return files
 
 

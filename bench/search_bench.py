@@ -1,6 +1,6 @@
 """Side-by-side vector search benchmark (run by hand, not in CI): pip install -e '.[bench]'.
 
-    python bench/search_bench.py --n 100000 --queries 1000 --out bench/results/100k.jsonl
+    python bench/search_bench.py --n 100000 --queries 1000 --out /tmp/bench/100k.jsonl
 
 Clustered synthetic 512-d unit vectors (a mixture of Gaussians, so neighbours mean something);
 queries are drawn from the same mixture. Each engine is built once in a forked child process

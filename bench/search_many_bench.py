@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from imgsearch import ImageIndex
 
-COCO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco-mini"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
+COCO = shared_data("coco-mini")
 
 
 def main() -> None:

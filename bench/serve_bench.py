@@ -1,6 +1,6 @@
 """Load test for `imgsearch serve`: 20 concurrent clients against /api/search.
 
-Builds (once, cached under bench/results/) a full-size random-weight ViT-B-32 model and a
+Builds (once, cached in a per-user folder outside the checkout) a full-size random-weight ViT-B-32 model and a
 catalog of 100k random unit vectors written straight into SQLite, starts the real server
 in a subprocess, measures single-request latency, then runs the concurrent load for 30 s
 and reports throughput, p50/p99 latency and errors. Queries are distinct COCO captions
@@ -26,18 +26,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-CAPTIONS = ROOT.parent / "shared" / "data" / "coco-captions" / "captions_val2017.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import REPO, random_model_dir, results_dir, shared_data, write_results  # noqa: E402
 
-
-def model_dir() -> Path:
-    out = RESULTS / "vit-b-32-random"
-    if not (out / "textual").exists():
-        from imgsearch.models.export import export_open_clip
-
-        export_open_clip("ViT-B-32", out, random_weights=True)
-    return out
+CAPTIONS = shared_data("coco-captions", "captions_val2017.json")
 
 
 def build_catalog(db: Path, model: Path, count: int) -> None:
@@ -139,14 +131,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    model = model_dir()
-    db = RESULTS / f"serve-{args.images}.db"
+    model = random_model_dir()
+    db = results_dir() / f"serve-{args.images}.db"
     build_catalog(db, model, args.images)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     env.pop("IMGSEARCH_TOKEN", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port)], env=env,
@@ -173,8 +165,7 @@ def main() -> None:
         "p99_over_single": round(1000 * percentile(latencies, 99) / single_ms, 2),
         "cpus": os.cpu_count(),
     }
-    (RESULTS / "serve_bench.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out, "serve_bench.json")
 
 
 if __name__ == "__main__":

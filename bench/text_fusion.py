@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,10 @@ from imgsearch import ImageIndex
 from imgsearch.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
 from imgsearch.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
-DATA = Path(os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
+DATA = shared_data()
 TINY_CLIP = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},

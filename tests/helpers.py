@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,30 @@ from typer.testing import CliRunner
 
 from imgsearch.cli import app
 
-SHARED_DATA = Path(
-    os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-)
-"""The shared test data beside the project; $IMGSEARCH_SHARED_DATA points elsewhere (e.g. from a worktree)."""
+SHARED_DATA_ENV = "IMGSEARCH_SHARED_DATA"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path inside the shared test data: $IMGSEARCH_SHARED_DATA, else `../shared/data` beside the checkout.
+
+    The one place tests learn where the data is, so any checkout (or CI) can point them at it;
+    tests read it in place and never copy it into the repository.
+    """
+    configured = os.environ.get(SHARED_DATA_ENV)
+    beside_checkout = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = Path(configured).expanduser() if configured else beside_checkout
+    return root.joinpath(*parts)
+
+
+def artifacts_dir() -> Path:
+    """Where tests may leave files worth a look (screenshots): $IMGSEARCH_TEST_ARTIFACTS, else a temp folder.
+
+    Never inside the checkout, so a test run leaves the working tree clean.
+    """
+    configured = os.environ.get("IMGSEARCH_TEST_ARTIFACTS")
+    folder = Path(configured).expanduser() if configured else Path(tempfile.gettempdir()) / "imgsearch-test-artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 # Small enough to export in a few seconds, but the real CLIP BPE vocabulary and context length,
 # so tokenisation and the text tower's shapes are exactly those of real models.
@@ -48,6 +69,16 @@ def draw_photo(
         draw.rectangle(box, fill=COLOURS[colour])
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
+    return path
+
+
+def draw_scene(path: Path, seed: int, size: tuple[int, int] = (240, 180)) -> Path:
+    """A photo-like picture (a smooth random colour field), different for every seed: unlike
+    `draw_photo`'s shapes, two seeds never look alike to a perceptual hash."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    coarse.resize(size, Image.Resampling.BICUBIC).save(path, quality=92)
     return path
 
 

@@ -10,21 +10,24 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imgsearch.errors import ImgsearchError
+from imgsearch.errors import ImgsearchError, ModelMismatchError, ModelNotAvailableError
 from imgsearch.models import ClipModel, load_clip
 from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.hybrid import HybridSearcher
+from imgsearch.search.modes import choose_mode
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
@@ -33,13 +36,34 @@ from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
-from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, ApiCaptioner
+from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
+    from imgsearch.duplicates.finder import DuplicateGroup
+    from imgsearch.duplicates.moves import MoveReport
     from imgsearch.ingest.enrich import TextMaker
-    from imgsearch.ingest.indexer import IndexReport, Progress
+    from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
 
-"""Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
+IMPORTED_MODEL = "imported-captions"
+"""Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
+TEXT_MODEL_SETTING = "text_model"
+"""The catalog setting that remembers `--text-model`."""
+
+log = logging.getLogger("imgsearch")
+_UNPROBED = object()
+
+
+@dataclass
+class _TextProbe:
+    """Whether the text model loads (None, or why not) and what was already said; shared by sibling handles."""
+
+    problem: object = _UNPROBED
+    said: set[str] = field(default_factory=set)
+
+    def say_once(self, notice: str | None) -> None:
+        if notice and notice not in self.said:
+            self.said.add(notice)
+            log.warning(notice)
 
 
 @dataclass(frozen=True)
@@ -52,6 +76,10 @@ class Status:
     db_bytes: int
     failures: list[Failure]
     vector_index: str
+    model_path: str | None = None
+    """The model directory the catalog remembers (None for a named model)."""
+    text_model: str | None = None
+    """The text model the catalog remembers (None: the default)."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -62,6 +90,8 @@ class Status:
             "dim": self.dim,
             "db_bytes": self.db_bytes,
             "vector_index": self.vector_index,
+            "model_path": self.model_path,
+            "text_model": self.text_model,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -72,6 +102,10 @@ class ImportReport:
 
     imported: int = 0
     unknown: list[str] = field(default_factory=list)
+    beside_descriptions: int = 0
+    """Images that also have a `describe` text of their own: both are kept."""
+    replaced: int = 0
+    """Images whose caption from an earlier import this one replaced."""
 
 
 @dataclass
@@ -80,6 +114,19 @@ class CaptionReport:
 
     pairs: list[tuple[str, str]]
     failures: list[Failure]
+
+
+def _outcome_source(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool
+) -> AbstractContextManager[OutcomeSource | None]:
+    """Local threads (None), or a connection to the Ray cluster at `ray`."""
+    if not ray:
+        if ship_bytes:
+            raise ImgsearchError("--ray-ship-bytes only applies with --ray ADDRESS.")
+        return nullcontext(None)
+    from imgsearch.distributed import cluster_outcomes
+
+    return cluster_outcomes(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
@@ -121,8 +168,10 @@ class ImageIndex:
     """A catalog plus the model that fills and queries it.
 
     The model is chosen in this order: `model_path`, `model`, the model the catalog was
-    built with, the default model. It is loaded on first use only. With `create=False` a
-    missing catalog is an error instead of a new empty one (for read-only commands).
+    built with (its directory or name, remembered in the catalog), the default model. The text
+    model likewise: `text_model`, the one the catalog remembers, the default. Models load on
+    first use only. With `create=False` a missing catalog is an error instead of a new empty
+    one (for read-only commands); a new catalog that a failed first run left empty is removed.
     """
 
     def __init__(
@@ -135,12 +184,15 @@ class ImageIndex:
         text_model: str | None = None,
     ) -> None:
         db_path = Path(db).expanduser() if db else default_db_path()
+        self._created = not db_path.exists()
         self.catalog = Catalog(db_path, create=create)
         self._model_name = model
-        self._model_path = Path(model_path).expanduser() if model_path else None
+        self._model_path = Path(model_path).expanduser().resolve() if model_path else None
         self._model: ClipModel | None = None
-        self._text_model_name = text_model
+        self._text_model_asked = _text_model_key(text_model) if text_model else None
+        self._text_model_name = self._text_model_asked or self.catalog.setting(TEXT_MODEL_SETTING)
         self._text_model: TextEmbedder | None = None
+        self._text_probe = _TextProbe()
         self.texts = TextStore(self.catalog)
         self.searcher = Searcher(self.catalog, self._searching_model)
         self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
@@ -153,8 +205,18 @@ class ImageIndex:
     def __enter__(self) -> ImageIndex:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        discard = exc_type is not None and self._created and self._is_empty()
         self.close()
+        if discard:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.catalog.path}{suffix}").unlink(missing_ok=True)
+
+    def _is_empty(self) -> bool:
+        try:
+            return self.catalog.count() == 0
+        except Exception:  # a catalog too broken to count is not ours to delete
+            return False
 
     def for_another_thread(self) -> ImageIndex:
         """A second handle on the same catalog that shares this one's loaded model.
@@ -164,10 +226,12 @@ class ImageIndex:
         """
         other = ImageIndex(
             self.catalog.path, model=self._model_name, model_path=self._model_path,
-            text_model=self._text_model_name,
+            text_model=self._text_model_asked,
         )
+        other._text_model_name = self._text_model_name
         other._model = self._model
         other._text_model = self._text_model
+        other._text_probe = self._text_probe
         return other
 
     @property
@@ -179,8 +243,26 @@ class ImageIndex:
     @property
     def text_model(self) -> TextEmbedder:
         if self._text_model is None:
-            self._text_model = load_text_embedder(self._text_model_name)
+            self._text_model = self._load_text_model()
+            self._say_if_text_model_differs()
         return self._text_model
+
+    def _load_text_model(self) -> TextEmbedder:
+        name = self._text_model_name
+        if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
+            raise ModelNotAvailableError(
+                f"The text model folder {name} is gone. Put it back, or choose another text model: "
+                "imgsearch index --text-model FOLDER_OR_HUB_ID FOLDER."
+            )
+        return load_text_embedder(name)
+
+    def _say_if_text_model_differs(self) -> None:
+        stored = self.catalog.setting(TEXT_MODEL_SETTING)
+        if self._text_model_asked and stored and stored != self._text_model_asked:
+            self._text_probe.say_once(
+                f"Using text model {self._text_model_asked} here; this catalog's text model is {stored} "
+                f"(`imgsearch index --text-model {self._text_model_asked} FOLDER` makes the new one its own)."
+            )
 
     def index(
         self,
@@ -201,6 +283,8 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        ray: str | None = None,
+        ray_ship_bytes: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
@@ -208,9 +292,16 @@ class ImageIndex:
         `captions` and `objects` add the slower model-made text signals, computed once per
         image content and model (a later run only does images that lack them); `caption_model`
         "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
-        chooses the backend (remembered for later runs and searches).
+        chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
+        address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
+        (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
+        and writes the catalog.
         """
         _existing(roots)
+        if not rebuild and self._model_name and self.catalog.count():
+            self.catalog.check_model(self._model_name)  # before a download of the wrong model
+        if self._text_model_asked and self._text_model is None:
+            self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
         makers: list[TextMaker] = [OcrReader()] if ocr else []
         if captions:
             makers.append(make_captioner(
@@ -219,29 +310,36 @@ class ImageIndex:
             ))
         if objects:
             makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        for maker in makers:
-            if isinstance(maker, ApiCaptioner):
-                maker.preflight()  # a wrong key or model fails now, not after the embedding pass
-        if rebuild:
-            self.catalog.drop_embeddings()
-        if vector_index is not None:
-            save_config(self.catalog, vector_index)
-        model = self.model
-        self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+        for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
+            maker.prepare()
+        model = self.model  # found before anything is written or forgotten
+        paths = [Path(r) for r in roots]
         from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
 
-        report = index_folders(
-            self.catalog, model, [Path(r) for r in roots],
-            batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
-        )
-        try:
-            if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
-        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
-        return report
+        with (
+            self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
+            _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes,
+        ):
+            if rebuild:  # only once the cluster, if any, is reachable and sees the folders
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            self._remember_text_model()
+            report = index_folders(
+                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, outcomes=outcomes,
+            )
+            try:
+                if makers and not report.interrupted:
+                    self._enrich(makers, report, on_progress)
+            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+                self.texts.sync()
+                self.searcher.close()
+                open_index(self.catalog).close()
+            return report
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
@@ -257,6 +355,15 @@ class ImageIndex:
         report.signals = enriched.computed
         report.failures.extend(enriched.failed)
 
+    def _remember_text_model(self) -> None:
+        """Store an asked-for text model as the catalog's own, saying so when it replaces another."""
+        stored = self.catalog.setting(TEXT_MODEL_SETTING)
+        if not self._text_model_asked or stored == self._text_model_asked:
+            return
+        if stored:
+            log.warning(f"This catalog's text model is now {self._text_model_asked} (was {stored}).")
+        self.catalog.set_setting(TEXT_MODEL_SETTING, self._text_model_asked)
+
     def describe(self, image: str | Path | int, text: str) -> None:
         """Attach the user's own description to an image, replacing the previous one."""
         self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
@@ -271,7 +378,11 @@ class ImageIndex:
         self.texts.sync()
 
     def import_captions(self, csv_path: str | Path) -> ImportReport:
-        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV."""
+        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
+
+        They are kept beside the user's own `describe` texts; importing again replaces only
+        the captions an earlier import brought.
+        """
         path = Path(csv_path).expanduser()
         try:
             with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -287,7 +398,9 @@ class ImageIndex:
             if record is None:
                 report.unknown.append(row["file"] or "")
                 continue
-            notes.append((record.content_hash, "note", USER_MODEL, row["caption"] or ""))
+            notes.append((record.content_hash, "note", IMPORTED_MODEL, row["caption"] or ""))
+            report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
+            report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
         self.texts.put_many(notes)
         self.texts.sync()
         report.imported = len(notes)
@@ -314,7 +427,8 @@ class ImageIndex:
         """Rank images by texts and example images; `negatives` push results away.
 
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
-        clip) or clip-hybrid (CLIP against each image's blend of image and text embedding,
+        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
+        (CLIP against each image's blend of image and text embedding,
         `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
         `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
         calibrated cut-off that hides noise (0 shows everything), except for a query whose only
@@ -344,16 +458,24 @@ class ImageIndex:
         but every model encodes all the query texts in one call."""
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self.searcher.require_images()
-        mode = mode or ("hybrid" if self.texts.has_any() else "clip")
+        choice = choose_mode(
+            mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
+            text_model_asked=self._text_model_asked is not None,
+            text_model_named=self._text_model_name is not None,
+        )
+        self._text_probe.say_once(choice.notice)
+        mode, weights = choice.mode, choice.weights
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
             return [self._blended(v, k, offset, min_score, filters) for v in vectors]
-        if mode == "clip" and not explain:
+        if mode == "clip":
             vectors = self.searcher.query_vectors(built)
-            return [
+            ranked = [
                 self.searcher.search(q, k=k, offset=offset, min_score=min_score, filters=filters, vector=v)
                 for q, v in zip(built, vectors)
             ]
+            # Scores stay cosines; explaining only names the one signal they come from.
+            return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
         return self.hybrid.search_many(
             built, mode=mode, weights=weights, k=k, offset=offset,
             min_score=min_score, explain=explain, filters=filters,
@@ -386,6 +508,33 @@ class ImageIndex:
             query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
         )
 
+    def count_matching(self, filters: SearchFilters) -> int:
+        """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
+        return len(self.catalog.filter_ids(filters)) if filters else self.catalog.count()
+
+    def duplicates(
+        self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of copies, keeper first (see `imgsearch.duplicates.finder`): tier exact, near
+        (threshold: differing bits of 64, default 10), similar (threshold: cosine, default 0.95) or all."""
+        from imgsearch.duplicates.finder import find_duplicates
+
+        return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)
+
+    def move_duplicates(
+        self, groups: Sequence[DuplicateGroup], target: str | Path, only_ids: set[int] | None = None
+    ) -> MoveReport:
+        """Move every copy but the keepers (or just `only_ids`) under `target`; never deletes."""
+        from imgsearch.duplicates.moves import move_copies
+
+        return move_copies(self.catalog, groups, target, only_ids)
+
+    def undo_duplicates(self, manifest: str | Path) -> MoveReport:
+        """Move the files a `move_duplicates` manifest lists back."""
+        from imgsearch.duplicates.moves import undo_moves
+
+        return undo_moves(self.catalog, manifest)
+
     def status(self) -> Status:
         return Status(
             db_path=str(self.catalog.path),
@@ -396,6 +545,8 @@ class ImageIndex:
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
             vector_index=resolve(load_config(self.catalog), self.catalog.count()),
+            model_path=self.catalog.model_source or None,
+            text_model=self.catalog.setting(TEXT_MODEL_SETTING),
         )
 
     def _record(self, image: str | Path | int) -> ImageRecord:
@@ -413,18 +564,51 @@ class ImageIndex:
         if self._model_name and self.catalog.model_id:
             self.catalog.check_model(self._model_name)
         model = self.model
-        self.catalog.check_model(model.model_id)
+        self._check_model(model)
         return model
 
+    def _check_model(self, model: ClipModel) -> None:
+        """Refuse a model other than the catalog's, naming the flag that asked for it."""
+        current = self.catalog.model_id
+        if self._model_path is not None and current is not None and current != model.model_id:
+            raise ModelMismatchError(
+                f"This catalog ({self.catalog.path}) was built with model '{current}', but "
+                f"--model-path {self._model_path} holds '{model.model_id}'. Leave out --model-path to use "
+                f"the catalog's model, re-embed every image with the new one (imgsearch index --rebuild "
+                f"--model-path {self._model_path} FOLDER), or use another --db."
+            )
+        self.catalog.check_model(model.model_id)
+
     def _load_model(self) -> ClipModel:
+        """The asked-for model, else the one the catalog remembers (its directory, else its name)."""
+        if self._model_path is None and self._model_name is None and self.catalog.model_source:
+            recorded = Path(self.catalog.model_source)
+            if not recorded.is_dir():
+                raise ModelNotAvailableError(
+                    f"This catalog ({self.catalog.path}) was built with the model in {recorded}, which is "
+                    f"gone. Put the folder back, or give its new place with --model-path DIR (or start over "
+                    f"with another model: imgsearch index --rebuild --model NAME FOLDER)."
+                )
+            self._model_path = recorded  # remembered again by the next index run
         if self._model_path is not None:
             return load_clip(path=self._model_path)
-        if self._model_name is not None:
-            return load_clip(self._model_name)
-        recorded_path = self.catalog.model_source
-        if recorded_path and Path(recorded_path).is_dir():
-            return load_clip(path=recorded_path)
-        return load_clip(self.catalog.model_id)
+        return load_clip(self._model_name or self.catalog.model_id)
 
     def _model_source(self) -> str | None:
-        return str(self._model_path.resolve()) if self._model_path else None
+        return str(self._model_path) if self._model_path else None
+
+    def _text_problem(self) -> str | None:
+        """None when the text model loads, else why not (probed once, shared with sibling handles)."""
+        if self._text_probe.problem is _UNPROBED:
+            try:
+                _ = self.text_model
+                self._text_probe.problem = None
+            except (ImgsearchError, ImportError) as exc:
+                self._text_probe.problem = str(exc) or type(exc).__name__
+        return self._text_probe.problem  # type: ignore[return-value]
+
+
+def _text_model_key(name: str) -> str:
+    """A text model as the catalog remembers it: a folder by its absolute path, else the Hub id."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name

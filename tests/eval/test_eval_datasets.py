@@ -152,3 +152,54 @@ def test_split_is_refused_for_formats_without_splits(tmp_path):
 def test_missing_dataset_file(tmp_path):
     with pytest.raises(ImgsearchError, match="No dataset file"):
         load_dataset(tmp_path / "nope.json")
+
+
+FLICKR_CSV = (
+    "image,caption\n"
+    "1000268201_693b08cb0e.jpg,A child in a pink dress is climbing up a set of stairs in an entry way .\n"
+    '1000268201_693b08cb0e.jpg,"A girl going into a wooden building , smiling ."\n'
+    "1001773457_577c3a7d70.jpg,A black dog and a spotted dog are fighting\n"
+)
+TOKENS = (
+    "1000268201_693b08cb0e.jpg#0\tA child in a pink dress .\n"
+    "1000268201_693b08cb0e.jpg#1\tA girl going into a wooden building , smiling .\n"
+    "1001773457_577c3a7d70.jpg#0\tA black dog and a spotted dog are fighting\n"
+)
+
+
+def test_flickr8k_captions_txt_is_read_as_csv(tmp_path):
+    """Kaggle's Flickr8k ships `captions.txt`: a CSV with an image,caption header."""
+    dataset = load_dataset(write(tmp_path / "captions.txt", FLICKR_CSV))
+    assert dataset.format == "csv"
+    assert dataset.images == ("1000268201_693b08cb0e.jpg", "1001773457_577c3a7d70.jpg")
+    assert dataset.captions[0][1] == "A girl going into a wooden building , smiling ."
+    assert not dataset.issues
+
+
+@pytest.mark.parametrize("name", ["Flickr8k.token.csv", "Flickr8k.token", "captions"])
+def test_token_file_is_recognised_whatever_its_name(tmp_path, name):
+    dataset = load_dataset(write(tmp_path / name, TOKENS))
+    assert dataset.format == "flickr-token"
+    assert dataset.caption_count == 3 and len(dataset.images) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "format_name"),
+    [
+        ({"a.jpg": ["a dog"], "b.jpg": "a cat"}, "captions-by-file"),
+        ([{"image": "a.jpg", "caption": "a dog"}, {"image": "b.jpg", "caption": "a cat"}], "json-records"),
+        ([{"file": "a.jpg", "captions": ["a dog", "a puppy"]}, {"file": "b.jpg", "captions": ["a cat"]}],
+         "json-records"),
+    ],
+)
+@pytest.mark.parametrize("name", ["captions.json", "captions.txt", "captions.csv"])
+def test_json_of_either_shape_is_recognised_whatever_its_name(tmp_path, name, content, format_name):
+    dataset = load_dataset(write(tmp_path / name, content))
+    assert dataset.format == format_name
+    assert dataset.images == ("a.jpg", "b.jpg")
+
+
+def test_json_records_without_caption_keys_are_a_clear_error(tmp_path):
+    with pytest.raises(ImgsearchError, match="no caption key"):
+        load_dataset(write(tmp_path / "x.json", [{"image": "a.jpg", "label": 3}]))
+

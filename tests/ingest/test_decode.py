@@ -1,4 +1,4 @@
-"""Decoder tests: real awkward files from ../shared/data plus small images made here."""
+"""Decoder tests: real awkward files from the shared test data plus small images made here."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from PIL import Image
 
 from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from tests.helpers import shared_data
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FORMATS = DATA / "formats"
+FORMATS = shared_data("formats")
 SHARP = FORMATS / "sharp" / "test" / "fixtures"
 HEIF = FORMATS / "heif" / "tests" / "images"
 IMMICH = FORMATS / "immich"
@@ -453,3 +453,32 @@ def test_threads_give_the_same_results_as_one_thread() -> None:
     expected = [size_or_reason(data) for data in sources]
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(size_or_reason, sources * 4)) == expected * 4
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    """Thumbnails and query images open paths too: a pipe named like a photo must not hang them."""
+    import os
+    import threading
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def decode() -> None:
+        try:
+            decode_image(fifo)
+        except UnreadableImageError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=decode, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    if worker.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("decode_image blocked on a FIFO")
+    assert [str(exc) for exc in outcome] == ["named pipe (FIFO), not a regular file"]
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(UnreadableImageError, match="is a directory"):
+        decode_image(tmp_path)

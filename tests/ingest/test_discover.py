@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from imgsearch.ingest.discover import IMAGE_EXTENSIONS, FoundFile, discover
+from tests.helpers import shared_data
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+FORMATS = shared_data("formats")
 
 
 def touch(path: Path, content: bytes = b"x") -> Path:
@@ -207,9 +208,9 @@ def test_hidden_root_given_explicitly_is_walked(tree: Path) -> None:
     assert [found_file.path.name for found_file in found] == ["secret.jpg"]
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared test data not found at {DATA}")
+@pytest.mark.skipif(not FORMATS.is_dir(), reason=f"shared test data not found at {FORMATS}")
 def test_real_data_tree() -> None:
-    found = list(discover([DATA / "formats"]))
+    found = list(discover([FORMATS]))
     suffixes = {found_file.path.suffix.lower() for found_file in found}
     assert {".jpg", ".png", ".heic", ".avif", ".webp", ".gif", ".tiff"} <= suffixes
     assert ".svg" not in suffixes and ".txt" not in suffixes

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +19,7 @@ import pytest
 from PIL import Image
 
 from imgsearch import ImageIndex
-from tests.helpers import SHARED_DATA, draw_photo, run_cli, run_json
+from tests.helpers import draw_photo, run_cli, run_json, shared_data
 
 
 @pytest.fixture
@@ -133,15 +136,17 @@ def _count(db: Path) -> int:
         return 0
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "formats").is_dir(), reason="needs ../shared/data/formats (shared test data)")
+@pytest.mark.skipif(not shared_data("formats").is_dir(), reason="needs the shared test data (formats/)")
 def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     db = tmp_path / "c.db"
-    formats = SHARED_DATA / "formats"
+    formats = shared_data("formats")
     run = run_json("index", formats, "--db", db, "--model-path", tiny_clip_dir)
     failed = {Path(f["path"]).name: f["reason"] for f in run["failed"]}
     for broken in ("truncated.jpg", "truncated.png", "corrupt-header.jpg"):
         assert broken in failed, f"{broken} must be reported"
-    assert run["embedded"] + run["reused"] + len(run["failed"]) == run["scanned"]
+    skipped_by_name = {name for name, reason in failed.items() if "not supported" in reason}
+    assert {"check.svg", "8bit-sRGB.jxl"} <= skipped_by_name, "unsupported formats are listed, not silent"
+    assert run["embedded"] + run["reused"] + len(run["failed"]) - len(skipped_by_name) == run["scanned"]
     with ImageIndex(db) as index:
         ids, _ = index.catalog.all_embeddings()
         by_name = {Path(r.path).name: r for r in index.catalog.records(ids.tolist()).values()}
@@ -152,3 +157,204 @@ def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     assert {(r.width, r.height) for r in portraits} == {(450, 600)}
     for kind in ("heic", "avif"):
         assert any(r.format in {kind, "heif"} for r in by_name.values()), f"no {kind} indexed"
+
+
+def _odd_named_photo(folder: Path) -> str:
+    """A photo whose name is not UTF-8 (an old Samba/FAT copy), sorted before the others; returns its str path."""
+    made = draw_photo(folder / "made.jpg", "orange", seed=7)
+    odd = os.fsdecode(os.fsencode(folder) + b"/0caf\xe9.jpg")
+    os.rename(made, odd)
+    return odd
+
+
+def test_file_name_that_is_not_utf8_is_indexed_searchable_and_printed_safely(photos, tmp_path, tiny_clip_dir):
+    odd = _odd_named_photo(photos)
+    db = tmp_path / "c.db"
+    first = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--batch-size", "2")
+    assert (first["scanned"], first["embedded"], first["failed"]) == (6, 6, [])
+    again = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (again["unchanged"], again["embedded"], again["reused"], again["removed"]) == (6, 0, 0, 0)
+
+    found = run_json("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
+    paths = [hit["path"] for hit in found["results"]]
+    assert len(paths) == 6 and odd in paths, "JSON carries the name losslessly (\\udcNN escapes)"
+    assert os.fsencode(odd) in {os.fsencode(p) for p in paths}
+    text = run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
+    assert "0caf\\xe9.jpg" in text, "text output shows the undecodable byte as \\xNN"
+    page = tmp_path / "results.html"
+    run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "--html", page)
+    assert "0caf\\xe9.jpg" in page.read_text(encoding="utf-8")
+    with ImageIndex(db) as index:
+        assert index.catalog.get_by_path(odd).path == odd
+
+
+def test_odd_name_among_bad_files_never_costs_the_batch(photos, tmp_path, tiny_clip_dir):
+    _odd_named_photo(photos)
+    (photos / "0-empty.jpg").write_bytes(b"")
+    odd_broken = os.fsdecode(os.fsencode(photos) + b"/0-\xff.png")
+    Path(odd_broken).write_text("not an image")
+    db = tmp_path / "c.db"
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert run["embedded"] == 6
+    assert _paths(run) == {str(photos / "0-empty.jpg"), odd_broken}
+    (photos / "red.jpg").unlink()
+    rerun = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (rerun["removed"], rerun["embedded"], rerun["failed"]) == (1, 0, [])
+    status = "".join(run_cli("status", "--db", db).split())  # unwrapped
+    assert "0-\\xff.png:notanimage" in status and "0-empty.jpg:emptyfile" in status
+    assert {f["path"] for f in run_json("status", "--db", db)["failures"]} == _paths(run)
+
+
+def _index_in_subprocess(*args: object) -> tuple[dict, int]:
+    """`imgsearch index ... --json` in a fresh process: (report, peak RSS in MB)."""
+    script = (
+        "import resource, runpy, sys\n"
+        "sys.argv = ['imgsearch', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('imgsearch', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "index", *map(str, args), "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), int(result.stderr.split()[-1]) // 1024
+
+
+def test_huge_non_image_is_refused_from_its_first_bytes(photos, tmp_path, tiny_clip_dir):
+    """A 3 GB file named huge.jpg that is not an image must not be read (it once took 3.2 GB of RAM)."""
+    huge = photos / "huge.jpg"
+    with huge.open("wb") as fh:
+        fh.truncate(3 * 1024**3)  # sparse: costs no disk, reads back as zeros
+    report, peak_mb = _index_in_subprocess(photos, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir)
+    assert report["embedded"] == 5
+    assert {f["path"]: f["reason"] for f in report["failed"]} == {str(huge): "not an image (unrecognised format)"}
+    assert peak_mb < 1500, f"peak RSS {peak_mb} MB: the file was read"  # wall time is too noisy on shared CI
+
+
+def test_fifo_swapped_in_after_discovery_does_not_block(photos, tmp_path, tiny_clip_dir, monkeypatch):
+    from imgsearch.ingest import indexer
+
+    victim = photos / "green.jpg"
+    real_discover = indexer.discover
+
+    def discover_then_swap(*args, **kwargs):
+        yield from real_discover(*args, **kwargs)
+        victim.unlink()
+        os.mkfifo(victim)  # the file is now a pipe nobody writes to
+
+    monkeypatch.setattr(indexer, "discover", discover_then_swap)
+    outcome: dict = {}
+
+    def run() -> None:
+        with ImageIndex(tmp_path / "c.db", model_path=tiny_clip_dir) as index:
+            outcome["report"] = index.index([photos])
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    if worker.is_alive():  # unblock the reader before failing, so the test run can end
+        os.close(os.open(victim, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("indexing blocked on a FIFO")
+    report = outcome["report"]
+    assert report.embedded == 4
+    assert [(f.path, f.reason) for f in report.failures] == [(str(victim), "named pipe (FIFO), not a regular file")]
+
+
+def test_special_and_unsupported_files_are_listed_with_reasons(photos, tmp_path, tiny_clip_dir):
+    os.mkfifo(photos / "pipe.jpg")
+    os.mkfifo(photos / "nested" / "fifo")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(photos / "app.sock"))
+    server.close()
+    (photos / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    (photos / "photo.jxl").write_bytes(b"\xff\x0a" + bytes(100))
+    (photos / "notes.txt").write_text("not a photo, never listed")
+    (photos / "README").write_text("no extension, not an image: sniffed and left out silently")
+    db = tmp_path / "c.db"
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    reasons = {Path(f["path"]).name: f["reason"] for f in run["failed"]}
+    assert reasons == {
+        "pipe.jpg": "named pipe (FIFO), not a regular file",
+        "fifo": "named pipe (FIFO), not a regular file",
+        "app.sock": "socket, not a regular file",
+        "logo.svg": "SVG is not supported",
+        "photo.jxl": "JPEG XL is not supported (no decoder installed)",
+    }
+    assert run["embedded"] == 5
+    status = {Path(f["path"]).name: f["reason"] for f in run_json("status", "--db", db)["failures"]}
+    assert status == reasons
+    text = "".join(run_cli("index", photos, "--db", db, "--model-path", tiny_clip_dir).split())
+    assert "nothingtodo" in text or "5unchanged" in text
+    assert run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)["failed"] == [], (
+        "skips already listed are not repeated by every run"
+    )
+    (photos / "logo.svg").unlink()
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert "logo.svg" not in {Path(f["path"]).name for f in run_json("status", "--db", db)["failures"]}
+
+
+def test_images_are_found_by_content_when_the_extension_says_nothing(photos, tmp_path, tiny_clip_dir):
+    jpeg = (photos / "red.jpg").read_bytes()
+    draw_photo(photos / "scan.jfif", "orange", seed=3)
+    (photos / "IMG_0001").write_bytes(draw_photo(tmp_path / "x.jpg", "purple", seed=4).read_bytes())
+    (photos / "photo.jpg.1").write_bytes(jpeg)
+    (photos / "camera.THM").write_bytes(jpeg)  # a video's thumbnail: a known companion, not a photo
+    db = tmp_path / "c.db"
+    run = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert run["failed"] == []
+    assert _indexed(db) == {
+        "red.jpg", "green.jpg", "blue.jpg", "yellow.jpg", "purple.png", "scan.jfif", "IMG_0001", "photo.jpg.1",
+    }
+    assert run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)["unchanged"] == 8
+
+
+def test_image_larger_than_the_in_memory_limit_is_decoded_from_the_file(tmp_path, tiny_clip_dir):
+    from imgsearch.ingest.reading import IN_MEMORY_LIMIT
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    side = int((IN_MEMORY_LIMIT / 3) ** 0.5) + 64
+    big = folder / "big.bmp"
+    Image.new("RGB", (side, side), (200, 30, 30)).save(big)
+    assert big.stat().st_size > IN_MEMORY_LIMIT
+    db = tmp_path / "c.db"
+    first = run_json("index", folder, "--db", db, "--model-path", tiny_clip_dir)
+    assert (first["embedded"], first["failed"]) == (1, [])
+    shutil.copy(big, folder / "copy.bmp")
+    second = run_json("index", folder, "--db", db, "--model-path", tiny_clip_dir)
+    assert (second["reused"], second["embedded"]) == (1, 0), "the streamed hash of an equal file agrees"
+    with ImageIndex(db) as index:
+        assert index.catalog.get_by_path(str(folder / "copy.bmp")).width == side
+
+
+def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tiny_clip_dir):
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(160):
+        Image.fromarray(rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
+    db = tmp_path / "c.db"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+         "--model-path", str(tiny_clip_dir), "--batch-size", "2", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _count(db) < 2:
+        time.sleep(0.02)
+    try:
+        assert _count(db) < 160, "the first run finished before the second could start"
+        second = subprocess.run(
+            [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+             "--model-path", str(tiny_clip_dir), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert second.returncode == 1
+        assert f"another index run (pid {first.pid}) is working on this catalog" in " ".join(second.stderr.split())
+    finally:
+        output, _ = first.communicate(timeout=300)
+    assert json.loads(output)["embedded"] == 160, "the first run was not disturbed"
+    after = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert (after["unchanged"], after["embedded"]) == (160, 0), "the lock is released when a run ends"

@@ -11,6 +11,7 @@ import pytest
 
 from imgsearch.errors import ModelNotAvailableError
 from imgsearch.models import DEFAULT_MODEL, hub, list_known_models, load_clip, resolve_model_dir
+from tests.hubcache import place_in_hub_cache
 
 
 @pytest.fixture
@@ -76,13 +77,9 @@ def test_plain_copy_in_model_dir_is_found(empty_cache: Path, tiny_clip_dir: Path
 
 
 def test_hf_cache_snapshot_is_found_offline(empty_cache: Path, tiny_clip_dir: Path) -> None:
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    repo = empty_cache / "models--immich-app--ViT-B-32__openai"
-    shutil.copytree(tiny_clip_dir, repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
+    snapshot = place_in_hub_cache(tiny_clip_dir, "immich-app/ViT-B-32__openai", empty_cache)
     found = resolve_model_dir("ViT-B-32__openai")
-    assert found == repo / "snapshots" / revision
+    assert found == snapshot
     assert load_clip(path=found).model_id == "imgsearch-tiny-clip/random-seed0"
 
 

@@ -41,8 +41,13 @@ def library(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Li
     return Library(root.resolve(), db, tiny_clip_dir, ids)
 
 
+LOCAL_URL = "http://127.0.0.1:8000"
+"""What a browser on this machine calls the server: a Host header the server answers."""
+
+
 def make_client(library: Library, **config: object) -> TestClient:
-    return TestClient(create_app(ServerConfig(db=library.db, model_path=library.model_dir, **config)))
+    return TestClient(create_app(ServerConfig(db=library.db, model_path=library.model_dir, **config)),
+                      base_url=LOCAL_URL)
 
 
 @pytest.fixture(scope="module")

@@ -211,3 +211,67 @@ def test_search_mode_passes_through_and_unknown_modes_are_refused(client):
         assert response.status_code == 200, (mode, response.json())
     response = client.get("/api/search", params={"q": "x", "mode": "telepathy"})
     assert response.status_code == 400 and "mode" in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def cameras(tmp_path_factory, tiny_clip_dir):
+    """Three photos: a big one from a Canon, a big one from a Nikon, a small one without EXIF."""
+    from imgsearch import ImageIndex
+    from tests.server.conftest import make_client
+
+    root = tmp_path_factory.mktemp("cameras")
+    for name, size, make, model in (("canon.jpg", (400, 300), "Canon", "Canon EOS 5D"),
+                                    ("nikon.jpg", (400, 300), "NIKON CORPORATION", "NIKON D750"),
+                                    ("small.jpg", (90, 60), None, None)):
+        image = Image.new("RGB", size, (30, 120, 200))
+        exif = Image.Exif()
+        if make:
+            exif[0x010F], exif[0x0110] = make, model
+        image.save(root / name, exif=exif)
+    db = root.parent / "cameras.db"
+    with ImageIndex(db, model_path=tiny_clip_dir) as index:
+        index.index([root])
+    with make_client(Library(root, db, tiny_clip_dir, {})) as client:
+        yield client
+
+
+def names(response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {r["name"] for r in response.json()["results"]}
+
+
+def test_rest_search_offers_the_cli_filters_min_score_and_explain(cameras):
+    assert names(cameras.get("/api/search", params={"q": "photo", "camera": "canon", "min_score": -1})) == {"canon.jpg"}
+    big = cameras.get("/api/search", params={"q": "photo", "min_size": 200, "min_score": -1})
+    assert names(big) == {"canon.jpg", "nikon.jpg"}
+    body = {"texts": ["photo"], "min_score": -1, "filters": {"camera": "nikon", "min_size": 200}}
+    assert names(cameras.post("/api/search", json=body)) == {"nikon.jpg"}
+    assert names(cameras.post("/api/search", json={"texts": ["photo"], "min_score": 1.0})) == set()
+    every = cameras.get("/api/search", params={"q": "photo", "min_score": -1}).json()["results"]
+    assert len(every) == 3
+    explained = cameras.get("/api/search", params={"q": "photo", "mode": "hybrid", "explain": "true", "min_score": 0})
+    assert explained.status_code == 200, explained.text
+    hits = explained.json()["results"]
+    assert hits and all(isinstance(h["signals"], dict) and h["signals"] for h in hits)
+    assert all(sum(h["signals"].values()) == pytest.approx(h["score"], abs=1e-3) for h in hits)
+    weighted = cameras.post("/api/search", json={"texts": ["photo"], "mode": "hybrid",
+                                                 "weights": {"clip": 1, "keyword": 0},
+                                                 "explain": True, "min_score": 0})
+    assert weighted.status_code == 200, weighted.text
+    plain = cameras.get("/api/search", params={"q": "photo"}).json()["results"]
+    assert all(h["signals"] is None for h in plain)
+    red = cameras.get("/api/search", params={"q": "photo", "min_score": -1}).json()["results"][0]["id"]
+    similar = cameras.get(f"/api/images/{red}/similar", params={"camera": "canon", "min_score": -1})
+    assert names(similar) <= {"canon.jpg"}
+
+
+def test_docs_work_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        assert asset in page.text
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 10_000, asset
+    assert client.get("/redoc").status_code == 200
+    assert client.get("/docs/assets/redoc.standalone.js").status_code == 200

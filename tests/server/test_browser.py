@@ -1,20 +1,21 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
-Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in test-artifacts/.
+Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in
+$IMGSEARCH_TEST_ARTIFACTS (default: a temp folder), never in the checkout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from imgsearch.server import ServerConfig
+from tests.helpers import artifacts_dir
 from tests.server.conftest import Library, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -45,27 +46,29 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, request):
+def shot() -> Callable[[object, str], None]:
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(artifacts_dir() / f"{name}.png"))
+
+    return take
+
+
+@pytest.fixture
+def page(browser, request, shot):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
+    shot(page, f"{request.node.name}-final")
     context.close()
     if "wrong_token" in request.node.name:  # the refused first request is the point of that test
         errors = [e for e in errors if "401 (Unauthorized)" not in e]
     assert not errors, errors
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def test_search_open_similar_and_upload(page, server_url: str, library: Library):
+def test_search_open_similar_and_upload(page, shot, server_url: str, library: Library):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token={TOKEN}")
     assert "token=" not in page.url, "the token must not stay in the address bar"
@@ -108,7 +111,7 @@ def test_search_open_similar_and_upload(page, server_url: str, library: Library)
     shot(page, "05-upload")
 
 
-def test_keyboard_filters_and_empty_state(page, server_url: str):
+def test_keyboard_filters_and_empty_state(page, shot, server_url: str):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token={TOKEN}")
     page.keyboard.press("/")
@@ -134,12 +137,31 @@ def test_keyboard_filters_and_empty_state(page, server_url: str):
     shot(page, "06-no-matches")
     page.locator("#state button", has_text="Clear filters").click()
     expect(tiles).to_have_count(12)
+    page.locator("#f-min-size").fill("150")  # the JPEGs are 160x120, the PNGs 120x160
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(page.locator("#state")).to_contain_text("No matches")
+    page.locator("#f-min-size").fill("120")
+    page.locator("#f-min-size").dispatch_event("change")
+    expect(tiles).to_have_count(12)
+    page.locator("#f-camera").fill("Hasselblad")  # the test photos carry no EXIF camera
+    page.locator("#f-camera").dispatch_event("change")
+    expect(tiles).to_have_count(0)
+    expect(page.locator("#filter-count")).to_have_text("2")
+    page.locator("#clear-filters").click()
+    expect(tiles).to_have_count(12)
+    expect(page.locator("#f-camera")).to_have_value("")
 
 
-def test_wrong_token_asks_for_one_and_indexing_view_reports(page, server_url: str):
+def test_wrong_token_asks_for_one_and_indexing_view_reports(page, shot, server_url: str):
     expect = sync_api.expect
     page.goto(f"{server_url}/?token=wrong")
     expect(page.locator("#token-dialog")).to_be_visible()
+    expect(page.locator("#token-error")).to_be_visible()
+    expect(page.locator("#token-error")).to_contain_text("not accepted")
+    page.locator("#token-input").fill("still-wrong")
+    page.locator("#token-dialog button[type=submit]").click()
+    expect(page.locator("#token-dialog")).to_be_visible()
+    expect(page.locator("#token-error")).to_contain_text("not accepted")
     shot(page, "07-token")
     page.locator("#token-input").fill(TOKEN)
     page.locator("#token-dialog button[type=submit]").click()
@@ -153,7 +175,7 @@ def test_wrong_token_asks_for_one_and_indexing_view_reports(page, server_url: st
 
 
 
-def test_infinite_scroll_loads_every_page(browser, tmp_path_factory, library: Library):
+def test_infinite_scroll_loads_every_page(browser, shot, tmp_path_factory, library: Library):
     from imgsearch import ImageIndex
     from tests.helpers import COLOURS, draw_photo
 
@@ -178,6 +200,61 @@ def test_infinite_scroll_loads_every_page(browser, tmp_path_factory, library: Li
         assert len(set(ids)) == 60
         sync_api.expect(page.locator("#summary")).not_to_contain_text("scroll for more")
         shot(page, "09-scrolled")
+    finally:
+        context.close()
+        next(server, None)
+
+
+def test_duplicates_view_moves_checked_copies_after_confirming(browser, tmp_path_factory, library: Library):
+    import shutil
+
+    from PIL import Image
+
+    from imgsearch import ImageIndex
+    from tests.helpers import draw_scene
+
+    root = tmp_path_factory.mktemp("dups") / "photos"
+    draw_scene(root / "a.jpg", 1)
+    shutil.copy(root / "a.jpg", root / "a-copy.jpg")
+    draw_scene(root / "b.jpg", 2, size=(320, 240))
+    with Image.open(root / "b.jpg") as image:
+        image.resize((160, 120)).save(root / "b-small.png")
+    draw_scene(root / "c.jpg", 3)
+    db = root.parent / "dups.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root])
+    dupes = root.parent / "dupes"
+    server = serve_in_thread(ServerConfig(db=db, model_path=library.model_dir, duplicates_dir=dupes))
+    url = next(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.locator("#open-duplicates").click()
+        groups = page.locator("#dup-groups .dup-group")
+        sync_api.expect(groups).to_have_count(2)
+        sync_api.expect(page.locator(".dup-card.keeper")).to_have_count(2)
+        sync_api.expect(page.locator(".dup-card.keeper .dup-keeper")).to_have_text(["Keep", "Keep"])
+        b_group = groups.filter(has_text="b-small.png")
+        sync_api.expect(b_group.locator(".dup-card").first).to_contain_text("320×240")
+        sync_api.expect(b_group).to_contain_text("keeper: largest")
+        sync_api.expect(page.locator("#dup-groups img")).to_have_count(4)
+        shot(page, "10-duplicates")
+
+        page.locator('.dup-pick[aria-label="Move a-copy.jpg"]').uncheck()  # only the b copy
+        page.locator("#dup-move").click()
+        sync_api.expect(page.locator("#dup-confirm")).to_contain_text("Move 1 file to")
+        assert (root / "b-small.png").exists(), "nothing moves before the confirmation"
+        shot(page, "11-duplicates-confirm")
+        page.locator("#dup-confirm-move").click()
+        sync_api.expect(page.locator("#dup-summary")).to_contain_text("Moved 1 file")
+        sync_api.expect(groups).to_have_count(1)
+        assert not (root / "b-small.png").exists() and (dupes / "photos" / "b-small.png").is_file()
+
+        page.locator("#dup-undo").click()
+        sync_api.expect(page.locator("#dup-summary")).to_contain_text("Moved 1 back")
+        sync_api.expect(groups).to_have_count(2)
+        assert (root / "b-small.png").is_file()
     finally:
         context.close()
         next(server, None)

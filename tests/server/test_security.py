@@ -152,10 +152,22 @@ def test_loopback_check():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.8.0.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
     check_bind("127.0.0.1", None, False)
-    check_bind("0.0.0.0", "tok", False)
+    check_bind("0.0.0.0", "a-long-random-token", False)
     check_bind("0.0.0.0", None, True)
     with pytest.raises(ImgsearchError, match="--token"):
         check_bind("0.0.0.0", None, False)
+
+
+@pytest.mark.parametrize("token", [" ", "   ", "short-token", "x" * 15, " padded-but-long-enough "])
+def test_weak_or_blank_tokens_are_refused_off_loopback(monkeypatch, tmp_path, token):
+    monkeypatch.delenv("IMGSEARCH_TOKEN", raising=False)
+    output = run_cli("serve", "--host", "0.0.0.0", "--token", token, "--db", tmp_path / "c.db", expect=1)
+    assert "token" in output.lower() and "secrets.token_urlsafe" in output
+    assert not (tmp_path / "c.db").exists()
+    check_bind("0.0.0.0", "x" * 16, False)
+    check_bind("127.0.0.1", "short-token", False)  # loopback: any non-blank token
+    with pytest.raises(ImgsearchError, match="blank"):
+        check_bind("127.0.0.1", " ", False)
 
 
 def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
@@ -168,3 +180,70 @@ def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
 def test_serve_reports_a_missing_model_in_one_line(tmp_path):
     output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "nowhere", expect=1)
     assert "Model directory" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "attacker.test.", "192.168.1.5:8000", "0.0.0.0"])
+def test_a_foreign_host_header_gets_no_data(client, library: Library, host):
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1."""
+    image_id = library.ids["red.jpg"]
+    for path in ("/api/status", "/api/search?q=red", f"/files/{image_id}", f"/thumbs/{image_id}", "/"):
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 400, (host, path, response.status_code)
+        body = response.json()
+        assert body["error"] == "host_not_allowed" and "--allowed-host" in body["detail"]
+        assert b"red.jpg" not in response.content
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost", "LOCALHOST:8000", "[::1]:8000", "127.0.0.2"])
+def test_loopback_host_headers_are_answered(client, host):
+    assert client.get("/api/status", headers={"Host": host}).status_code == 200
+
+
+def test_host_check_accepts_the_listen_address_and_allowed_hosts(library: Library):
+    with make_client(library, host="192.168.1.5", allowed_hosts=("photos.lan",)) as client:
+        for host in ("192.168.1.5:8000", "photos.lan", "Photos.LAN:8000", "localhost:8000"):
+            assert client.get("/api/status", headers={"Host": host}).status_code == 200, host
+        for host in ("192.168.1.6", "evil.example", "photos.lan.evil.example"):
+            assert client.get("/api/status", headers={"Host": host}).status_code == 400, host
+    with make_client(library, host="0.0.0.0", token="a-long-random-token") as client:
+        ok = client.get("/api/status", headers={"Host": "10.0.0.7:8000", **auth("a-long-random-token")})
+        assert ok.status_code == 200  # on a wildcard address any IP literal names this server
+        assert client.get("/api/status", headers={"Host": "evil.example"}).status_code == 400
+    with make_client(library, allowed_hosts=("*",)) as client:
+        assert client.get("/api/status", headers={"Host": "behind.a.proxy"}).status_code == 200
+
+
+def test_a_cross_site_form_post_cannot_start_indexing(library: Library):
+    with make_client(library, roots=(library.root,)) as client:
+        jobs = client.app.state.jobs
+        for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"},
+                        {"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://127.0.0.1:9999"},
+                        {"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-site"}):
+            response = client.post("/api/index", data={"x": "1"}, headers=headers)
+            assert response.status_code == 403, (headers, response.status_code)
+            assert response.json()["error"] == "foreign_origin" and "--cors-origin" in response.json()["detail"]
+            search = client.post("/api/search", content=b'{"texts": ["x"]}',
+                                 headers={**headers, "Content-Type": "text/plain"})
+            assert search.status_code == 403
+        assert jobs.running is None and not jobs._jobs
+        own = {"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"}
+        same_origin = client.post("/api/index", headers=own)
+        assert same_origin.status_code == 202
+        assert client.post("/api/search", json={"texts": ["x"]}).status_code == 200  # scripts send no Origin
+
+
+def test_foreign_origin_with_the_token_or_from_a_cors_origin_passes(library: Library):
+    long_token = "a-long-random-token"
+    with make_client(library, token=long_token) as client:
+        headers = {"Origin": "https://elsewhere.example", "Sec-Fetch-Site": "cross-site"}
+        assert client.post("/api/search", json={"texts": ["x"]}, headers=headers).status_code == 403
+        with_token = client.post("/api/search", json={"texts": ["x"]}, headers={**headers, **auth(long_token)})
+        assert with_token.status_code == 200
+    with make_client(library, cors_origins=("https://app.example",), token=long_token) as client:
+        headers = {"Origin": "https://app.example", "Sec-Fetch-Site": "cross-site"}
+        preflight = client.options("/api/search", headers={**headers, "Access-Control-Request-Method": "POST",
+                                                          "Access-Control-Request-Headers": "authorization"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        response = client.post("/api/search", json={"texts": ["x"]}, headers={**headers, **auth(long_token)})
+        assert response.status_code == 200

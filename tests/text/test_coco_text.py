@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from imgsearch import ImageIndex
-from tests.helpers import SHARED_DATA, run_json
+from tests.helpers import run_json, shared_data
 
-COCO = SHARED_DATA / "coco-mini"
+COCO = shared_data("coco-mini")
 pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
 
 
@@ -34,7 +34,9 @@ def coco(tmp_path_factory, tiny_clip_dir, text_model_cache):
         writer.writerow(["missing/nowhere.jpg", "not indexed"])
     run_json("index", COCO, "--db", db, "--model-path", tiny_clip_dir)
     imported = run_json("import-captions", notes, "--db", db)
-    assert imported == {"imported": len(files), "unknown": ["missing/nowhere.jpg"]}
+    assert imported == {
+        "imported": len(files), "unknown": ["missing/nowhere.jpg"], "beside_descriptions": 0, "replaced": 0
+    }
     return db, files, captions
 
 

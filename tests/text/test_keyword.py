@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.search.fusion import DEFAULT_MIN_SCORE
+from imgsearch.search.query import Query
 from imgsearch.store.catalog import Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
@@ -67,7 +69,7 @@ def test_scores_share_one_scale_for_short_and_long_queries(shop):
 def test_stop_words_and_unknown_words_match_nothing(shop, query):
     _, db = shop
     assert _keyword(db, query, "--min-score", "0") == []
-    assert "No good match" in run_cli("search", query, "--mode", "keyword", "--db", db)
+    assert f"No image text contains the words of {query!r}" in run_cli("search", query, "--mode", "keyword", "--db", db)
 
 
 def test_a_word_in_most_documents_is_not_distinctive(shop):
@@ -85,11 +87,11 @@ def test_keyword_evidence_alone_carries_a_result_above_the_cut_off(shop, text_mo
     assert first["signals"]["keyword"] >= DEFAULT_MIN_SCORE  # above the cut-off on its own
 
 
-def test_a_version_3_catalog_gets_the_substring_index(shop):
+def test_a_version_4_catalog_gets_the_substring_index(shop):
     root, db = shop
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TABLE text_substrings")
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     Catalog(db).close()
     assert [Path(r["path"]).name for r in _keyword(db, "bakery")] == ["sign.png"]
 
@@ -99,3 +101,17 @@ def test_a_one_word_query_finds_the_note_that_mentions_it(shop, text_model_cache
     for mode in ("text", "hybrid", "keyword"):
         results = run_json("search", "dog", "--mode", mode, "--db", db)["results"]
         assert results and Path(results[0]["path"]).name == "dog.png", mode
+
+
+@pytest.mark.parametrize("mode", ["keyword", "text", "hybrid"])
+def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, mode):
+    """The evaluation's batched scores (`score_matrix`) are exactly those `search` ranks by."""
+    _, db = shop
+    queries = ["bakery", "Rosa 12", "dog", "a brown dog asleep on the sofa", "family kite at the beach"]
+    with ImageIndex(db) as index:
+        ids = np.array(sorted(r.id for r in index.search_many(["x"], mode="clip", k=100, min_score=-1)[0]))
+        matrix = index.hybrid.score_matrix([Query.build([q]) for q in queries], mode=mode, ids=ids)
+        for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
+            found = {r.id: r.score for r in results}
+            assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)
+            assert all(s == pytest.approx(0.0, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)

@@ -16,7 +16,9 @@ from PIL import Image, ImageDraw, ImageFont
 from imgsearch import ImageIndex
 from imgsearch.search.filters import SearchFilters
 from imgsearch.text.objects import count_phrase, pluralise
+from tests.fakehub import FakeHub
 from tests.helpers import draw_photo, run_cli, run_json
+from tests.hubcache import clean_env, run_imgsearch
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 BLIP_WORDS = "a photo of dog cat beach red ball sunset mountain lake tree car house boat bird horse snow city".split()
@@ -170,6 +172,24 @@ def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     output = run_cli("caption", photos, "--model", "nobody/no-such-captioner", expect=1)
     assert "'nobody/no-such-captioner' is not available" in output and "download" in output
+
+
+def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir):
+    """`models download --kind caption` from a (local) Hub, then `index --captions` with HF_HUB_OFFLINE.
+
+    The detector is fetched and loaded by the same code (`imgsearch.text.hf`)."""
+    env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"))
+    with FakeHub({"someone/tiny-blip": tiny_blip_dir}) as hub:
+        fetched = run_imgsearch("models", "download", "--kind", "caption", "someone/tiny-blip",
+                                env={**env, "HF_ENDPOINT": hub.url})
+    assert fetched.returncode == 0, fetched.stderr
+    assert "model.safetensors" in hub.fetched
+    indexed = run_imgsearch(
+        "index", str(photos), "--db", str(tmp_path / "c.db"), "--model-path", str(tiny_clip_dir), "--json",
+        "--captions", "--caption-model", "someone/tiny-blip", env={**env, "HF_HUB_OFFLINE": "1"},
+    )
+    assert indexed.returncode == 0, indexed.stderr
+    assert '"caption": 2' in indexed.stdout
 
 
 def test_object_counts_become_a_phrase_after_the_caption(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, tiny_detr_dir):

@@ -5,6 +5,7 @@ Each module registers its commands on the shared Typer `app` when imported.
 
 from imgsearch.cli import (  # noqa: F401  (each module registers its commands)
     caption,
+    duplicates,
     eval,
     finetune,
     index,

@@ -21,6 +21,7 @@ from imgsearch.cli.common import (
     out,
     user_errors,
 )
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 
@@ -56,7 +57,8 @@ def caption(
             _write(fh, report.pairs)
         out.print(f"Wrote {len(report.pairs)} captions to {escape(str(out_file))}.")
     for failure in report.failures:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
 
 
 def _write(stream: object, pairs: list[tuple[str, str]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from imgsearch import __version__
 from imgsearch.errors import ImgsearchError
 
 app = typer.Typer(
@@ -27,6 +29,34 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
+
+class _NoticeHandler(logging.Handler):
+    """Prints the library's warnings (e.g. a missing extra) as one 'Note:' line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]Note:[/] {escape(record.getMessage())}", highlight=False)
+
+
+_library_log = logging.getLogger("imgsearch")
+if not any(isinstance(h, _NoticeHandler) for h in _library_log.handlers):
+    _library_log.addHandler(_NoticeHandler(logging.WARNING))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"imgsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Find photos by describing them or by showing an example."""
+
 DbOption = Annotated[
     Optional[Path],
     typer.Option("--db", help="Catalog file. Default: $IMGSEARCH_DB, else a per-user data folder."),
@@ -37,11 +67,16 @@ ModelOption = Annotated[
 ]
 ModelPathOption = Annotated[
     Optional[Path],
-    typer.Option("--model-path", help="Local model directory (see docs/models.md).", file_okay=False),
+    typer.Option(
+        "--model-path", help="Local model directory (see docs/models.md); the catalog remembers it.", file_okay=False
+    ),
 ]
 TextModelOption = Annotated[
     Optional[str],
-    typer.Option("--text-model", help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2)."),
+    typer.Option(
+        "--text-model",
+        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); `index` makes it the catalog's own.",
+    ),
 ]
 CaptionModelOption = Annotated[
     Optional[str],
@@ -96,4 +131,7 @@ def print_error(message: str) -> None:
 
 
 def print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    """JSON on stdout, always valid UTF-8: a file name's undecodable bytes come out as \\udcNN escapes,
+    which json.loads turns back into the str that os.fsencode maps to the exact bytes."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -15,26 +15,20 @@ from rich.table import Table
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
 from imgsearch.cli.search import parse_weights
 from imgsearch.errors import ImgsearchError
-from imgsearch.eval import (
-    MODES,
-    Evaluation,
-    RunSpec,
-    evaluate,
-    load_dataset,
-    score_caption_files,
-    summary_rows,
-    to_dict,
-    write_report,
-)
-from imgsearch.eval.captions import METRICS, CaptionScores
-from imgsearch.eval.report import SUMMARY_COLUMNS
-from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.search.fusion import weights_for
 
+if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
+    from imgsearch.eval import Evaluation, RunSpec
+    from imgsearch.eval.captions import CaptionScores
+    from imgsearch.ingest.indexer import Progress as IndexProgress
+
+_MODES_HELP = "clip, text, keyword, hybrid, clip-hybrid"
+
 _FORMATS = (
-    "Dataset formats: Karpathy split JSON (dataset_flickr30k.json, with --split test), COCO captions "
-    "JSON, the Flickr8k token file (img.jpg#N, a tab, the caption), a {file: [captions]} JSON, or a CSV "
-    "image,caption[,relevance]."
+    "Dataset formats, recognised by content whatever the file is called: Karpathy split JSON "
+    "(dataset_flickr30k.json, with --split test), COCO captions JSON, a {file: [captions]} JSON or a "
+    "JSON list of {image, caption} records, the Flickr8k token file (img.jpg#N, a tab, the caption), "
+    "or a CSV image,caption[,relevance] (Flickr8k's captions.txt)."
 )
 
 
@@ -57,7 +51,7 @@ def eval_command(
         typer.Option("--model-path", help="Local model directory (repeatable).", file_okay=False),
     ] = None,
     modes: Annotated[
-        Optional[list[str]], typer.Option("--mode", help=f"Search mode, repeatable: {', '.join(MODES)}.")
+        Optional[list[str]], typer.Option("--mode", help=f"Search mode, repeatable: {_MODES_HELP}.")
     ] = None,
     text_model: Annotated[
         Optional[str], typer.Option("--text-model", help="Sentence-embedding model for the text modes.")
@@ -86,6 +80,8 @@ def eval_command(
     as_json: JsonOption = False,
 ) -> None:
     """Measure text-to-image and image-to-text retrieval (Recall@K, ranks, nDCG, mAP) on a dataset."""
+    from imgsearch.eval import evaluate, load_dataset, to_dict, write_report
+
     with user_errors():
         specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model, _weights(weights or []))
         data = load_dataset(dataset, split=split)
@@ -122,6 +118,8 @@ def eval_captions(
     as_json: JsonOption = False,
 ) -> None:
     """Score generated captions against references: BLEU-1..4, ROUGE-L and CIDEr (pycocoevalcap)."""
+    from imgsearch.eval import score_caption_files
+
     with user_errors():
         scores = score_caption_files(references, candidates, split=split)
     if as_json:
@@ -152,6 +150,8 @@ def _specs(
     weights: tuple[tuple[str, float], ...] = (),
 ) -> list[RunSpec]:
     """One run per (model, mode); with no model given, the default model."""
+    from imgsearch.eval import MODES, RunSpec
+
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         err.print(f"[bold red]Error:[/] unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}.")
@@ -187,6 +187,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[RunSpec, IndexProgress], None
 
 
 def _print_summary(evaluation: Evaluation) -> None:
+    from imgsearch.eval import summary_rows
+    from imgsearch.eval.report import SUMMARY_COLUMNS
+
     for warning in _warnings(evaluation):
         err.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
     table = Table("run", "direction", *SUMMARY_COLUMNS, title="Retrieval (R@K in %, ranks 1-based)")
@@ -213,6 +216,8 @@ def _warnings(evaluation: Evaluation) -> list[str]:
 
 
 def _print_caption_scores(scores: CaptionScores) -> None:
+    from imgsearch.eval.captions import METRICS
+
     for issue in scores.issues[:5]:
         err.print(f"[yellow]Warning:[/] {escape(issue)}", highlight=False)
     if scores.unmatched_candidates:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
 from imgsearch.store.backends import BACKENDS, IndexConfig
+from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
@@ -82,58 +85,114 @@ def index(
     qdrant_path: Annotated[
         Optional[Path], typer.Option("--qdrant-path", help="Folder for Qdrant's embedded local mode.")
     ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray", metavar="ADDRESS|auto",
+            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
+            "path; this machine still writes the catalog.",
+        ),
+    ] = None,
+    ray_ship_bytes: Annotated[
+        bool,
+        typer.Option(
+            "--ray-ship-bytes", help="With --ray: send file bytes from this machine (no shared filesystem needed)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Index photo folders. Run it again any time: only new and changed files are read."""
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
+    """Index photo folders. Run it again any time: only new and changed files are read.
+
+    The catalog remembers the model (--model / --model-path) and --text-model, so later runs
+    and searches need neither flag.
+    """
+    with user_errors(), _stop_on_sigterm(), ImageIndex(
+        db, model=model, model_path=model_path, text_model=text_model
+    ) as idx:
+        images_before = idx.catalog.count()
         config = None
         if vector_index or qdrant_url or qdrant_path:
             config = IndexConfig(
                 backend=vector_index or "qdrant", faiss_kind=faiss_kind, qdrant_url=qdrant_url,
                 qdrant_path=str(qdrant_path.expanduser().resolve()) if qdrant_path else None,
             )
-        with _progress_bar(enabled=not as_json) as on_progress:
+        with _progress_bar(enabled=not as_json, batch_size=batch_size) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
                 objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
                 caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
                 detector=detector,
+                ray=ray, ray_ship_bytes=ray_ship_bytes,
             )
+        images = idx.catalog.count()
         if as_json:
-            print_json(_report_dict(report, idx.catalog.model_id) | {"vector_index": idx.status().vector_index})
+            print_json(_report_dict(report, idx.catalog.model_id) | {
+                "vector_index": idx.status().vector_index, "images": images,
+                "images_added": images - images_before,
+            })
         else:
-            _print_report(report)
+            _print_report(report, images, images - images_before)
         if report.interrupted:
             raise typer.Exit(130)
 
 
 @contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[IndexProgress], None] | None]:
-    """A bar with images/s and ETA that appears once there is work to show."""
+def _stop_on_sigterm() -> Iterator[None]:
+    """`kill` stops an index run like Ctrl+C does: finished batches kept, and said so."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _progress_bar(enabled: bool, batch_size: int) -> Iterator[Callable[[IndexProgress], None] | None]:
+    """A bar with images/s and time left that appears once there is work to show.
+
+    Until the first batch has gone through the model, the count climbs at decoding speed
+    only, so rate and time left are shown from then on, measured over the whole run.
+    """
     if not enabled:
         yield None
         return
     columns = (
         TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}", style="progress.remaining"),
     )
     bar = Progress(*columns, console=err, transient=False)
-    task = bar.add_task("index", total=None, rate="")
+    task = bar.add_task("index", total=None, rate="", eta="")
+    started = time.monotonic()
 
     def update(progress: IndexProgress) -> None:
         if not bar.live.is_started:
             bar.start()
-        speed = bar.tasks[0].speed
-        bar.update(
-            task, completed=progress.done, total=progress.total,
-            rate=f"{speed:.1f} img/s" if speed else "",
-        )
+        rate, eta = _rate_and_eta(progress, time.monotonic() - started, batch_size)
+        bar.update(task, completed=progress.done, total=progress.total, rate=rate, eta=eta)
 
     try:
         yield update
     finally:
         bar.stop()
+
+
+def _rate_and_eta(progress: IndexProgress, elapsed: float, batch_size: int) -> tuple[str, str]:
+    """'12.3 img/s', '0:01:05 left' once a first batch is embedded; blank before."""
+    first_batch = min(batch_size, progress.total)
+    if progress.done < first_batch or progress.done == 0 or elapsed <= 0:
+        return "", ""
+    speed = progress.done / elapsed
+    left = int((progress.total - progress.done) / speed)
+    return f"{speed:.1f} img/s", f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left"
 
 
 def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
@@ -152,9 +211,16 @@ def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]
     }
 
 
-def _print_report(report: IndexReport) -> None:
+def _print_report(report: IndexReport, images: int, added: int) -> None:
     if report.interrupted:
-        err.print("[yellow]Interrupted.[/] Finished batches are saved; run the same command to continue.")
+        todo = report.scanned - report.unchanged
+        err.print(
+            f"[yellow]Interrupted.[/] Kept what finished: the catalog holds {images} images "
+            f"({added} added by this run). Of {todo} files to read, the rest is left: "
+            "run the same command to continue."
+        )
+        _print_failures(report)
+        return
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
         "unchanged": report.unchanged, "removed": report.removed, "skipped": len(report.failures),
@@ -163,8 +229,13 @@ def _print_report(report: IndexReport) -> None:
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to do"
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
     out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
+    _print_failures(report)
+
+
+def _print_failures(report: IndexReport) -> None:
     for failure in report.failures[:20]:
-        err.print(f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
 

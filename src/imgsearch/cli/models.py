@@ -1,17 +1,24 @@
-"""`imgsearch models ...`: list, download, export and quantize CLIP models."""
+"""`imgsearch models ...`: list, download, export and quantize models."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
 
-models_app = typer.Typer(help="List, download, export and quantize CLIP models.", no_args_is_help=True)
+_WIDE_TABLE = 140
+"""Columns from which the notes fit in the table itself."""
+
+models_app = typer.Typer(
+    help="List CLIP models, download any model for offline use, export and quantize CLIP models.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 
 
@@ -24,35 +31,81 @@ def models_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"default": DEFAULT_MODEL, "models": [vars(m) for m in known]})
         return
+    wide = out.width >= _WIDE_TABLE
     table = Table(
-        title=f"Known models (default: {DEFAULT_MODEL})",
-        caption="Recall: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        title=f"Known models (default: {DEFAULT_MODEL})", box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
+        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        pad_edge=wide, collapse_padding=not wide,
     )
     table.add_column("name", no_wrap=True)
-    for numeric in ("params (M)", "GFLOPs", "Flickr30k R@1", "COCO R@1"):
-        table.add_column(numeric, justify="right")
-    table.add_column("notes")
+    for numeric in ("Mparams", "GFLOPs", "Flickr", "COCO"):
+        table.add_column(numeric, justify="right", no_wrap=not wide)
+    if wide:
+        table.add_column("notes")
     for entry in known:
-        table.add_row(
-            entry.name, _number(entry.params_m), _number(entry.gflops),
-            _number(entry.flickr30k_r1), _number(entry.coco_r1), entry.notes,
-        )
+        numbers = (_number(entry.params_m), _number(entry.gflops), _number(entry.flickr30k_r1), _number(entry.coco_r1))
+        table.add_row(entry.name, *numbers, *([entry.notes] if wide else []))
     out.print(table)
+    if not wide:  # a narrow terminal gets the notes as a list below, not squeezed into a column
+        for entry in known:
+            if entry.notes:
+                out.print(f"[bold]{escape(entry.name)}[/]: {escape(entry.notes)}", highlight=False)
+
+
+class ModelKind(str, Enum):
+    clip = "clip"
+    text = "text"
+    caption = "caption"
+    detector = "detector"
 
 
 @models_app.command("download")
 def models_download(
-    name: Annotated[str, typer.Argument(help="Model name from `imgsearch models list`.")],
+    name: Annotated[
+        Optional[str],
+        typer.Argument(help="CLIP name (`imgsearch models list`) or, for other kinds, a Hub id. Default: the default."),
+    ] = None,
+    kind: Annotated[
+        ModelKind,
+        typer.Option(help="clip (image search), text (text embedder), caption (--captions) or detector (--objects)."),
+    ] = ModelKind.clip,
 ) -> None:
-    """Fetch a named model into the local cache now, so that later runs work offline."""
-    from imgsearch.models import resolve_model_dir
+    """Fetch a model into the local cache now, so that later runs work offline.
+
+    Examples: `imgsearch models download` (the default CLIP model), `imgsearch models download --kind text`,
+    `imgsearch models download --kind caption` (needs the torch extra, as captions do).
+    """
     from imgsearch.models.hub import cache_location
 
     with user_errors():
-        path = resolve_model_dir(name)
-    out.print(f"{name} is ready in {escape(str(path))}.")
+        path = _download(kind, name)
+    label = name or "The default model"
+    out.print(escape(f"{label} is ready{f' in {path}' if path else ''}."))
     cache = escape(str(cache_location()))
-    out.print(f"To use it on a machine without network, copy {cache} there (same place, or set HF_HOME).")
+    out.print(
+        f"To use it on a machine without network, copy {cache} there: to the same place, "
+        "or anywhere and point HF_HUB_CACHE at it."
+    )
+
+
+def _download(kind: ModelKind, name: str | None) -> Path | None:
+    """The model's folder (CLIP, text) after fetching it; transformers models are loaded once instead."""
+    if kind is ModelKind.clip:
+        from imgsearch.models import DEFAULT_MODEL, resolve_model_dir
+
+        return resolve_model_dir(name or DEFAULT_MODEL)
+    if kind is ModelKind.text:
+        from imgsearch.text.embedder import download_text_model
+
+        return download_text_model(name)
+    from imgsearch.text.caption import DEFAULT_CAPTION_MODEL, Captioner
+    from imgsearch.text.objects import DEFAULT_DETECTOR, ObjectCounter
+
+    caption = kind is ModelKind.caption
+    maker = Captioner(name or DEFAULT_CAPTION_MODEL) if caption else ObjectCounter(name or DEFAULT_DETECTOR)
+    maker.prepare()  # no network: fails in seconds, before transformers' heavy imports
+    maker.load()
+    return None
 
 
 def _number(value: float | None) -> str:

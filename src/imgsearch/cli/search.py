@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,6 +33,7 @@ from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
+from imgsearch.store.catalog import escape_undecodable
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -47,14 +50,34 @@ CameraOption = Annotated[Optional[str], typer.Option("--camera", help="Camera ma
 OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How every query of one command is ranked and shown (the interactive prompt reuses them)."""
+
+    k: int
+    offset: int
+    min_score: float | None
+    filters: SearchFilters
+    mode: str | None = None
+    weights: dict[str, float] | None = None
+    explain: bool = False
+    as_json: bool = False
+    preview: bool = False
+    html: Path | None = None
+
+
 def _filters(
-    folder: Path | None, after: str | None, before: str | None,
+    idx: ImageIndex, folder: Path | None, after: str | None, before: str | None,
     formats: list[str] | None, min_size: int | None, camera: str | None,
 ) -> SearchFilters:
-    return SearchFilters(
+    filters = SearchFilters(
         folder=str(folder) if folder else None, after=after, before=before,
         formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera,
     )
+    # A folder that is gone still filters when the catalog holds images from it (an unplugged disk).
+    if folder and not folder.expanduser().exists() and not idx.count_matching(SearchFilters(folder=str(folder))):
+        raise ImgsearchError(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
+    return filters
 
 
 @app.command()
@@ -98,21 +121,30 @@ def search(
     html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search by text and example images. With no query, opens an interactive prompt."""
+    """Search by text and example images.
+
+    With no query, reads one query per line (an interactive prompt on a terminal, or piped
+    lines); every option applies to each of them.
+    """
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False
     ) as idx:
-        filters = _filters(folder, after, before, formats, min_size, camera)
+        options = _Options(
+            k=top, offset=offset, min_score=min_score,
+            filters=_filters(idx, folder, after, before, formats, min_size, camera),
+            mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
+            preview=preview, html=html,
+        )
         if not query and not images:
-            _interactive(idx, top, min_score, filters)
+            _interactive(idx, options)
             return
         results = idx.search(
             query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
-            min_score=min_score, filters=filters, mode=mode, weights=parse_weights(weights or []),
+            min_score=min_score, filters=options.filters, mode=mode, weights=options.weights,
             explain=explain,
         )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
-        _show_results(label, results, idx, as_json, preview, html)
+        _print_results(label, results, idx, options)
 
 
 @app.command()
@@ -136,19 +168,28 @@ def similar(
 ) -> None:
     """Find images that look like IMAGE."""
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
-        filters = _filters(folder, after, before, formats, min_size, camera)
-        results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=filters)
-        _show_results(str(image), results, idx, as_json, preview, html)
+        options = _Options(
+            k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
+            filters=_filters(idx, folder, after, before, formats, min_size, camera),
+        )
+        results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
+        _print_results(str(image), results, idx, options, mode="clip")
 
 
-def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: SearchFilters) -> None:
-    """A query loop that keeps the model loaded between queries."""
-    out.print("Type a query (prefix '-' to subtract, e.g. 'beach -people'); 'exit' to quit.")
+def _interactive(idx: ImageIndex, options: _Options) -> None:
+    """A query loop that keeps the models loaded between queries.
+
+    The prompt shows only on a terminal, so piped queries give clean output (JSON: one line each).
+    """
+    prompt = "imgsearch> " if sys.stdin.isatty() else ""
+    if prompt:
+        err.print("Type a query (prefix '-' to subtract, e.g. 'beach -people'); 'exit' to quit.")
     while True:
         try:
-            line = input("imgsearch> ").strip()
+            line = input(prompt).strip()
         except (EOFError, KeyboardInterrupt):
-            out.print()
+            if prompt:
+                err.print()
             return
         if line in {"exit", "quit", ":q"}:
             return
@@ -157,12 +198,14 @@ def _interactive(idx: ImageIndex, top: int, min_score: float | None, filters: Se
         positives, negatives = _split_signs(line)
         try:
             results = idx.search(
-                positives, negatives=negatives, k=top, min_score=min_score, filters=filters
+                positives, negatives=negatives, k=options.k, offset=options.offset,
+                min_score=options.min_score, filters=options.filters, mode=options.mode,
+                weights=options.weights, explain=options.explain,
             )
         except ImgsearchError as exc:
             print_error(str(exc))
             continue
-        _print_results(line, results, idx, as_json=False)
+        _print_results(line, results, idx, options, one_line=True)
 
 
 def parse_weights(pairs: list[str]) -> dict[str, float] | None:
@@ -194,30 +237,30 @@ def _split_signs(line: str) -> tuple[list[str], list[str]]:
     return positives, negatives
 
 
-def _show_results(
-    label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool, preview: bool, html: Path | None
+def _print_results(
+    label: str, results: list[SearchResult], idx: ImageIndex, options: _Options,
+    *, one_line: bool = False, mode: str | None = None,
 ) -> None:
-    """--html and --preview first; the table, tab-separated lines or JSON unless thumbnails were shown."""
-    model = idx.catalog.model_id
-    if not present_results(label, results, model=model, preview=preview, html=html, as_json=as_json,
-                           explain=_explanation):
-        _print_results(label, results, idx, as_json)
-
-
-def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_json: bool) -> None:
-    if as_json:
-        print_json({
-            "query": label, "model": idx.catalog.model_id,
-            "results": [r.to_dict() for r in results],
-        })
+    """--html and --preview first; then JSON, tab-separated lines or a table, unless thumbnails were shown."""
+    shown = present_results(
+        label, results, model=idx.catalog.model_id, preview=options.preview, html=options.html,
+        as_json=options.as_json, explain=_explanation,
+    )
+    if shown:
+        return
+    if options.as_json:
+        payload = {"query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results]}
+        if one_line:
+            print(json.dumps(payload, ensure_ascii=False), flush=True)
+        else:
+            print_json(payload)
         return
     if not results:
-        err.print(f"No good match for {label!r}: nothing scores above the cut-off. "
-                  "Try other words, or --min-score 0 to see the closest images anyway.")
+        err.print(escape(_why_empty(label, idx, options, mode or options.mode)), highlight=False)
         return
     if not sys.stdout.isatty():
         for r in results:
-            print(f"{r.score:.4f}\t{r.path}" + (f"\t{_explanation(r)}" if r.signals else ""))
+            print(f"{r.score:.4f}\t{escape_undecodable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
     explained = any(r.signals for r in results)
@@ -225,10 +268,33 @@ def _print_results(label: str, results: list[SearchResult], idx: ImageIndex, as_
         table.add_column("why")
     for r in results:
         table.add_row(
-            str(r.rank), f"{r.score:.3f}", Text(r.path, style=f"link {Path(r.path).as_uri()}"),
+            str(r.rank), f"{r.score:.3f}", Text(escape_undecodable(r.path), style=f"link {Path(r.path).as_uri()}"),
             f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)
+
+
+def _why_empty(label: str, idx: ImageIndex, options: _Options, mode: str | None) -> str:
+    """Which of the filters, the paging or the score cut-off left nothing to show."""
+    if options.filters and idx.count_matching(options.filters) == 0:
+        return f"No image matches the filters ({_describe(options.filters)}); loosen or drop them."
+    if options.offset and options.offset >= idx.count_matching(options.filters):
+        return f"No results past --offset {options.offset}: fewer images match."
+    if mode == "keyword" and not idx.search(label, mode="keyword", k=1, min_score=0, filters=options.filters):
+        return (f"No image text contains the words of {label!r} (common words such as 'the' match nothing). "
+                "Try other words or another --mode.")
+    if options.min_score is not None:
+        return f"No result for {label!r} scores --min-score {options.min_score:g} or more; lower it to see more."
+    return (f"No good match for {label!r}: nothing scores above the cut-off. "
+            "Try other words, or --min-score 0 to see the closest images anyway.")
+
+
+def _describe(filters: SearchFilters) -> str:
+    """The filters as the flags that set them: '--in /photos --format heic'."""
+    flags = [("--in", filters.folder), ("--after", filters.after), ("--before", filters.before),
+             *(("--format", f) for f in filters.formats), ("--min-size", filters.min_width),
+             ("--camera", filters.camera)]
+    return " ".join(f"{flag} {value}" for flag, value in flags if value is not None)
 
 
 def _explanation(result: SearchResult) -> str:

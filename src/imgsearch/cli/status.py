@@ -6,6 +6,7 @@ from rich.markup import escape
 
 from imgsearch.api import ImageIndex, Status
 from imgsearch.cli.common import DbOption, JsonOption, app, out, print_json, user_errors
+from imgsearch.store.catalog import escape_undecodable
 
 
 @app.command()
@@ -21,13 +22,16 @@ def status(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 def _print_status(info: Status) -> None:
     out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
-    out.print(f"Model:   {info.model_id or '(none yet)'}")
+    source = f" from {escape(info.model_path)}" if info.model_path else ""
+    out.print(f"Model:   {info.model_id or '(none yet)'}{source}")
+    out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
     out.print(f"Index:   {info.vector_index}")
-    out.print("Folders: " + (escape(", ".join(info.roots)) or "(none yet: imgsearch index FOLDER)"))
+    folders = escape(", ".join(map(escape_undecodable, info.roots)))
+    out.print("Folders: " + (folders or "(none yet: imgsearch index FOLDER)"))
     if info.failures:
         out.print(f"Failed files ({len(info.failures)}):")
         for failure in info.failures:
-            out.print(f"  {escape(failure.path)}: {escape(failure.reason)}", highlight=False)
+            out.print(f"  {escape(escape_undecodable(failure.path))}: {escape(failure.reason)}", highlight=False)
 
 

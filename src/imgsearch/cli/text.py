@@ -43,12 +43,24 @@ def import_captions(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Attach descriptions to many images at once from a CSV file."""
+    """Attach descriptions to many images at once from a CSV file.
+
+    They are kept beside texts written with `describe` (both are searched); importing again
+    replaces what the earlier import brought.
+    """
     with user_errors(), ImageIndex(db, create=False) as idx:
         report = idx.import_captions(csv_file)
     if as_json:
-        print_json({"imported": report.imported, "unknown": report.unknown})
+        print_json({
+            "imported": report.imported, "unknown": report.unknown,
+            "beside_descriptions": report.beside_descriptions, "replaced": report.replaced,
+        })
         return
     out.print(f"Imported {report.imported} descriptions.")
+    if report.beside_descriptions:
+        out.print(f"{report.beside_descriptions} of these images also have your own description "
+                  "(from `describe`): both are kept and searched.")
+    if report.replaced:
+        out.print(f"{report.replaced} replaced the caption an earlier import gave them.")
     for name in report.unknown:
         err.print(f"  [yellow]not in the catalog[/] {name}", highlight=False)

@@ -1,13 +1,17 @@
 """Read image-caption datasets in the formats retrieval papers use, into one `Dataset`.
 
-Formats, chosen by content (JSON) or by suffix:
-- Karpathy split JSON (`dataset_flickr8k.json`, `dataset_flickr30k.json`, `dataset_coco.json`),
-  filtered with `split` ("test", "val", "train", "restval");
-- COCO captions JSON (`captions_val2017.json`: `images` + `annotations`);
-- a `{file: [captions]}` JSON;
-- the Flickr8k token file (`img.jpg#N<TAB>caption`; a space instead of the tab is tolerated);
-- CSV `image,caption[,relevance]`: rows sharing a caption with several images and a relevance
-  number give graded relevance.
+Formats are recognised by content, never by file name, because the common distributions
+disagree with their suffixes (Flickr8k's `captions.txt` is a CSV; token files ship as `.txt`,
+`.token` or `.csv`):
+- JSON (first character `{` or `[`):
+  - Karpathy split JSON (`dataset_flickr8k.json`, `dataset_flickr30k.json`, `dataset_coco.json`),
+    filtered with `split` ("test", "val", "train", "restval");
+  - COCO captions JSON (`captions_val2017.json`: `images` + `annotations`);
+  - a `{file: [captions]}` object, or a list of `{"image": ..., "caption": ...}` records;
+- the Flickr8k token file, when most of its first lines read `img.jpg#N<TAB>caption` (a space
+  instead of the tab is tolerated);
+- otherwise CSV `image,caption[,relevance]`: rows sharing a caption with several images and a
+  relevance number give graded relevance.
 
 Oddities (duplicate ids, captions of unknown images, malformed lines) do not stop the read:
 they are collected in `Dataset.issues` for the report.
@@ -18,13 +22,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
 
 _TOKEN_LINE = re.compile(r"^(?P<image>\S+?)#(?P<number>\d+)\s+(?P<caption>.*\S)\s*$")
+_SNIFF_LINES = 5
+"""Non-empty lines looked at to tell a token file from a CSV."""
+_IMAGE_KEYS = ("image", "file", "filename", "file_name", "path")
+_CAPTION_KEYS = ("caption", "captions", "text", "sentence")
 
 
 @dataclass(frozen=True)
@@ -49,17 +57,23 @@ def load_dataset(path: str | Path, *, split: str | None = None) -> Dataset:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ImgsearchError(f"No dataset file at {path}. Check the --dataset path.")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        dataset = _read_csv(path)
-    elif suffix == ".json":
-        dataset = _read_json(path, split)
+    text = _read_text(path)
+    kind = _sniff(text)
+    if kind == "json":
+        dataset = _read_json(path, text, split)
+    elif kind == "token":
+        dataset = _read_token_file(path, text)
     else:
-        dataset = _read_token_file(path)
+        dataset = _read_csv(text)
     if split is not None and dataset.format != "karpathy":
         raise ImgsearchError(
             f"--split only applies to Karpathy split files (dataset_*.json); {path.name} is a "
             f"{dataset.format} file. Leave --split out."
+        )
+    if not dataset.images and kind == "csv":
+        raise ImgsearchError(
+            f"{path} holds no 'image.jpg#N<TAB>caption' lines and no image,caption CSV rows, and is not "
+            "JSON. See `imgsearch eval --help` for the accepted formats."
         )
     if not dataset.images:
         raise ImgsearchError(f"{path} holds no captioned images{f' in split {split!r}' if split else ''}.")
@@ -91,14 +105,23 @@ class _Builder:
         )
 
 
-def _read_json(path: Path, split: str | None) -> Dataset:
+def _sniff(text: str) -> str:
+    """'json', 'token' or 'csv', from the text itself."""
+    if text.lstrip()[:1] in ("{", "["):
+        return "json"
+    head = [line for line in text.splitlines()[: 10 * _SNIFF_LINES] if line.strip()][:_SNIFF_LINES]
+    tokens = sum(_TOKEN_LINE.match(line) is not None for line in head)
+    return "token" if head and tokens * 2 > len(head) else "csv"
+
+
+def _read_json(path: Path, text: str, split: str | None) -> Dataset:
     duplicates: list[str] = []
     try:
-        data = json.loads(
-            path.read_text(encoding="utf-8"), object_pairs_hook=lambda pairs: _no_dupes(pairs, duplicates)
-        )
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text, object_pairs_hook=lambda pairs: _no_dupes(pairs, duplicates))
+    except json.JSONDecodeError as exc:
         raise ImgsearchError(f"{path} is not valid JSON ({exc}). Check the --dataset file.") from exc
+    if isinstance(data, list) and data and all(isinstance(entry, dict) for entry in data):
+        return _from_records(path, data)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
         if "annotations" in data:
             return _from_coco(data)
@@ -114,9 +137,29 @@ def _read_json(path: Path, split: str | None) -> Dataset:
                 builder.add(image, caption)
         return builder.build("captions-by-file")
     raise ImgsearchError(
-        f"{path} is neither a Karpathy split file, a COCO captions file nor a {{file: [captions]}} map. "
-        "See `imgsearch eval --help` for the accepted formats."
+        f"{path} is neither a Karpathy split file, a COCO captions file, a {{file: [captions]}} map "
+        "nor a list of {image, caption} records. See `imgsearch eval --help` for the accepted formats."
     )
+
+
+def _from_records(path: Path, records: list[dict]) -> Dataset:
+    """`[{"image": "a.jpg", "caption": "..."}]` (or `captions: [...]`), the shape dataset exports use."""
+    image_key = next((k for k in _IMAGE_KEYS if k in records[0]), None)
+    caption_key = next((k for k in _CAPTION_KEYS if k in records[0]), None)
+    if image_key is None or caption_key is None:
+        raise ImgsearchError(
+            f"{path} is a list of records, but its first record has no image key ({', '.join(_IMAGE_KEYS)}) "
+            f"or no caption key ({', '.join(_CAPTION_KEYS)})."
+        )
+    builder = _Builder()
+    for number, record in enumerate(records, start=1):
+        image, captions = record.get(image_key), record.get(caption_key)
+        if not isinstance(image, str) or not _is_caption_list(captions):
+            builder.issues.append(f"record {number} lacks a string {image_key!r} or {caption_key!r}; skipped")
+            continue
+        for caption in _as_list(captions):
+            builder.add(image, caption)
+    return builder.build("json-records")
 
 
 def _no_dupes(pairs: list[tuple[str, object]], duplicates: list[str]) -> dict[str, object]:
@@ -180,10 +223,10 @@ def _from_coco(data: dict) -> Dataset:
     return builder.build("coco")
 
 
-def _read_token_file(path: Path) -> Dataset:
+def _read_token_file(path: Path, text: str) -> Dataset:
     builder = _Builder()
     seen: set[tuple[str, str]] = set()
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         match = _TOKEN_LINE.match(line)
@@ -203,9 +246,9 @@ def _read_token_file(path: Path) -> Dataset:
     return builder.build("flickr-token")
 
 
-def _read_csv(path: Path) -> Dataset:
+def _read_csv(text: str) -> Dataset:
     builder = _Builder()
-    rows = list(csv.reader(_lines(path)))
+    rows = list(csv.reader(text.splitlines()))
     header = bool(rows) and [c.strip().lower() for c in rows[0][:2]] == ["image", "caption"]
     best: dict[str, tuple[float, str]] = {}
     seen: set[tuple[str, ...]] = set()
@@ -242,8 +285,8 @@ def _grade(row: list[str], number: int, issues: list[str]) -> float | None:
         return 1.0
 
 
-def _lines(path: Path) -> Iterable[str]:
+def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImgsearchError(f"{path} is not UTF-8 text ({exc}). Save it as UTF-8.") from exc

@@ -15,6 +15,7 @@ from imgsearch.api import ImageIndex
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.query import Query
+from imgsearch.store.text import USER_MODEL
 
 TEXT_MODES = ("text", "keyword", "hybrid")
 
@@ -34,10 +35,17 @@ def has_text_signals() -> bool:
 
 
 def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
-    """Give each image its note (the oracle captions); an empty note removes an earlier one."""
+    """Give each image its note (the oracle captions) in one transaction, as `describe` would one
+    by one; an empty note removes an earlier one."""
     _require_text_signals()
+    rows = []
     for path, text in notes.items():
-        index.describe(path, text)  # type: ignore[attr-defined]
+        record = index.catalog.get_by_path(str(path))
+        if record is None:
+            raise ImgsearchError(f"{path} is not in the evaluation's catalog; run the evaluation again.")
+        rows.append((record.content_hash, "note", USER_MODEL, text))
+    index.texts.put_many(rows)
+    index.texts.sync()
 
 
 def score_gallery(

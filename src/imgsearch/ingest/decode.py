@@ -10,12 +10,17 @@ It keeps no mutable state, so it is safe to call from many threads.
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import re
+import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 import pillow_heif
@@ -63,7 +68,9 @@ _EXIF_OFFSET = re.compile(r"[+-]\d{2}:\d{2}")
 _WHITE = (255, 255, 255)
 _SRGB = ImageCms.createProfile("sRGB") if ImageCms is not None else None
 """Target of colour management; profiles are read-only, so threads can share it."""
-_SNIFF_BYTES = 512
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+"""O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (fstat then refuses it)."""
+SNIFF_BYTES = 512
 """Enough to recognise an SVG behind an XML declaration and comments."""
 
 
@@ -85,12 +92,12 @@ class DecodedImage:
 
 
 def decode_image(
-    source: bytes | Path,
+    source: bytes | Path | IO[bytes],
     *,
     min_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DecodedImage:
-    """Decode `source` (file path or the file's bytes) into an upright RGB image.
+    """Decode `source` (file path, the file's bytes or a seekable binary file) into an upright RGB image.
 
     With `min_side`, the returned image may be reduced, but its shorter side
     stays >= `min_side` (unless the original is smaller). Raises
@@ -100,27 +107,64 @@ def decode_image(
         raise ValueError(f"min_side must be positive, got {min_side}")
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _decode_stream(io.BytesIO(source), min_side, max_pixels)
+    if not isinstance(source, (str, Path)):
+        source.seek(0)
+        return _decode_stream(source, min_side, max_pixels)
+    with open_regular(Path(source)) as fp:
+        return _decode_stream(fp, min_side, max_pixels)
+
+
+@contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """The file opened for reading, refused unless it is a regular file; opening never blocks."""
     try:
-        with open(source, "rb") as fp:
-            return _decode_stream(fp, min_side, max_pixels)
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
         raise UnreadableImageError(_file_error_reason(exc)) from exc
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise UnreadableImageError(special_file_reason(kind))
+        fp = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fp:
+        try:
+            yield fp
+        except OSError as exc:
+            raise UnreadableImageError(f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def special_file_reason(mode: int) -> str:
+    """Why a file system entry that is not a regular file is skipped."""
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO), not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "socket, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device, not a regular file"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    return "not a regular file"
 
 
 def _file_error_reason(exc: OSError) -> str:
-    """Say why the file itself (not its content) could not be read."""
+    """Say why the file itself (not its content) could not be opened."""
     if isinstance(exc, FileNotFoundError):
         return "file not found"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory, not a file"
+    if exc.errno == errno.ENXIO:  # opening a Unix socket
+        return "socket, not a regular file"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
     return f"cannot read file: {exc.strerror or exc}"
 
 
 def _decode_stream(fp: IO[bytes], min_side: int | None, max_pixels: int) -> DecodedImage:
     """Identify, check, decode and convert the image held by `fp`."""
-    prefix = fp.read(_SNIFF_BYTES)
+    prefix = fp.read(SNIFF_BYTES)
     if not prefix:
         raise UnreadableImageError("empty file")
     im = _identify(fp, prefix)
@@ -135,6 +179,28 @@ def _decode_stream(fp: IO[bytes], min_side: int | None, max_pixels: int) -> Deco
         im.close()
 
 
+def image_format(prefix: bytes) -> str | None:
+    """The Pillow format whose signature the first bytes carry, or None when no allowed decoder would try.
+
+    A cheap check on `SNIFF_BYTES` (or fewer) bytes, so non-images are refused before being read.
+    """
+    return next((name for name in _FORMATS if _accepts(name, prefix)), None)
+
+
+def _accepts(name: str, prefix: bytes) -> bool:
+    """True when plugin `name` is available and recognises these first bytes."""
+    if name not in Image.OPEN:
+        return False
+    accept = Image.OPEN[name][1]
+    verdict = accept(prefix[:16]) if accept is not None else True
+    return bool(verdict) and not isinstance(verdict, str)  # a str is Pillow's "looks like it, but no"
+
+
+def not_an_image_reason(prefix: bytes) -> str:
+    """Why a file whose first bytes no decoder accepts is skipped ('SVG is not supported', ...)."""
+    return _unsupported_reason(prefix) if prefix else "empty file"
+
+
 def _identify(fp: IO[bytes], prefix: bytes) -> ImageFile.ImageFile:
     """Open `fp` with the first allowed plugin that recognises its bytes.
 
@@ -144,15 +210,11 @@ def _identify(fp: IO[bytes], prefix: bytes) -> ImageFile.ImageFile:
     """
     first_error: Exception | None = None
     for name in _FORMATS:
-        if name not in Image.OPEN:
-            continue
-        factory, accept = Image.OPEN[name]
-        verdict = accept(prefix[:16]) if accept is not None else True
-        if not verdict or isinstance(verdict, str):  # a str is Pillow's "looks like it, but no"
+        if not _accepts(name, prefix):
             continue
         fp.seek(0)
         try:
-            return factory(fp, "")
+            return Image.OPEN[name][0](fp, "")
         except Exception as exc:  # plugins signal bad headers with many unrelated types
             first_error = first_error or exc
     if first_error is not None:
@@ -392,4 +454,7 @@ def _clean_text(raw: object) -> str | None:
     return text or None
 
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DecodedImage", "decode_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS", "SNIFF_BYTES", "DecodedImage", "decode_image", "image_format",
+    "not_an_image_reason", "open_regular", "special_file_reason",
+]

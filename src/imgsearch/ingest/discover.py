@@ -3,8 +3,19 @@
 Photo folders live on NAS shares, external drives and synced folders, so
 the walk must survive what those contain: symlink loops, folders linked
 twice, vendor junk folders, unreadable folders and files that vanish while
-we look. Candidates are chosen by extension only; the decoder checks the
-real content later.
+we look.
+
+Which files are candidates (the decoder checks the real content later):
+- a name with an image extension (IMAGE_EXTENSIONS, any case, `.jfif` included) is one,
+  without being opened, so big trees cost one stat per image;
+- a name with a known non-image extension (NON_IMAGE_EXTENSIONS: documents, code, audio,
+  video, archives, sidecars) is ignored without being opened;
+- any other name (no extension, or one we do not know: `IMG_0001`, `photo.jpg.1`,
+  `scan.2020-05-01`) has its first 32 bytes sniffed, and is a candidate when an image
+  decoder recognises them; sniffing opens with O_NONBLOCK, so a FIFO never blocks the walk.
+Reported with a reason (`on_error`) instead of being silently left out: files of formats
+we cannot decode (UNSUPPORTED_EXTENSIONS: SVG, JPEG XL, Photoshop), named pipes, sockets
+and devices, broken links, and folders or files that cannot be read.
 """
 
 from __future__ import annotations
@@ -16,13 +27,46 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgsearch.ingest.decode import special_file_reason
+from imgsearch.ingest.reading import looks_like_image
+
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {
-        ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
-        ".heic", ".heif", ".hif", ".avif", ".jp2", ".j2k",
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".pjpeg", ".pjp", ".png", ".apng",
+        ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif",
+        ".jp2", ".j2k", ".jpf", ".jpx",
     }
 )
 """Lowercase extensions of files the decoder can open (JPEG XL has no decoder here)."""
+
+UNSUPPORTED_EXTENSIONS: dict[str, str] = {
+    ".svg": "SVG is not supported",
+    ".svgz": "SVG is not supported",
+    ".jxl": "JPEG XL is not supported (no decoder installed)",
+    ".psd": "Photoshop documents are not supported",
+}
+"""Image formats a user may expect to be indexed, with the reason they are skipped (listed, not silent)."""
+
+NON_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        # documents and text
+        ".txt", ".md", ".rst", ".pdf", ".doc", ".docx", ".odt", ".rtf", ".xls", ".xlsx", ".ods",
+        ".ppt", ".pptx", ".odp", ".csv", ".tsv", ".json", ".xml", ".html", ".htm", ".css", ".epub",
+        ".log", ".ini", ".cfg", ".conf", ".toml", ".yaml", ".yml", ".lock", ".srt", ".vtt", ".nfo",
+        # photo sidecars and catalogs (THM/AAE are camera/iOS companions, not photos of their own)
+        ".xmp", ".aae", ".thm", ".pp3", ".dop", ".lrcat", ".lrdata", ".db", ".sqlite", ".ds_store",
+        # code and binaries
+        ".py", ".pyc", ".js", ".ts", ".c", ".h", ".cpp", ".java", ".go", ".rs", ".rb", ".sh",
+        ".o", ".so", ".dll", ".exe", ".bin", ".class", ".jar", ".wasm",
+        # audio and video
+        ".mp3", ".wav", ".flac", ".aac", ".m4a", ".ogg", ".opus", ".wma",
+        ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".wmv", ".mts", ".m2ts", ".3gp", ".mpg", ".mpeg",
+        # archives, disk images, fonts
+        ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".iso", ".dmg",
+        ".ttf", ".otf", ".woff", ".woff2",
+    }
+)
+"""Lowercase extensions whose files are never images: skipped without being opened."""
 
 SKIPPED_DIRS: frozenset[str] = frozenset(
     name.casefold()
@@ -103,14 +147,18 @@ def discover(
 
 def is_image_name(name: str) -> bool:
     """True when the file name has an image extension (any case)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return _extension(name) in IMAGE_EXTENSIONS
+
+
+def _extension(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
 
 
 def _check_root(root: Path) -> str:
     """Real path of a usable root; raises with a message the CLI can print as is."""
     if not root.exists():
         raise FileNotFoundError(f"folder not found: {root}")
-    if not root.is_dir() and not (root.is_file() and is_image_name(root.name)):
+    if not root.is_dir() and not (root.is_file() and (is_image_name(root.name) or looks_like_image(root))):
         raise NotADirectoryError(f"not a folder or an image file: {root}")
     return os.path.realpath(root)
 
@@ -169,11 +217,21 @@ def _visit_entry(
             if _first_visit(real, state):
                 subdirs.append(real)
     elif is_file:
-        if _is_candidate(entry.name):
+        if _is_candidate(entry, state):
             return _found_file(entry.path, _real_path(directory, entry), state)
-    elif entry.is_symlink():
-        state.report(entry.path, "broken symbolic link")
+    else:
+        _report_special(entry, state)
     return None
+
+
+def _report_special(entry: os.DirEntry[str], state: _WalkState) -> None:
+    """A FIFO, socket, device or broken link: listed with its reason, never opened."""
+    try:
+        mode = entry.stat().st_mode
+    except OSError as exc:
+        state.report(entry.path, "broken symbolic link" if entry.is_symlink() else _os_reason(exc, "cannot inspect"))
+        return
+    state.report(entry.path, special_file_reason(mode))
 
 
 def _found_file(path: str, real: str, state: _WalkState) -> FoundFile | None:
@@ -186,6 +244,7 @@ def _found_file(path: str, real: str, state: _WalkState) -> FoundFile | None:
         state.report(path, _os_reason(exc, "cannot inspect"))
         return None
     if not stat.S_ISREG(info.st_mode):
+        state.report(path, special_file_reason(info.st_mode))
         return None
     state.seen_files.add(real)
     return FoundFile(Path(real), info.st_size, info.st_mtime_ns)
@@ -212,9 +271,17 @@ def _real_path(directory: str, entry: os.DirEntry[str]) -> str:
     return os.path.join(directory, entry.name)
 
 
-def _is_candidate(name: str) -> bool:
-    """An image by extension, and not a macOS resource fork that merely looks like one."""
-    return is_image_name(name) and not name.startswith(APPLEDOUBLE_PREFIX)
+def _is_candidate(entry: os.DirEntry[str], state: _WalkState) -> bool:
+    """An image by extension, or by content when the extension says nothing (see the module docstring)."""
+    if entry.name.startswith(APPLEDOUBLE_PREFIX):  # macOS resource forks merely look like images
+        return False
+    extension = _extension(entry.name)
+    if extension in IMAGE_EXTENSIONS:
+        return True
+    if extension in UNSUPPORTED_EXTENSIONS:
+        state.report(entry.path, UNSUPPORTED_EXTENSIONS[extension])
+        return False
+    return extension not in NON_IMAGE_EXTENSIONS and looks_like_image(Path(entry.path))
 
 
 def _is_hidden(name: str) -> bool:

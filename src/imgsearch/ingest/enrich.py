@@ -13,7 +13,6 @@ batch is committed on its own.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import decode_image
 from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Progress
+from imgsearch.ingest.reading import open_image
 from imgsearch.store.catalog import Failure
 from imgsearch.store.text import TextStore
 from imgsearch.threads import decode_workers
@@ -43,6 +43,9 @@ class TextMaker(Protocol):
     """What made it; part of the cache key, so a different model or prompt recomputes."""
     in_workers: bool
     """True: called per image from the decode threads. False: called on batches in the main thread."""
+
+    def prepare(self) -> None:
+        """Check, in seconds, that the extra and model it needs are there (raises if not)."""
 
     def describe(self, images: list[Image.Image]) -> list[str]: ...
 
@@ -157,13 +160,10 @@ def _decode_all(jobs: list[_Job], workers: int | None, batch_size: int) -> Itera
 def _decode_one(job: _Job) -> _Decoded:
     """Read and decode one file and run the per-image makers on it (in a worker thread)."""
     try:
-        data = Path(job.path).read_bytes()
-    except OSError as exc:
-        return _Decoded(job, None, {}, f"cannot read file: {exc.strerror or exc}")
-    if job.content_hash and hashlib.blake2b(data, digest_size=16).hexdigest() != job.content_hash:
-        return _Decoded(job, None, {}, "the file changed since it was indexed; run index again")
-    try:
-        image = decode_image(data, min_side=DECODE_SIDE).image
+        with open_image(Path(job.path)) as opened:
+            if job.content_hash and opened.content_hash != job.content_hash:
+                return _Decoded(job, None, {}, "the file changed since it was indexed; run index again")
+            image = decode_image(opened.source(), min_side=DECODE_SIDE).image
     except UnreadableImageError as exc:
         return _Decoded(job, None, {}, str(exc))
     return _Decoded(job, image, {m.source: m.describe([image])[0] for m in job.makers if m.in_workers})

@@ -9,7 +9,6 @@ interrupted run keeps everything finished before it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -20,11 +19,13 @@ from typing import Protocol
 
 import numpy as np
 
+from imgsearch.duplicates.hashing import perceptual_hash, to_signed
 from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import DecodedImage, decode_image
 from imgsearch.ingest.discover import FoundFile, discover
-from imgsearch.store.catalog import Catalog, Failure, FileState, NewImage, TextSignal
+from imgsearch.ingest.reading import open_image
+from imgsearch.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from imgsearch.text.metadata import MODEL as METADATA_MODEL
 from imgsearch.text.metadata import read_metadata, sidecars
 from imgsearch.threads import decode_workers
@@ -75,27 +76,49 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """Decoded and preprocessed, waiting for the model."""
+
     found: FoundFile
     content_hash: str
     decoded: DecodedImage
     pixels: np.ndarray
     texts: tuple[TextSignal, ...]
+    phash: int
 
 
 @dataclass(frozen=True)
-class _Reused:
+class Embedded:
+    """Embedded elsewhere (on a cluster), ready to be written."""
+
     found: FoundFile
     new_image: NewImage
 
 
 @dataclass(frozen=True)
-class _Failed:
+class Reused:
+    found: FoundFile
+    new_image: NewImage
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """An unchanged image indexed before perceptual hashes existed, now hashed."""
+
+    found: FoundFile
+    phash: int | None
+
+
+@dataclass(frozen=True)
+class Failed:
     found: FoundFile
     reason: str
 
 
-_Outcome = _Prepared | _Reused | _Failed
+Outcome = Prepared | Embedded | Reused | Hashed | Failed
+OutcomeSource = Callable[[list[FoundFile], set[str]], Iterator[Outcome]]
+"""Turns the files that need work (and the paths among them that only need a perceptual hash) into
+outcomes: local threads by default, or a cluster."""
 
 
 def index_folders(
@@ -107,8 +130,13 @@ def index_folders(
     workers: int | None = None,
     include_hidden: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    outcomes: OutcomeSource | None = None,
 ) -> IndexReport:
-    """Index or refresh `roots` in the catalog, with `model` embedding new content."""
+    """Index or refresh `roots` in the catalog, with `model` embedding new content.
+
+    Discovery, change detection and the batch commits always run here; `outcomes` only
+    changes who reads, decodes and embeds the files that need work.
+    """
     started = time.perf_counter()
     report = IndexReport()
     roots = [Path(os.path.realpath(Path(root).expanduser())) for root in roots]
@@ -127,17 +155,22 @@ def index_folders(
     known = catalog.file_states(roots)
     todo = [f for f in found if _needs_work(f, known.get(str(f.path)))]
     report.unchanged = len(found) - len(todo)
+    hash_only = {str(f.path) for f in found if _needs_hash_only(f, known.get(str(f.path)))}
+    todo += [f for f in found if str(f.path) in hash_only]
     removed = _vanished(known, found, walk_errors)
+    new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
 
+    if outcomes is None:
+        outcomes = lambda files, hashing: _prepare_all(  # noqa: E731
+            catalog.path, model, files, workers, batch_size, hashing
+        )
     writer = _BatchWriter(catalog, model, batch_size, report)
     try:
-        for done, outcome in enumerate(
-            _prepare_all(catalog.path, model, todo, workers, batch_size), start=1
-        ):
+        for done, outcome in enumerate(outcomes(todo, hash_only), start=1):
             writer.add(outcome)
             if on_progress:
                 on_progress(Progress(done, len(todo), str(outcome.found.path)))
-        writer.flush(extra_failures=walk_errors, removed=removed)
+        writer.flush(extra_failures=new_skips, removed=removed)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -151,6 +184,11 @@ def _needs_work(found: FoundFile, known: FileState | None) -> bool:
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return True
     return not known.failed and any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+
+
+def _needs_hash_only(found: FoundFile, known: FileState | None) -> bool:
+    """Unchanged and indexed, but from before perceptual hashes were stored."""
+    return known is not None and known.unhashed and not _needs_work(found, known)
 
 
 def _mtime(path: Path) -> float:
@@ -180,34 +218,44 @@ class _BatchWriter:
         self.model = model
         self.batch_size = batch_size
         self.report = report
-        self.prepared: list[_Prepared] = []
+        self.prepared: list[Prepared] = []
         self.ready: list[NewImage] = []
         self.failures: list[Failure] = []
+        self.phashes: list[tuple[str, int]] = []
+        self.embedded_ready = 0
 
-    def add(self, outcome: _Outcome) -> None:
-        if isinstance(outcome, _Prepared):
+    def add(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Prepared):
             self.prepared.append(outcome)
-        elif isinstance(outcome, _Reused):
+        elif isinstance(outcome, Embedded):
+            self.ready.append(outcome.new_image)
+            self.embedded_ready += 1
+        elif isinstance(outcome, Reused):
             self.ready.append(outcome.new_image)
             self.report.reused += 1
+        elif isinstance(outcome, Hashed):
+            if outcome.phash is not None:
+                self.phashes.append((str(outcome.found.path), outcome.phash))
         else:
             self.failures.append(_failure(outcome.found, outcome.reason))
-        if len(self.prepared) >= self.batch_size:
+        if len(self.prepared) + self.embedded_ready >= self.batch_size or len(self.phashes) >= 8 * self.batch_size:
             self.flush()
 
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
-        self.catalog.write_batch(images, failures, removed)
-        self.report.failures.extend(failures)
-        self.prepared, self.ready, self.failures = [], [], []
+        refused = self.catalog.write_batch(images, failures, removed, self.phashes)
+        self.report.embedded += self.embedded_ready
+        self.report.failures.extend(failures + refused)
+        self.prepared, self.ready, self.failures, self.phashes = [], [], [], []
+        self.embedded_ready = 0
 
-    def _embed(self, prepared: list[_Prepared]) -> list[NewImage]:
+    def _embed(self, prepared: list[Prepared]) -> list[NewImage]:
         if not prepared:
             return []
         embeddings = self.model.encode_pixels(np.stack([p.pixels for p in prepared]))
         self.report.embedded += len(prepared)
-        return [_new_image(p, e) for p, e in zip(prepared, embeddings)]
+        return [new_image(p, e) for p, e in zip(prepared, embeddings)]
 
 
 def _prepare_all(
@@ -216,37 +264,67 @@ def _prepare_all(
     files: list[FoundFile],
     workers: int | None,
     batch_size: int,
-) -> Iterator[_Outcome]:
+    hash_only: set[str],
+) -> Iterator[Outcome]:
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
     workers = workers or decode_workers()
     try:
         yield from ordered_ahead(
-            lambda found: _prepare_one(found, model, lookup), files,
+            lambda found: _prepare_one(found, model, lookup, str(found.path) in hash_only), files,
             workers=workers, window=max(2 * batch_size, 4 * workers), name="decode",
         )
     finally:
         lookup.close()
 
 
-def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup) -> _Outcome:
+def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool) -> Outcome:
+    """Read, hash and decode one file (in a worker thread); any problem becomes a `Failed` with its
+    reason. `hash_only`: an unchanged image that only lacks its perceptual hash."""
+    min_side = DRAFT_FACTOR * model.image_size
     try:
-        data = found.path.read_bytes()
-    except OSError as exc:
-        return _Failed(found, f"cannot read file: {exc.strerror or exc}")
-    content_hash = hashlib.blake2b(data, digest_size=16).hexdigest()
-    known = lookup.find(content_hash)
-    if known is not None:  # the same picture, but this copy may have its own sidecar
-        return _Reused(found, _copy_known(found, content_hash, known, _metadata_signals(data, found.path)))
-    try:
-        decoded = decode_image(data, min_side=DRAFT_FACTOR * model.image_size)
+        with open_image(found.path) as opened:
+            if hash_only:
+                return Hashed(found, _phash(decode_image(opened.source(), min_side=min_side)))
+            texts = metadata_signals(opened.head, found.path)
+            known = lookup.find(opened.content_hash)
+            if known is not None:  # the same picture, but this copy may have its own sidecar
+                record, embedding, phash = known
+                if phash is None:
+                    phash = _phash(decode_image(opened.source(), min_side=min_side))
+                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, texts))
+            decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
-        return _Failed(found, str(exc))
-    return _Prepared(found, content_hash, decoded, pixels, _metadata_signals(data, found.path))
+        return Hashed(found, None) if hash_only else Failed(found, str(exc))
+    return Prepared(found, opened.content_hash, decoded, pixels, texts, _phash(decoded))
 
 
-def _metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
+def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
+    """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
+    `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
+    min_side = DRAFT_FACTOR * model.image_size
+    try:
+        if shipped is not None:
+            data, content_hash = shipped
+            texts = metadata_signals(data, found.path)
+            decoded = decode_image(data, min_side=min_side)
+        else:
+            with open_image(found.path) as opened:
+                content_hash, texts = opened.content_hash, metadata_signals(opened.head, found.path)
+                decoded = decode_image(opened.source(), min_side=min_side)
+        pixels = model.preprocess(decoded.image)
+    except UnreadableImageError as exc:
+        return Failed(found, str(exc))
+    return Prepared(found, content_hash, decoded, pixels, texts, _phash(decoded))
+
+
+def _phash(decoded: DecodedImage) -> int:
+    """The perceptual hash of the decoded, upright picture, as the catalog stores it."""
+    return to_signed(perceptual_hash(decoded.image))
+
+
+def metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
     """Descriptions and keywords written into the file or its sidecar (a header parse, no decode)."""
     text = read_metadata(data, path)
     return (TextSignal("metadata", METADATA_MODEL, text),) if text else ()
@@ -261,7 +339,7 @@ class _HashLookup:
         self.opened: list[Catalog] = []
         self.lock = threading.Lock()
 
-    def find(self, content_hash: str) -> tuple | None:
+    def find(self, content_hash: str) -> tuple[ImageRecord, np.ndarray, int | None] | None:
         catalog = getattr(self.local, "catalog", None)
         if catalog is None:
             catalog = Catalog(self.db_path, readonly=True)
@@ -277,23 +355,25 @@ class _HashLookup:
             self.opened.clear()
 
 
-def _copy_known(found: FoundFile, content_hash: str, known: tuple, texts: tuple[TextSignal, ...]) -> NewImage:
-    record, embedding = known
+def copy_known(
+    found: FoundFile, content_hash: str, record: ImageRecord, embedding: np.ndarray, phash: int,
+    texts: tuple[TextSignal, ...],
+) -> NewImage:
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding, texts=texts,
+        embedding=embedding, texts=texts, phash=phash,
     )
 
 
-def _new_image(prepared: _Prepared, embedding: np.ndarray) -> NewImage:
+def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
     found, decoded = prepared.found, prepared.decoded
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
         format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
-        embedding=embedding, texts=prepared.texts,
+        embedding=embedding, texts=prepared.texts, phash=prepared.phash,
     )
 
 

@@ -1,9 +1,11 @@
 """Finding a named model: local Hugging Face cache first, then the Hub, failing fast when offline.
 
-Models are Immich's ONNX exports, ``immich-app/<name>`` on the Hub, stored in the standard HF cache
-(``HF_HOME`` / ``HF_HUB_CACHE``) or in ``$IMGSEARCH_MODEL_DIR`` when set. A search on a machine
-without network must never wait on DNS or TCP timeouts, so before any download we probe the Hub
-(or the configured HTTPS proxy) with a few-second budget and say exactly how to get the model.
+CLIP models are Immich's ONNX exports, ``immich-app/<name>`` on the Hub, stored in the standard HF
+cache (``$HF_HUB_CACHE``, by default ``$HF_HOME/hub``) or in ``$IMGSEARCH_MODEL_DIR`` when set; the
+text model and the captioning and detection models use the same cache and the same checks. A
+command on a machine without network must never wait on DNS or TCP timeouts, so before any download
+we probe the Hub (or the configured HTTPS proxy) with a few-second budget and say exactly how to get
+the model.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,62 +59,25 @@ def resolve_model_dir(name: str) -> Path:
     name = clean_model_name(name)
     if not is_valid_repo_name(name):
         raise ModelNotAvailableError(f"{name!r} is not a valid model name. Known models: {known_names_hint()}.")
-    found = _find_local(name)
-    if found is not None:
-        return found
-    if hub_offline():
-        raise _not_available(name, "HF_HUB_OFFLINE is set and the model is not in the local cache")
-    reason = _probe_hub()
-    if reason is not None:
-        raise _not_available(name, reason)
-    return _download(name)
-
-
-def _find_local(name: str) -> Path | None:
-    """A complete copy in the HF cache, or a plain folder ``$IMGSEARCH_MODEL_DIR/<name>``."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
+    repo_id = f"{HUB_ORGANIZATION}/{name}"
     root = cache_dir()
     if root is not None and not missing_files(root / name):
         return root / name
+    found = local_snapshot(repo_id, DOWNLOAD_PATTERNS)
+    if found is not None and not missing_files(found):
+        return found
+    reason = hub_unreachable()
+    if reason is not None:
+        raise _not_available(name, reason)
     try:
-        path = Path(
-            snapshot_download(
-                f"{HUB_ORGANIZATION}/{name}",
-                cache_dir=root,
-                local_files_only=True,
-                allow_patterns=list(DOWNLOAD_PATTERNS),
-            )
-        )
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-    return None if missing_files(path) else path
-
-
-def _download(name: str) -> Path:
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    repo_id = f"{HUB_ORGANIZATION}/{name}"
-    try:
-        info = HfApi().repo_info(repo_id, timeout=METADATA_TIMEOUT_S)
-        path = Path(
-            snapshot_download(
-                repo_id,
-                revision=info.sha,
-                cache_dir=cache_dir(),
-                allow_patterns=list(DOWNLOAD_PATTERNS),
-                etag_timeout=METADATA_TIMEOUT_S,
-            )
-        )
-    except RepositoryNotFoundError as exc:
+        path = download_snapshot(repo_id, lambda files: DOWNLOAD_PATTERNS)
+    except RepoNotFound as exc:
         raise ModelNotAvailableError(
             f"Unknown model {name!r}: there is no {repo_id} on the Hugging Face Hub. "
             f"Known models: {known_names_hint()}."
         ) from exc
-    except Exception as exc:  # HfHubHTTPError, OSError, and httpx errors, which share no public base
-        raise _not_available(name, f"download failed ({type(exc).__name__}: {exc})") from exc
+    except DownloadFailed as exc:
+        raise _not_available(name, str(exc)) from exc
     missing = missing_files(path)
     if missing:
         raise ModelNotAvailableError(
@@ -119,6 +85,74 @@ def _download(name: str) -> Path:
             f"Known models: {known_names_hint()}."
         )
     return path
+
+
+class RepoNotFound(Exception):
+    """The Hub answered: no such repository."""
+
+
+class DownloadFailed(Exception):
+    """The Hub was reachable but the download did not complete; the message says why."""
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hub cannot be used now (HF_HUB_OFFLINE, no DNS, no route), or ``None``; answers in seconds.
+
+    Every model download goes through this first, so no command waits on minutes of retries.
+    """
+    if hub_offline():
+        return "HF_HUB_OFFLINE is set and the model is not in the local cache"
+    return _probe_hub()
+
+
+def local_snapshot(repo_id: str, patterns: Sequence[str]) -> Path | None:
+    """The cached snapshot folder of ``repo_id`` (HF cache or ``$IMGSEARCH_MODEL_DIR``), never the network.
+
+    Callers check that the files they need are in it: a snapshot can be partial.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(repo_id, cache_dir=cache_dir(), local_files_only=True, allow_patterns=list(patterns))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return Path(path)
+
+
+def download_snapshot(repo_id: str, choose: Callable[[list[str]], Sequence[str]]) -> Path:
+    """Download the files that ``choose(repo file names)`` selects (glob patterns) into the cache.
+
+    Raises ``RepoNotFound`` or ``DownloadFailed``; call ``hub_unreachable`` first so that a machine
+    without network fails in seconds instead of here.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi().repo_info(repo_id, timeout=METADATA_TIMEOUT_S)
+        files = [s.rfilename for s in info.siblings or []]
+        return Path(
+            snapshot_download(  # by branch, not by info.sha: only then is refs/main written for offline runs
+                repo_id,
+                cache_dir=cache_dir(),
+                allow_patterns=list(choose(files)),
+                etag_timeout=METADATA_TIMEOUT_S,
+            )
+        )
+    except RepositoryNotFoundError as exc:
+        raise RepoNotFound(repo_id) from exc
+    except Exception as exc:  # HfHubHTTPError, OSError, and httpx errors, which share no public base
+        raise DownloadFailed(f"download failed ({type(exc).__name__}: {exc})") from exc
+
+
+def copy_hint(command: str) -> str:
+    """How to bring a model to a machine without network: the same words in every message."""
+    return (
+        f"run `{command}` on a machine with internet access, then copy its Hugging Face cache folder "
+        f"({cache_location()}) to the same place here, or anywhere and point HF_HUB_CACHE "
+        f"(or {MODEL_DIR_ENV}) at the copy; HF_HOME would name the folder above it"
+    )
 
 
 def _probe_hub() -> str | None:
@@ -162,9 +196,7 @@ def _not_available(name: str, reason: str) -> ModelNotAvailableError:
     return ModelNotAvailableError(
         f"Model {name!r} is not available offline and cannot be downloaded: {reason}.{hint}\n"
         "To get it:\n"
-        f"  - run the same command on a machine with internet access; it downloads {HUB_ORGANIZATION}/{name} "
-        f"into the Hugging Face cache ({cache_location()}); copy that folder to the same place here, "
-        f"or anywhere and point HF_HOME (or {MODEL_DIR_ENV}) at it;\n"
+        f"  - {copy_hint(f'imgsearch models download {name}')};\n"
         "  - or pass --model-path DIR with a model directory in Immich's layout (config.json, visual/, textual/);\n"
         "  - or create such a directory with `imgsearch models export` (needs `pip install 'imgsearch[torch]'`)."
     )

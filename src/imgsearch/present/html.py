@@ -17,6 +17,7 @@ from pathlib import Path
 from imgsearch.errors import ImgsearchError, UnreadableImageError
 from imgsearch.ingest.encode import jpeg_data_url, thumbnail
 from imgsearch.search.engine import SearchResult
+from imgsearch.store.catalog import escape_undecodable
 
 THUMB_SIDE = 320
 """Sharp in a 160-220 px grid cell on high-density screens; about 20 KB per photo."""
@@ -74,11 +75,16 @@ def write_results_page(path: Path, query: str, results: Sequence[SearchResult], 
     return target
 
 
+def _text(text: str) -> str:
+    """HTML-escaped, with a file name's undecodable bytes as \\xNN so the page can be written as UTF-8."""
+    return escape(escape_undecodable(text))
+
+
 def _item(result: SearchResult, explain: Callable[[SearchResult], str] | None) -> str:
     path = Path(result.path)
     href = escape(path.as_uri())
     try:
-        picture = f'<img src="{jpeg_data_url(thumbnail(path, THUMB_SIDE), THUMB_SIDE)}" alt="{escape(path.name)}">'
+        picture = f'<img src="{jpeg_data_url(thumbnail(path, THUMB_SIDE), THUMB_SIDE)}" alt="{_text(path.name)}">'
     except UnreadableImageError as exc:
         picture = f'<span class="missing">no preview: {escape(str(exc))}</span>'
     taken = result.taken_at.replace("T", " ") if result.taken_at else None
@@ -87,8 +93,8 @@ def _item(result: SearchResult, explain: Callable[[SearchResult], str] | None) -
     return (
         f'<li data-rank="{result.rank}"><a class="thumb" href="{href}">{picture}</a><div class="info">'
         f'<span class="rank">#{result.rank}</span> <span class="score">{result.score:.3f}</span><br>'
-        f'<a class="path" href="{href}" title="{escape(result.path)}">{escape(path.name)}</a>'
-        f'<div class="folder">{escape(str(path.parent))}</div><div class="details">{escape(details)}</div>'
+        f'<a class="path" href="{href}" title="{_text(result.path)}">{_text(path.name)}</a>'
+        f'<div class="folder">{_text(str(path.parent))}</div><div class="details">{escape(details)}</div>'
         + (f'<div class="why">{escape(why)}</div>' if why else "")
         + "</div></li>"
     )

@@ -20,6 +20,7 @@ from PIL import Image
 from imgsearch.errors import ImgsearchError, UnreadableImageError
 from imgsearch.ingest.encode import encoded, shrink, thumbnail
 from imgsearch.search.engine import SearchResult
+from imgsearch.store.catalog import escape_undecodable
 
 KITTY, ITERM, SIXEL = "kitty", "iterm", "sixel"
 PROTOCOLS = (KITTY, ITERM, SIXEL)
@@ -87,8 +88,11 @@ def result_line(result: SearchResult, explain: Callable[[SearchResult], str]) ->
 
 
 def printable(text: str) -> str:
-    """`text` with control characters shown as '?': a file name must not be able to drive the terminal."""
-    return "".join("?" if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    """`text` with control characters shown as '?': a file name must not be able to drive the terminal.
+
+    Bytes of a file name that are not UTF-8 show as \\xNN (they could not be written otherwise).
+    """
+    return "".join("?" if unicodedata.category(ch) == "Cc" else ch for ch in escape_undecodable(text))
 
 
 def render(image: Image.Image, protocol: str, *, name: str = "", rows: int = ROWS) -> str:

@@ -80,7 +80,10 @@ def sigmoid_calibration(logit_scale: float, logit_bias: float) -> Calibration:
 
 
 def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, float]:
-    """The signals a mode uses (those weighing more than 0), with the caller's weights in place of the defaults."""
+    """The signals a mode uses, with the caller's weights in place of the defaults.
+
+    A signal weighted 0 is left out, so its model is never loaded (`--weight text=0` needs no text model).
+    """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}")
     unknown = set(overrides or {}) - set(SIGNALS)
@@ -90,7 +93,7 @@ def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, floa
     weights = {s: float((overrides or {}).get(s, DEFAULT_WEIGHTS[s])) for s in used}
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError("signal weights must be >= 0 and not all zero")
-    return {s: w for s, w in weights.items() if w > 0}  # a signal weighing 0 is not computed at all
+    return {s: w for s, w in weights.items() if w > 0}
 
 
 def fuse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,15 +11,25 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import imgsearch
 from imgsearch.server.backend import Backend
 from imgsearch.server.config import ServerConfig
+from imgsearch.server.decoding import Decoder
 from imgsearch.server.errors import install_error_handlers
 from imgsearch.server.jobs import JobRunner
-from imgsearch.server.routes import admin, images, search
-from imgsearch.server.security import BodyLimit, TokenAuth
+from imgsearch.server.routes import admin, duplicates, images, search
+from imgsearch.server.security import (
+    DOCS_ASSETS,
+    BodyLimit,
+    HostCheck,
+    OriginCheck,
+    TokenAuth,
+    TrackedSend,
+    send_json_error,
+)
 from imgsearch.server.thumbs import ThumbnailCache
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -38,19 +49,23 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.backend = backend
         app.state.jobs = JobRunner(backend.open_sibling)
         app.state.thumbs = ThumbnailCache.beside(backend.db_path)
+        app.state.decoder = Decoder()
+        app.state.upload_slots = asyncio.Semaphore(search.UPLOAD_SLOTS)
         try:
             yield
         finally:
+            app.state.decoder.close()
             backend.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served from here, not from a CDN
         title="imgsearch", version=imgsearch.__version__, lifespan=lifespan,
+        static_url=DOCS_ASSETS, favicon_url="/static/icon.svg",
         description="Semantic search over your photo folders. Every result's `id` works with "
-        "/thumbs/{id}, /files/{id} and /api/images/{id}.",
+        "/thumbs/{id}, /files/{id} and /api/images/{id}. Errors are JSON: `{\"error\", \"detail\"}`.",
     )
     app.state.config = config
     install_error_handlers(app)
-    for router in (search.router, images.router, admin.router):
+    for router in (search.router, images.router, duplicates.router, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -59,14 +74,38 @@ def create_app(config: ServerConfig) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": UI_CSP,
                                                                 "Cache-Control": "no-cache"})
 
-    if config.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
-                           allow_headers=["Authorization", "Content-Type"])
+    # The last added runs first: headers on every answer, then the Host check, CORS (whose
+    # preflights carry no token), the origin check, the token, and the body limit.
+    app.add_middleware(BodyLimit, max_upload_bytes=config.max_upload_bytes)
     if config.token:
         app.add_middleware(TokenAuth, token=config.token)
-    app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(OriginCheck, token=config.token, cors_origins=config.cors_origins)
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(HostCheck, listen_host=config.host, allowed=config.allowed_hosts)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(StopQuietly)
     return app
+
+
+class StopQuietly:
+    """When shutdown cancels a request that is still running (a long search after SIGTERM),
+    answer 503 if nothing was sent yet, instead of a traceback in the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tracked = TrackedSend(send)
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if not tracked.started:
+                await send_json_error(send, 503, "shutting_down", "The server is stopping. Retry once it is back.")
 
 
 class SecurityHeaders:

@@ -8,25 +8,21 @@ the model itself.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from PIL import Image
 
 from imgsearch.api import ImageIndex
-from imgsearch.ingest.decode import decode_image
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.server.config import ServerConfig
+from imgsearch.server.workers import DaemonWorkers
 from imgsearch.store.catalog import ImageRecord
 
 T = TypeVar("T")
@@ -34,6 +30,21 @@ T = TypeVar("T")
 
 BY_LOOKS = "clip"
 """The mode for picture-only queries: rank by looks, whatever the default mode."""
+CLOSE_WAIT_SECONDS = 2.0
+"""How long shutdown waits for an idle lane to close its catalog."""
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """What a search request may set besides the query, as the CLI's `search` offers it."""
+
+    k: int
+    offset: int = 0
+    filters: SearchFilters = SearchFilters()
+    mode: str | None = None
+    min_score: float | None = None
+    weights: dict[str, float] | None = None
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,16 +58,15 @@ class SearchPage:
 
 
 class _Lane:
-    """One thread with its own `ImageIndex`, opened on that thread at first use."""
+    """One daemon thread with its own `ImageIndex`, opened on that thread at first use."""
 
     def __init__(self, name: str, open_index: Callable[[], ImageIndex]) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._worker = DaemonWorkers(name)
         self._open_index = open_index
         self.index: ImageIndex | None = None
 
     async def run(self, fn: Callable[[ImageIndex], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._run, fn))
+        return await self._worker.run(lambda: self._run(fn))
 
     def _run(self, fn: Callable[[ImageIndex], T]) -> T:
         if self.index is None:
@@ -64,9 +74,14 @@ class _Lane:
         return fn(self.index)
 
     def close(self) -> None:
-        if self.index is not None:
-            self._executor.submit(self.index.close).result()
-        self._executor.shutdown(wait=True)
+        """Close the catalog on its own thread if the lane is idle; a busy one is left to end with
+        the process (its thread is a daemon), so shutdown never waits for a long search."""
+        if self.index is not None and not self._worker.busy:
+            try:
+                self._worker.submit(self.index.close).result(timeout=CLOSE_WAIT_SECONDS)
+            except FutureTimeout:
+                pass
+        self._worker.stop()
 
 
 class Backend:
@@ -116,20 +131,19 @@ class Backend:
     # -- work done on the worker thread -----------------------------------------------
 
     @staticmethod
-    def search(
-        index: ImageIndex, query: Query, *, k: int, offset: int,
-        filters: SearchFilters, mode: str | None = None,
-    ) -> SearchPage:
+    def search(index: ImageIndex, query: Query, options: SearchOptions) -> SearchPage:
         started = time.perf_counter()
+        mode = options.mode
         if not mode and all(term.kind != "text" for term in query.terms):
             mode = BY_LOOKS
-        results = index.search(query, k=k, offset=offset, filters=filters, mode=mode)
+        results = index.search(
+            query, k=options.k, offset=options.offset, filters=options.filters, mode=mode,
+            min_score=options.min_score, weights=options.weights, explain=options.explain,
+        )
         return SearchPage(query.describe(), results, (time.perf_counter() - started) * 1000)
 
     @staticmethod
-    def similar(
-        index: ImageIndex, image_id: int, *, k: int, offset: int, filters: SearchFilters
-    ) -> SearchPage | None:
+    def similar(index: ImageIndex, image_id: int, options: SearchOptions) -> SearchPage | None:
         """Images like an indexed one (by its stored embedding), itself left out;
         None when the id is unknown."""
         record = index.catalog.get(image_id)
@@ -137,7 +151,12 @@ class Backend:
             return None
         started = time.perf_counter()
         query = Query((QueryTerm("image_id", str(image_id)),))
-        ranked = [r for r in index.search(query, k=offset + k + 1, filters=filters, mode=BY_LOOKS) if r.id != image_id]
+        k, offset = options.k, options.offset
+        ranked = [
+            r for r in index.search(query, k=offset + k + 1, filters=options.filters, mode=BY_LOOKS,
+                                    min_score=options.min_score)
+            if r.id != image_id
+        ]
         results = [replace(r, rank=rank) for rank, r in enumerate(ranked[offset : offset + k], start=offset + 1)]
         return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
 
@@ -151,7 +170,7 @@ class Backend:
 
 def _open_warm(config: ServerConfig) -> ImageIndex:
     """Open the catalog and load both model towers now, not on the first request."""
-    index = ImageIndex(config.db, model=config.model, model_path=config.model_path)
+    index = ImageIndex(config.db, model=config.model, model_path=config.model_path, text_model=config.text_model)
     model = index.model
     model.encode_texts(["warm-up"])
     model.encode_images([Image.new("RGB", (model.image_size, model.image_size))])
@@ -159,15 +178,3 @@ def _open_warm(config: ServerConfig) -> ImageIndex:
         index.search("warm-up", k=1)  # loads the vectors and whatever else the default mode needs
     return index
 
-
-def save_upload(data: bytes, *, min_side: int, max_pixels: int) -> Path:
-    """Decode an uploaded picture under the upload pixel limit and keep a small PNG of it.
-
-    The engine then reads only this normalised copy, never the raw upload. The caller
-    deletes the file.
-    """
-    decoded = decode_image(data, min_side=min_side, max_pixels=max_pixels)
-    fd, name = tempfile.mkstemp(suffix=".png", prefix="imgsearch-upload-")
-    with os.fdopen(fd, "wb") as out:
-        decoded.image.save(out, format="PNG")
-    return Path(name)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, Field, model_validator
 
 MAX_K = 200
 MAX_OFFSET = 10_000
+MAX_TERMS = 16
+"""Texts, negatives and images in one query, all together: each costs an encoding and a ranking."""
+MAX_TEXT_CHARS = 500
+"""Per text; CLIP reads only the first 77 tokens anyway."""
+MAX_FILTER_CHARS = 1000
+MAX_FORMATS = 16
+MAX_ID = 2**63 - 1
+"""Largest id SQLite can hold; larger ones cannot name an image."""
+
+QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+ImageId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class ErrorOut(BaseModel):
@@ -28,7 +39,10 @@ class HitOut(BaseModel):
     format: str
     taken_at: Optional[str]
     camera: Optional[str]
-    matched_text: Optional[str] = Field(None, description="The text that matched, in text-aware modes.")
+    matched_text: Optional[str] = Field(None, description="With `explain`: the text that matched.")
+    signals: Optional[dict[str, float]] = Field(
+        None, description="With `explain`: each signal's share of `score` (the shares add up to it)."
+    )
 
 
 class SearchOut(BaseModel):
@@ -41,18 +55,26 @@ class SearchOut(BaseModel):
 
 
 class FiltersIn(BaseModel):
-    folder: Optional[str] = Field(None, description="Only images in this folder and below.")
-    after: Optional[str] = Field(None, description="Taken on or after this ISO date (EXIF, else mtime).")
-    before: Optional[str] = Field(None, description="Taken before this ISO date.")
-    formats: list[str] = Field(default_factory=list, description="Only these formats, e.g. ['jpeg', 'heic'].")
+    folder: Optional[str] = Field(
+        None, max_length=MAX_FILTER_CHARS, description="Only images in this folder and below."
+    )
+    after: Optional[str] = Field(None, max_length=40, description="Taken on or after this ISO date (EXIF, else mtime).")
+    before: Optional[str] = Field(None, max_length=40, description="Taken before this ISO date.")
+    formats: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list, max_length=MAX_FORMATS, description="Only these formats, e.g. ['jpeg', 'heic']."
+    )
+    min_size: Optional[int] = Field(
+        None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high."
+    )
+    camera: Optional[str] = Field(None, max_length=200, description="Camera make/model contains this text.")
 
 
 class TermIn(BaseModel):
     """A text or an indexed image, with a weight (negative pushes results away)."""
 
-    text: Optional[str] = None
-    image_id: Optional[int] = None
-    weight: float = 1.0
+    text: Optional[QueryText] = None
+    image_id: Optional[ImageId] = None
+    weight: float = Field(1.0, ge=-100, le=100)
 
     @model_validator(mode="after")
     def _one_kind(self) -> TermIn:
@@ -62,16 +84,40 @@ class TermIn(BaseModel):
 
 
 class SearchIn(BaseModel):
-    """Texts, negative texts and indexed images, combined into one query vector."""
+    """Texts, negative texts and indexed images, combined into one query vector
+    (at most 16 terms in all, each text at most 500 characters)."""
 
-    texts: list[str] = Field(default_factory=list, description="Texts; '2:beach' weighs one twice.")
-    negatives: list[str] = Field(default_factory=list, description="Texts to steer away from.")
-    image_ids: list[int] = Field(default_factory=list, description="Indexed images to search like.")
-    terms: list[TermIn] = Field(default_factory=list, description="Explicitly weighted texts and images.")
+    texts: list[QueryText] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Texts; '2:beach' weighs one twice."
+    )
+    negatives: list[QueryText] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Texts to steer away from."
+    )
+    image_ids: list[ImageId] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Indexed images to search like."
+    )
+    terms: list[TermIn] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="Explicitly weighted texts and images."
+    )
     k: int = Field(24, ge=1, le=MAX_K)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
-    mode: Optional[str] = Field(None, description="Ranking mode, when the server supports text signals.")
+    min_score: Optional[float] = Field(
+        None, ge=-1, le=1,
+        description="Hide results scoring below this (0 shows everything); default: the calibrated cut-off.",
+    )
+    mode: Optional[str] = Field(None, description="clip, text, keyword, hybrid or clip-hybrid; default as the CLI.")
+    weights: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict, max_length=8, description="Signal weights in hybrid mode, e.g. {'keyword': 0.5}."
+    )
+    explain: bool = Field(False, description="Give each result's signal shares and the text that matched.")
     filters: FiltersIn = Field(default_factory=FiltersIn)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SearchIn:
+        count = len(self.texts) + len(self.negatives) + len(self.image_ids) + len(self.terms)
+        if count > MAX_TERMS:
+            raise ValueError(f"{count} terms; a query takes at most {MAX_TERMS} texts, negatives and images in all")
+        return self
 
 
 class ImageOut(BaseModel):

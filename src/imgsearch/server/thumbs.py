@@ -36,14 +36,16 @@ class ThumbnailCache:
     def path_for(self, content_hash: str, size: int) -> Path:
         return self.folder / content_hash[:2] / f"{content_hash}-{size}.webp"
 
-    def get(self, source: Path, content_hash: str, size: int) -> Path:
-        """The cached thumbnail, made now (upright, longest side `size`) if missing.
+    def cached(self, content_hash: str, size: int) -> Path | None:
+        target = self.path_for(content_hash, size)
+        return target if target.is_file() else None
+
+    def make(self, source: Path, content_hash: str, size: int) -> Path:
+        """Make and keep the thumbnail (upright, longest side `size`); returns its path.
 
         Raises UnreadableImageError when the original can no longer be decoded.
         """
         target = self.path_for(content_hash, size)
-        if target.is_file():
-            return target
         image = decode_image(source, min_side=size).image
         image.thumbnail((size, size), Image.Resampling.LANCZOS)
         target.parent.mkdir(parents=True, exist_ok=True)

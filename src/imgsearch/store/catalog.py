@@ -2,7 +2,14 @@
 
 The catalog is the single source of truth. Every batch of finished work is written in
 one transaction (WAL mode), so a run killed at any point leaves a valid catalog that
-keeps all committed batches; the next run resumes from there.
+keeps all committed batches; the next run resumes from there. Within a batch, a record
+that cannot be stored becomes a failure entry and the rest of the batch still commits.
+
+File names are stored losslessly. Linux file names are bytes; Python hands them to us as
+str, with bytes that are not UTF-8 (old Samba/FAT copies) as surrogate escapes (PEP 383).
+SQLite TEXT must be UTF-8, so such a path is stored as a BLOB of its exact bytes
+(`os.fsencode`) and every other path as TEXT; readers always get back the str the os
+module gave us (`path_from_db`). Use `escape_undecodable` to show one.
 """
 
 from __future__ import annotations
@@ -11,17 +18,22 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from platformdirs import user_data_path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
+    fcntl = None  # type: ignore[assignment]
+
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -83,18 +95,55 @@ ALTER TABLE images ADD COLUMN changed_generation INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS images_changed ON images(changed_generation);
 CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 """,
-    # "substring index" (issue 11): a trigram index beside the word index, over file names, OCR text
-    # and tags, so "bakery" finds HARBOURBAKERY; filled here for catalogs indexed before it.
     4: """
+ALTER TABLE images ADD COLUMN phash INTEGER;
+""",
+    # "substring index" (issue 11): a trigram index beside the word index, over file names, OCR text
+    # and tags, so "bakery" finds HARBOURBAKERY; (re)filled here for catalogs indexed before it.
+    5: """
 CREATE VIRTUAL TABLE IF NOT EXISTS text_substrings USING fts5(name, body, tokenize='trigram');
+DELETE FROM text_substrings;
 INSERT INTO text_substrings(rowid, name, body)
-    SELECT i.id, substr(i.path, length(rtrim(i.path, replace(i.path, '/', ''))) + 1),
+    SELECT i.id, CASE WHEN typeof(i.path) = 'text'
+                 THEN substr(i.path, length(rtrim(i.path, replace(i.path, '/', ''))) + 1) ELSE '' END,
            COALESCE((SELECT group_concat(s.text, ' ') FROM text_signals s
                      WHERE s.content_hash = i.content_hash AND s.text != ''
                        AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
     FROM images i;
 """,
 }
+
+
+_RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+"""What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
+error (sqlite3.OperationalError) is not about one record and still aborts the batch."""
+
+
+class CatalogBusyError(ImgsearchError):
+    """Another process (or another handle in this one) is indexing into the same catalog."""
+
+
+def path_to_db(path: str) -> str | bytes:
+    """The value stored for `path`: the str itself, or its exact bytes when it is not valid UTF-8."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_from_db(value: str | bytes) -> str:
+    """The path as the os module spells it (undecodable bytes as surrogate escapes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def escape_undecodable(text: str) -> str:
+    """`text` safe to print or encode as UTF-8: undecodable bytes of a file name shown as \\xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def default_db_path() -> Path:
@@ -145,6 +194,8 @@ class NewImage:
     camera: str | None
     embedding: np.ndarray
     texts: tuple[TextSignal, ...] = ()
+    phash: int | None = None
+    """64-bit perceptual hash of the upright picture (`imgsearch.duplicates.hashing`), signed."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +224,12 @@ class FileState:
     failed: bool
     indexed_at: float = 0.0
     """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
+    unhashed: bool = False
+    """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
 
+
+_AT_OR_BELOW = "path = ? OR CAST(path AS TEXT) LIKE CAST(? AS TEXT) ESCAPE '\\'"
+"""A path equal to or below a folder, given `_prefix_patterns`; the casts let a LIKE see BLOB paths."""
 
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
 
@@ -238,16 +294,51 @@ class Catalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """All writes inside land together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
+        return self._atomic("BEGIN IMMEDIATE", ("ROLLBACK",), "COMMIT")
+
+    @contextmanager
+    def _atomic(self, begin: str, undo: Sequence[str], end: str) -> Iterator[None]:
+        """Run `begin`; on any error run the `undo` statements and re-raise, else run `end`."""
+        self._db.execute(begin)
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            for statement in undo:
+                self._db.execute(statement)
             raise
-        self._db.execute("COMMIT")
+        self._db.execute(end)
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        """Hold the catalog's indexing lock, or raise: two index runs on one catalog would both do all the work.
+
+        An advisory lock (flock) on `<catalog>.lock`, which holds the owner's pid; the system
+        releases it when the owner exits, even after a crash, so it never needs cleaning up.
+        """
+        if fcntl is None:
+            yield
+            return
+        lock_path = Path(f"{self.path}.lock")
+        with open(lock_path, "a+", encoding="ascii") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                owner = fh.read().strip() or "unknown"
+                raise CatalogBusyError(
+                    f"another index run (pid {owner}) is working on this catalog ({self.path}). "
+                    "Wait for it to finish (it keeps every finished batch), or stop it, then run this again."
+                ) from None
+            try:
+                fh.truncate(0)
+                fh.write(str(os.getpid()))
+                fh.flush()
+                yield
+            finally:
+                fh.truncate(0)
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- model ---------------------------------------------------------------------
 
@@ -301,11 +392,11 @@ class Catalog:
         with self.transaction():
             self._db.executemany(
                 "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
-                [(str(root), time.time()) for root in roots],
+                [(path_to_db(str(root)), time.time()) for root in roots],
             )
 
     def roots(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+        return [path_from_db(row[0]) for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
 
     # -- reading -------------------------------------------------------------------
 
@@ -316,39 +407,43 @@ class Catalog:
         """Size and mtime of every known path below these roots, indexed or failed."""
         states: dict[str, FileState] = {}
         for prefix in _prefix_patterns(under):
-            for path, size, mtime, indexed_at in self._db.execute(
-                "SELECT path, size, mtime_ns, indexed_at FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+            for path, size, mtime, indexed_at, unhashed in self._db.execute(
+                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {_AT_OR_BELOW}",
                 prefix,
             ):
-                states[path] = FileState(size, mtime, failed=False, indexed_at=indexed_at)
+                states[path_from_db(path)] = FileState(
+                    size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed)
+                )
             for path, size, mtime in self._db.execute(
-                "SELECT path, size, mtime_ns FROM failures WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+                f"SELECT path, size, mtime_ns FROM failures WHERE {_AT_OR_BELOW}",
                 prefix,
             ):
-                states.setdefault(path, FileState(size, mtime, failed=True))
+                states.setdefault(path_from_db(path), FileState(size, mtime, failed=True))
         return states
 
-    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray] | None:
-        """A finished image with this content, so a moved or copied file needs no model run."""
+    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray, int | None] | None:
+        """A finished image with this content (its record, embedding and perceptual hash), so a
+        moved or copied file needs no model run."""
         row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS}, embedding FROM images WHERE content_hash = ? LIMIT 1",
+            f"SELECT {_RECORD_COLUMNS}, embedding, phash FROM images WHERE content_hash = ?"
+            " ORDER BY phash IS NULL LIMIT 1",
             (content_hash,),
         ).fetchone()
         if row is None:
             return None
-        return ImageRecord(*row[:-1]), np.frombuffer(row[-1], dtype=np.float32)
+        return _record(row[:-2]), np.frombuffer(row[-2], dtype=np.float32), row[-1]
 
     def get(self, image_id: int) -> ImageRecord | None:
         row = self._db.execute(
             f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)
         ).fetchone()
-        return ImageRecord(*row) if row else None
+        return _record(row) if row else None
 
     def get_by_path(self, path: str) -> ImageRecord | None:
         row = self._db.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path,)
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path_to_db(path),)
         ).fetchone()
-        return ImageRecord(*row) if row else None
+        return _record(row) if row else None
 
     def records(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
         found: dict[int, ImageRecord] = {}
@@ -358,8 +453,33 @@ class Catalog:
             for row in self._db.execute(
                 f"SELECT {_RECORD_COLUMNS} FROM images WHERE id IN ({marks})", chunk
             ):
-                found[row[0]] = ImageRecord(*row)
+                found[row[0]] = _record(row)
         return found
+
+    def perceptual_hashes(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, signed 64-bit perceptual hashes) of the images that have one, in id order."""
+        rows = self._db.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id").fetchall()
+        found = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        if ids is not None:
+            found = found[np.isin(found[:, 0], ids)]
+        return found[:, 0].copy(), found[:, 1].copy()
+
+    def unhashed_count(self) -> int:
+        """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
+        return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
+
+    def content_duplicates(self, ids: np.ndarray | None = None) -> list[list[int]]:
+        """Ids sharing one content hash (byte-identical files), per content, two or more each."""
+        by_hash: dict[str, list[int]] = {}
+        for image_id, content_hash in self._db.execute(
+            "SELECT id, content_hash FROM images WHERE content_hash IN "
+            "(SELECT content_hash FROM images GROUP BY content_hash HAVING COUNT(*) > 1) ORDER BY id"
+        ):
+            by_hash.setdefault(content_hash, []).append(image_id)
+        if ids is not None:
+            wanted = set(ids.tolist())
+            by_hash = {h: [i for i in group if i in wanted] for h, group in by_hash.items()}
+        return [group for group in by_hash.values() if len(group) > 1]
 
     def filter_ids(self, filters: SearchFilters) -> np.ndarray:
         """Ids of the images that pass every filter, for ranking within them only."""
@@ -409,8 +529,8 @@ class Catalog:
 
     def failures(self) -> list[Failure]:
         return [
-            Failure(*row)
-            for row in self._db.execute(
+            Failure(path_from_db(path), size, mtime_ns, reason)
+            for path, size, mtime_ns, reason in self._db.execute(
                 "SELECT path, size, mtime_ns, reason FROM failures ORDER BY path"
             )
         ]
@@ -429,54 +549,36 @@ class Catalog:
 
     # -- writing -------------------------------------------------------------------
 
+    def move_paths(self, moves: Sequence[tuple[str, str]]) -> None:
+        """Record that files moved (old path, new path): same rows, ids and embeddings."""
+        with self.transaction():
+            self._db.executemany("UPDATE images SET path = ? WHERE path = ?", [(new, old) for old, new in moves])
+
     def write_batch(
         self,
         images: Sequence[NewImage],
         failures: Sequence[Failure] = (),
         removed: Sequence[str] = (),
-    ) -> None:
-        """Write one batch of finished work in a single transaction."""
-        if not (images or failures or removed):
-            return
+        phashes: Sequence[tuple[str, int]] = (),
+    ) -> list[Failure]:
+        """Write one batch of finished work in a single transaction.
+
+        An image whose record cannot be stored is written as a failure instead, and the
+        rest of the batch (its other images, `failures` and `removed`) commits regardless.
+        Returns those refused images' failures. `phashes` (path, hash) fills in the perceptual
+        hash of unchanged images without touching their embedding.
+        """
+        if not (images or failures or removed or phashes):
+            return []
         now = time.time()
         model_id = self.model_id
         if images and model_id is None:
             raise ImgsearchError("Bind a model to the catalog before writing embeddings.")
         with self.transaction():
             generation = self._bump_generation()
+            refused = self._write_images(images, model_id, now, generation)
             self._db.executemany(
-                """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
-                       taken_at, camera, model_id, embedding, indexed_at, changed_generation)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(path) DO UPDATE SET
-                       size=excluded.size, mtime_ns=excluded.mtime_ns,
-                       content_hash=excluded.content_hash, width=excluded.width,
-                       height=excluded.height, format=excluded.format,
-                       taken_at=excluded.taken_at, camera=excluded.camera,
-                       model_id=excluded.model_id, embedding=excluded.embedding,
-                       indexed_at=excluded.indexed_at,
-                       changed_generation=excluded.changed_generation""",
-                [
-                    (
-                        img.path, img.size, img.mtime_ns, img.content_hash, img.width,
-                        img.height, img.format, img.taken_at, img.camera, model_id,
-                        np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                        generation,
-                    )
-                    for img in images
-                ],
-            )
-            self._db.executemany(
-                "DELETE FROM failures WHERE path = ?", [(img.path,) for img in images]
-            )
-            self._db.executemany(
-                """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
-            )
-            self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
-                "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
-                [(img.content_hash,) for img in images if img.texts],
+                "UPDATE images SET phash = ? WHERE path = ?", [(h, path_to_db(p)) for p, h in phashes]
             )
             self._db.executemany(
                 """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)
@@ -484,11 +586,15 @@ class Catalog:
                    ON CONFLICT(path) DO UPDATE SET size=excluded.size,
                        mtime_ns=excluded.mtime_ns, reason=excluded.reason,
                        failed_at=excluded.failed_at""",
-                [(f.path, f.size, f.mtime_ns, f.reason, now) for f in failures],
+                [
+                    (path_to_db(f.path), f.size, f.mtime_ns, escape_undecodable(f.reason), now)
+                    for f in [*failures, *refused]
+                ],
             )
-            self._delete_images([f.path for f in failures], generation)
+            self._delete_images([f.path for f in [*failures, *refused]], generation)
             self._delete_images(removed, generation)
-            self._db.executemany("DELETE FROM failures WHERE path = ?", [(p,) for p in removed])
+            self._db.executemany("DELETE FROM failures WHERE path = ?", [(path_to_db(p),) for p in removed])
+        return refused
 
     # -- internals -----------------------------------------------------------------
 
@@ -517,19 +623,86 @@ class Catalog:
         self._set_meta("generation", str(generation))
         return generation
 
+    def _write_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> list[Failure]:
+        """Insert the images, all at once when possible; one by one to isolate records that fail."""
+        try:
+            with self._savepoint():
+                self._insert_images(images, model_id, now, generation)
+            return []
+        except _RECORD_ERRORS:
+            pass
+        refused: list[Failure] = []
+        for image in images:
+            try:
+                with self._savepoint():
+                    self._insert_images([image], model_id, now, generation)
+            except _RECORD_ERRORS as exc:
+                reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
+                refused.append(Failure(image.path, image.size, image.mtime_ns, escape_undecodable(reason)))
+        return refused
+
+    def _insert_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> None:
+        self._db.executemany(
+            """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
+                   taken_at, camera, model_id, embedding, indexed_at, changed_generation, phash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(path) DO UPDATE SET
+                   size=excluded.size, mtime_ns=excluded.mtime_ns,
+                   content_hash=excluded.content_hash, width=excluded.width,
+                   height=excluded.height, format=excluded.format,
+                   taken_at=excluded.taken_at, camera=excluded.camera,
+                   model_id=excluded.model_id, embedding=excluded.embedding,
+                   indexed_at=excluded.indexed_at,
+                   changed_generation=excluded.changed_generation, phash=excluded.phash""",
+            [
+                (
+                    path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
+                    img.height, img.format, img.taken_at, img.camera, model_id,
+                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
+                    generation, img.phash,
+                )
+                for img in images
+            ],
+        )
+        self._db.executemany(
+            "DELETE FROM failures WHERE path = ?", [(path_to_db(img.path),) for img in images]
+        )
+        self._db.executemany(
+            """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
+        )
+        self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
+            "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
+            [(img.content_hash,) for img in images if img.texts],
+        )
+
+    def _savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: undo only what happened inside it on error."""
+        return self._atomic("SAVEPOINT record", ("ROLLBACK TO record", "RELEASE record"), "RELEASE record")
+
     def _delete_images(self, paths: Sequence[str], generation: int) -> None:
         """Delete rows and log their ids, so derived indexes can drop them too."""
-        params = [(generation, p) for p in paths]
+        stored = [path_to_db(p) for p in paths]
         self._db.executemany(
             "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images WHERE path = ?",
-            params,
+            [(generation, p) for p in stored],
         )
-        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in paths])
+        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in stored])
 
 
 _CAPTURE_TIME_SQL = (
     "COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch'))"
 )
+
+
+def _record(row: Sequence[object]) -> ImageRecord:
+    """An ImageRecord from a row of _RECORD_COLUMNS."""
+    return ImageRecord(row[0], path_from_db(row[1]), *row[2:])  # type: ignore[arg-type]
 
 
 def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
@@ -538,7 +711,7 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
     params: list[object] = []
     if filters.folder:
         exact, below = _prefix_patterns([Path(normalised_folder(filters.folder))])[0]
-        clauses.append("(path = ? OR path LIKE ? ESCAPE '\\')")
+        clauses.append(f"({_AT_OR_BELOW})")
         params += [exact, below]
     if filters.after:
         clauses.append(f"{_CAPTURE_TIME_SQL} >= ?")
@@ -566,10 +739,10 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str, str]]:
-    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped."""
+def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str | bytes, str | bytes]]:
+    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped, as stored."""
     patterns = []
     for root in roots:
         text = str(root)
-        patterns.append((text, _escape_like(text).rstrip("/") + "/%"))
+        patterns.append((path_to_db(text), path_to_db(_escape_like(text).rstrip("/") + "/%")))
     return patterns

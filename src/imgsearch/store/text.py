@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from imgsearch.store.catalog import Catalog
+from imgsearch.store.catalog import Catalog, escape_undecodable, path_from_db
 
 SOURCES = ("note", "caption", "objects", "metadata", "ocr")
 """Every signal source, in the order their texts appear in an image's document."""
@@ -126,13 +126,14 @@ class TextStore:
 
     def hashes_missing(self, source: str, model: str) -> list[tuple[str, str]]:
         """(content_hash, one path) of indexed images without this signal, for enrichment passes."""
-        return self.db.execute(
+        rows = self.db.execute(
             """SELECT content_hash, MIN(path) FROM images
                WHERE content_hash NOT IN
                    (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
                GROUP BY content_hash ORDER BY MIN(path)""",
             (source, model),
-        ).fetchall()
+        )
+        return [(content_hash, path_from_db(path)) for content_hash, path in rows]
 
     # -- documents and keyword search ----------------------------------------------
 
@@ -155,9 +156,9 @@ class TextStore:
                     " VALUES (?, ?, ?, ?)",
                     (image_id, content_hash, _text_hash(body), body),
                 )
-                name = Path(path).name
-                for table, fields in (("text_fts", (_name_words(name), body)),
-                                      ("text_substrings", (name, self._substring_text(content_hash)))):
+                name = Path(path_from_db(path)).name
+                substrings = (escape_undecodable(name), self._substring_text(content_hash))
+                for table, fields in (("text_fts", (_name_words(name), body)), ("text_substrings", substrings)):
                     self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
                     self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
             self._bump_version()

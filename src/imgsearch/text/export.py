@@ -1,12 +1,14 @@
 """Export a sentence-transformers model's transformer to ONNX, once, for the torch-free runtime.
 
-Needs the `text` extra (torch + transformers). The pooling and normalisation stay outside the
-graph: `imgsearch.text.embedder` applies them from the model's own configs.
+For folders that ship no ONNX file (a local fine-tune, the PyPI-packaged MiniLM); needs the torch
+extra (torch + transformers). Hub models that publish ONNX need no export. The pooling and
+normalisation stay outside the graph: `imgsearch.text.embedder` applies them from the model's configs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -23,6 +25,11 @@ def exported_path(folder: Path) -> Path:
     return cache_location() / "imgsearch-text-onnx" / f"{folder.name}-{key}" / "model.onnx"
 
 
+def can_export() -> bool:
+    """Whether torch and transformers are installed, without importing them (that takes seconds)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+
+
 def export_text_onnx(folder: Path, target: Path) -> Path:
     """Write `folder`'s transformer as ONNX to `target` (last_hidden_state, dynamic batch and length)."""
     try:
@@ -30,8 +37,8 @@ def export_text_onnx(folder: Path, target: Path) -> Path:
         from transformers import AutoModel
     except ImportError as exc:
         raise ModelNotAvailableError(
-            f"The text model in {folder} has no ONNX file, and exporting one needs the text extra: "
-            "pip install 'imgsearch[text]'."
+            f"The text model in {folder} has no ONNX file, and exporting one needs torch: "
+            "pip install 'imgsearch[torch]'. Or use a model that publishes ONNX (the default does)."
         ) from exc
     model = AutoModel.from_pretrained(folder).eval()
     names = ["input_ids", "attention_mask", "token_type_ids"]

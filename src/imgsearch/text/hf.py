@@ -1,19 +1,24 @@
 """Loading transformers vision models (captioners, detectors): local cache first, GPU when present.
 
 A named model is looked up in the local Hugging Face cache (or read from a folder) before any
-network access, and the Hub is only tried when it is reachable and not switched off
+network access, and the Hub is only tried when it answers within seconds and is not switched off
 (HF_HUB_OFFLINE), so a missing model fails fast with a message that says what to do.
+`check_available` does the same check without loading, before a long indexing pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models.hub import cache_location, hub_offline
+from imgsearch.models.hub import cache_dir, copy_hint, hub_unreachable
 
 T = TypeVar("T")
+
+KINDS = {"caption": "captioning", "detector": "object detection"}
+"""The transformers models imgsearch runs, by the name `imgsearch models download --kind` gives them."""
 
 
 def torch_device() -> tuple[Any, Any]:
@@ -36,29 +41,58 @@ def require_torch() -> Any:
     return torch
 
 
-def load_pretrained(loader: Callable[..., T], name: str, what: str, **kwargs: Any) -> T:
-    """`loader(name, ...)` from a folder or the local cache, else from the Hub when allowed."""
+def check_available(name: str, kind: str) -> None:
+    """Fail now, in seconds, if `name` cannot be loaded later: torch missing, or not cached and no Hub.
+
+    Called before the long CLIP pass of `index`, so a missing piece is not reported an hour later.
+    Looks at files only (a folder's or the cache's config.json); the weights load on first use.
+    """
+    require_torch()
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelNotAvailableError(f"{folder} is not a transformers model folder (it has no config.json).")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", cache_dir=cache_dir())
+    except ValueError:  # not a valid repo id
+        cached = None
+    if isinstance(cached, str):
+        return
+    reason = hub_unreachable()
+    if reason is not None:
+        raise _not_available(name, kind, reason)
+
+
+def load_pretrained(loader: Callable[..., T], name: str, kind: str, **kwargs: Any) -> T:
+    """`loader(name, ...)` from a folder or the local cache, else from the Hub when it answers."""
     require_torch()
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # our own progress bar and --json output own the terminal
     logging.set_verbosity_error()
-    reason = "it is not in the local cache and the Hub cannot be reached (HF_HUB_OFFLINE is set)"
-    for local_only in (True, False):
-        if not local_only and hub_offline():
-            break
-        try:
-            return loader(name, local_files_only=local_only, **kwargs)
-        except (OSError, ValueError) as exc:  # not cached / not a model folder / invalid repo id
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc}"
-            if not local_only:
-                break
-        except Exception as exc:  # network, auth, corrupt files: all end the same way for the user
-            reason = f"{type(exc).__name__}: {exc}"
-            break
-    raise ModelNotAvailableError(
-        f"The {what} model {name!r} is not available: {reason}. Give a local model folder, or download "
-        f"it on a connected machine (huggingface-cli download {name}) into {cache_location()}."
+    kwargs.setdefault("cache_dir", cache_dir())
+    try:
+        return loader(name, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:  # not cached / not a model folder / invalid repo id
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc}"
+    if Path(name).expanduser().is_dir():
+        raise _not_available(name, kind, reason)
+    unreachable = hub_unreachable()  # seconds, instead of minutes of transformers' retries
+    if unreachable is not None:
+        raise _not_available(name, kind, unreachable)
+    try:
+        return loader(name, local_files_only=False, **kwargs)
+    except Exception as exc:  # network, auth, missing repo, corrupt files: all end the same way for the user
+        raise _not_available(name, kind, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _not_available(name: str, kind: str, reason: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"The {KINDS[kind]} model {name!r} is not available: {reason}. Give a local model folder, or "
+        f"{copy_hint(f'imgsearch models download --kind {kind} {name}')}."
     )
 
 
@@ -68,10 +102,10 @@ def to_device(inputs: Any) -> dict[str, Any]:
     return {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in inputs.items()}
 
 
-def load_model(auto_class: Any, name: str, what: str) -> Any:
+def load_model(auto_class: Any, name: str, kind: str) -> Any:
     """A transformers model in inference mode on the best device, in that device's dtype."""
     device, dtype = torch_device()
-    return load_pretrained(auto_class.from_pretrained, name, what, dtype=dtype).to(device).eval()
+    return load_pretrained(auto_class.from_pretrained, name, kind, dtype=dtype).to(device).eval()
 
 
 def in_batches(items: list[Any], size: int, run: Callable[[list[Any]], list[T]]) -> list[T]:

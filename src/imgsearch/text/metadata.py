@@ -28,23 +28,75 @@ _NS = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
 }
 _USER_COMMENT_CODECS = {b"ASCII\0\0\0": "ascii", b"UNICODE\0": "utf-16", b"JIS\0\0\0\0\0": "shift_jis"}
-_PLACEHOLDERS = {"", "default", "image", "picture", "olympus digital camera", "sony dsc"}
+_MAKE, _MODEL = 0x010F, 0x0110
+
+# Text cameras and tools write on their own, compared after lower-casing and turning punctuation
+# into spaces: it says nothing about the picture, and would make every photo "match" it.
+_PLACEHOLDERS = {
+    "", "default", "image", "picture", "photo", "untitled", "no title", "none", "null", "n a", "na",
+    "description", "image description", "no description", "caption", "title", "exif", "jpeg",
+}
+_BOILERPLATE = [re.compile(p) for p in (
+    r"^(?:[a-z]+ ){0,3}digital (?:still )?camera$",  # KONICA MINOLTA DIGITAL CAMERA, Kodak Digital Still Camera
+    r"^(?:[a-z]+ )?(?:dsc|dsc image|digicam)$",  # SONY DSC
+    r"^untitled(?: \d+)?$",
+    r"^(?:created|edited|processed) with [\w.]+(?: [\w.]+)?$",  # Created with GIMP
+    r"^\d+(?: \d+)+$|^\d{6,}$",  # dates, times, serial numbers (a year alone is kept)
+    r"^(?:0x)?[0-9a-f]{12,}$",  # hashes
+    r"^[0-9a-f]{8}(?: [0-9a-f]{4}){3} [0-9a-f]{12}$",  # UUIDs
+)]
+_FILE_NAMES = [re.compile(p, re.I) for p in (
+    r"^\S+\.(?:jpe?g|png|heic|heif|tiff?|dng|raw|cr2|cr3|nef|arw|orf|rw2|webp|gif|bmp)$",  # DSC01234.JPG
+    r"^[a-z]{1,6}[_-]?\d{4,}(?:[_-]\d+)*$",  # IMG_1234, P1010001, PXL_20230405_123456
+)]
 
 
 def read_metadata(data: bytes, path: Path | None = None) -> str:
     """Every description and keyword found in the file and its `.xmp` sidecar, one per line."""
     texts: list[str] = []
+    camera: set[str] = set()
     try:
         with Image.open(io.BytesIO(data)) as im:
             texts += _exif_texts(im)
             texts += _iptc_texts(im)
+            exif = im.getexif()
+            camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
     except Exception:  # Pillow raises many types for odd headers; metadata is optional
         pass
     texts += _xmp_texts(data)
     for sidecar in sidecars(path) if path is not None else ():
         texts += _xmp_texts(_read(sidecar))
-    unique = dict.fromkeys(t.strip() for t in texts)
-    return "\n".join(t for t in unique if t.lower() not in _PLACEHOLDERS)
+    kept = (_without_placeholders(t, camera) for t in texts)
+    return "\n".join(dict.fromkeys(t for t in kept if t))
+
+
+def is_placeholder(text: str, camera: set[str] = frozenset()) -> bool:
+    """Whether a description or keyword is camera or tool boilerplate, not words about the picture.
+
+    `camera` holds the lower-case words of the file's EXIF Make and Model: a text made only of
+    them ("NIKON D70", "<KENOX S630 / Samsung S630>") is the camera naming itself.
+    """
+    if any(p.match(text.strip()) for p in _FILE_NAMES):
+        return True
+    words = _words(text)
+    if words in _PLACEHOLDERS or any(p.match(words) for p in _BOILERPLATE):
+        return True
+    return bool(camera) and set(words.split()) <= camera
+
+
+def _without_placeholders(text: str, camera: set[str]) -> str:
+    """The text without boilerplate; a keyword list ('a, b, c') loses only its boilerplate items."""
+    text = text.strip()
+    if is_placeholder(text, camera):
+        return ""
+    if ", " not in text:
+        return text
+    return ", ".join(item for item in text.split(", ") if not is_placeholder(item, camera))
+
+
+def _words(text: str) -> str:
+    """Lower case, punctuation as single spaces: 'KONICA-MINOLTA  Camera.' -> 'konica minolta camera'."""
+    return " ".join(re.sub(r"[\W_]+", " ", text.lower()).split())
 
 
 def sidecars(path: Path) -> list[Path]:

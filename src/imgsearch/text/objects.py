@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from imgsearch.text.hf import in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
 
 DEFAULT_DETECTOR = "facebook/detr-resnet-50"
 """Apache-2.0, the 80 COCO classes."""
@@ -64,6 +64,10 @@ class ObjectCounter:
         self.model_id = f"{name}|score>={threshold:g}"
         self._loaded: tuple[Any, Any] | None = None
 
+    def prepare(self) -> None:
+        """Fail in seconds if torch or the model is missing, before any long pass."""
+        check_available(self.name, "detector")
+
     def describe(self, images: list[Image.Image]) -> list[str]:
         return [count_phrase(labels) for labels in self.detect(images)]
 
@@ -74,7 +78,7 @@ class ObjectCounter:
     def _batch(self, images: list[Image.Image]) -> list[list[str]]:
         import torch
 
-        processor, model = self._load()
+        processor, model = self.load()
         inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt"))
         with torch.inference_mode():
             outputs = model(**inputs)
@@ -83,11 +87,12 @@ class ObjectCounter:
         names = model.config.id2label
         return [[names[int(label)] for label in result["labels"]] for result in results]
 
-    def _load(self) -> tuple[Any, Any]:
+    def load(self) -> tuple[Any, Any]:
+        """Processor and model, loaded once (downloaded first when needed and possible)."""
         if self._loaded is None:
             from transformers import AutoImageProcessor, AutoModelForObjectDetection
 
-            processor = load_pretrained(AutoImageProcessor.from_pretrained, self.name, "object detection")
-            model = load_model(AutoModelForObjectDetection, self.name, "object detection")
+            processor = load_pretrained(AutoImageProcessor.from_pretrained, self.name, "detector")
+            model = load_model(AutoModelForObjectDetection, self.name, "detector")
             self._loaded = (processor, model)
         return self._loaded

@@ -31,13 +31,17 @@ class OcrReader:
         # One engine, one call at a time: its ONNX sessions already use every core.
         self._lock = threading.Lock()
 
+    def prepare(self) -> None:
+        """Fail at once if RapidOCR is not installed, before any long pass."""
+        _engine_class()
+
     def describe(self, images: list[Image.Image]) -> list[str]:
         return [self._read(image) for image in images]
 
     def _read(self, image: Image.Image) -> str:
         with self._lock:
             if self._engine is None:
-                self._engine = _load_engine()
+                self._engine = _engine_class()()
             found, _ = self._engine(image.convert("RGB"))  # a PIL image: RapidOCR converts it to BGR
         lines = [text.strip() for _, text, score in (found or []) if float(score) >= self.min_confidence]
         return " ".join(t for t in lines if t)
@@ -50,7 +54,7 @@ def _version() -> str:
         return "missing"
 
 
-def _load_engine() -> object:
+def _engine_class() -> type:
     try:
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as exc:
@@ -58,4 +62,4 @@ def _load_engine() -> object:
             "OCR needs RapidOCR, which is not installed: pip install 'imgsearch[ocr]' "
             "(or run index without --ocr)."
         ) from exc
-    return RapidOCR()
+    return RapidOCR

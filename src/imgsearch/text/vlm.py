@@ -26,7 +26,6 @@ from typing import Any
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.ingest.encode import jpeg_data_url
 
 PREFIX = "openai:"
 """`--caption-model openai:MODEL` selects this captioner."""
@@ -170,7 +169,7 @@ class ApiCaptioner:
                 f"(or ${ENDPOINT_ENV}) at a local server such as http://localhost:11434/v1."
             )
 
-    def preflight(self) -> None:
+    def prepare(self) -> None:
         """One tiny request, so a wrong key, model or endpoint fails before a long indexing pass, not after."""
         if not self._verified:
             self._caption(Image.new("RGB", (64, 64), (128, 128, 128)), first=True, max_tokens=1)
@@ -233,7 +232,7 @@ class ApiCaptioner:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": self.prompt},
-                    {"type": "image_url", "image_url": {"url": jpeg_data_url(image, MAX_SIDE)}},
+                    {"type": "image_url", "image_url": {"url": _data_url(image)}},
                 ],
             }],
             "max_tokens": max_tokens or self.max_tokens,
@@ -357,3 +356,9 @@ def _refusal(response: Any, model: str, url: str) -> CaptionApiError:
     else:
         hint = f"the request was rejected; check that {model!r} is a vision model that accepts images"
     return CaptionApiError(f"Captioning failed (HTTP {status}{said}): {hint}.")
+
+
+def _data_url(image: Image.Image) -> str:
+    from imgsearch.ingest.encode import jpeg_data_url  # decoders load only when captioning
+
+    return jpeg_data_url(image, MAX_SIDE)

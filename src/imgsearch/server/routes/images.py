@@ -13,7 +13,19 @@ from starlette.concurrency import run_in_threadpool
 
 from imgsearch.errors import UnreadableImageError
 from imgsearch.server.backend import Backend
-from imgsearch.server.deps import BackendDep, FiltersDep, KParam, OffsetParam, ThumbsDep, search_out
+from imgsearch.server.decoding import TooLargeToDecode
+from imgsearch.server.deps import (
+    BackendDep,
+    DecoderDep,
+    FiltersDep,
+    KParam,
+    MinScoreParam,
+    OffsetParam,
+    ThumbsDep,
+    known_id,
+    search_options,
+    search_out,
+)
 from imgsearch.server.errors import ApiError
 from imgsearch.server.schemas import ErrorOut, ImageOut, SearchOut
 from imgsearch.server.thumbs import MEDIA_TYPES, THUMB_SIZES, servable_path
@@ -32,6 +44,8 @@ def _no_such_image(image_id: int) -> ApiError:
 @router.get("/api/images/{image_id}", response_model=ImageOut, responses=NOT_FOUND)
 async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
     """Everything known about one image, including captions/OCR/notes when available."""
+    if not known_id(image_id):
+        raise _no_such_image(image_id)
     found = await backend.read(lambda index: Backend.details(index, image_id))
     if found is None:
         raise _no_such_image(image_id)
@@ -47,10 +61,12 @@ async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
 
 @router.get("/api/images/{image_id}/similar", response_model=SearchOut, responses=NOT_FOUND)
 async def image_similar(
-    backend: BackendDep, filters: FiltersDep, image_id: int, k: KParam = 24, offset: OffsetParam = 0
+    backend: BackendDep, filters: FiltersDep, image_id: int, k: KParam = 24, offset: OffsetParam = 0,
+    min_score: MinScoreParam = None,
 ) -> SearchOut:
     """Images that look like this one."""
-    page = await backend.call(lambda index: Backend.similar(index, image_id, k=k, offset=offset, filters=filters))
+    options = search_options(k, offset, filters, min_score=min_score)
+    page = await backend.call(lambda index: Backend.similar(index, image_id, options)) if known_id(image_id) else None
     if page is None:
         raise _no_such_image(image_id)
     return search_out(page, k, offset)
@@ -59,6 +75,8 @@ async def image_similar(
 async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]:
     """The record and real file of an indexed image, refused unless the file is still
     under an indexed folder: clients name ids, never paths."""
+    if not known_id(image_id):
+        raise _no_such_image(image_id)
     record, roots = await backend.read(lambda index: (index.catalog.get(image_id), index.catalog.roots()))
     if record is None:
         raise _no_such_image(image_id)
@@ -76,6 +94,7 @@ async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]
 async def thumbnail(
     backend: BackendDep,
     thumbs: ThumbsDep,
+    decoder: DecoderDep,
     request: Request,
     image_id: int,
     size: Annotated[int, Query(description=f"Longest side: one of {', '.join(map(str, THUMB_SIZES))}.")] = 256,
@@ -89,7 +108,12 @@ async def thumbnail(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     try:
-        thumb = await run_in_threadpool(thumbs.get, path, record.content_hash, size)
+        thumb = thumbs.cached(record.content_hash, size) or await decoder.thumbnail(
+            thumbs, path, record.content_hash, size
+        )
+    except TooLargeToDecode as exc:
+        raise ApiError(422, "too_large", f"Image {image_id} gets no thumbnail: {exc}. Open the original: "
+                       f"/files/{image_id}.") from None
     except UnreadableImageError as exc:
         raise ApiError(404, "unreadable_image", f"Image {image_id} can no longer be read: {exc}. Re-index.") from None
     return FileResponse(thumb, media_type="image/webp", headers=headers)

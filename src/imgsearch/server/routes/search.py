@@ -7,45 +7,66 @@ import binascii
 from pathlib import Path
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import UploadFile
 
 from imgsearch.errors import UnreadableImageError
 from imgsearch.search.query import Query as SearchQuery
 from imgsearch.search.query import QueryTerm
-from imgsearch.server.backend import Backend, save_upload
+from imgsearch.server.backend import Backend
 from imgsearch.server.deps import (
     BackendDep,
     ConfigDep,
+    DecoderDep,
     FiltersDep,
     KParam,
+    MinScoreParam,
     OffsetParam,
-    check_mode,
+    search_options,
     search_out,
     to_filters,
 )
 from imgsearch.server.errors import ApiError
-from imgsearch.server.schemas import ErrorOut, SearchIn, SearchOut
+from imgsearch.server.schemas import MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut
 
 router = APIRouter(prefix="/api", tags=["search"])
-ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+UPLOAD_SLOTS = 2
+"""Uploads read and decoded at once; more wait their turn before their body is read."""
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The example picture."},
+                        "data_url": {"type": "string", "description": "Or a pasted 'data:image/...;base64,' URL."},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 @router.get("/search", response_model=SearchOut, responses=ERRORS)
 async def search_get(
     backend: BackendDep,
     filters: FiltersDep,
-    q: Annotated[str, Query(min_length=1, description="What to look for; '2:beach' weighs a text twice.")],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS,
+                            description="What to look for; '2:beach' weighs a text twice.")],
     k: KParam = 24,
     offset: OffsetParam = 0,
-    mode: Annotated[Optional[str], Query(description="Ranking mode, when text signals are available.")] = None,
+    min_score: MinScoreParam = None,
+    mode: Annotated[Optional[str], Query(description="clip, text, keyword, hybrid or clip-hybrid.")] = None,
+    explain: Annotated[bool, Query(description="Give each result's signal shares and the matched text.")] = False,
 ) -> SearchOut:
     """Rank the images by one text."""
     query = SearchQuery.build([q])
-    mode = check_mode(mode)
-    page = await backend.call(
-        lambda index: Backend.search(index, query, k=k, offset=offset, filters=filters, mode=mode)
-    )
+    options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain)
+    page = await backend.call(lambda index: Backend.search(index, query, options))
     return search_out(page, k, offset)
 
 
@@ -53,11 +74,11 @@ async def search_get(
 async def search_post(backend: BackendDep, body: SearchIn) -> SearchOut:
     """Rank the images by texts, negative texts and indexed images, each optionally weighted."""
     query = _query(body)
-    filters = to_filters(body.filters)
-    mode = check_mode(body.mode)
-    page = await backend.call(
-        lambda index: Backend.search(index, query, k=body.k, offset=body.offset, filters=filters, mode=mode)
+    options = search_options(
+        body.k, body.offset, to_filters(body.filters), mode=body.mode, min_score=body.min_score,
+        weights=body.weights, explain=body.explain,
     )
+    page = await backend.call(lambda index: Backend.search(index, query, options))
     return search_out(page, body.k, body.offset)
 
 
@@ -73,41 +94,52 @@ def _query(body: SearchIn) -> SearchQuery:
 
 
 @router.post(
-    "/search/image", response_model=SearchOut,
-    responses={**ERRORS, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    "/search/image", response_model=SearchOut, openapi_extra=UPLOAD_FORM,
+    responses={**ERRORS, 413: {"model": ErrorOut}},
 )
 async def search_image(
+    request: Request,
     backend: BackendDep,
     config: ConfigDep,
+    decoder: DecoderDep,
     filters: FiltersDep,
-    file: Annotated[Optional[UploadFile], File(description="The example picture.")] = None,
-    data_url: Annotated[Optional[str], Form(description="Or a pasted 'data:image/...;base64,' URL.")] = None,
     k: KParam = 24,
     offset: OffsetParam = 0,
+    min_score: MinScoreParam = None,
 ) -> SearchOut:
-    """Find images that look like an uploaded one (multipart `file`, or `data_url`)."""
-    data = await file.read() if file is not None else _decode_data_url(data_url)
+    """Find images that look like an uploaded one (multipart `file`, or form field `data_url`)."""
+    options = search_options(k, offset, filters, min_score=min_score)
+    async with request.app.state.upload_slots:
+        data = await _read_upload(request, config.max_upload_bytes)
+        try:
+            path = await decoder.upload(data, min_side=2 * backend.image_size, max_pixels=config.max_upload_pixels)
+        except UnreadableImageError as exc:
+            raise ApiError(422, "unreadable_image", f"The upload is not an image that can be used: {exc}.") from None
+        finally:
+            del data
     try:
-        path = await run_in_threadpool(
-            save_upload, data, min_side=2 * backend.image_size, max_pixels=config.max_upload_pixels
-        )
-    except UnreadableImageError as exc:
-        raise ApiError(422, "unreadable_image", f"The upload is not an image that can be used: {exc}.") from None
-    try:
-        page = await backend.call(
-            lambda index: Backend.search(
-                index, SearchQuery.build(images=[str(path)]), k=k, offset=offset, filters=filters
-            )
-        )
+        page = await backend.call(lambda index: Backend.search(index, SearchQuery.build(images=[str(path)]), options))
     finally:
         Path(path).unlink(missing_ok=True)
-    page = page.relabel("<uploaded image>")
-    return search_out(page, k, offset)
+    return search_out(page.relabel("<uploaded image>"), k, offset)
 
 
-def _decode_data_url(data_url: str | None) -> bytes:
-    if not data_url:
-        raise ApiError(422, "no_image", "Send the picture as a multipart field 'file' (or a 'data_url' form field).")
+async def _read_upload(request: Request, max_bytes: int) -> bytes:
+    """The picture from a multipart `file` or a `data_url` field; a data URL may be as large as
+    the upload limit allows (not only the 1 MB that form fields get by default)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        async with request.form(max_files=1, max_fields=4, max_part_size=max_bytes) as form:
+            upload = form.get("file")
+            if isinstance(upload, UploadFile):
+                return await upload.read()
+            data_url = form.get("data_url")
+            if isinstance(data_url, str) and data_url:
+                return _decode_data_url(data_url)
+    raise ApiError(422, "no_image", "Send the picture as a multipart field 'file' (or a 'data_url' form field).")
+
+
+def _decode_data_url(data_url: str) -> bytes:
     header, _, payload = data_url.partition(",")
     if not (header.startswith("data:") and header.endswith(";base64")):
         raise ApiError(422, "no_image", "'data_url' must look like 'data:image/png;base64,...'.")

@@ -2,6 +2,7 @@
 
 import { ApiError, forgetToken, queryString, request, startSession, storedToken, takeTokenFromUrl } from "./api.js";
 import { DetailView } from "./detail.js";
+import { DuplicatesView } from "./duplicates.js";
 import { ResultGrid } from "./grid.js";
 import { IndexingView } from "./indexing.js";
 
@@ -33,8 +34,11 @@ const detail = new DetailView({
   onClose: (index) => grid.focusTile(index),
 });
 const indexing = new IndexingView({ onFinished: () => refreshStatus().then(() => hasQuery() && search()) });
+const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() => hasQuery() && search()) });
 
 // -- searching ---------------------------------------------------------------------
+
+const FILTER_INPUTS = ["f-folder", "f-after", "f-before", "f-format", "f-camera", "f-min-size"];
 
 function filters() {
   return {
@@ -42,6 +46,8 @@ function filters() {
     after: $("f-after").value,
     before: $("f-before").value,
     format: $("f-format").value,
+    camera: $("f-camera").value.trim(),
+    min_size: $("f-min-size").value,
   };
 }
 
@@ -62,7 +68,8 @@ function fetchPage(offset, signal) {
     return request("/api/search", {
       method: "POST", signal,
       json: { texts: [state.q], image_ids: [example.id], k: PAGE, offset,
-              filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [] } },
+              filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [],
+                         camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null } },
     });
   }
   if (example?.kind === "id") return request(`/api/images/${example.id}/similar?${queryString(paging)}`, { signal });
@@ -245,10 +252,18 @@ function hideError() {
 }
 
 function askForToken() {
+  const refused = storedToken() !== null;
   forgetToken();
-  stateView({ icon: ICONS.lock, title: "Locked", text: "This server needs a token." });
+  stateView({
+    icon: ICONS.lock, title: "Locked",
+    text: refused ? "The token was not accepted." : "This server needs a token.",
+  });
+  const message = $("token-error");
+  message.textContent = refused ? "That token was not accepted: the server answered 401. Check it and try again." : "";
+  message.hidden = !refused;
   const dialog = $("token-dialog");
   if (!dialog.open) dialog.showModal();
+  $("token-input").select();
 }
 
 // -- status, filters and URL ------------------------------------------------------
@@ -266,7 +281,7 @@ async function refreshStatus() {
 }
 
 function clearFilters() {
-  for (const id of ["f-folder", "f-after", "f-before", "f-format"]) $(id).value = "";
+  for (const id of FILTER_INPUTS) $(id).value = "";
   onFilters();
 }
 
@@ -366,9 +381,10 @@ function wire() {
     panel.hidden = !panel.hidden;
     $("toggle-filters").setAttribute("aria-expanded", String(!panel.hidden));
   });
-  for (const id of ["f-folder", "f-after", "f-before", "f-format"]) $(id).addEventListener("change", onFilters);
+  for (const id of FILTER_INPUTS) $(id).addEventListener("change", onFilters);
   $("clear-filters").addEventListener("click", clearFilters);
   $("open-indexing").addEventListener("click", () => indexing.open(state.status));
+  $("open-duplicates").addEventListener("click", () => duplicates.open());
   $("token-form").addEventListener("submit", async () => {
     try {
       await startSession($("token-input").value.trim());

@@ -1,0 +1,53 @@
+"""Where benchmarks read shared data and write results: outside the checkout unless told otherwise.
+
+Results go where `--out` says; the default is $IMGSEARCH_BENCH_RESULTS, else a per-user cache
+folder (printed by each benchmark), so a benchmark run leaves the working tree clean. Shared data
+follows the tests' rule: $IMGSEARCH_SHARED_DATA, else `../shared/data` beside the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from platformdirs import user_cache_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data(*parts: str) -> Path:
+    """A path inside the shared data (read in place, never copied into the repository)."""
+    configured = os.environ.get("IMGSEARCH_SHARED_DATA")
+    root = Path(configured).expanduser() if configured else REPO.parent / "shared" / "data"
+    return root.joinpath(*parts)
+
+
+def results_dir() -> Path:
+    """The default folder for results and cached benchmark models, created on first use."""
+    configured = os.environ.get("IMGSEARCH_BENCH_RESULTS")
+    folder = Path(configured).expanduser() if configured else user_cache_path("imgsearch") / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def random_model_dir() -> Path:
+    """A full-size ViT-B-32 with random weights, exported once and reused by every benchmark."""
+    folder = results_dir() / "vit-b-32-random"
+    if not (folder / "textual").exists():
+        from imgsearch.models.export import export_open_clip
+
+        export_open_clip("ViT-B-32", folder, random_weights=True)
+    return folder
+
+
+def write_results(payload: dict[str, object], out: Path | None, default_name: str) -> Path:
+    """Print the results and save them as JSON at `out` (default: `default_name` in results_dir())."""
+    path = out or results_dir() / default_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(payload, indent=2)
+    path.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"Results written to {path}", file=sys.stderr)
+    return path

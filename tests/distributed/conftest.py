@@ -1,0 +1,109 @@
+"""A real local Ray cluster for the distributed tests: `ray start --head` in a subprocess, reached by address."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+RAY_BIN = Path(sys.executable).parent / "ray"
+START_TIMEOUT_S = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RayNode:
+    """One `ray start --block` process group; stopping it ends exactly the processes it started."""
+
+    def __init__(self, args: list[str], log: Path, prefix: list[str] = ()) -> None:
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [_src_dir(), os.environ.get("PYTHONPATH")]))}
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*prefix, str(RAY_BIN), "start", "--block", "--disable-usage-stats", *args],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            )
+
+    def wait_started(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if "Ray runtime started" in self.log.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"ray start failed:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the node's GCS and raylet; the raylet ends its workers
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # anything of this node that is left
+        except ProcessLookupError:
+            pass
+
+
+def _src_dir() -> str:
+    import imgsearch
+
+    return str(Path(imgsearch.__file__).resolve().parents[1])
+
+
+@pytest.fixture(scope="session")
+def ray_temp() -> Iterator[Path]:
+    """Ray's session files, in a short path (its socket paths must stay under 108 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="imgsearch-ray-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_temp: Path) -> Iterator[str]:
+    """The address of a two-CPU head node that lives for the test session."""
+    pytest.importorskip("ray")
+    port = free_port()
+    head = RayNode(
+        [
+            "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(ray_temp),
+            "--object-store-memory", str(300 * 2**20), "--dashboard-port", str(free_port()),
+            "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+            "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
+            "--metrics-export-port", str(free_port()),
+        ],
+        ray_temp / "head.log",
+    )
+    head.wait_started()
+    yield f"127.0.0.1:{port}"
+    head.stop()
+
+
+def join_node(address: str, log: Path, prefix: list[str] = ()) -> RayNode:
+    """A one-CPU worker node joined to the cluster (inside `prefix`, e.g. a mount namespace)."""
+    node = RayNode(
+        [
+            "--address", address, "--num-cpus", "1", "--object-store-memory", str(100 * 2**20),
+            "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+            "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()),
+        ],
+        log, prefix,
+    )
+    node.wait_started()
+    return node

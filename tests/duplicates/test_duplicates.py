@@ -1,0 +1,181 @@
+"""Duplicates through the CLI and the Python API: tiers, keeper rule, moving aside and undo, migration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgsearch import ImageIndex
+from imgsearch.duplicates.finder import choose_keeper
+from imgsearch.store.catalog import ImageRecord
+from tests.helpers import draw_scene, run_cli, run_json
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """Two byte-identical files, one picture saved three ways (as taken, half size as PNG, a little
+smaller and turned a quarter), and two unrelated pictures."""
+    root = tmp_path / "photos"
+    draw_scene(root / "a.jpg", 1)
+    (root / "backup").mkdir()
+    shutil.copy(root / "a.jpg", root / "backup" / "a-copy.jpg")
+    b = draw_scene(root / "b.jpg", 2, size=(320, 240))
+    with Image.open(b) as image:
+        image.resize((160, 120)).save(root / "b-small.png")
+        image.resize((300, 225)).transpose(Image.Transpose.ROTATE_90).save(root / "b-turned.jpg")
+    draw_scene(root / "c.jpg", 3)
+    draw_scene(root / "d.jpg", 4)
+    return root
+
+
+def _names(groups: list[dict]) -> list[set[str]]:
+    return sorted(({Path(m["path"]).name for m in [g["keeper"], *g["others"]]} for g in groups), key=sorted)
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def indexed(library: Path, tmp_path: Path, tiny_clip_dir: Path) -> Path:
+    db = tmp_path / "c.db"
+    run_json("index", library, "--db", db, "--model-path", tiny_clip_dir)
+    return db
+
+
+def test_each_tier_through_the_cli(indexed):
+    exact = run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"]
+    assert _names(exact) == [{"a.jpg", "a-copy.jpg"}]
+    assert exact[0]["tier"] == "exact"
+
+    near = run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]
+    assert _names(near) == [{"a.jpg", "a-copy.jpg"}, {"b.jpg", "b-small.png", "b-turned.jpg"}]
+    assert {g["tier"] for g in near} == {"exact", "near"}  # identical files say so in any tier
+
+    # Identical files have identical embeddings, so they pass any cosine threshold.
+    similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", indexed)["groups"]
+    assert {"a.jpg", "a-copy.jpg"} in _names(similar)
+
+    table = run_cli("duplicates", "--tier", "near", "--db", indexed)
+    assert "keep" in table and "copy" in table and "largest" in table
+    assert "2 groups, 3 copies besides the keepers" in table.replace("\n", " ")
+
+
+def test_all_tiers_label_each_copy(indexed):
+    """Random CLIP weights may join everything as `similar`; copies still say how they match the keeper."""
+    groups = run_json("duplicates", "--db", indexed)["groups"]
+    by_name = {Path(m["path"]).name: m["tier"] for g in groups for m in g["others"]}
+    assert by_name["b-small.png"] == "near" and by_name["b-turned.jpg"] == "near"
+    members = [m["path"] for g in groups for m in [g["keeper"], *g["others"]]]
+    assert len(members) == len(set(members))  # every image in one group at most
+
+
+def test_api_groups_and_keeper(indexed, library):
+    with ImageIndex(indexed, create=False) as index:
+        groups = index.duplicates(tier="near")
+        folder_only = index.duplicates(tier="near", folder=library / "backup")
+    b_group = next(g for g in groups if len(g.members) == 3)
+    assert Path(b_group.keeper.record.path).name == "b.jpg"
+    assert b_group.reason == "largest: 320x240 pixels"
+    assert folder_only == []  # the copy's original lies outside --in
+
+
+def test_keeper_rule_order():
+    def rec(i: int, path: str, w: int, taken: str | None, mtime_s: int = 100) -> ImageRecord:
+        return ImageRecord(i, path, 1, mtime_s * 10**9, "h", w, 10, "jpeg", taken, None)
+
+    assert choose_keeper([rec(1, "/a.jpg", 10, None), rec(2, "/b.jpg", 20, None)]) == (1, "largest: 20x10 pixels")
+    later, earlier = rec(1, "/a.jpg", 10, "2021-01-02T00:00:00"), rec(2, "/b.jpg", 10, "2020-05-01T00:00:00")
+    index, reason = choose_keeper([later, earlier])
+    assert (index, reason) == (1, "same size; earliest capture (2020-05-01T00:00:00)")
+    assert choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[0] == 1
+    assert "shortest path" in choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[1]
+    # No EXIF date: the file's modification time counts as the capture time.
+    assert choose_keeper([rec(1, "/a.jpg", 10, None, 200), rec(2, "/bb.jpg", 10, None, 100)])[0] == 1
+
+
+def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
+    before = _files(library)
+    target = tmp_path / "dupes"
+    moved = run_json("duplicates", "--move-to", target, "--db", indexed)  # moving defaults to the near tier
+    assert len(moved["moved"]) == 3 and moved["skipped"] == []
+    manifest = json.loads(Path(moved["manifest"]).read_text())
+    assert sorted(e["tier"] for e in manifest["moves"]) == ["exact", "near", "near"]
+    assert {e["group"] for e in manifest["moves"]} == {1, 2}
+    for entry in manifest["moves"]:
+        assert not Path(entry["from"]).exists() and Path(entry["to"]).is_file()
+        assert Path(entry["to"]).relative_to(target).parts[0] == "photos"  # folders kept under the target
+    assert len(_files(library)) + len(_files(target)) - 1 == len(before)  # nothing lost; +1 is the manifest
+
+    with sqlite3.connect(indexed) as con:  # the catalog follows the files
+        paths = {row[0] for row in con.execute("SELECT path FROM images")}
+    assert {e["to"] for e in manifest["moves"]} <= paths
+    assert run_json("duplicates", "--tier", "near", "--db", indexed)["groups"] == []
+
+    undone = run_json("duplicates", "--undo", moved["manifest"], "--db", indexed)
+    assert len(undone["moved"]) == 3
+    assert _files(library) == before
+    assert _names(run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]) == [
+        {"a.jpg", "a-copy.jpg"}, {"b.jpg", "b-small.png", "b-turned.jpg"}
+    ]
+    again = run_json("duplicates", "--undo", moved["manifest"], "--db", indexed)
+    assert again["moved"] == []  # a second undo does nothing
+
+
+def test_move_never_overwrites(indexed, library, tmp_path):
+    target = tmp_path / "dupes"
+    blocker = target / "photos" / "b-small.png"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"someone else's file")
+    result = run_cli("duplicates", "--tier", "near", "--move-to", target, "--db", indexed, expect=1)
+    assert "already exists" in result
+    assert blocker.read_bytes() == b"someone else's file"
+    assert (library / "b-small.png").is_file()
+
+
+def test_bad_arguments_say_what_to_do(indexed, tmp_path, library):
+    assert "Unknown --tier" in run_cli("duplicates", "--tier", "fuzzy", "--db", indexed, expect=1)
+    assert "needs one tier" in run_cli("duplicates", "--threshold", "5", "--db", indexed, expect=1)
+    assert "0 to 32" in run_cli("duplicates", "--tier", "near", "--threshold", "0.5", "--db", indexed, expect=1)
+    assert "inside the indexed folder" in run_cli(
+        "duplicates", "--move-to", library / "dupes", "--db", indexed, expect=1
+    )
+    assert "not an imgsearch duplicates manifest" in run_cli(
+        "duplicates", "--undo", _write(tmp_path / "x.json", "{}"), "--db", indexed, expect=1
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_v3_catalog_gets_hashes_on_next_index_without_reembedding(indexed, library, tiny_clip_dir):
+    with sqlite3.connect(indexed) as con:
+        hashes = dict(con.execute("SELECT path, phash FROM images"))
+        embeddings = dict(con.execute("SELECT path, embedding FROM images"))
+        con.execute("ALTER TABLE images DROP COLUMN phash")
+        con.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    assert all(h is not None for h in hashes.values())
+
+    run = run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)
+    assert (run["embedded"], run["reused"], run["unchanged"]) == (0, 0, len(hashes))
+    with sqlite3.connect(indexed) as con:
+        assert dict(con.execute("SELECT path, phash FROM images")) == hashes
+        assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+    assert run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)["unchanged"] == len(hashes)
+
+
+def test_similar_tier_through_an_approximate_index(library, tmp_path, tiny_clip_dir):
+    """With faiss HNSW serving the catalog, the similar tier asks it for neighbours instead of scanning."""
+    pytest.importorskip("faiss")
+    db = tmp_path / "faiss.db"
+    run_json("index", library, "--db", db, "--model-path", tiny_clip_dir, "--index", "faiss")
+    similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", db)["groups"]
+    assert {"a.jpg", "a-copy.jpg"} in _names(similar)

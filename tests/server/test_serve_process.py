@@ -1,0 +1,154 @@
+"""`imgsearch serve` as a real process: the port is taken before the model loads, SIGTERM stops
+it while a search is still running, and concurrent uploads keep its memory bounded."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.helpers import run_cli
+from tests.server.conftest import Library
+
+SLOW_SEARCH = """
+import sys, time
+from pathlib import Path
+from imgsearch.server.backend import Backend
+
+marker = Path(sys.argv.pop(1))
+original = Backend.search
+
+def slow(*args, **kwargs):
+    marker.write_text("searching")
+    time.sleep(120)
+    return original(*args, **kwargs)
+
+Backend.search = staticmethod(slow)
+from imgsearch.cli import app
+app(prog_name="imgsearch")
+"""
+SERVE = "from imgsearch.cli import app; app(prog_name='imgsearch')"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(library: Library, *args: str, script: str = SERVE) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args, "serve", "--db", str(library.db), "--model-path",
+         str(library.model_dir), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode())
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+@pytest.fixture
+def stopped() -> Iterator[list[subprocess.Popen]]:
+    """Processes to kill if a test fails half-way."""
+    processes: list[subprocess.Popen] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_a_busy_port_is_reported_at_once_before_the_model(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "no-model",
+                         "--port", port, expect=1)
+    assert f"Port {port} on 127.0.0.1 is already in use" in output and "--port" in output
+    assert "Model directory" not in output and "Traceback" not in output
+    assert time.monotonic() - started < 5
+
+
+def test_sigterm_stops_the_server_while_a_search_runs(library: Library, tmp_path, stopped):
+    marker = tmp_path / "searching"
+    process, url = start(library, str(marker), script=SLOW_SEARCH)
+    stopped.append(process)
+    outcome: list[object] = []
+    client = threading.Thread(target=lambda: outcome.append(_try_get(f"{url}/api/search?q=slow")), daemon=True)
+    client.start()
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the search never started"
+        time.sleep(0.05)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+    assert time.monotonic() - sent < 10, "SIGTERM must not wait for the running search"
+    assert "Traceback" not in process.stdout.read().decode()
+
+
+def _try_get(url: str) -> object:
+    try:
+        return httpx.get(url, timeout=60).status_code
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak RSS from /proc")
+def test_concurrent_big_uploads_keep_memory_bounded(library: Library, stopped):
+    """Twelve uploads at once of a 20 MP PNG (under the limit, 60 MB as RGB) and of a 49 MP
+    PNG bomb (refused from its header): decoding two at a time keeps the peak far below
+    twelve decodes' worth."""
+    process, url = start(library)
+    stopped.append(process)
+    legal, bomb = io.BytesIO(), io.BytesIO()
+    Image.new("1", (5000, 4000)).save(legal, format="PNG")
+    Image.new("1", (7000, 7000)).save(bomb, format="PNG")
+    before = _peak_rss_bytes(process.pid)
+
+    def upload(data: bytes) -> int:
+        return httpx.post(f"{url}/api/search/image", files={"file": ("u.png", data, "image/png")},
+                          timeout=120).status_code
+
+    threads_results: list[int] = []
+    workers = [threading.Thread(target=lambda d=d: threads_results.append(upload(d)))
+               for d in [legal.getvalue()] * 12 + [bomb.getvalue()] * 12]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    growth = _peak_rss_bytes(process.pid) - before
+    process.send_signal(signal.SIGTERM)
+    process.wait(20)
+    assert sorted(threads_results) == [200] * 12 + [422] * 12
+    assert growth < 500_000_000, f"peak RSS grew by {growth / 1e6:.0f} MB"

@@ -1,0 +1,62 @@
+"""The test and benchmark infrastructure: one way to find shared data, nothing written into the checkout."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import artifacts_dir, shared_data
+
+REPO = Path(__file__).resolve().parents[1]
+SPELLED_OUT = re.compile(r"""["']shared["']|\.\./shared|/shared/data""")
+"""A test that builds the shared data path itself instead of asking tests.helpers.shared_data."""
+
+
+def test_shared_data_honours_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("IMGSEARCH_SHARED_DATA", str(tmp_path))
+    assert shared_data("formats", "x.jpg") == tmp_path / "formats" / "x.jpg"
+
+
+def test_shared_data_defaults_to_the_folder_beside_the_checkout(monkeypatch):
+    monkeypatch.delenv("IMGSEARCH_SHARED_DATA", raising=False)
+    assert shared_data() == REPO.parent.joinpath("shared", "data")
+
+
+def test_no_test_or_benchmark_spells_out_the_shared_data_path():
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in [*(REPO / "tests").rglob("*.py"), *(REPO / "bench").glob("*.py")]
+        if path.name not in {"helpers.py", "benchpaths.py", Path(__file__).name}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if SPELLED_OUT.search(line.split("#")[0])
+    ]
+    assert not offenders, f"use tests.helpers.shared_data / bench/benchpaths.py instead: {offenders}"
+
+
+def test_artifacts_go_outside_the_checkout(monkeypatch, tmp_path):
+    monkeypatch.delenv("IMGSEARCH_TEST_ARTIFACTS", raising=False)
+    assert not artifacts_dir().resolve().is_relative_to(REPO)
+    monkeypatch.setenv("IMGSEARCH_TEST_ARTIFACTS", str(tmp_path / "shots"))
+    assert artifacts_dir() == tmp_path / "shots" and (tmp_path / "shots").is_dir()
+
+
+def test_benchmarks_write_results_outside_the_checkout_by_default(monkeypatch, tmp_path):
+    script = (
+        "import sys; sys.path.insert(0, 'bench'); import benchpaths, pathlib; "
+        "p = benchpaths.write_results({'x': 1}, None, 'probe.json'); "
+        "print(p.resolve().is_relative_to(pathlib.Path('.').resolve()))"
+    )
+    monkeypatch.delenv("IMGSEARCH_BENCH_RESULTS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "False"
+    assert "Results written to" in result.stderr and list((tmp_path / "cache").rglob("probe.json"))
+
+
+def test_benchmarks_offer_out():
+    for name in ("index_bench.py", "serve_bench.py", "search_bench.py"):
+        text = (REPO / "bench" / name).read_text(encoding="utf-8")
+        assert '"--out"' in text, f"{name} must take --out"
+        assert '"bench" / "results"' not in text, f"{name} must not default into the checkout"
