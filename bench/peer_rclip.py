@@ -6,7 +6,7 @@ Both tools get the same random-weight ViT-B-32-256 (open_clip, seed 0): imgsearc
 exporter, rclip in its own layout (`$RCLIP_DATADIR/ViT-B-32-256-datacomp_s34b_b86k/{visual,textual}.onnx`
 with input "input", as rclip's model_download.py reads them, written here with torch.onnx.export,
 plus open_clip's BPE vocabulary). rclip is installed from the package index into its own venv
-under --work (its pins differ from ours). Both index ../shared/data/coco-mini once, untimed; then,
+under --work (its pins differ from ours). Both index the shared coco-mini photos once, untimed; then,
 interleaved round by round, each command runs in a new process and we record wall time and the
 CPU time (user + system) of the process and its children:
 

@@ -38,9 +38,10 @@ from imgsearch.ingest.reading import open_image
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog, NewImage, TextSignal
 
-DEFAULT_FOLDER = Path(
-    os.environ.get("IMGSEARCH_SHARED_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
-) / "coco-mini"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import shared_data  # noqa: E402
+
+DEFAULT_FOLDER = shared_data("coco-mini")
 
 
 def main() -> None:

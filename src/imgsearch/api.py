@@ -22,6 +22,7 @@ import numpy as np
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError, ModelNotAvailableError
 from imgsearch.models import ClipModel, load_clip
+from imgsearch.models.device import Device, parse_device, plan_providers
 from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
@@ -37,6 +38,19 @@ from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from imgsearch.text.ocr import OcrReader
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
+from imgsearch.topics import (
+    TagReport,
+    Taxonomy,
+    Topic,
+    TopicEncoders,
+    catalog_taxonomy,
+    check_topic,
+    has_topics,
+    load_taxonomy,
+    tag_images,
+    topic_counts,
+    topic_name,
+)
 
 if TYPE_CHECKING:
     from imgsearch.duplicates.finder import DuplicateGroup
@@ -80,6 +94,8 @@ class Status:
     """The model directory the catalog remembers (None for a named model)."""
     text_model: str | None = None
     """The text model the catalog remembers (None: the default)."""
+    providers: list[str] = field(default_factory=list)
+    """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -92,6 +108,7 @@ class Status:
             "vector_index": self.vector_index,
             "model_path": self.model_path,
             "text_model": self.text_model,
+            "providers": self.providers,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -172,6 +189,8 @@ class ImageIndex:
     model likewise: `text_model`, the one the catalog remembers, the default. Models load on
     first use only. With `create=False` a missing catalog is an error instead of a new empty
     one (for read-only commands); a new catalog that a failed first run left empty is removed.
+    `device` runs the CLIP model on "auto" (default: a GPU when onnxruntime offers one), "cpu",
+    "cuda", "cuda:N" or "coreml"; a device this onnxruntime cannot drive is an error at once.
     """
 
     def __init__(
@@ -182,7 +201,10 @@ class ImageIndex:
         model_path: str | Path | None = None,
         create: bool = True,
         text_model: str | None = None,
+        device: str | Device | None = None,
     ) -> None:
+        self.device = parse_device(device)
+        plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
         self.catalog = Catalog(db_path, create=create)
@@ -226,7 +248,7 @@ class ImageIndex:
         """
         other = ImageIndex(
             self.catalog.path, model=self._model_name, model_path=self._model_path,
-            text_model=self._text_model_asked,
+            text_model=self._text_model_asked, device=self.device,
         )
         other._text_model_name = self._text_model_name
         other._model = self._model
@@ -283,6 +305,7 @@ class ImageIndex:
         detector: str | None = None,
         object_threshold: float = DEFAULT_THRESHOLD,
         vector_index: IndexConfig | None = None,
+        topics: bool | str | Path = False,
         ray: str | None = None,
         ray_ship_bytes: bool = False,
     ) -> IndexReport:
@@ -295,9 +318,12 @@ class ImageIndex:
         chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
         address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
         (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
-        and writes the catalog.
+        and writes the catalog. `topics` tags images with the catalog's taxonomy (True) or the one
+        in a file (see `tag_topics`); once a catalog has topics, every run tags its new images.
         """
         _existing(roots)
+        # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
+        taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
         if not rebuild and self._model_name and self.catalog.count():
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
@@ -335,6 +361,9 @@ class ImageIndex:
             try:
                 if makers and not report.interrupted:
                     self._enrich(makers, report, on_progress)
+                if taxonomy is not None and not report.interrupted:
+                    self.texts.sync()
+                    report.signals["topics"] = self.tag_topics(taxonomy).tagged
             finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
                 self.texts.sync()
                 self.searcher.close()
@@ -405,6 +434,57 @@ class ImageIndex:
         self.texts.sync()
         report.imported = len(notes)
         return report
+
+    def tag_topics(
+        self,
+        taxonomy: Taxonomy | str | Path | None = None,
+        *,
+        threshold: float | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> TagReport:
+        """Tag every image that lacks up-to-date topics (`imgsearch.topics`), from stored embeddings only.
+
+        `taxonomy` is a Taxonomy, a topics file (TOML or one name per line) or None for the
+        catalog's own (the default one until a file or `add_topic` changed it). The image's own
+        text counts too when the text model loads; `weights` (clip, text) and `threshold` tune the
+        fused confidence (default: those used last, else clip=1, text=1 and 0.5). Recomputed only
+        when the taxonomy, a model or these settings change.
+        """
+        self.searcher.require_images()
+        taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
+        model = self._searching_model()
+        text = None if self._text_problem() else self.text_model
+        encoders = TopicEncoders(
+            clip=model.encode_texts, clip_id=model.model_id,
+            text=text.embed_queries if text else None, text_id=text.model_id if text else "",
+            passages=text.embed_passages if text else None,
+        )
+        try:
+            return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
+        except ValueError as exc:
+            raise ImgsearchError(f"{exc}.") from None
+
+    def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
+        """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
+        taxonomy = catalog_taxonomy(self.catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
+        return self.tag_topics(taxonomy, **options)  # type: ignore[arg-type]
+
+    def topics(self) -> list[tuple[Topic, int]]:
+        """The catalog's topics with how many images have each, most first."""
+        taxonomy = catalog_taxonomy(self.catalog)
+        counts = topic_counts(self.catalog, taxonomy)
+        return sorted(((t, counts[t.name]) for t in taxonomy.topics), key=lambda tc: -tc[1])
+
+    def check_topic(self, name: str) -> None:
+        """A clear error when filtering by `name` cannot match: unknown topic, or none computed yet."""
+        check_topic(self.catalog, name)
+
+    def _taxonomy(self, source: bool | Taxonomy | str | Path) -> Taxonomy:
+        if isinstance(source, Taxonomy):
+            return source
+        if source is True:
+            return catalog_taxonomy(self.catalog)
+        return load_taxonomy(source)  # type: ignore[arg-type]
 
     def text_signals(self, image_id: int) -> dict[str, str]:
         """source -> text of one image, for detail views."""
@@ -547,7 +627,14 @@ class ImageIndex:
             vector_index=resolve(load_config(self.catalog), self.catalog.count()),
             model_path=self.catalog.model_source or None,
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
+            providers=self.providers(),
         )
+
+    def providers(self) -> list[str]:
+        """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""
+        if self._model is not None:
+            return self._model.providers()
+        return [name for name, _ in plan_providers(self.device)]
 
     def _record(self, image: str | Path | int) -> ImageRecord:
         """An indexed image by id or by path, or a clear error."""
@@ -591,8 +678,8 @@ class ImageIndex:
                 )
             self._model_path = recorded  # remembered again by the next index run
         if self._model_path is not None:
-            return load_clip(path=self._model_path)
-        return load_clip(self._model_name or self.catalog.model_id)
+            return load_clip(path=self._model_path, device=self.device)
+        return load_clip(self._model_name or self.catalog.model_id, device=self.device)
 
     def _model_source(self) -> str | None:
         return str(self._model_path) if self._model_path else None

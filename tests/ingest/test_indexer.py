@@ -207,12 +207,15 @@ def test_odd_name_among_bad_files_never_costs_the_batch(photos, tmp_path, tiny_c
 
 def _index_in_subprocess(*args: object) -> tuple[dict, int]:
     """`imgsearch index ... --json` in a fresh process: (report, peak RSS in MB)."""
+    # VmHWM is this process's own peak; ru_maxrss would carry over the (large) pytest parent's
+    # peak through fork and exec.
     script = (
-        "import resource, runpy, sys\n"
+        "import re, runpy, sys\n"
         "sys.argv = ['imgsearch', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('imgsearch', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, "index", *map(str, args), "--json"],

@@ -205,7 +205,7 @@ def test_infinite_scroll_loads_every_page(browser, shot, tmp_path_factory, libra
         next(server, None)
 
 
-def test_duplicates_view_moves_checked_copies_after_confirming(browser, tmp_path_factory, library: Library):
+def test_duplicates_view_moves_checked_copies_after_confirming(browser, shot, tmp_path_factory, library: Library):
     import shutil
 
     from PIL import Image

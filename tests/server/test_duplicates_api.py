@@ -12,6 +12,7 @@ from PIL import Image
 from imgsearch import ImageIndex
 from imgsearch.server import ServerConfig, create_app
 from tests.helpers import draw_scene
+from tests.server.conftest import LOCAL_URL
 
 TOKEN = "dup-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,7 +32,7 @@ def served(tmp_path: Path, tiny_clip_dir: Path):
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
     config = ServerConfig(db=db, model_path=tiny_clip_dir, token=TOKEN, duplicates_dir=tmp_path / "dupes")
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=LOCAL_URL) as client:
         yield client, root, tmp_path / "dupes"
 
 

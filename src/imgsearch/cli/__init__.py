@@ -14,6 +14,7 @@ from imgsearch.cli import (  # noqa: F401  (each module registers its commands)
     serve,
     status,
     text,
+    topics,
 )
 from imgsearch.cli.common import app
 

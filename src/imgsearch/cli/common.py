@@ -108,6 +108,22 @@ CaptionWorkersOption = Annotated[
 CaptionTimeoutOption = Annotated[
     float, typer.Option("--caption-timeout", min=1, help="openai:MODEL: seconds to wait for one caption.")
 ]
+TopicsFileOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--topics-file", dir_okay=False,
+        help="Your own topic list (TOML, or one `name: description` per line); becomes the catalog's; "
+        "implies --topics.",
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the CLIP model runs: auto (a GPU if onnxruntime offers one, else CPU), cpu, cuda, cuda:N "
+        "or coreml. CUDA needs `imgsearch[gpu]` (README: GPU).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[
@@ -135,3 +151,15 @@ def print_json(payload: object) -> None:
     which json.loads turns back into the str that os.fsencode maps to the exact bytes."""
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def parse_weights(pairs: list[str]) -> dict[str, float] | None:
+    """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise ImgsearchError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
+    return weights or None

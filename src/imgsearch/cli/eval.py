@@ -12,8 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
-from imgsearch.cli.search import parse_weights
+from imgsearch.cli.common import JsonOption, app, err, out, parse_weights, print_json, user_errors
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.fusion import weights_for
 

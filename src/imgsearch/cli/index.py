@@ -21,10 +21,12 @@ from imgsearch.cli.common import (
     CaptionTimeoutOption,
     CaptionWorkersOption,
     DbOption,
+    DeviceOption,
     JsonOption,
     ModelOption,
     ModelPathOption,
     TextModelOption,
+    TopicsFileOption,
     app,
     err,
     out,
@@ -54,6 +56,7 @@ def index(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Forget all embeddings and re-embed with the chosen model.")
     ] = False,
@@ -100,6 +103,10 @@ def index(
             "--ray-ship-bytes", help="With --ray: send file bytes from this machine (no shared filesystem needed)."
         ),
     ] = False,
+    topics: Annotated[
+        bool, typer.Option("--topics", help="Tag images with topics (the catalog's list: 30 everyday ones by default).")
+    ] = False,
+    topics_file: TopicsFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Index photo folders. Run it again any time: only new and changed files are read.
@@ -108,7 +115,7 @@ def index(
     and searches need neither flag.
     """
     with user_errors(), _stop_on_sigterm(), ImageIndex(
-        db, model=model, model_path=model_path, text_model=text_model
+        db, model=model, model_path=model_path, text_model=text_model, device=device
     ) as idx:
         images_before = idx.catalog.count()
         config = None
@@ -123,14 +130,14 @@ def index(
                 on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
                 objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
                 caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
-                detector=detector,
+                detector=detector, topics=topics_file or topics,
                 ray=ray, ray_ship_bytes=ray_ship_bytes,
             )
         images = idx.catalog.count()
         if as_json:
             print_json(_report_dict(report, idx.catalog.model_id) | {
                 "vector_index": idx.status().vector_index, "images": images,
-                "images_added": images - images_before,
+                "images_added": images - images_before, "providers": idx.providers(),
             })
         else:
             _print_report(report, images, images - images_before)

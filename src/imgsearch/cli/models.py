@@ -11,7 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
+from imgsearch.cli.common import DeviceOption, JsonOption, app, err, out, print_json, user_errors
 
 _WIDE_TABLE = 140
 """Columns from which the notes fit in the table itself."""
@@ -23,18 +23,28 @@ app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
-def models_list(as_json: JsonOption = False) -> None:
-    """Known named models, with size and published retrieval quality."""
+def models_list(device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
+    """Known named models, with size, published retrieval quality, and where they would run.
+
+    Models marked * understand queries in many languages: pick one of them for non-English queries.
+    """
     from imgsearch.models import DEFAULT_MODEL, list_known_models
+    from imgsearch.models.device import available_providers, plan_providers
 
     known = list_known_models()
+    with user_errors():
+        providers = [name for name, _ in plan_providers(device)]
     if as_json:
-        print_json({"default": DEFAULT_MODEL, "models": [vars(m) for m in known]})
+        print_json({
+            "default": DEFAULT_MODEL, "models": [vars(m) for m in known],
+            "device": device, "providers": providers, "available_providers": available_providers(),
+        })
         return
     wide = out.width >= _WIDE_TABLE
     table = Table(
         title=f"Known models (default: {DEFAULT_MODEL})", box=box.HEAVY_HEAD if wide else box.SIMPLE_HEAD,
-        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table).",
+        caption="Flickr, COCO: published zero-shot text-to-image R@1 (open_clip's benchmark table), English "
+        "queries. * multilingual: pick one of these for queries in other languages.",
         pad_edge=wide, collapse_padding=not wide,
     )
     table.add_column("name", no_wrap=True)
@@ -44,12 +54,15 @@ def models_list(as_json: JsonOption = False) -> None:
         table.add_column("notes")
     for entry in known:
         numbers = (_number(entry.params_m), _number(entry.gflops), _number(entry.flickr30k_r1), _number(entry.coco_r1))
-        table.add_row(entry.name, *numbers, *([entry.notes] if wide else []))
+        name = f"{entry.name} *" if entry.multilingual else entry.name
+        table.add_row(name, *numbers, *([entry.notes] if wide else []))
     out.print(table)
     if not wide:  # a narrow terminal gets the notes as a list below, not squeezed into a column
         for entry in known:
             if entry.notes:
                 out.print(f"[bold]{escape(entry.name)}[/]: {escape(entry.notes)}", highlight=False)
+    offered = ", ".join(available_providers())
+    out.print(f"Runs on: {', '.join(providers)} (--device {device}; ONNX Runtime offers {offered}).")
 
 
 class ModelKind(str, Enum):

@@ -16,6 +16,7 @@ from rich.text import Text
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     DbOption,
+    DeviceOption,
     JsonOption,
     MinScoreOption,
     ModelOption,
@@ -25,6 +26,7 @@ from imgsearch.cli.common import (
     app,
     err,
     out,
+    parse_weights,
     print_error,
     print_json,
     user_errors,
@@ -47,6 +49,9 @@ MinSizeOption = Annotated[
     Optional[int], typer.Option("--min-size", min=1, help="Only images at least this many pixels wide and high.")
 ]
 CameraOption = Annotated[Optional[str], typer.Option("--camera", help="Camera make/model contains this text.")]
+TopicOption = Annotated[
+    Optional[str], typer.Option("--topic", help="Only images tagged with this topic (`imgsearch topics` lists them).")
+]
 OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
 
 
@@ -68,12 +73,14 @@ class _Options:
 
 def _filters(
     idx: ImageIndex, folder: Path | None, after: str | None, before: str | None,
-    formats: list[str] | None, min_size: int | None, camera: str | None,
+    formats: list[str] | None, min_size: int | None, camera: str | None, topic: str | None = None,
 ) -> SearchFilters:
     filters = SearchFilters(
         folder=str(folder) if folder else None, after=after, before=before,
-        formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera,
+        formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera, topic=topic,
     )
+    if topic:
+        idx.check_topic(topic)
     # A folder that is gone still filters when the catalog holds images from it (an unplugged disk).
     if folder and not folder.expanduser().exists() and not idx.count_matching(SearchFilters(folder=str(folder))):
         raise ImgsearchError(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
@@ -101,6 +108,7 @@ def search(
     formats: FormatOption = None,
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
+    topic: TopicOption = None,
     mode: Annotated[
         Optional[str],
         typer.Option(
@@ -116,6 +124,7 @@ def search(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     text_model: TextModelOption = None,
     preview: PreviewOption = False,
     html: HtmlOption = None,
@@ -127,11 +136,11 @@ def search(
     lines); every option applies to each of them.
     """
     with user_errors(), ImageIndex(
-        db, model=model, model_path=model_path, text_model=text_model, create=False
+        db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera),
+            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
             mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
             preview=preview, html=html,
         )
@@ -159,6 +168,7 @@ def similar(
     formats: FormatOption = None,
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
+    topic: TopicOption = None,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -170,7 +180,7 @@ def similar(
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera),
+            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
         )
         results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
         _print_results(str(image), results, idx, options, mode="clip")
@@ -206,18 +216,6 @@ def _interactive(idx: ImageIndex, options: _Options) -> None:
             print_error(str(exc))
             continue
         _print_results(line, results, idx, options, one_line=True)
-
-
-def parse_weights(pairs: list[str]) -> dict[str, float] | None:
-    """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
-    weights: dict[str, float] = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise ImgsearchError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
-    return weights or None
 
 
 def _split_signs(line: str) -> tuple[list[str], list[str]]:
@@ -281,8 +279,8 @@ def _why_empty(label: str, idx: ImageIndex, options: _Options, mode: str | None)
     if options.offset and options.offset >= idx.count_matching(options.filters):
         return f"No results past --offset {options.offset}: fewer images match."
     if mode == "keyword" and not idx.search(label, mode="keyword", k=1, min_score=0, filters=options.filters):
-        return (f"No image text contains the words of {label!r} (common words such as 'the' match nothing). "
-                "Try other words or another --mode.")
+        return (f"No image text contains the words of {label!r} (words such as 'the', and words found in most "
+                "images, single out nothing). Try other words or another --mode.")
     if options.min_score is not None:
         return f"No result for {label!r} scores --min-score {options.min_score:g} or more; lower it to see more."
     return (f"No good match for {label!r}: nothing scores above the cut-off. "

@@ -13,6 +13,7 @@ import typer
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
     DbOption,
+    DeviceOption,
     ModelOption,
     ModelPathOption,
     TextModelOption,
@@ -33,6 +34,7 @@ def serve(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     text_model: TextModelOption = None,
     roots: Annotated[
         Optional[list[Path]],
@@ -80,7 +82,7 @@ def serve(
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'imgsearch[server]'")
             raise typer.Exit(1) from None
         config = ServerConfig(
-            db=db, model=model, model_path=model_path, text_model=text_model,
+            db=db, model=model, model_path=model_path, text_model=text_model, device=device,
             roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
@@ -92,7 +94,7 @@ def serve(
                 print_error(f"--root {root} is not a folder. Check the path.")
                 raise typer.Exit(1)
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
-            with ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as index:
+            with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
             shown = f"[{host}]" if ":" in host else host
             err.print(f"Loading the model, then serving on http://{shown}:{listener.getsockname()[1]}/ (Ctrl+C stops).")

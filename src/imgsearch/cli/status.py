@@ -5,14 +5,14 @@ from __future__ import annotations
 from rich.markup import escape
 
 from imgsearch.api import ImageIndex, Status
-from imgsearch.cli.common import DbOption, JsonOption, app, out, print_json, user_errors
+from imgsearch.cli.common import DbOption, DeviceOption, JsonOption, app, out, print_json, user_errors
 from imgsearch.store.catalog import escape_undecodable
 
 
 @app.command()
-def status(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Show what is indexed: folders, image count, model, size, and files that failed."""
-    with user_errors(), ImageIndex(db, create=False) as idx:
+def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
+    """Show what is indexed: folders, image count, model, where it runs, size, and files that failed."""
+    with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
             print_json(info.to_dict())
@@ -24,6 +24,7 @@ def _print_status(info: Status) -> None:
     out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
     source = f" from {escape(info.model_path)}" if info.model_path else ""
     out.print(f"Model:   {info.model_id or '(none yet)'}{source}")
+    out.print(f"Runs on: {', '.join(info.providers)} (ONNX Runtime; choose with --device)")
     out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
     out.print(f"Index:   {info.vector_index}")

@@ -201,8 +201,8 @@ class Embedder:
         import ray
 
         root = materialize(ray.get(model[0]))
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if ray.get_gpu_ids() else ["CPUExecutionProvider"]
-        self.model = ClipModel(ModelLayout(root), model_id=model_id, providers=providers)
+        device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray shows the actor only its own GPU, as device 0
+        self.model = ClipModel(ModelLayout(root), model_id=model_id, device=device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ok = batch["failure"] == ""

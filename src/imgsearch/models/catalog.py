@@ -23,6 +23,8 @@ class KnownModel:
     flickr30k_r1: float | None
     coco_r1: float | None
     notes: str
+    multilingual: bool = False
+    """Its text tower understands queries beyond English (recall figures above are English-only)."""
 
 
 DEFAULT_MODEL = "ViT-B-32__laion2b-s34b-b79k"
@@ -43,7 +45,15 @@ _CURATED: tuple[KnownModel, ...] = (
     KnownModel("ViT-B-16-SigLIP__webli", 203.2, 46.4, 74.7, 47.8, "Best base-size recall; text is lower-cased."),
     KnownModel("ViT-B-16-SigLIP-256__webli", 203.2, 57.8, 75.0, 48.3, "256 px SigLIP."),
     KnownModel("ViT-B-16-SigLIP-384__webli", 203.5, 123.2, 78.5, 49.9, "384 px SigLIP; slow on CPU."),
-    KnownModel("ViT-B-16-SigLIP2__webli", None, None, None, None, "SigLIP 2; multilingual Gemma tokenizer."),
+    KnownModel(
+        "ViT-B-16-SigLIP2__webli",
+        None,
+        None,
+        None,
+        None,
+        "SigLIP 2: multilingual training data and Gemma tokenizer; strongest base-size pick for mixed languages.",
+        multilingual=True,
+    ),
     KnownModel("ViT-L-14__openai", 427.6, 175.3, 65.0, 36.5, "Large; for GPUs."),
     KnownModel("ViT-L-14__laion2b-s32b-b82k", 427.6, 175.3, 75.5, 46.5, "Large LAION-2B; for GPUs."),
     KnownModel("ViT-L-16-SigLIP-256__webli", 652.2, 201.6, 79.0, 52.3, "Large SigLIP; for GPUs."),
@@ -55,7 +65,8 @@ _CURATED: tuple[KnownModel, ...] = (
         105.9,
         64.5,
         37.8,
-        "Multilingual text tower.",
+        "XLM-Roberta text tower (100 languages) beside a ViT-B-32: the CPU-friendly multilingual pick.",
+        multilingual=True,
     ),
     KnownModel(
         "XLM-Roberta-Large-Vit-B-16Plus",
@@ -63,9 +74,18 @@ _CURATED: tuple[KnownModel, ...] = (
         None,
         None,
         None,
-        "Multilingual M-CLIP; takes input_ids and attention_mask.",
+        "M-CLIP: XLM-Roberta-Large distilled onto CLIP's text space (48 languages).",
+        multilingual=True,
     ),
-    KnownModel("nllb-clip-base-siglip__v1", None, None, None, None, "NLLB multilingual text tower."),
+    KnownModel(
+        "nllb-clip-base-siglip__v1",
+        None,
+        None,
+        None,
+        None,
+        "NLLB text tower (201 languages): for low-resource languages.",
+        multilingual=True,
+    ),
 )
 
 # Every CLIP model Immich publishes as immich-app/<name>; all of them load, the curated ones are documented.

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from imgsearch.models.device import Device
 from imgsearch.models.layout import ModelLayout
 from imgsearch.models.preprocess import ImagePreprocessor
 from imgsearch.models.session import LazySession
@@ -29,15 +30,20 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 class ClipModel:
     """A CLIP model directory ready for inference; each tower loads on its first use."""
 
-    def __init__(self, layout: ModelLayout, model_id: str | None = None, providers: list[str] | None = None) -> None:
+    def __init__(self, layout: ModelLayout, model_id: str | None = None, device: str | Device | None = None) -> None:
         self.layout = layout
         self.model_id: str = model_id or layout.model_id()
-        self.visual = LazySession(layout.visual_model, providers)
-        self.textual = LazySession(layout.textual_model, providers)
+        self.visual = LazySession(layout.visual_model, device)
+        self.textual = LazySession(layout.textual_model, device)
         self._preprocessor = ImagePreprocessor(layout.preprocess_cfg)
 
     def __repr__(self) -> str:
         return f"ClipModel({self.model_id!r}, dim={self.dim}, image_size={self.image_size}, path={self.layout.root})"
+
+    def providers(self) -> list[str]:
+        """Execution providers running the model, best first: a loaded tower's, else the planned ones."""
+        loaded = self.visual if self.visual.loaded or not self.textual.loaded else self.textual
+        return loaded.providers()
 
     @cached_property
     def dim(self) -> int:
@@ -116,6 +122,6 @@ class ClipModel:
         return feeds
 
 
-def open_model_dir(path: str | Path, model_id: str | None = None) -> ClipModel:
-    """A ``ClipModel`` for a local directory in the Immich layout."""
-    return ClipModel(ModelLayout.open(path), model_id=model_id)
+def open_model_dir(path: str | Path, model_id: str | None = None, device: str | Device | None = None) -> ClipModel:
+    """A ``ClipModel`` for a local directory in the Immich layout, run on ``device`` (default auto)."""
+    return ClipModel(ModelLayout.open(path), model_id=model_id, device=device)

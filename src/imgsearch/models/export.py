@@ -102,12 +102,14 @@ def export_model(
     """Write an in-memory open_clip ``model`` to ``out_dir`` in our layout; returns the directory.
 
     ``write_extra`` may add files to the staging directory (e.g. the torch weights a fine-tune
-    can continue from). The directory appears only once everything is written.
+    can continue from). The directory appears only once everything is written. The model is
+    exported in eval mode (no dropout) and handed back in the mode it came in.
     """
     torch, open_clip = _import_torch()
     out_dir = Path(out_dir).expanduser().resolve()
     _check_empty(out_dir)
     tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
+    was_training = model.training
     model.eval()
     config = {**model_cfg, "model_id": model_id, **_score_calibration(model)}
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
@@ -130,6 +132,9 @@ def export_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        # torch.onnx.export puts the wrapper modules, and with them the model, back in training mode.
+        model.train(was_training)
     return out_dir
 
 
@@ -215,7 +220,11 @@ def _hf_tokenizer_files(arch: str, hf_name: str, context_length: int) -> tuple[s
     backend = getattr(hf_tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise ExportError(f"The tokenizer {hf_name!r} has no fast (tokenizers) version to save as tokenizer.json.")
-    cfg = {"pad_token": hf_tokenizer.pad_token or hf_tokenizer.eos_token, "model_max_length": context_length}
+    cfg = {
+        "pad_token": hf_tokenizer.pad_token or hf_tokenizer.eos_token,
+        "model_max_length": context_length,
+        "padding_side": hf_tokenizer.padding_side,
+    }
     return str(backend.to_str()), cfg
 
 

@@ -16,7 +16,8 @@ loads here unchanged, and what our exporter writes would load in Immich too::
                                     models "input_ids" plus "attention_mask"; output 0: (N, embed_dim).
       textual/tokenizer.json        Hugging Face ``tokenizers`` file (BPE for CLIP, SentencePiece
                                     or WordPiece for SigLIP / multilingual towers).
-      textual/tokenizer_config.json "pad_token" (the token padding runs up to context_length).
+      textual/tokenizer_config.json "pad_token" (the token padding runs up to context_length),
+                                    optional "padding_side" ("right" unless it says "left").
 
 Other files Immich ships beside these (``*.armnn``, ``*.rknn``, README.md, fp16 variants) are ignored.
 Text is padded and truncated to ``text_cfg.context_length`` (default 77); models whose

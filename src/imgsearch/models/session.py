@@ -12,26 +12,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from imgsearch.models.device import CUDA, Device, Provider, check_session_providers, plan_providers
 from imgsearch.threads import model_threads, ort_spinning
-
-# Most preferred first; CPU is always the last resort.
-_PREFERRED_PROVIDERS: tuple[str, ...] = (
-    "CUDAExecutionProvider",
-    "CoreMLExecutionProvider",
-    "CPUExecutionProvider",
-)
 
 _ORT_INT_TYPES: dict[str, type[np.integer]] = {
     "tensor(int32)": np.int32,
     "tensor(int64)": np.int64,
 }
-
-
-def available_providers() -> list[str]:
-    """Accelerated providers this onnxruntime build offers, best first, then CPU."""
-    offered = set(ort.get_available_providers())
-    chosen = [p for p in _PREFERRED_PROVIDERS if p in offered]
-    return chosen if "CPUExecutionProvider" in chosen else [*chosen, "CPUExecutionProvider"]
 
 
 def _session_options() -> ort.SessionOptions:
@@ -45,11 +32,20 @@ def _session_options() -> ort.SessionOptions:
 
 
 class LazySession:
-    """An ``InferenceSession`` for one ONNX file, built on first use and then reused (thread-safe)."""
+    """An ``InferenceSession`` for one ONNX file, built on first use and then reused (thread-safe).
 
-    def __init__(self, model_path: Path, providers: list[str] | None = None) -> None:
+    ``device`` is a ``--device`` value (see ``imgsearch.models.device``); the providers are planned
+    at once, so a device this onnxruntime cannot drive fails before any file is read.
+    ``io_binding`` runs batches through ONNX Runtime's I/O binding (default: on CUDA only, where the
+    host-to-GPU copy of a batch and the copy of its embeddings back are then explicit, one each);
+    results are the same either way.
+    """
+
+    def __init__(self, model_path: Path, device: str | Device | None = None, *, io_binding: bool | None = None) -> None:
         self.model_path = model_path
-        self._providers = providers
+        self.device = device
+        self.planned: list[Provider] = plan_providers(device)
+        self.io_binding = self.planned[0][0] == CUDA if io_binding is None else io_binding
         self._session: ort.InferenceSession | None = None
         self._lock = threading.Lock()
 
@@ -62,12 +58,23 @@ class LazySession:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = ort.InferenceSession(
-                        self.model_path.as_posix(),
-                        sess_options=_session_options(),
-                        providers=self._providers or available_providers(),
-                    )
+                    self._session = self._create()
         return self._session
+
+    def _create(self) -> ort.InferenceSession:
+        if self.planned[0][0] == CUDA and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA and cuDNN from pip's nvidia-* packages, when installed that way
+        session = ort.InferenceSession(
+            self.model_path.as_posix(), sess_options=_session_options(), providers=self.planned
+        )
+        check_session_providers(self.device, self.planned, session.get_providers())
+        return session
+
+    def providers(self) -> list[str]:
+        """The providers running this graph: the live session's, else the ones it will ask for."""
+        if self._session is not None:
+            return list(self._session.get_providers())
+        return [name for name, _ in self.planned]
 
     def input_names(self) -> list[str]:
         return [i.name for i in self.session.get_inputs()]
@@ -80,6 +87,19 @@ class LazySession:
         raise KeyError(name)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Run the graph and return its first output."""
+        """Run the graph and return its first output (as a NumPy array in host memory)."""
+        if self.io_binding:
+            return self._run_bound(feeds)
         output: np.ndarray = self.session.run(None, feeds)[0]
+        return output
+
+    def _run_bound(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The same run through I/O binding: inputs copied to the device once, the output fetched once."""
+        session = self.session
+        binding = session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        binding.bind_output(session.get_outputs()[0].name, "cpu")
+        session.run_with_iobinding(binding)
+        output: np.ndarray = binding.copy_outputs_to_cpu()[0]
         return output

@@ -3,8 +3,8 @@
 open_clip cleans every query before tokenising (ftfy, HTML unescape, whitespace collapse, and for
 SigLIP ``canonicalize``: no punctuation, lower case); the tokenizer file then does the rest
 (lower-casing for CLIP's BPE, special tokens). Padding and truncation follow Immich: pad with the
-``pad_token`` of tokenizer_config.json up to ``text_cfg.context_length``, truncate keeping the
-end-of-text token.
+``pad_token`` of tokenizer_config.json up to ``text_cfg.context_length`` (on the side its
+``padding_side`` names, right by default), truncate keeping the end-of-text token.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ class TextTokenizer:
         pad_id = tokenizer.token_to_id(pad_token) if pad_token is not None else None
         if pad_token is None or pad_id is None:
             pad_token, pad_id = tokenizer.id_to_token(0) or "", 0
-        tokenizer.enable_padding(length=self.context_length, pad_id=pad_id, pad_token=pad_token)
+        # Hugging Face tokenizers may pad on the left (Gemma's do); open_clip follows the tokenizer's setting.
+        direction = "left" if tokenizer_cfg.get("padding_side") == "left" else "right"
+        tokenizer.enable_padding(length=self.context_length, pad_id=pad_id, pad_token=pad_token, direction=direction)
         tokenizer.enable_truncation(max_length=self.context_length)
         self._tokenizer = tokenizer
 

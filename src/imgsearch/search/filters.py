@@ -25,6 +25,8 @@ class SearchFilters:
     min_width: int | None = None
     min_height: int | None = None
     camera: str | None = None
+    topic: str | None = None
+    """Only images tagged with this topic (`imgsearch.topics`)."""
 
     def __post_init__(self) -> None:
         for name in ("after", "before"):
@@ -36,7 +38,7 @@ class SearchFilters:
         return any(
             value not in (None, ())
             for value in (self.folder, self.after, self.before, self.formats,
-                          self.min_width, self.min_height, self.camera)
+                          self.min_width, self.min_height, self.camera, self.topic)
         )
 
 

@@ -9,9 +9,9 @@ and the comparison with RRF on COCO are in docs/benchmarks.md (bench/text_fusion
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from imgsearch.calibration import Calibration
 
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
@@ -19,18 +19,6 @@ DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
 DEFAULT_MIN_SCORE = 0.02
 """Fused scores below this are noise (text mode: MiniLM cosine under about 0.39; keyword mode: under
 about half of the query's distinctive words); see docs/benchmarks.md."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic map from a raw score to [0, 1]: 0.5 at `centre`, steeper with `scale`."""
-
-    centre: float | np.ndarray
-    scale: float | np.ndarray
-    """Arrays (broadcast against the raw scores) give each query its own curve."""
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(np.asarray(raw, dtype=np.float64) - self.centre) * self.scale))
 
 
 CALIBRATIONS = {

@@ -170,7 +170,9 @@ class Backend:
 
 def _open_warm(config: ServerConfig) -> ImageIndex:
     """Open the catalog and load both model towers now, not on the first request."""
-    index = ImageIndex(config.db, model=config.model, model_path=config.model_path, text_model=config.text_model)
+    index = ImageIndex(
+        config.db, model=config.model, model_path=config.model_path, text_model=config.text_model, device=config.device
+    )
     model = index.model
     model.encode_texts(["warm-up"])
     model.encode_images([Image.new("RGB", (model.image_size, model.image_size))])

@@ -27,6 +27,8 @@ class ServerConfig:
     model_path: Path | None = None
     text_model: str | None = None
     """None: the catalog's own text model (remembered from `index --text-model`), else the default."""
+    device: str = "auto"
+    """Where the CLIP model runs (`--device`)."""
     roots: tuple[Path, ...] = ()
     """Folders `POST /api/index` indexes, besides the ones the catalog already holds."""
     token: str | None = None

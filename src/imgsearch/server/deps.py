@@ -74,9 +74,12 @@ def query_filters(
     min_size: Annotated[Optional[int], Query(ge=1, le=1_000_000, description="Only images at least this many "
                                              "pixels wide and high.")] = None,
     camera: Annotated[Optional[str], Query(max_length=200, description="Camera make/model contains this text.")] = None,
+    topic: Annotated[
+        Optional[str], Query(max_length=60, description="Only images with this topic (/api/topics).")
+    ] = None,
 ) -> SearchFilters:
     return to_filters(FiltersIn(folder=folder, after=after, before=before, formats=formats or [],
-                                min_size=min_size, camera=camera))
+                                min_size=min_size, camera=camera, topic=topic))
 
 
 FiltersDep = Annotated[SearchFilters, Depends(query_filters)]
@@ -86,7 +89,7 @@ def to_filters(filters: FiltersIn) -> SearchFilters:
     return SearchFilters(
         folder=filters.folder or None, after=filters.after or None, before=filters.before or None,
         formats=tuple(f for f in filters.formats if f), min_width=filters.min_size, min_height=filters.min_size,
-        camera=filters.camera or None,
+        camera=filters.camera or None, topic=filters.topic or None,
     )
 
 

@@ -67,6 +67,7 @@ class FiltersIn(BaseModel):
         None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high."
     )
     camera: Optional[str] = Field(None, max_length=200, description="Camera make/model contains this text.")
+    topic: Optional[str] = Field(None, max_length=60, description="Only images with this topic (/api/topics).")
 
 
 class TermIn(BaseModel):
@@ -135,6 +136,16 @@ class ImageOut(BaseModel):
     text_signals: dict[str, str] = Field(
         default_factory=dict, description="Captions, OCR text and notes, when the server extracts them."
     )
+
+
+class TopicOut(BaseModel):
+    name: str
+    description: str
+    images: int = Field(description="How many images have this topic.")
+
+
+class TopicsOut(BaseModel):
+    topics: list[TopicOut] = Field(description="The catalog's topics, most images first.")
 
 
 class FailureOut(BaseModel):

@@ -732,6 +732,13 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
     if filters.camera:
         clauses.append("camera LIKE ? ESCAPE '\\'")
         params.append("%" + _escape_like(filters.camera) + "%")
+    if filters.topic:
+        # The `topics` text signal holds one topic name per line.
+        clauses.append(
+            "content_hash IN (SELECT content_hash FROM text_signals WHERE source = 'topics'"
+            " AND (char(10) || text || char(10)) LIKE ? ESCAPE '\\')"
+        )
+        params.append("%\n" + _escape_like(" ".join(filters.topic.split()).lower()) + "\n%")
     return clauses, params
 
 

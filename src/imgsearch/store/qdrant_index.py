@@ -173,6 +173,9 @@ class QdrantIndex:
             # Qdrant has no substring match; the catalog expands the text into the camera names it matches.
             names = self.catalog.cameras_matching(filters.camera) or ["\0no camera matches"]
             must.append(models.FieldCondition(key="camera", match=models.MatchAny(any=names)))
+        if filters.topic:  # topics live in the catalog, not in the payload
+            ids = self.catalog.filter_ids(SearchFilters(topic=filters.topic)).tolist()
+            must.append(models.HasIdCondition(has_id=ids))
         return models.Filter(must=must)
 
     def _ensure_collection(self) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 
 from imgsearch.store.catalog import Catalog, escape_undecodable, path_from_db
 
-SOURCES = ("note", "caption", "objects", "metadata", "ocr")
+SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"

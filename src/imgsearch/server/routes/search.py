@@ -27,7 +27,7 @@ from imgsearch.server.deps import (
     to_filters,
 )
 from imgsearch.server.errors import ApiError
-from imgsearch.server.schemas import MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut
+from imgsearch.server.schemas import MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
 
 router = APIRouter(prefix="/api", tags=["search"])
 ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
@@ -80,6 +80,13 @@ async def search_post(backend: BackendDep, body: SearchIn) -> SearchOut:
     )
     page = await backend.call(lambda index: Backend.search(index, query, options))
     return search_out(page, body.k, body.offset)
+
+
+@router.get("/topics", response_model=TopicsOut)
+async def topics(backend: BackendDep) -> TopicsOut:
+    """The catalog's topics with image counts, for a topic facet (`topic` filters a search)."""
+    listed = await backend.read(lambda index: index.topics())
+    return TopicsOut(topics=[TopicOut(name=t.name, description=t.description, images=n) for t, n in listed])
 
 
 def _query(body: SearchIn) -> SearchQuery:

@@ -38,7 +38,7 @@ const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() =
 
 // -- searching ---------------------------------------------------------------------
 
-const FILTER_INPUTS = ["f-folder", "f-after", "f-before", "f-format", "f-camera", "f-min-size"];
+const FILTER_INPUTS = ["f-folder", "f-after", "f-before", "f-format", "f-camera", "f-min-size", "f-topic"];
 
 function filters() {
   return {
@@ -48,6 +48,7 @@ function filters() {
     format: $("f-format").value,
     camera: $("f-camera").value.trim(),
     min_size: $("f-min-size").value,
+    topic: $("f-topic").value,
   };
 }
 
@@ -69,7 +70,7 @@ function fetchPage(offset, signal) {
       method: "POST", signal,
       json: { texts: [state.q], image_ids: [example.id], k: PAGE, offset,
               filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [],
-                         camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null } },
+                         camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null, topic: f.topic || null } },
     });
   }
   if (example?.kind === "id") return request(`/api/images/${example.id}/similar?${queryString(paging)}`, { signal });
@@ -275,9 +276,21 @@ async function refreshStatus() {
     $("status-label").textContent = status.job ? "Indexing…" : `${status.images.toLocaleString()} photos`;
     $("folder-list").replaceChildren(...status.roots.map((root) => Object.assign(document.createElement("option"), { value: root })));
     if (!hasQuery()) showWelcome();
+    await refreshTopics();
   } catch (error) {
     handleError(error);
   }
+}
+
+/** The topic facet: topics that some image has, with their counts. */
+async function refreshTopics() {
+  const { topics } = await request("/api/topics");
+  const select = $("f-topic");
+  const chosen = select.value;
+  const options = topics.filter((t) => t.images > 0).map((t) =>
+    Object.assign(document.createElement("option"), { value: t.name, textContent: `${t.name} (${t.images.toLocaleString()})` }));
+  select.replaceChildren(Object.assign(document.createElement("option"), { value: "", textContent: "Any topic" }), ...options);
+  select.value = topics.some((t) => t.name === chosen && t.images > 0) ? chosen : "";
 }
 
 function clearFilters() {

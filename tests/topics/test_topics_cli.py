@@ -1,0 +1,117 @@
+"""Topics through the CLI and the Python API on a small folder, with the tiny random CLIP and real MiniLM.
+
+Random CLIP cosines are noise, so CLIP-side tests check the mechanics (topic vectors times stored
+embeddings, calibration, threshold) against a computation done here; the text side is real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgsearch import ImageIndex
+from imgsearch.topics import default_taxonomy, image_topics
+from imgsearch.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
+from tests.helpers import run_cli, run_json
+from tests.topics.conftest import NOTES
+
+
+def _tagged(db: Path) -> dict[str, list[str]]:
+    with ImageIndex(db) as index:
+        records = index.catalog.records(index.catalog.all_embeddings()[0].tolist())
+        return {Path(r.path).name: image_topics(index.texts, index.catalog, r.content_hash) for r in records.values()}
+
+
+def test_index_topics_then_list_filter_and_rerun(library):
+    root, db = library
+    report = run_json("index", root, "--db", db, "--topics")
+    assert report["signals"]["topics"] == len(NOTES)
+    listed = run_json("topics", "--db", db)
+    assert len(listed["topics"]) == len(default_taxonomy().topics) >= 25
+    assert {"name", "description", "images"} <= set(listed["topics"][0])
+
+    # Random CLIP says nothing; with CLIP weighted 0 the real text model decides from the notes.
+    retagged = run_json("topics", "--db", db, "--weight", "clip=0")
+    assert retagged["tagged"] == len(NOTES)
+    tagged = _tagged(db)
+    assert "food" in tagged["pasta.jpg"] and "pets" in tagged["dog.jpg"]
+    assert "food" not in tagged["dog.jpg"] and tagged["plain.jpg"] == []  # no text, no CLIP: no topic
+    counts = {t["name"]: t["images"] for t in run_json("topics", "--db", db)["topics"]}
+    assert counts["food"] == sum("food" in t for t in tagged.values()) >= 1
+
+    hits = run_json("search", "anything", "--db", db, "--mode", "clip", "--min-score", "-1", "--topic", "Food")
+    assert {Path(r["path"]).name for r in hits["results"]} == {n for n, t in tagged.items() if "food" in t}
+
+    # Nothing changed: nothing is recomputed, by `topics` or by the next index run (options remembered).
+    assert run_json("topics", "--db", db, "--weight", "clip=0")["tagged"] == 0
+    assert run_json("index", root, "--db", db)["signals"].get("topics", 0) == 0
+
+
+def test_add_topic_tags_existing_images_without_re_embedding(library):
+    root, db = library
+    run_json("topics", "--db", db, "--weight", "clip=0")
+    with ImageIndex(db) as index:
+        before = index.catalog.all_embeddings()[1].copy()
+    added = run_json("topics", "--db", db, "--add", "Sailing", "--description", "sailboats, yachts, sails on the water")
+    assert added["tagged"] == len(NOTES)
+    counts = {t["name"]: t["images"] for t in added["topics"]}
+    assert counts["sailing"] >= 1 and "sailing" in _tagged(db)["boat.jpg"]
+    with ImageIndex(db) as index:
+        assert np.array_equal(index.catalog.all_embeddings()[1], before)
+        # Stored as a text signal: explained with the image, and found by keyword search.
+        boat = index.catalog.get_by_path(str(root / "boat.jpg"))
+        assert "sailing" in index.text_signals(boat.id)["topics"].split("\n")
+    found = run_json("search", "sailing", "--db", db, "--mode", "keyword")
+    assert [Path(r["path"]).name for r in found["results"]] == ["boat.jpg"]
+
+
+def test_clip_side_is_the_calibrated_product_of_prompt_and_image_embeddings(library):
+    _, db = library
+    with ImageIndex(db) as index:
+        taxonomy = default_taxonomy()
+        ids, matrix = index.catalog.all_embeddings()
+        vectors = clip_topic_vectors(taxonomy, index.model.encode_texts, index.model.model_id)
+        expected = CLIP_CALIBRATION(matrix @ vectors.T)
+        threshold = float(np.median(expected))
+        index.tag_topics(taxonomy, weights={"clip": 1, "text": 0}, threshold=threshold)
+        records = index.catalog.records(ids.tolist())
+        for row, image_id in enumerate(ids.tolist()):
+            want = {n for n, s in zip(taxonomy.names, expected[row]) if s >= threshold}
+            assert set(image_topics(index.texts, index.catalog, records[image_id].content_hash)) == want
+        assert 0 < sum(n for _, n in index.topics()) < len(ids) * len(taxonomy.topics)
+
+
+def test_user_topic_files_and_bad_input(library, tmp_path):
+    _, db = library
+    plain = tmp_path / "mine.txt"
+    plain.write_text("# my topics\nBoats: sailboats and yachts\n\nfood\n")
+    listed = run_json("topics", "--db", db, "--topics-file", plain, "--weight", "clip=0")
+    assert [t["name"] for t in listed["topics"]] and {t["name"] for t in listed["topics"]} == {"boats", "food"}
+    toml = tmp_path / "mine.toml"
+    toml.write_text('[pets]\ndescription = "dogs and cats"\n')
+    assert [t["name"] for t in run_json("topics", "--db", db, "--topics-file", toml)["topics"]] == ["pets"]
+
+    toml.write_text("[pets\n")
+    assert "not valid TOML" in run_cli("topics", "--db", db, "--topics-file", toml, expect=1)
+    plain.write_text("# nothing\n")
+    assert "lists no topics" in run_cli("topics", "--db", db, "--topics-file", plain, expect=1)
+    assert "Unknown topic 'nonsense'" in run_cli("search", "x", "--db", db, "--topic", "nonsense", expect=1)
+    assert "unknown topic signal" in run_cli("topics", "--db", db, "--weight", "keyword=1", expect=1)
+
+
+def test_topic_filter_with_qdrant(tmp_path, library, tiny_clip_dir):
+    """Qdrant filters inside the vector index; the topic filter reaches it as the ids that have the topic."""
+    pytest.importorskip("qdrant_client")
+    root, _ = library
+    db = tmp_path / "qdrant.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir, "--index", "qdrant",
+             "--qdrant-path", tmp_path / "qdrant")
+    for name, note in NOTES.items():
+        if note:
+            run_cli("describe", root / name, note, "--db", db)
+    run_json("topics", "--db", db, "--weight", "clip=0")
+    for mode in ("clip", "hybrid"):
+        hits = run_json("search", "a dog", "--db", db, "--mode", mode, "--min-score", "-1", "--topic", "pets")
+        assert [Path(r["path"]).name for r in hits["results"]] == ["dog.jpg"]
