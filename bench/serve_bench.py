@@ -1,12 +1,23 @@
-"""Load test for `imgsearch serve`: 20 concurrent clients against /api/search.
+"""Load test for `imgsearch serve`: one client against 20 concurrent ones, in the same run.
 
-Builds (once, cached in a per-user folder outside the checkout) a full-size random-weight ViT-B-32 model and a
-catalog of 100k random unit vectors written straight into SQLite, starts the real server
-in a subprocess, measures single-request latency, then runs the concurrent load for 30 s
-and reports throughput, p50/p99 latency and errors. Queries are distinct COCO captions
-when the shared data is there (no query is repeated, so no cache can help).
+Builds (once, cached in the benchmarks' per-user folder, outside the checkout; see benchpaths.py)
+a full-size random-weight ViT-B-32 model and a catalog of 100k random unit vectors written
+straight into SQLite, plus a few real photos for thumbnails; starts the real server in a
+subprocess; then measures, each for --seconds of closed-loop load against `GET /api/search?k=24`:
 
-    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 30]
+1. one client (requests/s, p50);
+2. --clients concurrent clients (requests/s, p50, p99, errors, 503s; clients that get 503
+   wait as its Retry-After says);
+3. the same while a prober fetches a not-yet-cached thumbnail and an image's details every
+   100 ms (their latency while searches queue; making thumbnails costs CPU, so the throughput
+   ratio comes from phase 2);
+4. one client again, so drift in the machine's load shows.
+
+Queries are distinct COCO captions when the shared data is there, never repeated, so no cache
+can help. Prints JSON and writes it to --out (default: serve_bench.json in that per-user
+folder). Records the load average.
+
+    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20] [--out FILE]
 """
 
 from __future__ import annotations
@@ -16,8 +27,8 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -30,38 +41,66 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import REPO, random_model_dir, results_dir, shared_data, write_results  # noqa: E402
 
 CAPTIONS = shared_data("coco-captions", "captions_val2017.json")
+PHOTOS = 64
+"""Real photos in the catalog, for thumbnails made while searches queue."""
+PROBE_EVERY_S = 0.1
 
 
-def build_catalog(db: Path, model: Path, count: int) -> None:
-    """`count` random unit vectors with plausible metadata, in batches of one transaction each."""
+def write_photos(folder: Path) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(PHOTOS):
+        path = folder / f"photo-{i:03d}.jpg"
+        if not path.exists():
+            base = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            Image.fromarray(base).resize((2048, 1536), Image.BICUBIC).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def build_catalog(db: Path, model: Path, count: int, photos: list[Path]) -> None:
+    """`count` random unit vectors with plausible metadata (one transaction per 10k), plus `photos`
+    as real files under an indexed folder."""
     from imgsearch.models import load_clip
     from imgsearch.store.catalog import Catalog, NewImage
 
     if db.exists():
         with Catalog(db) as catalog:
-            if catalog.count() == count:
+            if catalog.count() == count + len(photos):
                 return
         for path in db.parent.glob(db.name + "*"):
-            path.unlink()
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     clip = load_clip(path=model)
     rng = np.random.default_rng(0)
+
+    def unit(n: int) -> np.ndarray:
+        vectors = rng.standard_normal((n, clip.dim)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
     with Catalog(db) as catalog:
         catalog.bind_model(clip.model_id, clip.dim, source=str(model.resolve()))
         for start in range(0, count, 10_000):
-            vectors = rng.standard_normal((min(10_000, count - start), clip.dim)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             catalog.write_batch([
                 NewImage(f"/bench/photos/{start + i:06d}.jpg", 1000, 0, f"{start + i:032x}", 640, 480, "jpeg",
                          None, None, vector)
-                for i, vector in enumerate(vectors)
+                for i, vector in enumerate(unit(min(10_000, count - start)))
             ])
+        catalog.add_roots([photos[0].parent])
+        catalog.write_batch([
+            NewImage(str(path), path.stat().st_size, path.stat().st_mtime_ns, f"photo{i:027x}", 2048, 1536, "jpeg",
+                     None, None, vector)
+            for i, (path, vector) in enumerate(zip(photos, unit(len(photos))))
+        ])
 
 
 def queries(n: int) -> list[str]:
     if CAPTIONS.exists():
         captions = [a["caption"].strip() for a in json.loads(CAPTIONS.read_text())["annotations"]]
         random.Random(0).shuffle(captions)
-        return captions[:n]
+        return list(dict.fromkeys(captions))[:n]
     words = "dog cat beach sunset mountain car red blue people table cake snow tree city night".split()
     rng = random.Random(0)
     return [" ".join(rng.sample(words, 4)) + f" {i}" for i in range(n)]
@@ -75,7 +114,7 @@ def free_port() -> int:
 
 async def wait_ready(base: str, server: subprocess.Popen) -> None:
     async with httpx.AsyncClient() as client:
-        for _ in range(600):
+        for _ in range(900):
             if server.poll() is not None:
                 raise RuntimeError("the server exited; run it by hand to see why")
             try:
@@ -84,86 +123,139 @@ async def wait_ready(base: str, server: subprocess.Popen) -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not start in 120 s")
+    raise RuntimeError("the server did not start in 180 s")
 
 
-async def one(client: httpx.AsyncClient, base: str, q: str) -> tuple[float, bool]:
-    started = time.perf_counter()
-    try:
-        response = await client.get(f"{base}/api/search", params={"q": q, "k": 24})
-        ok = response.status_code == 200 and len(response.json()["results"]) == 24
-    except httpx.HTTPError:
-        ok = False
-    return time.perf_counter() - started, ok
+class Phase:
+    """Closed-loop search clients for a while, and optionally a picture prober beside them."""
+
+    def __init__(self, base: str, texts: list[str]) -> None:
+        self.base = base
+        self.texts = iter(texts)
+        """Each query once; a phase that runs out of them is an error (give it more)."""
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.busy = 0
+        self.thumbs: list[float] = []
+        self.details: list[float] = []
+
+    async def search(self, client: httpx.AsyncClient) -> None:
+        started = time.perf_counter()
+        try:
+            response = await client.get(f"{self.base}/api/search", params={"q": next(self.texts), "k": 24})
+        except httpx.HTTPError:
+            self.errors += 1
+            return
+        if response.status_code == 503:  # queue full: wait as told, as a well-behaved client does
+            self.busy += 1
+            await asyncio.sleep(float(response.headers.get("retry-after", 1)))
+        elif response.status_code != 200 or len(response.json()["results"]) != 24:
+            self.errors += 1
+        else:
+            self.latencies.append(time.perf_counter() - started)
+
+    async def probe(self, client: httpx.AsyncClient, photo_ids: list[int], deadline: float) -> None:
+        for image_id in photo_ids:
+            if time.perf_counter() >= deadline:
+                return
+            pictures = ((f"/thumbs/{image_id}?size=256", self.thumbs), (f"/api/images/{image_id}", self.details))
+            for path, into in pictures:
+                started = time.perf_counter()
+                response = await client.get(f"{self.base}{path}")
+                if response.status_code == 200:
+                    into.append(time.perf_counter() - started)
+                else:
+                    self.errors += 1
+            await asyncio.sleep(PROBE_EVERY_S)
+
+    async def run(self, clients: int, seconds: float, photo_ids: list[int] = ()) -> float:
+        deadline = time.perf_counter() + seconds
+
+        async def loop(client: httpx.AsyncClient) -> None:
+            while time.perf_counter() < deadline:
+                await self.search(client)
+
+        limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
+        started = time.perf_counter()
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            tasks = [loop(client) for _ in range(clients)]
+            if photo_ids:
+                tasks.append(self.probe(client, list(photo_ids), deadline))
+            await asyncio.gather(*tasks)
+        return time.perf_counter() - started
 
 
-async def single_latency(base: str, texts: list[str]) -> list[float]:
-    async with httpx.AsyncClient(timeout=60) as client:
-        return [(await one(client, base, q))[0] for q in texts]
+def ms(values: list[float], q: float) -> float | None:
+    return round(1000 * float(np.percentile(np.asarray(values), q)), 1) if values else None
 
 
-async def load(base: str, texts: list[str], clients: int, seconds: float) -> tuple[list[float], int, float]:
-    latencies: list[float] = []
-    errors = 0
-    pool = iter(texts)
-    deadline = time.perf_counter() + seconds
-
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline:
-            elapsed, ok = await one(client, base, next(pool))
-            latencies.append(elapsed)
-            errors += not ok
-
-    started = time.perf_counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
-    return latencies, errors, time.perf_counter() - started
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+def summary(phase: Phase, wall: float) -> dict[str, object]:
+    return {
+        "requests": len(phase.latencies), "errors": phase.errors, "busy_503": phase.busy,
+        "rps": round(len(phase.latencies) / wall, 2),
+        "p50_ms": ms(phase.latencies, 50), "p99_ms": ms(phase.latencies, 99),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
+    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
     parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
     args = parser.parse_args()
     model = random_model_dir()
     db = results_dir() / f"serve-{args.images}.db"
-    build_catalog(db, model, args.images)
+    photos = write_photos(results_dir() / "serve-photos")
+    build_catalog(db, model, args.images, photos)
+    shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     env.pop("IMGSEARCH_TOKEN", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port)], env=env,
+        [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port),
+         "--max-queue", str(args.max_queue)], env=env,
     )
-    texts = queries(50_000)
+    texts = queries(100_000)
+    load_before = os.getloadavg()
     try:
         asyncio.run(wait_ready(base, server))
-        asyncio.run(single_latency(base, texts[:5]))  # warm-up: page in the vector cache
-        single = asyncio.run(single_latency(base, texts[5:45]))
-        latencies, errors, wall = asyncio.run(load(base, texts[45:], args.clients, args.seconds))
-        single_after = asyncio.run(single_latency(base, texts[-40:]))
+        # warm-up, one client, many, many with the picture prober, one client again
+        cut = [200, len(texts) // 6, len(texts) * 3 // 6, len(texts) * 5 // 6]
+        asyncio.run(Phase(base, texts[: cut[0]]).run(1, 2))
+        ids = list(range(args.images + 1, args.images + PHOTOS + 1))  # the photos, written last
+        single = Phase(base, texts[cut[0] : cut[1]])
+        single_wall = asyncio.run(single.run(1, args.seconds))
+        loaded = Phase(base, texts[cut[1] : cut[2]])
+        queue_before = httpx.get(f"{base}/api/status").json()["search_queue"]
+        loaded_wall = asyncio.run(loaded.run(args.clients, args.seconds))
+        queue_after = httpx.get(f"{base}/api/status").json()["search_queue"]
+        probed = Phase(base, texts[cut[2] : cut[3]])
+        probed_wall = asyncio.run(probed.run(args.clients, args.seconds, ids))
+        after = Phase(base, texts[cut[3] :])
+        after_wall = asyncio.run(after.run(1, args.seconds))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    single_ms = 1000 * statistics.median(single + single_after)
+    one, many, again = summary(single, single_wall), summary(loaded, loaded_wall), summary(after, after_wall)
+    single_rps = (one["rps"] + again["rps"]) / 2
     result = {
-        "images": args.images, "clients": args.clients, "seconds": round(wall, 1),
-        "requests": len(latencies), "errors": errors,
-        "throughput_rps": round(len(latencies) / wall, 1),
-        "single_ms_p50": round(single_ms, 1),
-        "single_rps": round(1000 / single_ms, 1),
-        "load_ms_p50": round(1000 * percentile(latencies, 50), 1),
-        "load_ms_p99": round(1000 * percentile(latencies, 99), 1),
-        "p99_over_single": round(1000 * percentile(latencies, 99) / single_ms, 2),
-        "cpus": os.cpu_count(),
+        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
+        "one_client": one, "concurrent": many, "concurrent_with_prober": summary(probed, probed_wall),
+        "one_client_after": again,
+        "mean_batch_size": round((queue_after["searches"] - queue_before["searches"])
+                                 / max(1, queue_after["batches"] - queue_before["batches"]), 1),
+        "throughput_ratio": round(many["rps"] / single_rps, 2) if single_rps else None,
+        "p99_over_p50": round(many["p99_ms"] / many["p50_ms"], 2) if many["p50_ms"] else None,
+        "thumbnail_ms_while_loaded": {"n": len(probed.thumbs), "p50": ms(probed.thumbs, 50),
+                                      "max": ms(probed.thumbs, 100)},
+        "details_ms_while_loaded": {"n": len(probed.details), "p50": ms(probed.details, 50),
+                                    "max": ms(probed.details, 100)},
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     write_results(result, args.out, "serve_bench.json")
 

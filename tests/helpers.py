@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,17 @@ def run_cli(*args: str, expect: int = 0) -> str:
 
 def run_json(*args: str) -> dict:
     return json.loads(run_cli(*args, "--json"))
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 60.0) -> object:
+    """Poll `condition` until it is truthy and return its value; fail naming `what` after `timeout` seconds.
+
+    For tests that wait on background work (watchers, jobs): generous timeouts for busy machines, and
+    no fixed sleeps, so a quick machine is not slowed down.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+    return value

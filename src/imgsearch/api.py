@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from imgsearch.duplicates.moves import MoveReport
     from imgsearch.ingest.enrich import TextMaker
     from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
+    from imgsearch.watch import WatchBatch, Watcher, WatchSettings
 
 IMPORTED_MODEL = "imported-captions"
 """Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
@@ -153,6 +154,39 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise ImgsearchError(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
+
+
+def _text_makers(
+    ocr: bool,
+    captions: bool,
+    objects: bool,
+    caption_model: str | None,
+    caption_prompt: str | None,
+    detector: str | None,
+    object_threshold: float,
+    *,
+    caption_endpoint: str | None = None,
+    caption_workers: int = DEFAULT_WORKERS,
+    caption_timeout: float = DEFAULT_TIMEOUT_S,
+) -> list[TextMaker]:
+    """The model-made text signals asked for, each checked now (`prepare`) and loaded on first use."""
+    makers: list[TextMaker] = [OcrReader()] if ocr else []
+    if captions:
+        makers.append(make_captioner(
+            caption_model, caption_prompt,
+            endpoint=caption_endpoint, workers=caption_workers, timeout_s=caption_timeout,
+        ))
+    if objects:
+        makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
+    for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
+        maker.prepare()
+    return makers
+
+
+def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
+    from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
+
+    return index_folders(catalog, model, roots, **options)
 
 
 def caption(
@@ -328,20 +362,12 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
             self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
-        makers: list[TextMaker] = [OcrReader()] if ocr else []
-        if captions:
-            makers.append(make_captioner(
-                caption_model, caption_prompt,
-                endpoint=caption_endpoint, workers=caption_workers, timeout_s=caption_timeout,
-            ))
-        if objects:
-            makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-        for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
-            maker.prepare()
+        makers = _text_makers(
+            ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold,
+            caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
+        )
         model = self.model  # found before anything is written or forgotten
         paths = [Path(r) for r in roots]
-        from imgsearch.ingest.indexer import index_folders  # decoders load only when indexing
-
         with (
             self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
             _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes,
@@ -354,21 +380,116 @@ class ImageIndex:
                 save_config(self.catalog, vector_index)
             self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             self._remember_text_model()
-            report = index_folders(
+            report = _index_folders(
                 self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, outcomes=outcomes,
             )
-            try:
-                if makers and not report.interrupted:
-                    self._enrich(makers, report, on_progress)
-                if taxonomy is not None and not report.interrupted:
-                    self.texts.sync()
-                    report.signals["topics"] = self.tag_topics(taxonomy).tagged
-            finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-                self.texts.sync()
-                self.searcher.close()
-                open_index(self.catalog).close()
+            self._after_ingest(report, makers, on_progress, taxonomy)
             return report
+
+    def index_changes(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+        text_makers: Sequence[TextMaker] = (),
+    ) -> IndexReport:
+        """Bring only `paths` up to date (files or folders that appeared, changed or vanished),
+        then the text signals and the vector index: one batch of a watcher."""
+        from imgsearch.ingest.indexer import index_paths
+
+        return self._refresh(
+            lambda model: index_paths(
+                self.catalog, model, [Path(p) for p in paths],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            ),
+            list(text_makers), on_progress,
+        )
+
+    def watcher(
+        self,
+        roots: Sequence[str | Path],
+        *,
+        settings: WatchSettings | None = None,
+        on_batch: Callable[[WatchBatch], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        captions: bool = False,
+        ocr: bool = False,
+        objects: bool = False,
+        caption_model: str | None = None,
+        caption_prompt: str | None = None,
+        caption_endpoint: str | None = None,
+        caption_workers: int = DEFAULT_WORKERS,
+        caption_timeout: float = DEFAULT_TIMEOUT_S,
+        detector: str | None = None,
+        object_threshold: float = DEFAULT_THRESHOLD,
+    ) -> Watcher:
+        """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
+        follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
+        index (`for_another_thread` gives a server's watcher thread its own)."""
+        from imgsearch.watch import Watcher
+
+        makers = _text_makers(
+            ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold,
+            caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
+        )
+        options = {"batch_size": batch_size, "include_hidden": include_hidden}
+
+        def catch_up(folders: Sequence[Path]) -> IndexReport:
+            return self._refresh(
+                lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
+                makers, on_progress,
+            )
+
+        return Watcher(
+            [Path(r).expanduser() for r in roots],
+            catch_up=catch_up,
+            apply=lambda paths: self.index_changes(paths, text_makers=makers, **options),
+            settings=settings, include_hidden=include_hidden, on_batch=on_batch, on_notice=on_notice,
+        )
+
+    def watch(self, roots: Sequence[str | Path], **options: object) -> None:
+        """Keep this index current with `roots` until Ctrl-C: `watcher(roots, **options).run()`."""
+        self.watcher(roots, **options).run()
+
+    def _refresh(
+        self,
+        ingest: Callable[[ClipModel], IndexReport],
+        makers: list[TextMaker],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> IndexReport:
+        """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
+        with the bound model, then the text signals and the vector index."""
+        model = self.model
+        with self.catalog.index_lock():
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            report = ingest(model)
+            self._after_ingest(report, makers, on_progress)
+            return report
+
+    def _after_ingest(
+        self,
+        report: IndexReport,
+        makers: list[TextMaker],
+        on_progress: Callable[[Progress], None] | None,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
+        """The text signals, the topics (with a `taxonomy`) and the vector index that an ingest affects."""
+        try:
+            if makers and not report.interrupted:
+                self._enrich(makers, report, on_progress)
+            if taxonomy is not None and not report.interrupted:
+                self.texts.sync()
+                report.signals["topics"] = self.tag_topics(taxonomy).tagged
+        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+            self.texts.sync()
+            self.searcher.close()
+            open_index(self.catalog).close()
 
     def _enrich(
         self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None

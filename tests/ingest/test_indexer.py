@@ -159,6 +159,25 @@ def test_index_real_world_formats(tmp_path, tiny_clip_dir):
         assert any(r.format in {kind, "heif"} for r in by_name.values()), f"no {kind} indexed"
 
 
+@pytest.mark.parametrize("empty", [False, True], ids=["missing", "empty-mount-point"])
+def test_index_of_a_vanished_root_keeps_its_images(tmp_path, tiny_clip_dir, empty):
+    root = tmp_path / "disk"
+    draw_photo(root / "a.jpg", "red")
+    draw_photo(root / "b.jpg", "blue")
+    db = tmp_path / "c.db"
+    run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    root.rename(tmp_path / "unplugged")
+    if empty:
+        root.mkdir()
+        report = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+        assert report["removed"] == 0 and report["empty_roots"] == [str(root.resolve())]
+        assert "is empty" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    else:
+        assert "No such folder" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir, expect=1)
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 2
+
+
 def _odd_named_photo(folder: Path) -> str:
     """A photo whose name is not UTF-8 (an old Samba/FAT copy), sorted before the others; returns its str path."""
     made = draw_photo(folder / "made.jpg", "orange", seed=7)

@@ -79,3 +79,19 @@ def test_incomplete_dir_is_a_clear_error(tiny_clip_dir: Path, tmp_path: Path) ->
         load_clip(path=copy)
     with pytest.raises(ModelNotAvailableError, match="does not exist"):
         load_clip(path=tmp_path / "nowhere")
+
+
+def test_repeated_query_texts_come_from_the_cache(tiny_clip_dir):
+    """The text tower runs once per distinct text; cached vectors equal freshly computed ones."""
+    from imgsearch.models import load_clip
+
+    model = load_clip(path=tiny_clip_dir)
+    calls = []
+    real_run = model.textual.run
+    model.textual.run = lambda feeds: calls.append(1) or real_run(feeds)
+    first = model.encode_texts(["a red bus", "a cat", "a red bus"])
+    again = model.encode_texts(["a cat", "a red bus"])
+    assert len(calls) == 1
+    assert np.array_equal(first[0], first[2]) and np.array_equal(again, first[[1, 0]])
+    fresh = load_clip(path=tiny_clip_dir).encode_texts(["a cat"])
+    assert np.allclose(fresh[0], again[0], atol=1e-6)

@@ -27,14 +27,14 @@ from pathlib import Path
 from imgsearch.server.backend import Backend
 
 marker = Path(sys.argv.pop(1))
-original = Backend.search
+original = Backend.search_batch
 
 def slow(*args, **kwargs):
     marker.write_text("searching")
     time.sleep(120)
     return original(*args, **kwargs)
 
-Backend.search = staticmethod(slow)
+Backend.search_batch = staticmethod(slow)
 from imgsearch.cli import app
 app(prog_name="imgsearch")
 """

@@ -15,6 +15,7 @@ from imgsearch.cli import (  # noqa: F401  (each module registers its commands)
     status,
     text,
     topics,
+    watch,
 )
 from imgsearch.cli.common import app
 

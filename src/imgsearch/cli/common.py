@@ -94,6 +94,18 @@ CaptionPromptOption = Annotated[
         "openai:MODEL: brief, detailed (default), keywords, or your own prompt text.",
     ),
 ]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per model call.")]
+IncludeHiddenOption = Annotated[
+    bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
+]
+OcrOption = Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")]
+CaptionsOption = Annotated[
+    bool, typer.Option("--captions", help="Describe images with a captioning model (implied by --caption-model).")
+]
+ObjectsOption = Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")]
+DetectorOption = Annotated[
+    Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
+]
 CaptionEndpointOption = Annotated[
     Optional[str],
     typer.Option(
@@ -146,11 +158,12 @@ def print_error(message: str) -> None:
     err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
 
 
-def print_json(payload: object) -> None:
+def print_json(payload: object, indent: int | None = 2) -> None:
     """JSON on stdout, always valid UTF-8: a file name's undecodable bytes come out as \\udcNN escapes,
-    which json.loads turns back into the str that os.fsencode maps to the exact bytes."""
-    text = json.dumps(payload, indent=2, ensure_ascii=False)
-    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    which json.loads turns back into the str that os.fsencode maps to the exact bytes. `indent=None`:
+    one line (JSON Lines)."""
+    text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"), flush=True)
 
 
 def parse_weights(pairs: list[str]) -> dict[str, float] | None:

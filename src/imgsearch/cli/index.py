@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -15,16 +15,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import (
+    BatchSizeOption,
     CaptionEndpointOption,
     CaptionModelOption,
     CaptionPromptOption,
+    CaptionsOption,
     CaptionTimeoutOption,
     CaptionWorkersOption,
     DbOption,
+    DetectorOption,
     DeviceOption,
+    IncludeHiddenOption,
     JsonOption,
     ModelOption,
     ModelPathOption,
+    ObjectsOption,
+    OcrOption,
     TextModelOption,
     TopicsFileOption,
     app,
@@ -60,23 +66,17 @@ def index(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Forget all embeddings and re-embed with the chosen model.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per model call.")] = 32,
-    include_hidden: Annotated[
-        bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
-    ] = False,
-    ocr: Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")] = False,
-    captions: Annotated[
-        bool, typer.Option("--captions", help="Describe images with a captioning model (implied by --caption-model).")
-    ] = False,
-    objects: Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")] = False,
+    batch_size: BatchSizeOption = 32,
+    include_hidden: IncludeHiddenOption = False,
+    ocr: OcrOption = False,
+    captions: CaptionsOption = False,
+    objects: ObjectsOption = False,
     caption_model: CaptionModelOption = None,
     caption_prompt: CaptionPromptOption = None,
     caption_endpoint: CaptionEndpointOption = None,
     caption_workers: CaptionWorkersOption = DEFAULT_WORKERS,
     caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
-    detector: Annotated[
-        Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
-    ] = None,
+    detector: DetectorOption = None,
     text_model: TextModelOption = None,
     vector_index: VectorIndexOption = None,
     faiss_kind: Annotated[
@@ -114,7 +114,7 @@ def index(
     The catalog remembers the model (--model / --model-path) and --text-model, so later runs
     and searches need neither flag.
     """
-    with user_errors(), _stop_on_sigterm(), ImageIndex(
+    with user_errors(), stop_on_sigterm(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, device=device
     ) as idx:
         images_before = idx.catalog.count()
@@ -124,7 +124,7 @@ def index(
                 backend=vector_index or "qdrant", faiss_kind=faiss_kind, qdrant_url=qdrant_url,
                 qdrant_path=str(qdrant_path.expanduser().resolve()) if qdrant_path else None,
             )
-        with _progress_bar(enabled=not as_json, batch_size=batch_size) as on_progress:
+        with ProgressBar(enabled=not as_json, batch_size=batch_size) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
@@ -135,7 +135,7 @@ def index(
             )
         images = idx.catalog.count()
         if as_json:
-            print_json(_report_dict(report, idx.catalog.model_id) | {
+            print_json(report_dict(report, idx.catalog.model_id) | {
                 "vector_index": idx.status().vector_index, "images": images,
                 "images_added": images - images_before, "providers": idx.providers(),
             })
@@ -146,8 +146,8 @@ def index(
 
 
 @contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    """`kill` stops an index run like Ctrl+C does: finished batches kept, and said so."""
+def stop_on_sigterm() -> Iterator[None]:
+    """`kill` (a service manager's stop) ends a run like Ctrl+C does: finished batches kept, and said so."""
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -162,34 +162,44 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def _progress_bar(enabled: bool, batch_size: int) -> Iterator[Callable[[IndexProgress], None] | None]:
-    """A bar with images/s and time left that appears once there is work to show.
+class ProgressBar:
+    """A bar with images/s and time left that appears once there is work to show; call it with progress.
 
     Until the first batch has gone through the model, the count climbs at decoding speed
-    only, so rate and time left are shown from then on, measured over the whole run.
+    only, so rate and time left are shown from then on, measured over the whole run. After
+    `stop()` (a watcher's batch is done) the next progress starts a new run.
     """
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}", style="progress.remaining"),
-    )
-    bar = Progress(*columns, console=err, transient=False)
-    task = bar.add_task("index", total=None, rate="", eta="")
-    started = time.monotonic()
 
-    def update(progress: IndexProgress) -> None:
-        if not bar.live.is_started:
-            bar.start()
-        rate, eta = _rate_and_eta(progress, time.monotonic() - started, batch_size)
-        bar.update(task, completed=progress.done, total=progress.total, rate=rate, eta=eta)
+    def __init__(self, enabled: bool, batch_size: int) -> None:
+        columns = (
+            TextColumn("[bold]Indexing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[eta]}", style="progress.remaining"),
+        )
+        self.enabled, self.batch_size = enabled, batch_size
+        self.bar = Progress(*columns, console=err, transient=False)
+        self.task = self.bar.add_task("index", total=None, rate="", eta="")
+        self.started: float | None = time.monotonic()
 
-    try:
-        yield update
-    finally:
-        bar.stop()
+    def __call__(self, progress: IndexProgress) -> None:
+        if not self.enabled:
+            return
+        if self.started is None:
+            self.started = time.monotonic()
+        if not self.bar.live.is_started:
+            self.bar.start()
+        rate, eta = _rate_and_eta(progress, time.monotonic() - self.started, self.batch_size)
+        self.bar.update(self.task, completed=progress.done, total=progress.total, rate=rate, eta=eta)
+
+    def stop(self) -> None:
+        self.started = None
+        if self.bar.live.is_started:
+            self.bar.stop()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _rate_and_eta(progress: IndexProgress, elapsed: float, batch_size: int) -> tuple[str, str]:
@@ -202,7 +212,7 @@ def _rate_and_eta(progress: IndexProgress, elapsed: float, batch_size: int) -> t
     return f"{speed:.1f} img/s", f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left"
 
 
-def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
+def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
     return {
         "model": model_id,
         "scanned": report.scanned,
@@ -215,6 +225,7 @@ def _report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]
         "images_per_second": round(report.images_per_second, 2),
         "signals": report.signals,
         "interrupted": report.interrupted,
+        "empty_roots": report.empty_roots,
     }
 
 
@@ -226,7 +237,7 @@ def _print_report(report: IndexReport, images: int, added: int) -> None:
             f"({added} added by this run). Of {todo} files to read, the rest is left: "
             "run the same command to continue."
         )
-        _print_failures(report)
+        print_problems(report)
         return
     counts = {
         "embedded": report.embedded, "reused (moved or copied)": report.reused,
@@ -236,14 +247,20 @@ def _print_report(report: IndexReport, images: int, added: int) -> None:
     done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing to do"
     speed = f" at {report.images_per_second:.1f} images/s" if report.embedded else ""
     out.print(f"{report.scanned} files checked in {report.seconds:.1f} s{speed}: {done}.")
-    _print_failures(report)
+    print_problems(report)
 
 
-def _print_failures(report: IndexReport) -> None:
+def print_problems(report: IndexReport) -> None:
+    """The files skipped (the first 20) and the empty roots whose images were kept, on stderr."""
     for failure in report.failures[:20]:
         shown = escape(escape_undecodable(failure.path))
         err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
     if len(report.failures) > 20:
         err.print(f"  ... and {len(report.failures) - 20} more: see `imgsearch status`.")
-
-
+    for root in report.empty_roots:
+        err.print(
+            f"[yellow]{escape(escape_undecodable(root))} is empty[/]; its indexed images are kept, as an unmounted"
+            " disk leaves an empty folder. Mount it and index again; if you emptied it on purpose, put any file"
+            " in it and index again.",
+            highlight=False,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 from pathlib import Path
@@ -23,7 +24,14 @@ from imgsearch.cli.common import (
     user_errors,
 )
 from imgsearch.errors import ImgsearchError
-from imgsearch.server.config import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOAD_PIXELS, TOKEN_ENV_VAR, check_bind
+from imgsearch.server.config import (
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_UPLOAD_PIXELS,
+    TOKEN_ENV_VAR,
+    check_bind,
+)
+from imgsearch.watch.settings import WatchSettings
 
 SHUTDOWN_GRACE_SECONDS = 3
 """After Ctrl+C or SIGTERM, requests still running after this long are cancelled."""
@@ -65,6 +73,17 @@ def serve(
     cors_origin: Annotated[
         Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
     ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep the index current: follow --root and the catalog's folders.")
+    ] = False,
+    poll: Annotated[
+        Optional[float],
+        typer.Option("--poll", min=0.1, metavar="SECONDS", help="With --watch: scan every SECONDS (network shares)."),
+    ] = None,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="Searches that may wait their turn (they run in batches); more are "
+                          "answered 503 with Retry-After instead of waiting without bound.")
+    ] = DEFAULT_MAX_QUEUE,
     duplicates_dir: Annotated[
         Optional[Path],
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
@@ -74,6 +93,9 @@ def serve(
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
         check_bind(host, token, insecure)
+        if poll is not None and not watch:
+            print_error("--poll only applies with --watch: add --watch to keep the index current.")
+            raise typer.Exit(2)
         try:
             import uvicorn
 
@@ -86,7 +108,8 @@ def serve(
             roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
-            host=host, allowed_hosts=tuple(allowed_hosts or ()),
+            watch=WatchSettings(poll=poll) if watch else None,
+            host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
             duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
         )
         for root in config.roots:
@@ -96,6 +119,11 @@ def serve(
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
             with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+                if watch and not (config.roots or index.catalog.roots()):
+                    print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
+                    raise typer.Exit(1)
+            if watch:
+                _log_watch_batches()
             shown = f"[{host}]" if ":" in host else host
             err.print(f"Loading the model, then serving on http://{shown}:{listener.getsockname()[1]}/ (Ctrl+C stops).")
             if token and os.environ.get(TOKEN_ENV_VAR) != token:
@@ -104,6 +132,15 @@ def serve(
                 create_app(config), log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             ))
             server.run(sockets=[listener])
+
+
+def _log_watch_batches() -> None:
+    """One line per watch batch (and every notice) on stderr, whatever uvicorn's log level."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("watch: %(message)s"))
+    logger = logging.getLogger("imgsearch.watch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -154,6 +154,17 @@ def _extension(name: str) -> str:
     return os.path.splitext(name)[1].lower()
 
 
+def is_wanted(path: Path, root: Path, *, include_hidden: bool = False, is_dir: bool = False) -> bool:
+    """Whether a walk of `root` would visit `path` (a watcher asks this of each changed path)."""
+    parts = path.relative_to(root).parts
+    if any(_is_hidden(part) for part in parts) and not include_hidden:
+        return False
+    folders = parts if is_dir else parts[:-1]
+    if any(_is_skipped_dir(part) for part in folders):
+        return False
+    return is_dir or (is_image_name(path.name) and not path.name.startswith(APPLEDOUBLE_PREFIX))
+
+
 def _check_root(root: Path) -> str:
     """Real path of a usable root; raises with a message the CLI can print as is."""
     if not root.exists():

@@ -69,6 +69,8 @@ class IndexReport:
     interrupted: bool = False
     signals: dict[str, int] = field(default_factory=dict)
     """Model-made text signals computed in this run, per source (`ocr`, `caption`, `objects`)."""
+    empty_roots: list[str] = field(default_factory=list)
+    """Roots found empty although the catalog holds images below them (unmounted?): those were kept."""
 
     @property
     def images_per_second(self) -> float:
@@ -135,48 +137,132 @@ def index_folders(
     """Index or refresh `roots` in the catalog, with `model` embedding new content.
 
     Discovery, change detection and the batch commits always run here; `outcomes` only
-    changes who reads, decodes and embeds the files that need work.
+    changes who reads, decodes and embeds the files that need work. A root that is an empty
+    folder while the catalog holds images below it keeps them: an unmounted disk leaves an
+    empty mount point, and that must not empty the catalog.
     """
     started = time.perf_counter()
-    report = IndexReport()
-    roots = [Path(os.path.realpath(Path(root).expanduser())) for root in roots]
-    if catalog.model_id != model.model_id:
-        catalog.bind_model(model.model_id, model.dim)
+    roots = [_real(root) for root in roots]
     walk_errors: list[Failure] = []
-    found = list(
-        discover(
-            roots,
-            include_hidden=include_hidden,
-            on_error=lambda path, reason: walk_errors.append(Failure(str(path), 0, 0, reason)),
-        )
-    )
+    found = list(discover(roots, include_hidden=include_hidden, on_error=_collect(walk_errors)))
     catalog.add_roots(roots)
-    report.scanned = len(found)
     known = catalog.file_states(roots)
-    todo = [f for f in found if _needs_work(f, known.get(str(f.path)))]
-    report.unchanged = len(found) - len(todo)
-    hash_only = {str(f.path) for f in found if _needs_hash_only(f, known.get(str(f.path)))}
-    todo += [f for f in found if str(f.path) in hash_only]
-    removed = _vanished(known, found, walk_errors)
-    new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
+    empty = [str(root) for root in roots if _holds_images_but_is_empty(root, known)]
+    run = _Run(catalog, model, batch_size, workers, on_progress, started, outcomes)
+    run.report.empty_roots = empty
+    return run.index(found, known, walk_errors, keep_below=empty)
 
-    if outcomes is None:
-        outcomes = lambda files, hashing: _prepare_all(  # noqa: E731
-            catalog.path, model, files, workers, batch_size, hashing
-        )
-    writer = _BatchWriter(catalog, model, batch_size, report)
+
+def index_paths(
+    catalog: Catalog,
+    model: ImageEncoder,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 32,
+    workers: int | None = None,
+    include_hidden: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> IndexReport:
+    """Bring only `paths` up to date: files or folders that appeared, changed or vanished.
+
+    What a watcher calls with the paths its events named, instead of walking whole roots. A
+    folder is walked in full; a path that no longer exists drops what the catalog holds at or
+    below it. A moved file reuses its embedding if its old path is dropped in the same call or later.
+    """
+    started = time.perf_counter()
+    paths = _outermost([_real(path) for path in paths])
+    walk_errors: list[Failure] = []
+    found: list[FoundFile] = []
+    for path in paths:
+        try:
+            found.extend(discover([path], include_hidden=include_hidden, on_error=_collect(walk_errors)))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone (its rows are dropped below) or not an image file
+    known = catalog.file_states(paths)
+    return _Run(catalog, model, batch_size, workers, on_progress, started).index(found, known, walk_errors)
+
+
+class _Run:
+    """One indexing run over files already found: embed what changed, drop what vanished."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        model: ImageEncoder,
+        batch_size: int,
+        workers: int | None,
+        on_progress: Callable[[Progress], None] | None,
+        started: float,
+        outcomes: OutcomeSource | None = None,
+    ) -> None:
+        self.catalog, self.model = catalog, model
+        self.batch_size, self.workers, self.on_progress = batch_size, workers, on_progress
+        self.started = started
+        self.outcomes = outcomes or self._prepare_here
+        self.report = IndexReport()
+
+    def index(
+        self,
+        found: list[FoundFile],
+        known: dict[str, FileState],
+        walk_errors: list[Failure],
+        keep_below: Sequence[str] = (),
+    ) -> IndexReport:
+        catalog, model, report = self.catalog, self.model, self.report
+        if catalog.model_id != model.model_id:
+            catalog.bind_model(model.model_id, model.dim)
+        report.scanned = len(found)
+        todo = [f for f in found if _needs_work(f, known.get(str(f.path)))]
+        report.unchanged = len(found) - len(todo)
+        hash_only = {str(f.path) for f in found if _needs_hash_only(f, known.get(str(f.path)))}
+        todo += [f for f in found if str(f.path) in hash_only]
+        removed = _vanished(known, found, [*(f.path for f in walk_errors), *keep_below])
+        new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
+        writer = _BatchWriter(catalog, model, self.batch_size, report)
+        try:
+            for done, outcome in enumerate(self.outcomes(todo, hash_only), start=1):
+                writer.add(outcome)
+                if self.on_progress:
+                    self.on_progress(Progress(done, len(todo), str(outcome.found.path)))
+            writer.flush(extra_failures=new_skips, removed=removed)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            report.seconds = time.perf_counter() - self.started
+        report.removed = 0 if report.interrupted else len(removed)
+        return report
+
+    def _prepare_here(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
+        """The default `OutcomeSource`: this machine's decode threads."""
+        return _prepare_all(self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only)
+
+
+def _real(path: Path | str) -> Path:
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def _collect(errors: list[Failure]) -> Callable[[Path, str], None]:
+    return lambda path, reason: errors.append(Failure(str(path), 0, 0, reason))
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """The paths without those inside another one of them (each folder is walked once)."""
+    kept: list[Path] = []
+    for path in sorted(set(paths)):
+        if not (kept and path.is_relative_to(kept[-1])):
+            kept.append(path)
+    return kept
+
+
+def _holds_images_but_is_empty(root: Path, known: dict[str, FileState]) -> bool:
+    """An empty folder (an unmounted disk's mount point?) below which the catalog holds images."""
+    if not root.is_dir() or not any(not state.failed and path.startswith(f"{root}/") for path, state in known.items()):
+        return False
     try:
-        for done, outcome in enumerate(outcomes(todo, hash_only), start=1):
-            writer.add(outcome)
-            if on_progress:
-                on_progress(Progress(done, len(todo), str(outcome.found.path)))
-        writer.flush(extra_failures=new_skips, removed=removed)
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        report.seconds = time.perf_counter() - started
-    report.removed = 0 if report.interrupted else len(removed)
-    return report
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def _needs_work(found: FoundFile, known: FileState | None) -> bool:
@@ -198,16 +284,11 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _vanished(
-    known: dict[str, FileState], found: list[FoundFile], walk_errors: list[Failure]
-) -> list[str]:
-    """Known paths no longer on disk, except at or below places that could not be read."""
-    present = {str(f.path) for f in found} | {f.path for f in walk_errors}
-    unreadable = tuple(f.path.rstrip("/") + "/" for f in walk_errors)
-    return [
-        path for path in known
-        if path not in present and not (unreadable and path.startswith(unreadable))
-    ]
+def _vanished(known: dict[str, FileState], found: list[FoundFile], keep_below: Sequence[str]) -> list[str]:
+    """Known paths no longer on disk, except at or below places that could not be read (`keep_below`)."""
+    present = {str(f.path) for f in found} | set(keep_below)
+    kept = tuple(path.rstrip("/") + "/" for path in keep_below)
+    return [path for path in known if path not in present and not (kept and path.startswith(kept))]
 
 
 class _BatchWriter:

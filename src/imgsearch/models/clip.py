@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +19,8 @@ from imgsearch.models.tokenizer import TextTokenizer
 
 IMAGE_BATCH = 32
 TEXT_BATCH = 64
+TEXT_CACHE_SIZE = 8192
+"""Query texts whose embeddings are kept (16 MB at 512 dimensions)."""
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -36,6 +40,8 @@ class ClipModel:
         self.visual = LazySession(layout.visual_model, device)
         self.textual = LazySession(layout.textual_model, device)
         self._preprocessor = ImagePreprocessor(layout.preprocess_cfg)
+        self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._text_cache_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ClipModel({self.model_id!r}, dim={self.dim}, image_size={self.image_size}, path={self.layout.root})"
@@ -96,11 +102,26 @@ class ClipModel:
         return np.concatenate(chunks)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts to (n, dim) unit vectors."""
+        """Texts to (n, dim) unit vectors; texts seen recently come from a small cache, since the
+        text tower costs tens of milliseconds a query (a search box repeats them, an evaluation asks
+        the same captions in every mode)."""
         if isinstance(texts, str):
             raise TypeError("encode_texts takes a sequence of strings, not a single string")
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        with self._text_cache_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        fresh = self._encode_uncached(missing) if missing else ()
+        with self._text_cache_lock:
+            self._text_cache.update(zip(missing, fresh))
+            vectors = np.stack([self._text_cache[t] for t in texts])
+            for text in texts:
+                self._text_cache.move_to_end(text)
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return vectors
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         chunks = [
             self.textual.run(self._text_feeds(texts[i : i + TEXT_BATCH])) for i in range(0, len(texts), TEXT_BATCH)
         ]

@@ -31,6 +31,7 @@ from imgsearch.server.security import (
     send_json_error,
 )
 from imgsearch.server.thumbs import ThumbnailCache
+from imgsearch.server.watching import WatchService
 
 STATIC_DIR = Path(__file__).parent / "static"
 UI_CSP = (
@@ -49,11 +50,14 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.backend = backend
         app.state.jobs = JobRunner(backend.open_sibling)
         app.state.thumbs = ThumbnailCache.beside(backend.db_path)
+        app.state.watching = await _start_watching(config, backend)
         app.state.decoder = Decoder()
         app.state.upload_slots = asyncio.Semaphore(search.UPLOAD_SLOTS)
         try:
             yield
         finally:
+            if app.state.watching is not None:
+                app.state.watching.stop()
             app.state.decoder.close()
             backend.close()
 
@@ -87,6 +91,16 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StopQuietly)
     return app
+
+
+async def _start_watching(config: ServerConfig, backend: Backend) -> WatchService | None:
+    """The watcher of `serve --watch`, over --root folders and the catalog's own."""
+    if config.watch is None:
+        return None
+    recorded = await backend.read(lambda index: index.catalog.roots())
+    service = WatchService(backend.open_sibling, [*config.roots, *map(Path, recorded)], config.watch)
+    service.start()
+    return service
 
 
 class StopQuietly:

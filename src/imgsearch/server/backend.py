@@ -18,9 +18,11 @@ from typing import TypeVar
 from PIL import Image
 
 from imgsearch.api import ImageIndex
+from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
 from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
+from imgsearch.server.batching import Batcher
 from imgsearch.server.config import ServerConfig
 from imgsearch.server.workers import DaemonWorkers
 from imgsearch.store.catalog import ImageRecord
@@ -45,6 +47,17 @@ class SearchOptions:
     min_score: float | None = None
     weights: dict[str, float] | None = None
     explain: bool = False
+
+    def for_query(self, query: Query) -> SearchOptions:
+        """These options with the mode made explicit: picture-only queries rank by looks."""
+        if not self.mode and all(term.kind != "text" for term in query.terms):
+            return replace(self, mode=BY_LOOKS)
+        return self
+
+    def key(self) -> tuple[object, ...]:
+        """Equal for options that one `search_many` call can serve together."""
+        weights = tuple(sorted(self.weights.items())) if self.weights is not None else None
+        return (self.k, self.offset, self.filters, self.mode, self.min_score, weights, self.explain)
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,8 @@ class Backend:
         self.config = config
         self._search = _Lane("imgsearch-search", lambda: _open_warm(config))
         self._read = _Lane("imgsearch-read", self.open_sibling)
+        self.batcher: Batcher[tuple[Query, SearchOptions], SearchPage] = Batcher(
+            self._run_batch, max_queue=config.max_queue)
         self.image_size = 0
         """The model's input side, known once started."""
 
@@ -124,6 +139,18 @@ class Backend:
         """Run `fn(index)` on the search thread and await its result."""
         return await self._search.run(fn)
 
+    async def search(self, query: Query, options: SearchOptions) -> SearchPage:
+        """Rank by `query`, batched with the searches that wait at the same time
+        (503 `busy` when `--max-queue` searches wait already)."""
+        options = options.for_query(query)
+        return await self.batcher.submit(options.key(), (query, options))
+
+    async def _run_batch(
+        self, _key: object, jobs: list[tuple[Query, SearchOptions]]
+    ) -> list[SearchPage | BaseException]:
+        options = jobs[0][1]
+        return await self.call(lambda index: Backend.search_batch(index, [q for q, _ in jobs], options))
+
     async def read(self, fn: Callable[[ImageIndex], T]) -> T:
         """Run a quick catalog look-up `fn(index)` on the read thread."""
         return await self._read.run(fn)
@@ -131,16 +158,23 @@ class Backend:
     # -- work done on the worker thread -----------------------------------------------
 
     @staticmethod
-    def search(index: ImageIndex, query: Query, options: SearchOptions) -> SearchPage:
+    def search_batch(
+        index: ImageIndex, queries: list[Query], options: SearchOptions
+    ) -> list[SearchPage | BaseException]:
+        """One page per query, all through the models and the ranking together; when the batch
+        fails (a query its mode cannot use, say), each query alone, so each gets its own error."""
         started = time.perf_counter()
-        mode = options.mode
-        if not mode and all(term.kind != "text" for term in query.terms):
-            mode = BY_LOOKS
-        results = index.search(
-            query, k=options.k, offset=options.offset, filters=options.filters, mode=mode,
-            min_score=options.min_score, weights=options.weights, explain=options.explain,
-        )
-        return SearchPage(query.describe(), results, (time.perf_counter() - started) * 1000)
+        try:
+            ranked: list[list[SearchResult] | BaseException] = list(_ranked(index, queries, options))
+        except ImgsearchError:
+            if len(queries) == 1:
+                raise
+            ranked = [_alone(index, query, options) for query in queries]
+        took_ms = (time.perf_counter() - started) * 1000
+        return [
+            r if isinstance(r, BaseException) else SearchPage(q.describe(), r, took_ms)
+            for q, r in zip(queries, ranked)
+        ]
 
     @staticmethod
     def similar(index: ImageIndex, image_id: int, options: SearchOptions) -> SearchPage | None:
@@ -166,6 +200,20 @@ class Backend:
         if record is None:
             return None
         return record, dict(index.text_signals(image_id))
+
+
+def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[list[SearchResult]]:
+    return index.search_many(
+        queries, k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
+        min_score=options.min_score, weights=options.weights, explain=options.explain,
+    )
+
+
+def _alone(index: ImageIndex, query: Query, options: SearchOptions) -> list[SearchResult] | BaseException:
+    try:
+        return _ranked(index, [query], options)[0]
+    except ImgsearchError as exc:
+        return exc
 
 
 def _open_warm(config: ServerConfig) -> ImageIndex:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
+from imgsearch.watch.settings import WatchSettings
 
 TOKEN_ENV_VAR = "IMGSEARCH_TOKEN"
 MIN_NETWORK_TOKEN_CHARS = 16
@@ -14,6 +15,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 20_000_000
 DEFAULT_MAX_UPLOAD_PIXELS = 24_000_000
 """Pixels decoded for one uploaded picture: a 24 MP HEIC passes, a 49 MP PNG bomb does not.
 JPEGs are decoded at 1/2 to 1/8 scale, so much larger JPEGs pass."""
+DEFAULT_MAX_QUEUE = 64
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
@@ -38,10 +40,14 @@ class ServerConfig:
     """Where the web UI moves duplicate copies; None: a `duplicates` folder beside the catalog."""
     cors_origins: tuple[str, ...] = field(default=())
     """Empty: no CORS headers at all, so other sites' pages cannot read the API."""
+    watch: WatchSettings | None = None
+    """Keep the index current with `roots` and the catalog's folders (`serve --watch`); None: don't."""
     host: str = "127.0.0.1"
     """The address listened on; its name is also an accepted `Host` header."""
     allowed_hosts: tuple[str, ...] = field(default=())
     """More names clients may use in the `Host` header ('*' accepts any)."""
+    max_queue: int = DEFAULT_MAX_QUEUE
+    """Searches that may wait for the search thread; more are answered 503 with `Retry-After`."""
 
 
 def is_loopback(host: str) -> bool:

@@ -27,6 +27,7 @@ from imgsearch.server.schemas import (
     SearchOut,
 )
 from imgsearch.server.thumbs import ThumbnailCache
+from imgsearch.server.watching import WatchService
 
 SEARCH_MODES = (*MODES, BLEND_MODE)
 
@@ -47,6 +48,10 @@ def get_thumbs(request: Request) -> ThumbnailCache:
     return request.app.state.thumbs
 
 
+def get_watching(request: Request) -> WatchService | None:
+    return request.app.state.watching
+
+
 def get_decoder(request: Request) -> Decoder:
     return request.app.state.decoder
 
@@ -55,6 +60,7 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 ConfigDep = Annotated[ServerConfig, Depends(get_config)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 ThumbsDep = Annotated[ThumbnailCache, Depends(get_thumbs)]
+WatchDep = Annotated[Optional[WatchService], Depends(get_watching)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 KParam = Annotated[int, Query(ge=1, le=MAX_K, description="Results per page.")]
 OffsetParam = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip (paging).")]

@@ -153,6 +153,13 @@ class FailureOut(BaseModel):
     reason: str
 
 
+class SearchQueueOut(BaseModel):
+    waiting: int = Field(description="Searches waiting for the search thread now.")
+    limit: int = Field(description="--max-queue: more waiting searches are answered 503 busy.")
+    batches: int = Field(description="Batches run since the server started.")
+    searches: int = Field(description="Searches run in those batches (searches / batches = mean batch size).")
+
+
 class StatusOut(BaseModel):
     images: int
     roots: list[str]
@@ -162,6 +169,8 @@ class StatusOut(BaseModel):
     failures: int
     auth: bool = Field(description="Whether this server needs a token.")
     job: Optional[str] = Field(description="Id of the indexing job running now, if any.")
+    search_queue: SearchQueueOut
+    watching: bool = Field(False, description="Whether the server keeps the index current (serve --watch).")
 
 
 class ReportOut(BaseModel):
@@ -185,3 +194,34 @@ class JobOut(BaseModel):
     finished_at: Optional[float]
     report: Optional[ReportOut]
     error: Optional[str]
+
+
+class WatchRootOut(BaseModel):
+    path: str
+    online: bool = Field(description="False while the folder is away (an unmounted disk); its images are kept.")
+
+
+class WatchBatchOut(BaseModel):
+    number: int
+    kind: Literal["catch-up", "changes"]
+    paths: int = Field(description="Folders caught up with, or changed paths looked at.")
+    finished_at: float = Field(description="Seconds since the epoch.")
+    embedded: int
+    reused: int
+    removed: int
+    skipped: int
+    seconds: float
+
+
+class WatchOut(BaseModel):
+    """The folder watcher of `serve --watch`."""
+
+    enabled: bool
+    running: bool = False
+    indexing: bool = Field(False, description="A batch is under way.")
+    roots: list[WatchRootOut] = []
+    pending: int = Field(0, description="Changes waiting for their batch.")
+    batches: int = 0
+    last_batch: Optional[WatchBatchOut] = None
+    totals: dict[str, int] = Field({}, description="embedded, reused, removed, skipped over all batches.")
+    error: Optional[str] = None

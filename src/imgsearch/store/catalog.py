@@ -231,6 +231,10 @@ class FileState:
 _AT_OR_BELOW = "path = ? OR CAST(path AS TEXT) LIKE CAST(? AS TEXT) ESCAPE '\\'"
 """A path equal to or below a folder, given `_prefix_patterns`; the casts let a LIKE see BLOB paths."""
 
+_SUBTREE = "path = ? OR (path >= ? AND path < ?) OR (path >= ? AND path < ?)"
+"""A path equal to or below a folder, given `_subtree_bounds`: ranges the path index answers, case-sensitive.
+Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before every BLOB."""
+
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
 
 
@@ -406,18 +410,16 @@ class Catalog:
     def file_states(self, under: Sequence[Path]) -> dict[str, FileState]:
         """Size and mtime of every known path below these roots, indexed or failed."""
         states: dict[str, FileState] = {}
-        for prefix in _prefix_patterns(under):
+        for root in under:
+            bounds = _subtree_bounds(root)
             for path, size, mtime, indexed_at, unhashed in self._db.execute(
-                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {_AT_OR_BELOW}",
-                prefix,
+                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {_SUBTREE}", bounds
             ):
                 states[path_from_db(path)] = FileState(
                     size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed)
                 )
-            for path, size, mtime in self._db.execute(
-                f"SELECT path, size, mtime_ns FROM failures WHERE {_AT_OR_BELOW}",
-                prefix,
-            ):
+            failed = self._db.execute(f"SELECT path, size, mtime_ns FROM failures WHERE {_SUBTREE}", bounds)
+            for path, size, mtime in failed:
                 states.setdefault(path_from_db(path), FileState(size, mtime, failed=True))
         return states
 
@@ -744,6 +746,15 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _subtree_bounds(root: Path) -> tuple[str | bytes, ...]:
+    """The root itself as stored, then the lowest and one-past-highest path below it as stored
+    (TEXT, or BLOB when not UTF-8), then the same as BLOB: every path P below the root has
+    root/ <= P < root0, as '0' is the byte after '/'."""
+    text = str(root).rstrip("/")
+    raw = os.fsencode(text)
+    return path_to_db(str(root)), path_to_db(text + "/"), path_to_db(text + "0"), raw + b"/", raw + b"0"
 
 
 def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str | bytes, str | bytes]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +10,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from imgsearch.server.deps import BackendDep, ConfigDep, JobsDep
+from imgsearch.server.deps import BackendDep, ConfigDep, JobsDep, WatchDep
 from imgsearch.server.errors import ApiError
 from imgsearch.server.jobs import JobState
-from imgsearch.server.schemas import ErrorOut, FailureOut, JobOut, ReportOut, StatusOut
+from imgsearch.server.schemas import (
+    ErrorOut,
+    FailureOut,
+    JobOut,
+    ReportOut,
+    SearchQueueOut,
+    StatusOut,
+    WatchBatchOut,
+    WatchOut,
+)
 from imgsearch.server.security import COOKIE_NAME, session_cookie_value
+from imgsearch.server.watching import unique_real
 
 router = APIRouter(tags=["admin"])
 PROGRESS_POLL_SECONDS = 0.25
@@ -29,12 +38,37 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/api/status", response_model=StatusOut)
-async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep) -> StatusOut:
+async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching: WatchDep) -> StatusOut:
     """What the index holds."""
     info = await backend.read(lambda index: index.status())
+    batcher = backend.batcher
     return StatusOut(
         images=info.image_count, roots=info.roots, model=info.model_id, dim=info.dim, db_bytes=info.db_bytes,
         failures=len(info.failures), auth=config.token is not None, job=jobs.running,
+        search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
+                                    searches=batcher.batched),
+        watching=watching is not None,
+    )
+
+
+@router.get("/api/watch", response_model=WatchOut)
+async def watch_status(watching: WatchDep) -> WatchOut:
+    """What the folder watcher (`serve --watch`) has done: its folders, the last batch, totals."""
+    if watching is None:
+        return WatchOut(enabled=False)
+    state = watching.state()
+    if state is None:
+        return WatchOut(enabled=True, error=watching.error)
+    last = state.last_batch
+    return WatchOut(
+        enabled=True, running=state.running, indexing=state.indexing, pending=state.pending,
+        batches=state.batches, totals=state.totals, error=watching.error or state.error,
+        roots=[{"path": r.path, "online": r.online} for r in state.roots],
+        last_batch=None if last is None else WatchBatchOut(
+            number=last.number, kind=last.kind, paths=last.paths, finished_at=last.finished_at,
+            embedded=last.report.embedded, reused=last.report.reused, removed=last.report.removed,
+            skipped=len(last.report.failures), seconds=round(last.report.seconds, 3),
+        ),
     )
 
 
@@ -45,7 +79,7 @@ async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) 
     Returns the running job if one is already under way. Clients cannot name folders.
     """
     recorded = await backend.read(lambda index: index.catalog.roots())
-    roots = _unique_real([*config.roots, *map(Path, recorded)])
+    roots = unique_real([*config.roots, *map(Path, recorded)])
     if not roots:
         raise ApiError(
             400, "no_roots", "No folders to index. Start the server with --root ~/Pictures (repeatable)."
@@ -95,13 +129,6 @@ async def start_session(config: ConfigDep) -> Response:
             httponly=True, samesite="strict", path="/",
         )
     return response
-
-
-def _unique_real(paths: list[Path]) -> list[Path]:
-    seen: dict[str, Path] = {}
-    for path in paths:
-        seen.setdefault(os.path.realpath(path.expanduser()), path)
-    return [Path(p) for p in seen]
 
 
 def job_out(job: JobState) -> JobOut:

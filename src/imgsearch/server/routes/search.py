@@ -13,7 +13,6 @@ from starlette.datastructures import UploadFile
 from imgsearch.errors import UnreadableImageError
 from imgsearch.search.query import Query as SearchQuery
 from imgsearch.search.query import QueryTerm
-from imgsearch.server.backend import Backend
 from imgsearch.server.deps import (
     BackendDep,
     ConfigDep,
@@ -30,7 +29,7 @@ from imgsearch.server.errors import ApiError
 from imgsearch.server.schemas import MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
 
 router = APIRouter(prefix="/api", tags=["search"])
-ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
 UPLOAD_SLOTS = 2
 """Uploads read and decoded at once; more wait their turn before their body is read."""
 UPLOAD_FORM = {
@@ -66,7 +65,7 @@ async def search_get(
     """Rank the images by one text."""
     query = SearchQuery.build([q])
     options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain)
-    page = await backend.call(lambda index: Backend.search(index, query, options))
+    page = await backend.search(query, options)
     return search_out(page, k, offset)
 
 
@@ -78,7 +77,7 @@ async def search_post(backend: BackendDep, body: SearchIn) -> SearchOut:
         body.k, body.offset, to_filters(body.filters), mode=body.mode, min_score=body.min_score,
         weights=body.weights, explain=body.explain,
     )
-    page = await backend.call(lambda index: Backend.search(index, query, options))
+    page = await backend.search(query, options)
     return search_out(page, body.k, body.offset)
 
 
@@ -125,7 +124,7 @@ async def search_image(
         finally:
             del data
     try:
-        page = await backend.call(lambda index: Backend.search(index, SearchQuery.build(images=[str(path)]), options))
+        page = await backend.search(SearchQuery.build(images=[str(path)]), options)
     finally:
         Path(path).unlink(missing_ok=True)
     return search_out(page.relabel("<uploaded image>"), k, offset)

@@ -1,8 +1,10 @@
-// The indexing view: start a job over the server's folders and follow its progress live.
+// The indexing view: start a job over the server's folders and follow its progress live;
+// with `serve --watch`, also what the folder watcher has done lately.
 
 import { request } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
+const WATCH_REFRESH_MS = 2000;
 
 export class IndexingView {
   /** `onFinished()` runs after a job ends, to refresh counts and results. */
@@ -10,13 +12,18 @@ export class IndexingView {
     this.dialog = $("indexing");
     this.onFinished = onFinished;
     this.source = null;
+    this.watchTimer = null;
+    this.watchBatches = null;
     $("indexing-close").addEventListener("click", () => this.dialog.close());
+    this.dialog.addEventListener("close", () => clearTimeout(this.watchTimer));
     $("indexing-start").addEventListener("click", () => this.start());
   }
 
   open(status) {
     this.showRoots(status);
     if (!this.dialog.open) this.dialog.showModal();
+    $("watching").hidden = !status?.watching;
+    if (status?.watching) this.showWatch();
     if (status?.job) this.follow(status.job);
     else if (!this.source) this.idle();
   }
@@ -26,6 +33,20 @@ export class IndexingView {
     $("indexing-roots").textContent = roots.length
       ? `Folders: ${roots.join(", ")}`
       : "Folders given to the server with --root are scanned; new and changed photos are added.";
+  }
+
+  /** The watcher's folders and last batch, refreshed while the dialog is open; new batches refresh the page. */
+  async showWatch() {
+    clearTimeout(this.watchTimer);
+    try {
+      const watch = await request("/api/watch");
+      $("watching").textContent = describeWatch(watch);
+      if (this.watchBatches !== null && watch.batches !== this.watchBatches) this.onFinished();
+      this.watchBatches = watch.batches;
+    } catch (error) {
+      $("watching").textContent = error.message;
+    }
+    if (this.dialog.open) this.watchTimer = setTimeout(() => this.showWatch(), WATCH_REFRESH_MS);
   }
 
   idle() {
@@ -125,4 +146,27 @@ export class IndexingView {
     }
     $("indexing-report").replaceChildren(...parts);
   }
+}
+
+/** One paragraph: what is watched, what is away, the last batch and the totals. */
+export function describeWatch(watch) {
+  if (!watch.enabled) return "";
+  if (watch.error && !watch.running) return `Watching stopped: ${watch.error}`;
+  const away = watch.roots.filter((root) => !root.online).map((root) => root.path);
+  const parts = [`Watching ${watch.roots.length} folder(s) for changes.`];
+  if (away.length) parts.push(`Away (images kept until it returns): ${away.join(", ")}.`);
+  const last = watch.last_batch;
+  if (last) {
+    const when = new Date(last.finished_at * 1000).toLocaleTimeString();
+    const counts = [["added", last.embedded], ["moved or copied", last.reused], ["removed", last.removed], ["skipped", last.skipped]]
+      .filter(([, n]) => n)
+      .map(([name, n]) => `${n.toLocaleString()} ${name}`);
+    parts.push(`Last batch at ${when}: ${counts.join(", ") || "nothing new"}.`);
+    const t = watch.totals;
+    parts.push(`${watch.batches.toLocaleString()} batch(es) so far: ${(t.embedded ?? 0).toLocaleString()} added, ${(t.removed ?? 0).toLocaleString()} removed.`);
+  }
+  if (watch.indexing) parts.push("Indexing changes now…");
+  else if (watch.pending) parts.push(`${watch.pending.toLocaleString()} change(s) waiting for files to finish copying.`);
+  if (watch.error) parts.push(`Last problem: ${watch.error}`);
+  return parts.join(" ");
 }
