@@ -72,10 +72,15 @@ def test_stop_words_and_unknown_words_match_nothing(shop, query):
     assert f"No image text contains the words of {query!r}" in run_cli("search", query, "--mode", "keyword", "--db", db)
 
 
-def test_a_word_in_most_documents_is_not_distinctive(shop):
+def test_a_word_in_most_documents_is_not_distinctive_in_a_large_catalog(shop, monkeypatch):
+    from imgsearch.store import text
+
     root, db = shop
     for name in ("sign.png", "granny.png", "IMG2041.png"):
         run_cli("tag", root / name, "holiday", "--db", db)
+    holiday = sorted(Path(r["path"]).name for r in _keyword(db, "holiday", "--min-score", "0"))
+    assert holiday == ["IMG2041.png", "granny.png", "sign.png"]  # 5 documents are too few to call it common
+    monkeypatch.setattr(text, "_COMMON_MIN_DOCUMENTS", 5)
     assert _keyword(db, "holiday", "--min-score", "0") == []  # in 3 of 5 images: says nothing
 
 

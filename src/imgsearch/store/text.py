@@ -39,7 +39,9 @@ _MEMO_SIZE = 20_000
 """Word look-ups remembered between keyword searches (each a few ids to a few thousand)."""
 _T = TypeVar("_T")
 _COMMON = 0.5
-"""A word in more than this share of the documents says nothing about which image is meant."""
+"""A word in more than this share of the documents says nothing about which image is meant..."""
+_COMMON_MIN_DOCUMENTS = 20
+"""...once there are this many documents: in a handful, sharing a word is no evidence of that."""
 _BM25_SHARE = 0.05
 """How much BM25 moves a keyword score among images covering the same query words."""
 
@@ -192,7 +194,7 @@ class TextStore:
         documents = self._document_count()
         if not wanted or not documents:
             return []
-        common = max(_COMMON * documents, 1.0)
+        common = max(_COMMON * documents, 1.0) if documents >= _COMMON_MIN_DOCUMENTS else documents
         distinctive = {w: ids for w in wanted if len(ids := self._containing(w)) <= common}
         if not any(len(ids) for ids in distinctive.values()):
             return []
