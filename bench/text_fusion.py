@@ -1,89 +1,244 @@
-"""Fit the text/keyword calibrations and compare fusion methods on COCO (docs/benchmarks.md).
+"""Fusion benchmark: text, keyword, hybrid and clip-hybrid on three query sets, and the calibration fit.
 
-Caption 1 of each of the 239 coco-mini photos is its note; captions 2-5 are queries. For every
-query we take the raw text-embedding cosine and SQLite BM25 of every image, then compare
-R@1/R@5 of: each signal alone, reciprocal rank fusion, and the calibrated weighted sum
-(logistic calibration fitted on the queries of even-numbered images, reported on all).
+Documents: the 239 coco-mini photos with caption 1 as note; for scale, captions of other COCO
+val2017 images as notes on generated placeholder images, so the text side runs at 5,000 documents.
+A quarter of all images also carry a made-up tag a person would give ("Grandma Rosa 12").
+Query sets (all about the coco-mini photos, or, for names, every tagged image):
+  paraphrase  captions 2-5;
+  short       one to three content words of caption 2 ("dog sofa");
+  names       the distinctive words of the tag ("Rosa 12").
+CLIP is a tiny random-weight model (no real weights here), so "hybrid" is text + keyword
+(clip weight 0) and clip-hybrid measures only the plumbing; see docs/benchmarks.md.
 
-    PYTHONPATH=src python bench/text_fusion.py --db /tmp/coco.db   # an indexed coco-mini catalog
+    PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench            # recall tables
+    PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --fit      # + calibration fit
+The keyword curve and weight were chosen on a sweep of the three sets at both sizes (docs/benchmarks.md):
+its logistic fit estimates "the one right image" and, among several full matches, stays low.
+    PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --timing   # + 4,000-query speed
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from PIL import Image
 
 from imgsearch import ImageIndex
-from imgsearch.search.fusion import CALIBRATIONS, fuse, reciprocal_rank_fusion
+from imgsearch.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
+from imgsearch.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
 
-COCO = shared_data("coco-mini")
+DATA = shared_data()
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+MODES = {"text": None, "keyword": None, "hybrid": {"clip": 0.0}, "clip-hybrid": None}
+GIVEN = "Rosa Miguel Ingrid Tomasz Aiko Kwame Lucia Henrik Priya Dmitri Amara Yusuf Sofia Bjorn Leila Mateo".split()
+PLACES = "Porto Tromso Valparaiso Ljubljana Oaxaca Tbilisi Hobart Zanzibar Cusco Bergen Matera Hoi".split()
+PATTERNS = ("Grandma {given} {n}", "trip to {place} day {n}", "{given} at {place} {n}", "{given} birthday {year}")
+_PATTERN_WORDS = {"Grandma", "trip", "day", "birthday"}
+"""Words every tag of a pattern shares; the queries use only the distinctive ones ("Rosa 12")."""
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", type=Path, required=True)
-    parser.add_argument("--coco", type=Path, default=COCO)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, required=True, help="folder for models, images and catalogs")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[239, 5000], help="catalog sizes (none: only --timing)")
+    parser.add_argument("--fit", action="store_true", help="fit the text and keyword calibrations (239 docs)")
+    parser.add_argument("--timing", action="store_true", help="4,000 queries on 1,000 images: text vs hybrid")
     args = parser.parse_args()
-    captions = json.loads((args.coco / "captions_by_file.json").read_text())
-    files = sorted(captions)
-    with ImageIndex(args.db) as index:
-        ids = [index.catalog.get_by_path(str((args.coco / f).resolve())).id for f in files]
-        position = {image_id: i for i, image_id in enumerate(ids)}
-        index.texts.put_many([(index.catalog.get(i).content_hash, "note", "user", captions[f][0])
-                              for i, f in zip(ids, files)])
+    coco = json.loads((DATA / "coco-mini" / "captions_by_file.json").read_text())
+    others = _other_captions(coco)
+    model = _tiny_clip(args.work)
+    for size in args.sizes:
+        index, truth = _catalog(args.work, model, coco, others, size)
+        with index:
+            sets = _query_sets(index, coco, truth)
+            if args.fit and size == min(args.sizes):
+                _fit(index, sets)
+            print(f"\n{size} documents (load average {os.getloadavg()[0]:.1f})")
+            print("| set | queries | " + " | ".join(f"{m} R@1 | {m} R@10" for m in MODES) + " |")
+            for name, (queries, wanted) in sets.items():
+                cells = [_recall(index, queries, wanted, mode, weights) for mode, weights in MODES.items()]
+                print(f"| {name} | {len(queries)} | " + " | ".join(f"{r1:.1f} | {r10:.1f}" for r1, r10 in cells) + " |")
+    if args.timing:
+        _timing(args.work, model, coco, others)
+
+
+def _other_captions(coco: dict[str, list[str]]) -> list[list[str]]:
+    """Captions of COCO val2017 images that are not coco-mini photos, grouped per image."""
+    mini = {int(Path(f).stem) for f in coco}
+    data = json.loads((DATA / "coco-captions" / "captions_val2017.json").read_text())
+    grouped: dict[int, list[str]] = {}
+    for row in data["annotations"]:
+        if row["image_id"] not in mini:
+            grouped.setdefault(row["image_id"], []).append(row["caption"].strip())
+    return [grouped[i] for i in sorted(grouped)]
+
+
+def _tiny_clip(work: Path) -> Path:
+    out = work / "tiny-clip"
+    if not out.exists():
+        from imgsearch.models.export import export_open_clip
+
+        config = work / "imgsearch-bench-clip.json"
+        work.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(TINY_CLIP))
+        export_open_clip("imgsearch-bench-clip", out, random_weights=True, arch_config=config, seed=0)
+    return out
+
+
+def _catalog(
+    work: Path, model: Path, coco: dict[str, list[str]], others: list[list[str]], size: int
+) -> tuple[ImageIndex, dict[int, int]]:
+    """A catalog of coco-mini plus placeholders up to `size` images, with notes and tags; and
+    image id -> position (coco-mini files first, then placeholders)."""
+    db = work / f"fusion-{size}.db"
+    placeholders = _placeholders(work, size - len(coco))
+    fresh = not db.exists()
+    index = ImageIndex(db, model_path=model)
+    if fresh:
+        index.index([DATA / "coco-mini", *([placeholders] if size > len(coco) else [])])
+    files = [DATA / "coco-mini" / f for f in sorted(coco)] + sorted(placeholders.glob("*.png"))[: size - len(coco)]
+    records = [index.catalog.get_by_path(str(f.resolve())) for f in files]
+    notes = [coco[f][0] for f in sorted(coco)]
+    notes += [captions[0] for captions in others[: size - len(coco)]]
+    if fresh:
+        rows = [(r.content_hash, "note", USER_MODEL, n) for r, n in zip(records, notes)]
+        rows += [(r.content_hash, "note", TAGS_MODEL, _tag(i)) for i, r in enumerate(records) if i % 4 == 0]
+        index.texts.put_many(rows)
         index.texts.sync()
-        queries = [(i, q) for i, f in enumerate(files) for q in captions[f][1:5]]
-        embedder = index.text_model
-        index.hybrid._text_matrix(embedder)
-        text_ids, matrix = index.texts.embeddings(embedder.model_id)
-        order = np.array([position[int(i)] for i in text_ids])
-        text = np.empty((len(queries), len(files)))
-        text[:, order] = embedder.embed_queries([q for _, q in queries]) @ matrix.T
-        keyword = np.full((len(queries), len(files)), np.nan)
-        for row, (_, q) in enumerate(queries):
-            for hit in index.texts.keyword_search([q], [], len(files)):
-                keyword[row, position[hit.image_id]] = hit.score
-    truth = np.array([i for i, _ in queries])
-    labels = np.zeros_like(text, dtype=bool)
-    labels[np.arange(len(truth)), truth] = True
-    fit_rows = truth % 2 == 0
-    for name, raw in (("text", text), ("keyword", keyword)):
-        x, y = raw[fit_rows].ravel(), labels[fit_rows].ravel()
+    return index, {r.id: i for i, r in enumerate(records)}
+
+
+def _placeholders(work: Path, count: int) -> Path:
+    """Distinct small noise images (distinct content, so each keeps its own note)."""
+    folder = work / f"placeholders-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(max(count, 0)):
+        path = folder / f"placeholder-{i:05d}.png"
+        pixels = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+        if not path.exists():
+            Image.fromarray(pixels).save(path)
+    return folder
+
+
+def _tag(position: int) -> str:
+    rng = np.random.default_rng(position)
+    pattern = PATTERNS[position // 4 % len(PATTERNS)]
+    return pattern.format(given=rng.choice(GIVEN), place=rng.choice(PLACES), n=int(rng.integers(1, 60)),
+                          year=int(rng.integers(1990, 2025)))
+
+
+def _query_sets(index: ImageIndex, coco: dict[str, list[str]], truth: dict[int, int]) -> dict[str, tuple]:
+    mini = len(coco)
+    captions = [coco[f] for f in sorted(coco)]
+    paraphrase = [(q, i) for i in range(mini) for q in captions[i][1:5]]
+    rng = np.random.default_rng(1)
+    short = []
+    for i in range(mini):
+        words = [w.strip(".,").lower() for w in captions[i][1].split()]
+        content = list(dict.fromkeys(w for w in words if w.isalpha() and w not in STOP_WORDS and len(w) > 2))
+        short.append((" ".join(content[: int(rng.integers(1, 4))]), i))
+    names = []
+    for position in sorted(p for p in truth.values() if p % 4 == 0):
+        words = [w for w in _tag(position).split() if w.lower() not in STOP_WORDS and w not in _PATTERN_WORDS]
+        names.append((" ".join(words), position))
+    return {name: ([q for q, _ in rows], np.array([i for _, i in rows])) for name, rows in
+            (("paraphrase", paraphrase), ("short", short), ("names", names))}
+
+
+def _recall(index: ImageIndex, queries: list[str], wanted: np.ndarray, mode: str, weights) -> tuple[float, float]:
+    truth = _positions(index)
+    found = index.search_many(queries, k=10, min_score=0.0, mode=mode, weights=weights)
+    ranks = [[truth.get(r.id, -1) for r in results] for results in found]
+    r1 = np.mean([row[:1] == [w] for row, w in zip(ranks, wanted)])
+    r10 = np.mean([w in row for row, w in zip(ranks, wanted)])
+    return 100 * float(r1), 100 * float(r10)
+
+
+_POSITIONS: dict[str, dict[int, int]] = {}
+
+
+def _positions(index: ImageIndex) -> dict[int, int]:
+    """image id -> position, as `_catalog` numbered them (coco-mini first, then placeholders)."""
+    key = str(index.catalog.path)
+    if key not in _POSITIONS:
+        paths = sorted(index.catalog.db.execute("SELECT id, path FROM images").fetchall(), key=_order)
+        _POSITIONS[key] = {image_id: i for i, (image_id, _) in enumerate(paths)}
+    return _POSITIONS[key]
+
+
+def _order(row: tuple[int, str]) -> tuple[int, str]:
+    path = Path(row[1])
+    return (1, path.name) if path.name.startswith("placeholder-") else (0, f"{path.parent.name}/{path.name}")
+
+
+def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
+    """Logistic calibration of the raw text cosine (queries of up to SHORT_QUERY_WORDS words, and longer
+    ones) and of the keyword score, fitted on the queries of even-numbered images of all three sets."""
+    from sklearn.linear_model import LogisticRegression
+
+    positions = _positions(index)
+    embedder = index.text_model
+    index.hybrid._text_matrix(embedder)
+    text_ids, matrix = index.texts.embeddings(embedder.model_id)
+    columns = np.array([positions[int(i)] for i in text_ids])
+    xs: dict[str, list[np.ndarray]] = {"text, short queries": [], "text, long queries": [], "keyword": []}
+    ys: dict[str, list[np.ndarray]] = {name: [] for name in xs}
+    for queries, wanted in sets.values():
+        keep = wanted % 2 == 0
+        queries, wanted = [q for q, k in zip(queries, keep) if k], wanted[keep]
+        text = np.full((len(queries), len(positions)), np.nan)
+        text[:, columns] = embedder.embed_queries(queries) @ matrix.T
+        keyword = np.full_like(text, np.nan)
+        for row, query in enumerate(queries):
+            for hit in index.texts.keyword_search([query], [], -1):
+                keyword[row, positions[hit.image_id]] = hit.score
+        labels = np.zeros_like(text, dtype=bool)
+        labels[np.arange(len(wanted)), wanted] = True
+        short = np.array([len(q.split()) <= SHORT_QUERY_WORDS for q in queries])
+        for name, raw, rows in (("text, short queries", text, short), ("text, long queries", text, ~short),
+                                ("keyword", keyword, np.ones_like(short))):
+            xs[name].append(raw[rows].ravel())
+            ys[name].append(labels[rows].ravel())
+    in_use = {"text, short queries": SHORT_TEXT, "text, long queries": CALIBRATIONS["text"],
+              "keyword": CALIBRATIONS["keyword"]}
+    for name in xs:
+        x, y = np.concatenate(xs[name]), np.concatenate(ys[name])
         keep = ~np.isnan(x)
         model = LogisticRegression(C=1e4).fit(x[keep, None], y[keep])
         scale = float(model.coef_[0, 0])
-        print(f"calibration {name}: centre={-model.intercept_[0] / scale:.3f} scale={scale:.3f}"
-              f"  (in use: {CALIBRATIONS[name]})")
+        print(f"calibration {name}: centre={-model.intercept_[0] / scale:.3f} scale={scale:.2f}"
+              f"  (in use: {in_use[name]}; {int(keep.sum())} pairs, {int(y[keep].sum())} right)")
 
-    def recall(scores: np.ndarray) -> str:
-        rank = (scores > scores[np.arange(len(truth)), truth][:, None]).sum(axis=1)
-        return f"R@1 {100 * (rank < 1).mean():.1f}  R@5 {100 * (rank < 5).mean():.1f}"
 
-    print("text only      ", recall(text))
-    print("keyword only   ", recall(np.nan_to_num(keyword, nan=-1.0)))
-    rrf = np.zeros_like(text)
-    for row in range(len(truth)):
-        rankings = [np.argsort(-text[row]), np.argsort(-np.nan_to_num(keyword[row], nan=-1.0))]
-        rankings[1] = rankings[1][: int((~np.isnan(keyword[row])).sum())]
-        for col, value in reciprocal_rank_fusion(rankings).items():
-            rrf[row, col] = value
-    print("RRF (k=60)     ", recall(rrf))
-    for weight in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
-        fused, _ = fuse({"text": text, "keyword": keyword}, {"text": 1.0, "keyword": weight})
-        print(f"weighted sum kw={weight:<4}", recall(fused))
-    fused, _ = fuse({"text": text, "keyword": keyword}, {"text": 1.0, "keyword": 0.5})
-    right = fused[np.arange(len(truth)), truth]
-    wrong = np.where(labels, np.nan, fused)
-    print(f"fused score of the right image: 5th percentile {np.percentile(right, 5):.3f}; "
-          f"best wrong image per query: median {np.nanmedian(np.nanmax(wrong, axis=1)):.3f}")
+def _timing(work: Path, model: Path, coco: dict[str, list[str]], others: list[list[str]]) -> None:
+    """Text vs hybrid mode on 4,000 queries through `search_many`, alternated, best of two. Each round
+    has captions of its own: the text model remembers recent queries, which would flatter a rerun."""
+    index, _ = _catalog(work, model, coco, others, 1000)
+    rounds = [[c[n] for c in others if len(c) > 4][:4000] for n in (1, 2, 3, 4)]
+    with index:
+        index.search_many([c[0] for c in others][:50], k=10, mode="hybrid")  # models loaded, matrix built
+        seconds = {"text": np.inf, "hybrid": np.inf}
+        for mode, queries in zip(("text", "hybrid") * 2, rounds):
+            start = time.perf_counter()
+            index.search_many(queries, k=10, mode=mode)
+            seconds[mode] = min(seconds[mode], time.perf_counter() - start)
+    print(f"\n4,000 queries on 1,000 images (load average {os.getloadavg()[0]:.1f}): "
+          f"text {seconds['text']:.1f} s, hybrid {seconds['hybrid']:.1f} s, "
+          f"ratio {seconds['hybrid'] / seconds['text']:.2f}")
 
 
 if __name__ == "__main__":

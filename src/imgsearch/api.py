@@ -32,7 +32,7 @@ from imgsearch.search.modes import choose_mode
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
-from imgsearch.store.text import USER_MODEL, TextStore
+from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
 from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
@@ -59,8 +59,6 @@ if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
     from imgsearch.watch import WatchBatch, Watcher, WatchSettings
 
-TAGS_MODEL = "user-tags"
-"""Tags are a note of their own, so `describe` and `tag` never overwrite each other."""
 IMPORTED_MODEL = "imported-captions"
 """Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
 TEXT_MODEL_SETTING = "text_model"
@@ -632,9 +630,10 @@ class ImageIndex:
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
         clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
         (CLIP against each image's blend of image and text embedding,
-        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines; in the others
-        they are fused scores in [0, 1], and `min_score=None` means the calibrated cut-off that
-        hides noise (0 shows everything).
+        `imgsearch.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
+        `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
+        calibrated cut-off that hides noise (0 shows everything), except for a query whose only
+        evidence is CLIP (no keyword match, no described image), which is ranked as in clip mode.
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)

@@ -15,8 +15,9 @@ import numpy as np
 class Calibration:
     """Logistic map from a raw score to [0, 1]: 0.5 at `centre`, steeper with `scale`."""
 
-    centre: float
-    scale: float
+    centre: float | np.ndarray
+    scale: float | np.ndarray
+    """Arrays (broadcast against the raw scores) give each query its own curve (`search.fusion`)."""
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(np.asarray(raw, dtype=np.float64) - self.centre) * self.scale))

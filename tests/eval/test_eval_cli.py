@@ -167,6 +167,21 @@ def test_unreadable_images_are_reported_and_left_out(tmp_path, tiny_clip_dir, ph
     assert "1 images could not be read and were left out: broken.png" in " ".join(run_cli(*base).split())
 
 
+def test_signal_weights_and_clip_hybrid_mode(tmp_path, tiny_clip_dir, photos):
+    dataset, folder = photos
+    base = ["eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+            "--cache", tmp_path / "cache", "--oracle-captions", "1"]
+    keyword = run_json(*base, "--mode", "keyword")["runs"][0]
+    only_keyword = run_json(*base, "--mode", "hybrid", "-w", "clip=0", "--weight", "text=0", "-w", "keyword=2")
+    run = only_keyword["runs"][0]
+    assert run["label"].endswith("/ hybrid (clip=0, keyword=2, text=0)")
+    assert run["directions"]["text_to_image"] == keyword["directions"]["text_to_image"]
+    blended = run_json(*base, "--mode", "clip-hybrid")["runs"][0]
+    assert blended["mode"] == "clip-hybrid" and blended["directions"]["text_to_image"]["queries"] == 12
+    assert "unknown signal(s) colour" in run_cli(*base, "--mode", "hybrid", "-w", "colour=1", expect=1)
+    assert "Bad --weight 'keyword'" in run_cli(*base, "--mode", "hybrid", "-w", "keyword", expect=1)
+
+
 def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):
     """The most common Flickr8k download: `captions.txt` holding an image,caption CSV."""
     pytest.importorskip("matplotlib")

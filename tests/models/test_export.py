@@ -59,3 +59,19 @@ def test_hf_tokenizer_arch_fails_clearly_offline(tmp_path: Path, monkeypatch: py
     with pytest.raises(ExportError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
         export_open_clip("ViT-B-16-SigLIP2", tmp_path / "siglip", random_weights=True)
     assert not (tmp_path / "siglip").exists()
+
+
+def test_a_sigmoid_trained_model_carries_its_logit_scale_and_bias(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """SigLIP-style models (a logit bias) get both values in config.json, which the loader turns into
+    the calibrated match score search uses; softmax CLIP gets neither."""
+    from imgsearch.models.clip import open_model_dir
+    from tests.helpers import TINY_CLIP_CONFIG
+
+    arch = tmp_path / "tiny-sigmoid.json"
+    arch.write_text(json.dumps({**TINY_CLIP_CONFIG, "init_logit_bias": -10.0}))
+    out = export_open_clip("tiny-sigmoid", tmp_path / "out", random_weights=True, arch_config=arch, seed=0)
+    config = json.loads((out / "config.json").read_text())
+    assert config["logit_bias"] == pytest.approx(-10.0) and config["logit_scale"] > 0
+    assert open_model_dir(out).score_calibration == (pytest.approx(config["logit_scale"]), pytest.approx(-10.0))
+    assert open_model_dir(tiny_clip_dir).score_calibration is None
+    assert "logit_bias" not in json.loads((tiny_clip_dir / "config.json").read_text())

@@ -12,14 +12,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from imgsearch.cli.common import JsonOption, app, err, out, print_json, user_errors
+from imgsearch.cli.common import JsonOption, app, err, out, parse_weights, print_json, user_errors
+from imgsearch.errors import ImgsearchError
+from imgsearch.search.fusion import weights_for
 
 if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
     from imgsearch.eval import Evaluation, RunSpec
     from imgsearch.eval.captions import CaptionScores
     from imgsearch.ingest.indexer import Progress as IndexProgress
 
-_MODES_HELP = "clip, text, keyword, hybrid"
+_MODES_HELP = "clip, text, keyword, hybrid, clip-hybrid"
 
 _FORMATS = (
     "Dataset formats, recognised by content whatever the file is called: Karpathy split JSON "
@@ -53,6 +55,14 @@ def eval_command(
     text_model: Annotated[
         Optional[str], typer.Option("--text-model", help="Sentence-embedding model for the text modes.")
     ] = None,
+    weights: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--weight", "-w",
+            help="Signal weight of the fused modes (text, keyword, hybrid), as in search: e.g. keyword=0.5 "
+            "(repeatable; the others keep their defaults).",
+        ),
+    ] = None,
     oracle_captions: Annotated[
         int,
         typer.Option(
@@ -71,8 +81,8 @@ def eval_command(
     """Measure text-to-image and image-to-text retrieval (Recall@K, ranks, nDCG, mAP) on a dataset."""
     from imgsearch.eval import evaluate, load_dataset, to_dict, write_report
 
-    specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model)
     with user_errors():
+        specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model, _weights(weights or []))
         data = load_dataset(dataset, split=split)
         with _progress(enabled=not as_json) as on_progress:
             evaluation = evaluate(
@@ -121,8 +131,22 @@ def eval_captions(
     _print_caption_scores(scores)
 
 
+def _weights(pairs: list[str]) -> tuple[tuple[str, float], ...]:
+    """--weight pairs, checked as a search checks them."""
+    parsed = parse_weights(pairs) or {}
+    try:
+        weights_for("hybrid", parsed)
+    except ValueError as exc:
+        raise ImgsearchError(f"Bad --weight: {exc}.") from None
+    return tuple(sorted(parsed.items()))
+
+
 def _specs(
-    models: list[str], model_paths: list[Path], modes: list[str], text_model: str | None
+    models: list[str],
+    model_paths: list[Path],
+    modes: list[str],
+    text_model: str | None,
+    weights: tuple[tuple[str, float], ...] = (),
 ) -> list[RunSpec]:
     """One run per (model, mode); with no model given, the default model."""
     from imgsearch.eval import MODES, RunSpec
@@ -134,7 +158,7 @@ def _specs(
     chosen: list[tuple[str | None, Path | None]] = [(m, None) for m in models]
     chosen += [(None, p) for p in model_paths]
     return [
-        RunSpec(mode=mode, model=model, model_path=path, text_model=text_model)
+        RunSpec(mode=mode, model=model, model_path=path, text_model=text_model, weights=weights)
         for model, path in chosen or [(None, None)]
         for mode in modes
     ]

@@ -278,8 +278,9 @@ def _why_empty(label: str, idx: ImageIndex, options: _Options, mode: str | None)
         return f"No image matches the filters ({_describe(options.filters)}); loosen or drop them."
     if options.offset and options.offset >= idx.count_matching(options.filters):
         return f"No results past --offset {options.offset}: fewer images match."
-    if mode == "keyword":
-        return f"No image text contains the words of {label!r}. Try other words or another --mode."
+    if mode == "keyword" and not idx.search(label, mode="keyword", k=1, min_score=0, filters=options.filters):
+        return (f"No image text contains the words of {label!r} (words such as 'the', and words found in most "
+                "images, single out nothing). Try other words or another --mode.")
     if options.min_score is not None:
         return f"No result for {label!r} scores --min-score {options.min_score:g} or more; lower it to see more."
     return (f"No good match for {label!r}: nothing scores above the cut-off. "

@@ -29,7 +29,7 @@ from imgsearch.eval.metrics import query_metrics, ranking_order, summarize
 from imgsearch.ingest.indexer import Progress
 from imgsearch.models import DEFAULT_MODEL
 
-MODES = ("clip", *signals.TEXT_MODES)
+MODES = ("clip", *signals.TEXT_MODES, signals.BLEND_MODE)
 TEXT_TO_IMAGE = "text_to_image"
 IMAGE_TO_TEXT = "image_to_text"
 _CHUNK = 256
@@ -47,6 +47,8 @@ class RunSpec:
     model: str | None = None
     model_path: Path | None = None
     text_model: str | None = None
+    weights: tuple[tuple[str, float], ...] = ()
+    """Signal weights of the fused modes (text, keyword, hybrid), as `search --weight` takes them."""
 
     @property
     def model_name(self) -> str:
@@ -54,7 +56,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.model_name} / {self.mode}"
+        weights = ", ".join(f"{s}={w:g}" for s, w in self.weights) if self.mode in signals.TEXT_MODES else ""
+        return f"{self.model_name} / {self.mode}" + (f" ({weights})" if weights else "")
 
     def catalog_dir(self, cache_dir: Path) -> Path:
         """One folder per model, named so that a person can tell which is which."""
@@ -240,7 +243,9 @@ def _rank_directions(
     if spec.mode != "clip":
         signals.describe_all(idx, dict(zip(gallery.paths, gallery.notes, strict=True)))
         blocks = (
-            signals.score_gallery(idx, list(gallery.queries[start : start + _CHUNK]), spec.mode, image_ids)
+            signals.score_gallery(
+                idx, list(gallery.queries[start : start + _CHUNK]), spec.mode, image_ids, dict(spec.weights) or None
+            )
             for start in range(0, len(gallery.queries), _CHUNK)
         )
         return {TEXT_TO_IMAGE: _text_to_image(gallery, blocks)}

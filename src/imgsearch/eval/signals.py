@@ -13,6 +13,7 @@ import numpy as np
 
 from imgsearch.api import ImageIndex
 from imgsearch.errors import ImgsearchError
+from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.query import Query
 from imgsearch.store.text import USER_MODEL
 
@@ -47,11 +48,18 @@ def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
     index.texts.sync()
 
 
-def score_gallery(index: ImageIndex, texts: list[str], mode: str, image_ids: np.ndarray) -> np.ndarray:
-    """Fused scores (queries x gallery images) in a text-signal mode: the scores `search` ranks by,
-    for the whole gallery, without the calibrated cut-off (ranks and Recall@K need every image)."""
+def score_gallery(
+    index: ImageIndex, texts: list[str], mode: str, image_ids: np.ndarray, weights: dict[str, float] | None = None
+) -> np.ndarray:
+    """Scores (queries x gallery images) in a text-signal mode or clip-hybrid: the scores `search`
+    ranks by, for the whole gallery, without the calibrated cut-off (Recall@K needs every image)."""
     _require_text_signals()
-    return index.hybrid.score_matrix([Query.build([t]) for t in texts], mode=mode, ids=image_ids)
+    queries = [Query.build([t]) for t in texts]
+    if mode == BLEND_MODE:
+        ids, blended = index.blend.matrix()
+        rows = np.searchsorted(ids, image_ids)
+        return np.stack(index.searcher.query_vectors(queries)) @ blended[rows].T
+    return index.hybrid.score_matrix(queries, mode=mode, ids=image_ids, weights=weights)
 
 
 def _require_text_signals() -> None:

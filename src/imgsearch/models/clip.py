@@ -59,6 +59,16 @@ class ClipModel:
             return embed_dim
         return int(self.encode_texts([""]).shape[1])
 
+    @cached_property
+    def score_calibration(self) -> tuple[float, float] | None:
+        """(logit_scale, logit_bias) of a sigmoid-trained model (SigLIP), from config.json where the
+        exporter wrote them: P(match) = sigmoid(logit_scale * cosine + logit_bias). None for softmax
+        CLIP, and for configs holding only open_clip's untrained `init_logit_bias`."""
+        scale, bias = self.layout.config.get("logit_scale"), self.layout.config.get("logit_bias")
+        if isinstance(scale, (int, float)) and isinstance(bias, (int, float)):
+            return float(scale), float(bias)
+        return None
+
     @property
     def image_size(self) -> int:
         """Longest input side in pixels; the decoder may shrink JPEGs to about this size."""

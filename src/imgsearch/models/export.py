@@ -111,7 +111,7 @@ def export_model(
     tokenizer_json, tokenizer_cfg = _tokenizer_files(open_clip, arch, model_cfg)
     was_training = model.training
     model.eval()
-    config = {**model_cfg, "model_id": model_id}
+    config = {**model_cfg, "model_id": model_id, **_score_calibration(model)}
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +136,15 @@ def export_model(
         # torch.onnx.export puts the wrapper modules, and with them the model, back in training mode.
         model.train(was_training)
     return out_dir
+
+
+def _score_calibration(model: Any) -> dict[str, float]:
+    """A sigmoid-trained model's (SigLIP's) trained logit scale and bias, which turn a cosine into a
+    match probability; softmax CLIP has no bias and gets nothing (search calibrates it per query)."""
+    bias = getattr(model, "logit_bias", None)
+    if bias is None:
+        return {}
+    return {"logit_scale": float(model.logit_scale.exp()), "logit_bias": float(bias)}
 
 
 def _check_empty(out_dir: Path) -> None:

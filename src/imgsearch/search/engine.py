@@ -127,8 +127,19 @@ class Searcher:
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         """Stored image vectors of these ids in the order given (NaN rows for unknown ids), as the
         index scores them: one array read instead of a catalog query per image."""
+        return self._store().vectors_of(ids)
+
+    def sample_vectors(self, count: int) -> np.ndarray:
+        """Up to `count` stored vectors spread over the collection: a query's typical scores."""
+        return self._store().sample(count)
+
+    def score_calibration(self) -> tuple[float, float] | None:
+        """(logit_scale, logit_bias) when the model carries a calibrated score (SigLIP), else None."""
+        return getattr(self._model(), "score_calibration", None)
+
+    def _store(self) -> VectorStore:
         store = getattr(self.index, "store", None)
-        return (store if store is not None else VectorStore.sync(self.catalog)).vectors_of(ids)
+        return store if store is not None else VectorStore.sync(self.catalog)
 
     def require_images(self) -> None:
         """Fail with advice, before any model work, when there is nothing to search."""

@@ -15,20 +15,56 @@ from imgsearch.calibration import Calibration
 
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
-DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.1}
+DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
 DEFAULT_MIN_SCORE = 0.02
-"""Fused scores below this are noise (text cosine under about 0.45 with MiniLM); see docs/benchmarks.md."""
+"""Fused scores below this are noise (text mode: MiniLM cosine under about 0.39; keyword mode: under
+about half of the query's distinctive words); see docs/benchmarks.md."""
 
 
 CALIBRATIONS = {
-    # CLIP ViT-B-32 cosine: matching text-image pairs score about 0.28-0.35, unrelated ones 0.10-0.20
-    # (OpenAI/LAION models alike); no real CLIP weights are available here to fit it on COCO.
-    "clip": Calibration(centre=0.25, scale=25.0),
-    # Fitted on COCO captions with all-MiniLM-L6-v2 (bench/text_fusion.py).
-    "text": Calibration(centre=0.705, scale=13.9),
-    # BM25 as SQLite computes it, fitted on the same data.
-    "keyword": Calibration(centre=12.0, scale=0.63),
+    # Softmax CLIP, per query: how far the cosine stands above the query's typical cosine over the
+    # collection, in units of its spread (`clip_standout`), so any model's score range means the same.
+    # Published ViT-B-32 ranges (matches 0.28-0.35 over a typical 0.15 +- 0.035) put a real match at
+    # 4-5 spreads; the best of 1,000 pure-noise scores lands near 3. No real CLIP weights here to fit it.
+    "clip": Calibration(centre=3.5, scale=2.0),
+    # all-MiniLM-L6-v2 cosine of queries longer than SHORT_QUERY_WORDS, fitted on COCO paraphrases
+    # (bench/text_fusion.py --fit, docs/benchmarks.md); shorter ones use SHORT_TEXT.
+    "text": Calibration(centre=0.677, scale=14.95),
+    # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py):
+    # 0.92 with every word, 0.03 with half of them; chosen with the keyword weight on a sweep of the
+    # benchmark's three query sets at 239 and 5,000 documents (docs/benchmarks.md).
+    "keyword": Calibration(centre=0.8, scale=12.0),
 }
+
+
+SHORT_QUERY_WORDS = 3
+SHORT_TEXT = Calibration(centre=0.625, scale=12.64)
+"""Text curve of queries of at most SHORT_QUERY_WORDS words ("dog", "red bus", "Rosa 12"), fitted on
+the benchmark's short and tag-name queries: one or two words score lower cosines against a sentence."""
+
+STANDOUT_SAMPLE = 2048
+"""Images whose scores estimate a query's typical CLIP cosine and spread (evenly spread over the collection)."""
+
+
+def clip_standout(cosines: np.ndarray, sample_cosines: np.ndarray) -> np.ndarray:
+    """Cosines as spreads above the query's typical cosine: `sample_cosines` are the query's cosines
+    with a sample of the collection (last axis). Unchanged when every cosine is scaled or shifted."""
+    sample = np.asarray(sample_cosines, dtype=np.float64)
+    typical = sample.mean(axis=-1, keepdims=True)
+    spread = np.maximum(sample.std(axis=-1, keepdims=True), 1e-9)
+    return (np.asarray(cosines, dtype=np.float64) - typical) / spread
+
+
+def text_calibration(word_counts: int | np.ndarray) -> Calibration:
+    """The text curve for queries of these lengths in words (an array gives one curve per query)."""
+    short = np.asarray(word_counts) <= SHORT_QUERY_WORDS
+    long = CALIBRATIONS["text"]
+    return Calibration(np.where(short, SHORT_TEXT.centre, long.centre), np.where(short, SHORT_TEXT.scale, long.scale))
+
+
+def sigmoid_calibration(logit_scale: float, logit_bias: float) -> Calibration:
+    """A SigLIP model's own match probability, sigmoid(logit_scale * cosine + logit_bias)."""
+    return Calibration(centre=-logit_bias / logit_scale, scale=logit_scale)
 
 
 def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, float]:
@@ -48,15 +84,19 @@ def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, floa
     return {s: w for s, w in weights.items() if w > 0}
 
 
-def fuse(raw: dict[str, np.ndarray], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def fuse(
+    raw: dict[str, np.ndarray], weights: dict[str, float], calibrations: dict[str, Calibration] | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fused scores and each signal's share of them (the shares add up to the fused score).
 
     `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say
-    (no text for the image, no keyword match); that counts as calibrated 0.
+    (no text for the image, no keyword match); that counts as calibrated 0. `calibrations` replace
+    the default ones (a SigLIP model's own).
     """
     total = sum(weights.values())
+    curves = {**CALIBRATIONS, **(calibrations or {})}
     shares = {
-        s: weights[s] / total * np.nan_to_num(CALIBRATIONS[s](raw[s]), nan=0.0) for s in weights
+        s: weights[s] / total * np.nan_to_num(curves[s](raw[s]), nan=0.0) for s in weights
     }
     return sum(shares.values()), shares
 

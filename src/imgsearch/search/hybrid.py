@@ -6,6 +6,7 @@ every signal's score, so the fusion sees complete evidence for the images that c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,11 +16,21 @@ import numpy as np
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.filters import SearchFilters
-from imgsearch.search.fusion import DEFAULT_MIN_SCORE, fuse, weights_for
+from imgsearch.search.fusion import (
+    DEFAULT_MIN_SCORE,
+    STANDOUT_SAMPLE,
+    Calibration,
+    clip_standout,
+    fuse,
+    sigmoid_calibration,
+    text_calibration,
+    weights_for,
+)
 from imgsearch.search.query import Query
 from imgsearch.store.text import TextStore
 from imgsearch.text.embedder import TextEmbedder
 
+_WORD = re.compile(r"\w+")
 _CANDIDATES = 200
 _MATCHED_TEXT_CHARS = 240
 
@@ -31,6 +42,29 @@ class _Encoded:
     query: Query
     clip: np.ndarray | None
     text: tuple[np.ndarray, np.ndarray] | None
+    clip_sample: np.ndarray | None = None
+    """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
+
+
+def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
+    """The query's wanted and unwanted texts, for keyword search."""
+    terms = [t for t in query.terms if t.kind == "text"]
+    return [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0]
+
+
+def _beyond_clip(shares: dict[str, np.ndarray]) -> bool:
+    """Whether any candidate has evidence besides CLIP (a keyword match, a described image).
+
+    CLIP-only evidence is ranked as in clip mode, without the default cut-off: a per-query CLIP
+    calibration cannot tell a real match from the best of noise in a small collection, and a
+    catalog without text (or a query no text matches) should still show its best pictures.
+    """
+    return any(np.any(v > 0) for s, v in shares.items() if s != "clip")
+
+
+def _word_count(query: Query) -> int:
+    """Words in the query's positive texts: short queries get their own text calibration."""
+    return sum(len(_WORD.findall(t.value)) for t in query.terms if t.kind == "text" and t.weight > 0)
 
 
 def _has_text(query: Query, positive: bool = False) -> bool:
@@ -73,22 +107,24 @@ class HybridSearcher:
         if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
             raise ImgsearchError(f"--mode {mode} needs a text query; example images work with --mode clip.")
         clip_vectors = self.clip.query_vectors(queries) if "clip" in used else [None] * len(queries)
+        calibrations, samples = self._clip_calibration(clip_vectors if "clip" in used else [])
         wants_text = "text" in used and any(_has_text(q) for q in queries)
         text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        # Keyword mode returns only matching documents already; BM25's scale varies with the library.
-        cut = min_score if min_score is not None else (0.0 if mode == "keyword" else DEFAULT_MIN_SCORE)
+        cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
         depth = max(_CANDIDATES, 5 * (offset + k))
         results = []
-        for query, vector, scores in zip(queries, clip_vectors, text_scores):
-            encoded = _Encoded(query, vector, scores)
-            candidates, fused, shares, snippets = self._rank(
-                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids
+        for query, vector, scores, sample in zip(queries, clip_vectors, text_scores, samples or [None] * len(queries)):
+            encoded = _Encoded(query, vector, scores, sample)
+            candidates, fused, shares = self._rank(
+                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids,
+                {**calibrations, "text": text_calibration(_word_count(query))},
             )
             order = np.lexsort((candidates, -fused))[offset : offset + k]
+            shown = cut if min_score is not None or _beyond_clip(shares) else -np.inf
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
-                      for i in order if fused[i] >= cut]
-            results.append(self._results(chosen, snippets, offset, explain))
+                      for i in order if fused[i] >= shown]
+            results.append(self._results(query, chosen, offset, explain))
         return results
 
     def _rank(
@@ -99,14 +135,19 @@ class HybridSearcher:
         allowed: np.ndarray | None,
         filters: SearchFilters | None,
         exclude_ids: frozenset[int],
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[int, str]]:
+        calibrations: dict[str, Calibration],
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Fused scores of the union of each signal's best `depth` candidates."""
-        raw, snippets = self._raw_scores(encoded, used, depth, allowed, filters)
-        candidates = np.array(sorted(set().union(*(r.keys() for r in raw.values())) - exclude_ids), dtype=np.int64)
-        columns = {s: np.array([raw[s].get(int(i), np.nan) for i in candidates]) for s in used}
+        raw = self._raw_scores(encoded, used, depth, allowed, filters)
+        candidates = np.unique(np.concatenate([ids for ids, _ in raw.values()]))
+        if exclude_ids:
+            candidates = candidates[~np.isin(candidates, list(exclude_ids))]
+        columns = {s: _scores_for(raw[s], candidates) for s in used}
         self._fill_missing(encoded, columns, candidates)
-        fused, shares = fuse(columns, used)
-        return candidates, fused, shares, snippets
+        if "clip" in columns and encoded.clip_sample is not None:
+            columns["clip"] = clip_standout(columns["clip"], encoded.clip_sample)
+        fused, shares = fuse(columns, used, calibrations)
+        return candidates, fused, shares
 
     def _raw_scores(
         self,
@@ -115,33 +156,31 @@ class HybridSearcher:
         depth: int,
         allowed: np.ndarray | None,
         filters: SearchFilters | None,
-    ) -> tuple[dict[str, dict[int, float]], dict[int, str]]:
-        """Each signal's best `depth` images, only among `allowed` ids when filters are set."""
-        raw: dict[str, dict[int, float]] = {}
-        snippets: dict[int, str] = {}
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each signal's best `depth` (ids, scores), only among `allowed` ids when filters are set."""
+        raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "clip" in used:
             index = self.clip.index
             inside = allowed if not index.filters_inside else None
             ids, scores = index.search(encoded.clip, depth, inside, filters or None)
-            raw["clip"] = dict(zip(ids.tolist(), scores.tolist()))
+            raw["clip"] = (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
         if "text" in used:
             ids, scores = encoded.text
             if allowed is not None:
                 keep = np.isin(ids, allowed)
                 ids, scores = ids[keep], scores[keep]
-            top = np.argsort(-scores)[:depth]
-            raw["text"] = dict(zip(ids[top].tolist(), scores[top].tolist()))
+            top = np.argpartition(-scores, depth)[:depth] if len(scores) > depth else np.arange(len(scores))
+            raw["text"] = (ids[top], scores[top].astype(np.float64))
         if "keyword" in used:
-            terms = [t for t in encoded.query.terms if t.kind == "text"]
-            permitted = None if allowed is None else set(allowed.tolist())
-            hits = self.texts.keyword_search(
-                [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0],
-                -1 if permitted is not None else depth,
-            )
-            hits = [h for h in hits if permitted is None or h.image_id in permitted][:depth]
-            raw["keyword"] = {h.image_id: h.score for h in hits}
-            snippets = {h.image_id: h.snippet for h in hits}
-        return raw, snippets
+            words, avoid = _keyword_terms(encoded.query)
+            hits = self.texts.keyword_search(words, avoid, -1 if allowed is not None else depth)
+            ids = np.array([h.image_id for h in hits], dtype=np.int64)
+            scores = np.array([h.score for h in hits], dtype=np.float64)
+            if allowed is not None:
+                keep = np.isin(ids, allowed)
+                ids, scores = ids[keep][:depth], scores[keep][:depth]
+            raw["keyword"] = (ids, scores)
+        return raw
 
     def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
         """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
@@ -160,19 +199,34 @@ class HybridSearcher:
         For evaluations, which rank every image for thousands of queries."""
         used = weights_for(mode, weights)
         raw: dict[str, np.ndarray] = {}
+        calibrations: dict[str, Calibration] = {}
         if "clip" in used:
-            raw["clip"] = np.stack(self.clip.query_vectors(queries)) @ self.clip.vectors_of(ids).T
+            vectors = self.clip.query_vectors(queries)
+            raw["clip"] = np.stack(vectors) @ self.clip.vectors_of(ids).T
+            calibrations, samples = self._clip_calibration(vectors)
+            if samples is not None:
+                raw["clip"] = clip_standout(raw["clip"], np.stack(samples))
         if "text" in used:
             raw["text"] = np.stack([_scores_for(scores, ids) for scores in self._text_scores(queries)])
+            calibrations["text"] = text_calibration(np.array([[_word_count(q)] for q in queries]))
         if "keyword" in used:
             raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
-        return fuse(raw, used)[0]
+        return fuse(raw, used, calibrations)[0]
+
+    def _clip_calibration(
+        self, vectors: Sequence[np.ndarray]
+    ) -> tuple[dict[str, Calibration], list[np.ndarray] | None]:
+        """The model's own CLIP calibration (SigLIP), else each query's cosines with a sample of the
+        collection, to calibrate it against its own score distribution (`clip_standout`)."""
+        if not len(vectors):
+            return {}, None
+        own = self.clip.score_calibration()
+        if own is not None:
+            return {"clip": sigmoid_calibration(*own)}, None
+        return {}, list(np.stack(vectors) @ self.clip.sample_vectors(STANDOUT_SAMPLE).T)
 
     def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
-        terms = [t for t in query.terms if t.kind == "text"]
-        hits = self.texts.keyword_search(
-            [t.value for t in terms if t.weight > 0], [t.value for t in terms if t.weight < 0], -1, snippets=False
-        )
+        hits = self.texts.keyword_search(*_keyword_terms(query), -1)
         return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
                             np.array([h.score for h in hits], dtype=np.float64)), ids)
 
@@ -207,10 +261,12 @@ class HybridSearcher:
         return self._matrix[1], self._matrix[2]
 
     def _results(
-        self, chosen: list[tuple[int, float, dict[str, float]]], snippets: dict[int, str], offset: int, explain: bool
+        self, query: Query, chosen: list[tuple[int, float, dict[str, float]]], offset: int, explain: bool
     ) -> list[SearchResult]:
         records = self.clip.catalog.records([i for i, _, _ in chosen])
-        documents = self.texts.documents([i for i, _, _ in chosen]) if explain else {}
+        ids = [i for i, _, _ in chosen]
+        documents = self.texts.documents(ids) if explain else {}
+        snippets = self.texts.snippets(ids, _keyword_terms(query)[0]) if explain else {}
         results = []
         for rank, (image_id, score, shares) in enumerate(chosen, start=offset + 1):
             record = records.get(image_id)

@@ -33,7 +33,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
 from imgsearch.errors import ImgsearchError, ModelMismatchError
 from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_ENV_VAR = "IMGSEARCH_DB"
 
 _SCHEMA = """
@@ -97,6 +97,19 @@ CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEG
 """,
     4: """
 ALTER TABLE images ADD COLUMN phash INTEGER;
+""",
+    # "substring index" (issue 11): a trigram index beside the word index, over file names, OCR text
+    # and tags, so "bakery" finds HARBOURBAKERY; (re)filled here for catalogs indexed before it.
+    5: """
+CREATE VIRTUAL TABLE IF NOT EXISTS text_substrings USING fts5(name, body, tokenize='trigram');
+DELETE FROM text_substrings;
+INSERT INTO text_substrings(rowid, name, body)
+    SELECT i.id, CASE WHEN typeof(i.path) = 'text'
+                 THEN substr(i.path, length(rtrim(i.path, replace(i.path, '/', ''))) + 1) ELSE '' END,
+           COALESCE((SELECT group_concat(s.text, ' ') FROM text_signals s
+                     WHERE s.content_hash = i.content_hash AND s.text != ''
+                       AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
+    FROM images i;
 """,
 }
 

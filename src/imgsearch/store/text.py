@@ -11,29 +11,58 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-from imgsearch.store.catalog import Catalog, path_from_db
+from imgsearch.store.catalog import Catalog, escape_undecodable, path_from_db
 
 SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"
-"""The `model` of signals the user wrote (notes, tags, imported captions)."""
+"""The `model` of signals the user wrote (notes, imported captions)."""
+
+TAGS_MODEL = "user-tags"
+"""The `model` of the user's tags (a `note` signal of their own)."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_NAME_PART = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_SUBSTRING_MIN = 4
+"""Query words at least this long also match inside run-together OCR text, tags and file names
+(the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
+_MEMO_SIZE = 20_000
+"""Word look-ups remembered between keyword searches (each a few ids to a few thousand)."""
+_T = TypeVar("_T")
+_COMMON = 0.5
+"""A word in more than this share of the documents says nothing about which image is meant..."""
+_COMMON_MIN_DOCUMENTS = 20
+"""...once there are this many documents: in a handful, sharing a word is no evidence of that."""
+_BM25_SHARE = 0.05
+"""How much BM25 moves a keyword score among images covering the same query words."""
+
+STOP_WORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most
+my myself no nor not of off on once only or other our ours ourselves out over own same she should so
+some such than that the their theirs them themselves then there these they this those through to too
+under until up very was we were what when where which while who whom why will with would you your
+yours yourself yourselves
+""".split())
+"""English function words: alone they match nothing, and they never count towards a keyword score."""
 
 
 @dataclass(frozen=True)
 class KeywordHit:
     image_id: int
     score: float
-    """BM25, higher is better (SQLite's bm25() negated)."""
-    snippet: str
+    """In [0, 1]: the IDF-weighted share of the query's distinctive words the image's text contains
+    (1 = all of them), nudged by BM25 among images with the same words; comparable across queries."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,8 @@ class TextStore:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.db = catalog.db
+        self._memo: dict[str, Any] = {}
+        self._memo_version = -1
 
     # -- signals -------------------------------------------------------------------
 
@@ -111,9 +142,8 @@ class TextStore:
     def sync(self) -> int:
         """Rebuild the documents of new, changed and touched images; drop those of removed ones."""
         with self.catalog.transaction():
-            self.db.execute(
-                "DELETE FROM text_fts WHERE rowid NOT IN (SELECT id FROM images)"
-            )
+            for table in ("text_fts", "text_substrings"):
+                self.db.execute(f"DELETE FROM {table} WHERE rowid NOT IN (SELECT id FROM images)")
             self.db.execute("DELETE FROM image_text WHERE image_id NOT IN (SELECT id FROM images)")
             stale = self.db.execute(
                 """SELECT i.id, i.path, i.content_hash FROM images i
@@ -128,11 +158,11 @@ class TextStore:
                     " VALUES (?, ?, ?, ?)",
                     (image_id, content_hash, _text_hash(body), body),
                 )
-                self.db.execute("DELETE FROM text_fts WHERE rowid = ?", (image_id,))
-                self.db.execute(
-                    "INSERT INTO text_fts(rowid, name, body) VALUES (?, ?, ?)",
-                    (image_id, _name_words(path_from_db(path)), body),
-                )
+                name = Path(path_from_db(path)).name
+                substrings = (escape_undecodable(name), self._substring_text(content_hash))
+                for table, fields in (("text_fts", (_name_words(name), body)), ("text_substrings", substrings)):
+                    self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
+                    self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
             self._bump_version()
         return len(stale)
 
@@ -151,23 +181,106 @@ class TextStore:
                 found[image_id] = body
         return found
 
-    def keyword_search(
-        self, words: Sequence[str], avoid: Sequence[str], limit: int, *, snippets: bool = True
-    ) -> list[KeywordHit]:
-        """BM25 over file names and documents; any word may match, more and rarer words rank higher.
+    def keyword_search(self, words: Sequence[str], avoid: Sequence[str], limit: int) -> list[KeywordHit]:
+        """Images whose file name or text contains the query's distinctive words, best first.
 
-        `snippets=False` skips the matched-text excerpts (most of the cost when every document is
-        scored, as an evaluation does)."""
-        match = _fts_query(words, avoid)
-        if not match:
+        A word counts when the word index has it (stemmed), or, for words of 4+ letters, when it
+        occurs inside OCR text, tags or the file name (the trigram index: "bakery" in HARBOURBAKERY).
+        Stop words and words in most documents are not distinctive; a query with none matches nothing.
+        Scores are the IDF-weighted share of the distinctive words present, so a one-word tag match and
+        a ten-word caption match are on one scale (see `KeywordHit.score`). `limit` -1: every match.
+        """
+        wanted = [w for w in _query_words(words) if w not in STOP_WORDS]
+        documents = self._document_count()
+        if not wanted or not documents:
             return []
-        snippet = "snippet(text_fts, -1, '[', ']', '…', 12)" if snippets else "''"
+        common = max(_COMMON * documents, 1.0) if documents >= _COMMON_MIN_DOCUMENTS else documents
+        distinctive = {w: ids for w in wanted if len(ids := self._containing(w)) <= common}
+        if not any(len(ids) for ids in distinctive.values()):
+            return []
+        counts = np.array([len(ids) for ids in distinctive.values()])
+        idf = np.log(1.0 + (documents - counts + 0.5) / (counts + 0.5))
+        found = np.concatenate(list(distinctive.values()))
+        shares = np.repeat(idf / idf.sum(), counts)
+        ids, where = np.unique(found, return_inverse=True)
+        coverage = np.minimum(np.bincount(where, weights=shares), 1.0)
+        avoided = [self._containing(w) for w in _query_words(avoid)]
+        if avoided:
+            keep = ~np.isin(ids, np.concatenate(avoided))
+            ids, coverage = ids[keep], coverage[keep]
+        bm25 = self._bm25([w for w, matched in distinctive.items() if len(matched)])
+        relative = np.array([bm25.get(int(i), 0.0) for i in ids]) / (max(bm25.values(), default=0.0) or 1.0)
+        scores = coverage * (1.0 - _BM25_SHARE * (1.0 - relative))
+        order = np.lexsort((ids, -scores))
+        if limit >= 0:
+            order = order[:limit]
+        return [KeywordHit(int(i), float(score)) for i, score in zip(ids[order], scores[order])]
+
+    def snippets(self, ids: Sequence[int], words: Sequence[str]) -> dict[int, str]:
+        """The matched words of these images in context ("…the [bakery] on…"), for explanations:
+        from the word index, else from run-together text in the substring index."""
+        wanted = [w for w in _query_words(words) if w not in STOP_WORDS]
+        found: dict[int, str] = {}
+        if not wanted or not ids:
+            return found
+        long_words = [w for w in wanted if len(w) >= _SUBSTRING_MIN]
+        for table, terms in (("text_fts", wanted), ("text_substrings", long_words)):
+            missing = [i for i in ids if i not in found]
+            if not terms or not missing:
+                continue
+            for chunk in _chunks(missing):
+                marks = ",".join("?" * len(chunk))
+                for image_id, snippet in self.db.execute(
+                    f"""SELECT rowid, snippet({table}, -1, '[', ']', '…', 12) FROM {table}
+                        WHERE {table} MATCH ? AND rowid IN ({marks})""",
+                    (" OR ".join(_quoted(w) for w in terms), *chunk),
+                ):
+                    found[int(image_id)] = snippet
+        return found
+
+    def _document_count(self) -> int:
+        return self._cached("documents", lambda: int(self.db.execute("SELECT COUNT(*) FROM image_text").fetchone()[0]))
+
+    def _containing(self, word: str) -> np.ndarray:
+        """Sorted ids of images whose word index, or (long words) substring index, has `word`;
+        remembered until the documents change, since common query words recur across queries."""
+        def look_up() -> np.ndarray:
+            query = "SELECT rowid FROM text_fts WHERE text_fts MATCH ?"
+            found = {r[0] for r in self.db.execute(query, (_quoted(word),))}
+            if len(word) >= _SUBSTRING_MIN:
+                found.update(r[0] for r in self.db.execute(
+                    "SELECT rowid FROM text_substrings WHERE text_substrings MATCH ?", (_quoted(word),)
+                ))
+            return np.array(sorted(found), dtype=np.int64)
+        return self._cached(f"word:{word}", look_up)
+
+    def _cached(self, key: str, compute: Callable[[], _T]) -> _T:
+        """A value derived from the documents, recomputed once they change (bounded cache)."""
+        version = self.version()
+        if self._memo_version != version or len(self._memo) > _MEMO_SIZE:
+            self._memo, self._memo_version = {}, version
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def _bm25(self, words: Sequence[str]) -> dict[int, float]:
+        """BM25 (higher is better) of every image the word index finds for any of `words`."""
+        if not words:
+            return {}
         rows = self.db.execute(
-            f"""SELECT rowid, -bm25(text_fts), {snippet}
-               FROM text_fts WHERE text_fts MATCH ? ORDER BY bm25(text_fts) LIMIT ?""",
-            (match, limit),
+            "SELECT rowid, -bm25(text_fts) FROM text_fts WHERE text_fts MATCH ?",
+            (" OR ".join(_quoted(w) for w in words),),
         ).fetchall()
-        return [KeywordHit(int(r[0]), float(r[1]), r[2]) for r in rows]
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def _substring_text(self, content_hash: str) -> str:
+        """OCR text and tags: the texts where words run together or are codes, for substring search."""
+        rows = self.db.execute(
+            """SELECT text FROM text_signals WHERE content_hash = ? AND text != ''
+               AND (source = 'ocr' OR model = ?) ORDER BY source, model""",
+            (content_hash, TAGS_MODEL),
+        )
+        return "\n".join(r[0] for r in rows)
 
     # -- embeddings ----------------------------------------------------------------
 
@@ -241,21 +354,20 @@ def _text_hash(body: str) -> str:
     return hashlib.blake2b(body.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def _name_words(path: str) -> str:
-    """'IMG_2041 beach-party.jpg' -> 'IMG 2041 beach party jpg', so file-name words match."""
-    return " ".join(_WORD.findall(Path(path).name.replace("_", " ")))
+def _name_words(name: str) -> str:
+    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers."""
+    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", name)))
 
 
-def _fts_query(words: Sequence[str], avoid: Sequence[str]) -> str:
-    """An FTS5 query: any of the words (each quoted, so no operator syntax leaks in), none of `avoid`."""
-    def terms(texts: Sequence[str]) -> list[str]:
-        return [f'"{w}"' for text in texts for w in _WORD.findall(text.replace("_", " ").lower())]
+def _query_words(texts: Sequence[str]) -> list[str]:
+    """Lower-cased words of the texts, in order, each once; letters and digits split as in file names."""
+    words = (w.lower() for text in texts for w in _NAME_PART.findall(text))
+    return list(dict.fromkeys(words))
 
-    wanted, unwanted = terms(words), terms(avoid)
-    if not wanted:
-        return ""
-    query = " OR ".join(dict.fromkeys(wanted))
-    return f"({query}) NOT ({' OR '.join(dict.fromkeys(unwanted))})" if unwanted else query
+
+def _quoted(word: str) -> str:
+    """One FTS5 string token, so no query syntax (AND, NEAR, *, quotes) leaks in."""
+    return '"' + word.replace('"', '""') + '"'
 
 
 def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:

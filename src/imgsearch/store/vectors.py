@@ -113,6 +113,13 @@ class VectorStore:
         out[found] = self.matrix[order[positions[found]]]
         return out
 
+    def sample(self, count: int) -> np.ndarray:
+        """Up to `count` stored vectors spread evenly over the collection (float32), for statistics
+        of a query's scores over the whole collection."""
+        alive = np.flatnonzero(self.ids >= 0)
+        picked = alive[np.linspace(0, len(alive) - 1, min(count, len(alive))).astype(np.int64)] if len(alive) else alive
+        return self.matrix[picked].astype(np.float32)
+
 
 class _StoreFiles:
     """The store's three files. Rows are appended, then the ids and last the stamp are

@@ -27,7 +27,8 @@ TEMPLATES = (
 """The CLIP prompt ensemble (averaged per topic, as in CLIP's zero-shot recipe)."""
 
 CLIP_CALIBRATION = Calibration(centre=0.25, scale=25.0)
-"""The search fusion's CLIP curve (ViT-B-32: matching pairs about 0.28-0.35); unfitted, no real weights here."""
+"""A fixed ViT-B-32 cosine curve (matching pairs about 0.28-0.35); unfitted, no real weights here. Search
+fusion calibrates CLIP per model and query instead (`search.fusion.clip_standout`)."""
 TEXT_CALIBRATION = Calibration(centre=0.355, scale=19.0)
 """MiniLM cosine between an image's text and a topic's closest phrase; fitted on the even half of
 the COCO topic labels (tests/topics/coco_topics.json; bench/topics_text.py, docs/benchmarks.md)."""

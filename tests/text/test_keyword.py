@@ -1,0 +1,122 @@
+"""Keyword search: one score scale for every query length, substrings, file-name words, no noise."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imgsearch import ImageIndex
+from imgsearch.search.fusion import DEFAULT_MIN_SCORE
+from imgsearch.search.query import Query
+from imgsearch.store.catalog import Catalog
+from tests.helpers import draw_photo, run_cli, run_json
+
+OCR_MODEL = "rapidocr"
+
+
+@pytest.fixture
+def shop(tmp_path, tiny_clip_dir) -> tuple[Path, Path]:
+    """Five photos: a shop sign read as one run-together word, a tagged one, notes, a camera file name."""
+    root = tmp_path / "photos"
+    for seed, (name, colour) in enumerate([("sign.png", "red"), ("granny.png", "green"), ("dog.png", "blue"),
+                                           ("beach.png", "yellow"), ("IMG2041.png", "purple")]):
+        draw_photo(root / name, colour, seed=seed)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    with ImageIndex(db) as index:
+        sign = index.catalog.get_by_path(str((root / "sign.png").resolve()))
+        index.texts.put(sign.content_hash, "ocr", OCR_MODEL, "HARBOURBAKERY\nOPEN 7-19")
+        index.texts.sync()
+    run_cli("tag", root / "granny.png", "Grandma Rosa 12", "--db", db)
+    run_cli("describe", root / "dog.png", "a brown dog asleep on the red sofa in the living room", "--db", db)
+    run_cli("describe", root / "beach.png", "the family on the beach at sunset with a kite", "--db", db)
+    return root, db
+
+
+def _keyword(db: Path, query: str, *extra: str) -> list[dict]:
+    return run_json("search", query, "--mode", "keyword", "--db", db, *extra)["results"]
+
+
+def test_a_word_inside_run_together_ocr_text_is_found(shop):
+    root, db = shop
+    results = _keyword(db, "bakery", "--explain")
+    assert [Path(r["path"]).name for r in results] == ["sign.png"]
+    assert "[BAKERY]" in results[0]["matched_text"].upper()
+    assert Path(_keyword(db, "harbour")[0]["path"]).name == "sign.png"
+
+
+def test_file_names_split_into_words_and_numbers(shop):
+    _, db = shop
+    assert [Path(r["path"]).name for r in _keyword(db, "2041")] == ["IMG2041.png"]
+    assert [Path(r["path"]).name for r in _keyword(db, "img 2041")] == ["IMG2041.png"]
+
+
+def test_scores_share_one_scale_for_short_and_long_queries(shop):
+    _, db = shop
+    tag = _keyword(db, "Rosa 12")[0]
+    caption = _keyword(db, "a brown dog asleep on the red sofa in the living room")[0]
+    assert Path(tag["path"]).name == "granny.png" and Path(caption["path"]).name == "dog.png"
+    assert tag["score"] == pytest.approx(caption["score"], abs=0.02) and tag["score"] > 0.9
+    partial = _keyword(db, "dog kite")
+    assert {Path(r["path"]).name for r in partial} == {"dog.png", "beach.png"}
+    assert all(DEFAULT_MIN_SCORE < r["score"] < tag["score"] - 0.3 for r in partial)
+
+
+@pytest.mark.parametrize("query", ["the", "a", "the and of", "SELECT * FROM users", "xyzzy plugh"])
+def test_stop_words_and_unknown_words_match_nothing(shop, query):
+    _, db = shop
+    assert _keyword(db, query, "--min-score", "0") == []
+    assert f"No image text contains the words of {query!r}" in run_cli("search", query, "--mode", "keyword", "--db", db)
+
+
+def test_a_word_in_most_documents_is_not_distinctive_in_a_large_catalog(shop, monkeypatch):
+    from imgsearch.store import text
+
+    root, db = shop
+    for name in ("sign.png", "granny.png", "IMG2041.png"):
+        run_cli("tag", root / name, "holiday", "--db", db)
+    holiday = sorted(Path(r["path"]).name for r in _keyword(db, "holiday", "--min-score", "0"))
+    assert holiday == ["IMG2041.png", "granny.png", "sign.png"]  # 5 documents are too few to call it common
+    monkeypatch.setattr(text, "_COMMON_MIN_DOCUMENTS", 5)
+    assert _keyword(db, "holiday", "--min-score", "0") == []  # in 3 of 5 images: says nothing
+
+
+def test_keyword_evidence_alone_carries_a_result_above_the_cut_off(shop, text_model_cache):
+    _, db = shop
+    payload = run_json("search", "Rosa 12", "--explain", "--db", db)
+    first = payload["results"][0]
+    assert Path(first["path"]).name == "granny.png"
+    assert first["signals"]["keyword"] >= DEFAULT_MIN_SCORE  # above the cut-off on its own
+
+
+def test_a_version_4_catalog_gets_the_substring_index(shop):
+    root, db = shop
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE text_substrings")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    Catalog(db).close()
+    assert [Path(r["path"]).name for r in _keyword(db, "bakery")] == ["sign.png"]
+
+
+def test_a_one_word_query_finds_the_note_that_mentions_it(shop, text_model_cache):
+    _, db = shop
+    for mode in ("text", "hybrid", "keyword"):
+        results = run_json("search", "dog", "--mode", mode, "--db", db)["results"]
+        assert results and Path(results[0]["path"]).name == "dog.png", mode
+
+
+@pytest.mark.parametrize("mode", ["keyword", "text", "hybrid"])
+def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, mode):
+    """The evaluation's batched scores (`score_matrix`) are exactly those `search` ranks by."""
+    _, db = shop
+    queries = ["bakery", "Rosa 12", "dog", "a brown dog asleep on the sofa", "family kite at the beach"]
+    with ImageIndex(db) as index:
+        ids = np.array(sorted(r.id for r in index.search_many(["x"], mode="clip", k=100, min_score=-1)[0]))
+        matrix = index.hybrid.score_matrix([Query.build([q]) for q in queries], mode=mode, ids=ids)
+        for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
+            found = {r.id: r.score for r in results}
+            assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)
+            assert all(s == pytest.approx(0.0, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)
