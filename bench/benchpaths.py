@@ -24,6 +24,15 @@ def shared_data(*parts: str) -> Path:
     return root.joinpath(*parts)
 
 
+def coco_photos() -> list[Path]:
+    """The shared COCO photos, or exit saying where they were looked for."""
+    root = shared_data("coco-mini")
+    files = sorted(root.rglob("*.jpg"))
+    if not files:
+        sys.exit(f"No COCO photos under {root}: set IMGSEARCH_SHARED_DATA.")
+    return files
+
+
 def results_dir() -> Path:
     """The default folder for results and cached benchmark models, created on first use."""
     configured = os.environ.get("IMGSEARCH_BENCH_RESULTS")

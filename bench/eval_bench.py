@@ -30,9 +30,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchpaths import shared_data  # noqa: E402
+from benchpaths import results_dir, shared_data  # noqa: E402
 
-DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
 MODES = ("text", "keyword", "hybrid", "clip")
 
 
@@ -90,9 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=200, help="Queries timed on the old per-query path.")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--work", type=Path, default=None, help="Models and gallery (default: a per-user folder).")
     parser.add_argument("--out", type=Path, help="JSON file for the results (default: print only).")
     args = parser.parse_args()
+    args.work = args.work or results_dir()
 
     from imgsearch.eval import runner, signals
     from imgsearch.eval.datasets import load_dataset

@@ -22,17 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchpaths import shared_data  # noqa: E402
-
-DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
-
-
-def coco_photos() -> list[Path]:
-    root = shared_data("coco-mini")
-    files = sorted(root.rglob("*.jpg"))
-    if not files:
-        sys.exit(f"No COCO photos under {root}: set IMGSEARCH_SHARED_DATA.")
-    return files
+from benchpaths import coco_photos, results_dir  # noqa: E402
 
 
 def models(work: Path, given: Path | None) -> tuple[Path, Path]:
@@ -62,9 +52,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--model", type=Path, help="FP32 model directory (default: a random ViT-B-32).")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--work", type=Path, default=None, help="Models and photos (default: a per-user folder).")
     parser.add_argument("--out", type=Path, help="JSON file for the results (default: print only).")
     args = parser.parse_args()
+    args.work = args.work or results_dir()
 
     from imgsearch.ingest.decode import decode_image
     from imgsearch.models import load_clip

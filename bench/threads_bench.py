@@ -25,17 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchpaths import shared_data  # noqa: E402
-
-DEFAULT_WORK = Path.home() / ".cache" / "imgsearch-bench"
-
-
-def coco_photos() -> list[Path]:
-    root = shared_data("coco-mini")
-    files = sorted(root.rglob("*.jpg"))
-    if not files:
-        sys.exit(f"No COCO photos under {root}: set IMGSEARCH_SHARED_DATA.")
-    return files
+from benchpaths import coco_photos, results_dir  # noqa: E402
 
 
 def mosaic_folder(work: Path, count: int) -> Path:
@@ -89,12 +79,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4])
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--work", type=Path, default=None, help="Models and photos (default: a per-user folder).")
     parser.add_argument("--out", type=Path, help="JSON file for the results (default: print only).")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.work = args.work or results_dir()
     if args.one is not None:
         print(index_once(args.folder, args.model, args.one))
         return
