@@ -103,10 +103,11 @@ def test_batched_results_equal_each_request_alone(client, library: Library, monk
         with search_lane_held(client):
             futures: list[Future[httpx.Response]] = []
             for request in requests:
+                before = batcher.running + batcher.queued  # counted before sending, or a fast arrival is missed
                 futures.append(pool.submit(send, client, request))
                 # The first is taken at once and waits behind the held thread; the rest queue,
                 # except those refused before they reach the queue.
-                wait_until(partial(arrived, batcher, futures[-1], batcher.running + batcher.queued), "it queued")
+                wait_until(partial(arrived, batcher, futures[-1], before), "it queued")
         together = [outcome(f.result()) for f in futures]
     batched = max(batch_sizes)
     batch_sizes.clear()
