@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,34 +195,39 @@ def evaluate(
         dataset, dataset_path, split, oracle_captions, images_found=len(present), missing=missing
     )
     cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    for spec in runs:
-        progress = (lambda p, s=spec: on_progress(s, p)) if on_progress else None
-        evaluation.runs.append(_run(spec, dataset, present, oracle_captions, cache_dir, progress))
+    with ExitStack() as closing:
+        # One index per catalog: the modes of one model share its loaded models and query cache.
+        opened: dict[Path, ImageIndex] = {}
+        for spec in runs:
+            db = _catalog_path(spec, cache_dir, present)
+            if db not in opened:
+                opened[db] = closing.enter_context(signals.open_index(
+                    db, model=spec.model, model_path=spec.model_path, text_model=spec.text_model
+                ))
+            progress = (lambda p, s=spec: on_progress(s, p)) if on_progress else None
+            evaluation.runs.append(_run(spec, opened[db], dataset, present, oracle_captions, progress))
     return evaluation
 
 
 def _run(
     spec: RunSpec,
+    idx: ImageIndex,
     dataset: Dataset,
     present: list[tuple[str, Path]],
     oracle_captions: int,
-    cache_dir: Path,
     on_progress: Callable[[Progress], None] | None,
 ) -> RunResult:
     started = time.perf_counter()
-    db = _catalog_path(spec, cache_dir, present)
-    index = signals.open_index(db, model=spec.model, model_path=spec.model_path, text_model=spec.text_model)
-    with index as idx:
-        report = idx.index([p for _, p in present], on_progress=on_progress)
-        if report.interrupted:
-            raise KeyboardInterrupt
-        ids = {p: idx.catalog.get_by_path(str(p)) for _, p in present}
-        unreadable = [n for n, p in present if ids[p] is None]
-        readable = [(n, p) for n, p in present if ids[p] is not None]
-        gallery = build_gallery(dataset, readable, oracle_captions)
-        image_ids = np.array([ids[p].id for p in gallery.paths], dtype=np.int64)  # type: ignore[union-attr]
-        directions = _rank_directions(spec, idx, gallery, image_ids)
-        model_id = idx.catalog.model_id or spec.model_name
+    report = idx.index([p for _, p in present], on_progress=on_progress)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    ids = {p: idx.catalog.get_by_path(str(p)) for _, p in present}
+    unreadable = [n for n, p in present if ids[p] is None]
+    readable = [(n, p) for n, p in present if ids[p] is not None]
+    gallery = build_gallery(dataset, readable, oracle_captions)
+    image_ids = np.array([ids[p].id for p in gallery.paths], dtype=np.int64)  # type: ignore[union-attr]
+    directions = _rank_directions(spec, idx, gallery, image_ids)
+    model_id = idx.catalog.model_id or spec.model_name
     seconds = time.perf_counter() - started
     return RunResult(spec, model_id, directions, report.embedded, report.reused, seconds, unreadable)
 
