@@ -28,6 +28,7 @@ from imgsearch.search.fusion import (
 )
 from imgsearch.search.query import Query
 from imgsearch.store.text import TextStore
+from imgsearch.store.vectors import locate
 from imgsearch.text.embedder import TextEmbedder
 
 _WORD = re.compile(r"\w+")
@@ -284,11 +285,7 @@ class HybridSearcher:
 def _scores_for(scored: tuple[np.ndarray, np.ndarray] | None, wanted: np.ndarray) -> np.ndarray:
     """The scores of `wanted` ids from an (ids, scores) pair, NaN where an id has none."""
     out = np.full(len(wanted), np.nan)
-    if scored is None or len(scored[0]) == 0:
-        return out
-    ids, scores = scored
-    order = np.argsort(ids)
-    positions = np.minimum(np.searchsorted(ids[order], wanted), len(ids) - 1)
-    found = ids[order][positions] == wanted
-    out[found] = scores[order][positions[found]]
+    if scored is not None:
+        found, where = locate(scored[0], wanted)
+        out[found] = scored[1][where]
     return out

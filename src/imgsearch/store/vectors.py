@@ -101,16 +101,10 @@ class VectorStore:
 
         The same float16 rows every index scores, so scores computed from them match a search's.
         """
-        wanted = np.asarray(wanted_ids, dtype=np.int64)
-        out = np.full((len(wanted), self.matrix.shape[1]), np.nan, dtype=np.float32)
+        out = np.full((len(wanted_ids), self.matrix.shape[1]), np.nan, dtype=np.float32)
         alive = np.flatnonzero(self.ids >= 0)
-        if len(alive) == 0 or len(wanted) == 0:
-            return out
-        order = alive[np.argsort(self.ids[alive])]
-        sorted_ids = self.ids[order]
-        positions = np.minimum(np.searchsorted(sorted_ids, wanted), len(order) - 1)
-        found = sorted_ids[positions] == wanted
-        out[found] = self.matrix[order[positions[found]]]
+        found, where = locate(self.ids[alive], wanted_ids)
+        out[found] = self.matrix[alive[where]]
         return out
 
     def sample(self, count: int) -> np.ndarray:
@@ -195,6 +189,18 @@ def _write_atomically(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each wanted id sits in `ids` (unsorted, unique): a mask of the wanted ids present, and
+    their positions in `ids`, in wanted order. One sort, no per-id look-ups."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if len(ids) == 0 or len(wanted) == 0:
+        return np.zeros(len(wanted), dtype=bool), np.empty(0, dtype=np.int64)
+    order = np.argsort(ids)
+    positions = np.minimum(np.searchsorted(ids[order], wanted), len(ids) - 1)
+    found = ids[order][positions] == wanted
+    return found, order[positions[found]]
 
 
 NUMPY_EXACT_ROWS = 20_000
