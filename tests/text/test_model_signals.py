@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from imgsearch import ImageIndex
-from imgsearch.search.filters import SearchFilters
+from imgsearch.store.filters import SearchFilters
 from imgsearch.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub
 from tests.helpers import draw_photo, run_cli, run_json
