@@ -33,6 +33,7 @@ from imgsearch.cli.common import (
 )
 from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
+from imgsearch.models.session import one_shot
 from imgsearch.search.engine import SearchResult
 from imgsearch.store.catalog import escape_undecodable
 from imgsearch.store.filters import SearchFilters
@@ -147,11 +148,12 @@ def search(
         if not query and not images:
             _interactive(idx, options)
             return
-        results = idx.search(
-            query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
-            min_score=min_score, filters=options.filters, mode=mode, weights=options.weights,
-            explain=explain,
-        )
+        with one_shot():  # this process runs each model once
+            results = idx.search(
+                query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
+                min_score=min_score, filters=options.filters, mode=mode, weights=options.weights,
+                explain=explain,
+            )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
         _print_results(label, results, idx, options)
 
@@ -182,7 +184,8 @@ def similar(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
             filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
         )
-        results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
+        with one_shot():
+            results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
         _print_results(str(image), results, idx, options, mode="clip")
 
 

@@ -1,19 +1,29 @@
 """ONNX Runtime sessions, kept apart from model logic and created only when first used.
 
 A text query must not pay for loading the image tower (and vice versa), so each tower owns a
-``LazySession`` that builds its ``InferenceSession`` on the first ``run``.
+``LazySession`` that builds its ``InferenceSession`` on the first ``run``. Weights are memory-mapped
+from the model file (``imgsearch.models.mapped``) instead of copied, and a process that runs each
+graph about once (``one_shot``) also skips repacking them for faster repeated runs.
 """
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from imgsearch.models.device import CUDA, Device, Provider, check_session_providers, plan_providers
+from imgsearch.models.mapped import mapped_graph
 from imgsearch.threads import model_threads, ort_spinning
+
+log = logging.getLogger("imgsearch")
+_ONE_SHOT: contextvars.ContextVar[bool] = contextvars.ContextVar("imgsearch_one_shot", default=False)
 
 _ORT_INT_TYPES: dict[str, type[np.integer]] = {
     "tensor(int32)": np.int32,
@@ -21,13 +31,31 @@ _ORT_INT_TYPES: dict[str, type[np.integer]] = {
 }
 
 
-def _session_options() -> ort.SessionOptions:
+@contextmanager
+def one_shot() -> Iterator[None]:
+    """Sessions created inside run about once (a single CLI query): don't prepack their weights.
+
+    Prepacking rearranges every matrix for faster multiplications: it pays back over many runs
+    (indexing, a server, an interactive prompt) but costs a one-query process more than it saves
+    (measured in docs/benchmarks.md, "Cold query against rclip"). Results agree to float rounding.
+    """
+    token = _ONE_SHOT.set(True)
+    try:
+        yield
+    finally:
+        _ONE_SHOT.reset(token)
+
+
+def session_options() -> ort.SessionOptions:
+    """The options a new session gets here and now (`one_shot` included)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = model_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ort_spinning() else "0")
+    if _ONE_SHOT.get():
+        options.add_session_config_entry("session.disable_prepacking", "1")
     return options
 
 
@@ -64,11 +92,21 @@ class LazySession:
     def _create(self) -> ort.InferenceSession:
         if self.planned[0][0] == CUDA and hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA and cuDNN from pip's nvidia-* packages, when installed that way
-        session = ort.InferenceSession(
-            self.model_path.as_posix(), sess_options=_session_options(), providers=self.planned
-        )
+        session = self._open(mapped_graph(self.model_path))
         check_session_providers(self.device, self.planned, session.get_providers())
         return session
+
+    def _open(self, graph: Path) -> ort.InferenceSession:
+        """A session over ``graph``; over the model file itself if the weightless graph is refused."""
+        try:
+            return ort.InferenceSession(graph.as_posix(), sess_options=session_options(), providers=self.planned)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types, sharing no base
+            if graph == self.model_path:
+                raise
+            log.debug("Loading %s with copied weights: %s", self.model_path, exc)
+            return ort.InferenceSession(
+                self.model_path.as_posix(), sess_options=session_options(), providers=self.planned
+            )
 
     def providers(self) -> list[str]:
         """The providers running this graph: the live session's, else the ones it will ask for."""

@@ -1,0 +1,142 @@
+"""Sessions read weights in place from the model file (memory-mapped), and one-shot sessions skip prepacking."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from typer.testing import CliRunner
+
+from imgsearch.cli import app
+from imgsearch.models import load_clip
+from imgsearch.models import session as session_module
+from imgsearch.models.mapped import mapped_graph
+from imgsearch.models.session import LazySession, one_shot, session_options
+from tests.helpers import draw_photo, run_json
+
+TOKENS = np.array([[49406, 320, 1929, 49407] + [0] * 73], dtype=np.int64)
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path, tiny_clip_dir: Path) -> Path:
+    """A private copy of the tiny model, so written graphs and changed files stay in this test."""
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_clip_dir, copy, ignore=shutil.ignore_patterns(".*"))
+    return copy
+
+
+def _reference(model: Path) -> np.ndarray:
+    """The text tower's output from the model file itself, the ordinary (copying) way."""
+    session = ort.InferenceSession(model.as_posix(), sess_options=session_options(), providers=["CPUExecutionProvider"])
+    return _run(session)
+
+
+def _run(session: ort.InferenceSession) -> np.ndarray:
+    name = session.get_inputs()[0].name
+    dtype = np.int32 if "int32" in session.get_inputs()[0].type else np.int64
+    return session.run(None, {name: TOKENS.astype(dtype)})[0]
+
+
+def _hidden_graphs(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.mapped.onnx"))
+
+
+def test_weightless_graph_gives_identical_outputs(model_copy: Path) -> None:
+    original = model_copy / "textual" / "model.onnx"
+    expected = _reference(original)
+    lazy = LazySession(original)
+    np.testing.assert_array_equal(_run(lazy.session), expected)
+    [graph] = _hidden_graphs(original.parent)
+    assert graph.stat().st_size < original.stat().st_size / 4  # the weights stayed in model.onnx
+    assert mapped_graph(original) == graph  # written once, then reused
+
+
+def test_both_towers_load_mapped_and_agree_with_the_copying_load(
+    model_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_clip(path=model_copy)
+    texts = model.encode_texts(["a red square"])
+    pixels = np.random.default_rng(0).normal(size=(2, 3, 48, 48)).astype(np.float32)
+    images = model.encode_pixels(pixels)
+    graphs = [*_hidden_graphs(model_copy / "textual"), *_hidden_graphs(model_copy / "visual")]
+    assert len(graphs) == 2
+    for graph in graphs:
+        graph.unlink()
+
+    def read_only(self: Path, data: bytes) -> int:
+        raise PermissionError(13, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)  # no graph can be written: the copying load is used
+    plain = load_clip(path=model_copy)
+    np.testing.assert_array_equal(plain.encode_pixels(pixels), images)
+    np.testing.assert_array_equal(plain.encode_texts(["a red square"]), texts)
+    assert not _hidden_graphs(model_copy / "textual") and not _hidden_graphs(model_copy / "visual")
+
+
+def test_a_model_behind_a_symlink_gets_its_graph_beside_the_real_file(model_copy: Path, tmp_path: Path) -> None:
+    """The Hugging Face cache links snapshot files to blobs; ONNX Runtime reads no data through links."""
+    blobs, snapshot = tmp_path / "hub" / "blobs", tmp_path / "hub" / "snapshots" / "abc"
+    blobs.mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    shutil.move(model_copy / "textual" / "model.onnx", blobs / "0123abcd")
+    (snapshot / "model.onnx").symlink_to(blobs / "0123abcd")
+    lazy = LazySession(snapshot / "model.onnx")
+    np.testing.assert_array_equal(_run(lazy.session), _reference(blobs / "0123abcd"))
+    assert len(_hidden_graphs(blobs)) == 1 and not _hidden_graphs(snapshot)
+
+
+def test_a_changed_model_file_gets_a_new_graph(model_copy: Path) -> None:
+    original = model_copy / "textual" / "model.onnx"
+    first = mapped_graph(original)
+    stat = original.stat()
+    os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = mapped_graph(original)
+    assert second != first and second.is_file() and not first.exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff\xff\xff", b""])
+def test_a_file_that_is_no_onnx_model_is_left_to_onnx_runtime(tmp_path: Path, content: bytes) -> None:
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(content)
+    assert mapped_graph(broken) == broken and not _hidden_graphs(tmp_path)
+    with pytest.raises(Exception, match="(?i)protobuf|load model|invalid|empty"):
+        _ = LazySession(broken).session
+
+
+def test_one_shot_disables_prepacking_only_inside_the_block() -> None:
+    def prepacking_off(options: ort.SessionOptions) -> bool:
+        try:
+            return options.get_session_config_entry("session.disable_prepacking") == "1"
+        except Exception:  # onnxruntime raises when the entry was never set
+            return False
+
+    assert not prepacking_off(session_options())
+    with one_shot():
+        assert prepacking_off(session_options())
+    assert not prepacking_off(session_options())
+
+
+def test_cli_search_is_one_shot_and_the_prompt_is_not(
+    tmp_path: Path, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    draw_photo(tmp_path / "photos" / "red.jpg", "red")
+    db = tmp_path / "c.db"
+    run_json("index", tmp_path / "photos", "--db", db, "--model-path", tiny_clip_dir)
+    seen: list[bool] = []
+    real = session_module.session_options
+
+    def spy() -> ort.SessionOptions:
+        seen.append(session_module._ONE_SHOT.get())
+        return real()
+
+    monkeypatch.setattr(session_module, "session_options", spy)
+    runner = CliRunner()
+    for args, prompt in ((["search", "red", "--mode", "clip"], None), (["search", "--mode", "clip"], "red\nblue\n")):
+        seen.clear()
+        result = runner.invoke(app, [*args, "--db", str(db), "--min-score", "0"], input=prompt)
+        assert result.exit_code == 0, result.output
+        assert seen == [prompt is None]  # one text-tower session, created inside one_shot only for a one-query run
