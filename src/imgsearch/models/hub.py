@@ -108,8 +108,12 @@ def hub_unreachable() -> str | None:
 def local_snapshot(repo_id: str, patterns: Sequence[str]) -> Path | None:
     """The cached snapshot folder of ``repo_id`` (HF cache or ``$IMGSEARCH_MODEL_DIR``), never the network.
 
-    Callers check that the files they need are in it: a snapshot can be partial.
+    Callers check that the files they need are in it: a snapshot can be partial. A repository never
+    fetched is told apart by its folder, without importing huggingface_hub's download code (0.2 s),
+    so asking whether an optional model is there costs a command next to nothing.
     """
+    if not (cache_location() / ("models--" + repo_id.replace("/", "--"))).is_dir():
+        return None
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 

@@ -31,17 +31,19 @@ def choose_mode(
     text_problem: Callable[[], str | None],
     text_model_asked: bool = False,
     text_model_named: bool = False,
+    query_has_text: bool = True,
 ) -> ModeChoice:
     """The mode and weights to search with; `text_problem` says why the text model cannot load (None: it can).
 
     `text_model_asked`: the caller named a text model for this search; `text_model_named`: one is
-    named, by the caller or by the catalog's settings.
+    named, by the caller or by the catalog's settings. `query_has_text`: False for queries made of
+    example images only, which hybrid ranks by CLIP alone, so the text model is not even probed.
     """
     if mode:
         return ModeChoice(mode, weights)
     if not has_text():
         return ModeChoice("clip", weights)
-    if text_model_asked or "text" in (weights or {}):
+    if text_model_asked or "text" in (weights or {}) or not query_has_text:
         return ModeChoice("hybrid", weights)
     problem = text_problem()
     if problem is None:
