@@ -12,8 +12,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from imgsearch.ingest.decode import decode_image
-
 JPEG_QUALITY = 85
 
 
@@ -40,4 +38,6 @@ def jpeg_data_url(image: Image.Image, max_side: int, quality: int = JPEG_QUALITY
 
 def thumbnail(path: str | Path, max_side: int) -> Image.Image:
     """An upright RGB thumbnail of an image file; raises UnreadableImageError with the reason."""
+    from imgsearch.ingest.decode import decode_image  # its decoder plugins load only when an image is shown
+
     return shrink(decode_image(Path(path), min_side=max_side).image, max_side)

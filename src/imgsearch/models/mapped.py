@@ -17,6 +17,7 @@ import contextlib
 import logging
 import mmap
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger("imgsearch")
@@ -124,7 +125,7 @@ def _tensor(view: memoryview, start: int, end: int, location: str) -> tuple[byte
     return bytes(out), True
 
 
-def _fields(view: memoryview, start: int, end: int):  # type: ignore[no-untyped-def]
+def _fields(view: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
     """(field number, wire type, field start, field end, value start) of each field in [start, end)."""
     pos = start
     while pos < end:

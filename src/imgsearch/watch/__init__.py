@@ -6,10 +6,24 @@
 
 The watcher never touches the catalog itself: it is handed a `catch_up(roots)` and an
 `apply(paths)` that index (the API passes its own), so one pipeline serves `index` and `watch`.
-watchdog (the `watch` extra) is imported only when a `Watcher` is made.
+watchdog (the `watch` extra) is imported only when a `Watcher` is made, and the watcher module
+(with the indexer behind it) on first use of its names: the settings alone are imported by every
+command, since `serve` takes them as options.
 """
 
+from typing import TYPE_CHECKING
+
 from imgsearch.watch.settings import WatchSettings
-from imgsearch.watch.watcher import RootStatus, WatchBatch, Watcher, WatchState
+
+if TYPE_CHECKING:
+    from imgsearch.watch.watcher import RootStatus, WatchBatch, Watcher, WatchState
 
 __all__ = ["RootStatus", "WatchBatch", "WatchSettings", "WatchState", "Watcher"]
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        from imgsearch.watch import watcher
+
+        return getattr(watcher, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
