@@ -5,7 +5,8 @@ for a 254 MB CLIP text tower), but it memory-maps weights kept as external data.
 to external data would double its size on disk; instead the copy written here keeps the graph and
 points each large weight at the bytes it already occupies in the original file (ONNX external data
 may name any file, offset and length beside the graph). Only the small graph is written, once, next
-to the original; a changed original (another size or modification time) gets a new one.
+to the original (next to the file a link points at, as in the Hugging Face cache, since ONNX Runtime
+reads no data through links); a changed original (another size or modification time) gets a new one.
 
 The protobuf wire format is walked by hand because the runtime carries no ``onnx`` package: only the
 fields named below are touched, everything else is copied byte for byte.
