@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from imgsearch.cli import app
 from imgsearch.models import load_clip
 from imgsearch.models import session as session_module
 from imgsearch.models.mapped import mapped_graph
-from imgsearch.models.session import LazySession, one_shot, session_options
+from imgsearch.models.session import LazySession, many_runs, one_shot, session_options
 from tests.helpers import draw_photo, run_json
 
 TOKENS = np.array([[49406, 320, 1929, 49407] + [0] * 73], dtype=np.int64)
@@ -120,10 +121,27 @@ def test_one_shot_disables_prepacking_only_inside_the_block() -> None:
     assert not prepacking_off(session_options())
 
 
+def test_a_one_shot_session_is_rebuilt_for_many_runs(model_copy: Path) -> None:
+    lazy = LazySession(model_copy / "textual" / "model.onnx")
+    with one_shot():
+        single = lazy.session
+        assert lazy.session is single
+    with one_shot(), many_runs():
+        bulk = lazy.session
+    assert bulk is not single and lazy.session is bulk
+    with one_shot():
+        assert lazy.session is bulk  # a prepacked session serves single runs as well
+
+
 def test_cli_search_is_one_shot_and_the_prompt_is_not(
     tmp_path: Path, tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     draw_photo(tmp_path / "photos" / "red.jpg", "red")
+    described = tmp_path / "photos" / "coast.jpg"
+    draw_photo(described, "blue")
+    exif = Image.Exif()
+    exif[0x010E] = "lighthouse on a rocky coast"
+    Image.open(described).save(described, exif=exif)
     db = tmp_path / "c.db"
     run_json("index", tmp_path / "photos", "--db", db, "--model-path", tiny_clip_dir)
     seen: list[bool] = []
@@ -135,8 +153,15 @@ def test_cli_search_is_one_shot_and_the_prompt_is_not(
 
     monkeypatch.setattr(session_module, "session_options", spy)
     runner = CliRunner()
-    for args, prompt in ((["search", "red", "--mode", "clip"], None), (["search", "--mode", "clip"], "red\nblue\n")):
+    cases = (
+        (["search", "red", "--mode", "clip"], None, [True]),  # one text-tower session, made for one run
+        (["search", "--mode", "clip"], "red\nblue\n", [False]),  # the prompt keeps it for many
+        # the first clip-hybrid search embeds every pending description: the session is rebuilt for that
+        (["search", "lighthouse", "--mode", "clip-hybrid"], None, [True, False]),
+        (["search", "lighthouse", "--mode", "clip-hybrid"], None, [True]),
+    )
+    for args, prompt, expected in cases:
         seen.clear()
         result = runner.invoke(app, [*args, "--db", str(db), "--min-score", "0"], input=prompt)
         assert result.exit_code == 0, result.output
-        assert seen == [prompt is None]  # one text-tower session, created inside one_shot only for a one-query run
+        assert seen == expected, args

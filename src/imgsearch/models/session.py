@@ -12,7 +12,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +31,25 @@ _ORT_INT_TYPES: dict[str, type[np.integer]] = {
 }
 
 
-@contextmanager
-def one_shot() -> Iterator[None]:
+def one_shot() -> AbstractContextManager[None]:
     """Sessions created inside run about once (a single CLI query): don't prepack their weights.
 
     Prepacking rearranges every matrix for faster multiplications: it pays back over many runs
     (indexing, a server, an interactive prompt) but costs a one-query process more than it saves
     (measured in docs/benchmarks.md, "Cold query against rclip"). Results agree to float rounding.
     """
-    token = _ONE_SHOT.set(True)
+    return _one_shot(True)
+
+
+def many_runs() -> AbstractContextManager[None]:
+    """Bulk work, even inside `one_shot` (embedding every pending document): sessions are prepacked,
+    and one made for a single run is rebuilt first."""
+    return _one_shot(False)
+
+
+@contextmanager
+def _one_shot(value: bool) -> Iterator[None]:
+    token = _ONE_SHOT.set(value)
     try:
         yield
     finally:
@@ -75,6 +85,8 @@ class LazySession:
         self.planned: list[Provider] = plan_providers(device)
         self.io_binding = self.planned[0][0] == CUDA if io_binding is None else io_binding
         self._session: ort.InferenceSession | None = None
+        self._unpacked = False
+        """The session was made under `one_shot`; used outside it, it is rebuilt with prepacking."""
         self._lock = threading.Lock()
 
     @property
@@ -83,10 +95,12 @@ class LazySession:
 
     @property
     def session(self) -> ort.InferenceSession:
-        if self._session is None:
+        one_run = _ONE_SHOT.get()
+        if self._session is None or (self._unpacked and not one_run):
             with self._lock:
-                if self._session is None:
+                if self._session is None or (self._unpacked and not one_run):
                     self._session = self._create()
+                    self._unpacked = one_run
         return self._session
 
     def _create(self) -> ort.InferenceSession:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from imgsearch.models.session import many_runs
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TextStore
@@ -59,7 +60,9 @@ class BlendedVectors:
         """CLIP text embeddings for documents that lack an up-to-date one (truncated to CLIP's 77 tokens)."""
         pending = self.texts.pending_embeddings(self._model_key())
         if pending:
-            self.texts.put_embeddings(self._model_key(), pending, self._encode_texts()([p.body for p in pending]))
+            with many_runs():
+                vectors = self._encode_texts()([p.body for p in pending])
+            self.texts.put_embeddings(self._model_key(), pending, vectors)
 
     def _build(self) -> tuple[np.ndarray, np.ndarray]:
         ids, images = self.catalog.all_embeddings()

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imgsearch.errors import ImgsearchError
+from imgsearch.models.session import many_runs
 from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.fusion import (
     DEFAULT_MIN_SCORE,
@@ -253,9 +254,9 @@ class HybridSearcher:
         """Document embeddings, computing any that are missing first; cached until the text changes."""
         pending = self.texts.pending_embeddings(embedder.model_id)
         if pending:
-            self.texts.put_embeddings(
-                embedder.model_id, pending, embedder.embed_passages([p.body for p in pending])
-            )
+            with many_runs():
+                vectors = embedder.embed_passages([p.body for p in pending])
+            self.texts.put_embeddings(embedder.model_id, pending, vectors)
         key = (self.texts.version(), embedder.model_id)
         if self._matrix is None or self._matrix[0] != key:
             self._matrix = (key, *self.texts.embeddings(embedder.model_id))
