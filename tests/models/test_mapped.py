@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from imgsearch.cli import app
-from imgsearch.models import load_clip
+from imgsearch.models import load_clip, mapped
 from imgsearch.models import session as session_module
 from imgsearch.models.mapped import mapped_graph
 from imgsearch.models.session import LazySession, many_runs, one_shot, session_options
@@ -53,6 +54,8 @@ def test_weightless_graph_gives_identical_outputs(model_copy: Path) -> None:
     np.testing.assert_array_equal(_run(lazy.session), expected)
     [graph] = _hidden_graphs(original.parent)
     assert graph.stat().st_size < original.stat().st_size / 4  # the weights stayed in model.onnx
+    assert graph.stat().st_mode == original.stat().st_mode  # as readable as the model, no more
+    assert not list(original.parent.glob("*.tmp"))
     assert mapped_graph(original) == graph  # written once, then reused
 
 
@@ -68,10 +71,10 @@ def test_both_towers_load_mapped_and_agree_with_the_copying_load(
     for graph in graphs:
         graph.unlink()
 
-    def read_only(self: Path, data: bytes) -> int:
-        raise PermissionError(13, "Read-only file system", str(self))
+    def read_only(**kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Read-only file system", str(kwargs["dir"]))
 
-    monkeypatch.setattr(Path, "write_bytes", read_only)  # no graph can be written: the copying load is used
+    monkeypatch.setattr(mapped.tempfile, "mkstemp", read_only)  # no graph can be written: the copying load is used
     plain = load_clip(path=model_copy)
     np.testing.assert_array_equal(plain.encode_pixels(pixels), images)
     np.testing.assert_array_equal(plain.encode_texts(["a red square"]), texts)
@@ -97,6 +100,14 @@ def test_a_changed_model_file_gets_a_new_graph(model_copy: Path) -> None:
     os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     second = mapped_graph(original)
     assert second != first and second.is_file() and not first.exists()
+
+
+def test_threads_writing_the_graph_at_once_agree(model_copy: Path) -> None:
+    original = model_copy / "visual" / "model.onnx"
+    with ThreadPoolExecutor(8) as pool:
+        graphs = set(pool.map(lambda _: mapped_graph(original), range(16)))
+    assert graphs == set(_hidden_graphs(original.parent)) and len(graphs) == 1
+    assert not list(original.parent.glob("*.tmp"))
 
 
 @pytest.mark.parametrize("content", [b"\xff\xff\xff", b""])

@@ -18,6 +18,8 @@ import contextlib
 import logging
 import mmap
 import os
+import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,10 +48,10 @@ def mapped_graph(model: Path) -> Path:
     """
     try:
         real = model.resolve(strict=True)  # beside the real file: ONNX Runtime refuses data behind symlinks
-        stat = real.stat()
+        info = real.stat()
     except OSError:
         return model
-    target = real.with_name(f".{real.name}.{stat.st_size}-{stat.st_mtime_ns}{_SUFFIX}")
+    target = real.with_name(f".{real.name}.{info.st_size}-{info.st_mtime_ns}{_SUFFIX}")
     if target.is_file():
         return target
     try:
@@ -69,13 +71,15 @@ def _replace_stale(model: Path, target: Path, graph: bytes) -> None:
         if old != target:  # another process may have just written the same graph
             with contextlib.suppress(OSError):
                 old.unlink()
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        tmp.write_bytes(graph)
-        os.replace(tmp, target)
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(graph)
+        os.chmod(name, stat.S_IMODE(model.stat().st_mode))  # readable by whoever can read the model
+        os.replace(name, target)
     finally:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(name)
 
 
 def _weightless(model: Path) -> bytes | None:
