@@ -14,10 +14,14 @@ subprocess; then measures, each for --seconds of closed-loop load against `GET /
 4. one client again, so drift in the machine's load shows.
 
 Queries are distinct COCO captions when the shared data is there, never repeated, so no cache
-can help. Prints JSON and writes it to --out (default: serve_bench.json in that per-user
-folder). Records the load average.
+can help. `--model DIR` serves another model directory (repeatable: each gets its own catalog,
+server and the four phases, one after the other); `--before-after` serves the same weights
+exported for a fixed 77-token text input first, then with the dynamic sequence axis, so the
+comparison shares one run. Prints JSON and writes it to --out (default: serve_bench.json in
+that per-user folder). Records the load average.
 
-    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20] [--out FILE]
+    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20]
+        [--model DIR ... | --before-after] [--out FILE]
 """
 
 from __future__ import annotations
@@ -197,17 +201,9 @@ def summary(phase: Phase, wall: float) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
-    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
-    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
-    args = parser.parse_args()
-    model = random_model_dir()
-    db = results_dir() / f"serve-{args.images}.db"
-    photos = write_photos(results_dir() / "serve-photos")
+def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: list[Path]) -> dict[str, object]:
+    """Serve a catalog bound to `model` and run the four phases against it, each with its own texts."""
+    db = results_dir() / f"serve-{args.images}-{model.name}.db"
     build_catalog(db, model, args.images, photos)
     shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
     port = free_port()
@@ -218,7 +214,6 @@ def main() -> None:
         [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port),
          "--max-queue", str(args.max_queue)], env=env,
     )
-    texts = queries(100_000)
     load_before = os.getloadavg()
     try:
         asyncio.run(wait_ready(base, server))
@@ -241,8 +236,9 @@ def main() -> None:
         server.wait(timeout=30)
     one, many, again = summary(single, single_wall), summary(loaded, loaded_wall), summary(after, after_wall)
     single_rps = (one["rps"] + again["rps"]) / 2
-    result = {
-        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
+    return {
+        "model": str(model),
+        "text_dynamic_length": json.loads((model / "config.json").read_text()).get("text_dynamic_length", False),
         "one_client": one, "concurrent": many, "concurrent_with_prober": summary(probed, probed_wall),
         "one_client_after": again,
         "mean_batch_size": round((queue_after["searches"] - queue_before["searches"])
@@ -253,9 +249,36 @@ def main() -> None:
                                       "max": ms(probed.thumbs, 100)},
         "details_ms_while_loaded": {"n": len(probed.details), "p50": ms(probed.details, 50),
                                     "max": ms(probed.details, 100)},
-        "cpus": len(os.sched_getaffinity(0)),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
+    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="Model directory to serve (repeatable; default: a random-weight ViT-B-32 from our exporter).")
+    parser.add_argument("--before-after", action="store_true",
+                        help="Serve the random ViT-B-32 exported for 77 text tokens, then with the dynamic sequence axis.")
+    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
+    args = parser.parse_args()
+    if args.before_after and args.model:
+        parser.error("--before-after serves its own two models; leave out --model")
+    if args.before_after:
+        models = [random_model_dir(fixed_text_length=True), random_model_dir()]
+    else:
+        models = args.model or [random_model_dir()]
+    photos = write_photos(results_dir() / "serve-photos")
+    texts = queries(100_000)
+    share = len(texts) // len(models)
+    runs = [measure(model, args, texts[i * share : (i + 1) * share], photos) for i, model in enumerate(models)]
+    result = {
+        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
+        "cpus": len(os.sched_getaffinity(0)), "runs": runs,
     }
     write_results(result, args.out, "serve_bench.json")
 
