@@ -258,14 +258,6 @@ def _export_towers(
     size = preprocess_cfg.get("size", 224)
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[-1]))
 
-    class Visual(torch.nn.Module):  # type: ignore[name-defined,misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.clip = model
-
-        def forward(self, image: Any) -> Any:
-            return self.clip.encode_image(image, normalize=True)
-
     model.requires_grad_(False)
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX export
@@ -273,7 +265,8 @@ def _export_towers(
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pixels = torch.randn(2, 3, height, width)
-            _to_onnx(torch, Visual(), pixels, "image", "image_embedding", root / layout.VISUAL_MODEL)
+            visual = _encoder(torch, model, "encode_image")
+            _to_onnx(torch, visual, pixels, "image", "image_embedding", root / layout.VISUAL_MODEL)
             return _export_text_tower(torch, model, context_length, root / layout.TEXTUAL_MODEL, dynamic_text_length)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -284,14 +277,6 @@ def _export_text_tower(torch: ModuleType, model: Any, context_length: int, path:
     cannot change its result, else for ``context_length`` tokens; True for the former."""
     from imgsearch.models import dynamic_text
 
-    class Textual(torch.nn.Module):  # type: ignore[name-defined,misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.clip = model
-
-        def forward(self, text: Any) -> Any:
-            return self.clip.encode_text(text, normalize=True)
-
     tokens = torch.ones(2, context_length, dtype=torch.int32)
     dynamic = (
         dynamic
@@ -299,12 +284,26 @@ def _export_text_tower(torch: ModuleType, model: Any, context_length: int, path:
         and dynamic_text.check_against_open_clip(model, context_length)
     )
     if not dynamic:
-        _to_onnx(torch, Textual(), tokens, "text", "text_embedding", path)
+        _to_onnx(torch, _encoder(torch, model, "encode_text"), tokens, "text", "text_embedding", path)
         return False
     with dynamic_text.traceable_attention(model):
         tower = dynamic_text.DynamicLengthText(model)
         _to_onnx(torch, tower, tokens, "text", "text_embedding", path, sequence_axis=True)
     return True
+
+
+def _encoder(torch: ModuleType, model: Any, method: str) -> Any:
+    """A module whose forward is ``model.<method>(input, normalize=True)``, for export."""
+
+    class Encoder(torch.nn.Module):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = model
+
+        def forward(self, batch: Any) -> Any:
+            return getattr(self.clip, method)(batch, normalize=True)
+
+    return Encoder()
 
 
 def _to_onnx(
