@@ -41,13 +41,18 @@ def results_dir() -> Path:
     return folder
 
 
-def random_model_dir() -> Path:
-    """A full-size ViT-B-32 with random weights, exported once and reused by every benchmark."""
-    folder = results_dir() / "vit-b-32-random"
+def random_model_dir(*, fixed_text_length: bool = False) -> Path:
+    """A full-size ViT-B-32 with random weights, exported once and reused by every benchmark.
+
+    The folder name says which exporter wrote it, so caches from before the text tower's dynamic
+    sequence axis are not reused; ``fixed_text_length`` gives the same weights exported for 77 tokens
+    (as models exported before, and Immich's), for before/after comparisons.
+    """
+    folder = results_dir() / ("vit-b-32-random-77-tokens" if fixed_text_length else "vit-b-32-random-dynamic-text")
     if not (folder / "textual").exists():
         from imgsearch.models.export import export_open_clip
 
-        export_open_clip("ViT-B-32", folder, random_weights=True)
+        export_open_clip("ViT-B-32", folder, random_weights=True, dynamic_text_length=not fixed_text_length)
     return folder
 
 

@@ -6,18 +6,25 @@ straight into SQLite, plus a few real photos for thumbnails; starts the real ser
 subprocess; then measures, each for --seconds of closed-loop load against `GET /api/search?k=24`:
 
 1. one client (requests/s, p50);
-2. --clients concurrent clients (requests/s, p50, p99, errors, 503s; clients that get 503
-   wait as its Retry-After says);
-3. the same while a prober fetches a not-yet-cached thumbnail and an image's details every
+2. --rounds times: --clients concurrent clients (requests/s, p50, p99, errors, 503s; clients
+   that get 503 wait as its Retry-After says), then one client again, so each many-client phase
+   is compared with the one-client phases on either side of it (the load of a shared machine drifts);
+3. many clients while a prober fetches a not-yet-cached thumbnail and an image's details every
    100 ms (their latency while searches queue; making thumbnails costs CPU, so the throughput
-   ratio comes from phase 2);
-4. one client again, so drift in the machine's load shows.
+   ratio comes from step 2).
+
+Each phase also records the server process's CPU time per request, which a busy shared machine
+disturbs far less than requests/s.
 
 Queries are distinct COCO captions when the shared data is there, never repeated, so no cache
-can help. Prints JSON and writes it to --out (default: serve_bench.json in that per-user
-folder). Records the load average.
+can help. `--model DIR` serves another model directory (repeatable: each gets its own catalog,
+server and the four phases, one after the other); `--before-after` serves the same weights
+exported for a fixed 77-token text input first, then with the dynamic sequence axis, so the
+comparison shares one run. Prints JSON and writes it to --out (default: serve_bench.json in
+that per-user folder). Records the load average.
 
-    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20] [--out FILE]
+    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20]
+        [--model DIR ... | --before-after] [--out FILE]
 """
 
 from __future__ import annotations
@@ -189,25 +196,38 @@ def ms(values: list[float], q: float) -> float | None:
     return round(1000 * float(np.percentile(np.asarray(values), q)), 1) if values else None
 
 
-def summary(phase: Phase, wall: float) -> dict[str, object]:
+def summary(phase: Phase, wall: float, cpu_s: float) -> dict[str, object]:
     return {
         "requests": len(phase.latencies), "errors": phase.errors, "busy_503": phase.busy,
         "rps": round(len(phase.latencies) / wall, 2),
         "p50_ms": ms(phase.latencies, 50), "p99_ms": ms(phase.latencies, 99),
+        "server_cpu_ms_per_request": round(1000 * cpu_s / len(phase.latencies), 1) if phase.latencies else None,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
-    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
-    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
-    args = parser.parse_args()
-    model = random_model_dir()
-    db = results_dir() / f"serve-{args.images}.db"
-    photos = write_photos(results_dir() / "serve-photos")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Texts:
+    """Hands out the queries, each once, a phase's worth at a time."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.used = texts, 0
+
+    def take(self, n: int) -> list[str]:
+        if self.used + n > len(self.texts):
+            raise RuntimeError("out of distinct queries: use shorter phases or fewer rounds")
+        self.used += n
+        return self.texts[self.used - n : self.used]
+
+
+def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: list[Path]) -> dict[str, object]:
+    """Serve a catalog bound to `model` and run the phases against it, each with its own texts:
+    one client, then `--rounds` times (many clients, one client), then many clients with the prober."""
+    db = results_dir() / f"serve-{args.images}-{model.name}.db"
     build_catalog(db, model, args.images, photos)
     shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
     port = free_port()
@@ -218,44 +238,83 @@ def main() -> None:
         [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port),
          "--max-queue", str(args.max_queue)], env=env,
     )
-    texts = queries(100_000)
+    pool = Texts(texts)
+    per_phase = len(texts) // (2 * args.rounds + 3)
+
+    def phase(clients: int, photo_ids: list[int] = ()) -> tuple[Phase, dict[str, object]]:
+        run = Phase(base, pool.take(per_phase))
+        cpu_before = cpu_seconds(server.pid)
+        queue_before = httpx.get(f"{base}/api/status").json()["search_queue"]
+        wall = asyncio.run(run.run(clients, args.seconds, photo_ids))
+        queue_after = httpx.get(f"{base}/api/status").json()["search_queue"]
+        batches = max(1, queue_after["batches"] - queue_before["batches"])
+        return run, {**summary(run, wall, cpu_seconds(server.pid) - cpu_before),
+                     "mean_batch_size": round((queue_after["searches"] - queue_before["searches"]) / batches, 1)}
+
     load_before = os.getloadavg()
     try:
         asyncio.run(wait_ready(base, server))
-        # warm-up, one client, many, many with the picture prober, one client again
-        cut = [200, len(texts) // 6, len(texts) * 3 // 6, len(texts) * 5 // 6]
-        asyncio.run(Phase(base, texts[: cut[0]]).run(1, 2))
+        asyncio.run(Phase(base, pool.take(200)).run(1, 2))  # warm-up
+        singles, manys = [phase(1)[1]], []
+        for _ in range(args.rounds):
+            manys.append(phase(args.clients)[1])
+            singles.append(phase(1)[1])
         ids = list(range(args.images + 1, args.images + PHOTOS + 1))  # the photos, written last
-        single = Phase(base, texts[cut[0] : cut[1]])
-        single_wall = asyncio.run(single.run(1, args.seconds))
-        loaded = Phase(base, texts[cut[1] : cut[2]])
-        queue_before = httpx.get(f"{base}/api/status").json()["search_queue"]
-        loaded_wall = asyncio.run(loaded.run(args.clients, args.seconds))
-        queue_after = httpx.get(f"{base}/api/status").json()["search_queue"]
-        probed = Phase(base, texts[cut[2] : cut[3]])
-        probed_wall = asyncio.run(probed.run(args.clients, args.seconds, ids))
-        after = Phase(base, texts[cut[3] :])
-        after_wall = asyncio.run(after.run(1, args.seconds))
+        probed, probed_summary = phase(args.clients, ids)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    one, many, again = summary(single, single_wall), summary(loaded, loaded_wall), summary(after, after_wall)
-    single_rps = (one["rps"] + again["rps"]) / 2
-    result = {
-        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
-        "one_client": one, "concurrent": many, "concurrent_with_prober": summary(probed, probed_wall),
-        "one_client_after": again,
-        "mean_batch_size": round((queue_after["searches"] - queue_before["searches"])
-                                 / max(1, queue_after["batches"] - queue_before["batches"]), 1),
-        "throughput_ratio": round(many["rps"] / single_rps, 2) if single_rps else None,
-        "p99_over_p50": round(many["p99_ms"] / many["p50_ms"], 2) if many["p50_ms"] else None,
+    # Each many-client phase against the mean of the one-client phases on either side of it.
+    ratios = [m["rps"] / ((before["rps"] + after["rps"]) / 2) for m, before, after in zip(manys, singles, singles[1:])]
+    cpu_one = float(np.median([s["server_cpu_ms_per_request"] for s in singles]))
+    cpu_many = float(np.median([m["server_cpu_ms_per_request"] for m in manys]))
+    return {
+        "model": str(model),
+        "text_dynamic_length": json.loads((model / "config.json").read_text()).get("text_dynamic_length", False),
+        "one_client": singles, "concurrent": manys, "concurrent_with_prober": probed_summary,
+        "mean_batch_size": float(np.median([m["mean_batch_size"] for m in manys])),
+        "throughput_ratios": [round(r, 2) for r in ratios],
+        "throughput_ratio": round(float(np.median(ratios)), 2),
+        "p99_over_p50": round(float(np.median([m["p99_ms"] / m["p50_ms"] for m in manys if m["p50_ms"]])), 2),
+        "server_cpu_ms_per_request": {"one_client": cpu_one, "concurrent": cpu_many,
+                                      "ratio": round(cpu_one / cpu_many, 2)},
         "thumbnail_ms_while_loaded": {"n": len(probed.thumbs), "p50": ms(probed.thumbs, 50),
                                       "max": ms(probed.thumbs, 100)},
         "details_ms_while_loaded": {"n": len(probed.details), "p50": ms(probed.details, 50),
                                     "max": ms(probed.details, 100)},
-        "cpus": len(os.sched_getaffinity(0)),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
+    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Many-client phases, each followed by a one-client phase (ratios against the "
+                             "mean of the one-client phases on either side; the median is reported).")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="Model directory to serve (repeatable; default: random-weight ViT-B-32, our exporter).")
+    parser.add_argument("--before-after", action="store_true",
+                        help="Serve the random ViT-B-32 exported for 77 text tokens, then with a dynamic text length.")
+    parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
+    args = parser.parse_args()
+    if args.before_after and args.model:
+        parser.error("--before-after serves its own two models; leave out --model")
+    if args.before_after:
+        models = [random_model_dir(fixed_text_length=True), random_model_dir()]
+    else:
+        models = args.model or [random_model_dir()]
+    photos = write_photos(results_dir() / "serve-photos")
+    texts = queries(100_000)
+    share = len(texts) // len(models)
+    runs = [measure(model, args, texts[i * share : (i + 1) * share], photos) for i, model in enumerate(models)]
+    result = {
+        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
+        "cpus": len(os.sched_getaffinity(0)), "runs": runs,
     }
     write_results(result, args.out, "serve_bench.json")
 

@@ -672,10 +672,7 @@ class ImageIndex:
             return [self._blended(v, k, offset, min_score, filters) for v in vectors]
         if mode == "clip":
             vectors = self.searcher.query_vectors(built)
-            ranked = [
-                self.searcher.search(q, k=k, offset=offset, min_score=min_score, filters=filters, vector=v)
-                for q, v in zip(built, vectors)
-            ]
+            ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
         return self.hybrid.search_many(

@@ -129,7 +129,12 @@ class ClipModel:
 
     @cached_property
     def tokenizer(self) -> TextTokenizer:
-        return TextTokenizer(self.layout.tokenizer_file, self.layout.tokenizer_cfg, self.layout.text_cfg)
+        return TextTokenizer(
+            self.layout.tokenizer_file,
+            self.layout.tokenizer_cfg,
+            self.layout.text_cfg,
+            pad_to_longest=self.layout.text_dynamic_length,
+        )
 
     def _text_feeds(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """open_clip graphs take "text"; M-CLIP graphs take "input_ids" and "attention_mask"."""

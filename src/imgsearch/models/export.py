@@ -47,17 +47,27 @@ def export_open_clip(
     random_weights: bool = False,
     arch_config: Path | None = None,
     seed: int = 0,
+    dynamic_text_length: bool = True,
 ) -> Path:
     """Write ``arch`` (with ``pretrained`` weights or seeded random ones) to ``out_dir``; returns it.
 
     ``arch_config`` registers a custom open_clip config JSON under the name ``arch`` (or the file's
     stem when ``arch`` is empty). The directory appears only once the export is complete.
+    ``dynamic_text_length=False`` exports the text tower for the full context length only, as
+    exports before the dynamic sequence axis did (for comparisons).
     """
     _check_empty(Path(out_dir).expanduser().resolve())
     loaded = create_open_clip(
         arch, pretrained=pretrained, random_weights=random_weights, arch_config=arch_config, seed=seed
     )
-    return export_model(loaded.model, out_dir, arch=loaded.arch, model_cfg=loaded.model_cfg, model_id=loaded.model_id)
+    return export_model(
+        loaded.model,
+        out_dir,
+        arch=loaded.arch,
+        model_cfg=loaded.model_cfg,
+        model_id=loaded.model_id,
+        dynamic_text_length=dynamic_text_length,
+    )
 
 
 def create_open_clip(
@@ -98,8 +108,13 @@ def export_model(
     model_cfg: dict[str, Any],
     model_id: str,
     write_extra: Callable[[Path], None] | None = None,
+    dynamic_text_length: bool = True,
 ) -> Path:
     """Write an in-memory open_clip ``model`` to ``out_dir`` in our layout; returns the directory.
+
+    The text tower gets a dynamic sequence axis (marked ``text_dynamic_length`` in config.json)
+    where padding after the text provably cannot change its result and ``dynamic_text_length``
+    allows it; other towers take ``context_length`` tokens.
 
     ``write_extra`` may add files to the staging directory (e.g. the torch weights a fine-tune
     can continue from). The directory appears only once everything is written. The model is
@@ -112,6 +127,7 @@ def export_model(
     was_training = model.training
     model.eval()
     config = {**model_cfg, "model_id": model_id, **_score_calibration(model)}
+    context_length = int(model_cfg["text_cfg"].get("context_length", 77))
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -119,11 +135,13 @@ def export_model(
     try:
         (staging / "visual").mkdir()
         (staging / "textual").mkdir()
+        dynamic_length = _export_towers(torch, model, preprocess_cfg, context_length, staging, dynamic_text_length)
+        if dynamic_length:
+            config[layout.TEXT_DYNAMIC_LENGTH] = True
         _write_json(staging / layout.CONFIG_FILE, config)
         _write_json(staging / layout.PREPROCESS_CFG, preprocess_cfg)
         (staging / layout.TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
         _write_json(staging / layout.TOKENIZER_CFG, tokenizer_cfg)
-        _export_towers(torch, model, preprocess_cfg, int(model_cfg["text_cfg"].get("context_length", 77)), staging)
         if write_extra is not None:
             write_extra(staging)
         if out_dir.exists():
@@ -229,26 +247,16 @@ def _hf_tokenizer_files(arch: str, hf_name: str, context_length: int) -> tuple[s
 
 
 def _export_towers(
-    torch: ModuleType, model: Any, preprocess_cfg: dict[str, Any], context_length: int, root: Path
-) -> None:
+    torch: ModuleType,
+    model: Any,
+    preprocess_cfg: dict[str, Any],
+    context_length: int,
+    root: Path,
+    dynamic_text_length: bool,
+) -> bool:
+    """Write both towers; True when the text tower's sequence axis is dynamic (see ``dynamic_text``)."""
     size = preprocess_cfg.get("size", 224)
     height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[-1]))
-
-    class Visual(torch.nn.Module):  # type: ignore[name-defined,misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.clip = model
-
-        def forward(self, image: Any) -> Any:
-            return self.clip.encode_image(image, normalize=True)
-
-    class Textual(torch.nn.Module):  # type: ignore[name-defined,misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.clip = model
-
-        def forward(self, text: Any) -> Any:
-            return self.clip.encode_text(text, normalize=True)
 
     model.requires_grad_(False)
     fastpath = torch.backends.mha.get_fastpath_enabled()
@@ -257,15 +265,60 @@ def _export_towers(
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pixels = torch.randn(2, 3, height, width)
-            _to_onnx(torch, Visual(), pixels, "image", "image_embedding", root / layout.VISUAL_MODEL)
-            tokens = torch.ones(2, context_length, dtype=torch.int32)
-            _to_onnx(torch, Textual(), tokens, "text", "text_embedding", root / layout.TEXTUAL_MODEL)
+            visual = _encoder(torch, model, "encode_image")
+            _to_onnx(torch, visual, pixels, "image", "image_embedding", root / layout.VISUAL_MODEL)
+            return _export_text_tower(torch, model, context_length, root / layout.TEXTUAL_MODEL, dynamic_text_length)
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def _to_onnx(torch: ModuleType, module: Any, example: Any, input_name: str, output_name: str, path: Path) -> None:
-    """TorchScript-based exporter: robust for open_clip's towers and gives a dynamic batch axis."""
+def _export_text_tower(torch: ModuleType, model: Any, context_length: int, path: Path, dynamic: bool) -> bool:
+    """The text tower with a dynamic sequence axis where ``dynamic_text`` can show that padding
+    cannot change its result, else for ``context_length`` tokens; True for the former."""
+    from imgsearch.models import dynamic_text
+
+    tokens = torch.ones(2, context_length, dtype=torch.int32)
+    dynamic = (
+        dynamic
+        and dynamic_text.supports_dynamic_length(model)
+        and dynamic_text.check_against_open_clip(model, context_length)
+    )
+    if not dynamic:
+        _to_onnx(torch, _encoder(torch, model, "encode_text"), tokens, "text", "text_embedding", path)
+        return False
+    with dynamic_text.traceable_attention(model):
+        tower = dynamic_text.DynamicLengthText(model)
+        _to_onnx(torch, tower, tokens, "text", "text_embedding", path, sequence_axis=True)
+    return True
+
+
+def _encoder(torch: ModuleType, model: Any, method: str) -> Any:
+    """A module whose forward is ``model.<method>(input, normalize=True)``, for export."""
+
+    class Encoder(torch.nn.Module):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.clip = model
+
+        def forward(self, batch: Any) -> Any:
+            return getattr(self.clip, method)(batch, normalize=True)
+
+    return Encoder()
+
+
+def _to_onnx(
+    torch: ModuleType,
+    module: Any,
+    example: Any,
+    input_name: str,
+    output_name: str,
+    path: Path,
+    *,
+    sequence_axis: bool = False,
+) -> None:
+    """TorchScript-based exporter: robust for open_clip's towers and gives a dynamic batch axis
+    (and, with ``sequence_axis``, a dynamic axis 1 of the input)."""
+    input_axes = {0: "batch_size", 1: "sequence_length"} if sequence_axis else {0: "batch_size"}
     torch.onnx.export(
         module,
         (example,),
@@ -273,7 +326,7 @@ def _to_onnx(torch: ModuleType, module: Any, example: Any, input_name: str, outp
         input_names=[input_name],
         output_names=[output_name],
         opset_version=ONNX_OPSET,
-        dynamic_axes={input_name: {0: "batch_size"}, output_name: {0: "batch_size"}},
+        dynamic_axes={input_name: input_axes, output_name: {0: "batch_size"}},
         dynamo=False,
     )
 

@@ -6,13 +6,16 @@ loads here unchanged, and what our exporter writes would load in Immich too::
     <model dir>/
       config.json                   open_clip model config: embed_dim, vision_cfg, text_cfg
                                     (text_cfg.context_length, optional text_cfg.tokenizer_kwargs.clean,
-                                    text_cfg.hf_tokenizer_name); our exporter adds "model_id".
+                                    text_cfg.hf_tokenizer_name); our exporter adds "model_id",
+                                    and "text_dynamic_length": true where the text tower takes
+                                    any sequence length and ignores padding after the text.
       visual/model.onnx             input "image": float32 (N, 3, H, W), N dynamic;
                                     output 0: (N, embed_dim) image embedding.
       visual/preprocess_cfg.json    open_clip PreprocessCfg: size (int or [h, w]), mode "RGB",
                                     mean, std, interpolation ("bicubic" | "bilinear"),
                                     resize_mode ("shortest" | "squash" | "longest"), fill_color.
-      textual/model.onnx            input "text": int32 or int64 (N, context_length), or for M-CLIP
+      textual/model.onnx            input "text": int32 or int64 (N, context_length) (N, L <= context_length
+                                    with text_dynamic_length), or for M-CLIP
                                     models "input_ids" plus "attention_mask"; output 0: (N, embed_dim).
       textual/tokenizer.json        Hugging Face ``tokenizers`` file (BPE for CLIP, SentencePiece
                                     or WordPiece for SigLIP / multilingual towers).
@@ -20,7 +23,8 @@ loads here unchanged, and what our exporter writes would load in Immich too::
                                     optional "padding_side" ("right" unless it says "left").
 
 Other files Immich ships beside these (``*.armnn``, ``*.rknn``, README.md, fp16 variants) are ignored.
-Text is padded and truncated to ``text_cfg.context_length`` (default 77); models whose
+Text is padded and truncated to ``text_cfg.context_length`` (default 77; with text_dynamic_length,
+padded only to the longest text of a batch); models whose
 ``tokenizer_kwargs.clean`` is ``"canonicalize"`` (SigLIP) get punctuation stripped and lower-case.
 """
 
@@ -41,6 +45,7 @@ PREPROCESS_CFG = "visual/preprocess_cfg.json"
 TEXTUAL_MODEL = "textual/model.onnx"
 TOKENIZER_FILE = "textual/tokenizer.json"
 TOKENIZER_CFG = "textual/tokenizer_config.json"
+TEXT_DYNAMIC_LENGTH = "text_dynamic_length"
 
 REQUIRED_FILES: tuple[str, ...] = (
     CONFIG_FILE,
@@ -107,6 +112,12 @@ class ModelLayout:
     def text_cfg(self) -> dict[str, Any]:
         text_cfg: dict[str, Any] = self.config.get("text_cfg", {})
         return text_cfg
+
+    @property
+    def text_dynamic_length(self) -> bool:
+        """Whether the exporter marked the text tower as taking any sequence length, padding after
+        the text ignored; models without the mark (Immich's, older exports) take context_length."""
+        return self.config.get(TEXT_DYNAMIC_LENGTH) is True
 
     @property
     def visual_model(self) -> Path:

@@ -4,7 +4,9 @@ open_clip cleans every query before tokenising (ftfy, HTML unescape, whitespace 
 SigLIP ``canonicalize``: no punctuation, lower case); the tokenizer file then does the rest
 (lower-casing for CLIP's BPE, special tokens). Padding and truncation follow Immich: pad with the
 ``pad_token`` of tokenizer_config.json up to ``text_cfg.context_length`` (on the side its
-``padding_side`` names, right by default), truncate keeping the end-of-text token.
+``padding_side`` names, right by default), truncate keeping the end-of-text token. Towers exported
+with a dynamic sequence axis that ignore padding after the text (``pad_to_longest``) get right
+padding only up to the longest text of the batch: the same embeddings for much less compute.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from tokenizers import Tokenizer
 
 DEFAULT_CONTEXT_LENGTH = 77
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
-
 
 
 def _fix_text(text: str) -> str:
@@ -73,9 +74,18 @@ def _token_name(value: Any) -> str | None:
 
 
 class TextTokenizer:
-    """Encodes texts into fixed-length id and attention-mask arrays for a textual tower."""
+    """Encodes texts into id and attention-mask arrays for a textual tower: ``context_length``
+    wide, or with ``pad_to_longest`` (honoured for right padding only) as wide as the batch's
+    longest text."""
 
-    def __init__(self, tokenizer_file: Path, tokenizer_cfg: dict[str, Any], text_cfg: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        tokenizer_file: Path,
+        tokenizer_cfg: dict[str, Any],
+        text_cfg: dict[str, Any],
+        *,
+        pad_to_longest: bool = False,
+    ) -> None:
         self.context_length = int(text_cfg.get("context_length") or DEFAULT_CONTEXT_LENGTH)
         kwargs = text_cfg.get("tokenizer_kwargs") or {}
         self.clean_mode: str = kwargs.get("clean") or "whitespace"
@@ -86,13 +96,17 @@ class TextTokenizer:
             pad_token, pad_id = tokenizer.id_to_token(0) or "", 0
         # Hugging Face tokenizers may pad on the left (Gemma's do); open_clip follows the tokenizer's setting.
         direction = "left" if tokenizer_cfg.get("padding_side") == "left" else "right"
-        tokenizer.enable_padding(length=self.context_length, pad_id=pad_id, pad_token=pad_token, direction=direction)
+        self.pad_to_longest = pad_to_longest and direction == "right"
+        length = None if self.pad_to_longest else self.context_length
+        tokenizer.enable_padding(length=length, pad_id=pad_id, pad_token=pad_token, direction=direction)
         tokenizer.enable_truncation(max_length=self.context_length)
         self._tokenizer = tokenizer
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(ids, attention_mask)``, both int64 of shape (n, context_length)."""
+        """Return ``(ids, attention_mask)``, both int64 of shape (n, context_length), or (n, longest)
+        with ``pad_to_longest``."""
         encodings = self._tokenizer.encode_batch([clean_text(t, self.clean_mode) for t in texts])
-        ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), self.context_length)
+        width = len(encodings[0].ids) if encodings else self.context_length
+        ids = np.array([e.ids for e in encodings], dtype=np.int64).reshape(len(texts), width)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64).reshape(ids.shape)
         return ids, mask

@@ -14,7 +14,7 @@ from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import open_index
 from imgsearch.store.catalog import Catalog, ImageRecord
 from imgsearch.store.filters import SearchFilters
-from imgsearch.store.vectors import VectorIndex, VectorStore
+from imgsearch.store.vectors import VectorIndex, VectorStore, top_many
 
 
 class QueryEncoder(Protocol):
@@ -97,10 +97,28 @@ class Searcher:
             raise ImgsearchError("A query needs at least one positive text or image.")
         self.require_images()
         vector = self.query_vector(query) if vector is None else vector
+        return self.search_vectors(
+            [vector], k=k, offset=offset, min_score=min_score, exclude_ids=exclude_ids, filters=filters
+        )[0]
+
+    def search_vectors(
+        self,
+        vectors: Sequence[np.ndarray],
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        exclude_ids: frozenset[int] = frozenset(),
+        filters: SearchFilters | None = None,
+    ) -> list[list[SearchResult]]:
+        """`search` for each query vector, ranked by the index in one call (`top_many`)."""
         index = self.index
         allowed = self.catalog.filter_ids(filters) if filters and not index.filters_inside else None
-        ids, scores = index.search(vector, offset + k + len(exclude_ids), allowed, filters or None)
-        return self.page(ids, scores, k=k, offset=offset, min_score=min_score, exclude_ids=exclude_ids)
+        ranked = top_many(index, vectors, offset + k + len(exclude_ids), allowed, filters or None)
+        return [
+            self.page(ids, scores, k=k, offset=offset, min_score=min_score, exclude_ids=exclude_ids)
+            for ids, scores in ranked
+        ]
 
     def page(
         self,

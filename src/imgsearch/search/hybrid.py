@@ -29,7 +29,7 @@ from imgsearch.search.fusion import (
 from imgsearch.search.query import Query
 from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TextStore
-from imgsearch.store.vectors import locate
+from imgsearch.store.vectors import locate, top_many
 from imgsearch.text.embedder import TextEmbedder
 
 _WORD = re.compile(r"\w+")
@@ -46,6 +46,8 @@ class _Encoded:
     text: tuple[np.ndarray, np.ndarray] | None
     clip_sample: np.ndarray | None = None
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
+    clip_top: tuple[np.ndarray, np.ndarray] | None = None
+    """The query's best CLIP candidates (ids, cosines), found for the whole batch in one index call."""
 
 
 def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
@@ -115,9 +117,12 @@ class HybridSearcher:
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
         cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
         depth = max(_CANDIDATES, 5 * (offset + k))
+        clip_tops = self._clip_tops(clip_vectors, depth, allowed, filters) if "clip" in used else [None] * len(queries)
         results = []
-        for query, vector, scores, sample in zip(queries, clip_vectors, text_scores, samples or [None] * len(queries)):
-            encoded = _Encoded(query, vector, scores, sample)
+        for query, vector, scores, sample, clip_top in zip(
+            queries, clip_vectors, text_scores, samples or [None] * len(queries), clip_tops
+        ):
+            encoded = _Encoded(query, vector, scores, sample, clip_top)
             candidates, fused, shares = self._rank(
                 encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids,
                 {**calibrations, "text": text_calibration(_word_count(query))},
@@ -162,10 +167,8 @@ class HybridSearcher:
         """Each signal's best `depth` (ids, scores), only among `allowed` ids when filters are set."""
         raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if "clip" in used:
-            index = self.clip.index
-            inside = allowed if not index.filters_inside else None
-            ids, scores = index.search(encoded.clip, depth, inside, filters or None)
-            raw["clip"] = (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+            assert encoded.clip_top is not None
+            raw["clip"] = encoded.clip_top
         if "text" in used:
             ids, scores = encoded.text
             if allowed is not None:
@@ -183,6 +186,17 @@ class HybridSearcher:
                 ids, scores = ids[keep][:depth], scores[keep][:depth]
             raw["keyword"] = (ids, scores)
         return raw
+
+    def _clip_tops(
+        self, vectors: Sequence[np.ndarray], depth: int, allowed: np.ndarray | None, filters: SearchFilters | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each query's best `depth` CLIP (ids, cosines), only among `allowed` ids when filters are set."""
+        index = self.clip.index
+        inside = allowed if not index.filters_inside else None
+        return [
+            (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+            for ids, scores in top_many(index, vectors, depth, inside, filters or None)
+        ]
 
     def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
         """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""

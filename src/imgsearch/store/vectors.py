@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -203,6 +204,12 @@ def locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return found, order[positions[found]]
 
 
+_QUERY_BLOCK = 64
+"""Queries scored together by the exact index (a 64 x rows float32 score matrix at most)."""
+_RESCORE_MARGIN = 8
+"""Candidates beyond k that the exact index rescores, so rounding in a matrix product cannot
+change which images make the top k."""
+
 NUMPY_EXACT_ROWS = 20_000
 """Up to this many rows the exact index scores with numpy on a float32 copy (at most 40 MB at
 512 dimensions), without importing faiss."""
@@ -257,14 +264,6 @@ class ExactIndex:
     def close(self) -> None:
         """Nothing to release: the store is memory-mapped."""
 
-    def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        if rows is not None and len(rows) * 8 < len(self.store.ids):
-            return score_rows(self.store.matrix, query, rows)
-        if self._f32 is None:
-            self._f32 = np.asarray(self.store.matrix, dtype=np.float32)
-        scores = self._f32 @ np.asarray(query, dtype=np.float32)
-        return scores if rows is None else scores[rows]
-
     def search(
         self,
         query: np.ndarray,
@@ -272,24 +271,70 @@ class ExactIndex:
         allowed_ids: np.ndarray | None = None,
         filters: SearchFilters | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        return self.search_many(np.asarray(query, dtype=np.float32)[None], k, allowed_ids, filters)[0]
+
+    def search_many(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`search` for each row of `queries`, with the same results: the rows are scored in one
+        faiss call or one matrix product per block of queries, which costs a fraction per query of
+        one call each (faiss spreads the queries over its threads; a matrix product reads the
+        collection once per block instead of once per query). The winners are rescored one query
+        at a time, as every backend does, so a query ranks the same alone or in a batch."""
+        queries = np.asarray(queries, dtype=np.float32)
         rows = self._alive if allowed_ids is None else self.store.rows_of(allowed_ids)
         k = min(k, len(rows))
         if k <= 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        if self._flat is not None:
-            return self._search_faiss(query, k, rows)
-        return rank(self.store.ids[rows], self.scores(query, rows), k)
+            return [(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)) for _ in queries]
+        found: list[np.ndarray] = []
+        for start in range(0, len(queries), _QUERY_BLOCK):
+            block = queries[start : start + _QUERY_BLOCK]
+            pick = self._faiss_rows if self._flat is not None else self._numpy_rows
+            found.extend(pick(block, k, rows))
+        # Rescore the few winners the same way every backend does, for identical rankings.
+        return [rank(self.store.ids[f], score_rows(self.store.matrix, q, f), k) for q, f in zip(queries, found)]
 
-    def _search_faiss(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _numpy_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[np.ndarray]:
+        """The rows of about the best `k` for each query (a few more, so rescoring decides ties)."""
+        if len(rows) * 8 < len(self.store.ids):
+            scores = queries @ np.asarray(self.store.matrix[rows], dtype=np.float32).T
+        else:
+            if self._f32 is None:
+                self._f32 = np.asarray(self.store.matrix, dtype=np.float32)
+            scores = queries @ self._f32.T
+            scores = scores if len(rows) == len(self.store.ids) else scores[:, rows]
+        depth = k + _RESCORE_MARGIN
+        if depth >= len(rows):
+            return [rows] * len(queries)
+        return list(rows[np.argpartition(-scores, depth - 1, axis=1)[:, :depth]])
+
+    def _faiss_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[np.ndarray]:
         import faiss
 
         params = None
         if len(rows) < len(self.store.ids):
             params = faiss.SearchParameters(sel=bitmap_selector(rows, len(self.store.ids)))
-        _, found = self._flat.search(np.asarray(query, dtype=np.float32)[None], k, params=params)
-        found = found[0][found[0] >= 0]
-        # Rescore the few winners the same way every backend does, for identical rankings.
-        return rank(self.store.ids[found], score_rows(self.store.matrix, query, found), k)
+        _, found = self._flat.search(np.ascontiguousarray(queries), k, params=params)
+        return [f[f >= 0] for f in found]
+
+
+def top_many(
+    index: VectorIndex,
+    queries: Sequence[np.ndarray],
+    k: int,
+    allowed_ids: np.ndarray | None = None,
+    filters: SearchFilters | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`index.search` for each query: in one call where the index batches (`search_many`, the exact
+    index: a batch costs far less than its queries one by one), else one query at a time."""
+    search_many = getattr(index, "search_many", None)
+    if search_many is not None and len(queries):
+        return list(search_many(np.stack(queries), k, allowed_ids, filters))
+    return [index.search(query, k, allowed_ids, filters) for query in queries]
 
 
 def bitmap_selector(rows: np.ndarray, total: int) -> object:
