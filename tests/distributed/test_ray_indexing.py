@@ -265,3 +265,15 @@ def test_a_missing_signal_model_fails_on_the_driver_before_the_cluster_is_asked(
     local = run_cli(*args, expect=1)
     remote = run_cli(*args, "--ray", f"127.0.0.1:{free_port()}", expect=1)
     assert remote == local and "no-such-detector" in local
+
+
+def test_signal_actors_ask_for_gpus_only_on_a_cluster_that_has_them():
+    pytest.importorskip("ray")
+    from imgsearch.distributed.signals import actor_resources
+
+    on_gpus = actor_resources(True, gpus=4, cpus=64, gpu_pools=2, pools=3)
+    assert (on_gpus["num_gpus"], on_gpus["num_cpus"], on_gpus["compute"].min_size) == (0.5, 0, 4)
+    small = actor_resources(False, gpus=0, cpus=2, gpu_pools=0, pools=3)  # this test cluster: decode + 3 pools fit
+    assert (small["num_gpus"], small["compute"].max_size) == (0, 1) and 3 * small["num_cpus"] + 1 <= 2
+    big = actor_resources(False, gpus=0, cpus=64, gpu_pools=0, pools=3)
+    assert (big["num_cpus"], big["compute"].max_size) == (1.0, 16)

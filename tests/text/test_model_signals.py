@@ -14,6 +14,7 @@ import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.search.filters import SearchFilters
+from imgsearch.text.caption import Captioner
 from imgsearch.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub
 from tests.helpers import BLIP_WORDS, draw_photo, render_sign, run_cli, run_json
@@ -106,7 +107,7 @@ def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch)
     assert "'nobody/no-such-captioner' is not available" in output and "download" in output
 
 
-def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir):
+def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):
     """`models download --kind caption` from a (local) Hub, then `index --captions` with HF_HUB_OFFLINE.
 
     The detector is fetched and loaded by the same code (`imgsearch.text.hf`)."""
@@ -122,6 +123,13 @@ def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir,
     )
     assert indexed.returncode == 0, indexed.stderr
     assert '"caption": 2' in indexed.stdout
+
+    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = Captioner("someone/tiny-blip").local_folder()  # what a Ray cluster's nodes are sent
+    assert folder.is_dir() and folder != tiny_blip_dir
+    for name in ("config.json", "model.safetensors"):
+        assert (folder / name).read_bytes() == (tiny_blip_dir / name).read_bytes()
 
 
 def test_object_counts_become_a_phrase_after_the_caption(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, tiny_detr_dir):

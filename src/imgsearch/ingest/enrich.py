@@ -7,7 +7,8 @@ do. It decodes at a higher resolution than the CLIP path (small print must stay 
 the plain indexing path pays nothing when no signal is asked for.
 
 Worker threads read and decode files and run the per-image makers (OCR); the main thread runs
-the batched GPU-friendly makers (captioner, detector) on full batches, so both overlap. Each
+the batched GPU-friendly makers (captioner, detector) on full batches, so both overlap. Or a
+`SignalSource` (a Ray cluster) describes the images elsewhere and only the texts come back. Each
 batch is committed on its own.
 """
 
