@@ -27,12 +27,12 @@ from imgsearch.models.device import Device, parse_device, plan_providers
 from imgsearch.search.blend import MODE as BLEND_MODE
 from imgsearch.search.blend import BlendedVectors
 from imgsearch.search.engine import Searcher, SearchResult
-from imgsearch.search.filters import SearchFilters
 from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.modes import choose_mode
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
+from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from imgsearch import ImageIndex
-from imgsearch.search.filters import SearchFilters
+from imgsearch.store.filters import SearchFilters
 from imgsearch.text.caption import Captioner
 from imgsearch.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub

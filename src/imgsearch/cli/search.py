@@ -34,8 +34,8 @@ from imgsearch.cli.common import (
 from imgsearch.cli.present import HtmlOption, PreviewOption, present_results
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
-from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import escape_undecodable
+from imgsearch.store.filters import SearchFilters
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[

@@ -24,8 +24,8 @@ from imgsearch.duplicates.hashing import from_signed
 from imgsearch.duplicates.near import near_pairs
 from imgsearch.duplicates.similar import similar_pairs
 from imgsearch.errors import ImgsearchError
-from imgsearch.search.filters import SearchFilters, normalised_folder
 from imgsearch.store.catalog import Catalog, ImageRecord
+from imgsearch.store.filters import SearchFilters, normalised_folder
 
 TIERS = ("exact", "near", "similar")
 DEFAULT_NEAR_BITS = 10

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
+from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TextStore
 
 MODE = "clip-hybrid"

@@ -10,10 +10,10 @@ from typing import Protocol
 import numpy as np
 
 from imgsearch.errors import EmptyIndexError, ImgsearchError, UnreadableImageError
-from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.store.backends import open_index
 from imgsearch.store.catalog import Catalog, ImageRecord
+from imgsearch.store.filters import SearchFilters
 from imgsearch.store.vectors import VectorIndex, VectorStore
 
 

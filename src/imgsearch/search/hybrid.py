@@ -15,7 +15,6 @@ import numpy as np
 
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import Searcher, SearchResult
-from imgsearch.search.filters import SearchFilters
 from imgsearch.search.fusion import (
     DEFAULT_MIN_SCORE,
     STANDOUT_SAMPLE,
@@ -27,6 +26,7 @@ from imgsearch.search.fusion import (
     weights_for,
 )
 from imgsearch.search.query import Query
+from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TextStore
 from imgsearch.store.vectors import locate
 from imgsearch.text.embedder import TextEmbedder

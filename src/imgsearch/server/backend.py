@@ -20,12 +20,12 @@ from PIL import Image
 from imgsearch.api import ImageIndex
 from imgsearch.errors import ImgsearchError
 from imgsearch.search.engine import SearchResult
-from imgsearch.search.filters import SearchFilters
 from imgsearch.search.query import Query, QueryTerm
 from imgsearch.server.batching import Batcher
 from imgsearch.server.config import ServerConfig
 from imgsearch.server.workers import DaemonWorkers
 from imgsearch.store.catalog import ImageRecord
+from imgsearch.store.filters import SearchFilters
 
 T = TypeVar("T")
 

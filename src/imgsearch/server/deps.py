@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 from fastapi import Depends, Query, Request
 
 from imgsearch.search.blend import MODE as BLEND_MODE
-from imgsearch.search.filters import SearchFilters
 from imgsearch.search.fusion import MODES, SIGNALS
 from imgsearch.server.backend import Backend, SearchOptions, SearchPage
 from imgsearch.server.config import ServerConfig
@@ -28,6 +27,7 @@ from imgsearch.server.schemas import (
 )
 from imgsearch.server.thumbs import ThumbnailCache
 from imgsearch.server.watching import WatchService
+from imgsearch.store.filters import SearchFilters
 
 SEARCH_MODES = (*MODES, BLEND_MODE)
 

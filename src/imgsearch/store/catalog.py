@@ -31,7 +31,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
     fcntl = None  # type: ignore[assignment]
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError
-from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
+from imgsearch.store.filters import SearchFilters, normalised_folder, normalised_formats
 
 SCHEMA_VERSION = 5
 DB_ENV_VAR = "IMGSEARCH_DB"

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
+from imgsearch.store.filters import SearchFilters
 from imgsearch.store.vectors import VectorStore, bitmap_selector, rank, score_rows
 
 EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (

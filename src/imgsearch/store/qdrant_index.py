@@ -23,8 +23,8 @@ from typing import TypeVar
 import numpy as np
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.search.filters import SearchFilters, normalised_folder, normalised_formats
 from imgsearch.store.catalog import Catalog, ImageRecord
+from imgsearch.store.filters import SearchFilters, normalised_folder, normalised_formats
 from imgsearch.store.vectors import rank, score_rows
 
 API_KEY_ENV_VAR = "IMGSEARCH_QDRANT_API_KEY"

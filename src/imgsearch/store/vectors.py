@@ -18,8 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from imgsearch.search.filters import SearchFilters
 from imgsearch.store.catalog import Catalog
+from imgsearch.store.filters import SearchFilters
 
 COMPACT_DEAD_FRACTION = 0.25
 """Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
