@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgsearch.distributed.pipeline import ensure_roots, folder_files, materialize, stream
+from imgsearch.distributed.pipeline import CHUNK_BYTES, CHUNK_FILES, ensure_roots, folder_files, materialize, stream
 from imgsearch.errors import UnreadableImageError
 from imgsearch.ingest.enrich import Described, SignalJob, TextMaker, signal_bytes, signal_image
 from imgsearch.ingest.signals import SignalOptions
@@ -45,6 +45,7 @@ class SignalPipeline:
 
     def __call__(self, jobs: list[SignalJob]) -> Iterator[Described]:
         rows: list[dict[str, Any]] = []
+        held = 0
         for key, job in enumerate(jobs):
             data = b""
             if self.ship_bytes:
@@ -55,9 +56,15 @@ class SignalPipeline:
                     continue
             rows.append({"key": key, "path": job.path, "content_hash": job.content_hash, "data": data,
                          "sources": ",".join(m.source for m in job.makers)})
-        if not rows:
-            return
-        makers = {m.source: m for job in jobs for m in job.makers}
+            held += len(data)
+            if len(rows) >= CHUNK_FILES or held >= CHUNK_BYTES:  # bounds what the driver holds at once
+                yield from self._run(rows, jobs)
+                rows, held = [], 0
+        if rows:
+            yield from self._run(rows, jobs)
+
+    def _run(self, rows: list[dict[str, Any]], jobs: list[SignalJob]) -> Iterator[Described]:
+        makers = {m.source: m for row in rows for m in jobs[row["key"]].makers}
         for batch in stream(self.ray, self._dataset(rows, makers)):
             for i, key in enumerate(batch["key"]):
                 job = jobs[int(key)]
