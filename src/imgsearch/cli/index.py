@@ -93,7 +93,8 @@ def index(
         Optional[str],
         typer.Option(
             "--ray", metavar="ADDRESS|auto",
-            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            help="Read, decode and embed, and make the --ocr/--captions/--objects texts, on a Ray cluster "
+            "(needs imgsearch[ray]): auto = the cluster this "
             "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
             "path; this machine still writes the catalog.",
         ),
