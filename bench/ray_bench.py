@@ -9,6 +9,10 @@ sizing example is computed from.
     imgsearch models export ViT-B-32 --random-weights --out /tmp/vit-b-32
     PYTHONPATH=src python bench/ray_bench.py --model-path /tmp/vit-b-32 --out /tmp/ray-bench
 
+OCR through Ray vs locally (the text-signal pass alone, on the first 24 photos; any model works):
+
+    PYTHONPATH=src python bench/ray_bench.py --model-path /tmp/vit-b-32 --out /tmp/ray-bench-ocr --ocr 24 --ocr-only
+
 On a GPU machine (one GPU actor, CUDA, bigger batches):
 
     PYTHONPATH=src python bench/ray_bench.py --model-path /tmp/vit-b-32 --out /tmp/ray-bench-gpu \
@@ -35,6 +39,7 @@ from imgsearch import ImageIndex
 from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Prepared, prepare_file
 from imgsearch.ingest.reading import open_image
+from imgsearch.ingest.signals import SignalOptions
 from imgsearch.models import load_clip
 from imgsearch.store.catalog import Catalog, NewImage, TextSignal
 
@@ -55,29 +60,60 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--sample", type=int, default=48, help="Images timed one by one for the per-image costs.")
     parser.add_argument("--catalog-rows", type=int, default=20_000, help="Synthetic rows for the catalog write rate.")
+    parser.add_argument("--ocr", type=int, default=0, metavar="N", help="Also time OCR of N photos, local vs Ray.")
+    parser.add_argument("--ocr-only", action="store_true", help="With --ocr: skip the embedding measurements.")
     args = parser.parse_args()
 
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {"folder": str(args.folder), "model": str(args.model_path),
                                   "batch_size": args.batch_size, "load_before": os.getloadavg()}
-    results["costs"] = per_image_costs(args.folder, args.model_path, args.sample, args.batch_size)
-    results["local"] = timed_index(args.out / "local.db", args, ray=None)
+    embedding = not args.ocr_only
+    if embedding:
+        results["costs"] = per_image_costs(args.folder, args.model_path, args.sample, args.batch_size)
+        results["local"] = timed_index(args.out / "local.db", args, ray=None)
     head = None if args.ray else start_head(args.out, args.num_cpus, args.num_gpus)
     try:
         address = args.ray or head[1]
-        results["ray"] = timed_index(args.out / "ray.db", args, ray=address)
-        results["actor"] = actor_rate(address, args.model_path, args.batch_size, args.num_gpus)
+        if embedding:
+            results["ray"] = timed_index(args.out / "ray.db", args, ray=address)
+            results["actor"] = actor_rate(address, args.model_path, args.batch_size, args.num_gpus)
+        if args.ocr:
+            results["ocr"] = ocr_costs(args, address)
     finally:
         if head:
             stop_head(head[0])
-    results["ratio"] = results["ray"]["images_per_s"] / results["local"]["images_per_s"]
-    results["catalog"] = {
-        str(batch): catalog_write_rate(args.out / f"rows-{batch}.db", args.catalog_rows, batch)
-        for batch in (args.batch_size, 1024)
-    }
+    if embedding:
+        results["ratio"] = results["ray"]["images_per_s"] / results["local"]["images_per_s"]
+        results["catalog"] = {
+            str(batch): catalog_write_rate(args.out / f"rows-{batch}.db", args.catalog_rows, batch)
+            for batch in (args.batch_size, 1024)
+        }
     results["load_after"] = os.getloadavg()
     (args.out / "ray_bench.json").write_text(json.dumps(results, indent=2))
     report(results)
+
+
+def ocr_costs(args: argparse.Namespace, address: str) -> dict[str, dict[str, float]]:
+    """The OCR pass alone over the first `--ocr` photos of an already indexed folder: here, then on Ray
+    (connecting, starting the OCR actors and loading their engines included: the fixed cost per run)."""
+    folder = args.out / "ocr-photos"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for found in sorted(discover([args.folder]), key=lambda f: str(f.path))[: args.ocr]:
+        (folder / found.path.name).symlink_to(found.path)
+    timings = {}
+    for where, ray in (("local", None), ("ray", address)):
+        db = args.out / f"ocr-{where}.db"
+        for stale in db.parent.glob(db.name + "*"):
+            stale.unlink()
+        with ImageIndex(db, model_path=args.model_path) as index:
+            index.index([folder], batch_size=args.batch_size)  # the embedding pass, untimed
+            started = time.perf_counter()
+            report = index.index([folder], ray=ray, signals=SignalOptions(ocr=True))
+            seconds = time.perf_counter() - started
+        made = report.signals.get("ocr", 0)
+        timings[where] = {"images": made, "seconds": seconds, "ms_per_image": 1e3 * seconds / max(made, 1)}
+    return timings
 
 
 def per_image_costs(folder: Path, model_path: Path, sample: int, batch_size: int) -> dict[str, float]:
@@ -209,8 +245,13 @@ def _free_port() -> int:
 
 
 def report(results: dict) -> None:
-    costs, local, remote, actor = results["costs"], results["local"], results["ray"], results["actor"]
     print(f"load average before {results['load_before']}, after {results['load_after']}")
+    for where, timing in results.get("ocr", {}).items():
+        print(f"OCR {where}: {timing['images']} images in {timing['seconds']:.1f} s = "
+              f"{timing['ms_per_image']:.0f} ms per image")
+    if "local" not in results:
+        return
+    costs, local, remote, actor = results["costs"], results["local"], results["ray"], results["actor"]
     print(f"local: {local['embedded']} images in {local['seconds']:.1f} s = {local['images_per_s']:.1f} images/s")
     print(f"ray:   {remote['embedded']} images in {remote['seconds']:.1f} s = {remote['images_per_s']:.1f} images/s")
     print(f"ratio ray/local: {results['ratio']:.2f} (goal >= 0.8)")

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+import pytest
+from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
 from imgsearch.cli import app
@@ -39,6 +40,11 @@ def artifacts_dir() -> Path:
     folder = Path(configured).expanduser() if configured else Path(tempfile.gettempdir()) / "imgsearch-test-artifacts"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+SIGN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+BLIP_WORDS = "a photo of dog cat beach red ball sunset mountain lake tree car house boat bird horse snow city".split()
+"""The tiny test captioner's whole vocabulary (tests/conftest.py `tiny_blip_dir`)."""
 
 # Small enough to export in a few seconds, but the real CLIP BPE vocabulary and context length,
 # so tokenisation and the text tower's shapes are exactly those of real models.
@@ -69,6 +75,20 @@ def draw_photo(
         draw.ellipse(box, fill=COLOURS[colour])
     else:
         draw.rectangle(box, fill=COLOURS[colour])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def render_sign(path: Path) -> Path:
+    """A shop sign with large, clean words ("HARBOUR BAKERY", "fresh pretzels") for OCR."""
+    if not SIGN_FONT.is_file():
+        pytest.skip(f"needs the DejaVu fonts ({SIGN_FONT}; Debian package fonts-dejavu-core)")
+    image = Image.new("RGB", (480, 160), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(SIGN_FONT), 36)
+    draw.text((20, 20), "HARBOUR BAKERY", font=font, fill="black")
+    draw.text((20, 90), "fresh pretzels", font=font, fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path

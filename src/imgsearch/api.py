@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imgsearch.errors import ImgsearchError, ModelMismatchError, ModelNotAvailableError
+from imgsearch.ingest.signals import SignalOptions
 from imgsearch.models import ClipModel, load_clip
 from imgsearch.models.device import Device, parse_device, plan_providers
 from imgsearch.search.blend import MODE as BLEND_MODE
@@ -35,8 +36,6 @@ from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from imgsearch.text.caption import make_captioner
 from imgsearch.text.embedder import TextEmbedder, load_text_embedder
-from imgsearch.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
-from imgsearch.text.ocr import OcrReader
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from imgsearch.topics import (
     TagReport,
@@ -53,10 +52,11 @@ from imgsearch.topics import (
 )
 
 if TYPE_CHECKING:
+    from imgsearch.distributed import ClusterRun
     from imgsearch.duplicates.finder import DuplicateGroup
     from imgsearch.duplicates.moves import MoveReport
-    from imgsearch.ingest.enrich import TextMaker
-    from imgsearch.ingest.indexer import IndexReport, OutcomeSource, Progress
+    from imgsearch.ingest.enrich import SignalSource, TextMaker
+    from imgsearch.ingest.indexer import IndexReport, Progress
     from imgsearch.watch import WatchBatch, Watcher, WatchSettings
 
 IMPORTED_MODEL = "imported-captions"
@@ -134,17 +134,18 @@ class CaptionReport:
     failures: list[Failure]
 
 
-def _outcome_source(
-    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool
-) -> AbstractContextManager[OutcomeSource | None]:
-    """Local threads (None), or a connection to the Ray cluster at `ray`."""
+def _cluster(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool,
+    signals: SignalOptions,
+) -> AbstractContextManager[ClusterRun | None]:
+    """This machine (None), or a connection to the Ray cluster at `ray`."""
     if not ray:
         if ship_bytes:
             raise ImgsearchError("--ray-ship-bytes only applies with --ray ADDRESS.")
         return nullcontext(None)
-    from imgsearch.distributed import cluster_outcomes
+    from imgsearch.distributed import on_cluster
 
-    return cluster_outcomes(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
+    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
@@ -154,33 +155,6 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise ImgsearchError(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
-
-
-def _text_makers(
-    ocr: bool,
-    captions: bool,
-    objects: bool,
-    caption_model: str | None,
-    caption_prompt: str | None,
-    detector: str | None,
-    object_threshold: float,
-    *,
-    caption_endpoint: str | None = None,
-    caption_workers: int = DEFAULT_WORKERS,
-    caption_timeout: float = DEFAULT_TIMEOUT_S,
-) -> list[TextMaker]:
-    """The model-made text signals asked for, each checked now (`prepare`) and loaded on first use."""
-    makers: list[TextMaker] = [OcrReader()] if ocr else []
-    if captions:
-        makers.append(make_captioner(
-            caption_model, caption_prompt,
-            endpoint=caption_endpoint, workers=caption_workers, timeout_s=caption_timeout,
-        ))
-    if objects:
-        makers.append(ObjectCounter(detector or DEFAULT_DETECTOR, object_threshold))
-    for maker in makers:  # a missing extra, model or key fails now, in seconds, not after the CLIP pass
-        maker.prepare()
-    return makers
 
 
 def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
@@ -328,16 +302,7 @@ class ImageIndex:
         batch_size: int = 32,
         include_hidden: bool = False,
         on_progress: Callable[[Progress], None] | None = None,
-        captions: bool = False,
-        ocr: bool = False,
-        objects: bool = False,
-        caption_model: str | None = None,
-        caption_prompt: str | None = None,
-        caption_endpoint: str | None = None,
-        caption_workers: int = DEFAULT_WORKERS,
-        caption_timeout: float = DEFAULT_TIMEOUT_S,
-        detector: str | None = None,
-        object_threshold: float = DEFAULT_THRESHOLD,
+        signals: SignalOptions | None = None,
         vector_index: IndexConfig | None = None,
         topics: bool | str | Path = False,
         ray: str | None = None,
@@ -345,15 +310,15 @@ class ImageIndex:
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
-        Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `ocr`,
-        `captions` and `objects` add the slower model-made text signals, computed once per
-        image content and model (a later run only does images that lack them); `caption_model`
-        "openai:NAME" captions through an OpenAI-compatible API (`caption_endpoint`). `vector_index`
-        chooses the backend (remembered for later runs and searches). `ray` (`auto` or a cluster
-        address) reads, decodes and embeds on a Ray cluster that sees `roots` at the same paths
-        (or is sent the bytes with `ray_ship_bytes`); this process still decides what needs work
-        and writes the catalog. `topics` tags images with the catalog's taxonomy (True) or the one
-        in a file (see `tag_topics`); once a catalog has topics, every run tags its new images.
+        Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `signals`
+        (e.g. `SignalOptions(ocr=True, captions=True)`) adds the slower model-made text signals,
+        computed once per image content and model (a later run only does images that lack them).
+        `vector_index` chooses the backend (remembered for later runs and searches). `ray` (`auto`
+        or a cluster address) reads, decodes, embeds and makes those signals on a Ray cluster that
+        sees `roots` at the same paths (or is sent the bytes with `ray_ship_bytes`); this process
+        still decides what needs work and writes the catalog. `topics` tags images with the
+        catalog's taxonomy (True) or the one in a file (see `tag_topics`); once a catalog has
+        topics, every run tags its new images.
         """
         _existing(roots)
         # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
@@ -362,15 +327,13 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
             self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
-        makers = _text_makers(
-            ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold,
-            caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
-        )
+        signals = signals or SignalOptions()
+        makers = signals.makers()  # a missing extra, model or key fails now, on this machine, before any work
         model = self.model  # found before anything is written or forgotten
         paths = [Path(r) for r in roots]
         with (
             self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
-            _outcome_source(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes) as outcomes,
+            _cluster(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes, signals) as cluster,
         ):
             if rebuild:  # only once the cluster, if any, is reachable and sees the folders
                 self.catalog.drop_embeddings()
@@ -382,9 +345,9 @@ class ImageIndex:
             self._remember_text_model()
             report = _index_folders(
                 self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
-                on_progress=on_progress, outcomes=outcomes,
+                on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
             )
-            self._after_ingest(report, makers, on_progress, taxonomy)
+            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None)
             return report
 
     def index_changes(
@@ -418,26 +381,14 @@ class ImageIndex:
         on_progress: Callable[[Progress], None] | None = None,
         batch_size: int = 32,
         include_hidden: bool = False,
-        captions: bool = False,
-        ocr: bool = False,
-        objects: bool = False,
-        caption_model: str | None = None,
-        caption_prompt: str | None = None,
-        caption_endpoint: str | None = None,
-        caption_workers: int = DEFAULT_WORKERS,
-        caption_timeout: float = DEFAULT_TIMEOUT_S,
-        detector: str | None = None,
-        object_threshold: float = DEFAULT_THRESHOLD,
+        signals: SignalOptions | None = None,
     ) -> Watcher:
         """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
         follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
         index (`for_another_thread` gives a server's watcher thread its own)."""
         from imgsearch.watch import Watcher
 
-        makers = _text_makers(
-            ocr, captions, objects, caption_model, caption_prompt, detector, object_threshold,
-            caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
-        )
+        makers = (signals or SignalOptions()).makers()
         options = {"batch_size": batch_size, "include_hidden": include_hidden}
 
         def catch_up(folders: Sequence[Path]) -> IndexReport:
@@ -478,11 +429,13 @@ class ImageIndex:
         makers: list[TextMaker],
         on_progress: Callable[[Progress], None] | None,
         taxonomy: Taxonomy | None = None,
+        elsewhere: SignalSource | None = None,
     ) -> None:
-        """The text signals, the topics (with a `taxonomy`) and the vector index that an ingest affects."""
+        """The text signals (on a cluster: `elsewhere`), the topics (with a `taxonomy`) and the vector
+        index that an ingest affects."""
         try:
             if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress)
+                self._enrich(makers, report, on_progress, elsewhere)
             if taxonomy is not None and not report.interrupted:
                 self.texts.sync()
                 report.signals["topics"] = self.tag_topics(taxonomy).tagged
@@ -492,14 +445,18 @@ class ImageIndex:
             open_index(self.catalog).close()
 
     def _enrich(
-        self, makers: list[TextMaker], report: IndexReport, on_progress: Callable[[Progress], None] | None
+        self,
+        makers: list[TextMaker],
+        report: IndexReport,
+        on_progress: Callable[[Progress], None] | None,
+        elsewhere: SignalSource | None,
     ) -> None:
         """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
         from imgsearch.ingest.enrich import EnrichReport, enrich
 
         enriched = EnrichReport()
         try:
-            enriched = enrich(self.texts, makers, on_progress=on_progress)
+            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere)
         except KeyboardInterrupt:
             report.interrupted = True
         report.signals = enriched.computed

@@ -16,8 +16,8 @@ import pytest
 
 from imgsearch import ImageIndex
 from imgsearch.store.catalog import Catalog
-from tests.distributed.conftest import join_node
-from tests.helpers import draw_photo, run_cli, shared_data
+from tests.distributed.conftest import free_port, join_node
+from tests.helpers import draw_photo, render_sign, run_cli, run_json, shared_data
 
 pytestmark = pytest.mark.ray
 COCO_MINI = shared_data("coco-mini")
@@ -193,3 +193,87 @@ def test_a_node_that_cannot_see_the_folder_fails_the_run_at_once(ray_cluster, ra
     with sqlite3.connect(tmp_path / "c.db") as con:
         tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "images" not in tables or con.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 0
+
+
+def _text_signals(db: Path) -> list[tuple[str, str, str, str]]:
+    """Every stored text signal: content hash, source, model, text."""
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT content_hash, source, model, text FROM text_signals ORDER BY 1, 2").fetchall()
+
+
+@pytest.fixture
+def signal_photos(tmp_path) -> Path:
+    """Three COCO photos (one a copy of its own), a shop sign (so OCR reads words) and a corrupt JPEG."""
+    if not COCO_MINI.is_dir():
+        pytest.skip(f"shared data not found at {COCO_MINI} (set IMGSEARCH_SHARED_DATA)")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    first, *others = sorted((COCO_MINI / "val2017").glob("*.jpg"))[:3]
+    shutil.copy(first, photos / "copied.jpg")
+    for path in others:
+        (photos / path.name).symlink_to(path)
+    render_sign(photos / "sign.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 200)
+    return photos
+
+
+def _index_json(photos: Path, db: Path, model: Path, *args: object) -> dict:
+    return run_json("index", photos, "--db", db, "--model-path", model, *args)
+
+
+@pytest.mark.parametrize("ship_bytes", [False, True], ids=["shared-fs", "ship-bytes"])
+def test_ocr_captions_and_objects_are_made_on_the_cluster_as_in_a_local_run(
+    ray_cluster, signal_photos, tmp_path, tiny_clip_dir, tiny_blip_dir, tiny_detr_dir, ship_bytes
+):
+    """OCR in the same run as the embedding pass; then captions and object counts for images indexed
+    before, one of which changed behind the catalog's back (same size and mtime): its reason comes back."""
+    pytest.importorskip("rapidocr_onnxruntime")
+    local_db, ray_db = tmp_path / "local.db", tmp_path / "ray.db"
+    on_ray = ["--ray", ray_cluster, *(["--ray-ship-bytes"] if ship_bytes else [])]
+    local = _index_json(signal_photos, local_db, tiny_clip_dir, "--ocr")
+    remote = _index_json(signal_photos, ray_db, tiny_clip_dir, "--ocr", *on_ray)
+    assert remote["signals"] == local["signals"] == {"ocr": 4}
+    assert remote["failed"] == local["failed"] and len(local["failed"]) == 1
+    _assert_same(ray_db, local_db)
+    assert _text_signals(ray_db) == _text_signals(local_db)
+    ocr = [text for _, source, _, text in _text_signals(ray_db) if source == "ocr"]
+    assert any({"HARBOUR", "BAKERY"} <= set(text.split()) for text in ocr), ocr
+
+    changed = signal_photos / "copied.jpg"
+    stat = changed.stat()
+    data = bytearray(changed.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    more = ["--caption-model", tiny_blip_dir, "--objects", "--detector", tiny_detr_dir]
+    local = _index_json(signal_photos, local_db, tiny_clip_dir, *more)
+    remote = _index_json(signal_photos, ray_db, tiny_clip_dir, *more, *on_ray)
+    assert remote["signals"] == local["signals"] == {"caption": 3, "objects": 3}
+    assert remote["failed"] == local["failed"]
+    assert any(f["path"] == str(changed) and "changed since it was indexed" in f["reason"] for f in remote["failed"])
+    texts = _text_signals(ray_db)
+    assert texts == _text_signals(local_db)
+    assert {source for _, source, _, text in texts if text} == {"ocr", "caption", "objects"}
+    assert _index_json(signal_photos, ray_db, tiny_clip_dir, "--ocr", *on_ray)["signals"] == {}
+
+
+def test_a_missing_signal_model_fails_on_the_driver_before_the_cluster_is_asked(tmp_path, tiny_clip_dir):
+    """The same error as a local run, before any connection: no cluster answers at this address."""
+    draw_photo(tmp_path / "photos" / "red.jpg", "red")
+    args = ["index", tmp_path / "photos", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir,
+            "--objects", "--detector", tmp_path / "no-such-detector"]
+    local = run_cli(*args, expect=1)
+    remote = run_cli(*args, "--ray", f"127.0.0.1:{free_port()}", expect=1)
+    assert remote == local and "no-such-detector" in local
+
+
+def test_signal_actors_ask_for_gpus_only_on_a_cluster_that_has_them():
+    pytest.importorskip("ray")
+    from imgsearch.distributed.signals import actor_resources
+
+    on_gpus = actor_resources(True, gpus=4, cpus=64, gpu_pools=2, pools=3)
+    assert (on_gpus["num_gpus"], on_gpus["num_cpus"], on_gpus["compute"].min_size) == (0.5, 0, 4)
+    small = actor_resources(False, gpus=0, cpus=2, gpu_pools=0, pools=3)  # this test cluster: decode + 3 pools fit
+    assert (small["num_gpus"], small["compute"].max_size) == (0, 1) and 3 * small["num_cpus"] + 1 <= 2
+    big = actor_resources(False, gpus=0, cpus=64, gpu_pools=0, pools=3)
+    assert (big["num_cpus"], big["compute"].max_size) == (1.0, 16)

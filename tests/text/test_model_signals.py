@@ -11,17 +11,14 @@ import csv
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from imgsearch import ImageIndex
 from imgsearch.store.filters import SearchFilters
+from imgsearch.text.caption import Captioner
 from imgsearch.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub
-from tests.helpers import draw_photo, run_cli, run_json
+from tests.helpers import BLIP_WORDS, draw_photo, render_sign, run_cli, run_json
 from tests.hubcache import clean_env, run_imgsearch
-
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
-BLIP_WORDS = "a photo of dog cat beach red ball sunset mountain lake tree car house boat bird horse snow city".split()
 
 
 def _signals(db: Path, path: Path) -> dict[str, tuple[str, str]]:
@@ -34,57 +31,6 @@ def _signals(db: Path, path: Path) -> dict[str, tuple[str, str]]:
     return {source: (model, text) for source, model, text in rows}
 
 
-@pytest.fixture(scope="module")
-def tiny_blip_dir(tmp_path_factory) -> Path:
-    """A random-weight BLIP captioner with a 24-word vocabulary, saved like a Hub folder."""
-    torch = pytest.importorskip("torch")
-    from transformers import (
-        BertTokenizerFast,
-        BlipConfig,
-        BlipForConditionalGeneration,
-        BlipImageProcessor,
-        BlipProcessor,
-    )
-
-    folder = tmp_path_factory.mktemp("tiny-blip")
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *BLIP_WORDS])}
-    tokenizer = BertTokenizerFast(vocab=vocab, bos_token="[DEC]")
-    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
-    config = BlipConfig(
-        vision_config={**small, "image_size": 32, "patch_size": 16},
-        text_config={**small, "vocab_size": len(vocab), "encoder_hidden_size": 32, "bos_token_id": 5,
-                     "pad_token_id": 0, "sep_token_id": 3, "eos_token_id": 3, "max_position_embeddings": 64},
-    )
-    torch.manual_seed(1)
-    BlipForConditionalGeneration(config).save_pretrained(folder)
-    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer)
-    processor.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_detr_dir(tmp_path_factory) -> Path:
-    """A random-weight DETR whose classifier is biased to 'dog', so every query detects a dog."""
-    torch = pytest.importorskip("torch")
-    from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
-
-    folder = tmp_path_factory.mktemp("tiny-detr")
-    labels = {0: "person", 1: "dog", 2: "N/A"}
-    config = DetrConfig(
-        backbone_config=ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], out_features=["stage2"]),
-        use_timm_backbone=False, use_pretrained_backbone=False, d_model=32, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-        num_queries=3, id2label=labels, label2id={v: k for k, v in labels.items()},
-    )
-    torch.manual_seed(0)
-    model = DetrForObjectDetection(config)
-    with torch.no_grad():
-        model.class_labels_classifier.bias.copy_(torch.tensor([0.0, 20.0, 0.0, 0.0]))
-    model.save_pretrained(folder)
-    DetrImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture
 def photos(tmp_path) -> Path:
     root = tmp_path / "photos"
@@ -93,22 +39,9 @@ def photos(tmp_path) -> Path:
     return root
 
 
-def _render_sign(path: Path) -> Path:
-    """A shop sign with large, clean words."""
-    if not FONT.is_file():
-        pytest.skip(f"needs the DejaVu fonts ({FONT}; Debian package fonts-dejavu-core)")
-    image = Image.new("RGB", (480, 160), "white")
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(str(FONT), 36)
-    draw.text((20, 20), "HARBOUR BAKERY", font=font, fill="black")
-    draw.text((20, 90), "fresh pretzels", font=font, fill="black")
-    image.save(path)
-    return path
-
-
 def test_ocr_text_is_indexed_cached_and_found_by_keyword(photos, tmp_path, tiny_clip_dir):
     pytest.importorskip("rapidocr_onnxruntime")
-    sign = _render_sign(photos / "sign.png")
+    sign = render_sign(photos / "sign.png")
     db = tmp_path / "c.db"
     plain = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
     assert plain["signals"] == {} and "ocr" not in _signals(db, sign)
@@ -174,7 +107,7 @@ def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch)
     assert "'nobody/no-such-captioner' is not available" in output and "download" in output
 
 
-def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir):
+def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):
     """`models download --kind caption` from a (local) Hub, then `index --captions` with HF_HUB_OFFLINE.
 
     The detector is fetched and loaded by the same code (`imgsearch.text.hf`)."""
@@ -190,6 +123,13 @@ def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir,
     )
     assert indexed.returncode == 0, indexed.stderr
     assert '"caption": 2' in indexed.stdout
+
+    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = Captioner("someone/tiny-blip").local_folder()  # what a Ray cluster's nodes are sent
+    assert folder.is_dir() and folder != tiny_blip_dir
+    for name in ("config.json", "model.safetensors"):
+        assert (folder / name).read_bytes() == (tiny_blip_dir / name).read_bytes()
 
 
 def test_object_counts_become_a_phrase_after_the_caption(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, tiny_detr_dir):

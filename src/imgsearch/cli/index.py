@@ -43,6 +43,7 @@ from imgsearch.cli.common import (
 if TYPE_CHECKING:
     from imgsearch.ingest.indexer import IndexReport
     from imgsearch.ingest.indexer import Progress as IndexProgress
+from imgsearch.ingest.signals import SignalOptions
 from imgsearch.store.backends import BACKENDS, IndexConfig
 from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
@@ -92,7 +93,8 @@ def index(
         Optional[str],
         typer.Option(
             "--ray", metavar="ADDRESS|auto",
-            help="Read, decode and embed on a Ray cluster (needs imgsearch[ray]): auto = the cluster this "
+            help="Read, decode and embed, and make the --ocr/--captions/--objects texts, on a Ray cluster "
+            "(needs imgsearch[ray]): auto = the cluster this "
             "machine belongs to, or host:6379 / ray://host:10001. Every node must see the folders at the same "
             "path; this machine still writes the catalog.",
         ),
@@ -127,11 +129,12 @@ def index(
         with ProgressBar(enabled=not as_json, batch_size=batch_size) as on_progress:
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
-                on_progress=on_progress, ocr=ocr, captions=captions or caption_model is not None,
-                objects=objects, vector_index=config, caption_model=caption_model, caption_prompt=caption_prompt,
-                caption_endpoint=caption_endpoint, caption_workers=caption_workers, caption_timeout=caption_timeout,
-                detector=detector, topics=topics_file or topics,
-                ray=ray, ray_ship_bytes=ray_ship_bytes,
+                on_progress=on_progress, vector_index=config, topics=topics_file or topics,
+                ray=ray, ray_ship_bytes=ray_ship_bytes, signals=SignalOptions(
+                    ocr=ocr, captions=captions or caption_model is not None, objects=objects,
+                    caption_model=caption_model, caption_prompt=caption_prompt, caption_endpoint=caption_endpoint,
+                    caption_workers=caption_workers, caption_timeout=caption_timeout, detector=detector,
+                ),
             )
         images = idx.catalog.count()
         if as_json:

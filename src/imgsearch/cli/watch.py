@@ -35,6 +35,7 @@ from imgsearch.cli.common import (
 )
 from imgsearch.cli.index import ProgressBar, print_problems, report_dict, stop_on_sigterm
 from imgsearch.errors import ImgsearchError
+from imgsearch.ingest.signals import SignalOptions
 from imgsearch.store.catalog import escape_undecodable
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from imgsearch.watch.settings import WatchSettings
@@ -95,10 +96,11 @@ def watch(
 
             watcher = idx.watcher(
                 roots, settings=settings, on_batch=on_batch, on_notice=_notice, on_progress=bar,
-                batch_size=batch_size, include_hidden=include_hidden, ocr=ocr,
-                captions=captions or caption_model is not None, objects=objects, caption_model=caption_model,
-                caption_prompt=caption_prompt, caption_endpoint=caption_endpoint, caption_workers=caption_workers,
-                caption_timeout=caption_timeout, detector=detector,
+                batch_size=batch_size, include_hidden=include_hidden, signals=SignalOptions(
+                    ocr=ocr, captions=captions or caption_model is not None, objects=objects,
+                    caption_model=caption_model, caption_prompt=caption_prompt, caption_endpoint=caption_endpoint,
+                    caption_workers=caption_workers, caption_timeout=caption_timeout, detector=detector,
+                ),
             )
             how = f"scanning every {poll:g} s" if poll else "listening for changes"
             err.print(f"Watching {len(roots)} folder(s), {how}. Ctrl+C stops.")

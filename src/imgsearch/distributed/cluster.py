@@ -7,12 +7,15 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import imgsearch
 from imgsearch.errors import ImgsearchError
+from imgsearch.ingest.enrich import SignalSource
 from imgsearch.ingest.indexer import OutcomeSource
+from imgsearch.ingest.signals import SignalOptions
 from imgsearch.models.clip import ClipModel
 
 RAY_EXTRA_HINT = "pip install 'imgsearch[ray]'"
@@ -33,8 +36,16 @@ def import_ray() -> ModuleType:
     return ray
 
 
+@dataclass(frozen=True)
+class ClusterRun:
+    """What a connected cluster does for an indexing run: the files' outcomes, then the text signals."""
+
+    outcomes: OutcomeSource
+    signals: SignalSource
+
+
 @contextmanager
-def cluster_outcomes(
+def on_cluster(
     address: str,
     model: ClipModel,
     roots: Sequence[Path],
@@ -42,18 +53,22 @@ def cluster_outcomes(
     *,
     batch_size: int = 32,
     ship_bytes: bool = False,
-) -> Iterator[OutcomeSource]:
+    signals: SignalOptions | None = None,
+) -> Iterator[ClusterRun]:
     """Connect to the cluster at `address` (`auto`, `host:port` or `ray://host:10001`), check it, and
-    yield the source that turns files into outcomes there; disconnects (cancelling the job) on exit."""
+    yield what turns files into outcomes and images into text signals there; disconnects (cancelling
+    the job) on exit."""
     ray = import_ray()
     from imgsearch.distributed.pipeline import RayPipeline  # needs ray
+    from imgsearch.distributed.signals import SignalPipeline
 
     roots = [Path(os.path.realpath(Path(root).expanduser())) for root in roots]
     with _connected(ray, address):
         if not ship_bytes:
             check_shared_roots(ray, roots)
         pipeline = RayPipeline(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
-        yield pipeline.outcomes
+        texts = SignalPipeline(ray, signals or SignalOptions(), roots, ship_bytes=ship_bytes)
+        yield ClusterRun(pipeline.outcomes, texts)
 
 
 @contextmanager

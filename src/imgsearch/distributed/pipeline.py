@@ -115,17 +115,10 @@ class RayPipeline:
             rows.append({"path": str(found.path), "data": data, "content_hash": content_hash})
         if not rows:
             return
-        for batch in self._results(rows):
+        for batch in stream(self.ray, self._dataset(rows)):
             for row in _rows(batch):
                 found = by_path[row["path"]]
                 yield _outcome(found, row, lookup, shipped_texts.get(row["path"]), row["path"] in hash_only)
-
-    def _results(self, rows: list[dict[str, Any]]) -> Iterator[dict[str, np.ndarray]]:
-        """Result batches as they finish; a failed job becomes one clear error instead of a Ray traceback."""
-        try:
-            yield from self._dataset(rows).iter_batches(batch_size=None, batch_format="numpy")
-        except self.ray.exceptions.RayError as exc:
-            raise ImgsearchError(f"The Ray job failed: {_reason(exc)}") from exc
 
     def _dataset(self, rows: list[dict[str, Any]]) -> Any:
         ray = self.ray
@@ -145,6 +138,23 @@ class RayPipeline:
             fn_constructor_kwargs={"model": [self.model_ref], "model_id": self.model_id},
         )
 
+def stream(ray: ModuleType, dataset: Any) -> Iterator[dict[str, np.ndarray]]:
+    """Result batches as they finish; a failed job becomes one clear error instead of a Ray traceback."""
+    try:
+        yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
+    except ray.exceptions.RayError as exc:
+        raise ImgsearchError(f"The Ray job failed: {_reason(exc)}") from exc
+
+
+def ensure_roots(roots: list[str]) -> None:
+    """In a task: fail with the node and path when this node cannot see a root (it joined after the check)."""
+    for root in roots:
+        if not os.path.isdir(root):
+            from imgsearch.distributed.cluster import shared_fs_message
+
+            raise ImgsearchError(shared_fs_message(socket.gethostname(), root))
+
+
 class PixelPreparer:
     """What the decode tasks need of the model: its input size and preprocessing, no ONNX session."""
 
@@ -161,11 +171,7 @@ class PixelPreparer:
 
 def prepare_batch(batch: dict[str, np.ndarray], *, pixels: PixelPreparer, roots: list[str]) -> dict[str, Any]:
     """A decode task: read (unless shipped), hash, decode and preprocess each file, as the local indexer does."""
-    for root in roots:
-        if not os.path.isdir(root):  # a node that joined after the start-up check
-            from imgsearch.distributed.cluster import shared_fs_message
-
-            raise ImgsearchError(shared_fs_message(socket.gethostname(), root))
+    ensure_roots(roots)
     height, width = pixels.preprocessor.size
     out: dict[str, list[Any]] = {"path": [], "content_hash": [], "info": [], "failure": [], "pixels": []}
     for path, data, content_hash in zip(batch["path"], batch["data"], batch["content_hash"]):
@@ -214,17 +220,25 @@ class Embedder:
 
 def model_files(root: Path) -> dict[str, bytes]:
     """The files an embedding actor needs: the config and the image tower (with any external weights)."""
-    wanted = [root / CONFIG_FILE, *sorted(p for p in (root / "visual").rglob("*") if p.is_file())]
-    return {str(path.relative_to(root)): path.read_bytes() for path in wanted}
+    return {CONFIG_FILE: (root / CONFIG_FILE).read_bytes()} | folder_files(root / "visual", prefix="visual/")
+
+
+def folder_files(root: Path, prefix: str = "") -> dict[str, bytes]:
+    """Every file below `root` (links followed, as in a Hub cache snapshot; dot-entries skipped), by relative path."""
+    return {
+        prefix + path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
 
 
 def materialize(files: dict[str, bytes]) -> Path:
-    """The shipped model as a directory in this node's temp folder, written once per node and content."""
+    """Shipped model files as a directory in this node's temp folder, written once per node and content."""
     digest = hashlib.blake2b(digest_size=12)
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + hashlib.blake2b(files[name], digest_size=16).digest())
     target = Path(tempfile.gettempdir()) / "imgsearch-ray-models" / digest.hexdigest()
-    if (target / CONFIG_FILE).is_file():
+    if target.is_dir():  # only ever renamed into place complete
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
@@ -234,7 +248,7 @@ def materialize(files: dict[str, bytes]) -> Path:
     try:
         staging.rename(target)  # atomic: another actor on this node may have won the race
     except OSError:
-        if not (target / CONFIG_FILE).is_file():
+        if not target.is_dir():
             raise
     return target
 

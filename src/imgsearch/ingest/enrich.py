@@ -7,7 +7,8 @@ do. It decodes at a higher resolution than the CLIP path (small print must stay 
 the plain indexing path pays nothing when no signal is asked for.
 
 Worker threads read and decode files and run the per-image makers (OCR); the main thread runs
-the batched GPU-friendly makers (captioner, detector) on full batches, so both overlap. Each
+the batched GPU-friendly makers (captioner, detector) on full batches, so both overlap. Or a
+`SignalSource` (a Ray cluster) describes the images elsewhere and only the texts come back. Each
 batch is committed on its own.
 """
 
@@ -25,7 +26,7 @@ from imgsearch.ingest.ahead import ordered_ahead
 from imgsearch.ingest.decode import decode_image
 from imgsearch.ingest.discover import discover
 from imgsearch.ingest.indexer import Progress
-from imgsearch.ingest.reading import open_image
+from imgsearch.ingest.reading import OpenedImage, open_image
 from imgsearch.store.catalog import Failure
 from imgsearch.store.text import TextStore
 from imgsearch.threads import decode_workers
@@ -59,19 +60,32 @@ class EnrichReport:
 
 
 @dataclass(frozen=True)
-class _Job:
+class SignalJob:
+    """One indexed image content (at `path`) and the makers whose signal it lacks."""
+
     content_hash: str
     path: str
     makers: tuple[TextMaker, ...]
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    job: _Job
-    image: Image.Image | None
+@dataclass
+class Described:
+    """A job with each maker's text (source -> text), or the reason its file could not be read."""
+
+    job: SignalJob
     texts: dict[str, str]
-    """source -> text from the makers that already ran (in the worker)."""
     error: str = ""
+    image: Image.Image | None = None
+    """Held here only until the batched makers have run on it."""
+
+
+class SignalSource(Protocol):
+    """Somewhere else that describes images (a cluster): which makers it takes, and their results."""
+
+    def runs(self, maker: TextMaker) -> bool: ...
+
+    def __call__(self, jobs: list[SignalJob]) -> Iterator[Described]:
+        """One `Described` per job, in any order, as they finish."""
 
 
 def enrich(
@@ -81,16 +95,35 @@ def enrich(
     batch_size: int = 8,
     workers: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    elsewhere: SignalSource | None = None,
 ) -> EnrichReport:
-    """Compute the signals `makers` make for every indexed image that lacks them."""
+    """Compute the signals `makers` make for every indexed image that lacks them; the makers that
+    `elsewhere` runs (a cluster) are run there, the others on this machine."""
     report = EnrichReport()
-    batch_size = _batch_size(makers, batch_size)
-    for batch in _describe_in_batches(_jobs(texts, makers), batch_size, workers, report.failed.append, on_progress):
+    there = [m for m in makers if elsewhere is not None and elsewhere.runs(m)]
+    here = [m for m in makers if m not in there]
+    for group, source in ((there, elsewhere), (here, None)):
+        if group:
+            _enrich_pass(texts, group, source, _batch_size(group, batch_size), workers, report, on_progress)
+    return report
+
+
+def _enrich_pass(
+    texts: TextStore,
+    makers: Sequence[TextMaker],
+    source: SignalSource | None,
+    batch_size: int,
+    workers: int | None,
+    report: EnrichReport,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    jobs = _jobs(texts, makers)
+    described = source(jobs) if source is not None else _describe_here(jobs, batch_size, workers)
+    for batch in _batches(described, len(jobs), batch_size, report.failed.append, on_progress):
         rows = [(d.job.content_hash, m.source, m.model_id, d.texts[m.source]) for d in batch for m in d.job.makers]
         texts.put_many(rows, keep_empty=True)
-        for _, source, _, _ in rows:
-            report.computed[source] = report.computed.get(source, 0) + 1
-    return report
+        for _, made, _, _ in rows:
+            report.computed[made] = report.computed.get(made, 0) + 1
 
 
 def caption_files(
@@ -104,37 +137,74 @@ def caption_files(
     """(path, caption) for every image file at or under `roots`, and the files that could not be read."""
     failures: list[Failure] = []
     found = discover(roots, on_error=lambda path, reason: failures.append(Failure(str(path), 0, 0, reason)))
-    jobs = [_Job("", str(f.path), (captioner,)) for f in found]
+    jobs = [SignalJob("", str(f.path), (captioner,)) for f in found]
     batch_size = _batch_size([captioner], batch_size)
+    described = _describe_here(jobs, batch_size, workers)
     pairs = [
         (d.job.path, d.texts[captioner.source])
-        for batch in _describe_in_batches(jobs, batch_size, workers, failures.append, on_progress)
+        for batch in _batches(described, len(jobs), batch_size, failures.append, on_progress)
         for d in batch
     ]
     return pairs, failures
 
 
-def _describe_in_batches(
-    jobs: list[_Job],
+def signal_image(path: Path, content_hash: str = "", data: bytes | None = None) -> Image.Image:
+    """The picture every maker sees, decoded at `DECODE_SIDE` from the file or its `data` (already
+    checked against `content_hash`); raises UnreadableImageError with the reason."""
+    if data is not None:
+        return decode_image(data, min_side=DECODE_SIDE).image
+    with open_image(path) as opened:
+        _check_unchanged(opened, content_hash)
+        return decode_image(opened.source(), min_side=DECODE_SIDE).image
+
+
+def signal_bytes(path: Path, content_hash: str) -> bytes:
+    """The file's bytes for `signal_image` elsewhere, checked against `content_hash`."""
+    with open_image(path) as opened:
+        _check_unchanged(opened, content_hash)
+        return opened.data if opened.data is not None else path.read_bytes()
+
+
+def _check_unchanged(opened: OpenedImage, content_hash: str) -> None:
+    if content_hash and opened.content_hash != content_hash:
+        raise UnreadableImageError("the file changed since it was indexed; run index again")
+
+
+def _describe_here(jobs: list[SignalJob], batch_size: int, workers: int | None) -> Iterator[Described]:
+    """Jobs described on this machine: decoded (and OCR'd) by worker threads, then batched makers."""
+    batch: list[Described] = []
+    for described in _decode_all(jobs, workers, batch_size):
+        if described.error:
+            yield described
+            continue
+        batch.append(described)
+        if len(batch) >= batch_size:
+            yield from _run_batched(batch)
+            batch = []
+    yield from _run_batched(batch)
+
+
+def _batches(
+    described: Iterator[Described],
+    total: int,
     batch_size: int,
-    workers: int | None,
     on_failure: Callable[[Failure], None],
     on_progress: Callable[[Progress], None] | None,
-) -> Iterator[list[_Decoded]]:
-    """Batches of decoded jobs with every maker's text filled in; unreadable files go to `on_failure`."""
-    batch: list[_Decoded] = []
-    for done, decoded in enumerate(_decode_all(jobs, workers, batch_size), start=1):
-        if decoded.error:
-            on_failure(Failure(decoded.job.path, 0, 0, decoded.error))
+) -> Iterator[list[Described]]:
+    """Described jobs in batches to commit; unreadable files go to `on_failure`."""
+    batch: list[Described] = []
+    for done, item in enumerate(described, start=1):
+        if item.error:
+            on_failure(Failure(item.job.path, 0, 0, item.error))
         else:
-            batch.append(decoded)
+            batch.append(item)
         if len(batch) >= batch_size:
-            yield _run_batched(batch)
+            yield batch
             batch = []
         if on_progress:
-            on_progress(Progress(done, len(jobs), decoded.job.path))
+            on_progress(Progress(done, total, item.job.path))
     if batch:
-        yield _run_batched(batch)
+        yield batch
 
 
 def _batch_size(makers: Sequence[TextMaker], asked: int) -> int:
@@ -142,38 +212,37 @@ def _batch_size(makers: Sequence[TextMaker], asked: int) -> int:
     return max([asked, *(getattr(m, "batch_size", 0) for m in makers if not m.in_workers)])
 
 
-def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[_Job]:
+def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[SignalJob]:
     """One job per content hash that lacks a signal from at least one maker."""
     wanted: dict[str, tuple[str, list[TextMaker]]] = {}
     for maker in makers:
         for content_hash, path in texts.hashes_missing(maker.source, maker.model_id):
             wanted.setdefault(content_hash, (path, []))[1].append(maker)
-    return [_Job(h, path, tuple(found)) for h, (path, found) in sorted(wanted.items(), key=lambda kv: kv[1][0])]
+    return [SignalJob(h, path, tuple(found)) for h, (path, found) in sorted(wanted.items(), key=lambda kv: kv[1][0])]
 
 
-def _decode_all(jobs: list[_Job], workers: int | None, batch_size: int) -> Iterator[_Decoded]:
+def _decode_all(jobs: list[SignalJob], workers: int | None, batch_size: int) -> Iterator[Described]:
     """Decoded jobs in order, from a thread pool that runs a few batches ahead."""
     workers = workers or decode_workers()
     yield from ordered_ahead(_decode_one, jobs, workers=workers, window=max(2 * batch_size, 4 * workers), name="enrich")
 
 
-def _decode_one(job: _Job) -> _Decoded:
+def _decode_one(job: SignalJob) -> Described:
     """Read and decode one file and run the per-image makers on it (in a worker thread)."""
     try:
-        with open_image(Path(job.path)) as opened:
-            if job.content_hash and opened.content_hash != job.content_hash:
-                return _Decoded(job, None, {}, "the file changed since it was indexed; run index again")
-            image = decode_image(opened.source(), min_side=DECODE_SIDE).image
+        image = signal_image(Path(job.path), job.content_hash)
     except UnreadableImageError as exc:
-        return _Decoded(job, None, {}, str(exc))
-    return _Decoded(job, image, {m.source: m.describe([image])[0] for m in job.makers if m.in_workers})
+        return Described(job, {}, str(exc))
+    return Described(job, {m.source: m.describe([image])[0] for m in job.makers if m.in_workers}, image=image)
 
 
-def _run_batched(batch: list[_Decoded]) -> list[_Decoded]:
+def _run_batched(batch: list[Described]) -> list[Described]:
     """Run the batched makers (captioner, detector) over the images of this batch that need them."""
     batched = {id(m): m for d in batch for m in d.job.makers if not m.in_workers}
     for maker in batched.values():
         needing = [d for d in batch if maker in d.job.makers]
-        for decoded, text in zip(needing, maker.describe([d.image for d in needing])):
-            decoded.texts[maker.source] = text
+        for described, text in zip(needing, maker.describe([d.image for d in needing])):
+            described.texts[maker.source] = text
+    for described in batch:
+        described.image = None  # the batch's pixels are freed once it is described
     return batch

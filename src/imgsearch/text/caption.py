@@ -7,12 +7,13 @@ presets); BLIP takes an optional text the caption continues ("a photograph of").
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, local_folder, to_device
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, PREFIX, ApiCaptioner
 
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
@@ -48,6 +49,10 @@ class Captioner:
     def prepare(self) -> None:
         """Fail in seconds if torch or the model is missing, before any long pass."""
         check_available(self.name, "caption")
+
+    def local_folder(self) -> Path:
+        """The model's files on this machine (to send to a cluster's nodes)."""
+        return local_folder(self.name, "caption", self.load)
 
     def describe(self, images: list[Image.Image]) -> list[str]:
         return in_batches(images, self.batch_size, self._batch)

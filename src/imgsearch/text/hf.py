@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models.hub import cache_dir, copy_hint, hub_unreachable
+from imgsearch.models.hub import cache_dir, copy_hint, hub_unreachable, local_snapshot
 
 T = TypeVar("T")
 
@@ -94,6 +94,21 @@ def _not_available(name: str, kind: str, reason: str) -> ModelNotAvailableError:
         f"The {KINDS[kind]} model {name!r} is not available: {reason}. Give a local model folder, or "
         f"{copy_hint(f'imgsearch models download --kind {kind} {name}')}."
     )
+
+
+def local_folder(name: str, kind: str, load: Callable[[], object]) -> Path:
+    """The folder `name` loads from: the folder itself or its cached Hub snapshot (`load` fetches it
+    first, once, when it is not cached). What a cluster's nodes are sent instead of each downloading."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return folder
+    snapshot = local_snapshot(name, ["*"])
+    if snapshot is None:
+        load()
+        snapshot = local_snapshot(name, ["*"])
+    if snapshot is None:
+        raise _not_available(name, kind, "it loaded, but not from the Hugging Face cache")
+    return snapshot
 
 
 def to_device(inputs: Any) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, local_folder, to_device
 
 DEFAULT_DETECTOR = "facebook/detr-resnet-50"
 """Apache-2.0, the 80 COCO classes."""
@@ -67,6 +68,10 @@ class ObjectCounter:
     def prepare(self) -> None:
         """Fail in seconds if torch or the model is missing, before any long pass."""
         check_available(self.name, "detector")
+
+    def local_folder(self) -> Path:
+        """The model's files on this machine (to send to a cluster's nodes)."""
+        return local_folder(self.name, "detector", self.load)
 
     def describe(self, images: list[Image.Image]) -> list[str]:
         return [count_phrase(labels) for labels in self.detect(images)]
