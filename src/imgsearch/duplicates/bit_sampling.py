@@ -70,8 +70,9 @@ def sampled_pairs(hashes: np.ndarray, variants: list[np.ndarray], threshold: int
     ids = np.arange(len(entries), dtype=np.uint64)
     rng = np.random.default_rng(SEED)
     keys = [_TableKey.random(rng, chosen.key_bits, HASH_BITS - id_bits) for _ in range(chosen.tables)]
-    found = in_threads(lambda t: _table_pairs(entries, ids, id_bits, count, threshold, keys[: t + 1]),
-                       range(chosen.tables))
+    found = in_threads(
+        lambda t: _table_pairs(entries, ids, id_bits, count, threshold, keys[: t + 1]), range(chosen.tables)
+    )
     return np.concatenate(found) % count
 
 
@@ -124,7 +125,10 @@ def _table_pairs(
 
 
 def _first_meeting(
-    first: np.ndarray, second: np.ndarray, first_hashes: np.ndarray, second_hashes: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    first_hashes: np.ndarray,
+    second_hashes: np.ndarray,
     earlier: list[_TableKey],
 ) -> np.ndarray:
     """The pairs that share no bucket in an earlier table (those were listed there already)."""

@@ -39,17 +39,20 @@ def exact_pairs(hashes: np.ndarray, variants: list[np.ndarray], threshold: int) 
     """(k, 2) rows (query, stored) with a query variant within `threshold` bits of a stored hash."""
     probes = [
         (_ChunkTable(hashes, chunk), mask)
-        for chunk, radius in enumerate(chunk_radii(threshold)) if radius >= 0
+        for chunk, radius in enumerate(chunk_radii(threshold))
+        if radius >= 0
         for mask in _ball(radius)
     ]
 
     def probe(number: int) -> np.ndarray:
         table, mask = probes[number]
-        return np.concatenate([
-            table.pairs(variant[first : first + _QUERY_BLOCK], first, mask, threshold)
-            for variant in variants
-            for first in range(0, len(hashes), _QUERY_BLOCK)
-        ])
+        return np.concatenate(
+            [
+                table.pairs(variant[first : first + _QUERY_BLOCK], first, mask, threshold)
+                for variant in variants
+                for first in range(0, len(hashes), _QUERY_BLOCK)
+            ]
+        )
 
     return np.concatenate(in_threads(probe, range(len(probes))))
 
