@@ -106,12 +106,21 @@ def _table_pairs(
     then id, each stored hash is checked against the entries after it in its bucket, so every
     stored-stored and turned-stored pair is checked once and turned-turned pairs never."""
     key, earlier = keys[-1], keys[:-1]
-    packed = np.sort((key(entries) << np.uint64(id_bits)) | ids)
-    # One bucket past the end that matches none, so a run is followed without bounds checks.
-    bucket = np.append(packed >> np.uint64(id_bits), np.uint64(np.iinfo(np.uint64).max))
-    order = (packed & np.uint64((1 << id_bits) - 1)).astype(np.intp)
+    size, low = len(entries), np.uint64((1 << id_bits) - 1)
+    # Bucket in the top bits, entry id in the low ones: one in-place sort groups the buckets. A last
+    # value that is no bucket (low bits set) ends every run, so runs are followed without bounds checks.
+    bucket = np.empty(size + 1, dtype=np.uint64)
+    bucket[size] = 1
+    packed = bucket[:size]
+    np.bitwise_and(entries, key.mask, out=packed)
+    np.multiply(packed, key.multiplier, out=packed)
+    np.bitwise_and(packed, ~low, out=packed)
+    np.bitwise_or(packed, ids, out=packed)
+    packed.sort()
+    order = (packed & low).view(np.int64)
+    np.bitwise_and(packed, ~low, out=packed)
     sorted_hashes = entries[order]
-    active = np.flatnonzero((order < count) & (bucket[:-1] == bucket[1:]))
+    active = np.flatnonzero((order[:-1] < count) & (bucket[: size - 1] == bucket[1:size]))
     found = []
     step = 1
     while len(active):
