@@ -56,9 +56,7 @@ def _exif_turned(image: Image.Image) -> tuple[Image.Image, str, dict]:
 
 TRANSFORMS: dict[str, Callable[[Image.Image], tuple[Image.Image, str, dict]]] = {
     "resize 50%": lambda im: (
-        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
-        "JPEG",
-        {"quality": 90},
+        im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), "JPEG", {"quality": 90}
     ),
     "JPEG q40": lambda im: (im, "JPEG", {"quality": 40}),
     "PNG": lambda im: (im, "PNG", {}),
@@ -101,9 +99,8 @@ def upright(path: Path) -> Image.Image:
     return decode_image(path.read_bytes(), min_side=DRAFT_FACTOR * VIT_B32_SIDE).image
 
 
-def evaluate(
-    hashes: np.ndarray, files: list[tuple[Path, int, str]], threshold: int, rotated: bool, transforms: list[str]
-) -> dict[str, object]:
+def evaluate(hashes: np.ndarray, files: list[tuple[Path, int, str]], threshold: int, rotated: bool,
+             transforms: list[str]) -> dict[str, object]:
     if rotated:
         pairs = near_pairs(hashes, threshold)
     else:  # baselines: all pairs (fine at this size), no rotation handling
@@ -143,9 +140,8 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
     transforms = [*TRANSFORMS, *HARDER]
     rows = []
     for threshold in args.thresholds:
-        rows.append(
-            {"method": "imgsearch near", "threshold": threshold, **evaluate(ours, files, threshold, True, transforms)}
-        )
+        rows.append({"method": "imgsearch near", "threshold": threshold,
+                     **evaluate(ours, files, threshold, True, transforms)})
         for name, hashes in baselines.items():
             scores = evaluate(hashes, files, threshold, False, transforms)
             rows.append({"method": name, "threshold": threshold, **scores})
@@ -204,12 +200,8 @@ def main() -> None:
     parser.add_argument("--thresholds", type=int, nargs="+", default=[6, 8, 10, 12])
     parser.add_argument("--synthetic", type=int, nargs="*", default=[100_000, 250_000])
     parser.add_argument("--synthetic-threshold", type=int, default=10)
-    parser.add_argument(
-        "--search",
-        choices=["auto", "exact", "sampled"],
-        default="auto",
-        help="Near-pair search for the synthetic timing: picked by size (auto) or forced.",
-    )
+    parser.add_argument("--search", choices=["auto", "exact", "sampled"], default="auto",
+                        help="Near-pair search for the synthetic timing: picked by size (auto) or forced.")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
     print(json.dumps({"event": "start", "load_avg": os.getloadavg()}))
