@@ -37,41 +37,43 @@ def candidate_work(count: int, threshold: int, variants: int) -> tuple[float, fl
 
 def exact_pairs(hashes: np.ndarray, variants: list[np.ndarray], threshold: int) -> np.ndarray:
     """(k, 2) rows (query, stored) with a query variant within `threshold` bits of a stored hash."""
-    probes = [
-        (_ChunkTable(hashes, chunk), mask)
-        for chunk, radius in enumerate(chunk_radii(threshold))
-        if radius >= 0
-        for mask in _ball(radius)
+    radii = chunk_radii(threshold)
+    tables = [_ChunkTable(hashes, chunk, radius) for chunk, radius in enumerate(radii) if radius >= 0]
+    work = [
+        (table, variant, first)
+        for table in tables
+        for variant in variants
+        for first in range(0, len(hashes), _QUERY_BLOCK)
     ]
 
     def probe(number: int) -> np.ndarray:
-        table, mask = probes[number]
-        return np.concatenate(
-            [
-                table.pairs(variant[first : first + _QUERY_BLOCK], first, mask, threshold)
-                for variant in variants
-                for first in range(0, len(hashes), _QUERY_BLOCK)
-            ]
-        )
+        table, variant, first = work[number]
+        return table.pairs(variant[first : first + _QUERY_BLOCK], first, threshold)
 
-    return np.concatenate(in_threads(probe, range(len(probes))))
+    return np.concatenate(in_threads(probe, range(len(work))))
 
 
 class _ChunkTable:
     """The hashes sorted by one chunk's value: stored[start[v]:start[v + 1]] have chunk v."""
 
-    def __init__(self, hashes: np.ndarray, chunk: int) -> None:
+    def __init__(self, hashes: np.ndarray, chunk: int, radius: int) -> None:
         self.chunk = chunk
+        self.masks = _ball(radius)
         keys = _chunk(hashes, chunk)
         self.rows = np.argsort(keys, kind="stable")
         self.stored = hashes[self.rows]
         self.start = np.zeros(_BUCKETS + 1, dtype=np.int64)
         np.cumsum(np.bincount(keys, minlength=_BUCKETS), out=self.start[1:])
 
-    def pairs(self, queries: np.ndarray, first_row: int, mask: int, threshold: int) -> np.ndarray:
-        probe = _chunk(queries, self.chunk) ^ mask
-        owner, position = close_in_runs(queries, self.start[probe], self.start[probe + 1], self.stored, threshold)
-        return np.stack([owner + first_row, self.rows[position]], axis=1)
+    def pairs(self, queries: np.ndarray, first_row: int, threshold: int) -> np.ndarray:
+        """Pairs (query row, stored row) for queries whose chunk is within the radius of a stored one's."""
+        keys = _chunk(queries, self.chunk)
+        found = []
+        for mask in self.masks:
+            probe = keys ^ mask
+            owner, position = close_in_runs(queries, self.start[probe], self.start[probe + 1], self.stored, threshold)
+            found.append(np.stack([owner + first_row, self.rows[position]], axis=1))
+        return np.concatenate(found)
 
 
 def _chunk(hashes: np.ndarray, index: int) -> np.ndarray:

@@ -1,22 +1,25 @@
 """All pairs of 64-bit hashes within a Hamming distance, without comparing every pair.
 
-Two searches, chosen by their estimated cost (`near_pairs(exact=None)`):
+Two searches; `near_pairs(exact=None)` picks by their estimated time:
 
-- Exact, by multi-index hashing (`multi_index`): finds every pair, but its work grows as n²
-  (each hash is checked against ~8,400 others per turn at 10 bits and a million hashes), so a
-  million photos would take many minutes. It is used while it is estimated to finish within
-  `EXACT_BUDGET_SECONDS`, or when it is the cheaper of the two: at the default 10 bits that is
-  libraries up to about 120,000 photos (docs/benchmarks.md), which get every pair.
-- Sampled, by bit-sampling locality-sensitive hashing (`bit_sampling`): a few hundred tables,
-  each bucketing the hashes by ~20 random bits; only hashes sharing a bucket are compared, so the
-  work grows about linearly and a million hashes take well under a minute. Every pair it reports
-  is within the threshold (each is checked exactly, like the exact search); the price is that a
-  pair can be missed, by chance, when its differing bits fall in every table's sample. At 10 bits
-  it is designed to find 95% of the pairs exactly 10 bits apart and over 99.8% of those 8 or fewer
-  apart; a copy missed that way usually still joins its group through another copy. The tables come
-  from a fixed seed, so the same library gives the same groups every run.
+- Exact, by multi-index hashing (`multi_index`): finds every pair, but its work grows as n². At
+  10 bits each hash (and each turn of it) is checked against ~6,500 others in a million, about
+  2·10¹⁰ checks: minutes of numpy time. It is used while it is estimated to take at most
+  `EXACT_BUDGET_SECONDS` on one core, or when it is the cheaper one: at the default 10 bits that
+  is libraries up to about 200,000 photos (~330,000 at 8 bits), which get every pair.
+- Sampled, by bit-sampling locality-sensitive hashing (`bit_sampling`): some hundred tables, each
+  grouping the hashes by ~20 bits picked at random; only hashes that share a group somewhere are
+  compared, so the work grows far slower than n² (a million hashes: ~25 s of one core). Every pair
+  it reports is within the threshold, because each is checked exactly like in the exact search.
+  The price is recall: a pair is missed when, by chance, every table picked one of the bits it
+  differs in. At 10 bits it is designed to find 95% of the pairs exactly 10 bits apart, 98.8% of
+  those 9 apart and over 99.8% of those 8 or closer (measured: docs/benchmarks.md); the re-saved
+  copies the near tier is for mostly differ by fewer bits, and a copy missed that way still joins
+  its group through any other copy it is found with. The tables come from a fixed seed, so the
+  same library gives the same groups on every run.
 
-Numpy only: faiss is an optional extra, and its binary indexes were slower here (docs/benchmarks.md).
+Both run their independent tables on two threads. Numpy only: faiss is an optional extra, and its
+binary indexes were no faster here (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from imgsearch.duplicates.multi_index import candidate_work, exact_pairs
 
 EXACT_BUDGET_SECONDS = 10.0
 """The exact search is used while it is estimated to take at most this long on one core."""
-_EXACT_NS_PER_PROBE = 8.0
-_EXACT_NS_PER_CANDIDATE = 32.0
-"""Cost model of the exact search, measured on one core (same scale as `bit_sampling`'s)."""
+_EXACT_NS_PER_PROBE = 18.0
+_EXACT_NS_PER_CANDIDATE = 7.0
+"""Cost model of the exact search on one core, fitted at 50,000 to 250,000 hashes (docs/benchmarks.md)."""
 
 
 def near_pairs(hashes: np.ndarray, threshold: int, *, rotated: bool = True, exact: bool | None = None) -> np.ndarray:
