@@ -10,7 +10,7 @@ from typing import TypeVar
 import numpy as np
 
 T = TypeVar("T")
-WORKERS = min(2, os.cpu_count() or 1)
+WORKERS = min(4, os.cpu_count() or 1)
 """Threads for the searches' independent tables: numpy sorts, gathers and compares without the GIL."""
 
 _BLOCK_CANDIDATES = 1 << 22

@@ -18,8 +18,8 @@ Two searches; `near_pairs(exact=None)` picks by their estimated time:
   its group through any other copy it is found with. The tables come from a fixed seed, so the
   same library gives the same groups on every run.
 
-Both run their independent tables on two threads. Numpy only: faiss is an optional extra, and its
-binary indexes were no faster here (docs/benchmarks.md).
+Both run their independent tables on up to four threads. Numpy only: faiss is an optional
+extra, and its binary indexes were no faster here (docs/benchmarks.md).
 """
 
 from __future__ import annotations
