@@ -18,8 +18,8 @@ from math import ceil, comb, log, log1p
 import numpy as np
 
 from imgsearch.duplicates.candidates import in_threads
+from imgsearch.duplicates.hashing import HASH_BITS
 
-HASH_BITS = 64
 MISS_AT_THRESHOLD = 0.05
 """Designed chance that a pair exactly `threshold` bits apart is missed; closer pairs are missed far less."""
 SEED = 13

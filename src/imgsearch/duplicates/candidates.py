@@ -1,4 +1,5 @@
-"""The exact Hamming check both near-pair searches end in: each query against a run of a sorted table."""
+"""What the near-pair searches share: the exact check of each query against a run of a sorted
+table (multi-index hashing), and the threads their independent tables run on (both searches)."""
 
 from __future__ import annotations
 
