@@ -1,7 +1,8 @@
 """Near-duplicate benchmark (run by hand): precision and recall per transformation, and speed.
 
     python bench/dup_bench.py                       # transformed COCO copies + 100k/250k synthetic
-    python bench/dup_bench.py --synthetic 1000000   # the 1M timing (long on 2 cores)
+    python bench/dup_bench.py --skip-quality --synthetic 1000000   # the 1M timing
+    python bench/dup_bench.py --skip-quality --search exact         # force one near-pair search
 
 Builds a duplicate set in a temporary folder (outside the checkout) from the shared COCO photos:
 the first --with-copies photos each get ten copies (50% resize, JPEG q40, PNG, WebP, HEIC, 5% crop,
@@ -148,29 +149,49 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
-def synthetic(n: int, threshold: int, seed: int = 0) -> dict[str, object]:
-    """Random hashes with planted groups (copies a few bits off, some turned a quarter)."""
+def synthetic(n: int, threshold: int, search: str = "auto", seed: int = 0) -> dict[str, object]:
+    """Random hashes with 1% planted copies, spread evenly over 0..threshold bits from their original
+    and a quarter of them turned (90, 180 or 270 degrees); recall is reported per planted distance."""
+    from imgsearch.duplicates.bit_sampling import plan
     from imgsearch.duplicates.hashing import rotations
+    from imgsearch.duplicates.near import use_exact
 
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
     planted = n // 100
-    sources = rng.choice(n, planted, replace=False)
-    targets = rng.choice(np.setdiff1d(np.arange(n), sources), planted, replace=False)
+    rows = rng.permutation(n)
+    sources, targets = rows[:planted], rows[planted : 2 * planted]
+    distances = np.arange(planted) % (threshold + 1)
     flips = np.zeros(planted, dtype=np.uint64)
-    for _ in range(threshold // 2):
-        flips |= np.uint64(1) << rng.integers(0, 64, planted).astype(np.uint64)
-    copies = hashes[sources] ^ flips
-    turned = rng.random(planted) < 0.25
-    copies[turned] = rotations(copies[turned])[1]
+    for row in range(planted):
+        flips[row] = sum(1 << int(bit) for bit in rng.choice(64, distances[row], replace=False))
+    turns = np.where(rng.random(planted) < 0.25, rng.integers(1, 4, planted), 0)
+    turned = rotations(hashes[sources])
+    copies = np.choose(turns, turned) ^ flips
     hashes[targets] = copies
-    started = time.perf_counter()
-    pairs = near_pairs(hashes, threshold)
+    exact = {"auto": None, "exact": True, "sampled": False}[search]
+    chose_exact = use_exact(n, threshold) if exact is None else exact
+    load_before = os.getloadavg()
+    started, cpu = time.perf_counter(), time.process_time()
+    pairs = near_pairs(hashes, threshold, exact=exact)
     labels = component_labels(n, pairs)
-    seconds = time.perf_counter() - started
-    found = float(np.mean(labels[sources] == labels[targets]))
-    return {"n": n, "threshold": threshold, "seconds": round(seconds, 1), "pairs": len(pairs),
-            "planted_found": found, "load_avg": os.getloadavg()}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    low, high = np.minimum(sources, targets), np.maximum(sources, targets)
+    found_pairs = set((pairs[:, 0] * n + pairs[:, 1]).tolist())
+    pair_found = np.array([int(a) * n + int(b) in found_pairs for a, b in zip(low, high)])
+    by_distance = {int(d): round(float(pair_found[distances == d].mean()), 4) for d in range(threshold + 1)}
+    return {
+        "n": n,
+        "threshold": threshold,
+        "search": "exact" if chose_exact else f"sampled {plan(n, threshold, 3)}",
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "pairs": len(pairs),
+        "planted_found": float(np.mean(labels[sources] == labels[targets])),
+        "planted_pair_recall_by_distance": by_distance,
+        "load_avg_before": load_before,
+        "load_avg": os.getloadavg(),
+    }
 
 
 def main() -> None:
@@ -179,6 +200,8 @@ def main() -> None:
     parser.add_argument("--thresholds", type=int, nargs="+", default=[6, 8, 10, 12])
     parser.add_argument("--synthetic", type=int, nargs="*", default=[100_000, 250_000])
     parser.add_argument("--synthetic-threshold", type=int, default=10)
+    parser.add_argument("--search", choices=["auto", "exact", "sampled"], default="auto",
+                        help="Near-pair search for the synthetic timing: picked by size (auto) or forced.")
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
     print(json.dumps({"event": "start", "load_avg": os.getloadavg()}))
@@ -186,7 +209,7 @@ def main() -> None:
         for row in quality(args):
             print(json.dumps(row))
     for n in args.synthetic:
-        print(json.dumps(synthetic(n, args.synthetic_threshold)), flush=True)
+        print(json.dumps(synthetic(n, args.synthetic_threshold, args.search)), flush=True)
     print(json.dumps({"event": "end", "load_avg": os.getloadavg()}))
 
 

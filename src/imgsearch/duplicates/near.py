@@ -1,89 +1,71 @@
 """All pairs of 64-bit hashes within a Hamming distance, without comparing every pair.
 
-Multi-index hashing (Norouzi et al., 2012): split each hash into four 16-bit chunks. Two
-hashes at distance <= t differ in at most t // 4 bits in at least one chunk (pigeonhole),
-so each hash only needs comparing with the hashes whose chunk lies in that small Hamming
-ball around its own, found through one bucket table per chunk. Exact (no pair within the
-threshold is missed); the work grows with n times the bucket occupancy, not n squared.
-Numpy only: faiss is an optional extra and not needed here.
+Two searches; `near_pairs(exact=None)` picks by their estimated time:
+
+- Exact, by multi-index hashing (`multi_index`): finds every pair, but its work grows as n². At
+  10 bits each hash (and each turn of it) is checked against ~6,500 others in a million, about
+  2·10¹⁰ checks: minutes of numpy time. It is used while it is estimated to take at most
+  `EXACT_BUDGET_SECONDS` on one core, or when it is the cheaper one: at the default 10 bits that
+  is libraries up to about 200,000 photos (~330,000 at 8 bits), which get every pair.
+- Sampled, by bit-sampling locality-sensitive hashing (`bit_sampling`): some hundred tables, each
+  grouping the hashes by ~20 bits picked at random; only hashes that share a group somewhere are
+  compared, so the work grows far slower than n² (a million hashes: ~25 s of one core). Every pair
+  it reports is within the threshold, because each is checked exactly like in the exact search.
+  The price is recall: a pair is missed when, by chance, every table picked one of the bits it
+  differs in. At 10 bits it is designed to find 95% of the pairs exactly 10 bits apart, 98.8% of
+  those 9 apart and over 99.8% of those 8 or closer (measured: docs/benchmarks.md); the re-saved
+  copies the near tier is for mostly differ by fewer bits, and a copy missed that way still joins
+  its group through any other copy it is found with. The tables come from a fixed seed, so the
+  same library gives the same groups on every run.
+
+Both run their independent tables on up to four threads. Numpy only: faiss is an optional
+extra, and its binary indexes were no faster here (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 
-from imgsearch.duplicates.hashing import hamming, rotations
+from imgsearch.duplicates.bit_sampling import plan, sampled_pairs
+from imgsearch.duplicates.hashing import rotations
+from imgsearch.duplicates.multi_index import candidate_work, exact_pairs
 
-_CHUNKS = 4
-_CHUNK_BITS = 16
-_BUCKETS = 1 << _CHUNK_BITS
-_QUERY_BLOCK = 1 << 16
-"""Queries handled together; bounds memory to a few hundred MB at a million hashes."""
+EXACT_BUDGET_SECONDS = 10.0
+"""The exact search is used while it is estimated to take at most this long on one core."""
+_EXACT_NS_PER_PROBE = 18.0
+_EXACT_NS_PER_CANDIDATE = 7.0
+"""Cost model of the exact search on one core, fitted at 50,000 to 250,000 hashes (docs/benchmarks.md)."""
 
 
-def near_pairs(hashes: np.ndarray, threshold: int, *, rotated: bool = True) -> np.ndarray:
+def near_pairs(hashes: np.ndarray, threshold: int, *, rotated: bool = True, exact: bool | None = None) -> np.ndarray:
     """(k, 2) row numbers i < j whose hashes are within `threshold` bits; with `rotated`, also
-    pairs where one picture is the other turned by a quarter or half turn."""
+    pairs where one picture is the other turned by a quarter or half turn. `exact`: True finds
+    every pair, False samples (see the module notes), None picks by the estimated time."""
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     if not 0 <= threshold < 64:
         raise ValueError(f"threshold must be 0..63 bits, got {threshold}")
     if len(hashes) < 2:
         return np.empty((0, 2), dtype=np.int64)
-    tables = [_BucketTable(_chunk(hashes, c)) for c in range(_CHUNKS)]
-    masks = _ball(threshold // _CHUNKS)
     # A 270-degree match is the 90-degree match seen from the other picture, so three suffice.
     variants = rotations(hashes)[:3] if rotated else [hashes]
-    found = [
-        _pairs_for(variant[start : start + _QUERY_BLOCK], start, hashes, tables, masks, threshold)
-        for variant in variants
-        for start in range(0, len(hashes), _QUERY_BLOCK)
-    ]
-    pairs = np.concatenate(found)
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    if exact is None:
+        exact = use_exact(len(hashes), threshold, len(variants))
+    if exact:
+        found = exact_pairs(hashes, variants, threshold)
+    else:
+        found = sampled_pairs(hashes, variants, threshold, plan(len(hashes), threshold, len(variants)))
+    pairs = np.sort(found, axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.astype(np.int64)
 
 
-class _BucketTable:
-    """Row numbers grouped by one chunk's value: rows[start[v]:start[v + 1]] have chunk v."""
-
-    def __init__(self, keys: np.ndarray) -> None:
-        self.rows = np.argsort(keys, kind="stable")
-        self.start = np.zeros(_BUCKETS + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys, minlength=_BUCKETS), out=self.start[1:])
+def exact_seconds(count: int, threshold: int, variants: int) -> float:
+    """Estimated time of the exact search on one core, for `count` uniform hashes."""
+    probes, candidates = candidate_work(count, threshold, variants)
+    return (probes * _EXACT_NS_PER_PROBE + candidates * _EXACT_NS_PER_CANDIDATE) * 1e-9
 
 
-def _chunk(hashes: np.ndarray, index: int) -> np.ndarray:
-    return ((hashes >> np.uint64(index * _CHUNK_BITS)) & np.uint64(_BUCKETS - 1)).astype(np.int64)
-
-
-def _ball(radius: int) -> np.ndarray:
-    """Every 16-bit mask with at most `radius` bits set."""
-    masks = [sum(1 << b for b in bits) for r in range(radius + 1) for bits in combinations(range(_CHUNK_BITS), r)]
-    return np.array(masks, dtype=np.int64)
-
-
-def _pairs_for(
-    queries: np.ndarray, first_row: int, hashes: np.ndarray, tables: list[_BucketTable],
-    masks: np.ndarray, threshold: int,
-) -> np.ndarray:
-    """Pairs (query row, stored row) within the threshold, for one block of queries."""
-    query_rows = np.arange(first_row, first_row + len(queries), dtype=np.int64)
-    found = []
-    for index, table in enumerate(tables):
-        keys = _chunk(queries, index)
-        for mask in masks:
-            probe = keys ^ mask
-            lo, hi = table.start[probe], table.start[probe + 1]
-            counts = hi - lo
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            owner = np.repeat(np.arange(len(queries)), counts)
-            offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            candidates = table.rows[np.repeat(lo, counts) + offsets]
-            close = hamming(queries[owner], hashes[candidates]) <= threshold
-            mine, theirs = query_rows[owner[close]], candidates[close]
-            keep = mine != theirs
-            found.append(np.stack([np.minimum(mine, theirs)[keep], np.maximum(mine, theirs)[keep]], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+def use_exact(count: int, threshold: int, variants: int = 3) -> bool:
+    """Whether the exact search is affordable: within the budget, or no slower than sampling."""
+    exact = exact_seconds(count, threshold, variants)
+    return exact <= max(EXACT_BUDGET_SECONDS, plan(count, threshold, variants).seconds(count, variants))
