@@ -63,11 +63,11 @@ def move_copies(
                 report.moved.append((str(source), str(destination)))
                 entries.append({"from": str(source), "to": str(destination), "group": group.number,
                                 "tier": member.tier, "keeper": group.keeper.record.path})
-    finally:
-        catalog.move_paths(report.moved)
+    finally:  # the manifest first: files that moved can always be put back, whatever the catalog does
         if entries:
             _write_manifest(report.manifest, {"version": MANIFEST_VERSION, "catalog": str(catalog.path),
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "moves": entries})
+        catalog.move_paths(report.moved)
     return report
 
 
@@ -88,8 +88,8 @@ def undo_moves(catalog: Catalog, manifest: str | Path) -> MoveReport:
             entry["undone"] = True
             report.moved.append((str(source), str(destination)))
     finally:
-        catalog.move_paths(report.moved)
         _write_manifest(path, data)
+        catalog.move_paths(report.moved)
     return report
 
 
