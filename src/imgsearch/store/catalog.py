@@ -144,14 +144,20 @@ _CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7
 }
 
 
+def utf8_safe(text: str) -> str:
+    """`text` that encodes as UTF-8 (JSON over HTTP, a UTF-8 column): undecodable bytes of a file
+    name shown as \\xNN, everything else unchanged."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def escape_undecodable(text: str) -> str:
-    """`text` safe to print on one line or encode as UTF-8: undecodable bytes of a file name shown
-    as \\xNN, control characters as \\n, \\t or \\xNN (a newline in a name must not split a result
-    line, nor an escape sequence reach the terminal)."""
+    """`text` safe to print on one line: `utf8_safe`, and control characters as \\n, \\t or \\xNN
+    (a newline in a name must not split a result line, nor an escape sequence reach the terminal)."""
     if text.isascii() and text.isprintable():
         return text
-    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return shown.translate(_CONTROL_ESCAPES)
+    return utf8_safe(text).translate(_CONTROL_ESCAPES)
 
 
 def default_db_path() -> Path:
