@@ -102,6 +102,8 @@ def test_a_file_name_that_is_not_utf8_is_served_not_a_server_error(tmp_path: Pat
         assert "caf\\xe9.jpg" in {hit["name"] for hit in found.json()["results"]}
         details = client.get(f"/api/images/{odd_id}", headers=AUTH)
         assert details.status_code == 200 and details.json()["name"] == "caf\\xe9.jpg"
+        original = client.get(f"/files/{odd_id}", headers=AUTH)
+        assert original.status_code == 200 and original.content == odd.read_bytes()
         groups = client.get("/api/duplicates", params={"tier": "exact"}, headers=AUTH)
         assert groups.status_code == 200, groups.text
         assert _ids(groups.json()["groups"])["caf\\xe9.jpg"] == odd_id

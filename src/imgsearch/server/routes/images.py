@@ -28,6 +28,7 @@ from imgsearch.server.deps import (
 )
 from imgsearch.server.errors import ApiError
 from imgsearch.server.schemas import ErrorOut, ImageOut, SearchOut
+from imgsearch.store.catalog import utf8_safe
 from imgsearch.server.thumbs import MEDIA_TYPES, THUMB_SIZES, servable_path
 from imgsearch.store.catalog import ImageRecord
 
@@ -125,6 +126,6 @@ async def original_file(backend: BackendDep, image_id: int) -> FileResponse:
     record, path = await _servable(backend, image_id)
     return FileResponse(
         path, media_type=MEDIA_TYPES.get(record.format, "application/octet-stream"),
-        filename=os.path.basename(path), content_disposition_type="inline",
+        filename=utf8_safe(os.path.basename(path)), content_disposition_type="inline",
         headers={"Cache-Control": FILE_CACHE_CONTROL},
     )
