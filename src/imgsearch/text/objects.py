@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, to_device
+from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, require_torch, to_device
 
 DEFAULT_DETECTOR = "facebook/detr-resnet-50"
 """Apache-2.0, the 80 COCO classes."""
@@ -76,7 +76,7 @@ class ObjectCounter:
         return in_batches(images, self.batch_size, self._batch)
 
     def _batch(self, images: list[Image.Image]) -> list[list[str]]:
-        import torch
+        torch = require_torch()  # the base install has none: say what to install
 
         processor, model = self.load()
         inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt"))
