@@ -28,9 +28,8 @@ from imgsearch.server.deps import (
 )
 from imgsearch.server.errors import ApiError
 from imgsearch.server.schemas import ErrorOut, ImageOut, SearchOut
-from imgsearch.store.catalog import utf8_safe
 from imgsearch.server.thumbs import MEDIA_TYPES, THUMB_SIZES, servable_path
-from imgsearch.store.catalog import ImageRecord
+from imgsearch.store.catalog import ImageRecord, utf8_safe
 
 router = APIRouter(tags=["images"])
 NOT_FOUND = {404: {"model": ErrorOut}}
