@@ -144,11 +144,18 @@ def test_move_and_undo_keep_odd_file_names(indexed, library, tmp_path):
         for entry in moved["moved"]:
             assert index.catalog.get_by_path(entry["to"]) is not None, entry
     assert run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"] == []
+    assert "Moved 0 files." in run_cli("duplicates", "--tier", "exact", "--move-to", tmp_path / "dupes", "--db", indexed)
 
     undone = run_json("duplicates", "--undo", moved["manifest"], "--db", indexed)
     assert undone["skipped"] == [] and len(undone["moved"]) == 4
     assert all((library / "backup" / name).is_file() for name in odd)
     assert len(run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"]) == 2
+
+
+def test_move_prints_the_undo_command_whole(indexed, tmp_path):
+    printed = run_cli("duplicates", "--move-to", tmp_path / "dupes", "--db", indexed)
+    manifest = next((tmp_path / "dupes").glob("imgsearch-duplicates-*.json"))
+    assert "Moved 3 files." in printed and f"Undo: imgsearch duplicates --undo {manifest}" in printed
 
 
 def test_move_never_overwrites(indexed, library, tmp_path):

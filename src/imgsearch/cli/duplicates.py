@@ -119,8 +119,9 @@ def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:
         print_json(report.to_dict())
     else:
         verb = "Moved back" if undo else "Moved"
-        out.print(f"{verb} {len(report.moved)} files." + ("" if undo or not report.moved else
-                  f" Manifest: {escape(str(report.manifest))} (undo: imgsearch duplicates --undo MANIFEST)"))
+        out.print(f"{verb} {_count(len(report.moved), 'file')}." + ("" if undo or not report.moved else
+                  f" Undo: imgsearch duplicates --undo {escape(escape_undecodable(str(report.manifest)))}"),
+                  highlight=False, soft_wrap=True)
         for path, reason in report.skipped:
             err.print(f"  [yellow]left alone[/] {escape(escape_undecodable(path))}: {escape(reason)}", highlight=False)
     if report.skipped:
