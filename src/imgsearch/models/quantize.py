@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout
+from imgsearch.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout, staged_directory
 
 INT8_SUFFIX = "-int8"
 
@@ -55,16 +55,8 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, *, text: bool = F
     if out.exists() and any(out.iterdir()):
         raise ImgsearchError(f"{out} is not empty; choose a new folder for the quantized model.")
     _quantization_tools()  # a missing extra fails before anything is written
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
-    try:
+    with staged_directory(out) as staging:
         _write_int8_copy(layout, staging, text)
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
