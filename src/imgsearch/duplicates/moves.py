@@ -47,7 +47,7 @@ def move_copies(
     under `target`, mirroring the indexed folders, and write the manifest there."""
     target = Path(os.path.realpath(Path(target).expanduser()))
     roots = [Path(r) for r in catalog.roots()]
-    _check_target(target, roots)
+    check_move_target(target, roots)
     report = MoveReport(target / time.strftime("imgsearch-duplicates-%Y%m%d-%H%M%S.json"))
     entries: list[dict[str, object]] = []
     try:
@@ -93,7 +93,8 @@ def undo_moves(catalog: Catalog, manifest: str | Path) -> MoveReport:
     return report
 
 
-def _check_target(target: Path, roots: list[Path]) -> None:
+def check_move_target(target: Path, roots: list[Path]) -> None:
+    """Refuse a folder for moved copies inside (or around) an indexed folder: they would be indexed again."""
     for root in roots:
         if target == root or root in target.parents:
             raise ImgsearchError(
