@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -125,6 +126,37 @@ def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
     ]
     again = run_json("duplicates", "--undo", moved["manifest"], "--db", indexed)
     assert again["moved"] == []  # a second undo does nothing
+
+
+def test_move_and_undo_keep_odd_file_names(indexed, library, tmp_path):
+    """Names that are not UTF-8, hold a newline or start with a dash move, follow in the catalog, and come back."""
+    odd = [os.fsdecode(b"caf\xe9.jpg"), "new\nline.jpg", "-dash.jpg"]
+    for name in odd:
+        shutil.copy(library / "c.jpg", library / "backup" / name)
+    run_json("index", library, "--db", indexed)
+    table = run_cli("duplicates", "--tier", "exact", "--db", indexed)
+    files = "".join(line.split("│")[4].strip() for line in table.splitlines() if line.count("│") > 4)
+    assert "caf\\xe9.jpg" in files and "new\\nline.jpg" in files  # shown escaped, as the other commands do
+
+    moved = run_json("duplicates", "--tier", "exact", "--move-to", tmp_path / "dupes", "--db", indexed)
+    assert moved["skipped"] == [] and len(moved["moved"]) == 4
+    with ImageIndex(indexed, create=False) as index:
+        for entry in moved["moved"]:
+            assert index.catalog.get_by_path(entry["to"]) is not None, entry
+    assert run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"] == []
+    rerun = run_cli("duplicates", "--tier", "exact", "--move-to", tmp_path / "dupes", "--db", indexed)
+    assert "Moved 0 files." in rerun
+
+    undone = run_json("duplicates", "--undo", moved["manifest"], "--db", indexed)
+    assert undone["skipped"] == [] and len(undone["moved"]) == 4
+    assert all((library / "backup" / name).is_file() for name in odd)
+    assert len(run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"]) == 2
+
+
+def test_move_prints_the_undo_command_whole(indexed, tmp_path):
+    printed = run_cli("duplicates", "--move-to", tmp_path / "dupes", "--db", indexed)
+    manifest = next((tmp_path / "dupes").glob("imgsearch-duplicates-*.json"))
+    assert "Moved 3 files." in printed and f"Undo: imgsearch duplicates --undo {manifest}" in printed
 
 
 def test_move_never_overwrites(indexed, library, tmp_path):

@@ -63,6 +63,14 @@ def test_cli_refuses_candidates_for_other_images(tmp_path: Path):
     assert "No candidate caption names an image" in output
 
 
+def test_a_missing_file_is_named_by_its_own_option(tmp_path: Path):
+    refs = tmp_path / "refs.json"
+    refs.write_text(json.dumps(REFERENCES))
+    missing = tmp_path / "nope.json"
+    assert "Check the --references path" in run_cli("eval-captions", "-r", missing, "-c", refs, expect=1)
+    assert "Check the --candidates path" in run_cli("eval-captions", "-r", refs, "-c", missing, expect=1)
+
+
 def test_missing_eval_extra_is_a_clear_error(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
     refs = tmp_path / "refs.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,16 @@ def test_clear_errors(tmp_path, tiny_clip_dir, photos):
     assert "None of the dataset's 13 images is under" in run_cli(*base, "--images", empty, expect=1)
     assert "No captions are left" in run_cli(*base, "--images", folder, "--oracle-captions", "2", expect=1)
     assert "unknown mode 'fuzzy'" in run_cli(*base, "--images", folder, "--mode", "fuzzy", expect=2)
+
+
+def test_a_missing_chart_package_fails_before_the_work_not_after(tmp_path, tiny_clip_dir, photos, monkeypatch):
+    dataset, folder = photos
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the eval extra is not installed
+    cache = tmp_path / "cache"
+    output = run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
+                     "--cache", cache, "--out", tmp_path / "report", expect=1)
+    assert "pip install 'imgsearch[eval]'" in output
+    assert not cache.exists() and not (tmp_path / "report").exists()  # nothing embedded, nothing half-written
 
 
 @pytest.mark.skipif(

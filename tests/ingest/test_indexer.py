@@ -207,6 +207,21 @@ def test_file_name_that_is_not_utf8_is_indexed_searchable_and_printed_safely(pho
         assert index.catalog.get_by_path(odd).path == odd
 
 
+def test_control_characters_in_names_never_split_or_drive_the_output(photos, tmp_path, tiny_clip_dir):
+    """A newline, tab or terminal escape in a file name is printed escaped: one line per result or failure."""
+    os.rename(photos / "red.jpg", photos / "new\nline.jpg")
+    os.rename(photos / "green.jpg", photos / "tab\there \x1b[31m.jpg")
+    (photos / "broken\nname.jpg").write_text("not an image")
+    db = tmp_path / "c.db"
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    text = run_cli("search", "a circle", "--db", db, "--mode", "clip", "--min-score", "-1", "-k", "10")
+    lines = text.splitlines()
+    assert len(lines) == 5 and all(line.count("\t") == 1 for line in lines), text
+    assert "new\\nline.jpg" in text and "tab\\there \\x1b[31m.jpg" in text and "\x1b" not in text
+    status = run_cli("status", "--db", db)
+    assert "broken\\nname.jpg" in "".join(status.split()) and "\x1b" not in status
+
+
 def test_odd_name_among_bad_files_never_costs_the_batch(photos, tmp_path, tiny_clip_dir):
     _odd_named_photo(photos)
     (photos / "0-empty.jpg").write_bytes(b"")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,27 @@ def test_refuses_a_non_empty_target(tiny_clip_dir: Path, tmp_path: Path) -> None
     (tmp_path / "keep.txt").write_text("mine")
     output = run_cli("models", "quantize", tiny_clip_dir, "--out", tmp_path, expect=1)
     assert "not empty" in output
+
+
+def test_a_failed_run_leaves_no_half_written_folder_so_the_same_command_works_again(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "int8"
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # the quantize extra is missing
+    assert "pip install 'imgsearch[quantize]'" in run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=1)
+    assert not out.exists()
+
+    monkeypatch.delitem(sys.modules, "onnxruntime.quantization")
+    monkeypatch.setattr("imgsearch.models.quantize.quantize_tower", _interrupted)
+    run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=130)  # Ctrl-C halfway
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+    monkeypatch.undo()
+    run_cli("models", "quantize", tiny_clip_dir, "--out", out)
+    assert json.loads((out / "config.json").read_text())["model_id"].endswith("-int8")
+
+
+def _interrupted(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"half a model")
+    raise KeyboardInterrupt

@@ -27,9 +27,9 @@ from imgsearch.present.terminal import (
     SIXEL,
     UnknownProtocolError,
     detect_protocol,
-    printable,
     render,
 )
+from imgsearch.store.catalog import escape_undecodable
 from tests.helpers import run_cli
 
 
@@ -146,7 +146,7 @@ def test_sixel_round_trips_to_the_same_picture():
 
 
 def test_control_characters_in_file_names_cannot_reach_the_terminal():
-    assert printable("evil\x1b]0;pwned\x07name\x9b.jpg") == "evil?]0;pwned?name?.jpg"
+    assert escape_undecodable("evil\x1b]0;pwned\x07name\x9b.jpg") == "evil\\x1b]0;pwned\\x07name\\x9b.jpg"
 
 
 def test_preview_through_a_pipe_prints_plain_lines_only(library, monkeypatch):

@@ -19,3 +19,8 @@ def test_times_and_plain_colons_are_not_weights():
 
 def test_query_with_only_negatives_is_empty():
     assert not Query.build([], negatives=["dogs"])
+
+
+def test_blank_texts_are_no_terms():
+    assert not Query.build(["", "  "])
+    assert Query.build(["", "beach"], negatives=[" "]).terms == (QueryTerm("text", "beach", 1.0),)

@@ -104,6 +104,15 @@ def test_plain_output_lists_scores_and_paths(indexed):
     assert len(lines) == 2 and all(line.split("\t")[1].endswith(".jpg") for line in lines)
 
 
+def test_empty_query_text_is_refused_not_ranked(indexed):
+    """An empty or blank text means nothing: an error, not results ranked by the embedding of ''."""
+    root, db = indexed
+    for blank in ("", "   "):
+        assert "needs at least one" in run_cli("search", blank, "--db", db, expect=1)
+    with_image = run_json("search", "", "--image", root / "red.jpg", "--db", db, "-k", "1")
+    assert Path(with_image["results"][0]["path"]).name == "red.jpg"  # the blank text adds nothing
+
+
 def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
     _, db = indexed
     notes = tmp_path / "notes.jpg"

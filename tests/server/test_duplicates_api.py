@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,32 @@ def test_bad_tier_and_threshold_are_clear(served):
     assert client.get("/api/duplicates", params={"tier": "fuzzy"}, headers=AUTH).status_code == 422
     bad = client.get("/api/duplicates", params={"threshold": 5}, headers=AUTH)
     assert bad.status_code == 400 and "needs one tier" in bad.json()["detail"]
+
+
+def test_a_file_name_that_is_not_utf8_is_served_not_a_server_error(tmp_path: Path, tiny_clip_dir: Path):
+    """Search, image details and duplicates show such a name with \\xNN (clients name images by id); moving works."""
+    root = tmp_path / "photos"
+    draw_scene(root / "a.jpg", 1)
+    odd = Path(os.fsdecode(os.fsencode(root) + b"/caf\xe9.jpg"))
+    shutil.copy(root / "a.jpg", odd)
+    db = tmp_path / "c.db"
+    with ImageIndex(db, model_path=tiny_clip_dir) as index:
+        index.index([root])
+        odd_id = index.catalog.get_by_path(str(odd)).id
+    config = ServerConfig(db=db, model_path=tiny_clip_dir, token=TOKEN, duplicates_dir=tmp_path / "dupes")
+    with TestClient(create_app(config), base_url=LOCAL_URL) as client:
+        found = client.get("/api/search", params={"q": "x", "mode": "clip", "min_score": -1}, headers=AUTH)
+        assert found.status_code == 200, found.text
+        assert "caf\\xe9.jpg" in {hit["name"] for hit in found.json()["results"]}
+        details = client.get(f"/api/images/{odd_id}", headers=AUTH)
+        assert details.status_code == 200 and details.json()["name"] == "caf\\xe9.jpg"
+        original = client.get(f"/files/{odd_id}", headers=AUTH)
+        assert original.status_code == 200 and original.content == odd.read_bytes()
+        groups = client.get("/api/duplicates", params={"tier": "exact"}, headers=AUTH)
+        assert groups.status_code == 200, groups.text
+        assert _ids(groups.json()["groups"])["caf\\xe9.jpg"] == odd_id
+
+        moved = client.post("/api/duplicates/move", json={"ids": [odd_id], "tier": "exact"}, headers=AUTH)
+        assert moved.status_code == 200 and not odd.exists(), moved.text
+        undone = client.post("/api/duplicates/undo", json={"manifest": moved.json()["manifest"]}, headers=AUTH)
+        assert undone.status_code == 200 and odd.is_file(), undone.text

@@ -92,6 +92,14 @@ def test_a_busy_port_is_reported_at_once_before_the_model(tmp_path):
     assert time.monotonic() - started < 5
 
 
+def test_a_duplicates_dir_inside_the_indexed_folders_is_refused_at_start(library: Library):
+    """Not when the first move is asked for in the web UI: the copies would be indexed again."""
+    inside = library.root / "more" / "dupes"
+    output = run_cli("serve", "--db", library.db, "--model-path", library.model_dir, "--port", 0,
+                     "--duplicates-dir", inside, expect=1)
+    assert "inside the indexed folder" in " ".join(output.split()) and not inside.exists()
+
+
 def test_sigterm_stops_the_server_while_a_search_runs(library: Library, tmp_path, stopped):
     marker = tmp_path / "searching"
     process, url = start(library, str(marker), script=SLOW_SEARCH)

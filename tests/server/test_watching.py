@@ -41,3 +41,18 @@ def test_without_watch_the_endpoint_says_so(client):
         "last_batch": None, "totals": {}, "error": None,
     }
     assert client.get("/api/status").json()["watching"] is False
+
+
+def test_a_single_indexed_file_is_not_watched_as_a_missing_folder(library: Library, tmp_path):
+    """`index ~/Desktop/one.jpg` records the file as a root; the watcher follows folders only."""
+    root = tmp_path / "watched"
+    draw_photo(root / "a.png", "red")
+    single = draw_photo(tmp_path / "desktop" / "one.png", "blue")
+    db = tmp_path / "watched.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root, single])
+        assert str(single.resolve()) in index.catalog.roots()
+    settings = WatchSettings(quiet=0.3, settle=0.3, retry=0.5)
+    with make_client(Library(root, db, library.model_dir, {}), roots=(root,), watch=settings) as client:
+        watch = wait_until(lambda: (w := client.get("/api/watch").json())["batches"] >= 1 and w, "the catch-up")
+        assert watch["roots"] == [{"path": str(root.resolve()), "online": True}] and watch["error"] is None

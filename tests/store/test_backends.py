@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,22 @@ def test_qdrant_needs_a_place(tmp_path, tiny_clip_dir):
 def test_unknown_backend_is_refused(tmp_path):
     output = run_cli("index", tmp_path, "--db", tmp_path / "c.db", "--index", "annoy", expect=1)
     assert "auto, exact, faiss, qdrant" in output
+
+
+@pytest.mark.parametrize(("backend", "module"), [("faiss", "faiss"), ("qdrant", "qdrant_client")])
+def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
+    backend, module, tmp_path, tiny_clip_dir, monkeypatch
+):
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a.jpg", "red")
+    db = tmp_path / "c.db"
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--index", "exact")
+    chosen = _index_args(backend, tmp_path)
+    monkeypatch.setitem(sys.modules, module, None)  # the extra is not installed
+    output = run_cli("index", photos, "--db", db, *chosen, expect=1)
+    assert f"pip install 'imgsearch[{backend}]'" in " ".join(output.split())
+    assert run_json("status", "--db", db)["vector_index"] == "exact"  # the catalog keeps what works
+    assert len(run_json("search", "red", "--db", db, "--mode", "clip", "--min-score", "-1")["results"]) == 1
 
 
 def test_status_shows_the_backend(library):

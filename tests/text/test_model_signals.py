@@ -8,6 +8,7 @@ and written to CSV by `imgsearch caption`.
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,13 @@ def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     output = run_cli("caption", photos, "--model", "nobody/no-such-captioner", expect=1)
     assert "'nobody/no-such-captioner' is not available" in output and "download" in output
+
+
+def test_caption_without_torch_says_what_to_install_and_writes_nothing(photos, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # the base install: no torch extra
+    out = tmp_path / "pairs.csv"
+    output = run_cli("caption", photos, "--out", out, expect=1)
+    assert "pip install 'imgsearch[torch]'" in output and not out.exists()
 
 
 def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):

@@ -94,6 +94,18 @@ def test_describe_replaces_and_tags_accumulate(library):
     assert "not in the catalog" in run_cli("describe", root / "nope.png", "x", "--db", db, expect=1)
 
 
+def test_notes_and_tags_are_echoed_as_typed_and_an_empty_note_is_removed(library):
+    root, db = library
+    assert "Tagged" in run_cli("tag", root / "plain.png", "[bold]x", "[/]", "--db", db)
+    echoed = " ".join(run_cli("tag", root / "plain.png", "[bold]x", "[/]", "--db", db).split())
+    assert "plain.png: [bold]x, [/]." in echoed  # not read as markup
+    run_cli("describe", root / "plain.png", "a note", "--db", db)
+    assert "Description removed" in run_cli("describe", root / "plain.png", "", "--db", db)
+    with ImageIndex(db) as index:
+        record = index.catalog.get_by_path(str((root / "plain.png").resolve()))
+        assert "a note" not in index.text_signals(record.id).get("note", "")
+
+
 def test_hybrid_explain_and_no_good_match(library, text_model_cache):
     root, db = library
     run_cli("describe", root / "plain.png", "a woman knitting a purple scarf by the fire", "--db", db)

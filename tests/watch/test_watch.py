@@ -160,3 +160,27 @@ def test_a_batch_that_meets_a_running_index_waits_for_it_then_goes_ahead(watch, 
         wait_until(lambda: any("another index run" in n for n in session.notices), "the busy catalog to be noticed")
         assert str(library / "during.png") not in session.indexed()
     session.settle(lambda: str(library / "during.png") in session.searchable(), "the batch retried once free")
+
+
+def test_an_interrupted_batch_says_so_and_what_it_kept(library, tmp_path, tiny_clip_dir):
+    """Ctrl-C in the middle of a batch: its line says it was interrupted and what it kept, never 'nothing new'."""
+    from imgsearch import ImageIndex
+
+    for i in range(6):
+        small_png(library / "new" / f"n{i}.png", 100 + i)
+    batches = []
+
+    def ctrl_c_after_three(progress) -> None:
+        if progress.done == 3:
+            raise KeyboardInterrupt
+
+    with ImageIndex(tmp_path / "c.db", model_path=tiny_clip_dir) as index:
+        watcher = index.watcher(
+            [library], settings=FAST, on_batch=batches.append, on_progress=ctrl_c_after_three, batch_size=2
+        )
+        with pytest.raises(KeyboardInterrupt):
+            watcher.run()
+        kept = index.catalog.count()
+    assert batches[0].report.interrupted and 0 < kept < 8
+    line = batches[0].summary()
+    assert "interrupted" in line and f"kept {kept} embedded" in line and "nothing new" not in line, line

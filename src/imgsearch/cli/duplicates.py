@@ -14,6 +14,7 @@ from imgsearch.cli.common import DbOption, JsonOption, app, err, out, print_json
 from imgsearch.duplicates.finder import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE, DuplicateGroup, capture_time
 from imgsearch.duplicates.moves import MoveReport
 from imgsearch.errors import ImgsearchError
+from imgsearch.store.catalog import escape_undecodable
 
 TIER_CHOICES = ("all", "exact", "near", "similar")
 
@@ -100,7 +101,7 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
             r = member.record
             table.add_row(
                 str(group.number) if keeper else "", member.tier,
-                "[green]keep[/]" if keeper else "copy", escape(r.path), f"{r.width}x{r.height}",
+                "[green]keep[/]" if keeper else "copy", escape(escape_undecodable(r.path)), f"{r.width}x{r.height}",
                 _size(r.size), capture_time(r)[:10],
                 end_section=False,
             )
@@ -118,10 +119,11 @@ def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:
         print_json(report.to_dict())
     else:
         verb = "Moved back" if undo else "Moved"
-        out.print(f"{verb} {len(report.moved)} files." + ("" if undo or not report.moved else
-                  f" Manifest: {escape(str(report.manifest))} (undo: imgsearch duplicates --undo MANIFEST)"))
+        out.print(f"{verb} {_count(len(report.moved), 'file')}." + ("" if undo or not report.moved else
+                  f" Undo: imgsearch duplicates --undo {escape(escape_undecodable(str(report.manifest)))}"),
+                  highlight=False, soft_wrap=True)
         for path, reason in report.skipped:
-            err.print(f"  [yellow]left alone[/] {escape(path)}: {escape(reason)}", highlight=False)
+            err.print(f"  [yellow]left alone[/] {escape(escape_undecodable(path))}: {escape(reason)}", highlight=False)
     if report.skipped:
         raise typer.Exit(1)
 

@@ -80,9 +80,12 @@ def eval_command(
 ) -> None:
     """Measure text-to-image and image-to-text retrieval (Recall@K, ranks, nDCG, mAP) on a dataset."""
     from imgsearch.eval import evaluate, load_dataset, to_dict, write_report
+    from imgsearch.eval.report import require_chart_tools
 
     with user_errors():
         specs = _specs(models or [], model_paths or [], modes or ["clip"], text_model, _weights(weights or []))
+        if out_dir:
+            require_chart_tools()
         data = load_dataset(dataset, split=split)
         with _progress(enabled=not as_json) as on_progress:
             evaluation = evaluate(

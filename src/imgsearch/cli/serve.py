@@ -23,6 +23,7 @@ from imgsearch.cli.common import (
     print_error,
     user_errors,
 )
+from imgsearch.duplicates.moves import check_move_target
 from imgsearch.errors import ImgsearchError
 from imgsearch.server.config import (
     DEFAULT_MAX_QUEUE,
@@ -119,6 +120,9 @@ def serve(
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
             with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+                if config.duplicates_dir:  # not when the first move is asked for
+                    indexed = [*(r.resolve() for r in config.roots), *map(Path, index.catalog.roots())]
+                    check_move_target(config.duplicates_dir, indexed)
                 if watch and not (config.roots or index.catalog.roots()):
                     print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
                     raise typer.Exit(1)

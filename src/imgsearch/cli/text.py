@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from imgsearch.store.catalog import escape_undecodable
 
 ImageArgument = Annotated[Path, typer.Argument(help="An indexed image file.")]
 
@@ -22,7 +24,7 @@ def describe(
     """Attach your own description to an image; search finds it by meaning and by keyword."""
     with user_errors(), ImageIndex(db, create=False) as idx:
         idx.describe(image, text)
-    out.print(f"Description saved for {image}.")
+    out.print(f"Description {'saved' if text.strip() else 'removed'} for {_shown(image)}.", highlight=False)
 
 
 @app.command()
@@ -34,7 +36,7 @@ def tag(
     """Add tags to an image."""
     with user_errors(), ImageIndex(db, create=False) as idx:
         idx.tag(image, tags)
-    out.print(f"Tagged {image}: {', '.join(tags)}.")
+    out.print(f"Tagged {_shown(image)}: {escape(', '.join(tags))}.", highlight=False)
 
 
 @app.command("import-captions")
@@ -63,4 +65,9 @@ def import_captions(
     if report.replaced:
         out.print(f"{report.replaced} replaced the caption an earlier import gave them.")
     for name in report.unknown:
-        err.print(f"  [yellow]not in the catalog[/] {name}", highlight=False)
+        err.print(f"  [yellow]not in the catalog[/] {_shown(name)}", highlight=False)
+
+
+def _shown(path: object) -> str:
+    """A file name as typed, safe inside Rich markup (brackets, control characters, odd bytes)."""
+    return escape(escape_undecodable(str(path)))

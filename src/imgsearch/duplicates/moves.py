@@ -47,7 +47,7 @@ def move_copies(
     under `target`, mirroring the indexed folders, and write the manifest there."""
     target = Path(os.path.realpath(Path(target).expanduser()))
     roots = [Path(r) for r in catalog.roots()]
-    _check_target(target, roots)
+    check_move_target(target, roots)
     report = MoveReport(target / time.strftime("imgsearch-duplicates-%Y%m%d-%H%M%S.json"))
     entries: list[dict[str, object]] = []
     try:
@@ -63,11 +63,11 @@ def move_copies(
                 report.moved.append((str(source), str(destination)))
                 entries.append({"from": str(source), "to": str(destination), "group": group.number,
                                 "tier": member.tier, "keeper": group.keeper.record.path})
-    finally:
-        catalog.move_paths(report.moved)
+    finally:  # the manifest first: files that moved can always be put back, whatever the catalog does
         if entries:
             _write_manifest(report.manifest, {"version": MANIFEST_VERSION, "catalog": str(catalog.path),
                                               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "moves": entries})
+        catalog.move_paths(report.moved)
     return report
 
 
@@ -88,12 +88,13 @@ def undo_moves(catalog: Catalog, manifest: str | Path) -> MoveReport:
             entry["undone"] = True
             report.moved.append((str(source), str(destination)))
     finally:
-        catalog.move_paths(report.moved)
         _write_manifest(path, data)
+        catalog.move_paths(report.moved)
     return report
 
 
-def _check_target(target: Path, roots: list[Path]) -> None:
+def check_move_target(target: Path, roots: list[Path]) -> None:
+    """Refuse a folder for moved copies inside (or around) an indexed folder: they would be indexed again."""
     for root in roots:
         if target == root or root in target.parents:
             raise ImgsearchError(

@@ -38,8 +38,8 @@ def tokenize(caption: str) -> str:
 
 def score_caption_files(references: Path, candidates: Path, *, split: str | None = None) -> CaptionScores:
     """Score a candidates file (one caption per image) against a references dataset file."""
-    refs = load_dataset(references, split=split)
-    cands = load_dataset(candidates)
+    refs = load_dataset(references, split=split, flag="--references")
+    cands = load_dataset(candidates, flag="--candidates")
     scores = score_captions(_by_image(refs), _first_captions(cands))
     scores.issues += [f"references: {issue}" for issue in refs.issues]
     scores.issues += [f"candidates: {issue}" for issue in cands.issues]

@@ -52,11 +52,12 @@ class Dataset:
         return sum(len(c) for c in self.captions)
 
 
-def load_dataset(path: str | Path, *, split: str | None = None) -> Dataset:
-    """Read `path`, recognising its format; `split` applies to Karpathy files only."""
+def load_dataset(path: str | Path, *, split: str | None = None, flag: str = "--dataset") -> Dataset:
+    """Read `path`, recognising its format; `split` applies to Karpathy files only. `flag` is the
+    option that named the file, for the error."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ImgsearchError(f"No dataset file at {path}. Check the --dataset path.")
+        raise ImgsearchError(f"No dataset file at {path}. Check the {flag} path.")
     text = _read_text(path)
     kind = _sniff(text)
     if kind == "json":

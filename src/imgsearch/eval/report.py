@@ -125,6 +125,11 @@ def _problems(info: dict) -> list[str]:
     return lines
 
 
+def require_chart_tools() -> None:
+    """Fail before an evaluation whose report would need them, not after its long embedding pass."""
+    require("matplotlib")
+
+
 def _plot_recall(evaluation: Evaluation, path: Path) -> None:
     require("matplotlib").use("Agg")
     plt = require("matplotlib.pyplot")

@@ -32,6 +32,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +73,22 @@ DOWNLOAD_PATTERNS: tuple[str, ...] = (
 )
 
 _HF_SNAPSHOT = re.compile(r"^models--[^/]+--(?P<name>[^/]+)$")
+
+
+@contextmanager
+def staged_directory(out: Path) -> Iterator[Path]:
+    """A new folder beside `out` to write a model directory into; it becomes `out` (absent or
+    empty) only when the block completes, so a failed or interrupted write leaves nothing behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def missing_files(model_dir: Path) -> list[str]:

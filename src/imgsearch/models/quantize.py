@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout
+from imgsearch.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout, staged_directory
 
 INT8_SUFFIX = "-int8"
 
@@ -44,7 +44,9 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, *, text: bool = F
     """An INT8 copy of `model_dir` in `out_dir`: the visual tower always, the text tower if `text`.
 
     The text tower is left in float32 by default: a query embeds one short text, so it gains
-    little, and queries are where small errors cost ranking quality.
+    little, and queries are where small errors cost ranking quality. The copy is written beside
+    `out_dir` and moved into place when complete, so a failed or interrupted run leaves nothing
+    behind and the same command can simply be run again.
     """
     layout = ModelLayout.open(model_dir)
     out = Path(out_dir).expanduser().resolve()
@@ -52,6 +54,13 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, *, text: bool = F
         raise ImgsearchError("--out must be another folder than the model itself.")
     if out.exists() and any(out.iterdir()):
         raise ImgsearchError(f"{out} is not empty; choose a new folder for the quantized model.")
+    _quantization_tools()  # a missing extra fails before anything is written
+    with staged_directory(out) as staging:
+        _write_int8_copy(layout, staging, text)
+    return out
+
+
+def _write_int8_copy(layout: ModelLayout, out: Path, text: bool) -> None:
     shutil.copytree(layout.root, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx", "*.onnx.data"))
     quantize_tower(layout.visual_model, out / VISUAL_MODEL)
     if text:
@@ -70,4 +79,3 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, *, text: bool = F
         },
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-    return out

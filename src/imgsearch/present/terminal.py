@@ -9,7 +9,6 @@ that would show up as garbage. ``IMGSEARCH_PREVIEW=kitty|iterm|sixel|none`` over
 from __future__ import annotations
 
 import base64
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from itertools import groupby
 from typing import TextIO
@@ -75,7 +74,7 @@ def print_previews(
         try:
             picture = render(thumbnail(result.path, THUMB_SIDE), protocol, name=result.path)
         except UnreadableImageError as exc:
-            picture = printable(f"(no preview: {exc})")
+            picture = escape_undecodable(f"(no preview: {exc})")
         stream.write(f"{picture}\n{result_line(result, explain)}\n\n")
         stream.flush()
 
@@ -84,15 +83,7 @@ def result_line(result: SearchResult, explain: Callable[[SearchResult], str]) ->
     """'#1  0.873  /photos/dog.jpg  4032x3024  2021-05-03T10:00:00', plus why when explained."""
     fields = [f"#{result.rank}", f"{result.score:.3f}", result.path, f"{result.width}x{result.height}"]
     fields += [result.taken_at or "", explain(result) if result.signals else ""]
-    return printable("  ".join(f for f in fields if f))
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown as '?': a file name must not be able to drive the terminal.
-
-    Bytes of a file name that are not UTF-8 show as \\xNN (they could not be written otherwise).
-    """
-    return "".join("?" if unicodedata.category(ch) == "Cc" else ch for ch in escape_undecodable(text))
+    return escape_undecodable("  ".join(f for f in fields if f))  # no name can drive the terminal
 
 
 def render(image: Image.Image, protocol: str, *, name: str = "", rows: int = ROWS) -> str:

@@ -42,10 +42,11 @@ class Query:
         negatives: tuple[str, ...] | list[str] = (),
         negative_images: tuple[str, ...] | list[str] = (),
     ) -> Query:
-        """Terms from plain strings; a text may start with a weight such as '2:beach'."""
-        terms = [_weighted("text", t, 1.0) for t in texts]
+        """Terms from plain strings; a text may start with a weight such as '2:beach'. Blank texts
+        mean nothing and make no term, so a query of only blanks is empty (and refused), not ranked."""
+        terms = [_weighted("text", t, 1.0) for t in texts if t.strip()]
         terms += [_weighted("image", p, 1.0) for p in images]
-        terms += [_weighted("text", t, -1.0) for t in negatives]
+        terms += [_weighted("text", t, -1.0) for t in negatives if t.strip()]
         terms += [_weighted("image", p, -1.0) for p in negative_images]
         return cls(tuple(terms))
 

@@ -94,11 +94,13 @@ def create_app(config: ServerConfig) -> FastAPI:
 
 
 async def _start_watching(config: ServerConfig, backend: Backend) -> WatchService | None:
-    """The watcher of `serve --watch`, over --root folders and the catalog's own."""
+    """The watcher of `serve --watch`, over --root folders and the catalog's own (a single file
+    indexed on its own is a catalog root too, but only folders are watched)."""
     if config.watch is None:
         return None
     recorded = await backend.read(lambda index: index.catalog.roots())
-    service = WatchService(backend.open_sibling, [*config.roots, *map(Path, recorded)], config.watch)
+    folders = [path for path in map(Path, recorded) if not path.is_file()]
+    service = WatchService(backend.open_sibling, [*config.roots, *folders], config.watch)
     service.start()
     return service
 

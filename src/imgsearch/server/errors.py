@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from imgsearch.errors import EmptyIndexError, ImgsearchError, ModelMismatchError
+from imgsearch.store.catalog import utf8_safe
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 422: "unprocessable", 503: "busy"}
@@ -24,7 +25,7 @@ class ApiError(HTTPException):
 
 
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({"error": code, "detail": utf8_safe(detail)}, status_code=status, headers=headers)
 
 
 def describe_validation(exc: RequestValidationError) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from imgsearch.store.catalog import utf8_safe
 
 MAX_K = 200
 MAX_OFFSET = 10_000
@@ -19,6 +21,9 @@ MAX_ID = 2**63 - 1
 
 QueryText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 ImageId = Annotated[int, Field(ge=1, le=MAX_ID)]
+FileText = Annotated[str, AfterValidator(utf8_safe)]
+"""A path, a file name or a message naming one: bytes that are not UTF-8 (an old Samba copy's
+name) as \\xNN, so that the JSON encodes; clients name images by id, never by path."""
 
 
 class ErrorOut(BaseModel):
@@ -32,8 +37,8 @@ class HitOut(BaseModel):
     id: int
     rank: int
     score: float
-    path: str
-    name: str
+    path: FileText
+    name: FileText
     width: int
     height: int
     format: str
@@ -123,9 +128,9 @@ class SearchIn(BaseModel):
 
 class ImageOut(BaseModel):
     id: int
-    path: str
-    name: str
-    folder: str
+    path: FileText
+    name: FileText
+    folder: FileText
     size_bytes: int
     width: int
     height: int
@@ -149,7 +154,7 @@ class TopicsOut(BaseModel):
 
 
 class FailureOut(BaseModel):
-    path: str
+    path: FileText
     reason: str
 
 
@@ -162,7 +167,7 @@ class SearchQueueOut(BaseModel):
 
 class StatusOut(BaseModel):
     images: int
-    roots: list[str]
+    roots: list[FileText]
     model: Optional[str]
     dim: Optional[int]
     db_bytes: int
@@ -186,18 +191,18 @@ class ReportOut(BaseModel):
 class JobOut(BaseModel):
     id: str
     state: Literal["running", "done", "failed"]
-    roots: list[str]
+    roots: list[FileText]
     done: int
     total: int
-    current: Optional[str]
+    current: Optional[FileText]
     started_at: float
     finished_at: Optional[float]
     report: Optional[ReportOut]
-    error: Optional[str]
+    error: Optional[FileText]
 
 
 class WatchRootOut(BaseModel):
-    path: str
+    path: FileText
     online: bool = Field(description="False while the folder is away (an unmounted disk); its images are kept.")
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +25,8 @@ AUTO_FAISS_THRESHOLD = 50_000
 recall@10 >= 0.99 but costs 0.1-0.9 ms per image to build and 0.66 KB per image of RAM. Below ~50k
 the scan's few milliseconds are not worth a graph."""
 _SETTING = "index"
+_EXTRAS = {"faiss": "faiss", "qdrant": "qdrant_client"}
+"""The module each optional backend needs; its extra has the backend's name."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,17 @@ def load_config(catalog: Catalog) -> IndexConfig:
 
 
 def save_config(catalog: Catalog, config: IndexConfig) -> None:
+    """Remember the choice, once its extra is known to be installed: a catalog remembering a
+    backend that cannot be opened would refuse every later search."""
+    module = _EXTRAS.get(config.backend)
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ImgsearchError(
+                f"--index {config.backend} needs the {config.backend} extra: pip install 'imgsearch[{config.backend}]' "
+                "(or choose --index exact). The catalog keeps the index it had."
+            ) from None
     catalog.set_setting(_SETTING, json.dumps(asdict(config), sort_keys=True))
 
 

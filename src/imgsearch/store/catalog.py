@@ -139,11 +139,25 @@ def path_from_db(value: str | bytes) -> str:
     return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
-def escape_undecodable(text: str) -> str:
-    """`text` safe to print or encode as UTF-8: undecodable bytes of a file name shown as \\xNN."""
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r",
+}
+
+
+def utf8_safe(text: str) -> str:
+    """`text` that encodes as UTF-8 (JSON over HTTP, a UTF-8 column): undecodable bytes of a file
+    name shown as \\xNN, everything else unchanged."""
     if text.isascii():
         return text
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def escape_undecodable(text: str) -> str:
+    """`text` safe to print on one line: `utf8_safe`, and control characters as \\n, \\t or \\xNN
+    (a newline in a name must not split a result line, nor an escape sequence reach the terminal)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return utf8_safe(text).translate(_CONTROL_ESCAPES)
 
 
 def default_db_path() -> Path:
@@ -554,7 +568,9 @@ class Catalog:
     def move_paths(self, moves: Sequence[tuple[str, str]]) -> None:
         """Record that files moved (old path, new path): same rows, ids and embeddings."""
         with self.transaction():
-            self._db.executemany("UPDATE images SET path = ? WHERE path = ?", [(new, old) for old, new in moves])
+            self._db.executemany(
+                "UPDATE images SET path = ? WHERE path = ?", [(path_to_db(new), path_to_db(old)) for old, new in moves]
+            )
 
     def write_batch(
         self,

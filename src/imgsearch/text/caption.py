@@ -13,7 +13,15 @@ from typing import Any
 from PIL import Image
 
 from imgsearch.errors import ImgsearchError
-from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, local_folder, to_device
+from imgsearch.text.hf import (
+    check_available,
+    in_batches,
+    load_model,
+    load_pretrained,
+    local_folder,
+    require_torch,
+    to_device,
+)
 from imgsearch.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, PREFIX, ApiCaptioner
 
 DEFAULT_CAPTION_MODEL = "florence-community/Florence-2-base"
@@ -58,7 +66,7 @@ class Captioner:
         return in_batches(images, self.batch_size, self._batch)
 
     def _batch(self, images: list[Image.Image]) -> list[str]:
-        import torch
+        torch = require_torch()  # the base install has none: say what to install
 
         processor, model, prompt = self.load()
         kwargs = {"text": [prompt] * len(images)} if prompt else {}

@@ -13,7 +13,15 @@ from typing import Any
 
 from PIL import Image
 
-from imgsearch.text.hf import check_available, in_batches, load_model, load_pretrained, local_folder, to_device
+from imgsearch.text.hf import (
+    check_available,
+    in_batches,
+    load_model,
+    load_pretrained,
+    local_folder,
+    require_torch,
+    to_device,
+)
 
 DEFAULT_DETECTOR = "facebook/detr-resnet-50"
 """Apache-2.0, the 80 COCO classes."""
@@ -81,7 +89,7 @@ class ObjectCounter:
         return in_batches(images, self.batch_size, self._batch)
 
     def _batch(self, images: list[Image.Image]) -> list[list[str]]:
-        import torch
+        torch = require_torch()  # the base install has none: say what to install
 
         processor, model = self.load()
         inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt"))

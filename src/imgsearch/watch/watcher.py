@@ -47,10 +47,12 @@ class WatchBatch:
             "embedded": r.embedded, "reused": r.reused, "removed": r.removed,
             "skipped": len(r.failures), **{f"{s} texts": n for s, n in r.signals.items()},
         }
-        done = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing new"
+        done = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+        if r.interrupted:
+            done = f"interrupted, kept {done or 'nothing'}; the rest is indexed at the next start"
         what = f"{self.paths} folder(s) caught up" if self.kind == "catch-up" else f"{self.paths} change(s)"
         stamp = time.strftime("%H:%M:%S", time.localtime(self.finished_at))
-        return f"{stamp} batch {self.number}: {what} in {r.seconds:.1f} s: {done}."
+        return f"{stamp} batch {self.number}: {what} in {r.seconds:.1f} s: {done or 'nothing new'}."
 
 
 @dataclass(frozen=True)

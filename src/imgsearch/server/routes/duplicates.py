@@ -17,7 +17,7 @@ from imgsearch.api import ImageIndex
 from imgsearch.duplicates.finder import DuplicateGroup, capture_time
 from imgsearch.server.deps import BackendDep, ConfigDep
 from imgsearch.server.errors import ApiError
-from imgsearch.server.schemas import ErrorOut
+from imgsearch.server.schemas import ErrorOut, FileText
 
 router = APIRouter(tags=["duplicates"])
 ERRORS = {400: {"model": ErrorOut}}
@@ -28,8 +28,8 @@ Tier = Literal["all", "exact", "near", "similar"]
 
 class MemberOut(BaseModel):
     id: int
-    path: str
-    name: str
+    path: FileText
+    name: FileText
     width: int
     height: int
     bytes: int
@@ -63,8 +63,8 @@ class MoveIn(BaseModel):
 
 class MovedOut(BaseModel):
     manifest: Optional[str]
-    moved: list[dict[str, str]]
-    skipped: list[dict[str, str]]
+    moved: list[dict[str, FileText]]
+    skipped: list[dict[str, FileText]]
 
 
 class UndoIn(BaseModel):

@@ -29,7 +29,7 @@ from imgsearch.server.deps import (
 from imgsearch.server.errors import ApiError
 from imgsearch.server.schemas import ErrorOut, ImageOut, SearchOut
 from imgsearch.server.thumbs import MEDIA_TYPES, THUMB_SIZES, servable_path
-from imgsearch.store.catalog import ImageRecord
+from imgsearch.store.catalog import ImageRecord, utf8_safe
 
 router = APIRouter(tags=["images"])
 NOT_FOUND = {404: {"model": ErrorOut}}
@@ -125,6 +125,6 @@ async def original_file(backend: BackendDep, image_id: int) -> FileResponse:
     record, path = await _servable(backend, image_id)
     return FileResponse(
         path, media_type=MEDIA_TYPES.get(record.format, "application/octet-stream"),
-        filename=os.path.basename(path), content_disposition_type="inline",
+        filename=utf8_safe(os.path.basename(path)), content_disposition_type="inline",
         headers={"Cache-Control": FILE_CACHE_CONTROL},
     )
