@@ -8,7 +8,8 @@ import pytest
 
 from imgsearch.duplicates.bit_sampling import plan
 from imgsearch.duplicates.hashing import hamming, rotations
-from imgsearch.duplicates.near import near_pairs, use_exact
+from imgsearch.duplicates.components import component_labels
+from imgsearch.duplicates.near import near_edges, near_pairs, use_exact
 
 THRESHOLD = 10
 PER_DISTANCE = 40
@@ -96,3 +97,15 @@ def test_the_exact_search_is_kept_for_small_and_mid_size_libraries():
     assert use_exact(1_000_000, 3)  # tiny thresholds stay exact at any size: the balls are small
     hashes, _ = _library(seed=4, count=2000)
     assert _found(near_pairs(hashes, THRESHOLD)) == _brute_force(hashes, THRESHOLD)
+
+
+def test_identical_hashes_are_tied_in_a_star_and_the_groups_stay_the_same():
+    hashes, _ = _library(seed=5)
+    expected = component_labels(len(hashes), near_pairs(hashes, THRESHOLD, exact=True))
+    assert np.array_equal(component_labels(len(hashes), near_edges(hashes, THRESHOLD)), expected)
+    # 30,000 blank frames with one hash: all pairs would be 4.5e8 rows; the star is 29,999 edges.
+    blank = np.full(30_000, hashes[0], dtype=np.uint64)
+    edges = near_edges(np.concatenate([hashes, blank]), THRESHOLD)
+    assert len(edges) < len(hashes) + len(blank)
+    labels = component_labels(len(hashes) + len(blank), edges)
+    assert (labels[len(hashes):] == labels[0]).all()

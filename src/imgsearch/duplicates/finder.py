@@ -21,7 +21,7 @@ import numpy as np
 
 from imgsearch.duplicates.components import component_labels, components
 from imgsearch.duplicates.hashing import from_signed
-from imgsearch.duplicates.near import near_pairs
+from imgsearch.duplicates.near import near_edges
 from imgsearch.duplicates.similar import similar_pairs
 from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import Catalog, ImageRecord
@@ -132,7 +132,7 @@ def _edges(catalog: Catalog, tier: str, ids: np.ndarray, threshold: float | None
     if tier == "near":
         hashed_ids, signed = catalog.perceptual_hashes(ids)
         bits = DEFAULT_NEAR_BITS if threshold is None else int(threshold)
-        pairs = near_pairs(from_signed(signed), bits)
+        pairs = near_edges(from_signed(signed), bits)
         return np.searchsorted(ids, hashed_ids[pairs]) if len(pairs) else pairs
     cosine = DEFAULT_SIMILAR_COSINE if threshold is None else float(threshold)
     found = similar_pairs(catalog, ids, cosine)

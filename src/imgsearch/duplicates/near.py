@@ -18,6 +18,9 @@ Two searches; `near_pairs(exact=None)` picks by their estimated time:
   its group through any other copy it is found with. The tables come from a fixed seed, so the
   same library gives the same groups on every run.
 
+Grouping needs links, not every pair: `near_edges` searches the distinct hashes only and ties
+identical ones to their first row, so thousands of blank frames cost one edge each.
+
 Both run their independent tables on up to four threads. Numpy only: faiss is an optional
 extra, and its binary indexes were no faster here (docs/benchmarks.md).
 """
@@ -57,6 +60,19 @@ def near_pairs(hashes: np.ndarray, threshold: int, *, rotated: bool = True, exac
     pairs = np.sort(found, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     return np.unique(pairs, axis=0) if len(pairs) else pairs.astype(np.int64)
+
+
+def near_edges(hashes: np.ndarray, threshold: int, *, rotated: bool = True) -> np.ndarray:
+    """(k, 2) row numbers linking the same groups (connected components) as `near_pairs`, with
+    identical hashes tied to their first row instead of to each other: a clump of n identical
+    hashes (blank frames, shots of a lens cap) then costs n - 1 edges, not n²/2 pairs."""
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    distinct, first_row, which = np.unique(hashes, return_index=True, return_inverse=True)
+    rows = np.arange(len(hashes), dtype=np.int64)
+    same = first_row[which.ravel()] != rows
+    ties = np.stack([first_row[which.ravel()][same], rows[same]], axis=1)
+    near = first_row[near_pairs(distinct, threshold, rotated=rotated)]
+    return np.concatenate([ties, near.reshape(-1, 2)]).astype(np.int64)
 
 
 def exact_seconds(count: int, threshold: int, variants: int) -> float:
