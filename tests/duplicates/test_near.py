@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from imgsearch.duplicates.bit_sampling import plan
-from imgsearch.duplicates.hashing import hamming, rotations
 from imgsearch.duplicates.components import component_labels
+from imgsearch.duplicates.hashing import hamming, rotations
 from imgsearch.duplicates.near import near_edges, near_pairs, use_exact
 
 THRESHOLD = 10
