@@ -57,3 +57,21 @@ def test_taskset_is_respected():
         capture_output=True, text=True, check=True,
     )
     assert pinned.stdout.strip() == "1"
+
+
+def test_faiss_gets_the_same_budget_and_idle_threads_sleep():
+    import subprocess
+    import sys
+
+    pytest.importorskip("faiss")
+    code = ("import os; from imgsearch.threads import load_faiss; f = load_faiss(); "
+            "print(f.omp_get_max_threads(), os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+
+    def run(**extra: str) -> str:
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                              check=True)
+        return done.stdout.strip()
+
+    assert run(IMGSEARCH_THREADS="1") == "1 PASSIVE"
+    assert run(IMGSEARCH_THREADS="1", OMP_NUM_THREADS="2", OMP_WAIT_POLICY="ACTIVE") == "2 ACTIVE"  # the user's wins

@@ -11,6 +11,7 @@ import math
 import os
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 THREADS_ENV = "IMGSEARCH_THREADS"
 """Set to a number to override the detected CPU budget (for shared machines and benchmarks)."""
@@ -80,3 +81,18 @@ def ort_spinning() -> bool:
     the model waits for the next batch take CPU from the decoders (bench/threads_bench.py).
     """
     return os.environ.get(SPIN_ENV, "0").strip() == "1"
+
+
+def load_faiss() -> ModuleType:
+    """faiss, with its OpenMP threads sized by `usable_cpus` and sleeping when idle.
+
+    OpenMP reads its settings once, when its runtime loads with faiss: by default it starts one
+    thread per core of the machine (not of the quota) and lets them spin after each search,
+    which cost a server 6.6 ms of CPU per query for nothing (docs/benchmarks.md, issue 15).
+    Settings the user exported win. Raises ImportError without the faiss extra.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", str(usable_cpus()))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import faiss
+
+    return faiss

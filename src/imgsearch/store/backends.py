@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.vectors import ExactIndex, VectorIndex
+from imgsearch.threads import load_faiss
 
 BACKENDS = ("auto", "exact", "faiss", "qdrant")
 FAISS_KINDS = ("hnsw", "ivfpq")
@@ -73,7 +74,7 @@ def resolve(config: IndexConfig, count: int) -> str:
     if count < AUTO_FAISS_THRESHOLD:
         return "exact"
     try:
-        import faiss  # noqa: F401
+        load_faiss()
     except ImportError:
         return "exact"
     return "faiss"

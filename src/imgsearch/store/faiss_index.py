@@ -23,6 +23,7 @@ from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.filters import SearchFilters
 from imgsearch.store.vectors import VectorStore, bitmap_selector, rank, score_rows
+from imgsearch.threads import load_faiss
 
 EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (
     (10_000, 24),
@@ -63,7 +64,7 @@ class FaissParams:
 
 def import_faiss() -> object:
     try:
-        import faiss
+        faiss = load_faiss()
     except ImportError:
         raise ImgsearchError(
             "The faiss index needs the faiss extra: pip install 'imgsearch[faiss]' "

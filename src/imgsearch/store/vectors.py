@@ -21,6 +21,7 @@ import numpy as np
 
 from imgsearch.store.catalog import Catalog
 from imgsearch.store.filters import SearchFilters
+from imgsearch.threads import load_faiss
 
 COMPACT_DEAD_FRACTION = 0.25
 """Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
@@ -313,8 +314,7 @@ class ExactIndex:
         return list(rows[np.argpartition(-scores, depth - 1, axis=1)[:, :depth]])
 
     def _faiss_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[np.ndarray]:
-        import faiss
-
+        faiss = load_faiss()
         params = None
         if len(rows) < len(self.store.ids):
             params = faiss.SearchParameters(sel=bitmap_selector(rows, len(self.store.ids)))
@@ -339,8 +339,7 @@ def top_many(
 
 def bitmap_selector(rows: np.ndarray, total: int) -> object:
     """A faiss selector that lets only these row numbers through."""
-    import faiss
-
+    faiss = load_faiss()
     mask = np.zeros(total, dtype=bool)
     mask[rows] = True
     bits = np.packbits(mask, bitorder="little")
@@ -352,7 +351,7 @@ def bitmap_selector(rows: np.ndarray, total: int) -> object:
 def _faiss_flat_fp16(matrix: np.ndarray) -> object | None:
     """A faiss flat float16 index sharing the store's bytes layout, or None without faiss."""
     try:
-        import faiss
+        faiss = load_faiss()
     except ImportError:
         return None
     if matrix.size == 0:
