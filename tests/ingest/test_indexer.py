@@ -48,6 +48,18 @@ def test_first_index_embeds_everything_and_second_reads_nothing(photos, tmp_path
     assert (second["embedded"], second["unchanged"], second["reused"]) == (0, 5, 0)
 
 
+def test_a_file_linked_from_outside_the_folder_is_unchanged_on_a_rerun(tmp_path, tiny_clip_dir):
+    library, elsewhere = tmp_path / "library", tmp_path / "elsewhere"
+    draw_photo(library / "here.png", "red")
+    draw_photo(elsewhere / "there.png", "blue")
+    (library / "linked.png").symlink_to(elsewhere / "there.png")
+    db = tmp_path / "c.db"
+    first = run_json("index", library, "--db", db, "--model-path", tiny_clip_dir)
+    assert (first["embedded"], first["failed"]) == (2, [])
+    again = run_json("index", library, "--db", db, "--model-path", tiny_clip_dir)
+    assert (again["unchanged"], again["embedded"], again["reused"], again["removed"]) == (2, 0, 0, 0)
+
+
 def test_incremental_add_modify_delete_move(photos, tmp_path, tiny_clip_dir):
     db = tmp_path / "c.db"
     run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)

@@ -146,7 +146,7 @@ def index_folders(
     walk_errors: list[Failure] = []
     found = list(discover(roots, include_hidden=include_hidden, on_error=_collect(walk_errors)))
     catalog.add_roots(roots)
-    known = catalog.file_states(roots)
+    known = _known_states(catalog, roots, found)
     empty = [str(root) for root in roots if _holds_images_but_is_empty(root, known)]
     run = _Run(catalog, model, batch_size, workers, on_progress, started, outcomes)
     run.report.empty_roots = empty
@@ -178,8 +178,20 @@ def index_paths(
             found.extend(discover([path], include_hidden=include_hidden, on_error=_collect(walk_errors)))
         except (FileNotFoundError, NotADirectoryError):
             continue  # gone (its rows are dropped below) or not an image file
-    known = catalog.file_states(paths)
+    known = _known_states(catalog, paths, found)
     return _Run(catalog, model, batch_size, workers, on_progress, started).index(found, known, walk_errors)
+
+
+def _known_states(catalog: Catalog, roots: Sequence[Path], found: list[FoundFile]) -> dict[str, FileState]:
+    """What the catalog knows below the roots, and of the files found through a link that leads
+    outside them (the catalog stores a file's real path), so an unchanged linked file is skipped
+    like any other instead of being read and hashed again on every run."""
+    known = catalog.file_states(roots)
+    prefixes = tuple(f"{str(root).rstrip('/')}/" for root in roots)
+    outside = [f.path for f in found if not str(f.path).startswith(prefixes) and str(f.path) not in known]
+    if outside:
+        known.update(catalog.file_states(outside))
+    return known
 
 
 class _Run:
