@@ -51,9 +51,9 @@ def load_config(catalog: Catalog) -> IndexConfig:
     return IndexConfig(**json.loads(catalog.setting(_SETTING) or "{}"))
 
 
-def save_config(catalog: Catalog, config: IndexConfig) -> None:
-    """Remember the choice, once its extra is known to be installed: a catalog remembering a
-    backend that cannot be opened would refuse every later search."""
+def require_extra(config: IndexConfig) -> None:
+    """A clear error when the chosen backend's extra is not installed; callers check before they
+    change anything, so a refused choice leaves the catalog as it was."""
     module = _EXTRAS.get(config.backend)
     if module:
         try:
@@ -63,6 +63,12 @@ def save_config(catalog: Catalog, config: IndexConfig) -> None:
                 f"--index {config.backend} needs the {config.backend} extra: pip install 'imgsearch[{config.backend}]' "
                 "(or choose --index exact). The catalog keeps the index it had."
             ) from None
+
+
+def save_config(catalog: Catalog, config: IndexConfig) -> None:
+    """Remember the choice, once its extra is known to be installed: a catalog remembering a
+    backend that cannot be opened would refuse every later search."""
+    require_extra(config)
     catalog.set_setting(_SETTING, json.dumps(asdict(config), sort_keys=True))
 
 
