@@ -30,7 +30,15 @@ from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.modes import choose_mode
 from imgsearch.search.query import Query, QueryTerm
-from imgsearch.store.backends import IndexConfig, load_config, open_index, require_extra, resolve, save_config
+from imgsearch.store.backends import (
+    IndexConfig,
+    load_config,
+    open_index,
+    remove_catalog,
+    require_extra,
+    resolve,
+    save_config,
+)
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
@@ -239,8 +247,13 @@ class ImageIndex:
         discard = exc_type is not None and self._created and self._is_empty()
         self.close()
         if discard:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.catalog.path}{suffix}").unlink(missing_ok=True)
+            remove_catalog(self.catalog.path)
+
+    @property
+    def is_new(self) -> bool:
+        """Whether this handle created the catalog: if it is still empty when an error or an
+        interrupt ends the `with` block, it is removed with every file beside it."""
+        return self._created
 
     def _is_empty(self) -> bool:
         try:

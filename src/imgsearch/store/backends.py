@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import Catalog
@@ -27,6 +29,9 @@ the scan's few milliseconds are not worth a graph."""
 _SETTING = "index"
 _EXTRAS = {"faiss": "faiss", "qdrant": "qdrant_client"}
 """The module each optional backend needs; its extra has the backend's name."""
+_SIDE_FILES = ("-wal", "-shm", ".lock", ".vectors.", ".faiss")
+"""How the names of the files kept beside a catalog continue its own: SQLite's journal, the
+indexing lock, the vector store's and the FAISS index's files (with any temporary ones)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,14 @@ def save_config(catalog: Catalog, config: IndexConfig) -> None:
     backend that cannot be opened would refuse every later search."""
     require_extra(config)
     catalog.set_setting(_SETTING, json.dumps(asdict(config), sort_keys=True))
+
+
+def remove_catalog(db_path: Path) -> None:
+    """Delete a catalog and every file kept beside it (the empty one a failed first run made);
+    a Qdrant collection lives where the user chose and is left alone."""
+    for path in [db_path, *db_path.parent.glob(f"{glob.escape(db_path.name)}[-.]*")]:
+        if path == db_path or path.name.removeprefix(db_path.name).startswith(_SIDE_FILES):
+            path.unlink(missing_ok=True)
 
 
 def resolve(config: IndexConfig, count: int) -> str:
