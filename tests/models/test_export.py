@@ -97,3 +97,5 @@ def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_wo
     assert list(tmp_path.iterdir()) == []
     run_cli(*command)
     assert all((out / rel).is_file() for rel in REQUIRED_FILES)
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode, "readable as any new folder is (umask)"
