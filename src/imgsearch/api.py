@@ -30,7 +30,15 @@ from imgsearch.search.engine import Searcher, SearchResult
 from imgsearch.search.hybrid import HybridSearcher
 from imgsearch.search.modes import choose_mode
 from imgsearch.search.query import Query, QueryTerm
-from imgsearch.store.backends import IndexConfig, load_config, open_index, resolve, save_config
+from imgsearch.store.backends import (
+    IndexConfig,
+    load_config,
+    open_index,
+    remove_catalog,
+    require_extra,
+    resolve,
+    save_config,
+)
 from imgsearch.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from imgsearch.store.filters import SearchFilters
 from imgsearch.store.text import TAGS_MODEL, USER_MODEL, TextStore
@@ -239,8 +247,13 @@ class ImageIndex:
         discard = exc_type is not None and self._created and self._is_empty()
         self.close()
         if discard:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.catalog.path}{suffix}").unlink(missing_ok=True)
+            remove_catalog(self.catalog.path)
+
+    @property
+    def is_new(self) -> bool:
+        """Whether this handle created the catalog: if it is still empty when an error or an
+        interrupt ends the `with` block, it is removed with every file beside it."""
+        return self._created
 
     def _is_empty(self) -> bool:
         try:
@@ -321,6 +334,8 @@ class ImageIndex:
         topics, every run tags its new images.
         """
         _existing(roots)
+        if vector_index is not None:
+            require_extra(vector_index)  # before --rebuild forgets any embedding
         # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
         taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
         if not rebuild and self._model_name and self.catalog.count():

@@ -407,3 +407,22 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
     assert json.loads(output)["embedded"] == 160, "the first run was not disturbed"
     after = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
     assert (after["unchanged"], after["embedded"]) == (160, 0), "the lock is released when a run ends"
+
+
+def test_a_first_run_interrupted_before_any_batch_leaves_no_catalog_files(photos, tmp_path, tiny_clip_dir, monkeypatch):
+    from imgsearch.ingest import indexer
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl+C before the first batch is written
+
+    db = tmp_path / "catalogs" / "new.db"
+    db.parent.mkdir()
+    with monkeypatch.context() as patch:
+        patch.setattr(indexer._BatchWriter, "flush", interrupted)
+        output = run_cli("index", photos, "--db", db, "--model-path", tiny_clip_dir, expect=130)
+    said = " ".join(output.split())
+    assert "nothing was indexed and no catalog was created" in said and "run the same command again" in said
+    assert "holds 0 images" not in said
+    assert list(db.parent.iterdir()) == []
+    rerun = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert rerun["embedded"] == 5

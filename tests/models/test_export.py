@@ -75,3 +75,27 @@ def test_a_sigmoid_trained_model_carries_its_logit_scale_and_bias(tmp_path: Path
     assert open_model_dir(out).score_calibration == (pytest.approx(config["logit_scale"]), pytest.approx(-10.0))
     assert open_model_dir(tiny_clip_dir).score_calibration is None
     assert "logit_bias" not in json.loads((tiny_clip_dir / "config.json").read_text())
+
+
+@pytest.mark.torch
+def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_works_again(
+    tmp_path: Path, tiny_clip_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import run_cli
+
+    out = tmp_path / "tiny"
+    command = ("models", "export", "tiny", "--out", out, "--random-weights", "--arch-config", tiny_clip_config)
+
+    def interrupted(torch: object, model: object, context_length: int, path: Path, dynamic: bool) -> bool:
+        path.write_bytes(b"half a tower")
+        raise KeyboardInterrupt  # Ctrl+C while the text tower is written
+
+    with monkeypatch.context() as patch:
+        patch.setattr("imgsearch.models.export._export_text_tower", interrupted)
+        said = " ".join(run_cli(*command, expect=130).split())
+    assert f"Interrupted: nothing was written to {out}; run the same command again." in said
+    assert list(tmp_path.iterdir()) == []
+    run_cli(*command)
+    assert all((out / rel).is_file() for rel in REQUIRED_FILES)
+    (tmp_path / "plain").mkdir()
+    assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode, "readable as any new folder is (umask)"

@@ -138,9 +138,10 @@ def test_unknown_backend_is_refused(tmp_path):
     assert "auto, exact, faiss, qdrant" in output
 
 
+@pytest.mark.parametrize("rebuild", [[], ["--rebuild"]], ids=["update", "rebuild"])
 @pytest.mark.parametrize(("backend", "module"), [("faiss", "faiss"), ("qdrant", "qdrant_client")])
 def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
-    backend, module, tmp_path, tiny_clip_dir, monkeypatch
+    backend, module, rebuild, tmp_path, tiny_clip_dir, monkeypatch
 ):
     photos = tmp_path / "photos"
     draw_photo(photos / "a.jpg", "red")
@@ -148,7 +149,7 @@ def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
     run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--index", "exact")
     chosen = _index_args(backend, tmp_path)
     monkeypatch.setitem(sys.modules, module, None)  # the extra is not installed
-    output = run_cli("index", photos, "--db", db, *chosen, expect=1)
+    output = run_cli("index", photos, "--db", db, *rebuild, *chosen, expect=1)  # --rebuild keeps its embeddings too
     assert f"pip install 'imgsearch[{backend}]'" in " ".join(output.split())
     assert run_json("status", "--db", db)["vector_index"] == "exact"  # the catalog keeps what works
     assert len(run_json("search", "red", "--db", db, "--mode", "clip", "--min-score", "-1")["results"]) == 1

@@ -154,6 +154,16 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+@contextmanager
+def said_on_interrupt(consequence: str) -> Iterator[None]:
+    """Ctrl+C ends the command with one line saying what it leaves behind, and exit status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"[yellow]Interrupted[/]: {escape(consequence)}", highlight=False)
+        raise typer.Exit(130) from None
+
+
 def print_error(message: str) -> None:
     err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
 

@@ -143,7 +143,7 @@ def index(
                 "images_added": images - images_before, "providers": idx.providers(),
             })
         else:
-            _print_report(report, images, images - images_before)
+            _print_report(report, images, images - images_before, discarded=idx.is_new and not images)
         if report.interrupted:
             raise typer.Exit(130)
 
@@ -232,7 +232,15 @@ def report_dict(report: IndexReport, model_id: str | None) -> dict[str, object]:
     }
 
 
-def _print_report(report: IndexReport, images: int, added: int) -> None:
+def _print_report(report: IndexReport, images: int, added: int, discarded: bool) -> None:
+    """What the run did; `discarded`: it made a new catalog that is removed again (still empty)."""
+    if report.interrupted and discarded:
+        err.print(
+            "[yellow]Interrupted[/] before the first batch was saved: nothing was indexed and no catalog "
+            "was created; run the same command again to start."
+        )
+        print_problems(report)
+        return
     if report.interrupted:
         todo = report.scanned - report.unchanged
         err.print(

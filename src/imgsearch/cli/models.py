@@ -11,10 +11,13 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from imgsearch.cli.common import DeviceOption, JsonOption, app, err, out, print_json, user_errors
+from imgsearch.cli.common import DeviceOption, JsonOption, app, err, out, print_json, said_on_interrupt, user_errors
+from imgsearch.cli.index import stop_on_sigterm
 
 _WIDE_TABLE = 140
 """Columns from which the notes fit in the table itself."""
+_NOTHING_WRITTEN = "nothing was written to {}; run the same command again."
+"""Export and quantize write into a staging folder that becomes the output only when complete."""
 
 models_app = typer.Typer(
     help="List CLIP models, download any model for offline use, export and quantize CLIP models.", no_args_is_help=True
@@ -146,14 +149,12 @@ def models_export(
     if not (pretrained or random_weights):
         err.print("[bold red]Error:[/] give --pretrained TAG or --random-weights.")
         raise typer.Exit(2)
-    with user_errors():
+    with user_errors(), stop_on_sigterm(), said_on_interrupt(_NOTHING_WRITTEN.format(out_dir)):
         written = export_open_clip(
             arch, out_dir, pretrained=pretrained, random_weights=random_weights,
             arch_config=arch_config, seed=seed,
         )
     out.print(escape(f"Model written to {written}. Use it with: imgsearch index --model-path {written} DIR"))
-
-
 
 
 @models_app.command("quantize")
@@ -172,7 +173,7 @@ def models_quantize(
     """
     from imgsearch.models.quantize import quantize_model
 
-    with user_errors():
+    with user_errors(), stop_on_sigterm(), said_on_interrupt(_NOTHING_WRITTEN.format(out_dir)):
         written = quantize_model(model_dir, out_dir, text=text)
     hint = f"imgsearch index --rebuild --model-path {written} DIR"
     out.print(escape(f"INT8 model written to {written}. Use it with: {hint}"))

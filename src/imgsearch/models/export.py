@@ -8,7 +8,6 @@ imported only inside these functions so the default install never needs it.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -130,26 +129,19 @@ def export_model(
     context_length = int(model_cfg["text_cfg"].get("context_length", 77))
     preprocess_cfg = dict(open_clip.get_model_preprocess_cfg(model))
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        (staging / "visual").mkdir()
-        (staging / "textual").mkdir()
-        dynamic_length = _export_towers(torch, model, preprocess_cfg, context_length, staging, dynamic_text_length)
-        if dynamic_length:
-            config[layout.TEXT_DYNAMIC_LENGTH] = True
-        _write_json(staging / layout.CONFIG_FILE, config)
-        _write_json(staging / layout.PREPROCESS_CFG, preprocess_cfg)
-        (staging / layout.TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
-        _write_json(staging / layout.TOKENIZER_CFG, tokenizer_cfg)
-        if write_extra is not None:
-            write_extra(staging)
-        if out_dir.exists():
-            out_dir.rmdir()
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with layout.staged_directory(out_dir) as staging:
+            (staging / "visual").mkdir()
+            (staging / "textual").mkdir()
+            dynamic_length = _export_towers(torch, model, preprocess_cfg, context_length, staging, dynamic_text_length)
+            if dynamic_length:
+                config[layout.TEXT_DYNAMIC_LENGTH] = True
+            _write_json(staging / layout.CONFIG_FILE, config)
+            _write_json(staging / layout.PREPROCESS_CFG, preprocess_cfg)
+            (staging / layout.TOKENIZER_FILE).write_text(tokenizer_json, encoding="utf-8")
+            _write_json(staging / layout.TOKENIZER_CFG, tokenizer_cfg)
+            if write_extra is not None:
+                write_extra(staging)
     finally:
         # torch.onnx.export puts the wrapper modules, and with them the model, back in training mode.
         model.train(was_training)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,9 +78,12 @@ _HF_SNAPSHOT = re.compile(r"^models--[^/]+--(?P<name>[^/]+)$")
 @contextmanager
 def staged_directory(out: Path) -> Iterator[Path]:
     """A new folder beside `out` to write a model directory into; it becomes `out` (absent or
-    empty) only when the block completes, so a failed or interrupted write leaves nothing behind."""
+    empty) only when the block completes, so a failed or interrupted write leaves nothing behind.
+    Made with the user's umask (not mkdtemp's 0700), so others can read the model as they could
+    any folder the user makes."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
     try:
         yield staging
         if out.exists():

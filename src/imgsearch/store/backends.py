@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import Catalog
@@ -28,6 +30,9 @@ the scan's few milliseconds are not worth a graph."""
 _SETTING = "index"
 _EXTRAS = {"faiss": "faiss", "qdrant": "qdrant_client"}
 """The module each optional backend needs; its extra has the backend's name."""
+_SIDE_FILES = ("-wal", "-shm", ".lock", ".vectors.", ".faiss")
+"""How the names of the files kept beside a catalog continue its own: SQLite's journal, the
+indexing lock, the vector store's and the FAISS index's files (with any temporary ones)."""
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,9 @@ def load_config(catalog: Catalog) -> IndexConfig:
     return IndexConfig(**json.loads(catalog.setting(_SETTING) or "{}"))
 
 
-def save_config(catalog: Catalog, config: IndexConfig) -> None:
-    """Remember the choice, once its extra is known to be installed: a catalog remembering a
-    backend that cannot be opened would refuse every later search."""
+def require_extra(config: IndexConfig) -> None:
+    """A clear error when the chosen backend's extra is not installed; callers check before they
+    change anything, so a refused choice leaves the catalog as it was."""
     module = _EXTRAS.get(config.backend)
     if module:
         try:
@@ -64,7 +69,21 @@ def save_config(catalog: Catalog, config: IndexConfig) -> None:
                 f"--index {config.backend} needs the {config.backend} extra: pip install 'imgsearch[{config.backend}]' "
                 "(or choose --index exact). The catalog keeps the index it had."
             ) from None
+
+
+def save_config(catalog: Catalog, config: IndexConfig) -> None:
+    """Remember the choice, once its extra is known to be installed: a catalog remembering a
+    backend that cannot be opened would refuse every later search."""
+    require_extra(config)
     catalog.set_setting(_SETTING, json.dumps(asdict(config), sort_keys=True))
+
+
+def remove_catalog(db_path: Path) -> None:
+    """Delete a catalog and every file kept beside it (the empty one a failed first run made);
+    a Qdrant collection lives where the user chose and is left alone."""
+    for path in [db_path, *db_path.parent.glob(f"{glob.escape(db_path.name)}[-.]*")]:
+        if path == db_path or path.name.removeprefix(db_path.name).startswith(_SIDE_FILES):
+            path.unlink(missing_ok=True)
 
 
 def resolve(config: IndexConfig, count: int) -> str:
