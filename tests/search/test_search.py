@@ -8,6 +8,8 @@ outputs have the documented shape, and mistakes give clear errors.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from imgsearch import ImageIndex
+from imgsearch.store.catalog import Catalog
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json
 
 
@@ -130,6 +133,22 @@ def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
     run_json("index", empty, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir)
     output = run_cli("search", "cat", "--db", tmp_path / "c.db", expect=1)
     assert "no images yet" in output
+
+
+def test_search_during_the_first_index_run_says_it_is_in_progress(tmp_path, tiny_clip_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    db = tmp_path / "c.db"
+    run_json("index", empty, "--db", db, "--model-path", tiny_clip_dir)
+    with Catalog(db) as catalog, catalog.index_lock():  # as a running `imgsearch index` holds it
+        output = " ".join(run_cli("search", "cat", "--db", db, expect=1).split())
+    assert f"an index run (pid {os.getpid()}) is in progress" in output
+    assert "as its batches commit" in output
+    crashed = subprocess.Popen([sys.executable, "-c", "pass"])
+    crashed.wait()
+    Path(f"{db}.lock").write_text(str(crashed.pid), encoding="ascii")  # left by a run that died
+    output = run_cli("search", "cat", "--db", db, expect=1)
+    assert "in progress" not in output and "imgsearch index" in output
 
 
 def test_catalog_refuses_queries_with_another_model(indexed):

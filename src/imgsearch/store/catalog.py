@@ -123,6 +123,19 @@ class CatalogBusyError(ImgsearchError):
     """Another process (or another handle in this one) is indexing into the same catalog."""
 
 
+def _process_alive(pid: int) -> bool:
+    """True when a process with this pid runs (one of another user's counts too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
 def path_to_db(path: str) -> str | bytes:
     """The value stored for `path`: the str itself, or its exact bytes when it is not valid UTF-8."""
     if path.isascii():
@@ -338,8 +351,7 @@ class Catalog:
         if fcntl is None:
             yield
             return
-        lock_path = Path(f"{self.path}.lock")
-        with open(lock_path, "a+", encoding="ascii") as fh:
+        with open(self._lock_path, "a+", encoding="ascii") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -357,6 +369,24 @@ class Catalog:
             finally:
                 fh.truncate(0)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def indexing_pid(self) -> int | None:
+        """The pid of a live index run on this catalog, or None, to explain a catalog that is still filling.
+
+        Reads the pid `index_lock` writes (and clears on release) without touching the lock, so asking
+        never makes a starting index run fail; a pid left by a crashed run counts only while it lives.
+        """
+        if fcntl is None:  # no lock, so no pid to read (and signal 0 is Ctrl+C on Windows)
+            return None
+        try:
+            pid = int(self._lock_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _process_alive(pid) else None
+
+    @property
+    def _lock_path(self) -> Path:
+        return Path(f"{self.path}.lock")
 
     # -- model ---------------------------------------------------------------------
 
