@@ -165,6 +165,21 @@ def test_status_reports_the_catalog(indexed):
     assert status["failures"] == []
 
 
+def test_status_lists_single_file_roots_apart_from_folders(tmp_path, tiny_clip_dir):
+    folder, single = tmp_path / "album", tmp_path / "loose" / "photo.jpg"
+    draw_photo(folder / "a.jpg", "red")
+    draw_photo(single, "blue")
+    db = tmp_path / "c.db"
+    run_json("index", folder, single, "--db", db, "--model-path", tiny_clip_dir)
+    text = " ".join(run_cli("status", "--db", db).split())  # Rich wraps long paths
+    assert f"Folders: {folder} Files: {single}" in text
+    status = run_json("status", "--db", db)
+    assert (status["folders"], status["files"]) == ([str(folder)], [str(single)])
+    assert sorted(status["roots"]) == sorted([str(folder), str(single)])
+    single.rename(tmp_path / "elsewhere.jpg")  # its disk unplugged: the catalog still knows it was a file
+    assert run_json("status", "--db", db)["files"] == [str(single)]
+
+
 def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "models"))

@@ -134,6 +134,7 @@ def test_status_health_and_docs(client, library: Library):
     assert client.get("/healthz").json() == {"status": "ok"}
     status = client.get("/api/status").json()
     assert status["images"] == len(library.ids) and status["auth"] is False
+    assert status["folders"] == status["roots"] and status["files"] == []
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")

@@ -446,6 +446,23 @@ class Catalog:
     def roots(self) -> list[str]:
         return [path_from_db(row[0]) for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
 
+    def file_roots(self) -> list[str]:
+        """The roots that name one image rather than a folder (`imgsearch index photo.jpg`).
+
+        A root is a file when it is one on disk or, while its disk is away, when the catalog knows
+        that exact path (indexed or failed): a folder's own path is never an image.
+        """
+        return [root for root in self.roots() if not os.path.isdir(root) and (
+            os.path.lexists(root) or self._knows_path(root)
+        )]
+
+    def _knows_path(self, path: str) -> bool:
+        """Whether this exact path is an indexed image or a failed file."""
+        key = path_to_db(path)
+        return self._db.execute(
+            "SELECT 1 FROM images WHERE path = ? UNION ALL SELECT 1 FROM failures WHERE path = ? LIMIT 1", (key, key)
+        ).fetchone() is not None
+
     # -- reading -------------------------------------------------------------------
 
     def count(self) -> int:
