@@ -11,7 +11,7 @@ from imgsearch.store.catalog import escape_undecodable
 
 @app.command()
 def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
-    """Show what is indexed: folders and single files, image count, model, where it runs, size, and files that failed."""
+    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files."""
     with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
