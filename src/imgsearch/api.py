@@ -105,11 +105,20 @@ class Status:
     """The text model the catalog remembers (None: the default)."""
     providers: list[str] = field(default_factory=list)
     """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
+    files: list[str] = field(default_factory=list)
+    """The roots that are single images (`imgsearch index photo.jpg`) rather than folders."""
+
+    @property
+    def folders(self) -> list[str]:
+        """The roots that are folders."""
+        return [root for root in self.roots if root not in self.files]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "db": self.db_path,
             "roots": self.roots,
+            "folders": self.folders,
+            "files": self.files,
             "images": self.image_count,
             "model": self.model_id,
             "dim": self.dim,
@@ -719,6 +728,7 @@ class ImageIndex:
             model_path=self.catalog.model_source or None,
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),
+            files=self.catalog.file_roots(),
         )
 
     def providers(self) -> list[str]:

@@ -76,6 +76,26 @@ def test_all_tiers_label_each_copy(indexed):
     assert len(members) == len(set(members))  # every image in one group at most
 
 
+@pytest.mark.parametrize("tier", ["near", "all"])
+def test_identical_copies_of_a_lesser_copy_say_exact(library, tmp_path, tiny_clip_dir, tier):
+    """b-small.png and its byte-identical backup are tied to the keeper b.jpg only as near copies, but to each
+    other exactly: each says `exact`, copy of the other, while b-turned.jpg is a near copy of the keeper."""
+    shutil.copy(library / "b-small.png", library / "backup" / "b-small-copy.png")
+    db = tmp_path / "c.db"
+    run_json("index", library, "--db", db, "--model-path", tiny_clip_dir)
+    groups = run_json("duplicates", "--tier", tier, "--db", db)["groups"]
+    group = next(g for g in groups if Path(g["keeper"]["path"]).name == "b.jpg")
+    ids = {Path(m["path"]).name: m["id"] for m in [group["keeper"], *group["others"]]}
+    ties = {Path(m["path"]).name: (m["tier"], m["copy_of"]) for m in group["others"]}
+    assert ties["b-small.png"] == ("exact", ids["b-small-copy.png"])
+    assert ties["b-small-copy.png"] == ("exact", ids["b-small.png"])
+    assert ties["b-turned.jpg"][1] == ids["b.jpg"] and group["keeper"]["copy_of"] is None
+    if tier == "near":
+        assert group["tier"] == "near" and ties["b-turned.jpg"][0] == "near"
+        table = "".join(run_cli("duplicates", "--tier", tier, "--db", db).replace("│", "").split())
+        assert "(copyofb-small-copy.png)" in table and "(copyofb-small.png)" in table
+
+
 def test_api_groups_and_keeper(indexed, library):
     with ImageIndex(indexed, create=False) as index:
         groups = index.duplicates(tier="near")

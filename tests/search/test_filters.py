@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from imgsearch.errors import ImgsearchError
+from imgsearch.ingest.decode import _FORMAT_NAMES
+from imgsearch.ingest.decode import _FORMATS as _DECODERS
+from imgsearch.store.filters import STORED_FORMATS, SearchFilters
 from tests.helpers import draw_photo, run_cli, run_json
 
 
@@ -73,3 +77,22 @@ def test_similar_takes_filters_too(library):
 def test_bad_date_is_a_clear_error(library):
     output = run_cli("search", "x", "--db", library / "catalog.db", "--after", "last week", expect=1)
     assert "2024-06-30" in output
+
+
+def test_unknown_format_is_named_with_the_accepted_ones(library):
+    output = run_cli("search", "x", "--db", library / "catalog.db", "--format", "nonsense", expect=1)
+    assert "'nonsense'" in output and "unknown image format" in output
+    assert "jpeg" in output and "heif" in output and "no image matches" not in output.lower()
+    assert _names(library, "--format", "JPG", "--in", str(library / "trip")) == {"a.jpg", "c.jpg"}
+
+
+def test_python_api_refuses_an_unknown_format():
+    with pytest.raises(ImgsearchError, match="'raw'.*png"):
+        SearchFilters(formats=("png", "raw"))
+    assert SearchFilters(formats=("heic", "TIF")).formats == ("heic", "TIF")
+
+
+def test_every_decoded_format_is_a_filterable_name():
+    """The filter's list of names follows the decoders the indexer tries, so no format is unfilterable."""
+    decoded = {_FORMAT_NAMES.get(name, name.lower()) for name in _DECODERS}
+    assert decoded == set(STORED_FORMATS)

@@ -8,6 +8,8 @@ outputs have the documented shape, and mistakes give clear errors.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from imgsearch import ImageIndex
+from imgsearch.store.catalog import Catalog
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json
 
 
@@ -132,6 +135,22 @@ def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
     assert "no images yet" in output
 
 
+def test_search_during_the_first_index_run_says_it_is_in_progress(tmp_path, tiny_clip_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    db = tmp_path / "c.db"
+    run_json("index", empty, "--db", db, "--model-path", tiny_clip_dir)
+    with Catalog(db) as catalog, catalog.index_lock():  # as a running `imgsearch index` holds it
+        output = " ".join(run_cli("search", "cat", "--db", db, expect=1).split())
+    assert f"an index run (pid {os.getpid()}) is in progress" in output
+    assert "as its batches commit" in output
+    crashed = subprocess.Popen([sys.executable, "-c", "pass"])
+    crashed.wait()
+    Path(f"{db}.lock").write_text(str(crashed.pid), encoding="ascii")  # left by a run that died
+    output = run_cli("search", "cat", "--db", db, expect=1)
+    assert "in progress" not in output and "imgsearch index" in output
+
+
 def test_catalog_refuses_queries_with_another_model(indexed):
     _, db = indexed
     output = run_cli("search", "cat", "--db", db, "--model", "ViT-B-32__openai", expect=1)
@@ -144,6 +163,21 @@ def test_status_reports_the_catalog(indexed):
     assert status["images"] == len(COLOURS)
     assert status["roots"] == [str(root.resolve())]
     assert status["failures"] == []
+
+
+def test_status_lists_single_file_roots_apart_from_folders(tmp_path, tiny_clip_dir):
+    folder, single = tmp_path / "album", tmp_path / "loose" / "photo.jpg"
+    draw_photo(folder / "a.jpg", "red")
+    draw_photo(single, "blue")
+    db = tmp_path / "c.db"
+    run_json("index", folder, single, "--db", db, "--model-path", tiny_clip_dir)
+    text = " ".join(run_cli("status", "--db", db).split())  # Rich wraps long paths
+    assert f"Folders: {folder} Files: {single}" in text
+    status = run_json("status", "--db", db)
+    assert (status["folders"], status["files"]) == ([str(folder)], [str(single)])
+    assert sorted(status["roots"]) == sorted([str(folder), str(single)])
+    single.rename(tmp_path / "elsewhere.jpg")  # its disk unplugged: the catalog still knows it was a file
+    assert run_json("status", "--db", db)["files"] == [str(single)]
 
 
 def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypatch):

@@ -52,6 +52,11 @@ def test_filters_narrow_results(client, library: Library):
     assert client.get("/api/search", params={"q": "x", "before": "1990-01-01"}).json()["results"] == []
     bad = client.get("/api/search", params={"q": "x", "after": "yesterday"})
     assert bad.status_code == 400 and "not a date" in bad.json()["detail"]
+    unknown = client.get("/api/search", params={"q": "x", "format": ["png", "nonsense"]})
+    assert unknown.status_code == 400 and unknown.json()["error"] == "bad_request"
+    assert "'nonsense'" in unknown.json()["detail"] and "jpeg" in unknown.json()["detail"]
+    posted = client.post("/api/search", json={"texts": ["x"], "filters": {"formats": ["gifs"]}})
+    assert posted.status_code == 400 and "'gifs'" in posted.json()["detail"]
 
 
 def test_post_search_combines_texts_negatives_weights_and_image_ids(client, library: Library):
@@ -129,6 +134,7 @@ def test_status_health_and_docs(client, library: Library):
     assert client.get("/healthz").json() == {"status": "ok"}
     status = client.get("/api/status").json()
     assert status["images"] == len(library.ids) and status["auth"] is False
+    assert status["folders"] == status["roots"] and status["files"] == []
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")

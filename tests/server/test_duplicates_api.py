@@ -58,6 +58,7 @@ def test_groups_move_and_undo_over_http(served):
     b_group = next(g for g in groups if any(m["name"] == "b.jpg" for m in g["members"]))
     assert b_group["members"][0]["name"] == "b.jpg" and b_group["members"][0]["keeper"]
     assert b_group["reason"] == "largest: 320x240 pixels"
+    assert [m["copy_of"] for m in b_group["members"]] == [None, b_group["members"][0]["id"]]
     ids = _ids(groups)
 
     refused = client.post("/api/duplicates/move", json={"ids": [ids["a.jpg"], ids["a-copy.jpg"]], "tier": "near"},

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from imgsearch.api import ImageIndex
 from imgsearch.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
-from imgsearch.duplicates.finder import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE, DuplicateGroup, capture_time
+from imgsearch.duplicates.finder import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE, DuplicateGroup, Member, capture_time
 from imgsearch.duplicates.moves import MoveReport
 from imgsearch.errors import ImgsearchError
 from imgsearch.store.catalog import escape_undecodable
@@ -100,8 +100,8 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
             keeper = member is group.keeper
             r = member.record
             table.add_row(
-                str(group.number) if keeper else "", member.tier,
-                "[green]keep[/]" if keeper else "copy", escape(escape_undecodable(r.path)), f"{r.width}x{r.height}",
+                str(group.number) if keeper else "", member.tier, "[green]keep[/]" if keeper else "copy",
+                escape(escape_undecodable(r.path)) + _copy_of(member, group), f"{r.width}x{r.height}",
                 _size(r.size), capture_time(r)[:10],
                 end_section=False,
             )
@@ -112,6 +112,14 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
     counts = f"{_count(len(groups), 'group')}, {_count(copies, 'copy', 'copies')}"
     out.print(f"{counts} besides the keepers ({_size(freed)}). "
               "Move them aside with --move-to FOLDER (undo with --undo MANIFEST).")
+
+
+def _copy_of(member: Member, group: DuplicateGroup) -> str:
+    """For a copy whose tier ties it to another copy rather than to the keeper, a line naming that copy."""
+    copied = group.copied(member)
+    if copied is None or copied is group.keeper:
+        return ""
+    return f"\n[dim](copy of {escape(escape_undecodable(Path(copied.record.path).name))})[/]"
 
 
 def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:

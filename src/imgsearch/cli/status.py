@@ -11,7 +11,7 @@ from imgsearch.store.catalog import escape_undecodable
 
 @app.command()
 def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
-    """Show what is indexed: folders, image count, model, where it runs, size, and files that failed."""
+    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files."""
     with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
@@ -28,8 +28,10 @@ def _print_status(info: Status) -> None:
     out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
     out.print(f"Index:   {info.vector_index}")
-    folders = escape(", ".join(map(escape_undecodable, info.roots)))
-    out.print("Folders: " + (folders or "(none yet: imgsearch index FOLDER)"))
+    folders = escape(", ".join(map(escape_undecodable, info.folders)))
+    out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: imgsearch index FOLDER)")))
+    if info.files:
+        out.print("Files:   " + escape(", ".join(map(escape_undecodable, info.files))))
     if info.failures:
         out.print(f"Failed files ({len(info.failures)}):")
         for failure in info.failures:

@@ -6,7 +6,10 @@
     similar  the same scene (bursts, the same spot): CLIP cosine above a threshold
 
 A group is a connected component of one tier's matches; with the tier `all`, of all
-three, each member labelled with the strongest tier that ties it to the keeper.
+three. Each copy is labelled with the strongest tier that ties it to any member, and
+`copy_of` names that member (the keeper whenever the keeper ties it as strongly): a
+byte-identical pair inside a group of similar shots says `exact`, copy of each other,
+not `similar`. The group's tier is the strongest tie any copy has to the keeper.
 Only images under the catalog's indexed folders take part, so copies moved aside with
 `--move-to` are no longer reported.
 """
@@ -35,16 +38,20 @@ DEFAULT_SIMILAR_COSINE = 0.95
 
 @dataclass(frozen=True)
 class Member:
-    """One image of a group; `tier` is how it is tied to the keeper."""
+    """One image of a group: the strongest `tier` tying it to another member, and which (`copy_of`, an id).
+
+    The keeper's `tier` is the group's and its `copy_of` is None.
+    """
 
     record: ImageRecord
     tier: str
+    copy_of: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         r = self.record
         return {
             "id": r.id, "path": r.path, "width": r.width, "height": r.height, "bytes": r.size,
-            "format": r.format, "taken_at": r.taken_at, "tier": self.tier,
+            "format": r.format, "taken_at": r.taken_at, "tier": self.tier, "copy_of": self.copy_of,
         }
 
 
@@ -62,6 +69,10 @@ class DuplicateGroup:
     @property
     def members(self) -> tuple[Member, ...]:
         return (self.keeper, *self.others)
+
+    def copied(self, member: Member) -> Member | None:
+        """The member that `member` is a copy of (its `copy_of`); None for the keeper."""
+        return next((m for m in self.members if m.record.id == member.copy_of), None)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -150,21 +161,39 @@ def _group(
 ) -> DuplicateGroup:
     members = [records[int(ids[row])] for row in rows]
     keeper_at, reason = choose_keeper(members)
-    keeper_row = rows[keeper_at]
-    others = tuple(
-        Member(record, _tie(row, keeper_row, labels))
-        for row, record in zip(rows, members) if row != keeper_row
-    )
-    tier = max((m.tier for m in others), key=TIERS.index)
-    return DuplicateGroup(0, tier, Member(members[keeper_at], tier), others, reason)
+    keeper_row = int(rows[keeper_at])
+    peers = {tier: _rows_by_label(label, rows) for tier, label in labels.items()}
+    weakest = list(labels)[-1]
+    tier = next((t for t in labels if len(peers[t][int(labels[t][keeper_row])]) > 1), weakest)
+    others = []
+    for row, record in zip(rows.tolist(), members):
+        if row != keeper_row:
+            tie, tied_row = _tie(row, keeper_row, labels, peers)
+            others.append(Member(record, tie or weakest, int(ids[tied_row])))
+    return DuplicateGroup(0, tier, Member(members[keeper_at], tier), tuple(others), reason)
 
 
-def _tie(row: int, keeper_row: int, labels: dict[str, np.ndarray]) -> str:
-    """The strongest tier whose groups put this image with the keeper (labels go strongest first)."""
+def _rows_by_label(label: np.ndarray, rows: np.ndarray) -> dict[int, list[int]]:
+    """The group's rows under each of one tier's component labels, in order."""
+    found: dict[int, list[int]] = {}
+    for row in rows.tolist():
+        found.setdefault(int(label[row]), []).append(row)
+    return found
+
+
+def _tie(
+    row: int, keeper_row: int, labels: dict[str, np.ndarray], peers: dict[str, dict[int, list[int]]]
+) -> tuple[str | None, int]:
+    """The strongest tier whose groups put this image with another member, and that member: the keeper
+    when it shares the tier, else the first other (labels go strongest first). (None, keeper) when the
+    image joined only through a chain that no single tier spans."""
     for tier, label in labels.items():
         if label[row] == label[keeper_row]:
-            return tier
-    return list(labels)[-1]
+            return tier, keeper_row
+        same = peers[tier][int(label[row])]
+        if len(same) > 1:
+            return tier, next(other for other in same if other != row)
+    return None, keeper_row
 
 
 def capture_time(record: ImageRecord) -> str:

@@ -61,8 +61,10 @@ def move_copies(
                     report.skipped.append((str(source), reason))
                     continue
                 report.moved.append((str(source), str(destination)))
+                copied = group.copied(member)
                 entries.append({"from": str(source), "to": str(destination), "group": group.number,
-                                "tier": member.tier, "keeper": group.keeper.record.path})
+                                "tier": member.tier, "keeper": group.keeper.record.path,
+                                "copy_of": copied.record.path if copied else None})
     finally:  # the manifest first: files that moved can always be put back, whatever the catalog does
         if entries:
             _write_manifest(report.manifest, {"version": MANIFEST_VERSION, "catalog": str(catalog.path),

@@ -161,11 +161,18 @@ class Searcher:
 
     def require_images(self) -> None:
         """Fail with advice, before any model work, when there is nothing to search."""
-        if self.catalog.count() == 0:
+        if self.catalog.count() > 0:
+            return
+        indexing = self.catalog.indexing_pid()
+        if indexing is not None:
             raise EmptyIndexError(
-                f"The catalog at {self.catalog.path} has no images yet. "
-                "Index a folder first: imgsearch index ~/Pictures"
+                f"The catalog at {self.catalog.path} has no images yet: an index run (pid {indexing}) is in "
+                "progress, and results appear as its batches commit. Search again in a moment."
             )
+        raise EmptyIndexError(
+            f"The catalog at {self.catalog.path} has no images yet. "
+            "Index a folder first: imgsearch index ~/Pictures"
+        )
 
     def query_vector(self, query: Query) -> np.ndarray:
         """Normalised weighted sum of the terms' unit embeddings."""

@@ -167,7 +167,9 @@ class SearchQueueOut(BaseModel):
 
 class StatusOut(BaseModel):
     images: int
-    roots: list[FileText]
+    roots: list[FileText] = Field(description="Every folder and single file given to `index`.")
+    folders: list[FileText] = Field(description="The roots that are folders.")
+    files: list[FileText] = Field(description="The roots that are single images (`imgsearch index photo.jpg`).")
     model: Optional[str]
     dim: Optional[int]
     db_bytes: int

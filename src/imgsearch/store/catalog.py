@@ -123,6 +123,19 @@ class CatalogBusyError(ImgsearchError):
     """Another process (or another handle in this one) is indexing into the same catalog."""
 
 
+def _process_alive(pid: int) -> bool:
+    """True when a process with this pid runs (one of another user's counts too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
 def path_to_db(path: str) -> str | bytes:
     """The value stored for `path`: the str itself, or its exact bytes when it is not valid UTF-8."""
     if path.isascii():
@@ -338,8 +351,7 @@ class Catalog:
         if fcntl is None:
             yield
             return
-        lock_path = Path(f"{self.path}.lock")
-        with open(lock_path, "a+", encoding="ascii") as fh:
+        with open(self._lock_path, "a+", encoding="ascii") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -357,6 +369,24 @@ class Catalog:
             finally:
                 fh.truncate(0)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def indexing_pid(self) -> int | None:
+        """The pid of a live index run on this catalog, or None, to explain a catalog that is still filling.
+
+        Reads the pid `index_lock` writes (and clears on release) without touching the lock, so asking
+        never makes a starting index run fail; a pid left by a crashed run counts only while it lives.
+        """
+        if fcntl is None:  # no lock, so no pid to read (and signal 0 is Ctrl+C on Windows)
+            return None
+        try:
+            pid = int(self._lock_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _process_alive(pid) else None
+
+    @property
+    def _lock_path(self) -> Path:
+        return Path(f"{self.path}.lock")
 
     # -- model ---------------------------------------------------------------------
 
@@ -415,6 +445,23 @@ class Catalog:
 
     def roots(self) -> list[str]:
         return [path_from_db(row[0]) for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def file_roots(self) -> list[str]:
+        """The roots that name one image rather than a folder (`imgsearch index photo.jpg`).
+
+        A root is a file when it is one on disk or, while its disk is away, when the catalog knows
+        that exact path (indexed or failed): a folder's own path is never an image.
+        """
+        return [root for root in self.roots() if not os.path.isdir(root) and (
+            os.path.lexists(root) or self._knows_path(root)
+        )]
+
+    def _knows_path(self, path: str) -> bool:
+        """Whether this exact path is an indexed image or a failed file."""
+        key = path_to_db(path)
+        return self._db.execute(
+            "SELECT 1 FROM images WHERE path = ? UNION ALL SELECT 1 FROM failures WHERE path = ? LIMIT 1", (key, key)
+        ).fetchone() is not None
 
     # -- reading -------------------------------------------------------------------
 

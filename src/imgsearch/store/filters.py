@@ -33,6 +33,7 @@ class SearchFilters:
             value = getattr(self, name)
             if value is not None:
                 _check_iso_date(name, value)
+        normalised_formats(self.formats)
 
     def __bool__(self) -> bool:
         return any(
@@ -42,12 +43,25 @@ class SearchFilters:
         )
 
 
+STORED_FORMATS = ("avif", "bmp", "gif", "heif", "jpeg", "jpeg2000", "png", "tiff", "webp")
+"""Every format name the catalog stores: one per decoder the indexer tries (`imgsearch.ingest.decode`)."""
+
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "heic": "heif", "tif": "tiff", "jp2": "jpeg2000"}
 
 
 def normalised_formats(formats: tuple[str, ...]) -> list[str]:
-    """Format names as the catalog stores them ('jpg' -> 'jpeg', 'heic' -> 'heif')."""
-    return sorted({_FORMAT_ALIASES.get(f.lower(), f.lower()) for f in formats})
+    """Format names as the catalog stores them ('jpg' -> 'jpeg', 'heic' -> 'heif').
+
+    An unknown name is an error rather than a filter that silently matches nothing.
+    """
+    named = {f: _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower()) for f in formats}
+    unknown = [f for f, name in named.items() if name not in STORED_FORMATS]
+    if unknown:
+        raise ImgsearchError(
+            f"--format {', '.join(map(repr, unknown))}: unknown image format. "
+            f"Use one of {', '.join(STORED_FORMATS)} (or the aliases {', '.join(_FORMAT_ALIASES)})."
+        )
+    return sorted(set(named.values()))
 
 
 def normalised_folder(folder: str) -> str:

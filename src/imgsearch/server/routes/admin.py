@@ -43,8 +43,9 @@ async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching
     info = await backend.read(lambda index: index.status())
     batcher = backend.batcher
     return StatusOut(
-        images=info.image_count, roots=info.roots, model=info.model_id, dim=info.dim, db_bytes=info.db_bytes,
-        failures=len(info.failures), auth=config.token is not None, job=jobs.running,
+        images=info.image_count, roots=info.roots, folders=info.folders, files=info.files, model=info.model_id,
+        dim=info.dim, db_bytes=info.db_bytes, failures=len(info.failures), auth=config.token is not None,
+        job=jobs.running,
         search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
                                     searches=batcher.batched),
         watching=watching is not None,

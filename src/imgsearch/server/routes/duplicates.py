@@ -37,6 +37,9 @@ class MemberOut(BaseModel):
     taken: str
     """EXIF capture time, else the file's modification time."""
     tier: str
+    """The strongest tier tying this image to another member (the keeper's: the group's)."""
+    copy_of: Optional[int]
+    """Id of that member: the keeper whenever it ties as strongly; None for the keeper."""
     keeper: bool
 
 
@@ -133,7 +136,7 @@ def _group_out(group: DuplicateGroup) -> GroupOut:
         MemberOut(
             id=m.record.id, path=m.record.path, name=Path(m.record.path).name, width=m.record.width,
             height=m.record.height, bytes=m.record.size, format=m.record.format, taken=capture_time(m.record),
-            tier=m.tier, keeper=m is group.keeper,
+            tier=m.tier, copy_of=m.copy_of, keeper=m is group.keeper,
         )
         for m in group.members
     ]

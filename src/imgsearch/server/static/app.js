@@ -274,7 +274,7 @@ async function refreshStatus() {
     const status = await request("/api/status");
     state.status = status;
     $("status-label").textContent = status.job ? "Indexing…" : `${status.images.toLocaleString()} photos`;
-    $("folder-list").replaceChildren(...status.roots.map((root) => Object.assign(document.createElement("option"), { value: root })));
+    $("folder-list").replaceChildren(...status.folders.map((root) => Object.assign(document.createElement("option"), { value: root })));
     if (!hasQuery()) showWelcome();
     await refreshTopics();
   } catch (error) {

@@ -61,13 +61,18 @@ export class DuplicatesView {
   }
 
   renderGroup(group) {
+    const keeperId = group.members[0].id;
+    const names = new Map(group.members.map((m) => [m.id, m.name]));
     const cards = group.members.map((m) => {
       const box = el("input", { type: "checkbox", checked: !m.keeper, className: "dup-pick" });
       box.dataset.id = m.id;
       box.setAttribute("aria-label", `Move ${m.name}`);
       box.addEventListener("change", () => this.updateButton());
       const img = el("img", { src: `/thumbs/${m.id}?size=256`, alt: m.name, loading: "lazy" });
-      const badge = m.keeper ? el("span", { className: "dup-keeper", textContent: "Keep" }) : el("span", { className: "dup-tier", textContent: m.tier });
+      const tie = m.copy_of === keeperId ? `${m.tier} copy of the keeper` : `${m.tier} copy of ${names.get(m.copy_of)}`;
+      const badge = m.keeper
+        ? el("span", { className: "dup-keeper", textContent: "Keep" })
+        : el("span", { className: "dup-tier", textContent: m.copy_of === keeperId ? m.tier : `${m.tier} ↔ ${names.get(m.copy_of)}`, title: tie });
       return el("li", { className: m.keeper ? "dup-card keeper" : "dup-card" }, [
         el("div", { className: "dup-thumb" }, [img, badge]),
         el("label", { className: "dup-name" }, [box, el("span", { textContent: m.name, title: m.path })]),

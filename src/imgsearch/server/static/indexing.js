@@ -29,9 +29,11 @@ export class IndexingView {
   }
 
   showRoots(status) {
-    const roots = status?.roots ?? [];
-    $("indexing-roots").textContent = roots.length
-      ? `Folders: ${roots.join(", ")}`
+    const folders = status?.folders ?? [];
+    const files = status?.files ?? [];
+    const listed = [folders.length && `Folders: ${folders.join(", ")}`, files.length && `Files: ${files.join(", ")}`];
+    $("indexing-roots").textContent = folders.length || files.length
+      ? listed.filter(Boolean).join(". ")
       : "Folders given to the server with --root are scanned; new and changed photos are added.";
   }
 
