@@ -1,6 +1,6 @@
-# imgsearch server image: ONNX Runtime on the CPU, no torch.
+# photoseek server image: ONNX Runtime on the CPU, no torch.
 #   docker compose up            (see docker-compose.yml and the README)
-#   docker build -t imgsearch .  (EXTRAS=... adds optional features, e.g. --build-arg EXTRAS=server,qdrant,faiss,vlm,ocr)
+#   docker build -t photoseek .  (EXTRAS=... adds optional features, e.g. --build-arg EXTRAS=server,qdrant,faiss,vlm,ocr)
 # GPU (NVIDIA, CUDA 12): Dockerfile.gpu. CI runs this file's pip steps in a fresh venv (.ci/dockerfile_install.py).
 ARG PYTHON_VERSION=3.12
 
@@ -21,20 +21,20 @@ FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    IMGSEARCH_DB=/data/catalog.db \
+    PHOTOSEEK_DB=/data/catalog.db \
     HF_HOME=/models \
     HF_HUB_DISABLE_TELEMETRY=1
-# The token comes from IMGSEARCH_TOKEN at run time (never baked in, never on the command line).
-RUN useradd --system --uid 10001 --create-home --home-dir /home/imgsearch imgsearch \
+# The token comes from PHOTOSEEK_TOKEN at run time (never baked in, never on the command line).
+RUN useradd --system --uid 10001 --create-home --home-dir /home/photoseek photoseek \
     && mkdir -p /data /models /photos \
-    && chown imgsearch:imgsearch /data /models
+    && chown photoseek:photoseek /data /models
 COPY --from=build /opt/venv /opt/venv
-USER imgsearch
-WORKDIR /home/imgsearch
+USER photoseek
+WORKDIR /home/photoseek
 # Catalog, thumbnails and vector files in /data; downloaded models in /models; photos mounted read-only at /photos.
 VOLUME ["/data", "/models"]
 EXPOSE 8000
 # Long start period: the first start downloads the model (about 600 MB) into /models.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-CMD ["imgsearch", "serve", "--host", "0.0.0.0", "--port", "8000", "--root", "/photos"]
+CMD ["photoseek", "serve", "--host", "0.0.0.0", "--port", "8000", "--root", "/photos"]

@@ -6,7 +6,7 @@ directory, and every RUN line that makes the venv or calls pip runs under /bin/s
 named by ENV (``/opt/venv``) are moved under the scratch root. Other RUN lines (apt-get, useradd)
 need root and a Debian image and are listed as skipped. A broken RUN line fails the job.
 
-    python .ci/dockerfile_install.py Dockerfile --forbid torch --run "imgsearch --help"
+    python .ci/dockerfile_install.py Dockerfile --forbid torch --run "photoseek --help"
     python .ci/dockerfile_install.py Dockerfile.gpu --dry-run     # resolve only: pip install --dry-run
 """
 

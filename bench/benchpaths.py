@@ -1,8 +1,8 @@
 """Where benchmarks read shared data and write results: outside the checkout unless told otherwise.
 
-Results go where `--out` says; the default is $IMGSEARCH_BENCH_RESULTS, else a per-user cache
+Results go where `--out` says; the default is $PHOTOSEEK_BENCH_RESULTS, else a per-user cache
 folder (printed by each benchmark), so a benchmark run leaves the working tree clean. Shared data
-follows the tests' rule: $IMGSEARCH_SHARED_DATA, else `../shared/data` beside the checkout.
+follows the tests' rule: $PHOTOSEEK_SHARED_DATA, else `../shared/data` beside the checkout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def shared_data(*parts: str) -> Path:
     """A path inside the shared data (read in place, never copied into the repository)."""
-    configured = os.environ.get("IMGSEARCH_SHARED_DATA")
+    configured = os.environ.get("PHOTOSEEK_SHARED_DATA")
     root = Path(configured).expanduser() if configured else REPO.parent / "shared" / "data"
     return root.joinpath(*parts)
 
@@ -29,14 +29,14 @@ def coco_photos() -> list[Path]:
     root = shared_data("coco-mini")
     files = sorted(root.rglob("*.jpg"))
     if not files:
-        sys.exit(f"No COCO photos under {root}: set IMGSEARCH_SHARED_DATA.")
+        sys.exit(f"No COCO photos under {root}: set PHOTOSEEK_SHARED_DATA.")
     return files
 
 
 def results_dir() -> Path:
     """The default folder for results and cached benchmark models, created on first use."""
-    configured = os.environ.get("IMGSEARCH_BENCH_RESULTS")
-    folder = Path(configured).expanduser() if configured else user_cache_path("imgsearch") / "bench"
+    configured = os.environ.get("PHOTOSEEK_BENCH_RESULTS")
+    folder = Path(configured).expanduser() if configured else user_cache_path("photoseek") / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -50,7 +50,7 @@ def random_model_dir(*, fixed_text_length: bool = False) -> Path:
     """
     folder = results_dir() / ("vit-b-32-random-77-tokens" if fixed_text_length else "vit-b-32-random-dynamic-text")
     if not (folder / "textual").exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
         export_open_clip("ViT-B-32", folder, random_weights=True, dynamic_text_length=not fixed_text_length)
     return folder

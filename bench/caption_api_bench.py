@@ -2,7 +2,7 @@
 
 A local chat-completions server stands in for the model with a fixed latency per request (a GPU
 server such as vLLM batches concurrent requests, so latency barely grows with concurrency). The
-client work (decode at 1,024 px, JPEG + base64, HTTP) is the real `imgsearch caption` path, so the
+client work (decode at 1,024 px, JPEG + base64, HTTP) is the real `photoseek caption` path, so the
 ratio to workers=1 says how well the bounded pool hides the model's latency, and latency 0 gives
 the client's own ceiling.
 
@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from imgsearch.api import caption
+from photoseek.api import caption
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402

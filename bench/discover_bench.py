@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from imgsearch.ingest.discover import discover
+from photoseek.ingest.discover import discover
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import write_results  # noqa: E402

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from imgsearch.duplicates.components import component_labels
-from imgsearch.duplicates.hashing import hamming, perceptual_hash
-from imgsearch.duplicates.near import near_pairs
-from imgsearch.ingest.decode import decode_image
-from imgsearch.ingest.indexer import DRAFT_FACTOR
+from photoseek.duplicates.components import component_labels
+from photoseek.duplicates.hashing import hamming, perceptual_hash
+from photoseek.duplicates.near import near_pairs
+from photoseek.ingest.decode import decode_image
+from photoseek.ingest.indexer import DRAFT_FACTOR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
@@ -140,7 +140,7 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
     transforms = [*TRANSFORMS, *HARDER]
     rows = []
     for threshold in args.thresholds:
-        rows.append({"method": "imgsearch near", "threshold": threshold,
+        rows.append({"method": "photoseek near", "threshold": threshold,
                      **evaluate(ours, files, threshold, True, transforms)})
         for name, hashes in baselines.items():
             scores = evaluate(hashes, files, threshold, False, transforms)
@@ -152,9 +152,9 @@ def quality(args: argparse.Namespace) -> list[dict[str, object]]:
 def synthetic(n: int, threshold: int, search: str = "auto", seed: int = 0) -> dict[str, object]:
     """Random hashes with 1% planted copies, spread evenly over 0..threshold bits from their original
     and a quarter of them turned (90, 180 or 270 degrees); recall is reported per planted distance."""
-    from imgsearch.duplicates.bit_sampling import plan
-    from imgsearch.duplicates.hashing import rotations
-    from imgsearch.duplicates.near import use_exact
+    from photoseek.duplicates.bit_sampling import plan
+    from photoseek.duplicates.hashing import rotations
+    from photoseek.duplicates.near import use_exact
 
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)

@@ -1,14 +1,14 @@
-"""How long `imgsearch eval` takes at 1,000 images x 4,000 captions, before and after batching (issue 15).
+"""How long `photoseek eval` takes at 1,000 images x 4,000 captions, before and after batching (issue 15).
 
     python bench/eval_bench.py --images 1000 --sample 200 --out /tmp/eval_bench.json
 
 The gallery: `--images` COCO val2017 caption sets (coco-captions/ of the shared data,
-$IMGSEARCH_SHARED_DATA) on generated placeholder pictures (the CLIP model has random weights,
+$PHOTOSEEK_SHARED_DATA) on generated placeholder pictures (the CLIP model has random weights,
 so pixels do not matter); caption 1 of each is its note, captions 2-5 its queries. A full-size
 random-weight ViT-B-32 and the packaged all-MiniLM-L6-v2 (text extra) do the encoding. For each
 mode (text, keyword, hybrid, clip):
 
-- after: one evaluation of the four modes, as `imgsearch eval --mode text --mode keyword --mode hybrid
+- after: one evaluation of the four modes, as `photoseek eval --mode text --mode keyword --mode hybrid
   --mode clip` runs it (score matrices per batch of queries; the modes share the loaded models);
 - before: the previous per-query path (one `ImageIndex.search` with k = the gallery per query),
   timed on `--sample` queries and scaled to all of them; its metrics on that sample are compared
@@ -61,7 +61,7 @@ def build_dataset(work: Path, count: int) -> tuple[Path, Path]:
 def clip_model(work: Path) -> Path:
     path = work / "vit-b-32-random"
     if not (path / "config.json").exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
         export_open_clip("ViT-B-32", path, random_weights=True)
     return path
@@ -95,9 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     args.work = args.work or results_dir()
 
-    from imgsearch.eval import runner, signals
-    from imgsearch.eval.datasets import load_dataset
-    from imgsearch.eval.metrics import query_metrics, ranked_grades, summarize
+    from photoseek.eval import runner, signals
+    from photoseek.eval.datasets import load_dataset
+    from photoseek.eval.metrics import query_metrics, ranked_grades, summarize
 
     dataset_path, folder = build_dataset(args.work, args.images)
     dataset = load_dataset(dataset_path)
@@ -107,7 +107,7 @@ def main() -> None:
     runner.evaluate(dataset, folder, specs[:1], oracle_captions=1, cache_dir=cache)  # embed once, untimed
 
     results: dict[str, dict] = {"images": args.images, "load_avg_start": os.getloadavg()[0], "modes": {}}
-    started = time.perf_counter()  # all four modes in one evaluation, as `imgsearch eval --mode ...` runs them
+    started = time.perf_counter()  # all four modes in one evaluation, as `photoseek eval --mode ...` runs them
     evaluation = runner.evaluate(dataset, folder, specs, oracle_captions=1, cache_dir=cache)
     results["one_eval_all_modes_s"] = round(time.perf_counter() - started, 1)
     for run in evaluation.runs:

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from imgsearch.eval.metrics import query_metrics, ranked_grades
-from imgsearch.store.vectors import ExactIndex
+from photoseek.eval.metrics import query_metrics, ranked_grades
+from photoseek.store.vectors import ExactIndex
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 14, part 3): run by hand on a machine with an NVIDIA GPU and imgsearch[gpu,torch].
+# GPU check (issue 14, part 3): run by hand on a machine with an NVIDIA GPU and photoseek[gpu,torch].
 #
 #   bash bench/gpu_check.sh [WORK_DIR]        # default WORK_DIR: a new temporary folder
 #
@@ -8,24 +8,24 @@
 #    outputs stay float32, so the loader and the catalog see no difference);
 # 3. model-only images/s (pre-decoded COCO photos, batch 32) on the CPU, on CUDA in FP32 and in FP16,
 #    and the cosine between the CPU and each GPU embedding of the same photos (goal >= 0.999 in FP16);
-# 4. the whole pipeline: `imgsearch index --device cuda` over the coco-mini photos, images/s
+# 4. the whole pipeline: `photoseek index --device cuda` over the coco-mini photos, images/s
 #    (second run with --rebuild, so CUDA start-up is not counted).
-# Photos: $IMGSEARCH_SHARED_DATA/coco-mini, else ../shared/data/coco-mini beside the checkout.
+# Photos: $PHOTOSEEK_SHARED_DATA/coco-mini, else ../shared/data/coco-mini beside the checkout.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="${IMGSEARCH_SHARED_DATA:-$HERE/../shared/data}"
+DATA="${PHOTOSEEK_SHARED_DATA:-$HERE/../shared/data}"
 PHOTOS="$DATA/coco-mini"
-WORK="${1:-$(mktemp -d -t imgsearch-gpu-XXXX)}"
-[ -d "$PHOTOS" ] || { echo "No photos in $PHOTOS: set IMGSEARCH_SHARED_DATA." >&2; exit 1; }
+WORK="${1:-$(mktemp -d -t photoseek-gpu-XXXX)}"
+[ -d "$PHOTOS" ] || { echo "No photos in $PHOTOS: set PHOTOSEEK_SHARED_DATA." >&2; exit 1; }
 mkdir -p "$WORK"
 echo "work dir: $WORK   photos: $PHOTOS   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 
-imgsearch models list --device cuda --json >/dev/null   # exits 1 with what to install when CUDA is missing
+photoseek models list --device cuda --json >/dev/null   # exits 1 with what to install when CUDA is missing
 
 MODEL="$WORK/b32"
-[ -d "$MODEL" ] || imgsearch models export ViT-B-32 --random-weights --out "$MODEL"
+[ -d "$MODEL" ] || photoseek models export ViT-B-32 --random-weights --out "$MODEL"
 
 python - "$MODEL" "$PHOTOS" <<'EOF'
 """Model-only throughput and CPU/GPU agreement, FP32 and FP16, on the same pre-decoded photos."""
@@ -40,7 +40,7 @@ import onnx
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from PIL import Image
 
-from imgsearch.models import load_clip
+from photoseek.models import load_clip
 
 model_dir, photos = Path(sys.argv[1]), Path(sys.argv[2])
 fp16_dir = model_dir.with_name(model_dir.name + "-fp16")
@@ -85,10 +85,10 @@ EOF
 
 count=$(find "$PHOTOS" -name '*.jpg' | wc -l)
 DB="$WORK/gpu.db"
-imgsearch index "$PHOTOS" --db "$DB" --model-path "$MODEL" --device cuda --json >/dev/null
+photoseek index "$PHOTOS" --db "$DB" --model-path "$MODEL" --device cuda --json >/dev/null
 start=$(date +%s.%N)
-imgsearch index "$PHOTOS" --db "$DB" --model-path "$MODEL" --device cuda --rebuild --json \
+photoseek index "$PHOTOS" --db "$DB" --model-path "$MODEL" --device cuda --rebuild --json \
   | python -c 'import json,sys; print("index ran on", json.load(sys.stdin)["providers"])'
 end=$(date +%s.%N)
-python -c "print(f'whole pipeline (imgsearch index --device cuda, FP32): {$count / ($end - $start):.1f} images/s over $count photos')"
+python -c "print(f'whole pipeline (photoseek index --device cuda, FP32): {$count / ($end - $start):.1f} images/s over $count photos')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

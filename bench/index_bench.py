@@ -1,15 +1,15 @@
 """Indexing and cold-search benchmark (issue 2). Run by hand: python bench/index_bench.py
 
 Uses a full-size ViT-B-32 with random weights (real compute cost, meaningless answers)
-exported through `imgsearch models export`, and the COCO photos of the shared data
-($IMGSEARCH_SHARED_DATA, else the shared folder beside the checkout). Results go to --out
+exported through `photoseek models export`, and the COCO photos of the shared data
+($PHOTOSEEK_SHARED_DATA, else the shared folder beside the checkout). Results go to --out
 (default: outside the checkout, printed).
 
 Reports, all measured in the same run so that ratios survive a noisy machine:
   (a) model-only images/s on pre-decoded, pre-processed tensors;
   (b) whole-pipeline images/s (discover, read, hash, decode, preprocess, embed, commit);
   (c) decode + preprocess ms per 12-megapixel JPEG, full decode vs our draft-mode path;
-  (d) cold `imgsearch search` wall time (process start to results) on a 10k-image catalog.
+  (d) cold `photoseek search` wall time (process start to results) on a 10k-image catalog.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgsearch.ingest.decode import decode_image
-from imgsearch.models import load_clip
-from imgsearch.store.catalog import Catalog, NewImage
+from photoseek.ingest.decode import decode_image
+from photoseek.models import load_clip
+from photoseek.store.catalog import Catalog, NewImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import random_model_dir, shared_data, write_results  # noqa: E402
@@ -39,7 +39,7 @@ COCO = shared_data("coco-mini")
 def coco_files() -> list[Path]:
     files = sorted(COCO.rglob("*.jpg"))
     if not files:
-        sys.exit(f"No COCO photos under {COCO}: this benchmark needs the shared data (set $IMGSEARCH_SHARED_DATA).")
+        sys.exit(f"No COCO photos under {COCO}: this benchmark needs the shared data (set $PHOTOSEEK_SHARED_DATA).")
     return files
 
 
@@ -56,7 +56,7 @@ def model_only(model_dir: Path, files: list[Path], batch: int) -> float:
 
 def pipeline(model_dir: Path, batch: int) -> tuple[float, int]:
     """Images/s of a full first index of the COCO folder into a fresh catalog."""
-    from imgsearch.api import ImageIndex
+    from photoseek.api import ImageIndex
 
     with tempfile.TemporaryDirectory() as tmp, ImageIndex(Path(tmp) / "c.db", model_path=model_dir) as index:
         index.model.encode_pixels(np.zeros((1, 3, 224, 224), dtype=np.float32))
@@ -90,7 +90,7 @@ def decode_cost(jpeg: Path, model_dir: Path, repeats: int = 15) -> tuple[float, 
 
 
 def cold_search(model_dir: Path, images: int = 10_000, repeats: int = 5) -> dict[str, float]:
-    """Wall time of `imgsearch search` in a new process against a catalog of random vectors."""
+    """Wall time of `photoseek search` in a new process against a catalog of random vectors."""
     model = load_clip(path=model_dir)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +103,7 @@ def cold_search(model_dir: Path, images: int = 10_000, repeats: int = 5) -> dict
                 NewImage(f"/photos/{i:05d}.jpg", 1, 1, f"{i:032x}", 640, 480, "jpeg", None, None, v)
                 for i, v in enumerate(vectors)
             ])
-        command = [sys.executable, "-m", "imgsearch", "search", "two dogs on a beach", "--db", str(db), "--json"]
+        command = [sys.executable, "-m", "photoseek", "search", "two dogs on a beach", "--db", str(db), "--json"]
         baseline = [sys.executable, "-c", "pass"]
         timings = {"python_start_ms": _median_ms(lambda: subprocess.run(baseline, check=True), repeats)}
         started = time.perf_counter()

@@ -1,8 +1,8 @@
-"""Cold query, imgsearch vs rclip, side by side in one run (issue 15). Run by hand:
+"""Cold query, photoseek vs rclip, side by side in one run (issue 15). Run by hand:
 
     python bench/peer_rclip.py --rounds 7 --out /tmp/peer_rclip.json
 
-Both tools get the same random-weight ViT-B-32-256 (open_clip, seed 0): imgsearch through its own
+Both tools get the same random-weight ViT-B-32-256 (open_clip, seed 0): photoseek through its own
 exporter, rclip in its own layout (`$RCLIP_DATADIR/ViT-B-32-256-datacomp_s34b_b86k/{visual,textual}.onnx`
 with input "input", as rclip's model_download.py reads them, written here with torch.onnx.export,
 plus open_clip's BPE vocabulary). rclip is installed from the package index into its own venv
@@ -12,10 +12,10 @@ CPU time (user + system) of the process and its children:
 
     rclip --no-indexing QUERY      rclip's fastest cold query (no folder re-scan)
     rclip QUERY                    rclip's default (re-checks the folder first)
-    imgsearch search QUERY --mode clip
-    imgsearch search QUERY         imgsearch's default mode
+    photoseek search QUERY --mode clip
+    photoseek search QUERY         photoseek's default mode
 
-Medians and ratios (imgsearch / rclip --no-indexing) go to stdout and --out. The load average is
+Medians and ratios (photoseek / rclip --no-indexing) go to stdout and --out. The load average is
 recorded before and after: on a busy machine only the ratios mean much.
 """
 
@@ -44,7 +44,7 @@ QUERY = "two dogs playing in the snow"
 def coco_folder() -> Path:
     folder = shared_data("coco-mini")
     if not folder.is_dir():
-        sys.exit(f"No {folder}: set IMGSEARCH_SHARED_DATA.")
+        sys.exit(f"No {folder}: set PHOTOSEEK_SHARED_DATA.")
     return folder
 
 
@@ -58,14 +58,14 @@ def rclip_venv(work: Path) -> Path:
 
 
 def export_models(work: Path) -> tuple[Path, Path]:
-    """(imgsearch model dir, rclip data dir) holding the same random weights."""
+    """(photoseek model dir, rclip data dir) holding the same random weights."""
     ours, rclip_data = work / "ours-b32-256", work / "rclip-data"
     if (ours / "config.json").exists() and (rclip_data / RCLIP_MODEL / "textual.onnx").exists():
         return ours, rclip_data
     import open_clip
     import torch
 
-    from imgsearch.models.export import create_open_clip, export_model
+    from photoseek.models.export import create_open_clip, export_model
 
     loaded = create_open_clip(ARCH, random_weights=True, seed=0)
     shutil.rmtree(ours, ignore_errors=True)
@@ -127,17 +127,17 @@ def main() -> None:
     folder = coco_folder()
     rclip = rclip_venv(args.work)
     ours, rclip_data = export_models(args.work)
-    db = args.work / "peer-imgsearch.db"
+    db = args.work / "peer-photoseek.db"
     env = {**os.environ, "RCLIP_DATADIR": str(rclip_data), "HF_HUB_OFFLINE": "1"}
-    imgsearch = [sys.executable, "-m", "imgsearch"]
-    subprocess.run([*imgsearch, "index", str(folder), "--db", str(db), "--model-path", str(ours)], check=True, env=env)
+    photoseek = [sys.executable, "-m", "photoseek"]
+    subprocess.run([*photoseek, "index", str(folder), "--db", str(db), "--model-path", str(ours)], check=True, env=env)
     subprocess.run([str(rclip), "--filepath-only", QUERY], cwd=folder, env=env, check=True, capture_output=True)
 
     commands = {
         "rclip --no-indexing": [str(rclip), "--no-indexing", QUERY],
         "rclip (re-checks folder)": [str(rclip), QUERY],
-        "imgsearch --mode clip": [*imgsearch, "search", QUERY, "--db", str(db), "--mode", "clip"],
-        "imgsearch default mode": [*imgsearch, "search", QUERY, "--db", str(db)],
+        "photoseek --mode clip": [*photoseek, "search", QUERY, "--db", str(db), "--mode", "clip"],
+        "photoseek default mode": [*photoseek, "search", QUERY, "--db", str(db)],
     }
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     load = [os.getloadavg()[0]]

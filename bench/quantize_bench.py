@@ -3,7 +3,7 @@
     python bench/quantize_bench.py --images 96 --rounds 3 --out /tmp/quantize.json
 
 Exports a full-size random-weight ViT-B-32 (or takes --model), writes its INT8 copy with
-`imgsearch models quantize`'s code, and then, interleaving the two so load hurts both alike:
+`photoseek models quantize`'s code, and then, interleaving the two so load hurts both alike:
 model-only images/s on the COCO photos (pre-decoded tensors, batch 32), and the cosine between
 the FP32 and INT8 embedding of every photo. Random weights make the cosine a weak proxy for
 retrieval quality: real weights may be more or less sensitive to 8-bit rounding.
@@ -26,11 +26,11 @@ from benchpaths import coco_photos, results_dir  # noqa: E402
 
 
 def models(work: Path, given: Path | None) -> tuple[Path, Path]:
-    from imgsearch.models.quantize import quantize_model
+    from photoseek.models.quantize import quantize_model
 
     fp32 = given or work / "vit-b-32-random"
     if not (fp32 / "config.json").exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
         export_open_clip("ViT-B-32", fp32, random_weights=True)
     int8 = work / f"{fp32.name}-int8"
@@ -57,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     args.work = args.work or results_dir()
 
-    from imgsearch.ingest.decode import decode_image
-    from imgsearch.models import load_clip
+    from photoseek.ingest.decode import decode_image
+    from photoseek.models import load_clip
 
     fp32_dir, int8_dir = models(args.work, args.model)
     fp32, int8 = load_clip(path=fp32_dir), load_clip(path=int8_dir)

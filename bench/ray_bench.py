@@ -6,7 +6,7 @@ Both runs index the same folder from scratch with the same model into fresh cata
 (read + hash, decode + preprocess, embed, result bytes per image) are what the README's
 sizing example is computed from.
 
-    imgsearch models export ViT-B-32 --random-weights --out /tmp/vit-b-32
+    photoseek models export ViT-B-32 --random-weights --out /tmp/vit-b-32
     PYTHONPATH=src python bench/ray_bench.py --model-path /tmp/vit-b-32 --out /tmp/ray-bench
 
 OCR through Ray vs locally (the text-signal pass alone, on the first 24 photos; any model works):
@@ -35,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from imgsearch import ImageIndex
-from imgsearch.ingest.discover import discover
-from imgsearch.ingest.indexer import Prepared, prepare_file
-from imgsearch.ingest.reading import open_image
-from imgsearch.ingest.signals import SignalOptions
-from imgsearch.models import load_clip
-from imgsearch.store.catalog import Catalog, NewImage, TextSignal
+from photoseek import ImageIndex
+from photoseek.ingest.discover import discover
+from photoseek.ingest.indexer import Prepared, prepare_file
+from photoseek.ingest.reading import open_image
+from photoseek.ingest.signals import SignalOptions
+from photoseek.models import load_clip
+from photoseek.store.catalog import Catalog, NewImage, TextSignal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
@@ -162,11 +162,11 @@ def actor_rate(address: str, model_path: Path, batch_size: int, num_gpus: int) -
     """One embedding actor's images/s on preprocessed pixels (CUDA when it holds a GPU): the sizing unit."""
     import ray
 
-    from imgsearch.distributed.pipeline import Embedder, model_files
+    from photoseek.distributed.pipeline import Embedder, model_files
 
     model = load_clip(path=model_path)
     ray.init(address=address, logging_level="WARNING", log_to_driver=False,
-             runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1] / "src" / "imgsearch")]})
+             runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1] / "src" / "photoseek")]})
     try:
         actor = ray.remote(num_gpus=num_gpus, num_cpus=0 if num_gpus else 1)(Embedder).remote(
             [ray.put(model_files(model_path))], model.model_id
@@ -205,7 +205,7 @@ def catalog_write_rate(db: Path, rows: int, batch: int, dim: int = 512) -> float
 
 
 def start_head(out: Path, num_cpus: int, num_gpus: int) -> tuple[subprocess.Popen, str]:
-    temp = Path(tempfile.mkdtemp(prefix="imgsearch-raybench-"))
+    temp = Path(tempfile.mkdtemp(prefix="photoseek-raybench-"))
     port = _free_port()
     log = out / "ray-head.log"
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}

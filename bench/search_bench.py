@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 
 if TYPE_CHECKING:
-    from imgsearch.store.vectors import VectorStore
+    from photoseek.store.vectors import VectorStore
 
 DIM = 512
 K = 10
@@ -86,7 +86,7 @@ def exact_float32(data: np.ndarray, _: Path) -> Built:
 
 
 def ours_exact(data: np.ndarray, _: Path) -> Built:
-    from imgsearch.store.vectors import ExactIndex
+    from photoseek.store.vectors import ExactIndex
 
     index = ExactIndex(_store(data))
     return Built(index.store.matrix.nbytes, [("", lambda q: index.search(q, K)[0])])
@@ -96,7 +96,7 @@ def ours_faiss(data: np.ndarray, _: Path, sweep: dict[str, dict], **build_params
     """Our FaissIndex over an in-RAM float16 store; the sweep varies only search-time knobs."""
     import faiss
 
-    from imgsearch.store.faiss_index import FaissIndex, FaissParams, build
+    from photoseek.store.faiss_index import FaissIndex, FaissParams, build
 
     store = _store(data)
     params = FaissParams(**build_params)
@@ -112,7 +112,7 @@ def ours_faiss(data: np.ndarray, _: Path, sweep: dict[str, dict], **build_params
 
 
 def _store(data: np.ndarray) -> VectorStore:
-    from imgsearch.store.vectors import VectorStore
+    from photoseek.store.vectors import VectorStore
 
     return VectorStore(np.arange(len(data), dtype=np.int64), data.astype(np.float16), 0, "bench", "bench")
 
@@ -181,11 +181,11 @@ OURS_HNSW_SWEEP += [(ef, rerank) for ef in (256, 384, 512, 768) for rerank in (4
 IVF_SWEEP = ((8, 40), (16, 100), (32, 200), (64, 400))  # (nprobe, re-rank depth)
 ENGINES: dict[str, Engine] = {
     "exact numpy float32": exact_float32,
-    "imgsearch exact float16": ours_exact,
-    "imgsearch faiss HNSW-SQ8 M=16": lambda d, w: ours_faiss(
+    "photoseek exact float16": ours_exact,
+    "photoseek faiss HNSW-SQ8 M=16": lambda d, w: ours_faiss(
         d, w, {f"ef={ef} rerank={r}": {"ef_search": ef, "rerank": r} for ef, r in OURS_HNSW_SWEEP}
     ),
-    "imgsearch faiss IVF-PQ": lambda d, w: ours_faiss(
+    "photoseek faiss IVF-PQ": lambda d, w: ours_faiss(
         d, w, {f"nprobe={p} rerank={r}": {"nprobe": p, "rerank": r} for p, r in IVF_SWEEP}, kind="ivfpq"
     ),
     "hnswlib M=16": lambda d, w: hnswlib_engine(d, w, HNSW_EFS),
@@ -198,7 +198,7 @@ ENGINES: dict[str, Engine] = {
 
 def run_engine(name: str, engine: Engine, data, queries, truth, report: Callable[[dict], None]) -> None:
     """Build, report the build, then measure each search setting and report it."""
-    workdir = Path(tempfile.mkdtemp(prefix="imgsearch-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="photoseek-bench-"))
     try:
         before = rss()
         start = time.perf_counter()

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from imgsearch import ImageIndex
+from photoseek import ImageIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402

@@ -1,4 +1,4 @@
-"""Load test for `imgsearch serve`: one client against 20 concurrent ones, in the same run.
+"""Load test for `photoseek serve`: one client against 20 concurrent ones, in the same run.
 
 Builds (once, cached in the benchmarks' per-user folder, outside the checkout; see benchpaths.py)
 a full-size random-weight ViT-B-32 model and a catalog of 100k random unit vectors written
@@ -71,8 +71,8 @@ def write_photos(folder: Path) -> list[Path]:
 def build_catalog(db: Path, model: Path, count: int, photos: list[Path]) -> None:
     """`count` random unit vectors with plausible metadata (one transaction per 10k), plus `photos`
     as real files under an indexed folder."""
-    from imgsearch.models import load_clip
-    from imgsearch.store.catalog import Catalog, NewImage
+    from photoseek.models import load_clip
+    from photoseek.store.catalog import Catalog, NewImage
 
     if db.exists():
         with Catalog(db) as catalog:
@@ -233,9 +233,9 @@ def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: lis
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    env.pop("IMGSEARCH_TOKEN", None)
+    env.pop("PHOTOSEEK_TOKEN", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "imgsearch", "serve", "--db", str(db), "--port", str(port),
+        [sys.executable, "-m", "photoseek", "serve", "--db", str(db), "--port", str(port),
          "--max-queue", str(args.max_queue)], env=env,
     )
     pool = Texts(texts)
@@ -292,7 +292,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
-    parser.add_argument("--max-queue", type=int, default=64, help="Passed to imgsearch serve.")
+    parser.add_argument("--max-queue", type=int, default=64, help="Passed to photoseek serve.")
     parser.add_argument("--rounds", type=int, default=1,
                         help="Many-client phases, each followed by a one-client phase (ratios against the "
                              "mean of the one-client phases on either side; the median is reported).")

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
-from imgsearch.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
+from photoseek import ImageIndex
+from photoseek.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
+from photoseek.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
@@ -89,12 +89,12 @@ def _other_captions(coco: dict[str, list[str]]) -> list[list[str]]:
 def _tiny_clip(work: Path) -> Path:
     out = work / "tiny-clip"
     if not out.exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
-        config = work / "imgsearch-bench-clip.json"
+        config = work / "photoseek-bench-clip.json"
         work.mkdir(parents=True, exist_ok=True)
         config.write_text(json.dumps(TINY_CLIP))
-        export_open_clip("imgsearch-bench-clip", out, random_weights=True, arch_config=config, seed=0)
+        export_open_clip("photoseek-bench-clip", out, random_weights=True, arch_config=config, seed=0)
     return out
 
 

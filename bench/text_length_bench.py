@@ -30,7 +30,7 @@ PER_BATCH_SIZE = 100
 
 def captions() -> list[str]:
     if not CAPTIONS.exists():
-        sys.exit(f"No COCO captions at {CAPTIONS}: set IMGSEARCH_SHARED_DATA.")
+        sys.exit(f"No COCO captions at {CAPTIONS}: set PHOTOSEEK_SHARED_DATA.")
     texts = [a["caption"].strip() for a in json.loads(CAPTIONS.read_text())["annotations"]]
     random.Random(0).shuffle(texts)
     return list(dict.fromkeys(texts))
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 20], help="Batch sizes to time.")
     parser.add_argument("--out", type=Path, help="JSON results file (default: in the per-user folder).")
     args = parser.parse_args()
-    from imgsearch.models import load_clip
+    from photoseek.models import load_clip
 
     models = {"77 tokens": random_model_dir(fixed_text_length=True), "dynamic": random_model_dir()}
     texts = iter(captions())

@@ -47,7 +47,7 @@ def mosaic_folder(work: Path, count: int) -> Path:
 def model_dir(work: Path) -> Path:
     path = work / "vit-b-32-random"
     if not (path / "config.json").exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
         export_open_clip("ViT-B-32", path, random_weights=True)
     return path
@@ -55,9 +55,9 @@ def model_dir(work: Path) -> Path:
 
 def index_once(folder: Path, model: Path, workers: int) -> float:
     """Images/s of a first index of `folder` into a fresh catalog (model loaded beforehand)."""
-    from imgsearch.ingest.indexer import index_folders
-    from imgsearch.models import load_clip
-    from imgsearch.store.catalog import Catalog
+    from photoseek.ingest.indexer import index_folders
+    from photoseek.models import load_clip
+    from photoseek.store.catalog import Catalog
 
     clip = load_clip(path=model)
     clip.encode_pixels(clip.preprocess(Image.new("RGB", (224, 224)))[None])
@@ -68,7 +68,7 @@ def index_once(folder: Path, model: Path, workers: int) -> float:
 
 
 def run_setting(folder: Path, model: Path, workers: int, spin: bool) -> float:
-    env = {**os.environ, "IMGSEARCH_ORT_SPIN": "1" if spin else "0"}
+    env = {**os.environ, "PHOTOSEEK_ORT_SPIN": "1" if spin else "0"}
     command = [sys.executable, __file__, "--one", str(workers), "--folder", str(folder), "--model", str(model)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return float(done.stdout.strip().splitlines()[-1])
@@ -90,7 +90,7 @@ def main() -> None:
         print(index_once(args.folder, args.model, args.one))
         return
 
-    from imgsearch.threads import usable_cpus
+    from photoseek.threads import usable_cpus
 
     folder, model = mosaic_folder(args.work, args.images), model_dir(args.work)
     settings = [(w, spin) for spin in (False, True) for w in args.workers]

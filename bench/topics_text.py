@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imgsearch.text.embedder import load_text_embedder
-from imgsearch.topics import default_taxonomy
-from imgsearch.topics.scoring import text_topic_scores
+from photoseek.text.embedder import load_text_embedder
+from photoseek.topics import default_taxonomy
+from photoseek.topics.scoring import text_topic_scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from imgsearch.train import TrainConfig, Trainer, finetune, load_base
-from imgsearch.train.pairs import Pair
+from photoseek.train import TrainConfig, Trainer, finetune, load_base
+from photoseek.train.pairs import Pair
 
 SETTINGS = {
     "full": {},

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.watch import WatchBatch, WatchSettings
+from photoseek import ImageIndex
+from photoseek.watch import WatchBatch, WatchSettings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=Path("/tmp/imgsearch-bench/watch"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/photoseek-bench/watch"))
     parser.add_argument("--model-path", type=Path)
     args = parser.parse_args()
 
@@ -53,7 +53,7 @@ def main() -> None:
 
 def _export(folder: Path) -> Path:
     if not (folder / "config.json").exists():
-        from imgsearch.models.export import export_open_clip
+        from photoseek.models.export import export_open_clip
 
         export_open_clip("ViT-B-32", folder, random_weights=True)
     return folder

@@ -23,7 +23,7 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory, tiny_clip_config: Pa
     """An Immich-layout model directory holding a tiny random CLIP (needs the torch extra)."""
     pytest.importorskip("torch")
     pytest.importorskip("open_clip")
-    from imgsearch.models.export import export_open_clip
+    from photoseek.models.export import export_open_clip
 
     out = tmp_path_factory.mktemp("models") / "tiny-clip"
     return export_open_clip(TINY_CLIP_ARCH, out, random_weights=True, arch_config=tiny_clip_config, seed=0)
@@ -35,8 +35,8 @@ def text_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("model-cache")
     patch = pytest.MonkeyPatch()
-    patch.setenv("IMGSEARCH_MODEL_DIR", str(folder))
-    from imgsearch.text.embedder import load_text_embedder
+    patch.setenv("PHOTOSEEK_MODEL_DIR", str(folder))
+    from photoseek.text.embedder import load_text_embedder
 
     load_text_embedder()  # export now, so its warnings do not land in a CLI test's output
     yield folder

@@ -14,30 +14,32 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
-from imgsearch.cli import app
+from photoseek.cli import app
 
-SHARED_DATA_ENV = "IMGSEARCH_SHARED_DATA"
+SHARED_DATA_ENV = "PHOTOSEEK_SHARED_DATA"
+OLD_SHARED_DATA_ENV = "IMGSEARCH_SHARED_DATA"  # the name before the rename; checkouts and CI may still set it
 
 
 def shared_data(*parts: str) -> Path:
-    """A path inside the shared test data: $IMGSEARCH_SHARED_DATA, else `../shared/data` beside the checkout.
+    """A path inside the shared test data: $PHOTOSEEK_SHARED_DATA (or $IMGSEARCH_SHARED_DATA), else
+    `../shared/data` beside the checkout.
 
     The one place tests learn where the data is, so any checkout (or CI) can point them at it;
     tests read it in place and never copy it into the repository.
     """
-    configured = os.environ.get(SHARED_DATA_ENV)
+    configured = os.environ.get(SHARED_DATA_ENV) or os.environ.get(OLD_SHARED_DATA_ENV)
     beside_checkout = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     root = Path(configured).expanduser() if configured else beside_checkout
     return root.joinpath(*parts)
 
 
 def artifacts_dir() -> Path:
-    """Where tests may leave files worth a look (screenshots): $IMGSEARCH_TEST_ARTIFACTS, else a temp folder.
+    """Where tests may leave files worth a look (screenshots): $PHOTOSEEK_TEST_ARTIFACTS, else a temp folder.
 
     Never inside the checkout, so a test run leaves the working tree clean.
     """
-    configured = os.environ.get("IMGSEARCH_TEST_ARTIFACTS")
-    folder = Path(configured).expanduser() if configured else Path(tempfile.gettempdir()) / "imgsearch-test-artifacts"
+    configured = os.environ.get("PHOTOSEEK_TEST_ARTIFACTS")
+    folder = Path(configured).expanduser() if configured else Path(tempfile.gettempdir()) / "photoseek-test-artifacts"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -53,7 +55,7 @@ TINY_CLIP_CONFIG = {
     "vision_cfg": {"image_size": 48, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-TINY_CLIP_ARCH = "imgsearch-tiny-clip"
+TINY_CLIP_ARCH = "photoseek-tiny-clip"
 
 COLOURS = {
     "red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220),

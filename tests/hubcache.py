@@ -23,10 +23,10 @@ def place_in_hub_cache(folder: Path, repo_id: str, hub_cache: Path) -> Path:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a user on a fresh machine: no HF or imgsearch settings, data and caches under `home`."""
+    """The environment of a user on a fresh machine: no HF or photoseek settings, data and caches under `home`."""
     env = {
         k: v for k, v in os.environ.items()
-        if not k.startswith(("HF_", "HUGGINGFACE", "IMGSEARCH_", "TRANSFORMERS_", "XDG_")) and k != "PYTHONPATH"
+        if not k.startswith(("HF_", "HUGGINGFACE", "PHOTOSEEK_", "TRANSFORMERS_", "XDG_")) and k != "PYTHONPATH"
     }
     env.update(
         HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_CACHE_HOME=str(home / "cache"),
@@ -35,15 +35,15 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_imgsearch(
+def run_photoseek(
     *args: str, env: dict[str, str], first_on_path: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """This checkout's `imgsearch` in a process of its own, so HF_* variables are read as at a user's shell.
+    """This checkout's `photoseek` in a process of its own, so HF_* variables are read as at a user's shell.
 
     `first_on_path` goes before everything on sys.path: a stub module there can hide an installed package.
     """
     path = [str(first_on_path)] if first_on_path else []
     env = {**env, "PYTHONPATH": os.pathsep.join([*path, str(SRC)])}
     return subprocess.run(
-        [sys.executable, "-m", "imgsearch", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "photoseek", *args], env=env, capture_output=True, text=True, timeout=timeout
     )

@@ -15,12 +15,12 @@ SPELLED_OUT = re.compile(r"""["']shared["']|\.\./shared|/shared/data""")
 
 
 def test_shared_data_honours_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("IMGSEARCH_SHARED_DATA", str(tmp_path))
+    monkeypatch.setenv("PHOTOSEEK_SHARED_DATA", str(tmp_path))
     assert shared_data("formats", "x.jpg") == tmp_path / "formats" / "x.jpg"
 
 
 def test_shared_data_defaults_to_the_folder_beside_the_checkout(monkeypatch):
-    monkeypatch.delenv("IMGSEARCH_SHARED_DATA", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_SHARED_DATA", raising=False)
     assert shared_data() == REPO.parent.joinpath("shared", "data")
 
 
@@ -36,9 +36,9 @@ def test_no_test_or_benchmark_spells_out_the_shared_data_path():
 
 
 def test_artifacts_go_outside_the_checkout(monkeypatch, tmp_path):
-    monkeypatch.delenv("IMGSEARCH_TEST_ARTIFACTS", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_TEST_ARTIFACTS", raising=False)
     assert not artifacts_dir().resolve().is_relative_to(REPO)
-    monkeypatch.setenv("IMGSEARCH_TEST_ARTIFACTS", str(tmp_path / "shots"))
+    monkeypatch.setenv("PHOTOSEEK_TEST_ARTIFACTS", str(tmp_path / "shots"))
     assert artifacts_dir() == tmp_path / "shots" and (tmp_path / "shots").is_dir()
 
 
@@ -48,7 +48,7 @@ def test_benchmarks_write_results_outside_the_checkout_by_default(monkeypatch, t
         "p = benchpaths.write_results({'x': 1}, None, 'probe.json'); "
         "print(p.resolve().is_relative_to(pathlib.Path('.').resolve()))"
     )
-    monkeypatch.delenv("IMGSEARCH_BENCH_RESULTS", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_BENCH_RESULTS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "False"

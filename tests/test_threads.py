@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from imgsearch import threads
+from photoseek import threads
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_taskset_is_respected():
     import subprocess
     import sys
 
-    code = "from imgsearch.threads import usable_cpus; print(usable_cpus())"
+    code = "from photoseek.threads import usable_cpus; print(usable_cpus())"
     pinned = subprocess.run(
         [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{0}}); {code}"],
         capture_output=True, text=True, check=True,
@@ -64,7 +64,7 @@ def test_faiss_gets_the_same_budget_and_idle_threads_sleep():
     import sys
 
     pytest.importorskip("faiss")
-    code = ("import os; from imgsearch.threads import load_faiss; f = load_faiss(); "
+    code = ("import os; from photoseek.threads import load_faiss; f = load_faiss(); "
             "print(f.omp_get_max_threads(), os.environ['OMP_WAIT_POLICY'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
 
@@ -73,5 +73,5 @@ def test_faiss_gets_the_same_budget_and_idle_threads_sleep():
                               check=True)
         return done.stdout.strip()
 
-    assert run(IMGSEARCH_THREADS="1") == "1 PASSIVE"
-    assert run(IMGSEARCH_THREADS="1", OMP_NUM_THREADS="2", OMP_WAIT_POLICY="ACTIVE") == "2 ACTIVE"  # the user's wins
+    assert run(PHOTOSEEK_THREADS="1") == "1 PASSIVE"
+    assert run(PHOTOSEEK_THREADS="1", OMP_NUM_THREADS="2", OMP_WAIT_POLICY="ACTIVE") == "2 ACTIVE"  # the user's wins

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.server.config import TOKEN_ENV_VAR
-from imgsearch.store.catalog import DB_ENV_VAR
+from photoseek.server.config import TOKEN_ENV_VAR
+from photoseek.store.catalog import DB_ENV_VAR
 
 yaml = pytest.importorskip("yaml")
 tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
@@ -47,20 +47,20 @@ def _default(value: str) -> str:
     return match.group(1) if match else value
 
 
-def test_compose_builds_files_that_exist_and_runs_imgsearch_beside_qdrant():
+def test_compose_builds_files_that_exist_and_runs_photoseek_beside_qdrant():
     services = _compose()["services"]
-    assert {"imgsearch", "qdrant"} <= set(services)
-    build = services["imgsearch"]["build"]
+    assert {"photoseek", "qdrant"} <= set(services)
+    build = services["photoseek"]["build"]
     context = REPO / build["context"]
     assert context.is_dir() and (context / _default(build["dockerfile"])).is_file()
     for name in DOCKERFILES:  # the GPU variant is selected through the same variable
         assert (context / name).is_file()
-    assert "qdrant" in services["imgsearch"]["depends_on"]
+    assert "qdrant" in services["photoseek"]["depends_on"]
 
 
 def test_compose_mounts_photos_read_only_and_keeps_data_and_models_in_volumes():
     compose = _compose()
-    service = compose["services"]["imgsearch"]
+    service = compose["services"]["photoseek"]
     mounts = {m.split(":")[-2] if m.endswith(":ro") else m.split(":")[-1]: m for m in service["volumes"]}
     assert mounts["/photos"].endswith(":/photos:ro")
     runtime = CI.parse(REPO / "Dockerfile")[1]
@@ -71,7 +71,7 @@ def test_compose_mounts_photos_read_only_and_keeps_data_and_models_in_volumes():
 
 
 def test_compose_passes_the_token_in_the_environment_not_the_command_line():
-    service = _compose()["services"]["imgsearch"]
+    service = _compose()["services"]["photoseek"]
     assert TOKEN_ENV_VAR in service["environment"]
     assert "--token" not in json.dumps(service)
     for port in service["ports"]:
@@ -104,7 +104,7 @@ def test_dockerfile_installs_extras_that_exist_and_no_torch(name):
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_dockerfile_runs_the_server_as_a_non_root_user_with_a_health_check(name):
     pytest.importorskip("starlette", reason="the server's open paths need the server extra")
-    from imgsearch.server.security import OPEN_PATHS
+    from photoseek.server.security import OPEN_PATHS
 
     text = (REPO / name).read_text()
     instructions = CI.instructions(text)
@@ -114,7 +114,7 @@ def test_dockerfile_runs_the_server_as_a_non_root_user_with_a_health_check(name)
     url = re.search(r"http://127\.0\.0\.1:(\d+)(/\w*)", health)
     assert url and url.group(2) in OPEN_PATHS  # answers without the token
     cmd = CI.parse(REPO / name)[3]
-    assert cmd[:2] == ["imgsearch", "serve"] and cmd[cmd.index("--host") + 1] == "0.0.0.0"
+    assert cmd[:2] == ["photoseek", "serve"] and cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert cmd[cmd.index("--port") + 1] == url.group(1) and "--token" not in cmd
     volumes = json.loads(next(args for word, args in instructions if word == "VOLUME"))
     assert {"/data", "/models"} <= set(volumes)

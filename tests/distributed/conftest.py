@@ -62,15 +62,15 @@ class RayNode:
 
 
 def _src_dir() -> str:
-    import imgsearch
+    import photoseek
 
-    return str(Path(imgsearch.__file__).resolve().parents[1])
+    return str(Path(photoseek.__file__).resolve().parents[1])
 
 
 @pytest.fixture(scope="session")
 def ray_temp() -> Iterator[Path]:
     """Ray's session files, in a short path (its socket paths must stay under 108 bytes)."""
-    folder = Path(tempfile.mkdtemp(prefix="imgsearch-ray-"))
+    folder = Path(tempfile.mkdtemp(prefix="photoseek-ray-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

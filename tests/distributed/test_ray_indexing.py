@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.store.catalog import Catalog
+from photoseek import ImageIndex
+from photoseek.store.catalog import Catalog
 from tests.distributed.conftest import free_port, join_node
 from tests.helpers import draw_photo, render_sign, run_cli, run_json, shared_data
 
@@ -58,7 +58,7 @@ def _assert_same(ray_db: Path, local_db: Path) -> None:
 @pytest.fixture(scope="module")
 def local_coco(tmp_path_factory, tiny_clip_dir) -> Path:
     if not COCO_MINI.is_dir():
-        pytest.skip(f"shared data not found at {COCO_MINI} (set IMGSEARCH_SHARED_DATA)")
+        pytest.skip(f"shared data not found at {COCO_MINI} (set PHOTOSEEK_SHARED_DATA)")
     db = tmp_path_factory.mktemp("local") / "local.db"
     _index(db, COCO_MINI, tiny_clip_dir)
     return db
@@ -133,7 +133,7 @@ def test_a_killed_driver_loses_no_committed_batch_and_the_next_run_continues(
 ):
     db = tmp_path / "ray.db"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "imgsearch", "index", str(COCO_MINI), "--db", str(db),
+        [sys.executable, "-m", "photoseek", "index", str(COCO_MINI), "--db", str(db),
          "--model-path", str(tiny_clip_dir), "--ray", ray_cluster, "--batch-size", "4", "--json"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
@@ -166,7 +166,7 @@ def test_ray_without_the_extra_says_how_to_install_it(monkeypatch, tmp_path, tin
         "index", tmp_path / "photos", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, "--ray", "auto",
         expect=1,
     )
-    assert "pip install 'imgsearch[ray]'" in " ".join(output.split())
+    assert "pip install 'photoseek[ray]'" in " ".join(output.split())
 
 
 def test_a_node_that_cannot_see_the_folder_fails_the_run_at_once(ray_cluster, ray_temp, tmp_path, tiny_clip_dir):
@@ -205,7 +205,7 @@ def _text_signals(db: Path) -> list[tuple[str, str, str, str]]:
 def signal_photos(tmp_path) -> Path:
     """Three COCO photos (one a copy of its own), a shop sign (so OCR reads words) and a corrupt JPEG."""
     if not COCO_MINI.is_dir():
-        pytest.skip(f"shared data not found at {COCO_MINI} (set IMGSEARCH_SHARED_DATA)")
+        pytest.skip(f"shared data not found at {COCO_MINI} (set PHOTOSEEK_SHARED_DATA)")
     photos = tmp_path / "photos"
     photos.mkdir()
     first, *others = sorted((COCO_MINI / "val2017").glob("*.jpg"))[:3]
@@ -269,7 +269,7 @@ def test_a_missing_signal_model_fails_on_the_driver_before_the_cluster_is_asked(
 
 def test_signal_actors_ask_for_gpus_only_on_a_cluster_that_has_them():
     pytest.importorskip("ray")
-    from imgsearch.distributed.signals import actor_resources
+    from photoseek.distributed.signals import actor_resources
 
     on_gpus = actor_resources(True, gpus=4, cpus=64, gpu_pools=2, pools=3)
     assert (on_gpus["num_gpus"], on_gpus["num_cpus"], on_gpus["compute"].min_size) == (0.5, 0, 4)

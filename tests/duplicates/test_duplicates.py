@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.duplicates.finder import choose_keeper
-from imgsearch.store.catalog import ImageRecord
+from photoseek import ImageIndex
+from photoseek.duplicates.finder import choose_keeper
+from photoseek.store.catalog import ImageRecord
 from tests.helpers import draw_scene, run_cli, run_json
 
 
@@ -175,8 +175,8 @@ def test_move_and_undo_keep_odd_file_names(indexed, library, tmp_path):
 
 def test_move_prints_the_undo_command_whole(indexed, tmp_path):
     printed = run_cli("duplicates", "--move-to", tmp_path / "dupes", "--db", indexed)
-    manifest = next((tmp_path / "dupes").glob("imgsearch-duplicates-*.json"))
-    assert "Moved 3 files." in printed and f"Undo: imgsearch duplicates --undo {manifest}" in printed
+    manifest = next((tmp_path / "dupes").glob("photoseek-duplicates-*.json"))
+    assert "Moved 3 files." in printed and f"Undo: photoseek duplicates --undo {manifest}" in printed
 
 
 def test_move_never_overwrites(indexed, library, tmp_path):
@@ -197,7 +197,7 @@ def test_bad_arguments_say_what_to_do(indexed, tmp_path, library):
     assert "inside the indexed folder" in run_cli(
         "duplicates", "--move-to", library / "dupes", "--db", indexed, expect=1
     )
-    assert "not an imgsearch duplicates manifest" in run_cli(
+    assert "not an photoseek duplicates manifest" in run_cli(
         "duplicates", "--undo", _write(tmp_path / "x.json", "{}"), "--db", indexed, expect=1
     )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from imgsearch.duplicates.components import components
-from imgsearch.duplicates.hashing import hamming, perceptual_hash, rotations
-from imgsearch.duplicates.near import near_pairs
+from photoseek.duplicates.components import components
+from photoseek.duplicates.hashing import hamming, perceptual_hash, rotations
+from photoseek.duplicates.near import near_pairs
 from tests.helpers import draw_scene, shared_data
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imgsearch.duplicates.bit_sampling import plan
-from imgsearch.duplicates.components import component_labels
-from imgsearch.duplicates.hashing import hamming, rotations
-from imgsearch.duplicates.near import near_edges, near_pairs, use_exact
+from photoseek.duplicates.bit_sampling import plan
+from photoseek.duplicates.components import component_labels
+from photoseek.duplicates.hashing import hamming, rotations
+from photoseek.duplicates.near import near_edges, near_pairs, use_exact
 
 THRESHOLD = 10
 PER_DISTANCE = 40

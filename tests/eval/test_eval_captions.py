@@ -1,4 +1,4 @@
-"""`imgsearch eval-captions`: BLEU, ROUGE-L and CIDEr through pycocoevalcap."""
+"""`photoseek eval-captions`: BLEU, ROUGE-L and CIDEr through pycocoevalcap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.eval.captions import METRICS, score_captions, tokenize
+from photoseek.eval.captions import METRICS, score_captions, tokenize
 from tests.helpers import run_cli, run_json
 
 pytest.importorskip("pycocoevalcap")
@@ -76,7 +76,7 @@ def test_missing_eval_extra_is_a_clear_error(tmp_path: Path, monkeypatch):
     refs = tmp_path / "refs.json"
     refs.write_text(json.dumps(REFERENCES))
     output = " ".join(run_cli("eval-captions", "-r", refs, "-c", refs, expect=1).split())
-    assert "pip install 'imgsearch[eval]'" in output
+    assert "pip install 'photoseek[eval]'" in output
 
 
 def test_karpathy_references_with_a_split(tmp_path: Path):

@@ -1,4 +1,4 @@
-"""`imgsearch eval` end to end: a tiny random CLIP for the plumbing, MiniLM notes on coco-mini."""
+"""`photoseek eval` end to end: a tiny random CLIP for the plumbing, MiniLM notes on coco-mini."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch.eval import signals
-from imgsearch.models import load_clip
-from imgsearch.store.catalog import Catalog
+from photoseek.eval import signals
+from photoseek.models import load_clip
+from photoseek.store.catalog import Catalog
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json, shared_data
 
 COCO_MINI = shared_data("coco-mini")
@@ -50,7 +50,7 @@ def test_clip_mode_plumbing(tmp_path, tiny_clip_dir, photos):
     assert report["dataset"]["missing_images"] == ["gone.png"]
     assert report["dataset"]["images_found"] == 12
     (run,) = report["runs"]
-    assert run["mode"] == "clip" and run["model"].startswith("imgsearch-tiny-clip")
+    assert run["mode"] == "clip" and run["model"].startswith("photoseek-tiny-clip")
     assert run["images_embedded"] == 12
     t2i, i2t = run["directions"]["text_to_image"], run["directions"]["image_to_text"]
     assert (t2i["queries"], i2t["queries"]) == (24, 12)
@@ -116,7 +116,7 @@ def test_a_missing_chart_package_fails_before_the_work_not_after(tmp_path, tiny_
     cache = tmp_path / "cache"
     output = run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
                      "--cache", cache, "--out", tmp_path / "report", expect=1)
-    assert "pip install 'imgsearch[eval]'" in output
+    assert "pip install 'photoseek[eval]'" in output
     assert not cache.exists() and not (tmp_path / "report").exists()  # nothing embedded, nothing half-written
 
 
@@ -211,7 +211,7 @@ def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):
 
 def test_mode_help_names_every_mode():
     """The CLI names the modes without importing the evaluation (cold start); keep them in step."""
-    from imgsearch.cli import eval as eval_cli
-    from imgsearch.eval.runner import MODES
+    from photoseek.cli import eval as eval_cli
+    from photoseek.eval.runner import MODES
 
     assert eval_cli._MODES_HELP == ", ".join(MODES)

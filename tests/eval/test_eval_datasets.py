@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.errors import ImgsearchError
-from imgsearch.eval import load_dataset
+from photoseek.errors import PhotoseekError
+from photoseek.eval import load_dataset
 
 
 def write(path: Path, content: str | object) -> Path:
@@ -47,7 +47,7 @@ def test_karpathy_without_split_reads_every_split(tmp_path):
 
 
 def test_karpathy_unknown_split_is_an_error(tmp_path):
-    with pytest.raises(ImgsearchError, match="split 'tset'"):
+    with pytest.raises(PhotoseekError, match="split 'tset'"):
         load_dataset(karpathy(tmp_path), split="tset")
 
 
@@ -94,7 +94,7 @@ def test_flickr_token_file_tolerates_a_space_for_the_tab(tmp_path):
 
 
 def test_token_file_without_caption_lines_is_an_error(tmp_path):
-    with pytest.raises(ImgsearchError, match="no 'image.jpg#N"):
+    with pytest.raises(PhotoseekError, match="no 'image.jpg#N"):
         load_dataset(write(tmp_path / "notes.txt", "just some text\n"))
 
 
@@ -140,17 +140,17 @@ def test_csv_graded_relevance(tmp_path):
     ],
 )
 def test_unreadable_datasets_are_clear_errors(tmp_path, name, content, message):
-    with pytest.raises(ImgsearchError, match=message):
+    with pytest.raises(PhotoseekError, match=message):
         load_dataset(write(tmp_path / name, content))
 
 
 def test_split_is_refused_for_formats_without_splits(tmp_path):
-    with pytest.raises(ImgsearchError, match="--split only applies"):
+    with pytest.raises(PhotoseekError, match="--split only applies"):
         load_dataset(write(tmp_path / "c.json", {"a.jpg": ["x"]}), split="test")
 
 
 def test_missing_dataset_file(tmp_path):
-    with pytest.raises(ImgsearchError, match="No dataset file"):
+    with pytest.raises(PhotoseekError, match="No dataset file"):
         load_dataset(tmp_path / "nope.json")
 
 
@@ -200,6 +200,6 @@ def test_json_of_either_shape_is_recognised_whatever_its_name(tmp_path, name, co
 
 
 def test_json_records_without_caption_keys_are_a_clear_error(tmp_path):
-    with pytest.raises(ImgsearchError, match="no caption key"):
+    with pytest.raises(PhotoseekError, match="no caption key"):
         load_dataset(write(tmp_path / "x.json", [{"image": "a.jpg", "label": 3}]))
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from imgsearch.eval.metrics import query_metrics, ranked_grades, summarize
+from photoseek.eval.metrics import query_metrics, ranked_grades, summarize
 
 
 def metrics_for(scores: list[float], grades: list[float]) -> dict[str, float]:

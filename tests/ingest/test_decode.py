@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch.errors import UnreadableImageError
-from imgsearch.ingest.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
+from photoseek.errors import UnreadableImageError
+from photoseek.ingest.decode import DEFAULT_MAX_PIXELS, DecodedImage, decode_image
 from tests.helpers import shared_data
 
 FORMATS = shared_data("formats")
@@ -310,8 +310,10 @@ def test_formats_made_here(fmt: str, name: str) -> None:
         ("sharp/test/fixtures/truncated.png", "truncated"),
         ("sharp/test/fixtures/corrupt-header.jpg", "corrupt image header"),
         ("heif/tests/images/heif_corrupted/empty.heic", "empty file"),
-        ("heif/tests/images/heif_corrupted/corrupted.heic", "corrupt"),
-        ("heif/tests/images/heif_corrupted/corrupted.hif", "corrupt"),
+        # Damaged HEIF data: libheif's wording moves between releases ("corrupt" in pillow-heif
+        # 0.x, "truncated image data" in 1.9), so either reason that names damaged data will do.
+        ("heif/tests/images/heif_corrupted/corrupted.heic", ("corrupt", "truncated")),
+        ("heif/tests/images/heif_corrupted/corrupted.hif", ("corrupt", "truncated")),
         ("sharp/test/fixtures/check.svg", "SVG is not supported"),
         ("sharp/test/fixtures/struct-image-04-t.svg", "SVG is not supported"),
         ("immich/formats/jxl/8bit-sRGB.jxl", "JPEG XL"),
@@ -319,8 +321,9 @@ def test_formats_made_here(fmt: str, name: str) -> None:
         ("sharp/test/fixtures/65536-uint32-limit.png", "over the pixel limit"),
     ],
 )
-def test_bad_fixtures_fail_with_a_reason(path: str, expected: str) -> None:
-    assert expected in reason_of(FORMATS / path)
+def test_bad_fixtures_fail_with_a_reason(path: str, expected: str | tuple[str, ...]) -> None:
+    reason = reason_of(FORMATS / path)
+    assert any(word in reason for word in ((expected,) if isinstance(expected, str) else expected)), reason
 
 
 @needs_data

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.ingest.discover import IMAGE_EXTENSIONS, FoundFile, discover
+from photoseek.ingest.discover import IMAGE_EXTENSIONS, FoundFile, discover
 from tests.helpers import shared_data
 
 FORMATS = shared_data("formats")

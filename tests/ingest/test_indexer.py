@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch import ImageIndex
+from photoseek import ImageIndex
 from tests.helpers import draw_photo, run_cli, run_json, shared_data
 
 
@@ -121,7 +121,7 @@ def test_kill_mid_run_keeps_finished_batches_and_resume_completes(tmp_path, tiny
         noise = rng.integers(0, 255, size=(600, 800, 3), dtype=np.uint8)
         Image.fromarray(noise).save(root / f"{i:03d}.png")
     db = tmp_path / "c.db"
-    command = [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+    command = [sys.executable, "-m", "photoseek", "index", str(root), "--db", str(db),
                "--model-path", str(tiny_clip_dir), "--batch-size", "4", "--json"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -252,13 +252,13 @@ def test_odd_name_among_bad_files_never_costs_the_batch(photos, tmp_path, tiny_c
 
 
 def _index_in_subprocess(*args: object) -> tuple[dict, int]:
-    """`imgsearch index ... --json` in a fresh process: (report, peak RSS in MB)."""
+    """`photoseek index ... --json` in a fresh process: (report, peak RSS in MB)."""
     # VmHWM is this process's own peak; ru_maxrss would carry over the (large) pytest parent's
     # peak through fork and exec.
     script = (
         "import re, runpy, sys\n"
-        "sys.argv = ['imgsearch', *sys.argv[1:]]\n"
-        "try:\n    runpy.run_module('imgsearch', run_name='__main__')\n"
+        "sys.argv = ['photoseek', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('photoseek', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "status = open('/proc/self/status').read()\n"
         "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)\n"
@@ -283,7 +283,7 @@ def test_huge_non_image_is_refused_from_its_first_bytes(photos, tmp_path, tiny_c
 
 
 def test_fifo_swapped_in_after_discovery_does_not_block(photos, tmp_path, tiny_clip_dir, monkeypatch):
-    from imgsearch.ingest import indexer
+    from photoseek.ingest import indexer
 
     victim = photos / "green.jpg"
     real_discover = indexer.discover
@@ -360,7 +360,7 @@ def test_images_are_found_by_content_when_the_extension_says_nothing(photos, tmp
 
 
 def test_image_larger_than_the_in_memory_limit_is_decoded_from_the_file(tmp_path, tiny_clip_dir):
-    from imgsearch.ingest.reading import IN_MEMORY_LIMIT
+    from photoseek.ingest.reading import IN_MEMORY_LIMIT
 
     folder = tmp_path / "big"
     folder.mkdir()
@@ -386,7 +386,7 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
         Image.fromarray(rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)).save(root / f"{i:03d}.png")
     db = tmp_path / "c.db"
     first = subprocess.Popen(
-        [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+        [sys.executable, "-m", "photoseek", "index", str(root), "--db", str(db),
          "--model-path", str(tiny_clip_dir), "--batch-size", "2", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
@@ -396,7 +396,7 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
     try:
         assert _count(db) < 160, "the first run finished before the second could start"
         second = subprocess.run(
-            [sys.executable, "-m", "imgsearch", "index", str(root), "--db", str(db),
+            [sys.executable, "-m", "photoseek", "index", str(root), "--db", str(db),
              "--model-path", str(tiny_clip_dir), "--json"],
             capture_output=True, text=True, timeout=120,
         )
@@ -410,7 +410,7 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
 
 
 def test_a_first_run_interrupted_before_any_batch_leaves_no_catalog_files(photos, tmp_path, tiny_clip_dir, monkeypatch):
-    from imgsearch.ingest import indexer
+    from photoseek.ingest import indexer
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt  # Ctrl+C before the first batch is written

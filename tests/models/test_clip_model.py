@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models import clip, load_clip
+from photoseek.errors import ModelNotAvailableError
+from photoseek.models import clip, load_clip
 
 
 def test_loads_exported_dir_with_stable_id(tiny_clip_dir: Path) -> None:
     model = load_clip(path=tiny_clip_dir)
-    assert model.model_id == "imgsearch-tiny-clip/random-seed0"
+    assert model.model_id == "photoseek-tiny-clip/random-seed0"
     assert load_clip(path=str(tiny_clip_dir)).model_id == model.model_id
     assert model.dim == 32
     assert model.image_size == 48
@@ -83,7 +83,7 @@ def test_incomplete_dir_is_a_clear_error(tiny_clip_dir: Path, tmp_path: Path) ->
 
 def test_repeated_query_texts_come_from_the_cache(tiny_clip_dir):
     """The text tower runs once per distinct text; cached vectors equal freshly computed ones."""
-    from imgsearch.models import load_clip
+    from photoseek.models import load_clip
 
     model = load_clip(path=tiny_clip_dir)
     calls = []

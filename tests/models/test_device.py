@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch.api import ImageIndex
-from imgsearch.models import device as device_mod
-from imgsearch.models import load_clip
-from imgsearch.models.device import (
+from photoseek.api import ImageIndex
+from photoseek.models import device as device_mod
+from photoseek.models import load_clip
+from photoseek.models.device import (
     COREML,
     CPU,
     CUDA,
@@ -20,7 +20,7 @@ from imgsearch.models.device import (
     parse_device,
     plan_providers,
 )
-from imgsearch.models.session import LazySession
+from photoseek.models.session import LazySession
 from tests.helpers import draw_photo, run_cli, run_json
 
 needs_no_cuda = pytest.mark.skipif(
@@ -61,7 +61,7 @@ def test_plan_prefers_a_gpu_and_keeps_cpu_as_last_resort() -> None:
 
 
 def test_missing_provider_names_what_to_install() -> None:
-    with pytest.raises(DeviceError, match=r"imgsearch\[gpu\].*pip uninstall -y onnxruntime.*--device cpu"):
+    with pytest.raises(DeviceError, match=r"photoseek\[gpu\].*pip uninstall -y onnxruntime.*--device cpu"):
         plan_providers("cuda", [CPU])
     with pytest.raises(DeviceError, match="macOS"):
         plan_providers("coreml", [CUDA, CPU])
@@ -87,9 +87,9 @@ def test_cpu_and_auto_run_on_the_cpu_provider(tiny_clip_dir: Path) -> None:
 
 @needs_no_cuda
 def test_cuda_without_the_gpu_build_fails_before_loading(tiny_clip_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(DeviceError, match=r"CUDAExecutionProvider.*imgsearch\[gpu\]"):
+    with pytest.raises(DeviceError, match=r"CUDAExecutionProvider.*photoseek\[gpu\]"):
         load_clip(path=tiny_clip_dir, device="cuda")
-    with pytest.raises(DeviceError, match=r"imgsearch\[gpu\]"):
+    with pytest.raises(DeviceError, match=r"photoseek\[gpu\]"):
         ImageIndex(tmp_path / "catalog.db", device="cuda:1")
     assert not (tmp_path / "catalog.db").exists()
 
@@ -137,5 +137,5 @@ def test_cli_cuda_without_gpu_build_is_one_clear_line(tiny_clip_dir: Path, tmp_p
         ("models", "list"),
     ):
         output = run_cli(*command, "--device", "cuda", expect=1)
-        assert "imgsearch[gpu]" in output and "Traceback" not in output, command
+        assert "photoseek[gpu]" in output and "Traceback" not in output, command
     assert not (tmp_path / "c.db").exists()

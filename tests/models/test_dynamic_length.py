@@ -11,14 +11,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from imgsearch.models import ClipModel, load_clip
+from photoseek.models import ClipModel, load_clip
 from tests.helpers import TINY_CLIP_ARCH, TINY_CLIP_CONFIG, shared_data
 
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from imgsearch.models import dynamic_text  # noqa: E402
-from imgsearch.models.export import export_open_clip  # noqa: E402
+from photoseek.models import dynamic_text  # noqa: E402
+from photoseek.models.export import export_open_clip  # noqa: E402
 
 COCO_CAPTIONS = shared_data("coco-mini", "captions_by_file.json")
 AWKWARD = [
@@ -120,7 +120,7 @@ def test_a_tower_that_sees_the_padding_keeps_a_fixed_length(tmp_path: Path) -> N
 
 
 def test_left_padding_tokenizers_keep_the_full_length(tiny_clip_dir: Path) -> None:
-    from imgsearch.models.tokenizer import TextTokenizer
+    from photoseek.models.tokenizer import TextTokenizer
 
     model = load_clip(path=tiny_clip_dir)
     cfg = {**model.layout.tokenizer_cfg, "padding_side": "left"}

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from imgsearch.models.export import ExportError, export_open_clip  # noqa: E402
-from imgsearch.models.layout import REQUIRED_FILES  # noqa: E402
+from photoseek.models.export import ExportError, export_open_clip  # noqa: E402
+from photoseek.models.layout import REQUIRED_FILES  # noqa: E402
 
 
 def test_layout_matches_immich(tiny_clip_dir: Path) -> None:
@@ -64,7 +64,7 @@ def test_hf_tokenizer_arch_fails_clearly_offline(tmp_path: Path, monkeypatch: py
 def test_a_sigmoid_trained_model_carries_its_logit_scale_and_bias(tmp_path: Path, tiny_clip_dir: Path) -> None:
     """SigLIP-style models (a logit bias) get both values in config.json, which the loader turns into
     the calibrated match score search uses; softmax CLIP gets neither."""
-    from imgsearch.models.clip import open_model_dir
+    from photoseek.models.clip import open_model_dir
     from tests.helpers import TINY_CLIP_CONFIG
 
     arch = tmp_path / "tiny-sigmoid.json"
@@ -91,7 +91,7 @@ def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_wo
         raise KeyboardInterrupt  # Ctrl+C while the text tower is written
 
     with monkeypatch.context() as patch:
-        patch.setattr("imgsearch.models.export._export_text_tower", interrupted)
+        patch.setattr("photoseek.models.export._export_text_tower", interrupted)
         said = " ".join(run_cli(*command, expect=130).split())
     assert f"Interrupted: nothing was written to {out}; run the same command again." in said
     assert list(tmp_path.iterdir()) == []

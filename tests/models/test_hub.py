@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.errors import ModelNotAvailableError
-from imgsearch.models import DEFAULT_MODEL, hub, list_known_models, load_clip, resolve_model_dir
+from photoseek.errors import ModelNotAvailableError
+from photoseek.models import DEFAULT_MODEL, hub, list_known_models, load_clip, resolve_model_dir
 from tests.hubcache import place_in_hub_cache
 
 
@@ -31,7 +31,7 @@ def test_missing_model_without_network_fails_fast(empty_cache: Path) -> None:
     assert time.monotonic() - start < 5
     message = str(info.value)
     assert "--model-path" in message
-    assert "imgsearch models export" in message
+    assert "photoseek models export" in message
     assert "HF_HOME" in message
 
 
@@ -66,7 +66,7 @@ def test_invalid_name_lists_known_models(empty_cache: Path) -> None:
 
 
 def test_unknown_name_lists_known_models_when_offline(empty_cache: Path) -> None:
-    with pytest.raises(ModelNotAvailableError, match="not a model imgsearch knows"):
+    with pytest.raises(ModelNotAvailableError, match="not a model photoseek knows"):
         resolve_model_dir("Totally-Made-Up__model")
 
 
@@ -80,7 +80,7 @@ def test_hf_cache_snapshot_is_found_offline(empty_cache: Path, tiny_clip_dir: Pa
     snapshot = place_in_hub_cache(tiny_clip_dir, "immich-app/ViT-B-32__openai", empty_cache)
     found = resolve_model_dir("ViT-B-32__openai")
     assert found == snapshot
-    assert load_clip(path=found).model_id == "imgsearch-tiny-clip/random-seed0"
+    assert load_clip(path=found).model_id == "photoseek-tiny-clip/random-seed0"
 
 
 def test_curated_table_has_the_default() -> None:

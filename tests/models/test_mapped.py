@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from imgsearch.cli import app
-from imgsearch.models import load_clip, mapped
-from imgsearch.models import session as session_module
-from imgsearch.models.mapped import mapped_graph
-from imgsearch.models.session import LazySession, many_runs, one_shot, session_options
+from photoseek.cli import app
+from photoseek.models import load_clip, mapped
+from photoseek.models import session as session_module
+from photoseek.models.mapped import mapped_graph
+from photoseek.models.session import LazySession, many_runs, one_shot, session_options
 from tests.helpers import draw_photo, run_json
 
 TOKENS = np.array([[49406, 320, 1929, 49407] + [0] * 73], dtype=np.int64)

@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from imgsearch.models import list_known_models, load_clip
-from imgsearch.models.tokenizer import clean_text
+from photoseek.models import list_known_models, load_clip
+from photoseek.models.tokenizer import clean_text
 from tests.helpers import draw_photo, run_cli, run_json
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 pytest.importorskip("transformers")
 
-from imgsearch.models.export import create_open_clip, export_model, export_open_clip  # noqa: E402
+from photoseek.models.export import create_open_clip, export_model, export_open_clip  # noqa: E402
 from tests.models.multilingual import QUERIES, export_mclip, open_clip_configs  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -94,7 +94,7 @@ def test_mclip_two_input_layout_matches_torch(mclip: tuple[Path, Any, Any]) -> N
     model = load_clip(path=path)
     assert model.textual.input_names() == ["input_ids", "attention_mask"]
     ids, mask = model.tokenizer(TEXTS)
-    # imgsearch cleans every query as open_clip does (HTML entities, broken unicode, whitespace);
+    # photoseek cleans every query as open_clip does (HTML entities, broken unicode, whitespace);
     # M-CLIP's own code does not, so the reference gets the cleaned text (only "mixed" changes).
     cleaned = [clean_text(text, "whitespace") for text in TEXTS]
     assert [name for name, a, b in zip(QUERIES, cleaned, TEXTS) if a != b] == ["mixed"]

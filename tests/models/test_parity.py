@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch.models import ClipModel, load_clip
-from imgsearch.models.preprocess import ImagePreprocessor
+from photoseek.models import ClipModel, load_clip
+from photoseek.models.preprocess import ImagePreprocessor
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")

@@ -1,4 +1,4 @@
-"""`imgsearch models quantize`: an INT8 copy that loads, embeds close to the original, and is its own model."""
+"""`photoseek models quantize`: an INT8 copy that loads, embeds close to the original, and is its own model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch.models import load_clip
+from photoseek.models import load_clip
 from tests.helpers import draw_photo, run_cli, run_json
 
 pytest.importorskip("onnx")
@@ -53,11 +53,11 @@ def test_a_failed_run_leaves_no_half_written_folder_so_the_same_command_works_ag
 ) -> None:
     out = tmp_path / "int8"
     monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # the quantize extra is missing
-    assert "pip install 'imgsearch[quantize]'" in run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=1)
+    assert "pip install 'photoseek[quantize]'" in run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=1)
     assert not out.exists()
 
     monkeypatch.delitem(sys.modules, "onnxruntime.quantization")
-    monkeypatch.setattr("imgsearch.models.quantize.quantize_tower", _interrupted)
+    monkeypatch.setattr("photoseek.models.quantize.quantize_tower", _interrupted)
     run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=130)  # Ctrl-C halfway
     assert not out.exists() and list(tmp_path.iterdir()) == []
 

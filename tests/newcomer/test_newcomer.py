@@ -4,7 +4,7 @@ A fresh virtual environment gets `pip install .` (no extras) from a copy of this
 default model cannot be downloaded here, so a tiny random-weight CLIP, exported beforehand with
 the exporter of the developer's environment, sits in a Hugging Face hub cache exactly where the
 default model is looked up (HF_HUB_CACHE, with HF_HUB_OFFLINE=1). Then, on a copy of the shared
-COCO photos (some carry IPTC keywords), `imgsearch index DIR && imgsearch search "two dogs playing
+COCO photos (some carry IPTC keywords), `photoseek index DIR && photoseek search "two dogs playing
 in the snow"` must both succeed and the search must print results.
 
 Random weights put every cosine near 0, which the default's calibrated cut-off rightly hides ("no
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch.models import DEFAULT_MODEL
+from photoseek.models import DEFAULT_MODEL
 from tests.helpers import shared_data
 from tests.hubcache import clean_env, place_in_hub_cache
 
@@ -40,7 +40,7 @@ QUERY = "two dogs playing in the snow"
 
 @pytest.fixture(scope="module")
 def base_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `imgsearch` command of a fresh venv holding `pip install .` and nothing else."""
+    """The `photoseek` command of a fresh venv holding `pip install .` and nothing else."""
     root = tmp_path_factory.mktemp("newcomer")
     source = root / "source"  # a copy: building in place would write build/ and *.egg-info into the checkout
     shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -56,12 +56,12 @@ def base_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     installed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
     names = {p["name"].lower() for p in json.loads(installed.stdout)}
     assert not names & {"torch", "transformers", "sentence-transformers"}, "the base install pulled an extra"
-    return env_dir / "bin" / "imgsearch"
+    return env_dir / "bin" / "photoseek"
 
 
 def test_readme_commands_work_in_the_base_install(base_install: Path, tiny_clip_dir: Path, tmp_path: Path) -> None:
     if not PHOTOS.is_dir():
-        pytest.fail(f"the newcomer test needs the shared photos at {PHOTOS} (set IMGSEARCH_SHARED_DATA)")
+        pytest.fail(f"the newcomer test needs the shared photos at {PHOTOS} (set PHOTOSEEK_SHARED_DATA)")
     photos = shutil.copytree(PHOTOS, tmp_path / "photos")
     model = _with_shared_direction(tiny_clip_dir, tmp_path / "model")
     place_in_hub_cache(model, f"immich-app/{DEFAULT_MODEL}", tmp_path / "hub")

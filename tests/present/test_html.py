@@ -66,7 +66,7 @@ def test_page_renders_in_chromium_with_thumbnails_links_and_scores(page_file, li
         page.on("request", lambda req: None if req.url.startswith(("file:", "data:")) else problems.append(req.url))
         page.goto(page_file.as_uri())
         page.wait_for_load_state("load")
-        assert page.title() == f"imgsearch: {QUERY}"
+        assert page.title() == f"photoseek: {QUERY}"
         assert page.locator("#query").text_content() == QUERY
         assert page.locator("script").count() == 0
         items = page.locator("ol > li")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch.present.terminal import (
+from photoseek.present.terminal import (
     ITERM,
     KITTY,
     SIXEL,
@@ -29,7 +29,7 @@ from imgsearch.present.terminal import (
     detect_protocol,
     render,
 )
-from imgsearch.store.catalog import escape_undecodable
+from photoseek.store.catalog import escape_undecodable
 from tests.helpers import run_cli
 
 
@@ -51,8 +51,8 @@ from tests.helpers import run_cli
         ({}, None),
         ({"TERM": "tmux-256color", "KITTY_WINDOW_ID": "1"}, None),  # tmux would swallow or mangle it
         ({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}, None),
-        ({"TERM": "xterm-256color", "IMGSEARCH_PREVIEW": "sixel"}, SIXEL),
-        ({"TERM": "xterm-kitty", "IMGSEARCH_PREVIEW": "none"}, None),
+        ({"TERM": "xterm-256color", "PHOTOSEEK_PREVIEW": "sixel"}, SIXEL),
+        ({"TERM": "xterm-kitty", "PHOTOSEEK_PREVIEW": "none"}, None),
     ],
 )
 def test_protocol_is_read_from_the_environment(env, expected):
@@ -60,12 +60,12 @@ def test_protocol_is_read_from_the_environment(env, expected):
 
 
 def test_no_protocol_when_output_is_not_a_terminal():
-    assert detect_protocol({"TERM": "xterm-kitty", "KITTY_WINDOW_ID": "1", "IMGSEARCH_PREVIEW": "kitty"}, False) is None
+    assert detect_protocol({"TERM": "xterm-kitty", "KITTY_WINDOW_ID": "1", "PHOTOSEEK_PREVIEW": "kitty"}, False) is None
 
 
 def test_an_unknown_override_says_what_is_accepted():
     with pytest.raises(UnknownProtocolError, match="kitty, iterm, sixel or none"):
-        detect_protocol({"IMGSEARCH_PREVIEW": "png"}, is_tty=True)
+        detect_protocol({"PHOTOSEEK_PREVIEW": "png"}, is_tty=True)
 
 
 def _photo(width: int = 600, height: int = 300) -> Image.Image:
@@ -187,7 +187,7 @@ def _run_in_pty(args: list[str], env: dict[str, str]) -> str:
 def test_preview_in_a_terminal_draws_each_thumbnail_above_its_line(library, env, marker):
     environ = {k: v for k, v in os.environ.items() if k not in ("KITTY_WINDOW_ID", "TERM_PROGRAM", "TMUX", "TERM")}
     environ |= {"TERM": "xterm-256color", "PYTHONPATH": os.pathsep.join(sys.path), **env}
-    output = _run_in_pty([sys.executable, "-m", "imgsearch", "search", "a photo", "--db", str(library.db),
+    output = _run_in_pty([sys.executable, "-m", "photoseek", "search", "a photo", "--db", str(library.db),
                           "--mode", "clip", "--min-score", "-1", "--preview"], environ)
     assert output.count(marker) == 5  # six results, one of them deleted since indexing
     assert "(no preview: " in output and "gone.png" in output

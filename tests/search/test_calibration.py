@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.search.engine import Searcher
-from imgsearch.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS
+from photoseek import ImageIndex
+from photoseek.search.engine import Searcher
+from photoseek.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS
 from tests.helpers import COLOURS, draw_photo, run_json
 
 SCALE_TOLERANCE = 1e-6

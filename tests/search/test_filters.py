@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgsearch.errors import ImgsearchError
-from imgsearch.ingest.decode import _FORMAT_NAMES
-from imgsearch.ingest.decode import _FORMATS as _DECODERS
-from imgsearch.store.filters import STORED_FORMATS, SearchFilters
+from photoseek.errors import PhotoseekError
+from photoseek.ingest.decode import _FORMAT_NAMES
+from photoseek.ingest.decode import _FORMATS as _DECODERS
+from photoseek.store.filters import STORED_FORMATS, SearchFilters
 from tests.helpers import draw_photo, run_cli, run_json
 
 
@@ -87,7 +87,7 @@ def test_unknown_format_is_named_with_the_accepted_ones(library):
 
 
 def test_python_api_refuses_an_unknown_format():
-    with pytest.raises(ImgsearchError, match="'raw'.*png"):
+    with pytest.raises(PhotoseekError, match="'raw'.*png"):
         SearchFilters(formats=("png", "raw"))
     assert SearchFilters(formats=("heic", "TIF")).formats == ("heic", "TIF")
 

@@ -1,4 +1,4 @@
-from imgsearch.search.query import Query, QueryTerm
+from photoseek.search.query import Query, QueryTerm
 
 
 def test_weights_prefix_and_negatives():

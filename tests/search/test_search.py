@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.store.catalog import Catalog
+from photoseek import ImageIndex
+from photoseek.store.catalog import Catalog
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json
 
 
@@ -94,7 +94,7 @@ def test_interactive_prompt_answers_queries_until_exit(indexed):
     _, db = indexed
     from typer.testing import CliRunner
 
-    from imgsearch.cli import app
+    from photoseek.cli import app
 
     result = CliRunner().invoke(app, ["search", "--db", str(db)], input="red square -blue\nexit\n")
     assert result.exit_code == 0, result.output
@@ -126,7 +126,7 @@ def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
 
 def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
     output = run_cli("search", "cat", "--db", tmp_path / "new.db", "--model-path", tiny_clip_dir, expect=1)
-    assert "imgsearch index" in output
+    assert "photoseek index" in output
     assert not (tmp_path / "new.db").exists(), "a search must not create a catalog"
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -140,7 +140,7 @@ def test_search_during_the_first_index_run_says_it_is_in_progress(tmp_path, tiny
     empty.mkdir()
     db = tmp_path / "c.db"
     run_json("index", empty, "--db", db, "--model-path", tiny_clip_dir)
-    with Catalog(db) as catalog, catalog.index_lock():  # as a running `imgsearch index` holds it
+    with Catalog(db) as catalog, catalog.index_lock():  # as a running `photoseek index` holds it
         output = " ".join(run_cli("search", "cat", "--db", db, expect=1).split())
     assert f"an index run (pid {os.getpid()}) is in progress" in output
     assert "as its batches commit" in output
@@ -148,7 +148,7 @@ def test_search_during_the_first_index_run_says_it_is_in_progress(tmp_path, tiny
     crashed.wait()
     Path(f"{db}.lock").write_text(str(crashed.pid), encoding="ascii")  # left by a run that died
     output = run_cli("search", "cat", "--db", db, expect=1)
-    assert "in progress" not in output and "imgsearch index" in output
+    assert "in progress" not in output and "photoseek index" in output
 
 
 def test_catalog_refuses_queries_with_another_model(indexed):
@@ -182,7 +182,7 @@ def test_status_lists_single_file_roots_apart_from_folders(tmp_path, tiny_clip_d
 
 def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("PHOTOSEEK_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     draw_photo(tmp_path / "p" / "a.jpg", "red")
     started = time.monotonic()

@@ -13,8 +13,8 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from imgsearch import ImageIndex  # noqa: E402
-from imgsearch.server import ServerConfig, create_app  # noqa: E402
+from photoseek import ImageIndex  # noqa: E402
+from photoseek.server import ServerConfig, create_app  # noqa: E402
 from tests.helpers import COLOURS, draw_photo  # noqa: E402
 
 

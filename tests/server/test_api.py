@@ -111,7 +111,7 @@ def test_thumbnails_are_upright_webp_cached_and_revalidated(client, library: Lib
 
 
 def test_exif_rotated_thumbnail_is_upright(tmp_path, tiny_clip_dir):
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.server.conftest import make_client
 
     root = tmp_path / "rot"
@@ -145,7 +145,7 @@ def test_status_health_and_docs(client, library: Library):
 def test_indexing_job_reports_progress_and_new_files_become_searchable(library: Library, tmp_path):
     import shutil
 
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.server.conftest import make_client
 
     root = tmp_path / "fresh"
@@ -171,7 +171,7 @@ def test_indexing_job_reports_progress_and_new_files_become_searchable(library: 
 
 
 def test_index_without_roots_is_a_clear_error(library: Library, tmp_path):
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.server.conftest import make_client
 
     db = tmp_path / "empty.db"
@@ -222,7 +222,7 @@ def test_search_mode_passes_through_and_unknown_modes_are_refused(client):
 @pytest.fixture(scope="module")
 def cameras(tmp_path_factory, tiny_clip_dir):
     """Three photos: a big one from a Canon, a big one from a Nikon, a small one without EXIF."""
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.server.conftest import make_client
 
     root = tmp_path_factory.mktemp("cameras")

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from imgsearch.api import ImageIndex
-from imgsearch.server.batching import Batcher
+from photoseek.api import ImageIndex
+from photoseek.server.batching import Batcher
 from tests.server.conftest import Library, make_client
 
 Request = tuple[str, str, dict]

@@ -1,7 +1,7 @@
 """End to end in headless Chromium (Playwright): type, see thumbnails, open, find similar, upload.
 
 Skips when /usr/bin/chromium is absent (CI installs it). Screenshots land in
-$IMGSEARCH_TEST_ARTIFACTS (default: a temp folder), never in the checkout.
+$PHOTOSEEK_TEST_ARTIFACTS (default: a temp folder), never in the checkout.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch.server import ServerConfig
+from photoseek.server import ServerConfig
 from tests.helpers import artifacts_dir
 from tests.server.conftest import Library, serve_in_thread
 
@@ -176,7 +176,7 @@ def test_wrong_token_asks_for_one_and_indexing_view_reports(page, shot, server_u
 
 
 def test_infinite_scroll_loads_every_page(browser, shot, tmp_path_factory, library: Library):
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.helpers import COLOURS, draw_photo
 
     root = tmp_path_factory.mktemp("many")
@@ -210,7 +210,7 @@ def test_duplicates_view_moves_checked_copies_after_confirming(browser, shot, tm
 
     from PIL import Image
 
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
     from tests.helpers import draw_scene
 
     root = tmp_path_factory.mktemp("dups") / "photos"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.server import ServerConfig
-from imgsearch.watch import WatchSettings
+from photoseek import ImageIndex
+from photoseek.server import ServerConfig
+from photoseek.watch import WatchSettings
 from tests.helpers import draw_photo
 from tests.server.conftest import Library, serve_in_thread
 from tests.server.test_browser import CHROMIUM, TOKEN, browser, page, pytestmark, shot, sync_api  # noqa: F401

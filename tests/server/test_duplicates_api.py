@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.server import ServerConfig, create_app
+from photoseek import ImageIndex
+from photoseek.server import ServerConfig, create_app
 from tests.helpers import draw_scene
 from tests.server.conftest import LOCAL_URL
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch.server.decoding import DECODE_THREADS, decoded_pixels
-from imgsearch.server.workers import PixelBudget
+from photoseek.server.decoding import DECODE_THREADS, decoded_pixels
+from photoseek.server.workers import PixelBudget
 from tests.server.conftest import Library, make_client
 
 HUGE_IDS = ["9223372036854775808", "99999999999999999999999", "18446744073709551616"]
@@ -112,8 +112,8 @@ def test_a_large_jpeg_upload_passes_because_it_decodes_reduced(client):
 
 
 def test_concurrent_uploads_and_thumbnails_decode_at_most_two_at_a_time(library: Library, tmp_path, monkeypatch):
-    import imgsearch.server.decoding as decoding
-    from imgsearch.server.thumbs import ThumbnailCache
+    import photoseek.server.decoding as decoding
+    from photoseek.server.thumbs import ThumbnailCache
 
     running = 0
     peak = 0
@@ -184,8 +184,8 @@ def test_the_pixel_budget_lets_a_big_decode_run_only_alone():
 
 
 def test_an_original_too_large_to_decode_gets_a_clear_422_not_a_thumbnail(library: Library, tmp_path, monkeypatch):
-    import imgsearch.server.decoding as decoding
-    from imgsearch.server.thumbs import ThumbnailCache
+    import photoseek.server.decoding as decoding
+    from photoseek.server.thumbs import ThumbnailCache
 
     monkeypatch.setattr(decoding, "MAX_THUMB_DECODED_PIXELS", 10_000)  # the PNGs here decode to 19,200
     with make_client(library) as client:

@@ -8,8 +8,8 @@ import os
 import pytest
 from PIL import Image
 
-from imgsearch.errors import ImgsearchError
-from imgsearch.server.config import check_bind, is_loopback
+from photoseek.errors import PhotoseekError
+from photoseek.server.config import check_bind, is_loopback
 from tests.helpers import run_cli
 from tests.server.conftest import Library, make_client
 
@@ -50,7 +50,7 @@ def test_session_cookie_opens_images_but_not_the_json_api(library: Library):
         assert client.post("/api/session").status_code == 401
         response = client.post("/api/session", headers=auth())
         assert response.status_code == 204
-        cookie = response.cookies.get("imgsearch_session")
+        cookie = response.cookies.get("photoseek_session")
         assert cookie and TOKEN not in cookie
         assert "httponly" in response.headers["set-cookie"].lower()
         assert "samesite=strict" in response.headers["set-cookie"].lower()
@@ -61,7 +61,7 @@ def test_session_cookie_opens_images_but_not_the_json_api(library: Library):
         assert client.post("/api/index").status_code == 401
         client.cookies.clear()
         assert client.get(f"/thumbs/{image_id}").status_code == 401
-        client.cookies.set("imgsearch_session", "forged")
+        client.cookies.set("photoseek_session", "forged")
         assert client.get(f"/thumbs/{image_id}").status_code == 401
 
 
@@ -79,7 +79,7 @@ def test_path_traversal_never_serves_a_file(client, path):
 def test_a_file_replaced_by_a_symlink_out_of_the_root_is_not_served(library: Library, tmp_path):
     import shutil
 
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
 
     root = tmp_path / "photos"
     shutil.copytree(library.root, root)
@@ -154,24 +154,24 @@ def test_loopback_check():
     check_bind("127.0.0.1", None, False)
     check_bind("0.0.0.0", "a-long-random-token", False)
     check_bind("0.0.0.0", None, True)
-    with pytest.raises(ImgsearchError, match="--token"):
+    with pytest.raises(PhotoseekError, match="--token"):
         check_bind("0.0.0.0", None, False)
 
 
 @pytest.mark.parametrize("token", [" ", "   ", "short-token", "x" * 15, " padded-but-long-enough "])
 def test_weak_or_blank_tokens_are_refused_off_loopback(monkeypatch, tmp_path, token):
-    monkeypatch.delenv("IMGSEARCH_TOKEN", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_TOKEN", raising=False)
     output = run_cli("serve", "--host", "0.0.0.0", "--token", token, "--db", tmp_path / "c.db", expect=1)
     assert "token" in output.lower() and "secrets.token_urlsafe" in output
     assert not (tmp_path / "c.db").exists()
     check_bind("0.0.0.0", "x" * 16, False)
     check_bind("127.0.0.1", "short-token", False)  # loopback: any non-blank token
-    with pytest.raises(ImgsearchError, match="blank"):
+    with pytest.raises(PhotoseekError, match="blank"):
         check_bind("127.0.0.1", " ", False)
 
 
 def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
-    monkeypatch.delenv("IMGSEARCH_TOKEN", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_TOKEN", raising=False)
     output = run_cli("serve", "--host", "0.0.0.0", "--db", tmp_path / "c.db", expect=1)
     assert "Refusing to listen on 0.0.0.0" in output and "--insecure" in output
     assert not (tmp_path / "c.db").exists()

@@ -1,4 +1,4 @@
-"""`imgsearch serve` as a real process: the port is taken before the model loads, SIGTERM stops
+"""`photoseek serve` as a real process: the port is taken before the model loads, SIGTERM stops
 it while a search is still running, and concurrent uploads keep its memory bounded."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.server.conftest import Library
 SLOW_SEARCH = """
 import sys, time
 from pathlib import Path
-from imgsearch.server.backend import Backend
+from photoseek.server.backend import Backend
 
 marker = Path(sys.argv.pop(1))
 original = Backend.search_batch
@@ -35,10 +35,10 @@ def slow(*args, **kwargs):
     return original(*args, **kwargs)
 
 Backend.search_batch = staticmethod(slow)
-from imgsearch.cli import app
-app(prog_name="imgsearch")
+from photoseek.cli import app
+app(prog_name="photoseek")
 """
-SERVE = "from imgsearch.cli import app; app(prog_name='imgsearch')"
+SERVE = "from photoseek.cli import app; app(prog_name='photoseek')"
 
 
 def free_port() -> int:

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.watch import WatchSettings
+from photoseek import ImageIndex
+from photoseek.watch import WatchSettings
 from tests.helpers import draw_photo, wait_until
 from tests.server.conftest import Library, make_client
 

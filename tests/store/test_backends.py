@@ -150,7 +150,7 @@ def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
     chosen = _index_args(backend, tmp_path)
     monkeypatch.setitem(sys.modules, module, None)  # the extra is not installed
     output = run_cli("index", photos, "--db", db, *rebuild, *chosen, expect=1)  # --rebuild keeps its embeddings too
-    assert f"pip install 'imgsearch[{backend}]'" in " ".join(output.split())
+    assert f"pip install 'photoseek[{backend}]'" in " ".join(output.split())
     assert run_json("status", "--db", db)["vector_index"] == "exact"  # the catalog keeps what works
     assert len(run_json("search", "red", "--db", db, "--mode", "clip", "--min-score", "-1")["results"]) == 1
 

@@ -3,8 +3,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from imgsearch.errors import ImgsearchError, ModelMismatchError
-from imgsearch.store.catalog import Catalog, Failure, NewImage, TextSignal
+from photoseek.errors import ModelMismatchError, PhotoseekError
+from photoseek.store.catalog import Catalog, Failure, NewImage, TextSignal
 
 
 def _image(path: str, vector: list[float], content_hash: str = "h") -> NewImage:
@@ -75,7 +75,7 @@ def test_failed_transaction_leaves_catalog_unchanged(catalog):
 
 
 def test_missing_catalog_in_readonly_mode_says_how_to_start(tmp_path):
-    with pytest.raises(ImgsearchError, match="imgsearch index"):
+    with pytest.raises(PhotoseekError, match="photoseek index"):
         Catalog(tmp_path / "none.db", readonly=True)
 
 
@@ -120,7 +120,7 @@ def test_a_record_that_cannot_be_stored_fails_alone_and_the_batch_commits(catalo
 def test_index_lock_is_exclusive_and_names_its_owner(tmp_path):
     import os
 
-    from imgsearch.store.catalog import CatalogBusyError
+    from photoseek.store.catalog import CatalogBusyError
 
     with Catalog(tmp_path / "c.db") as one, Catalog(tmp_path / "c.db") as two:
         with one.index_lock():

@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from imgsearch.store.backends import IndexConfig, open_index, save_config
-from imgsearch.store.catalog import Catalog, NewImage
-from imgsearch.store.vectors import ExactIndex
+from photoseek.store.backends import IndexConfig, open_index, save_config
+from photoseek.store.catalog import Catalog, NewImage
+from photoseek.store.vectors import ExactIndex
 
 faiss = pytest.importorskip("faiss")
 DIM = 32
@@ -102,7 +102,7 @@ def test_stale_or_corrupt_files_are_rebuilt(catalog, tmp_path):
 
 
 def test_ef_search_follows_collection_size():
-    from imgsearch.store.faiss_index import EF_SEARCH_BY_SIZE, ef_search_for
+    from photoseek.store.faiss_index import EF_SEARCH_BY_SIZE, ef_search_for
 
     efs = [ef for _, ef in EF_SEARCH_BY_SIZE]
     assert efs == sorted(efs), "a larger collection never gets a smaller efSearch"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from imgsearch.store import vectors as vectors_module
-from imgsearch.store.catalog import Catalog, NewImage
-from imgsearch.store.vectors import ExactIndex
+from photoseek.store import vectors as vectors_module
+from photoseek.store.catalog import Catalog, NewImage
+from photoseek.store.vectors import ExactIndex
 
 
 def _fill(catalog: Catalog, vectors: np.ndarray) -> None:
@@ -50,8 +50,8 @@ def test_small_exact_search_never_imports_faiss(tmp_path):
         _fill(catalog, vectors)
     script = (
         "import sys, numpy as np\n"
-        "from imgsearch.store.catalog import Catalog\n"
-        "from imgsearch.store.backends import open_index\n"
+        "from photoseek.store.catalog import Catalog\n"
+        "from photoseek.store.backends import open_index\n"
         f"with Catalog({str(tmp_path / 'c.db')!r}) as c:\n"
         "    ids, _ = open_index(c).search(np.ones(16, dtype=np.float32) / 4, 5)\n"
         "print(len(ids), 'faiss' in sys.modules)\n"

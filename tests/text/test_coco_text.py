@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
+from photoseek import ImageIndex
 from tests.helpers import run_json, shared_data
 
 COCO = shared_data("coco-mini")
@@ -76,7 +76,7 @@ def _reference_recall(files, captions) -> tuple[float, float]:
     """The same measurement straight through sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    from imgsearch.text.embedder import load_text_embedder
+    from photoseek.text.embedder import load_text_embedder
 
     model = SentenceTransformer(str(load_text_embedder().folder), device="cpu")
     gallery = model.encode([captions[f][0] for f in files], normalize_embeddings=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.search.fusion import DEFAULT_MIN_SCORE
-from imgsearch.search.query import Query
-from imgsearch.store.catalog import Catalog
+from photoseek import ImageIndex
+from photoseek.search.fusion import DEFAULT_MIN_SCORE
+from photoseek.search.query import Query
+from photoseek.store.catalog import Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
 OCR_MODEL = "rapidocr"
@@ -73,7 +73,7 @@ def test_stop_words_and_unknown_words_match_nothing(shop, query):
 
 
 def test_a_word_in_most_documents_is_not_distinctive_in_a_large_catalog(shop, monkeypatch):
-    from imgsearch.store import text
+    from photoseek.store import text
 
     root, db = shop
     for name in ("sign.png", "granny.png", "IMG2041.png"):

@@ -2,7 +2,7 @@
 
 The BLIP and DETR weights are random, so their words are arbitrary; what is checked is the plumbing:
 each text is stored with its source and model, never recomputed for unchanged content, searchable,
-and written to CSV by `imgsearch caption`.
+and written to CSV by `photoseek caption`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.store.filters import SearchFilters
-from imgsearch.text.caption import Captioner
-from imgsearch.text.objects import count_phrase, pluralise
+from photoseek import ImageIndex
+from photoseek.store.filters import SearchFilters
+from photoseek.text.caption import Captioner
+from photoseek.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub
 from tests.helpers import BLIP_WORDS, draw_photo, render_sign, run_cli, run_json
-from tests.hubcache import clean_env, run_imgsearch
+from tests.hubcache import clean_env, run_photoseek
 
 
 def _signals(db: Path, path: Path) -> dict[str, tuple[str, str]]:
@@ -112,27 +112,27 @@ def test_caption_without_torch_says_what_to_install_and_writes_nothing(photos, t
     monkeypatch.setitem(sys.modules, "torch", None)  # the base install: no torch extra
     out = tmp_path / "pairs.csv"
     output = run_cli("caption", photos, "--out", out, expect=1)
-    assert "pip install 'imgsearch[torch]'" in output and not out.exists()
+    assert "pip install 'photoseek[torch]'" in output and not out.exists()
 
 
 def test_downloaded_caption_model_works_offline(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):
     """`models download --kind caption` from a (local) Hub, then `index --captions` with HF_HUB_OFFLINE.
 
-    The detector is fetched and loaded by the same code (`imgsearch.text.hf`)."""
+    The detector is fetched and loaded by the same code (`photoseek.text.hf`)."""
     env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"))
     with FakeHub({"someone/tiny-blip": tiny_blip_dir}) as hub:
-        fetched = run_imgsearch("models", "download", "--kind", "caption", "someone/tiny-blip",
+        fetched = run_photoseek("models", "download", "--kind", "caption", "someone/tiny-blip",
                                 env={**env, "HF_ENDPOINT": hub.url})
     assert fetched.returncode == 0, fetched.stderr
     assert "model.safetensors" in hub.fetched
-    indexed = run_imgsearch(
+    indexed = run_photoseek(
         "index", str(photos), "--db", str(tmp_path / "c.db"), "--model-path", str(tiny_clip_dir), "--json",
         "--captions", "--caption-model", "someone/tiny-blip", env={**env, "HF_HUB_OFFLINE": "1"},
     )
     assert indexed.returncode == 0, indexed.stderr
     assert '"caption": 2' in indexed.stdout
 
-    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "hub"))
+    monkeypatch.setenv("PHOTOSEEK_MODEL_DIR", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = Captioner("someone/tiny-blip").local_folder()  # what a Ray cluster's nodes are sent
     assert folder.is_dir() and folder != tiny_blip_dir

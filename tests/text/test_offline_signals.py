@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import draw_photo
-from tests.hubcache import clean_env, run_imgsearch
+from tests.hubcache import clean_env, run_photoseek
 
 NO_HUB = "http://127.0.0.1:9"
 FAST_S = 30
@@ -29,7 +29,7 @@ def library(tmp_path: Path, tiny_clip_dir: Path) -> dict[str, object]:
     draw_photo(photos / "blue.jpg", "blue", seed=1)
     env = clean_env(tmp_path / "home", HF_ENDPOINT=NO_HUB)
     db = tmp_path / "catalog.db"
-    first = run_imgsearch("index", str(photos), "--db", str(db), "--model-path", str(tiny_clip_dir), env=env)
+    first = run_photoseek("index", str(photos), "--db", str(db), "--model-path", str(tiny_clip_dir), env=env)
     assert first.returncode == 0, first.stderr
     draw_photo(photos / "green.jpg", "green", seed=2)
     return {"photos": photos, "db": db, "env": env, "model": tiny_clip_dir}
@@ -40,14 +40,14 @@ def _index_fails_fast(
 ) -> str:
     """Runs `index` with `flags`, checks it failed in seconds and embedded nothing; returns its error text."""
     start = time.monotonic()
-    result = run_imgsearch(
+    result = run_photoseek(
         "index", str(library["photos"]), "--db", str(library["db"]), "--model-path", str(library["model"]), *flags,
         env=env or library["env"], first_on_path=first_on_path,  # type: ignore[arg-type]
     )
     elapsed = time.monotonic() - start
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert elapsed < FAST_S, elapsed
-    status = run_imgsearch("status", "--json", "--db", str(library["db"]), env=library["env"])  # type: ignore[arg-type]
+    status = run_photoseek("status", "--json", "--db", str(library["db"]), env=library["env"])  # type: ignore[arg-type]
     assert json.loads(status.stdout)["images"] == 2, "the new photo was embedded before the error"
     return " ".join(result.stderr.split())
 
@@ -58,7 +58,7 @@ def test_missing_caption_model_fails_before_the_clip_pass(library, offline) -> N
     env = {**library["env"], "HF_HUB_OFFLINE": "1"} if offline else None
     message = _index_fails_fast(library, "--captions", "--caption-model", "nobody/no-such-captioner", env=env)
     assert "captioning model 'nobody/no-such-captioner' is not available" in message
-    assert "imgsearch models download --kind caption nobody/no-such-captioner" in message
+    assert "photoseek models download --kind caption nobody/no-such-captioner" in message
     assert ("HF_HUB_OFFLINE" if offline else "127.0.0.1") in message
     assert "huggingface-cli" not in message  # gone from huggingface_hub 1.x
 
@@ -66,7 +66,7 @@ def test_missing_caption_model_fails_before_the_clip_pass(library, offline) -> N
 def test_missing_detector_fails_before_the_clip_pass(library) -> None:
     pytest.importorskip("transformers")
     message = _index_fails_fast(library, "--objects", "--detector", "nobody/no-such-detector")
-    assert "imgsearch models download --kind detector nobody/no-such-detector" in message
+    assert "photoseek models download --kind detector nobody/no-such-detector" in message
 
 
 def test_missing_ocr_extra_fails_before_the_clip_pass(library, tmp_path) -> None:
@@ -74,7 +74,7 @@ def test_missing_ocr_extra_fails_before_the_clip_pass(library, tmp_path) -> None
     blocked.mkdir()
     (blocked / "rapidocr_onnxruntime.py").write_text("raise ImportError('not installed')\n")
     message = _index_fails_fast(library, "--ocr", first_on_path=blocked)
-    assert "pip install 'imgsearch[ocr]'" in message
+    assert "pip install 'photoseek[ocr]'" in message
 
 
 def test_missing_torch_for_captions_fails_before_the_clip_pass(library, tmp_path) -> None:
@@ -82,10 +82,10 @@ def test_missing_torch_for_captions_fails_before_the_clip_pass(library, tmp_path
     blocked.mkdir()
     (blocked / "torch.py").write_text("raise ImportError('not installed')\n")
     message = _index_fails_fast(library, "--captions", first_on_path=blocked)
-    assert "pip install 'imgsearch[torch]'" in message
+    assert "pip install 'photoseek[torch]'" in message
 
 
 def test_suggested_download_command_exists(library) -> None:
     """The command the errors name is a real one (huggingface-cli is gone from huggingface_hub 1.x)."""
-    result = run_imgsearch("models", "download", "--help", env=library["env"])  # type: ignore[arg-type]
+    result = run_photoseek("models", "download", "--help", env=library["env"])  # type: ignore[arg-type]
     assert result.returncode == 0 and "--kind" in result.stdout

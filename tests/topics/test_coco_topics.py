@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.topics import default_taxonomy, image_topics
+from photoseek import ImageIndex
+from photoseek.topics import default_taxonomy, image_topics
 from tests.helpers import run_json, shared_data
 
 COCO = shared_data("coco-mini")

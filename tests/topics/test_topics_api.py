@@ -10,7 +10,7 @@ pytest.importorskip("fastapi")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from imgsearch.server import ServerConfig, create_app  # noqa: E402
+from photoseek.server import ServerConfig, create_app  # noqa: E402
 from tests.helpers import run_json  # noqa: E402
 
 LOCAL_URL = "http://127.0.0.1:8000"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.server import ServerConfig
+from photoseek import ImageIndex
+from photoseek.server import ServerConfig
 from tests.helpers import run_json
 from tests.server.conftest import serve_in_thread
 

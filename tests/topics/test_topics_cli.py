@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgsearch import ImageIndex
-from imgsearch.topics import default_taxonomy, image_topics
-from imgsearch.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
+from photoseek import ImageIndex
+from photoseek.topics import default_taxonomy, image_topics
+from photoseek.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
 from tests.helpers import run_cli, run_json
 from tests.topics.conftest import NOTES
 

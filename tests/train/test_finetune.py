@@ -12,14 +12,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("peft")
 
-from imgsearch.models import load_clip  # noqa: E402
-from imgsearch.train import FinetuneResult, TrainConfig, Trainer, TrainProgress, finetune, load_base, read_pairs  # noqa: E402
+from photoseek.models import load_clip  # noqa: E402
+from photoseek.train import FinetuneResult, TrainConfig, Trainer, TrainProgress, finetune, load_base, read_pairs  # noqa: E402
 from tests.helpers import TINY_CLIP_CONFIG, run_cli, run_json  # noqa: E402
 from tests.train.shapes import write_shape_pairs  # noqa: E402
 
 # The shared tiny CLIP, with a short context: the captions are a few tokens, and the text tower
 # dominates the cost of a step at 77 tokens.
-ARCH = "imgsearch-tiny-clip-ctx16"
+ARCH = "photoseek-tiny-clip-ctx16"
 CONFIG = {**TINY_CLIP_CONFIG, "text_cfg": {**TINY_CLIP_CONFIG["text_cfg"], "context_length": 16}}
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgsearch import ImageIndex
-from imgsearch.watch import WatchBatch, Watcher, WatchSettings
+from photoseek import ImageIndex
+from photoseek.watch import WatchBatch, Watcher, WatchSettings
 from tests.helpers import wait_until
 
 pytest.importorskip("watchdog")

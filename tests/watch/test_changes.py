@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imgsearch.watch.changes import PendingChanges
-from imgsearch.watch.settings import WatchSettings
+from photoseek.watch.changes import PendingChanges
+from photoseek.watch.settings import WatchSettings
 
 SETTINGS = WatchSettings(quiet=2.0, settle=1.0, max_wait=30.0, open_timeout=100.0)
 

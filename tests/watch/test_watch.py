@@ -152,10 +152,10 @@ def test_an_edited_sidecar_re_reads_its_photo(watch, library):
 
 
 def test_a_batch_that_meets_a_running_index_waits_for_it_then_goes_ahead(watch, library, tmp_path):
-    from imgsearch.store.catalog import Catalog
+    from photoseek.store.catalog import Catalog
 
     session = watch([library])
-    with Catalog(tmp_path / "catalog.db") as other, other.index_lock():  # an `imgsearch index` at work
+    with Catalog(tmp_path / "catalog.db") as other, other.index_lock():  # an `photoseek index` at work
         small_png(library / "during.png", seed=4)
         wait_until(lambda: any("another index run" in n for n in session.notices), "the busy catalog to be noticed")
         assert str(library / "during.png") not in session.indexed()
@@ -164,7 +164,7 @@ def test_a_batch_that_meets_a_running_index_waits_for_it_then_goes_ahead(watch, 
 
 def test_an_interrupted_batch_says_so_and_what_it_kept(library, tmp_path, tiny_clip_dir):
     """Ctrl-C in the middle of a batch: its line says it was interrupted and what it kept, never 'nothing new'."""
-    from imgsearch import ImageIndex
+    from photoseek import ImageIndex
 
     for i in range(6):
         small_png(library / "new" / f"n{i}.png", 100 + i)

@@ -1,4 +1,4 @@
-"""`imgsearch watch` as a user runs it: JSON lines per batch, Ctrl+C, a kill, a restart that catches up."""
+"""`photoseek watch` as a user runs it: JSON lines per batch, Ctrl+C, a kill, a restart that catches up."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from tests.watch.conftest import TIMEOUT, small_png
 
 
 class WatchProcess:
-    """`imgsearch watch --json` in a child process, its stdout lines collected as they come."""
+    """`photoseek watch --json` in a child process, its stdout lines collected as they come."""
 
     def __init__(self, root: Path, db: Path, model_dir: Path) -> None:
-        command = [sys.executable, "-m", "imgsearch", "watch", str(root), "--db", str(db),
+        command = [sys.executable, "-m", "photoseek", "watch", str(root), "--db", str(db),
                    "--model-path", str(model_dir), "--debounce", "0.3", "--json"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.batches: list[dict] = []

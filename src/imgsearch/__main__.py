@@ -1,3 +1,0 @@
-from imgsearch.cli import app
-
-app(prog_name="imgsearch")

@@ -1,0 +1,3 @@
+from photoseek.cli import app
+
+app(prog_name="photoseek")

@@ -1,0 +1,802 @@
+"""The Python API: one object over a catalog, used by the CLI and the HTTP server alike.
+
+    from photoseek import ImageIndex
+    with ImageIndex() as index:
+        index.index(["~/Pictures"])
+        for hit in index.search("two dogs playing in the snow", k=5):
+            print(hit.score, hit.path)
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
+from photoseek.ingest.signals import SignalOptions
+from photoseek.models import ClipModel, load_clip
+from photoseek.models.device import Device, parse_device, plan_providers
+from photoseek.search.blend import MODE as BLEND_MODE
+from photoseek.search.blend import BlendedVectors
+from photoseek.search.engine import Searcher, SearchResult
+from photoseek.search.hybrid import HybridSearcher
+from photoseek.search.modes import choose_mode
+from photoseek.search.query import Query, QueryTerm
+from photoseek.store.backends import (
+    IndexConfig,
+    load_config,
+    open_index,
+    remove_catalog,
+    require_extra,
+    resolve,
+    save_config,
+)
+from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_path
+from photoseek.store.filters import SearchFilters
+from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
+from photoseek.text.caption import make_captioner
+from photoseek.text.embedder import TextEmbedder, load_text_embedder
+from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
+from photoseek.topics import (
+    TagReport,
+    Taxonomy,
+    Topic,
+    TopicEncoders,
+    catalog_taxonomy,
+    check_topic,
+    has_topics,
+    load_taxonomy,
+    tag_images,
+    topic_counts,
+    topic_name,
+)
+
+if TYPE_CHECKING:
+    from photoseek.distributed import ClusterRun
+    from photoseek.duplicates.finder import DuplicateGroup
+    from photoseek.duplicates.moves import MoveReport
+    from photoseek.ingest.enrich import SignalSource, TextMaker
+    from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.watch import WatchBatch, Watcher, WatchSettings
+
+IMPORTED_MODEL = "imported-captions"
+"""Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
+TEXT_MODEL_SETTING = "text_model"
+"""The catalog setting that remembers `--text-model`."""
+
+log = logging.getLogger("photoseek")
+_UNPROBED = object()
+
+
+@dataclass
+class _TextProbe:
+    """Whether the text model loads (None, or why not) and what was already said; shared by sibling handles."""
+
+    problem: object = _UNPROBED
+    said: set[str] = field(default_factory=set)
+
+    def say_once(self, notice: str | None) -> None:
+        if notice and notice not in self.said:
+            self.said.add(notice)
+            log.warning(notice)
+
+
+@dataclass(frozen=True)
+class Status:
+    db_path: str
+    roots: list[str]
+    image_count: int
+    model_id: str | None
+    dim: int | None
+    db_bytes: int
+    failures: list[Failure]
+    vector_index: str
+    model_path: str | None = None
+    """The model directory the catalog remembers (None for a named model)."""
+    text_model: str | None = None
+    """The text model the catalog remembers (None: the default)."""
+    providers: list[str] = field(default_factory=list)
+    """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
+    files: list[str] = field(default_factory=list)
+    """The roots that are single images (`photoseek index photo.jpg`) rather than folders."""
+
+    @property
+    def folders(self) -> list[str]:
+        """The roots that are folders."""
+        return [root for root in self.roots if root not in self.files]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "db": self.db_path,
+            "roots": self.roots,
+            "folders": self.folders,
+            "files": self.files,
+            "images": self.image_count,
+            "model": self.model_id,
+            "dim": self.dim,
+            "db_bytes": self.db_bytes,
+            "vector_index": self.vector_index,
+            "model_path": self.model_path,
+            "text_model": self.text_model,
+            "providers": self.providers,
+            "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
+        }
+
+
+@dataclass
+class ImportReport:
+    """What `import_captions` did: notes attached, and rows naming files the catalog does not hold."""
+
+    imported: int = 0
+    unknown: list[str] = field(default_factory=list)
+    beside_descriptions: int = 0
+    """Images that also have a `describe` text of their own: both are kept."""
+    replaced: int = 0
+    """Images whose caption from an earlier import this one replaced."""
+
+
+@dataclass
+class CaptionReport:
+    """What `caption` did: (file, caption) pairs, and the files it could not read."""
+
+    pairs: list[tuple[str, str]]
+    failures: list[Failure]
+
+
+def _cluster(
+    ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool,
+    signals: SignalOptions,
+) -> AbstractContextManager[ClusterRun | None]:
+    """This machine (None), or a connection to the Ray cluster at `ray`."""
+    if not ray:
+        if ship_bytes:
+            raise PhotoseekError("--ray-ship-bytes only applies with --ray ADDRESS.")
+        return nullcontext(None)
+    from photoseek.distributed import on_cluster
+
+    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals)
+
+
+def _existing(paths: Sequence[str | Path]) -> list[Path]:
+    """The paths, user-expanded, or a clear error naming the first that does not exist."""
+    expanded = [Path(p).expanduser() for p in paths]
+    for path in expanded:
+        if not path.exists():
+            raise PhotoseekError(f"No such folder or file: {path}. Check the path and try again.")
+    return expanded
+
+
+def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
+    from photoseek.ingest.indexer import index_folders  # decoders load only when indexing
+
+    return index_folders(catalog, model, roots, **options)
+
+
+def caption(
+    paths: Sequence[str | Path],
+    *,
+    model: str | None = None,
+    prompt: str | None = None,
+    batch_size: int = 8,
+    endpoint: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> CaptionReport:
+    """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs.
+
+    `model` "openai:NAME" sends the images to an OpenAI-compatible API at `endpoint`
+    ($OPENAI_BASE_URL by default), `workers` requests at a time.
+    """
+    roots = _existing(paths)
+    from photoseek.ingest.enrich import caption_files  # decoders load only when needed
+
+    captioner = make_captioner(
+        model, prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, batch_size=batch_size
+    )
+    pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
+    return CaptionReport(pairs, failures)
+
+
+class ImageIndex:
+    """A catalog plus the model that fills and queries it.
+
+    The model is chosen in this order: `model_path`, `model`, the model the catalog was
+    built with (its directory or name, remembered in the catalog), the default model. The text
+    model likewise: `text_model`, the one the catalog remembers, the default. Models load on
+    first use only. With `create=False` a missing catalog is an error instead of a new empty
+    one (for read-only commands); a new catalog that a failed first run left empty is removed.
+    `device` runs the CLIP model on "auto" (default: a GPU when onnxruntime offers one), "cpu",
+    "cuda", "cuda:N" or "coreml"; a device this onnxruntime cannot drive is an error at once.
+    """
+
+    def __init__(
+        self,
+        db: str | Path | None = None,
+        *,
+        model: str | None = None,
+        model_path: str | Path | None = None,
+        create: bool = True,
+        text_model: str | None = None,
+        device: str | Device | None = None,
+    ) -> None:
+        self.device = parse_device(device)
+        plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
+        db_path = Path(db).expanduser() if db else default_db_path()
+        self._created = not db_path.exists()
+        self.catalog = Catalog(db_path, create=create)
+        self._model_name = model
+        self._model_path = Path(model_path).expanduser().resolve() if model_path else None
+        self._model: ClipModel | None = None
+        self._text_model_asked = _text_model_key(text_model) if text_model else None
+        self._text_model_name = self._text_model_asked or self.catalog.setting(TEXT_MODEL_SETTING)
+        self._text_model: TextEmbedder | None = None
+        self._text_probe = _TextProbe()
+        self.texts = TextStore(self.catalog)
+        self.searcher = Searcher(self.catalog, self._searching_model)
+        self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
+        self.blend = BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
+
+    def close(self) -> None:
+        self.searcher.close()
+        self.catalog.close()
+
+    def __enter__(self) -> ImageIndex:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        discard = exc_type is not None and self._created and self._is_empty()
+        self.close()
+        if discard:
+            remove_catalog(self.catalog.path)
+
+    @property
+    def is_new(self) -> bool:
+        """Whether this handle created the catalog: if it is still empty when an error or an
+        interrupt ends the `with` block, it is removed with every file beside it."""
+        return self._created
+
+    def _is_empty(self) -> bool:
+        try:
+            return self.catalog.count() == 0
+        except Exception:  # a catalog too broken to count is not ours to delete
+            return False
+
+    def for_another_thread(self) -> ImageIndex:
+        """A second handle on the same catalog that shares this one's loaded model.
+
+        A catalog connection belongs to the thread that opened it, so a server that
+        indexes on one thread and searches on another gives each thread its own handle.
+        """
+        other = ImageIndex(
+            self.catalog.path, model=self._model_name, model_path=self._model_path,
+            text_model=self._text_model_asked, device=self.device,
+        )
+        other._text_model_name = self._text_model_name
+        other._model = self._model
+        other._text_model = self._text_model
+        other._text_probe = self._text_probe
+        return other
+
+    @property
+    def model(self) -> ClipModel:
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    @property
+    def text_model(self) -> TextEmbedder:
+        if self._text_model is None:
+            self._text_model = self._load_text_model()
+            self._say_if_text_model_differs()
+        return self._text_model
+
+    def _load_text_model(self) -> TextEmbedder:
+        name = self._text_model_name
+        if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
+            raise ModelNotAvailableError(
+                f"The text model folder {name} is gone. Put it back, or choose another text model: "
+                "photoseek index --text-model FOLDER_OR_HUB_ID FOLDER."
+            )
+        return load_text_embedder(name)
+
+    def _say_if_text_model_differs(self) -> None:
+        stored = self.catalog.setting(TEXT_MODEL_SETTING)
+        if self._text_model_asked and stored and stored != self._text_model_asked:
+            self._text_probe.say_once(
+                f"Using text model {self._text_model_asked} here; this catalog's text model is {stored} "
+                f"(`photoseek index --text-model {self._text_model_asked} FOLDER` makes the new one its own)."
+            )
+
+    def index(
+        self,
+        roots: Sequence[str | Path],
+        *,
+        rebuild: bool = False,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+        signals: SignalOptions | None = None,
+        vector_index: IndexConfig | None = None,
+        topics: bool | str | Path = False,
+        ray: str | None = None,
+        ray_ship_bytes: bool = False,
+    ) -> IndexReport:
+        """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
+
+        Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `signals`
+        (e.g. `SignalOptions(ocr=True, captions=True)`) adds the slower model-made text signals,
+        computed once per image content and model (a later run only does images that lack them).
+        `vector_index` chooses the backend (remembered for later runs and searches). `ray` (`auto`
+        or a cluster address) reads, decodes, embeds and makes those signals on a Ray cluster that
+        sees `roots` at the same paths (or is sent the bytes with `ray_ship_bytes`); this process
+        still decides what needs work and writes the catalog. `topics` tags images with the
+        catalog's taxonomy (True) or the one in a file (see `tag_topics`); once a catalog has
+        topics, every run tags its new images.
+        """
+        _existing(roots)
+        if vector_index is not None:
+            require_extra(vector_index)  # before --rebuild forgets any embedding
+        # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
+        taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
+        if not rebuild and self._model_name and self.catalog.count():
+            self.catalog.check_model(self._model_name)  # before a download of the wrong model
+        if self._text_model_asked and self._text_model is None:
+            self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
+        signals = signals or SignalOptions()
+        makers = signals.makers()  # a missing extra, model or key fails now, on this machine, before any work
+        model = self.model  # found before anything is written or forgotten
+        paths = [Path(r) for r in roots]
+        with (
+            self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
+            _cluster(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes, signals) as cluster,
+        ):
+            if rebuild:  # only once the cluster, if any, is reachable and sees the folders
+                self.catalog.drop_embeddings()
+            elif self.catalog.count():
+                self._check_model(model)
+            if vector_index is not None:
+                save_config(self.catalog, vector_index)
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            self._remember_text_model()
+            report = _index_folders(
+                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
+            )
+            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None)
+            return report
+
+    def index_changes(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+        text_makers: Sequence[TextMaker] = (),
+    ) -> IndexReport:
+        """Bring only `paths` up to date (files or folders that appeared, changed or vanished),
+        then the text signals and the vector index: one batch of a watcher."""
+        from photoseek.ingest.indexer import index_paths
+
+        return self._refresh(
+            lambda model: index_paths(
+                self.catalog, model, [Path(p) for p in paths],
+                batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+            ),
+            list(text_makers), on_progress,
+        )
+
+    def watcher(
+        self,
+        roots: Sequence[str | Path],
+        *,
+        settings: WatchSettings | None = None,
+        on_batch: Callable[[WatchBatch], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        batch_size: int = 32,
+        include_hidden: bool = False,
+        signals: SignalOptions | None = None,
+    ) -> Watcher:
+        """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
+        follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
+        index (`for_another_thread` gives a server's watcher thread its own)."""
+        from photoseek.watch import Watcher
+
+        makers = (signals or SignalOptions()).makers()
+        options = {"batch_size": batch_size, "include_hidden": include_hidden}
+
+        def catch_up(folders: Sequence[Path]) -> IndexReport:
+            return self._refresh(
+                lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
+                makers, on_progress,
+            )
+
+        return Watcher(
+            [Path(r).expanduser() for r in roots],
+            catch_up=catch_up,
+            apply=lambda paths: self.index_changes(paths, text_makers=makers, **options),
+            settings=settings, include_hidden=include_hidden, on_batch=on_batch, on_notice=on_notice,
+        )
+
+    def watch(self, roots: Sequence[str | Path], **options: object) -> None:
+        """Keep this index current with `roots` until Ctrl-C: `watcher(roots, **options).run()`."""
+        self.watcher(roots, **options).run()
+
+    def _refresh(
+        self,
+        ingest: Callable[[ClipModel], IndexReport],
+        makers: list[TextMaker],
+        on_progress: Callable[[Progress], None] | None,
+    ) -> IndexReport:
+        """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
+        with the bound model, then the text signals and the vector index."""
+        model = self.model
+        with self.catalog.index_lock():
+            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+            report = ingest(model)
+            self._after_ingest(report, makers, on_progress)
+            return report
+
+    def _after_ingest(
+        self,
+        report: IndexReport,
+        makers: list[TextMaker],
+        on_progress: Callable[[Progress], None] | None,
+        taxonomy: Taxonomy | None = None,
+        elsewhere: SignalSource | None = None,
+    ) -> None:
+        """The text signals (on a cluster: `elsewhere`), the topics (with a `taxonomy`) and the vector
+        index that an ingest affects."""
+        try:
+            if makers and not report.interrupted:
+                self._enrich(makers, report, on_progress, elsewhere)
+            if taxonomy is not None and not report.interrupted:
+                self.texts.sync()
+                report.signals["topics"] = self.tag_topics(taxonomy).tagged
+        finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
+            self.texts.sync()
+            self.searcher.close()
+            open_index(self.catalog).close()
+
+    def _enrich(
+        self,
+        makers: list[TextMaker],
+        report: IndexReport,
+        on_progress: Callable[[Progress], None] | None,
+        elsewhere: SignalSource | None,
+    ) -> None:
+        """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
+        from photoseek.ingest.enrich import EnrichReport, enrich
+
+        enriched = EnrichReport()
+        try:
+            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        report.signals = enriched.computed
+        report.failures.extend(enriched.failed)
+
+    def _remember_text_model(self) -> None:
+        """Store an asked-for text model as the catalog's own, saying so when it replaces another."""
+        stored = self.catalog.setting(TEXT_MODEL_SETTING)
+        if not self._text_model_asked or stored == self._text_model_asked:
+            return
+        if stored:
+            log.warning(f"This catalog's text model is now {self._text_model_asked} (was {stored}).")
+        self.catalog.set_setting(TEXT_MODEL_SETTING, self._text_model_asked)
+
+    def describe(self, image: str | Path | int, text: str) -> None:
+        """Attach the user's own description to an image, replacing the previous one."""
+        self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
+        self.texts.sync()
+
+    def tag(self, image: str | Path | int, tags: Sequence[str]) -> None:
+        """Add tags (searchable words) to an image; tags it already has are kept once."""
+        record = self._record(image)
+        current = self.texts.get(record.content_hash, "note", TAGS_MODEL) or ""
+        merged = dict.fromkeys([*filter(None, current.split(", ")), *(t.strip() for t in tags if t.strip())])
+        self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
+        self.texts.sync()
+
+    def import_captions(self, csv_path: str | Path) -> ImportReport:
+        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
+
+        They are kept beside the user's own `describe` texts; importing again replaces only
+        the captions an earlier import brought.
+        """
+        path = Path(csv_path).expanduser()
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                rows = list(csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise PhotoseekError(f"Cannot read captions file {path}: {exc}. Give a UTF-8 CSV file.") from exc
+        if rows and not {"file", "caption"} <= set(rows[0]):
+            raise PhotoseekError(f"{path} needs a header row with the columns file,caption.")
+        report, notes = ImportReport(), []
+        for row in rows:
+            image = path.parent / Path(row["file"] or "").expanduser()
+            record = self.catalog.get_by_path(os.path.realpath(image))
+            if record is None:
+                report.unknown.append(row["file"] or "")
+                continue
+            notes.append((record.content_hash, "note", IMPORTED_MODEL, row["caption"] or ""))
+            report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
+            report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
+        self.texts.put_many(notes)
+        self.texts.sync()
+        report.imported = len(notes)
+        return report
+
+    def tag_topics(
+        self,
+        taxonomy: Taxonomy | str | Path | None = None,
+        *,
+        threshold: float | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> TagReport:
+        """Tag every image that lacks up-to-date topics (`photoseek.topics`), from stored embeddings only.
+
+        `taxonomy` is a Taxonomy, a topics file (TOML or one name per line) or None for the
+        catalog's own (the default one until a file or `add_topic` changed it). The image's own
+        text counts too when the text model loads; `weights` (clip, text) and `threshold` tune the
+        fused confidence (default: those used last, else clip=1, text=1 and 0.5). Recomputed only
+        when the taxonomy, a model or these settings change.
+        """
+        self.searcher.require_images()
+        taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
+        model = self._searching_model()
+        text = None if self._text_problem() else self.text_model
+        encoders = TopicEncoders(
+            clip=model.encode_texts, clip_id=model.model_id,
+            text=text.embed_queries if text else None, text_id=text.model_id if text else "",
+            passages=text.embed_passages if text else None,
+        )
+        try:
+            return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
+        except ValueError as exc:
+            raise PhotoseekError(f"{exc}.") from None
+
+    def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
+        """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
+        taxonomy = catalog_taxonomy(self.catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
+        return self.tag_topics(taxonomy, **options)  # type: ignore[arg-type]
+
+    def topics(self) -> list[tuple[Topic, int]]:
+        """The catalog's topics with how many images have each, most first."""
+        taxonomy = catalog_taxonomy(self.catalog)
+        counts = topic_counts(self.catalog, taxonomy)
+        return sorted(((t, counts[t.name]) for t in taxonomy.topics), key=lambda tc: -tc[1])
+
+    def check_topic(self, name: str) -> None:
+        """A clear error when filtering by `name` cannot match: unknown topic, or none computed yet."""
+        check_topic(self.catalog, name)
+
+    def _taxonomy(self, source: bool | Taxonomy | str | Path) -> Taxonomy:
+        if isinstance(source, Taxonomy):
+            return source
+        if source is True:
+            return catalog_taxonomy(self.catalog)
+        return load_taxonomy(source)  # type: ignore[arg-type]
+
+    def text_signals(self, image_id: int) -> dict[str, str]:
+        """source -> text of one image, for detail views."""
+        return self.texts.signals(self._record(image_id).content_hash)
+
+    def search(
+        self,
+        query: str | Query | Sequence[str] = (),
+        *,
+        images: Sequence[str | Path] = (),
+        negatives: Sequence[str] = (),
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
+        mode: str | None = None,
+        weights: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[SearchResult]:
+        """Rank images by texts and example images; `negatives` push results away.
+
+        `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
+        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
+        (CLIP against each image's blend of image and text embedding,
+        `photoseek.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
+        `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
+        calibrated cut-off that hides noise (0 shows everything), except for a query whose only
+        evidence is CLIP (no keyword match, no described image), which is ranked as in clip mode.
+        """
+        if not isinstance(query, Query):
+            texts = [query] if isinstance(query, str) else list(query)
+            query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
+        return self.search_many(
+            [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
+            weights=weights, explain=explain,
+        )[0]
+
+    def search_many(
+        self,
+        queries: Sequence[str | Query],
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
+        mode: str | None = None,
+        weights: dict[str, float] | None = None,
+        explain: bool = False,
+    ) -> list[list[SearchResult]]:
+        """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
+        but every model encodes all the query texts in one call."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
+        self.searcher.require_images()
+        choice = choose_mode(
+            mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
+            text_model_asked=self._text_model_asked is not None,
+            text_model_named=self._text_model_name is not None,
+            query_has_text=any(t.kind == "text" for q in built for t in q.terms),
+        )
+        self._text_probe.say_once(choice.notice)
+        mode, weights = choice.mode, choice.weights
+        if mode == BLEND_MODE:
+            vectors = self.searcher.query_vectors(built)
+            return [self._blended(v, k, offset, min_score, filters) for v in vectors]
+        if mode == "clip":
+            vectors = self.searcher.query_vectors(built)
+            ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
+            # Scores stay cosines; explaining only names the one signal they come from.
+            return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
+        return self.hybrid.search_many(
+            built, mode=mode, weights=weights, k=k, offset=offset,
+            min_score=min_score, explain=explain, filters=filters,
+        )
+
+    def _blended(
+        self, vector: np.ndarray, k: int, offset: int, min_score: float | None, filters: SearchFilters | None
+    ) -> list[SearchResult]:
+        """Ranked by cosine with each image's blend of image and text embedding (`--mode clip-hybrid`)."""
+        ids, scores = self.blend.search(vector, offset + k, filters)
+        return self.searcher.page(ids, scores, k=k, offset=offset, min_score=min_score)
+
+    def similar(
+        self,
+        image: str | Path,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        min_score: float | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchResult]:
+        """Images that look like `image` (any file, indexed or not), itself excluded."""
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise PhotoseekError(f"No such image file: {path}. Check the path.")
+        record = self.catalog.get_by_path(str(path.resolve()))
+        query = Query((QueryTerm("image", str(path)),))
+        exclude = frozenset({record.id}) if record else frozenset()
+        return self.searcher.search(
+            query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
+        )
+
+    def count_matching(self, filters: SearchFilters) -> int:
+        """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
+        return len(self.catalog.filter_ids(filters)) if filters else self.catalog.count()
+
+    def duplicates(
+        self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
+    ) -> list[DuplicateGroup]:
+        """Groups of copies, keeper first (see `photoseek.duplicates.finder`): tier exact, near
+        (threshold: differing bits of 64, default 10), similar (threshold: cosine, default 0.95) or all."""
+        from photoseek.duplicates.finder import find_duplicates
+
+        return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)
+
+    def move_duplicates(
+        self, groups: Sequence[DuplicateGroup], target: str | Path, only_ids: set[int] | None = None
+    ) -> MoveReport:
+        """Move every copy but the keepers (or just `only_ids`) under `target`; never deletes."""
+        from photoseek.duplicates.moves import move_copies
+
+        return move_copies(self.catalog, groups, target, only_ids)
+
+    def undo_duplicates(self, manifest: str | Path) -> MoveReport:
+        """Move the files a `move_duplicates` manifest lists back."""
+        from photoseek.duplicates.moves import undo_moves
+
+        return undo_moves(self.catalog, manifest)
+
+    def status(self) -> Status:
+        return Status(
+            db_path=str(self.catalog.path),
+            roots=self.catalog.roots(),
+            image_count=self.catalog.count(),
+            model_id=self.catalog.model_id,
+            dim=self.catalog.dim,
+            db_bytes=self.catalog.file_size(),
+            failures=self.catalog.failures(),
+            vector_index=resolve(load_config(self.catalog), self.catalog.count()),
+            model_path=self.catalog.model_source or None,
+            text_model=self.catalog.setting(TEXT_MODEL_SETTING),
+            providers=self.providers(),
+            files=self.catalog.file_roots(),
+        )
+
+    def providers(self) -> list[str]:
+        """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""
+        if self._model is not None:
+            return self._model.providers()
+        return [name for name, _ in plan_providers(self.device)]
+
+    def _record(self, image: str | Path | int) -> ImageRecord:
+        """An indexed image by id or by path, or a clear error."""
+        if isinstance(image, int):
+            record = self.catalog.get(image)
+        else:
+            record = self.catalog.get_by_path(os.path.realpath(Path(image).expanduser()))
+        if record is None:
+            raise PhotoseekError(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
+        return record
+
+    def _searching_model(self) -> ClipModel:
+        """The model for queries, refused if the catalog was built with another one."""
+        if self._model_name and self.catalog.model_id:
+            self.catalog.check_model(self._model_name)
+        model = self.model
+        self._check_model(model)
+        return model
+
+    def _check_model(self, model: ClipModel) -> None:
+        """Refuse a model other than the catalog's, naming the flag that asked for it."""
+        current = self.catalog.model_id
+        if self._model_path is not None and current is not None and current != model.model_id:
+            raise ModelMismatchError(
+                f"This catalog ({self.catalog.path}) was built with model '{current}', but "
+                f"--model-path {self._model_path} holds '{model.model_id}'. Leave out --model-path to use "
+                f"the catalog's model, re-embed every image with the new one (photoseek index --rebuild "
+                f"--model-path {self._model_path} FOLDER), or use another --db."
+            )
+        self.catalog.check_model(model.model_id)
+
+    def _load_model(self) -> ClipModel:
+        """The asked-for model, else the one the catalog remembers (its directory, else its name)."""
+        if self._model_path is None and self._model_name is None and self.catalog.model_source:
+            recorded = Path(self.catalog.model_source)
+            if not recorded.is_dir():
+                raise ModelNotAvailableError(
+                    f"This catalog ({self.catalog.path}) was built with the model in {recorded}, which is "
+                    f"gone. Put the folder back, or give its new place with --model-path DIR (or start over "
+                    f"with another model: photoseek index --rebuild --model NAME FOLDER)."
+                )
+            self._model_path = recorded  # remembered again by the next index run
+        if self._model_path is not None:
+            return load_clip(path=self._model_path, device=self.device)
+        return load_clip(self._model_name or self.catalog.model_id, device=self.device)
+
+    def _model_source(self) -> str | None:
+        return str(self._model_path) if self._model_path else None
+
+    def _text_problem(self) -> str | None:
+        """None when the text model loads, else why not (probed once, shared with sibling handles)."""
+        if self._text_probe.problem is _UNPROBED:
+            try:
+                _ = self.text_model
+                self._text_probe.problem = None
+            except (PhotoseekError, ImportError) as exc:
+                self._text_probe.problem = str(exc) or type(exc).__name__
+        return self._text_probe.problem  # type: ignore[return-value]
+
+
+def _text_model_key(name: str) -> str:
+    """A text model as the catalog remembers it: a folder by its absolute path, else the Hub id."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name

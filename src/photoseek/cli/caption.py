@@ -1,0 +1,67 @@
+"""`photoseek caption`: describe image files with a captioning model, as a file,caption CSV."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from photoseek.api import caption as caption_images
+from photoseek.cli.common import (
+    CaptionEndpointOption,
+    CaptionPromptOption,
+    CaptionTimeoutOption,
+    CaptionWorkersOption,
+    app,
+    err,
+    out,
+    user_errors,
+)
+from photoseek.store.catalog import escape_undecodable
+from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
+
+
+@app.command()
+def caption(
+    paths: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    out_file: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Write the file,caption CSV here (default: stdout).")
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model", "--caption-model", "-m",
+            help="Hub id or folder (Florence-2 or BLIP), or openai:MODEL for a model behind an OpenAI-compatible API.",
+        ),
+    ] = None,
+    prompt: CaptionPromptOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per model call.")] = 8,
+    endpoint: CaptionEndpointOption = None,
+    workers: CaptionWorkersOption = DEFAULT_WORKERS,
+    timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Caption images; the CSV feeds `photoseek import-captions` or fine-tuning."""
+    with user_errors():
+        report = caption_images(
+            paths, model=model, prompt=prompt, batch_size=batch_size,
+            endpoint=endpoint, workers=workers, timeout_s=timeout,
+        )
+    if out_file is None:
+        _write(sys.stdout, report.pairs)
+    else:
+        with out_file.open("w", newline="", encoding="utf-8") as fh:
+            _write(fh, report.pairs)
+        out.print(f"Wrote {len(report.pairs)} captions to {escape(str(out_file))}.")
+    for failure in report.failures:
+        shown = escape(escape_undecodable(failure.path))
+        err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)
+
+
+def _write(stream: object, pairs: list[tuple[str, str]]) -> None:
+    writer = csv.writer(stream)
+    writer.writerow(["file", "caption"])
+    writer.writerows(pairs)

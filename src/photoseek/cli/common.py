@@ -1,0 +1,188 @@
+"""What every command shares: the Typer app, consoles, common options and error handling."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from photoseek import __version__
+from photoseek.errors import PhotoseekError
+
+app = typer.Typer(
+    help=(
+        "Find photos by describing them or by showing an example.\n\n"
+        "Start with `photoseek index ~/Pictures`, then `photoseek search \"a dog on a beach\"`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _NoticeHandler(logging.Handler):
+    """Prints the library's warnings (e.g. a missing extra) as one 'Note:' line on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]Note:[/] {escape(record.getMessage())}", highlight=False)
+
+
+_library_log = logging.getLogger("photoseek")
+if not any(isinstance(h, _NoticeHandler) for h in _library_log.handlers):
+    _library_log.addHandler(_NoticeHandler(logging.WARNING))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"photoseek {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """Find photos by describing them or by showing an example."""
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", help="Catalog file. Default: $PHOTOSEEK_DB, else a per-user data folder."),
+]
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Named model, e.g. ViT-B-32__openai (`photoseek models list`)."),
+]
+ModelPathOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--model-path", help="Local model directory (see docs/models.md); the catalog remembers it.", file_okay=False
+    ),
+]
+TextModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--text-model",
+        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); `index` makes it the catalog's own.",
+    ),
+]
+CaptionModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-model",
+        help="Captioning model: Hub id or folder (Florence-2 or BLIP; default Florence-2-base), or openai:MODEL "
+        "for any vision-language model behind an OpenAI-compatible API (Ollama, vLLM, llama.cpp, LM Studio, hosted).",
+    ),
+]
+CaptionPromptOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-prompt",
+        help="Florence-2: more-detailed, detailed (default) or brief. BLIP: text the caption starts with. "
+        "openai:MODEL: brief, detailed (default), keywords, or your own prompt text.",
+    ),
+]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per model call.")]
+IncludeHiddenOption = Annotated[
+    bool, typer.Option("--include-hidden", help="Also index dot-folders and dot-files.")
+]
+OcrOption = Annotated[bool, typer.Option("--ocr", help="Read text inside the images (RapidOCR).")]
+CaptionsOption = Annotated[
+    bool, typer.Option("--captions", help="Describe images with a captioning model (implied by --caption-model).")
+]
+ObjectsOption = Annotated[bool, typer.Option("--objects", help="Count objects with a detector.")]
+DetectorOption = Annotated[
+    Optional[str], typer.Option("--detector", help="Object detector: Hub id or folder (default DETR ResNet-50).")
+]
+CaptionEndpointOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--caption-endpoint",
+        help="Base URL of the API for openai:MODEL, e.g. http://localhost:11434/v1 (Ollama). "
+        "Default: $OPENAI_BASE_URL, else api.openai.com. Key from $OPENAI_API_KEY (local servers need none).",
+    ),
+]
+CaptionWorkersOption = Annotated[
+    int, typer.Option("--caption-workers", min=1, max=64, help="openai:MODEL: requests in flight at once.")
+]
+CaptionTimeoutOption = Annotated[
+    float, typer.Option("--caption-timeout", min=1, help="openai:MODEL: seconds to wait for one caption.")
+]
+TopicsFileOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--topics-file", dir_okay=False,
+        help="Your own topic list (TOML, or one `name: description` per line); becomes the catalog's; "
+        "implies --topics.",
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="Where the CLIP model runs: auto (a GPU if onnxruntime offers one, else CPU), cpu, cuda, cuda:N "
+        "or coreml. CUDA needs `photoseek[gpu]` (README: GPU).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
+MinScoreOption = Annotated[
+    Optional[float],
+    typer.Option("--min-score", help="Hide results below this: cosine in clip mode, else the fused score 0..1."),
+]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print our errors as one clear line and exit non-zero, without a traceback."""
+    try:
+        yield
+    except PhotoseekError as exc:
+        print_error(str(exc))
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def said_on_interrupt(consequence: str) -> Iterator[None]:
+    """Ctrl+C ends the command with one line saying what it leaves behind, and exit status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"[yellow]Interrupted[/]: {escape(consequence)}", highlight=False)
+        raise typer.Exit(130) from None
+
+
+def print_error(message: str) -> None:
+    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+
+
+def print_json(payload: object, indent: int | None = 2) -> None:
+    """JSON on stdout, always valid UTF-8: a file name's undecodable bytes come out as \\udcNN escapes,
+    which json.loads turns back into the str that os.fsencode maps to the exact bytes. `indent=None`:
+    one line (JSON Lines)."""
+    text = json.dumps(payload, indent=indent, ensure_ascii=False)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"), flush=True)
+
+
+def parse_weights(pairs: list[str]) -> dict[str, float] | None:
+    """['text=2', 'keyword=0.5'] -> {'text': 2.0, 'keyword': 0.5}."""
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise PhotoseekError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
+    return weights or None

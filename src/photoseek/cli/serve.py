@@ -1,0 +1,171 @@
+"""`photoseek serve`: the REST API and web UI (needs the `server` extra)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from photoseek.api import ImageIndex
+from photoseek.cli.common import (
+    DbOption,
+    DeviceOption,
+    ModelOption,
+    ModelPathOption,
+    TextModelOption,
+    app,
+    err,
+    print_error,
+    user_errors,
+)
+from photoseek.duplicates.moves import check_move_target
+from photoseek.errors import PhotoseekError
+from photoseek.server.config import (
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_MAX_UPLOAD_PIXELS,
+    TOKEN_ENV_VAR,
+    check_bind,
+)
+from photoseek.watch.settings import WatchSettings
+
+SHUTDOWN_GRACE_SECONDS = 3
+"""After Ctrl+C or SIGTERM, requests still running after this long are cancelled."""
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    model: ModelOption = None,
+    model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
+    text_model: TextModelOption = None,
+    roots: Annotated[
+        Optional[list[Path]],
+        typer.Option("--root", help="Folder the 'index' button indexes (repeatable), besides the catalog's own."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on. Other than loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    token: Annotated[
+        Optional[str],
+        typer.Option(envvar=TOKEN_ENV_VAR, show_envvar=True,
+                     help="Require 'Authorization: Bearer TOKEN' (16+ characters off loopback)."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without a token.")
+    ] = False,
+    allowed_hosts: Annotated[
+        Optional[list[str]],
+        typer.Option("--allowed-host", help="Another name clients use to reach the server, e.g. photos.lan "
+                     "(repeatable; '*' accepts any). Loopback names and --host are always accepted."),
+    ] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.1, help="Largest accepted request body (an upload), in MB.")
+    ] = DEFAULT_MAX_UPLOAD_BYTES / 1e6,
+    max_upload_megapixels: Annotated[
+        float, typer.Option(min=0.1, help="Largest uploaded picture, in megapixels as decoded "
+                            "(JPEGs decode at up to 1/8 scale, so larger JPEGs pass).")
+    ] = DEFAULT_MAX_UPLOAD_PIXELS / 1e6,
+    cors_origin: Annotated[
+        Optional[list[str]], typer.Option(help="Allow browser calls from this origin (repeatable). Default: none.")
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep the index current: follow --root and the catalog's folders.")
+    ] = False,
+    poll: Annotated[
+        Optional[float],
+        typer.Option("--poll", min=0.1, metavar="SECONDS", help="With --watch: scan every SECONDS (network shares)."),
+    ] = None,
+    max_queue: Annotated[
+        int, typer.Option(min=1, help="Searches that may wait their turn (they run in batches); more are "
+                          "answered 503 with Retry-After instead of waiting without bound.")
+    ] = DEFAULT_MAX_QUEUE,
+    duplicates_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
+                     "Default: a 'duplicates' folder beside the catalog."),
+    ] = None,
+) -> None:
+    """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
+    with user_errors():
+        check_bind(host, token, insecure)
+        if poll is not None and not watch:
+            print_error("--poll only applies with --watch: add --watch to keep the index current.")
+            raise typer.Exit(2)
+        try:
+            import uvicorn
+
+            from photoseek.server import ServerConfig, create_app
+        except ImportError as exc:
+            print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'")
+            raise typer.Exit(1) from None
+        config = ServerConfig(
+            db=db, model=model, model_path=model_path, text_model=text_model, device=device,
+            roots=tuple(r.expanduser() for r in roots or ()),
+            token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
+            max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),
+            watch=WatchSettings(poll=poll) if watch else None,
+            host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
+            duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
+        )
+        for root in config.roots:
+            if not root.is_dir():
+                print_error(f"--root {root} is not a folder. Check the path.")
+                raise typer.Exit(1)
+        with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
+            with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
+                _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+                if config.duplicates_dir:  # not when the first move is asked for
+                    indexed = [*(r.resolve() for r in config.roots), *map(Path, index.catalog.roots())]
+                    check_move_target(config.duplicates_dir, indexed)
+                if watch and not (config.roots or index.catalog.roots()):
+                    print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
+                    raise typer.Exit(1)
+            if watch:
+                _log_watch_batches()
+            shown = f"[{host}]" if ":" in host else host
+            err.print(f"Loading the model, then serving on http://{shown}:{listener.getsockname()[1]}/ (Ctrl+C stops).")
+            if token and os.environ.get(TOKEN_ENV_VAR) != token:
+                err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
+            server = uvicorn.Server(uvicorn.Config(
+                create_app(config), log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            ))
+            server.run(sockets=[listener])
+
+
+def _log_watch_batches() -> None:
+    """One line per watch batch (and every notice) on stderr, whatever uvicorn's log level."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("watch: %(message)s"))
+    logger = logging.getLogger("photoseek.watch")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a one-line error that says what to do."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise PhotoseekError(f"Cannot listen on {host!r}: {exc.strerror}. Give an address such as 127.0.0.1.") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PhotoseekError(
+                f"Port {port} on {host} is already in use (another photoseek serve?). "
+                f"Stop that program, or pick another port with --port {port + 1}."
+            ) from None
+        raise PhotoseekError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
+    return sock

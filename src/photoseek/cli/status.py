@@ -1,0 +1,40 @@
+"""`photoseek status`: what the catalog holds and which files failed."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+
+from photoseek.api import ImageIndex, Status
+from photoseek.cli.common import DbOption, DeviceOption, JsonOption, app, out, print_json, user_errors
+from photoseek.store.catalog import escape_undecodable
+
+
+@app.command()
+def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
+    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files."""
+    with user_errors(), ImageIndex(db, create=False, device=device) as idx:
+        info = idx.status()
+        if as_json:
+            print_json(info.to_dict())
+        else:
+            _print_status(info)
+
+
+def _print_status(info: Status) -> None:
+    out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
+    source = f" from {escape(info.model_path)}" if info.model_path else ""
+    out.print(f"Model:   {info.model_id or '(none yet)'}{source}")
+    out.print(f"Runs on: {', '.join(info.providers)} (ONNX Runtime; choose with --device)")
+    out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
+    out.print(f"Images:  {info.image_count}")
+    out.print(f"Index:   {info.vector_index}")
+    folders = escape(", ".join(map(escape_undecodable, info.folders)))
+    out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: photoseek index FOLDER)")))
+    if info.files:
+        out.print("Files:   " + escape(", ".join(map(escape_undecodable, info.files))))
+    if info.failures:
+        out.print(f"Failed files ({len(info.failures)}):")
+        for failure in info.failures:
+            out.print(f"  {escape(escape_undecodable(failure.path))}: {escape(failure.reason)}", highlight=False)
+
+

@@ -1,0 +1,73 @@
+"""`photoseek describe`, `tag` and `import-captions`: the user's own text about images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from photoseek.api import ImageIndex
+from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.store.catalog import escape_undecodable
+
+ImageArgument = Annotated[Path, typer.Argument(help="An indexed image file.")]
+
+
+@app.command()
+def describe(
+    image: ImageArgument,
+    text: Annotated[str, typer.Argument(help="Your description; replaces the previous one ('' removes it).")],
+    db: DbOption = None,
+) -> None:
+    """Attach your own description to an image; search finds it by meaning and by keyword."""
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        idx.describe(image, text)
+    out.print(f"Description {'saved' if text.strip() else 'removed'} for {_shown(image)}.", highlight=False)
+
+
+@app.command()
+def tag(
+    image: ImageArgument,
+    tags: Annotated[list[str], typer.Argument(help="One or more tags.")],
+    db: DbOption = None,
+) -> None:
+    """Add tags to an image."""
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        idx.tag(image, tags)
+    out.print(f"Tagged {_shown(image)}: {escape(', '.join(tags))}.", highlight=False)
+
+
+@app.command("import-captions")
+def import_captions(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns file,caption (paths relative to it or absolute).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Attach descriptions to many images at once from a CSV file.
+
+    They are kept beside texts written with `describe` (both are searched); importing again
+    replaces what the earlier import brought.
+    """
+    with user_errors(), ImageIndex(db, create=False) as idx:
+        report = idx.import_captions(csv_file)
+    if as_json:
+        print_json({
+            "imported": report.imported, "unknown": report.unknown,
+            "beside_descriptions": report.beside_descriptions, "replaced": report.replaced,
+        })
+        return
+    out.print(f"Imported {report.imported} descriptions.")
+    if report.beside_descriptions:
+        out.print(f"{report.beside_descriptions} of these images also have your own description "
+                  "(from `describe`): both are kept and searched.")
+    if report.replaced:
+        out.print(f"{report.replaced} replaced the caption an earlier import gave them.")
+    for name in report.unknown:
+        err.print(f"  [yellow]not in the catalog[/] {_shown(name)}", highlight=False)
+
+
+def _shown(path: object) -> str:
+    """A file name as typed, safe inside Rich markup (brackets, control characters, odd bytes)."""
+    return escape(escape_undecodable(str(path)))

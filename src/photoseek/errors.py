@@ -1,0 +1,21 @@
+"""Errors that reach the user: each message says what went wrong and what to do."""
+
+
+class PhotoseekError(Exception):
+    """Base for errors the CLI and HTTP layer print without a traceback."""
+
+
+class ModelNotAvailableError(PhotoseekError):
+    """A model could not be found locally and could not be downloaded."""
+
+
+class ModelMismatchError(PhotoseekError):
+    """The catalog was built with a different model than the one asked for."""
+
+
+class UnreadableImageError(PhotoseekError):
+    """An image file could not be decoded; the message is the reason recorded for it."""
+
+
+class EmptyIndexError(PhotoseekError):
+    """A search ran against a catalog with no indexed images."""

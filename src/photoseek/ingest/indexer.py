@@ -1,0 +1,474 @@
+"""Bring the catalog up to date with the files under some folders.
+
+Worker threads read, hash, decode and preprocess files while the main thread runs the
+model on full batches, so decoding overlaps inference. Unchanged files (same size and
+mtime) are never opened; a file whose content the catalog already holds (moved or
+copied) reuses its embedding. Each inference batch is committed on its own, so an
+interrupted run keeps everything finished before it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from photoseek.duplicates.hashing import perceptual_hash, to_signed
+from photoseek.errors import UnreadableImageError
+from photoseek.ingest.ahead import ordered_ahead
+from photoseek.ingest.decode import DecodedImage, decode_image
+from photoseek.ingest.discover import FoundFile, discover
+from photoseek.ingest.reading import open_image
+from photoseek.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
+from photoseek.text.metadata import MODEL as METADATA_MODEL
+from photoseek.text.metadata import read_metadata, sidecars
+from photoseek.threads import decode_workers
+
+DRAFT_FACTOR = 2
+"""JPEGs are DCT-decoded to at least this multiple of the model input side."""
+
+
+class ImageEncoder(Protocol):
+    """The part of a CLIP model the indexer needs."""
+
+    model_id: str
+    dim: int
+    image_size: int
+
+    def preprocess(self, image: object) -> np.ndarray: ...
+
+    def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Handed to the progress callback after each file is settled."""
+
+    done: int
+    total: int
+    path: str
+
+
+@dataclass
+class IndexReport:
+    """What a run did; `failures` lists every file skipped in this run with its reason."""
+
+    scanned: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+    signals: dict[str, int] = field(default_factory=dict)
+    """Model-made text signals computed in this run, per source (`ocr`, `caption`, `objects`)."""
+    empty_roots: list[str] = field(default_factory=list)
+    """Roots found empty although the catalog holds images below them (unmounted?): those were kept."""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Decoded and preprocessed, waiting for the model."""
+
+    found: FoundFile
+    content_hash: str
+    decoded: DecodedImage
+    pixels: np.ndarray
+    texts: tuple[TextSignal, ...]
+    phash: int
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Embedded elsewhere (on a cluster), ready to be written."""
+
+    found: FoundFile
+    new_image: NewImage
+
+
+@dataclass(frozen=True)
+class Reused:
+    found: FoundFile
+    new_image: NewImage
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """An unchanged image indexed before perceptual hashes existed, now hashed."""
+
+    found: FoundFile
+    phash: int | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    found: FoundFile
+    reason: str
+
+
+Outcome = Prepared | Embedded | Reused | Hashed | Failed
+OutcomeSource = Callable[[list[FoundFile], set[str]], Iterator[Outcome]]
+"""Turns the files that need work (and the paths among them that only need a perceptual hash) into
+outcomes: local threads by default, or a cluster."""
+
+
+def index_folders(
+    catalog: Catalog,
+    model: ImageEncoder,
+    roots: Sequence[Path],
+    *,
+    batch_size: int = 32,
+    workers: int | None = None,
+    include_hidden: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    outcomes: OutcomeSource | None = None,
+) -> IndexReport:
+    """Index or refresh `roots` in the catalog, with `model` embedding new content.
+
+    Discovery, change detection and the batch commits always run here; `outcomes` only
+    changes who reads, decodes and embeds the files that need work. A root that is an empty
+    folder while the catalog holds images below it keeps them: an unmounted disk leaves an
+    empty mount point, and that must not empty the catalog.
+    """
+    started = time.perf_counter()
+    roots = [_real(root) for root in roots]
+    walk_errors: list[Failure] = []
+    found = list(discover(roots, include_hidden=include_hidden, on_error=_collect(walk_errors)))
+    catalog.add_roots(roots)
+    known = _known_states(catalog, roots, found)
+    empty = [str(root) for root in roots if _holds_images_but_is_empty(root, known)]
+    run = _Run(catalog, model, batch_size, workers, on_progress, started, outcomes)
+    run.report.empty_roots = empty
+    return run.index(found, known, walk_errors, keep_below=empty)
+
+
+def index_paths(
+    catalog: Catalog,
+    model: ImageEncoder,
+    paths: Sequence[Path],
+    *,
+    batch_size: int = 32,
+    workers: int | None = None,
+    include_hidden: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> IndexReport:
+    """Bring only `paths` up to date: files or folders that appeared, changed or vanished.
+
+    What a watcher calls with the paths its events named, instead of walking whole roots. A
+    folder is walked in full; a path that no longer exists drops what the catalog holds at or
+    below it. A moved file reuses its embedding if its old path is dropped in the same call or later.
+    """
+    started = time.perf_counter()
+    paths = _outermost([_real(path) for path in paths])
+    walk_errors: list[Failure] = []
+    found: list[FoundFile] = []
+    for path in paths:
+        try:
+            found.extend(discover([path], include_hidden=include_hidden, on_error=_collect(walk_errors)))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # gone (its rows are dropped below) or not an image file
+    known = _known_states(catalog, paths, found)
+    return _Run(catalog, model, batch_size, workers, on_progress, started).index(found, known, walk_errors)
+
+
+def _known_states(catalog: Catalog, roots: Sequence[Path], found: list[FoundFile]) -> dict[str, FileState]:
+    """What the catalog knows below the roots, and of the files found through a link that leads
+    outside them (the catalog stores a file's real path), so an unchanged linked file is skipped
+    like any other instead of being read and hashed again on every run."""
+    known = catalog.file_states(roots)
+    prefixes = tuple(f"{str(root).rstrip('/')}/" for root in roots)
+    outside = [f.path for f in found if not str(f.path).startswith(prefixes) and str(f.path) not in known]
+    if outside:
+        known.update(catalog.file_states(outside))
+    return known
+
+
+class _Run:
+    """One indexing run over files already found: embed what changed, drop what vanished."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        model: ImageEncoder,
+        batch_size: int,
+        workers: int | None,
+        on_progress: Callable[[Progress], None] | None,
+        started: float,
+        outcomes: OutcomeSource | None = None,
+    ) -> None:
+        self.catalog, self.model = catalog, model
+        self.batch_size, self.workers, self.on_progress = batch_size, workers, on_progress
+        self.started = started
+        self.outcomes = outcomes or self._prepare_here
+        self.report = IndexReport()
+
+    def index(
+        self,
+        found: list[FoundFile],
+        known: dict[str, FileState],
+        walk_errors: list[Failure],
+        keep_below: Sequence[str] = (),
+    ) -> IndexReport:
+        catalog, model, report = self.catalog, self.model, self.report
+        if catalog.model_id != model.model_id:
+            catalog.bind_model(model.model_id, model.dim)
+        report.scanned = len(found)
+        todo = [f for f in found if _needs_work(f, known.get(str(f.path)))]
+        report.unchanged = len(found) - len(todo)
+        hash_only = {str(f.path) for f in found if _needs_hash_only(f, known.get(str(f.path)))}
+        todo += [f for f in found if str(f.path) in hash_only]
+        removed = _vanished(known, found, [*(f.path for f in walk_errors), *keep_below])
+        new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
+        writer = _BatchWriter(catalog, model, self.batch_size, report)
+        try:
+            for done, outcome in enumerate(self.outcomes(todo, hash_only), start=1):
+                writer.add(outcome)
+                if self.on_progress:
+                    self.on_progress(Progress(done, len(todo), str(outcome.found.path)))
+            writer.flush(extra_failures=new_skips, removed=removed)
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            report.seconds = time.perf_counter() - self.started
+        report.removed = 0 if report.interrupted else len(removed)
+        return report
+
+    def _prepare_here(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
+        """The default `OutcomeSource`: this machine's decode threads."""
+        return _prepare_all(self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only)
+
+
+def _real(path: Path | str) -> Path:
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def _collect(errors: list[Failure]) -> Callable[[Path, str], None]:
+    return lambda path, reason: errors.append(Failure(str(path), 0, 0, reason))
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """The paths without those inside another one of them (each folder is walked once)."""
+    kept: list[Path] = []
+    for path in sorted(set(paths)):
+        if not (kept and path.is_relative_to(kept[-1])):
+            kept.append(path)
+    return kept
+
+
+def _holds_images_but_is_empty(root: Path, known: dict[str, FileState]) -> bool:
+    """An empty folder (an unmounted disk's mount point?) below which the catalog holds images."""
+    if not root.is_dir() or not any(not state.failed and path.startswith(f"{root}/") for path, state in known.items()):
+        return False
+    try:
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
+def _needs_work(found: FoundFile, known: FileState | None) -> bool:
+    """New, changed, or with an `.xmp` sidecar edited since the file was last indexed."""
+    if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
+        return True
+    return not known.failed and any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+
+
+def _needs_hash_only(found: FoundFile, known: FileState | None) -> bool:
+    """Unchanged and indexed, but from before perceptual hashes were stored."""
+    return known is not None and known.unhashed and not _needs_work(found, known)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _vanished(known: dict[str, FileState], found: list[FoundFile], keep_below: Sequence[str]) -> list[str]:
+    """Known paths no longer on disk, except at or below places that could not be read (`keep_below`)."""
+    present = {str(f.path) for f in found} | set(keep_below)
+    kept = tuple(path.rstrip("/") + "/" for path in keep_below)
+    return [path for path in known if path not in present and not (kept and path.startswith(kept))]
+
+
+class _BatchWriter:
+    """Collects outcomes, runs the model on full batches and commits each batch."""
+
+    def __init__(self, catalog: Catalog, model: ImageEncoder, batch_size: int, report: IndexReport):
+        self.catalog = catalog
+        self.model = model
+        self.batch_size = batch_size
+        self.report = report
+        self.prepared: list[Prepared] = []
+        self.ready: list[NewImage] = []
+        self.failures: list[Failure] = []
+        self.phashes: list[tuple[str, int]] = []
+        self.embedded_ready = 0
+
+    def add(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Prepared):
+            self.prepared.append(outcome)
+        elif isinstance(outcome, Embedded):
+            self.ready.append(outcome.new_image)
+            self.embedded_ready += 1
+        elif isinstance(outcome, Reused):
+            self.ready.append(outcome.new_image)
+            self.report.reused += 1
+        elif isinstance(outcome, Hashed):
+            if outcome.phash is not None:
+                self.phashes.append((str(outcome.found.path), outcome.phash))
+        else:
+            self.failures.append(_failure(outcome.found, outcome.reason))
+        if len(self.prepared) + self.embedded_ready >= self.batch_size or len(self.phashes) >= 8 * self.batch_size:
+            self.flush()
+
+    def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
+        images = self.ready + self._embed(self.prepared)
+        failures = self.failures + list(extra_failures)
+        refused = self.catalog.write_batch(images, failures, removed, self.phashes)
+        self.report.embedded += self.embedded_ready
+        self.report.failures.extend(failures + refused)
+        self.prepared, self.ready, self.failures, self.phashes = [], [], [], []
+        self.embedded_ready = 0
+
+    def _embed(self, prepared: list[Prepared]) -> list[NewImage]:
+        if not prepared:
+            return []
+        embeddings = self.model.encode_pixels(np.stack([p.pixels for p in prepared]))
+        self.report.embedded += len(prepared)
+        return [new_image(p, e) for p, e in zip(prepared, embeddings)]
+
+
+def _prepare_all(
+    db_path: Path,
+    model: ImageEncoder,
+    files: list[FoundFile],
+    workers: int | None,
+    batch_size: int,
+    hash_only: set[str],
+) -> Iterator[Outcome]:
+    """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
+    lookup = _HashLookup(db_path)
+    workers = workers or decode_workers()
+    try:
+        yield from ordered_ahead(
+            lambda found: _prepare_one(found, model, lookup, str(found.path) in hash_only), files,
+            workers=workers, window=max(2 * batch_size, 4 * workers), name="decode",
+        )
+    finally:
+        lookup.close()
+
+
+def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool) -> Outcome:
+    """Read, hash and decode one file (in a worker thread); any problem becomes a `Failed` with its
+    reason. `hash_only`: an unchanged image that only lacks its perceptual hash."""
+    min_side = DRAFT_FACTOR * model.image_size
+    try:
+        with open_image(found.path) as opened:
+            if hash_only:
+                return Hashed(found, _phash(decode_image(opened.source(), min_side=min_side)))
+            texts = metadata_signals(opened.head, found.path)
+            known = lookup.find(opened.content_hash)
+            if known is not None:  # the same picture, but this copy may have its own sidecar
+                record, embedding, phash = known
+                if phash is None:
+                    phash = _phash(decode_image(opened.source(), min_side=min_side))
+                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, texts))
+            decoded = decode_image(opened.source(), min_side=min_side)
+        pixels = model.preprocess(decoded.image)
+    except UnreadableImageError as exc:
+        return Hashed(found, None) if hash_only else Failed(found, str(exc))
+    return Prepared(found, opened.content_hash, decoded, pixels, texts, _phash(decoded))
+
+
+def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
+    """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
+    `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
+    min_side = DRAFT_FACTOR * model.image_size
+    try:
+        if shipped is not None:
+            data, content_hash = shipped
+            texts = metadata_signals(data, found.path)
+            decoded = decode_image(data, min_side=min_side)
+        else:
+            with open_image(found.path) as opened:
+                content_hash, texts = opened.content_hash, metadata_signals(opened.head, found.path)
+                decoded = decode_image(opened.source(), min_side=min_side)
+        pixels = model.preprocess(decoded.image)
+    except UnreadableImageError as exc:
+        return Failed(found, str(exc))
+    return Prepared(found, content_hash, decoded, pixels, texts, _phash(decoded))
+
+
+def _phash(decoded: DecodedImage) -> int:
+    """The perceptual hash of the decoded, upright picture, as the catalog stores it."""
+    return to_signed(perceptual_hash(decoded.image))
+
+
+def metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
+    """Descriptions and keywords written into the file or its sidecar (a header parse, no decode)."""
+    text = read_metadata(data, path)
+    return (TextSignal("metadata", METADATA_MODEL, text),) if text else ()
+
+
+class _HashLookup:
+    """Per-thread read-only catalog connections for content-hash look-ups."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.local = threading.local()
+        self.opened: list[Catalog] = []
+        self.lock = threading.Lock()
+
+    def find(self, content_hash: str) -> tuple[ImageRecord, np.ndarray, int | None] | None:
+        catalog = getattr(self.local, "catalog", None)
+        if catalog is None:
+            catalog = Catalog(self.db_path, readonly=True)
+            self.local.catalog = catalog
+            with self.lock:
+                self.opened.append(catalog)
+        return catalog.embedding_for_hash(content_hash)
+
+    def close(self) -> None:
+        with self.lock:
+            for catalog in self.opened:
+                catalog.close()
+            self.opened.clear()
+
+
+def copy_known(
+    found: FoundFile, content_hash: str, record: ImageRecord, embedding: np.ndarray, phash: int,
+    texts: tuple[TextSignal, ...],
+) -> NewImage:
+    return NewImage(
+        path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
+        content_hash=content_hash, width=record.width, height=record.height,
+        format=record.format, taken_at=record.taken_at, camera=record.camera,
+        embedding=embedding, texts=texts, phash=phash,
+    )
+
+
+def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
+    found, decoded = prepared.found, prepared.decoded
+    return NewImage(
+        path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
+        content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
+        format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
+        embedding=embedding, texts=prepared.texts, phash=prepared.phash,
+    )
+
+
+def _failure(found: FoundFile, reason: str) -> Failure:
+    return Failure(str(found.path), found.size, found.mtime_ns, reason)

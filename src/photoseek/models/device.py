@@ -1,0 +1,129 @@
+"""Which hardware runs the models: ``--device auto|cpu|cuda[:N]|coreml`` to ONNX Runtime providers.
+
+ONNX Runtime picks hardware through execution providers, and which ones exist depends on the
+installed wheel: ``onnxruntime`` offers CPU (and CoreML on macOS), ``onnxruntime-gpu`` adds CUDA.
+Asking for hardware the wheel cannot drive is an error that names the package to install; ``auto``
+takes the best provider on offer and falls back to the CPU.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import onnxruntime as ort
+
+from photoseek.errors import PhotoseekError
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+COREML = "CoreMLExecutionProvider"
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "coreml")
+_SPEC = re.compile(r"^(?P<kind>auto|cpu|cuda|coreml)(?::(?P<index>\d+))?$")
+_KIND_PROVIDER = {"cpu": CPU, "cuda": CUDA, "coreml": COREML}
+_AUTO_ORDER = (CUDA, COREML)
+
+GPU_INSTALL = (
+    "pip install 'photoseek[gpu]' && pip uninstall -y onnxruntime && "
+    "pip install --force-reinstall --no-deps onnxruntime-gpu"
+)
+"""onnxruntime and onnxruntime-gpu share one import name, so the CPU wheel has to go (README: GPU)."""
+
+Provider = tuple[str, dict[str, Any]]
+"""An ONNX Runtime provider name with its options, as ``InferenceSession(providers=...)`` takes them."""
+
+
+class DeviceError(PhotoseekError):
+    """The asked-for device is malformed or this onnxruntime build cannot drive it."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """A parsed ``--device`` value."""
+
+    kind: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.index}" if self.kind == "cuda" and self.index else self.kind
+
+
+def parse_device(spec: str | Device | None) -> Device:
+    """``"cuda:1"`` to ``Device("cuda", 1)``; None means ``auto``."""
+    if isinstance(spec, Device):
+        return spec
+    text = (spec or "auto").strip().lower()
+    match = _SPEC.match(text)
+    if match is None or (match["index"] is not None and match["kind"] != "cuda"):
+        raise DeviceError(f"Unknown device {spec!r}: use one of {', '.join(DEVICES)} (e.g. cuda:1 for the second GPU).")
+    return Device(match["kind"], int(match["index"] or 0))
+
+
+def available_providers() -> list[str]:
+    """Hardware providers this onnxruntime build offers (CPU always among them; Azure's remote one left out)."""
+    offered = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
+    return offered if CPU in offered else [*offered, CPU]
+
+
+def plan_providers(spec: str | Device | None = None, offered: list[str] | None = None) -> list[Provider]:
+    """The providers, with options, that a session on ``spec`` gets; CPU is always the last resort."""
+    device = parse_device(spec)
+    offered = available_providers() if offered is None else offered
+    if device.kind == "auto":
+        best = next((p for p in _AUTO_ORDER if p in offered), CPU)
+        return [(CPU, {})] if best == CPU else [_with_options(best, 0), (CPU, {})]
+    provider = _KIND_PROVIDER[device.kind]
+    if provider not in offered:
+        raise DeviceError(_missing_provider_message(device, provider, offered))
+    return [(CPU, {})] if provider == CPU else [_with_options(provider, device.index), (CPU, {})]
+
+
+def _with_options(provider: str, index: int) -> Provider:
+    if provider == CUDA:
+        # The default arena grows in powers of two; same-shape batches fit the requested size better.
+        return CUDA, {"device_id": index, "arena_extend_strategy": "kSameAsRequested"}
+    return provider, {}
+
+
+def _missing_provider_message(device: Device, provider: str, offered: list[str]) -> str:
+    have = ", ".join(offered)
+    if device.kind == "cuda":
+        both = _installed("onnxruntime") and _installed("onnxruntime-gpu")
+        clash = (
+            " Both onnxruntime and onnxruntime-gpu are installed and the CPU one shadows the GPU one." if both else ""
+        )
+        return (
+            f"--device {device} needs ONNX Runtime's {provider}, "
+            f"but this onnxruntime offers only {have}.{clash} "
+            f"Install the GPU build (NVIDIA driver and CUDA 12 needed): {GPU_INSTALL}. Or use --device cpu."
+        )
+    return (
+        f"--device {device} needs ONNX Runtime's {provider}, but this onnxruntime offers only {have}. "
+        "The standard onnxruntime wheel for macOS has it: run on a Mac, or use --device cpu."
+    )
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def check_session_providers(spec: str | Device | None, planned: list[Provider], running: list[str]) -> None:
+    """Refuse a session that silently fell back to the CPU when a GPU was asked for explicitly.
+
+    ONNX Runtime falls back to the CPU (with a log line) when the CUDA libraries fail to load.
+    """
+    wanted = planned[0][0]
+    if parse_device(spec).kind != "auto" and wanted != CPU and wanted not in running:
+        raise DeviceError(
+            f"--device {parse_device(spec)}: ONNX Runtime could not start {wanted} "
+            f"and fell back to {', '.join(running)}. "
+            "Check the NVIDIA driver and that CUDA 12 and cuDNN 9 libraries are installed (pip install "
+            "'onnxruntime-gpu[cuda,cudnn]' brings them), or use --device cpu."
+        )

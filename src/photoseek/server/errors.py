@@ -1,0 +1,67 @@
+"""Every error the API returns is JSON: {"error": short code, "detail": what to do}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from photoseek.errors import EmptyIndexError, ModelMismatchError, PhotoseekError
+from photoseek.store.catalog import utf8_safe
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 422: "unprocessable", 503: "busy"}
+_LOCATIONS = {"query": "query parameter", "path": "path", "body": "body field", "header": "header"}
+log = logging.getLogger("photoseek.server")
+
+
+class ApiError(HTTPException):
+    def __init__(self, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.code = code
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": utf8_safe(detail)}, status_code=status, headers=headers)
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One readable line per problem: "query parameter 'k': Input should be less than or equal to 200"."""
+    lines = []
+    for problem in exc.errors():
+        where, *names = [str(part) for part in problem.get("loc", ())] or ["request"]
+        name = ".".join(names)
+        place = _LOCATIONS.get(where, where)
+        lines.append(f"{place} {name!r}: {problem.get('msg', 'invalid')}" if name else f"{place}: {problem.get('msg')}")
+    return "; ".join(lines) + ". See /docs for the accepted values."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = getattr(exc, "code", None) or _CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", describe_validation(exc))
+
+    @app.exception_handler(PhotoseekError)
+    async def _ours(_: Request, exc: PhotoseekError) -> JSONResponse:
+        if isinstance(exc, EmptyIndexError):
+            return error_response(409, "empty_index", str(exc))
+        if isinstance(exc, ModelMismatchError):
+            return error_response(409, "model_mismatch", str(exc))
+        return error_response(400, "bad_request", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(
+            500, "internal_error",
+            f"The server failed on this request ({type(exc).__name__}); its log has the details. "
+            "Please report it with the request that caused it.",
+        )

@@ -1,0 +1,124 @@
+"""Which vector index serves a catalog: chosen at index time, remembered in the catalog.
+
+    exact   numpy/faiss brute force over the float16 store (exact, no extra files)
+    faiss   FAISS HNSW (or IVF-PQ) with exact re-ranking (extra `faiss`)
+    qdrant  the Qdrant vector database, server or local mode (extra `qdrant`)
+    auto    exact below AUTO_FAISS_THRESHOLD images, faiss above (when installed)
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from photoseek.errors import PhotoseekError
+from photoseek.store.catalog import Catalog
+from photoseek.store.vectors import ExactIndex, VectorIndex
+from photoseek.threads import load_faiss
+
+BACKENDS = ("auto", "exact", "faiss", "qdrant")
+FAISS_KINDS = ("hnsw", "ivfpq")
+AUTO_FAISS_THRESHOLD = 50_000
+"""Measured in bench/search_bench.py (docs/benchmarks.md): the exact float16 scan costs ~0.3 ms at
+10k images, 7-12 ms at 100k and 44 ms at 1M on 2 cores; HNSW answers in 0.1-0.2 ms at 100k at
+recall@10 >= 0.99 but costs 0.1-0.9 ms per image to build and 0.66 KB per image of RAM. Below ~50k
+the scan's few milliseconds are not worth a graph."""
+_SETTING = "index"
+_EXTRAS = {"faiss": "faiss", "qdrant": "qdrant_client"}
+"""The module each optional backend needs; its extra has the backend's name."""
+_SIDE_FILES = ("-wal", "-shm", ".lock", ".vectors.", ".faiss")
+"""How the names of the files kept beside a catalog continue its own: SQLite's journal, the
+indexing lock, the vector store's and the FAISS index's files (with any temporary ones)."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    backend: str = "auto"
+    faiss_kind: str = "hnsw"
+    qdrant_url: str | None = None
+    qdrant_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise PhotoseekError(f"Unknown index {self.backend!r}; choose one of: {', '.join(BACKENDS)}.")
+        if self.faiss_kind not in FAISS_KINDS:
+            raise PhotoseekError(f"Unknown --faiss-kind {self.faiss_kind!r}; choose one of: {', '.join(FAISS_KINDS)}.")
+        if self.backend == "qdrant" and not (self.qdrant_url or self.qdrant_path):
+            raise PhotoseekError(
+                "--index qdrant needs --qdrant-url http://host:6333 (a server) or --qdrant-path FOLDER (local mode)."
+            )
+
+
+def load_config(catalog: Catalog) -> IndexConfig:
+    return IndexConfig(**json.loads(catalog.setting(_SETTING) or "{}"))
+
+
+def require_extra(config: IndexConfig) -> None:
+    """A clear error when the chosen backend's extra is not installed; callers check before they
+    change anything, so a refused choice leaves the catalog as it was."""
+    module = _EXTRAS.get(config.backend)
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise PhotoseekError(
+                f"--index {config.backend} needs the {config.backend} extra: pip install 'photoseek[{config.backend}]' "
+                "(or choose --index exact). The catalog keeps the index it had."
+            ) from None
+
+
+def save_config(catalog: Catalog, config: IndexConfig) -> None:
+    """Remember the choice, once its extra is known to be installed: a catalog remembering a
+    backend that cannot be opened would refuse every later search."""
+    require_extra(config)
+    catalog.set_setting(_SETTING, json.dumps(asdict(config), sort_keys=True))
+
+
+def remove_catalog(db_path: Path) -> None:
+    """Delete a catalog and every file kept beside it (the empty one a failed first run made);
+    a Qdrant collection lives where the user chose and is left alone."""
+    for path in [db_path, *db_path.parent.glob(f"{glob.escape(db_path.name)}[-.]*")]:
+        if path == db_path or path.name.removeprefix(db_path.name).startswith(_SIDE_FILES):
+            path.unlink(missing_ok=True)
+
+
+def resolve(config: IndexConfig, count: int) -> str:
+    """The concrete backend: `auto` becomes exact or faiss by collection size."""
+    if config.backend != "auto":
+        return config.backend
+    if count < AUTO_FAISS_THRESHOLD:
+        return "exact"
+    try:
+        load_faiss()
+    except ImportError:
+        return "exact"
+    return "faiss"
+
+
+def open_index(catalog: Catalog) -> VectorIndex:
+    """The catalog's chosen index, brought up to date with the catalog first."""
+    config = load_config(catalog)
+    return _OPENERS[resolve(config, catalog.count())](catalog, config)
+
+
+def _open_faiss(catalog: Catalog, config: IndexConfig) -> VectorIndex:
+    from photoseek.store.faiss_index import FaissIndex, FaissParams
+
+    return FaissIndex.open(catalog, FaissParams(kind=config.faiss_kind))
+
+
+def _open_qdrant(catalog: Catalog, config: IndexConfig) -> VectorIndex:
+    from photoseek.store.qdrant_index import QdrantIndex
+
+    return QdrantIndex.open(catalog, url=config.qdrant_url, path=config.qdrant_path)
+
+
+_OPENERS: dict[str, Callable[[Catalog, IndexConfig], VectorIndex]] = {
+    "exact": lambda catalog, _config: ExactIndex.open(catalog),
+    "faiss": _open_faiss,
+    "qdrant": _open_qdrant,
+}

@@ -1,0 +1,832 @@
+"""The SQLite catalog: one row per indexed image, its metadata and its embedding.
+
+The catalog is the single source of truth. Every batch of finished work is written in
+one transaction (WAL mode), so a run killed at any point leaves a valid catalog that
+keeps all committed batches; the next run resumes from there. Within a batch, a record
+that cannot be stored becomes a failure entry and the rest of the batch still commits.
+
+File names are stored losslessly. Linux file names are bytes; Python hands them to us as
+str, with bytes that are not UTF-8 (old Samba/FAT copies) as surrogate escapes (PEP 383).
+SQLite TEXT must be UTF-8, so such a path is stored as a BLOB of its exact bytes
+(`os.fsencode`) and every other path as TEXT; readers always get back the str the os
+module gave us (`path_from_db`). Use `escape_undecodable` to show one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from platformdirs import user_data_path
+
+from photoseek.legacy import OLD_NAME, adopt_folder
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
+    fcntl = None  # type: ignore[assignment]
+
+from photoseek.errors import ModelMismatchError, PhotoseekError
+from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
+
+SCHEMA_VERSION = 5
+DB_ENV_VAR = "PHOTOSEEK_DB"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    taken_at TEXT,
+    camera TEXT,
+    model_id TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_hash ON images(content_hash);
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+"""
+
+# Each entry upgrades a catalog from the version before it; applied in order, in one transaction.
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE IF NOT EXISTS text_signals (
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (content_hash, source, model)
+);
+CREATE TABLE IF NOT EXISTS image_text (
+    image_id INTEGER PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(name, body, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS text_embeddings (
+    content_hash TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (content_hash, model)
+);
+""",
+    3: """
+ALTER TABLE images ADD COLUMN changed_generation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS images_changed ON images(changed_generation);
+CREATE TABLE IF NOT EXISTS removed_ids (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+""",
+    4: """
+ALTER TABLE images ADD COLUMN phash INTEGER;
+""",
+    # "substring index" (issue 11): a trigram index beside the word index, over file names, OCR text
+    # and tags, so "bakery" finds HARBOURBAKERY; (re)filled here for catalogs indexed before it.
+    5: """
+CREATE VIRTUAL TABLE IF NOT EXISTS text_substrings USING fts5(name, body, tokenize='trigram');
+DELETE FROM text_substrings;
+INSERT INTO text_substrings(rowid, name, body)
+    SELECT i.id, CASE WHEN typeof(i.path) = 'text'
+                 THEN substr(i.path, length(rtrim(i.path, replace(i.path, '/', ''))) + 1) ELSE '' END,
+           COALESCE((SELECT group_concat(s.text, ' ') FROM text_signals s
+                     WHERE s.content_hash = i.content_hash AND s.text != ''
+                       AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
+    FROM images i;
+""",
+}
+
+
+_RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+"""What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
+error (sqlite3.OperationalError) is not about one record and still aborts the batch."""
+
+
+class CatalogBusyError(PhotoseekError):
+    """Another process (or another handle in this one) is indexing into the same catalog."""
+
+
+def _process_alive(pid: int) -> bool:
+    """True when a process with this pid runs (one of another user's counts too)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
+def path_to_db(path: str) -> str | bytes:
+    """The value stored for `path`: the str itself, or its exact bytes when it is not valid UTF-8."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_from_db(value: str | bytes) -> str:
+    """The path as the os module spells it (undecodable bytes as surrogate escapes)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r",
+}
+
+
+def utf8_safe(text: str) -> str:
+    """`text` that encodes as UTF-8 (JSON over HTTP, a UTF-8 column): undecodable bytes of a file
+    name shown as \\xNN, everything else unchanged."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def escape_undecodable(text: str) -> str:
+    """`text` safe to print on one line: `utf8_safe`, and control characters as \\n, \\t or \\xNN
+    (a newline in a name must not split a result line, nor an escape sequence reach the terminal)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return utf8_safe(text).translate(_CONTROL_ESCAPES)
+
+
+def default_db_path() -> Path:
+    """Where the catalog lives unless `--db` or $PHOTOSEEK_DB says otherwise."""
+    override = os.environ.get(DB_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    folder = adopt_folder(user_data_path(OLD_NAME), user_data_path("photoseek"), "catalog.db", "catalog")
+    return folder / "catalog.db"
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Everything the catalog knows about one image, embedding aside."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+
+
+@dataclass(frozen=True)
+class TextSignal:
+    """Text about an image's content: where it came from (`source`) and what made it (`model`)."""
+
+    source: str
+    model: str
+    text: str
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """One finished image, ready to be written."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    width: int
+    height: int
+    format: str
+    taken_at: str | None
+    camera: str | None
+    embedding: np.ndarray
+    texts: tuple[TextSignal, ...] = ()
+    phash: int | None = None
+    """64-bit perceptual hash of the upright picture (`photoseek.duplicates.hashing`), signed."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    size: int
+    mtime_ns: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CatalogChanges:
+    """Ids removed, and (ids, embeddings) added or changed, after some generation."""
+
+    removed: np.ndarray
+    ids: np.ndarray
+    embeddings: np.ndarray
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the catalog remembers of a path, to decide whether to look at it again."""
+
+    size: int
+    mtime_ns: int
+    failed: bool
+    indexed_at: float = 0.0
+    """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
+    unhashed: bool = False
+    """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
+
+
+_AT_OR_BELOW = "path = ? OR CAST(path AS TEXT) LIKE CAST(? AS TEXT) ESCAPE '\\'"
+"""A path equal to or below a folder, given `_prefix_patterns`; the casts let a LIKE see BLOB paths."""
+
+_SUBTREE = "path = ? OR (path >= ? AND path < ?) OR (path >= ? AND path < ?)"
+"""A path equal to or below a folder, given `_subtree_bounds`: ranges the path index answers, case-sensitive.
+Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before every BLOB."""
+
+_RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
+
+
+class Catalog:
+    """A connection to one catalog file. Not shared between threads."""
+
+    def __init__(self, path: Path, *, create: bool = True, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and (readonly or not create):
+            raise PhotoseekError(
+                f"No catalog at {self.path}. Index a folder first: photoseek index ~/Pictures"
+                " (or point --db / $PHOTOSEEK_DB at an existing catalog)."
+            )
+        if readonly:
+            self._db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
+                isolation_level=None, check_same_thread=False,
+            )
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        if self._schema_version() != SCHEMA_VERSION:
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the sibling stores in this package (`store.text`)."""
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _schema_version(self) -> int | None:
+        """The stored schema version, read without a write lock; None for a new file."""
+        try:
+            return int(self._meta("schema_version") or 1)
+        except sqlite3.OperationalError:
+            return None
+
+    def _migrate(self) -> None:
+        """Upgrade an older catalog in place; a new one runs every step."""
+        with self.transaction():
+            current = int(self._meta("schema_version") or 1)
+            if current > SCHEMA_VERSION:
+                raise PhotoseekError(
+                    f"The catalog {self.path} was written by a newer photoseek (schema {current}). "
+                    "Upgrade photoseek: pip install -U photoseek."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            self._set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside land together or not at all."""
+        return self._atomic("BEGIN IMMEDIATE", ("ROLLBACK",), "COMMIT")
+
+    @contextmanager
+    def _atomic(self, begin: str, undo: Sequence[str], end: str) -> Iterator[None]:
+        """Run `begin`; on any error run the `undo` statements and re-raise, else run `end`."""
+        self._db.execute(begin)
+        try:
+            yield
+        except BaseException:
+            for statement in undo:
+                self._db.execute(statement)
+            raise
+        self._db.execute(end)
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        """Hold the catalog's indexing lock, or raise: two index runs on one catalog would both do all the work.
+
+        An advisory lock (flock) on `<catalog>.lock`, which holds the owner's pid; the system
+        releases it when the owner exits, even after a crash, so it never needs cleaning up.
+        """
+        if fcntl is None:
+            yield
+            return
+        with open(self._lock_path, "a+", encoding="ascii") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                owner = fh.read().strip() or "unknown"
+                raise CatalogBusyError(
+                    f"another index run (pid {owner}) is working on this catalog ({self.path}). "
+                    "Wait for it to finish (it keeps every finished batch), or stop it, then run this again."
+                ) from None
+            try:
+                fh.truncate(0)
+                fh.write(str(os.getpid()))
+                fh.flush()
+                yield
+            finally:
+                fh.truncate(0)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def indexing_pid(self) -> int | None:
+        """The pid of a live index run on this catalog, or None, to explain a catalog that is still filling.
+
+        Reads the pid `index_lock` writes (and clears on release) without touching the lock, so asking
+        never makes a starting index run fail; a pid left by a crashed run counts only while it lives.
+        """
+        if fcntl is None:  # no lock, so no pid to read (and signal 0 is Ctrl+C on Windows)
+            return None
+        try:
+            pid = int(self._lock_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _process_alive(pid) else None
+
+    @property
+    def _lock_path(self) -> Path:
+        return Path(f"{self.path}.lock")
+
+    # -- model ---------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str | None:
+        return self._meta("model_id")
+
+    @property
+    def dim(self) -> int | None:
+        value = self._meta("dim")
+        return int(value) if value else None
+
+    @property
+    def model_source(self) -> str | None:
+        """The model directory the catalog was built from, when it was not a named model."""
+        return self._meta("model_source")
+
+    def bind_model(self, model_id: str, dim: int, *, source: str | None = None) -> None:
+        """Record the model on first use; refuse a different one afterwards."""
+        if self.model_id is not None and self.count() > 0:
+            self.check_model(model_id)
+        with self.transaction():
+            self._set_meta("model_id", model_id)
+            self._set_meta("dim", str(dim))
+            self._set_meta("model_source", source or "")
+
+    def check_model(self, model_id: str) -> None:
+        current = self.model_id
+        if current is not None and current != model_id:
+            raise ModelMismatchError(
+                f"This catalog ({self.path}) was built with model '{current}', not '{model_id}'. "
+                f"Search without --model/--model-path to use '{current}', or re-index with the new "
+                f"model: photoseek index --rebuild --model {model_id} (or use another --db)."
+            )
+
+    def drop_embeddings(self) -> None:
+        """Forget every image so that a new model can re-embed them all."""
+        with self.transaction():
+            generation = self._bump_generation()
+            self._db.execute(
+                "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images",
+                (generation,),
+            )
+            self._db.execute("DELETE FROM images")
+            self._db.execute("DELETE FROM failures")
+            self._db.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim', 'model_source')")
+
+    # -- roots ---------------------------------------------------------------------
+
+    def add_roots(self, roots: Iterable[Path]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
+                [(path_to_db(str(root)), time.time()) for root in roots],
+            )
+
+    def roots(self) -> list[str]:
+        return [path_from_db(row[0]) for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def file_roots(self) -> list[str]:
+        """The roots that name one image rather than a folder (`photoseek index photo.jpg`).
+
+        A root is a file when it is one on disk or, while its disk is away, when the catalog knows
+        that exact path (indexed or failed): a folder's own path is never an image.
+        """
+        return [root for root in self.roots() if not os.path.isdir(root) and (
+            os.path.lexists(root) or self._knows_path(root)
+        )]
+
+    def _knows_path(self, path: str) -> bool:
+        """Whether this exact path is an indexed image or a failed file."""
+        key = path_to_db(path)
+        return self._db.execute(
+            "SELECT 1 FROM images WHERE path = ? UNION ALL SELECT 1 FROM failures WHERE path = ? LIMIT 1", (key, key)
+        ).fetchone() is not None
+
+    # -- reading -------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+    def file_states(self, under: Sequence[Path]) -> dict[str, FileState]:
+        """Size and mtime of every known path below these roots, indexed or failed."""
+        states: dict[str, FileState] = {}
+        for root in under:
+            bounds = _subtree_bounds(root)
+            for path, size, mtime, indexed_at, unhashed in self._db.execute(
+                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {_SUBTREE}", bounds
+            ):
+                states[path_from_db(path)] = FileState(
+                    size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed)
+                )
+            failed = self._db.execute(f"SELECT path, size, mtime_ns FROM failures WHERE {_SUBTREE}", bounds)
+            for path, size, mtime in failed:
+                states.setdefault(path_from_db(path), FileState(size, mtime, failed=True))
+        return states
+
+    def embedding_for_hash(self, content_hash: str) -> tuple[ImageRecord, np.ndarray, int | None] | None:
+        """A finished image with this content (its record, embedding and perceptual hash), so a
+        moved or copied file needs no model run."""
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS}, embedding, phash FROM images WHERE content_hash = ?"
+            " ORDER BY phash IS NULL LIMIT 1",
+            (content_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        return _record(row[:-2]), np.frombuffer(row[-2], dtype=np.float32), row[-1]
+
+    def get(self, image_id: int) -> ImageRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def get_by_path(self, path: str) -> ImageRecord | None:
+        row = self._db.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM images WHERE path = ?", (path_to_db(path),)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def records(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
+        found: dict[int, ImageRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM images WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = _record(row)
+        return found
+
+    def perceptual_hashes(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, signed 64-bit perceptual hashes) of the images that have one, in id order."""
+        rows = self._db.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id").fetchall()
+        found = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        if ids is not None:
+            found = found[np.isin(found[:, 0], ids)]
+        return found[:, 0].copy(), found[:, 1].copy()
+
+    def unhashed_count(self) -> int:
+        """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
+        return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
+
+    def content_duplicates(self, ids: np.ndarray | None = None) -> list[list[int]]:
+        """Ids sharing one content hash (byte-identical files), per content, two or more each."""
+        by_hash: dict[str, list[int]] = {}
+        for image_id, content_hash in self._db.execute(
+            "SELECT id, content_hash FROM images WHERE content_hash IN "
+            "(SELECT content_hash FROM images GROUP BY content_hash HAVING COUNT(*) > 1) ORDER BY id"
+        ):
+            by_hash.setdefault(content_hash, []).append(image_id)
+        if ids is not None:
+            wanted = set(ids.tolist())
+            by_hash = {h: [i for i in group if i in wanted] for h, group in by_hash.items()}
+        return [group for group in by_hash.values() if len(group) > 1]
+
+    def filter_ids(self, filters: SearchFilters) -> np.ndarray:
+        """Ids of the images that pass every filter, for ranking within them only."""
+        clauses, params = _filter_sql(filters)
+        where = " AND ".join(clauses) or "1"
+        rows = self._db.execute(f"SELECT id FROM images WHERE {where} ORDER BY id", params)
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def embedding(self, image_id: int) -> np.ndarray | None:
+        row = self._db.execute("SELECT embedding FROM images WHERE id = ?", (image_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, matrix) of every image, in id order."""
+        return self._embeddings("", ())
+
+    def changes_since(self, generation: int) -> CatalogChanges:
+        """What changed after `generation`, so derived indexes can update instead of rebuilding.
+
+        A removed id that is back (SQLite may reuse the largest id) shows up in both lists:
+        apply removals first, then upserts.
+        """
+        removed = np.fromiter(
+            (row[0] for row in self._db.execute(
+                "SELECT id FROM removed_ids WHERE generation > ? ORDER BY id", (generation,)
+            )),
+            dtype=np.int64,
+        )
+        ids, matrix = self._embeddings("WHERE changed_generation > ?", (generation,))
+        return CatalogChanges(removed, ids, matrix)
+
+    def cameras_matching(self, text: str) -> list[str]:
+        """Distinct camera names containing `text` (case-insensitive), as the camera filter matches."""
+        rows = self._db.execute(
+            "SELECT DISTINCT camera FROM images WHERE camera LIKE ? ESCAPE '\\' ORDER BY camera",
+            ("%" + _escape_like(text) + "%",),
+        )
+        return [row[0] for row in rows]
+
+    def setting(self, key: str) -> str | None:
+        """A value other parts keep in the catalog (index backend choice, sync state)."""
+        return self._meta(f"setting.{key}")
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(f"setting.{key}", value)
+
+    def failures(self) -> list[Failure]:
+        return [
+            Failure(path_from_db(path), size, mtime_ns, reason)
+            for path, size, mtime_ns, reason in self._db.execute(
+                "SELECT path, size, mtime_ns, reason FROM failures ORDER BY path"
+            )
+        ]
+
+    def generation(self) -> int:
+        """A counter bumped by every change to the set of embeddings, for cache checks."""
+        return int(self._meta("generation") or 0)
+
+    def file_size(self) -> int:
+        """Bytes on disk, write-ahead log included."""
+        return sum(
+            p.stat().st_size
+            for p in (self.path, Path(f"{self.path}-wal"))
+            if p.exists()
+        )
+
+    # -- writing -------------------------------------------------------------------
+
+    def move_paths(self, moves: Sequence[tuple[str, str]]) -> None:
+        """Record that files moved (old path, new path): same rows, ids and embeddings."""
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE images SET path = ? WHERE path = ?", [(path_to_db(new), path_to_db(old)) for old, new in moves]
+            )
+
+    def write_batch(
+        self,
+        images: Sequence[NewImage],
+        failures: Sequence[Failure] = (),
+        removed: Sequence[str] = (),
+        phashes: Sequence[tuple[str, int]] = (),
+    ) -> list[Failure]:
+        """Write one batch of finished work in a single transaction.
+
+        An image whose record cannot be stored is written as a failure instead, and the
+        rest of the batch (its other images, `failures` and `removed`) commits regardless.
+        Returns those refused images' failures. `phashes` (path, hash) fills in the perceptual
+        hash of unchanged images without touching their embedding.
+        """
+        if not (images or failures or removed or phashes):
+            return []
+        now = time.time()
+        model_id = self.model_id
+        if images and model_id is None:
+            raise PhotoseekError("Bind a model to the catalog before writing embeddings.")
+        with self.transaction():
+            generation = self._bump_generation()
+            refused = self._write_images(images, model_id, now, generation)
+            self._db.executemany(
+                "UPDATE images SET phash = ? WHERE path = ?", [(h, path_to_db(p)) for p, h in phashes]
+            )
+            self._db.executemany(
+                """INSERT INTO failures(path, size, mtime_ns, reason, failed_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET size=excluded.size,
+                       mtime_ns=excluded.mtime_ns, reason=excluded.reason,
+                       failed_at=excluded.failed_at""",
+                [
+                    (path_to_db(f.path), f.size, f.mtime_ns, escape_undecodable(f.reason), now)
+                    for f in [*failures, *refused]
+                ],
+            )
+            self._delete_images([f.path for f in [*failures, *refused]], generation)
+            self._delete_images(removed, generation)
+            self._db.executemany("DELETE FROM failures WHERE path = ?", [(path_to_db(p),) for p in removed])
+        return refused
+
+    # -- internals -----------------------------------------------------------------
+
+    def _embeddings(self, where: str, params: tuple[object, ...]) -> tuple[np.ndarray, np.ndarray]:
+        dim = self.dim or 0
+        rows = self._db.execute(f"SELECT id, embedding FROM images {where} ORDER BY id", params).fetchall()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        matrix = np.empty((len(rows), dim), dtype=np.float32)
+        for i, row in enumerate(rows):
+            matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+        return ids, matrix
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def _bump_generation(self) -> int:
+        generation = self.generation() + 1
+        self._set_meta("generation", str(generation))
+        return generation
+
+    def _write_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> list[Failure]:
+        """Insert the images, all at once when possible; one by one to isolate records that fail."""
+        try:
+            with self._savepoint():
+                self._insert_images(images, model_id, now, generation)
+            return []
+        except _RECORD_ERRORS:
+            pass
+        refused: list[Failure] = []
+        for image in images:
+            try:
+                with self._savepoint():
+                    self._insert_images([image], model_id, now, generation)
+            except _RECORD_ERRORS as exc:
+                reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
+                refused.append(Failure(image.path, image.size, image.mtime_ns, escape_undecodable(reason)))
+        return refused
+
+    def _insert_images(
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+    ) -> None:
+        self._db.executemany(
+            """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
+                   taken_at, camera, model_id, embedding, indexed_at, changed_generation, phash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(path) DO UPDATE SET
+                   size=excluded.size, mtime_ns=excluded.mtime_ns,
+                   content_hash=excluded.content_hash, width=excluded.width,
+                   height=excluded.height, format=excluded.format,
+                   taken_at=excluded.taken_at, camera=excluded.camera,
+                   model_id=excluded.model_id, embedding=excluded.embedding,
+                   indexed_at=excluded.indexed_at,
+                   changed_generation=excluded.changed_generation, phash=excluded.phash""",
+            [
+                (
+                    path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
+                    img.height, img.format, img.taken_at, img.camera, model_id,
+                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
+                    generation, img.phash,
+                )
+                for img in images
+            ],
+        )
+        self._db.executemany(
+            "DELETE FROM failures WHERE path = ?", [(path_to_db(img.path),) for img in images]
+        )
+        self._db.executemany(
+            """INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
+        )
+        self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
+            "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
+            [(img.content_hash,) for img in images if img.texts],
+        )
+
+    def _savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: undo only what happened inside it on error."""
+        return self._atomic("SAVEPOINT record", ("ROLLBACK TO record", "RELEASE record"), "RELEASE record")
+
+    def _delete_images(self, paths: Sequence[str], generation: int) -> None:
+        """Delete rows and log their ids, so derived indexes can drop them too."""
+        stored = [path_to_db(p) for p in paths]
+        self._db.executemany(
+            "INSERT OR REPLACE INTO removed_ids(id, generation) SELECT id, ? FROM images WHERE path = ?",
+            [(generation, p) for p in stored],
+        )
+        self._db.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in stored])
+
+
+_CAPTURE_TIME_SQL = (
+    "COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch'))"
+)
+
+
+def _record(row: Sequence[object]) -> ImageRecord:
+    """An ImageRecord from a row of _RECORD_COLUMNS."""
+    return ImageRecord(row[0], path_from_db(row[1]), *row[2:])  # type: ignore[arg-type]
+
+
+def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
+    """WHERE clauses and parameters for a set of filters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if filters.folder:
+        exact, below = _prefix_patterns([Path(normalised_folder(filters.folder))])[0]
+        clauses.append(f"({_AT_OR_BELOW})")
+        params += [exact, below]
+    if filters.after:
+        clauses.append(f"{_CAPTURE_TIME_SQL} >= ?")
+        params.append(filters.after)
+    if filters.before:
+        clauses.append(f"{_CAPTURE_TIME_SQL} < ?")
+        params.append(filters.before)
+    if filters.formats:
+        wanted = normalised_formats(filters.formats)
+        clauses.append(f"format IN ({','.join('?' * len(wanted))})")
+        params += wanted
+    if filters.min_width:
+        clauses.append("width >= ?")
+        params.append(filters.min_width)
+    if filters.min_height:
+        clauses.append("height >= ?")
+        params.append(filters.min_height)
+    if filters.camera:
+        clauses.append("camera LIKE ? ESCAPE '\\'")
+        params.append("%" + _escape_like(filters.camera) + "%")
+    if filters.topic:
+        # The `topics` text signal holds one topic name per line.
+        clauses.append(
+            "content_hash IN (SELECT content_hash FROM text_signals WHERE source = 'topics'"
+            " AND (char(10) || text || char(10)) LIKE ? ESCAPE '\\')"
+        )
+        params.append("%\n" + _escape_like(" ".join(filters.topic.split()).lower()) + "\n%")
+    return clauses, params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _subtree_bounds(root: Path) -> tuple[str | bytes, ...]:
+    """The root itself as stored, then the lowest and one-past-highest path below it as stored
+    (TEXT, or BLOB when not UTF-8), then the same as BLOB: every path P below the root has
+    root/ <= P < root0, as '0' is the byte after '/'."""
+    text = str(root).rstrip("/")
+    raw = os.fsencode(text)
+    return path_to_db(str(root)), path_to_db(text + "/"), path_to_db(text + "0"), raw + b"/", raw + b"0"
+
+
+def _prefix_patterns(roots: Sequence[Path]) -> list[tuple[str | bytes, str | bytes]]:
+    """(exact path, LIKE pattern for everything below it) per root, wildcards escaped, as stored."""
+    patterns = []
+    for root in roots:
+        text = str(root)
+        patterns.append((path_to_db(text), path_to_db(_escape_like(text).rstrip("/") + "/%")))
+    return patterns

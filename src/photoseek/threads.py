@@ -1,0 +1,98 @@
+"""How many threads photoseek runs: one decision shared by the decode pool and the model sessions.
+
+`os.cpu_count()` counts the machine's cores, not the ones this process may use: under `taskset`,
+a cpuset or a container's CPU quota that over-subscribes the cores and makes every batch wait on
+descheduled threads. Everything that sizes a pool asks `usable_cpus()` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+THREADS_ENV = "PHOTOSEEK_THREADS"
+"""Set to a number to override the detected CPU budget (for shared machines and benchmarks)."""
+SPIN_ENV = "PHOTOSEEK_ORT_SPIN"
+"""Set to 1 or 0 to override whether ONNX Runtime's idle threads spin (see `ort_spinning`)."""
+
+_CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
+_CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
+def _affinity() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity masks
+        return os.cpu_count() or 1
+
+
+def cgroup_quota(v2: Path = _CGROUP_V2, v1: tuple[Path, Path] = _CGROUP_V1) -> float | None:
+    """CPUs the cgroup quota allows (e.g. 1.5 for `docker run --cpus 1.5`), or None when unlimited."""
+    try:
+        quota, period = v2.read_text().split()[:2]
+        if quota == "max":
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(v1[0].read_text())
+        period_us = int(v1[1].read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+@cache
+def usable_cpus() -> int:
+    """Cores this process may really use: the affinity mask, capped by the cgroup CPU quota."""
+    override = os.environ.get(THREADS_ENV, "").strip()
+    if override.isdigit() and int(override) > 0:
+        return int(override)
+    cpus = _affinity()
+    quota = cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def model_threads() -> int:
+    """Intra-op threads for an ONNX Runtime session: one per usable core."""
+    return usable_cpus()
+
+
+def decode_workers() -> int:
+    """Threads that read and decode images ahead of the model.
+
+    One per usable core: decoding releases the GIL (Pillow, libjpeg), and the pool runs only a
+    bounded window ahead of the model, so its threads sleep while the model computes
+    (bench/threads_bench.py compares pool sizes in one run).
+    """
+    return usable_cpus()
+
+
+def ort_spinning() -> bool:
+    """Whether ONNX Runtime's intra-op threads busy-wait between work items.
+
+    Off by default: the decode pool shares the cores with the model, and threads spinning while
+    the model waits for the next batch take CPU from the decoders (bench/threads_bench.py).
+    """
+    return os.environ.get(SPIN_ENV, "0").strip() == "1"
+
+
+def load_faiss() -> ModuleType:
+    """faiss, with its OpenMP threads sized by `usable_cpus` and sleeping when idle.
+
+    OpenMP reads its settings once, when its runtime loads with faiss: by default it starts one
+    thread per core of the machine (not of the quota) and lets them spin after each search,
+    which cost a server 6.6 ms of CPU per query for nothing (docs/benchmarks.md, issue 15).
+    Settings the user exported win. Raises ImportError without the faiss extra.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", str(usable_cpus()))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import faiss
+
+    return faiss
