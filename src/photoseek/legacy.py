@@ -31,9 +31,10 @@ def adopt_environment(environ: dict[str, str] | None = None) -> list[str]:
         if new not in env:
             env[new] = env[old]
             adopted.append(old)
-    if adopted:
+    if adopted:  # logged at import, before the CLI's 'Note:' handler exists: hence the prefix
         pairs = ", ".join(f"${old} as ${PREFIX}{old[len(OLD_PREFIX):]}" for old in adopted)
-        log.warning(f"read {pairs} ({OLD_NAME} is photoseek's old name): rename them where you set them.")
+        it = "them" if len(adopted) > 1 else "it"
+        log.warning(f"Note: reading {pairs} ({OLD_NAME} is photoseek's old name); rename {it} where you set {it}.")
     return adopted
 
 

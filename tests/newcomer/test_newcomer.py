@@ -1,6 +1,7 @@
 """A newcomer's first minutes: the base install only, then the README's two commands.
 
-A fresh virtual environment gets `pip install .` (no extras) from a copy of this checkout. The
+A fresh virtual environment gets the base install (no extras) of the sdist that `python -m build`
+makes from a copy of this checkout, so a release's sdist and wheel are known to hold everything. The
 default model cannot be downloaded here, so a tiny random-weight CLIP, exported beforehand with
 the exporter of the developer's environment, sits in a Hugging Face hub cache exactly where the
 default model is looked up (HF_HUB_CACHE, with HF_HUB_OFFLINE=1). Then, on a copy of the shared
@@ -21,7 +22,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -39,24 +42,43 @@ QUERY = "two dogs playing in the snow"
 
 
 @pytest.fixture(scope="module")
-def base_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `photoseek` command of a fresh venv holding `pip install .` and nothing else."""
-    root = tmp_path_factory.mktemp("newcomer")
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The sdist and wheel that `python -m build` makes of this checkout (as a release would)."""
+    root = tmp_path_factory.mktemp("release")
     source = root / "source"  # a copy: building in place would write build/ and *.egg-info into the checkout
     shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(CHECKOUT / name, source / name)
-    env_dir = root / "venv"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(root / "dist"), str(source)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    return next((root / "dist").glob("photoseek-*.tar.gz")), next((root / "dist").glob("photoseek-*.whl"))
+
+
+@pytest.fixture(scope="module")
+def base_install(tmp_path_factory: pytest.TempPathFactory, distributions: tuple[Path, Path]) -> Path:
+    """The `photoseek` command of a fresh venv holding the sdist's base install and nothing else."""
+    env_dir = tmp_path_factory.mktemp("newcomer") / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     pip = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", str(source)], capture_output=True, text=True, timeout=900
+        [str(python), "-m", "pip", "install", "-q", str(distributions[0])], capture_output=True, text=True, timeout=900
     )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     installed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"], capture_output=True, text=True)
     names = {p["name"].lower() for p in json.loads(installed.stdout)}
     assert not names & {"torch", "transformers", "sentence-transformers"}, "the base install pulled an extra"
     return env_dir / "bin" / "photoseek"
+
+
+def test_the_wheel_carries_the_command_and_the_web_ui(distributions: tuple[Path, Path]) -> None:
+    with zipfile.ZipFile(distributions[1]) as wheel:
+        names = set(wheel.namelist())
+        entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "photoseek = photoseek.cli:app" in entry_points
+    assert {"photoseek/server/static/index.html", "photoseek/topics/default.toml", "photoseek/legacy.py"} <= names
 
 
 def test_readme_commands_work_in_the_base_install(base_install: Path, tiny_clip_dir: Path, tmp_path: Path) -> None:
