@@ -113,7 +113,10 @@ def run_cli(*args: str, expect: int = 0) -> str:
 
 
 def run_json(*args: str) -> dict:
-    return json.loads(run_cli(*args, "--json"))
+    """The JSON a script reads from stdout; notes and library messages on stderr stay out of it."""
+    result = CliRunner().invoke(app, [str(a) for a in args] + ["--json"])
+    assert result.exit_code == 0, (result.exit_code, result.output, result.exception)
+    return json.loads(result.stdout)
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 60.0) -> object:
