@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 THREADS_ENV = "PHOTOSEEK_THREADS"
 """Set to a number to override the detected CPU budget (for shared machines and benchmarks)."""
@@ -93,6 +97,36 @@ def load_faiss() -> ModuleType:
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(usable_cpus()))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    first = "faiss" not in sys.modules
     import faiss
 
+    if first:
+        _blas.cache_clear()  # faiss brings its own OpenBLAS: bound it too
     return faiss
+
+
+@cache
+def _blas() -> Any:
+    """threadpoolctl's handle on the BLAS libraries loaded now, each capped once at `usable_cpus`.
+
+    OpenBLAS starts one thread per core of the machine (not of the quota) and spins them between
+    calls; a user's lower OPENBLAS_NUM_THREADS is kept."""
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController().select(user_api="blas")
+    for lib in controller.lib_controllers:
+        lib.set_num_threads(min(lib.num_threads, usable_cpus()))
+    return controller
+
+
+@contextmanager
+def blas_threads(single: bool) -> Iterator[None]:
+    """BLAS within the thread budget; one thread when `single` (one query's scores): a matrix-vector
+    product is memory-bound, a second thread doubled its CPU at 5k vectors without saving wall time
+    (bench/blas_bench.py). Costs ~30 us, so use it around a whole search, not each product."""
+    controller = _blas()
+    if not single:
+        yield
+        return
+    with controller.limit(limits=1):
+        yield
