@@ -27,7 +27,7 @@ def _print_status(info: Status) -> None:
     out.print(f"Runs on: {', '.join(info.providers)} (ONNX Runtime; choose with --device)")
     out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
-    out.print(f"Index:   {info.vector_index}")
+    out.print(f"Index:   {_index_line(info)}", highlight=False)
     folders = escape(", ".join(map(escape_undecodable, info.folders)))
     out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: photoseek index FOLDER)")))
     if info.files:
@@ -38,3 +38,12 @@ def _print_status(info: Status) -> None:
             out.print(f"  {escape(escape_undecodable(failure.path))}: {escape(failure.reason)}", highlight=False)
 
 
+
+
+def _index_line(info: Status) -> str:
+    """The backend, what really searches when that differs (a faiss catalog may scan), and why."""
+    search = info.vector_search
+    if search is None:
+        return info.vector_index
+    kind = "" if search.kind == search.backend else f": {search.kind}"
+    return f"{search.backend}{kind} ({escape(search.reason)})"
