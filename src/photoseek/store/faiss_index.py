@@ -48,11 +48,14 @@ EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (
 )
 """(collection size, efSearch): the smallest efSearch that gave recall@10 >= 0.95 at that size in
 bench/search_bench.py (clustered 512-d vectors, M=16, docs/benchmarks.md "ANN settings that follow
-the collection"). Harder to search as it grows: 24 suffices up to 100k, 300k needs 64, 1M 384."""
+the collection"). Harder to search as it grows: 24 suffices up to 100k, 300k needs 64, 1M 384.
+Only a starting point: the graph searches at least `FaissParams.rerank` (40) deep, since faiss
+raises efSearch to the number of candidates asked for, and the recall check (`measure`) raises it
+further where the collection's own vectors need it."""
 
 
 def ef_search_for(count: int) -> int:
-    """efSearch for a graph of `count` vectors: the setting of the next measured size up, so a
+    """The measured efSearch for a graph of `count` vectors: the setting of the next measured size up, so a
     collection between two measured sizes gets at least the recall measured at the larger."""
     for size, ef in EF_SEARCH_BY_SIZE:
         if count <= size:
