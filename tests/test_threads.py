@@ -120,3 +120,18 @@ def test_blas_threads_never_exceed_the_budget_and_faiss_blas_is_bounded_too():
     done = subprocess.run([sys.executable, "-c", code], env={**env, "PHOTOSEEK_THREADS": "1"}, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[1]"
+
+
+def test_overlapping_single_query_scopes_keep_one_thread_until_the_last_closes():
+    """The server scores lone queries on several threads at once: one closing must not give BLAS
+    its threads back under another that is still scoring."""
+    import numpy as np
+
+    np.ones(4) @ np.ones(4)  # BLAS loaded
+    first, second = threads.blas_threads(single=True), threads.blas_threads(single=True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert _blas_threads() == {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == set(threads._blas().budget.values())  # the budget again (2 on 2 cores)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -105,28 +107,53 @@ def load_faiss() -> ModuleType:
     return faiss
 
 
-@cache
-def _blas() -> Any:
-    """threadpoolctl's handle on the BLAS libraries loaded now, each capped once at `usable_cpus`.
+@dataclass
+class _Blas:
+    """The BLAS libraries loaded now (threadpoolctl's controllers), their budget, and how many
+    single-query scopes are open: the first to open drops BLAS to one thread, the last to close
+    gives the budget back, so concurrent searches (the server's threads) never undo each other."""
 
-    OpenBLAS starts one thread per core of the machine (not of the quota) and spins them between
-    calls; a user's lower OPENBLAS_NUM_THREADS is kept."""
+    libs: list[Any]
+    budget: dict[int, int]
+    single_scopes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, single: bool) -> None:
+        for lib in self.libs:
+            lib.set_num_threads(1 if single else self.budget[id(lib)])
+
+
+@cache
+def _blas() -> _Blas:
+    """The BLAS libraries loaded now, each capped once at `usable_cpus`: OpenBLAS starts one thread
+    per core of the machine (not of the quota) and spins them between calls. A user's lower
+    OPENBLAS_NUM_THREADS is kept."""
     from threadpoolctl import ThreadpoolController
 
-    controller = ThreadpoolController().select(user_api="blas")
-    for lib in controller.lib_controllers:
-        lib.set_num_threads(min(lib.num_threads, usable_cpus()))
-    return controller
+    blas = _Blas(ThreadpoolController().select(user_api="blas").lib_controllers, {})
+    for lib in blas.libs:
+        blas.budget[id(lib)] = min(lib.num_threads, usable_cpus())
+    blas.set(single=False)
+    return blas
 
 
 @contextmanager
 def blas_threads(single: bool) -> Iterator[None]:
-    """BLAS within the thread budget; one thread when `single` (one query's scores): a matrix-vector
-    product is memory-bound, a second thread doubled its CPU at 5k vectors without saving wall time
-    (bench/blas_bench.py). Costs ~30 us, so use it around a whole search, not each product."""
-    controller = _blas()
+    """BLAS within the thread budget; one thread while `single` (one query's scores): a matrix-vector
+    product is memory-bound, and a second thread cost 2-9x the CPU at 5k vectors, more under load
+    (bench/blas_bench.py). A batch runs on the budget (or on one thread while a lone query runs)."""
+    blas = _blas()
     if not single:
         yield
         return
-    with controller.limit(limits=1):
+    with blas.lock:
+        blas.single_scopes += 1
+        if blas.single_scopes == 1:
+            blas.set(single=True)
+    try:
         yield
+    finally:
+        with blas.lock:
+            blas.single_scopes -= 1
+            if blas.single_scopes == 0:
+                blas.set(single=False)
