@@ -82,11 +82,16 @@ def test_updates_are_incremental_and_deletions_never_come_back(catalog, tmp_path
     index = open_index(catalog)
     after = json.loads((tmp_path / "c.db.faiss.json").read_text())
     assert after["epoch"] == stamp["epoch"] and after["rows"] == N + 200  # appended, not rebuilt
+    assert after["tuning"] == stamp["tuning"]  # within 5% of the last recall check: not measured again
     assert len(index) == N + 200 - len(removed)
     gone = {i + 1 for i in range(0, N, 20)}
     for q in _vectors(30, 4):
         assert not gone & set(index.search(q, 50)[0].tolist())
     assert _recall(catalog, _vectors(30, 5)) >= 0.95
+    _add(catalog, N + 200, _vectors(400, 15))  # 5.7% more rows than measured: checked again
+    open_index(catalog)
+    tuning = json.loads((tmp_path / "c.db.faiss.json").read_text())["tuning"]
+    assert tuning["rows"] == N + 600 and tuning["alive"] == N + 600 - len(removed) and tuning["recall"] >= 0.95
 
 
 def test_kill_between_writing_and_stamping_is_detected(catalog, tmp_path):

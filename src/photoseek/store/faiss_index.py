@@ -227,8 +227,10 @@ class FaissIndex:
             files.trained_rows = len(store.ids)
         elif grown:
             add_rows(index, store.matrix, index.ntotal)
-        if grown or tuning is None or tuning.outgrown(store):
+        stale = tuning is None or tuning.outgrown(store)  # built, or changed by 5% since measured
+        if stale:
             tuning = measure(index, store, params)
+        if grown or stale:
             files.save(index, store, params, tuning, changed=grown)
         if tuning.depth is None:
             return ExactIndex(store)
