@@ -7,7 +7,7 @@ it builds the graph as the product does (`faiss_index.build`), runs the recall c
 (`faiss_index.measure`: 200 stored vectors as queries against exact search, efSearch raised until
 recall@10 >= 0.95, exact search when no depth cheaper than a scan gets there), then times 300
 other stored vectors as single queries through the graph at the default depth (40) and at the
-chosen one, and through exact search: recall@10 of each and CPU (process time) and wall ms per
+chosen one (and at any --depths), and through exact search: recall@10 of each and CPU (process time) and wall ms per
 query, with the load average. Faiss and BLAS run on one thread, as a lone query does.
 """
 
@@ -41,7 +41,7 @@ def timed(index: VectorIndex, queries: np.ndarray, truth: list[set[int]]) -> tup
     return sum(len(want & set(f.tolist())) for f, want in zip(found, truth)) / (10 * len(queries)), cpu, wall
 
 
-def one(kind: str, n: int, dim: int) -> None:
+def one(kind: str, n: int, dim: int, extra_depths: list[int]) -> None:
     matrix = data(kind, n, dim)
     store = VectorStore(np.arange(n, dtype=np.int64), matrix, 0, "bench", "bench")
     params = faiss_index.FaissParams()
@@ -56,9 +56,8 @@ def one(kind: str, n: int, dim: int) -> None:
     truth = [set(exact.search(q, 10)[0].tolist()) for q in queries]
     rows = {"exact": timed(exact, queries, truth),
             "graph ef=40": timed(faiss_index.FaissIndex(store, graph, params, 40), queries, truth)}
-    if tuning.depth is not None and tuning.depth != 40:
-        rows[f"graph ef={tuning.depth}"] = timed(faiss_index.FaissIndex(store, graph, params, tuning.depth), queries,
-                                                 truth)
+    for depth in sorted({tuning.depth or 40, *extra_depths} - {40}):
+        rows[f"graph ef={depth}"] = timed(faiss_index.FaissIndex(store, graph, params, depth), queries, truth)
     chosen = f"efSearch {tuning.depth}" if tuning.depth else f"exact (tried up to {tuning.tried})"
     print(f"\n{kind} {n:,} x {dim}: build {built:.1f} s CPU, check {checked:.1f} s CPU; "
           f"check recall@10 {tuning.recall:.3f} -> {chosen}; load {os.getloadavg()[0]:.1f}")
@@ -71,13 +70,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000])
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--kinds", nargs="+", default=["clustered", "uniform"])
+    parser.add_argument("--depths", type=int, nargs="*", default=[],
+                        help="more efSearch values to time, to see where the graph costs as much as the scan")
     args = parser.parse_args()
     load_faiss().omp_set_num_threads(1)
     print(f"load average at start {os.getloadavg()[0]:.1f}, cpus {os.cpu_count()}")
     for dim in args.dims:
         for n in args.sizes:
             for kind in args.kinds:
-                one(kind, n, dim)
+                one(kind, n, dim, args.depths)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,9 @@ EF_LADDER = (40, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 NPROBE_LADDER = (24, 48, 96, 192, 384, 768)
 """Depths tried in turn, from the measured default up, until recall is reached."""
 SCAN_ROWS_PER_DEPTH = 64
-"""A graph search at efSearch e costs about a scan of 64·e vectors (bench/ann_recall_bench.py, dim 64
-to 512): deeper than rows / 64 the graph is no cheaper than exact search, so the ladder stops."""
+"""A graph search at efSearch e costs about a scan of 60-80·e vectors at 64 dimensions, 30·e at 512
+(bench/ann_recall_bench.py --depths): deeper than rows / 64 the graph is no cheaper than exact
+search, so the ladder stops there."""
 IVF_FROM = 10_000
 """IVF-PQ needs this many vectors to train its centroids; smaller sets get HNSW."""
 
@@ -109,9 +110,11 @@ class Tuning:
     depth: int | None
     recall: float
     tried: int
+    """The deepest depth tried (the one whose recall is kept when none reached the target)."""
     queries: int
     rows: int
     alive: int
+    """The graph's rows and the live ones when measured: a change of 5% measures again."""
 
     def outgrown(self, store: VectorStore) -> bool:
         grown = len(store.ids) > (1 + REMEASURE_AFTER) * self.rows
