@@ -11,7 +11,8 @@ from photoseek.store.catalog import escape_undecodable
 
 @app.command()
 def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
-    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files."""
+    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files,
+    and which index answers searches and why (a faiss graph's search depth and measured recall@10)."""
     with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
