@@ -1,4 +1,4 @@
-"""One CPU budget for decoding and inference: affinity, container quota, and the override."""
+"""One CPU budget for decoding, inference and BLAS: affinity, container quota, and the override."""
 
 from __future__ import annotations
 
@@ -75,3 +75,63 @@ def test_faiss_gets_the_same_budget_and_idle_threads_sleep():
 
     assert run(PHOTOSEEK_THREADS="1") == "1 PASSIVE"
     assert run(PHOTOSEEK_THREADS="1", OMP_NUM_THREADS="2", OMP_WAIT_POLICY="ACTIVE") == "2 ACTIVE"  # the user's wins
+
+
+def _blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_one_query_is_scored_on_one_blas_thread_and_a_batch_on_the_budget(monkeypatch):
+    """threadpoolctl's own report, read while the exact index ranks its scores."""
+    import numpy as np
+
+    from photoseek.store import vectors
+
+    seen: list[set[int]] = []
+    real_rank = vectors.rank
+
+    def rank_and_look(*args):
+        seen.append(_blas_threads())
+        return real_rank(*args)
+
+    monkeypatch.setattr(vectors, "rank", rank_and_look)
+    matrix = np.random.default_rng(0).standard_normal((5000, 64)).astype(np.float16)
+    index = vectors.ExactIndex(vectors.VectorStore(np.arange(5000), matrix, 0, "e", "m"))
+    index.search(matrix[0].astype(np.float32), 5)
+    assert seen[-1] == {1}
+    index.search_many(matrix[:3].astype(np.float32), 5)
+    budget = _blas_threads()
+    assert seen[-1] == budget and max(budget) <= threads.usable_cpus()
+
+
+def test_blas_threads_never_exceed_the_budget_and_faiss_blas_is_bounded_too():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from photoseek.store.vectors import ExactIndex, VectorStore; "
+            "from photoseek.threads import load_faiss; from tests.test_threads import _blas_threads; "
+            "load_faiss(); m = np.eye(8, dtype=np.float16); "
+            "ExactIndex(VectorStore(np.arange(8), m, 0, 'e', 'm')).search_many(np.eye(8, dtype=np.float32)[:3], 2); "
+            "print(sorted(_blas_threads()))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "OPENBLAS_"))}
+    pytest.importorskip("faiss")
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "PHOTOSEEK_THREADS": "1"}, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[1]"
+
+
+def test_overlapping_single_query_scopes_keep_one_thread_until_the_last_closes():
+    """The server scores lone queries on several threads at once: one closing must not give BLAS
+    its threads back under another that is still scoring."""
+    import numpy as np
+
+    np.ones(4) @ np.ones(4)  # BLAS loaded
+    first, second = threads.blas_threads(single=True), threads.blas_threads(single=True)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert _blas_threads() == {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == set(threads._blas().budget.values())  # the budget again (2 on 2 cores)

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,16 +32,16 @@ from photoseek.search.modes import choose_mode
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
     IndexConfig,
-    load_config,
+    describe_index,
     open_index,
     remove_catalog,
     require_extra,
-    resolve,
     save_config,
 )
 from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
+from photoseek.store.vectors import IndexInfo
 from photoseek.text.caption import make_captioner
 from photoseek.text.embedder import TextEmbedder, load_text_embedder
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
@@ -99,6 +99,8 @@ class Status:
     db_bytes: int
     failures: list[Failure]
     vector_index: str
+    vector_search: IndexInfo | None = None
+    """What really answers searches (a faiss catalog may be searched exactly) and why."""
     model_path: str | None = None
     """The model directory the catalog remembers (None for a named model)."""
     text_model: str | None = None
@@ -124,6 +126,7 @@ class Status:
             "dim": self.dim,
             "db_bytes": self.db_bytes,
             "vector_index": self.vector_index,
+            "vector_search": asdict(self.vector_search) if self.vector_search else None,
             "model_path": self.model_path,
             "text_model": self.text_model,
             "providers": self.providers,
@@ -716,6 +719,7 @@ class ImageIndex:
         return undo_moves(self.catalog, manifest)
 
     def status(self) -> Status:
+        search = describe_index(self.catalog)
         return Status(
             db_path=str(self.catalog.path),
             roots=self.catalog.roots(),
@@ -724,7 +728,8 @@ class ImageIndex:
             dim=self.catalog.dim,
             db_bytes=self.catalog.file_size(),
             failures=self.catalog.failures(),
-            vector_index=resolve(load_config(self.catalog), self.catalog.count()),
+            vector_index=search.backend,
+            vector_search=search,
             model_path=self.catalog.model_source or None,
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 THREADS_ENV = "PHOTOSEEK_THREADS"
 """Set to a number to override the detected CPU budget (for shared machines and benchmarks)."""
@@ -93,6 +99,61 @@ def load_faiss() -> ModuleType:
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(usable_cpus()))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    first = "faiss" not in sys.modules
     import faiss
 
+    if first:
+        _blas.cache_clear()  # faiss brings its own OpenBLAS: bound it too
     return faiss
+
+
+@dataclass
+class _Blas:
+    """The BLAS libraries loaded now (threadpoolctl's controllers), their budget, and how many
+    single-query scopes are open: the first to open drops BLAS to one thread, the last to close
+    gives the budget back, so concurrent searches (the server's threads) never undo each other."""
+
+    libs: list[Any]
+    budget: dict[int, int]
+    single_scopes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, single: bool) -> None:
+        for lib in self.libs:
+            lib.set_num_threads(1 if single else self.budget[id(lib)])
+
+
+@cache
+def _blas() -> _Blas:
+    """The BLAS libraries loaded now, each capped once at `usable_cpus`: OpenBLAS starts one thread
+    per core of the machine (not of the quota) and spins them between calls. A user's lower
+    OPENBLAS_NUM_THREADS is kept."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = _Blas(ThreadpoolController().select(user_api="blas").lib_controllers, {})
+    for lib in blas.libs:
+        blas.budget[id(lib)] = min(lib.num_threads, usable_cpus())
+    blas.set(single=False)
+    return blas
+
+
+@contextmanager
+def blas_threads(single: bool) -> Iterator[None]:
+    """BLAS within the thread budget; one thread while `single` (one query's scores): a matrix-vector
+    product is memory-bound, and a second thread cost 2-9x the CPU at 5k vectors, more under load
+    (bench/blas_bench.py). A batch runs on the budget (or on one thread while a lone query runs)."""
+    blas = _blas()
+    if not single:
+        yield
+        return
+    with blas.lock:
+        blas.single_scopes += 1
+        if blas.single_scopes == 1:
+            blas.set(single=True)
+    try:
+        yield
+    finally:
+        with blas.lock:
+            blas.single_scopes -= 1
+            if blas.single_scopes == 0:
+                blas.set(single=False)

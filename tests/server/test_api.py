@@ -135,6 +135,9 @@ def test_status_health_and_docs(client, library: Library):
     status = client.get("/api/status").json()
     assert status["images"] == len(library.ids) and status["auth"] is False
     assert status["folders"] == status["roots"] and status["files"] == []
+    assert status["vector_index"] == "exact"
+    assert status["vector_search"] == {"backend": "exact", "kind": "exact", "reason": "auto: exact below 50,000 images",
+                                       "depth": None, "depth_setting": None, "recall_at_10": None}
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")

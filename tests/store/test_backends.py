@@ -157,7 +157,13 @@ def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
 
 def test_status_shows_the_backend(library):
     _, db, backend = library
-    assert run_json("status", "--db", db)["vector_index"] == backend
+    status = run_json("status", "--db", db)
+    assert status["vector_index"] == status["vector_search"]["backend"] == backend
+    # 17 photos: a faiss catalog this small is scanned, and status says so and why
+    want = {"exact": ("exact", "chosen with --index exact"), "faiss": ("exact", "below 10,000 a scan"),
+            "qdrant": ("qdrant", "Qdrant at")}[backend]
+    assert status["vector_search"]["kind"] == want[0] and want[1] in status["vector_search"]["reason"]
+    assert f"Index: {backend}" in " ".join(run_cli("status", "--db", db).split())
 
 
 def test_moving_the_catalog_folder_keeps_working(library, tmp_path):

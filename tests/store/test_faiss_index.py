@@ -1,6 +1,8 @@
-"""The faiss backend on a few thousand clustered random vectors written straight into the catalog:
-the approximate path agrees with exact search, follows changes incrementally, and survives a
-kill mid-update (detected and repaired, never trusted)."""
+"""The faiss backend on clustered and uniform random vectors written straight into the catalog:
+the approximate path agrees with exact search, follows changes incrementally, survives a kill
+mid-update (detected and repaired, never trusted), checks its own recall (raising the search
+depth or falling back to exact search, as `status` says), and leaves small catalogs to exact
+search."""
 
 from __future__ import annotations
 
@@ -9,18 +11,27 @@ import json
 import numpy as np
 import pytest
 
-from photoseek.store.backends import IndexConfig, open_index, save_config
+from photoseek.store.backends import IndexConfig, describe_index, open_index, save_config
 from photoseek.store.catalog import Catalog, NewImage
+from photoseek.store.faiss_index import FaissIndex, FaissParams
 from photoseek.store.vectors import ExactIndex
+from tests.helpers import run_cli, run_json
 
 faiss = pytest.importorskip("faiss")
 DIM = 32
+N = 10_500
+"""Just above `FaissParams.graph_from`: the smallest catalog that gets a graph."""
 
 
-def _vectors(n: int, seed: int) -> np.ndarray:
+def _vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    means = np.random.default_rng(99).standard_normal((20, DIM))
-    v = (means[rng.integers(0, 20, n)] + 0.5 * rng.standard_normal((n, DIM))).astype(np.float32)
+    means = np.random.default_rng(99).standard_normal((20, dim))
+    v = (means[rng.integers(0, 20, n)] + 0.5 * rng.standard_normal((n, dim))).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _uniform(n: int, seed: int, dim: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
@@ -36,7 +47,7 @@ def catalog(tmp_path):
     with Catalog(tmp_path / "c.db") as catalog:
         catalog.bind_model("m", DIM)
         save_config(catalog, IndexConfig(backend="faiss"))
-        _add(catalog, 0, _vectors(3000, 1))
+        _add(catalog, 0, _vectors(N, 1))
         yield catalog
 
 
@@ -54,9 +65,10 @@ def _recall(catalog: Catalog, queries: np.ndarray, allowed: np.ndarray | None = 
 
 
 def test_ann_agrees_with_exact_with_and_without_filters(catalog):
+    assert isinstance(open_index(catalog), FaissIndex)
     queries = _vectors(50, 2)
     assert _recall(catalog, queries) >= 0.95
-    ids = np.arange(1, 3001)
+    ids = np.arange(1, N + 1)
     assert _recall(catalog, queries, ids[ids % 2 == 0]) >= 0.95  # graph search behind a selector
     assert _recall(catalog, queries, ids[:30]) == 1.0  # small set: scored exactly, never starved
 
@@ -64,29 +76,34 @@ def test_ann_agrees_with_exact_with_and_without_filters(catalog):
 def test_updates_are_incremental_and_deletions_never_come_back(catalog, tmp_path):
     open_index(catalog)
     stamp = json.loads((tmp_path / "c.db.faiss.json").read_text())
-    _add(catalog, 3000, _vectors(200, 3))
-    removed = [f"/p/{i}.jpg" for i in range(0, 3000, 10)]
+    _add(catalog, N, _vectors(200, 3))
+    removed = [f"/p/{i}.jpg" for i in range(0, N, 20)]  # 5% dead: masked, below the share that rebuilds
     catalog.write_batch([], removed=removed)
     index = open_index(catalog)
     after = json.loads((tmp_path / "c.db.faiss.json").read_text())
-    assert after["epoch"] == stamp["epoch"] and after["rows"] == 3200  # appended, not rebuilt
-    assert len(index) == 3200 - len(removed)
-    gone = {i + 1 for i in range(0, 3000, 10)}
+    assert after["epoch"] == stamp["epoch"] and after["rows"] == N + 200  # appended, not rebuilt
+    assert after["tuning"] == stamp["tuning"]  # within 5% of the last recall check: not measured again
+    assert len(index) == N + 200 - len(removed)
+    gone = {i + 1 for i in range(0, N, 20)}
     for q in _vectors(30, 4):
         assert not gone & set(index.search(q, 50)[0].tolist())
     assert _recall(catalog, _vectors(30, 5)) >= 0.95
+    _add(catalog, N + 200, _vectors(400, 15))  # 5.7% more rows than measured: checked again
+    open_index(catalog)
+    tuning = json.loads((tmp_path / "c.db.faiss.json").read_text())["tuning"]
+    assert tuning["rows"] == N + 600 and tuning["alive"] == N + 600 - len(removed) and tuning["recall"] >= 0.95
 
 
 def test_kill_between_writing_and_stamping_is_detected(catalog, tmp_path):
     open_index(catalog)
     stamp_path = tmp_path / "c.db.faiss.json"
     old_stamp = stamp_path.read_text()
-    _add(catalog, 3000, _vectors(100, 6))
+    _add(catalog, N, _vectors(100, 6))
     open_index(catalog)
     stamp_path.write_text(old_stamp)  # the new index file landed, its stamp did not
     (tmp_path / "c.db.faiss.tmp").write_bytes(b"half-written")
     assert _recall(catalog, _vectors(30, 7)) >= 0.95
-    assert json.loads(stamp_path.read_text())["rows"] == 3100
+    assert json.loads(stamp_path.read_text())["rows"] == N + 100
 
 
 def test_stale_or_corrupt_files_are_rebuilt(catalog, tmp_path):
@@ -110,3 +127,89 @@ def test_ef_search_follows_collection_size():
     assert ef_search_for(1_000_000) == 384
     assert ef_search_for(50_000_000) == EF_SEARCH_BY_SIZE[-1][1]
     assert ef_search_for(30_000) < ef_search_for(1_000_000)
+
+
+def _catalog(path, vectors: np.ndarray, kind: str = "hnsw") -> Catalog:
+    catalog = Catalog(path)
+    catalog.bind_model("m", vectors.shape[1])
+    save_config(catalog, IndexConfig(backend="faiss", faiss_kind=kind))
+    _add(catalog, 0, vectors)
+    return catalog
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_a_small_catalog_grown_with_deletions_ranks_as_a_clean_rebuild(tmp_path, kind):
+    """Issue 21.22: 330 vectors, 50 deleted, grown over several runs. Below `graph_from` faiss is
+    not worth it and the catalog is searched exactly, so it ranks exactly as a fresh build."""
+    vectors = _vectors(380, 11)
+    with _catalog(tmp_path / "grown.db", vectors[:200], kind) as grown:
+        open_index(grown)
+        for start in (200, 290):
+            _add(grown, start, vectors[start : start + 90])
+            grown.write_batch([], removed=[f"/p/{i}.jpg" for i in range(start - 190, start - 165)])
+            open_index(grown)
+        index = open_index(grown)
+        assert len(index) == 330 and not (tmp_path / "grown.db.faiss").exists()
+        alive = sorted(set(range(380)) - set(range(10, 35)) - set(range(100, 125)))
+        with _catalog(tmp_path / "clean.db", vectors[alive], kind) as clean:
+            rebuilt = open_index(clean)
+            for q in _vectors(20, 12):
+                got, got_scores = index.search(q, 10)
+                want, want_scores = rebuilt.search(q, 10)
+                assert [alive[i - 1] for i in want] == [i - 1 for i in got]
+                assert np.array_equal(got_scores, want_scores)
+        info = describe_index(grown)
+        assert (info.backend, info.kind) == ("faiss", "exact") and "below 10,000" in info.reason
+
+
+def test_dead_rows_past_the_share_rebuild_the_graph(catalog, tmp_path):
+    _add(catalog, N, _vectors(1500, 14))
+    open_index(catalog)
+    stamp = json.loads((tmp_path / "c.db.faiss.json").read_text())
+    removed = list(range(0, N + 1500, 8))  # 12.5% dead: past the share
+    catalog.write_batch([], removed=[f"/p/{i}.jpg" for i in removed])
+    index = open_index(catalog)
+    after = json.loads((tmp_path / "c.db.faiss.json").read_text())
+    assert after["epoch"] != stamp["epoch"] and after["rows"] == N + 1500 - len(removed) == len(index)
+    assert after["tuning"]["alive"] == len(index) and after["tuning"]["recall"] >= 0.95
+    assert _recall(catalog, _vectors(30, 13)) >= 0.95
+
+
+def test_recall_is_checked_and_the_depth_raised_on_uniform_vectors(tmp_path):
+    """Uniform random vectors are HNSW's worst case: at the default depth (40) it finds ~0.91 of
+    the true top 10 here; the check raises efSearch until the sample reaches 0.95."""
+    with _catalog(tmp_path / "c.db", _uniform(20_000, 21, 64)) as catalog:
+        index = open_index(catalog)
+        assert isinstance(index, FaissIndex) and index.depth > FaissParams().rerank
+        tuning = json.loads((tmp_path / "c.db.faiss.json").read_text())["tuning"]
+        assert tuning["depth"] == index.depth and tuning["recall"] >= 0.95 and tuning["queries"] == 200
+        shallow = FaissIndex(index.store, index.index, index.params, FaissParams().rerank)
+        exact = ExactIndex(index.store)
+        queries = _uniform(20_000, 21, 64)[1::97]  # other stored vectors than the check's sample
+        hits = {"chosen": 0, "shallow": 0}
+        for q in queries:
+            want = set(exact.search(q, 10)[0].tolist())
+            hits["chosen"] += len(want & set(index.search(q, 10)[0].tolist()))
+            hits["shallow"] += len(want & set(shallow.search(q, 10)[0].tolist()))
+        assert hits["chosen"] / (10 * len(queries)) >= 0.93 > hits["shallow"] / (10 * len(queries))
+        status = run_json("status", "--db", tmp_path / "c.db")["vector_search"]
+        assert status["kind"] == "hnsw" and status["depth"] == index.depth
+        assert status["depth_setting"] == "efSearch" and status["recall_at_10"] == tuning["recall"]
+
+
+def test_a_graph_that_misses_falls_back_to_exact_search_and_says_so(tmp_path):
+    """256-d uniform vectors: no efSearch cheaper than a scan reaches 0.95, so searches are exact."""
+    vectors = _uniform(10_000, 31, 256)
+    with _catalog(tmp_path / "c.db", vectors) as catalog:
+        index = open_index(catalog)
+        assert isinstance(index, ExactIndex)
+        q = _uniform(1, 32, 256)[0]
+        assert index.search(q, 10)[0].tolist() == (np.argsort(-(vectors @ q))[:10] + 1).tolist()
+        tuning = json.loads((tmp_path / "c.db.faiss.json").read_text())["tuning"]
+        assert tuning["depth"] is None and tuning["recall"] < 0.95
+        assert isinstance(open_index(catalog), ExactIndex)  # remembered, not measured again
+        status = run_json("status", "--db", tmp_path / "c.db")
+        assert status["vector_index"] == "faiss" and status["vector_search"]["kind"] == "exact"
+        assert "missed" in status["vector_search"]["reason"]
+        text = " ".join(run_cli("status", "--db", tmp_path / "c.db").split())
+        assert "Index: faiss: exact (the hnsw index missed: recall@10 0." in text and "searching exactly)" in text

@@ -11,7 +11,8 @@ from photoseek.store.catalog import escape_undecodable
 
 @app.command()
 def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
-    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files."""
+    """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files,
+    and which index answers searches and why (a faiss graph's search depth and measured recall@10)."""
     with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
@@ -27,7 +28,7 @@ def _print_status(info: Status) -> None:
     out.print(f"Runs on: {', '.join(info.providers)} (ONNX Runtime; choose with --device)")
     out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
-    out.print(f"Index:   {info.vector_index}")
+    out.print(f"Index:   {_index_line(info)}", highlight=False)
     folders = escape(", ".join(map(escape_undecodable, info.folders)))
     out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: photoseek index FOLDER)")))
     if info.files:
@@ -38,3 +39,12 @@ def _print_status(info: Status) -> None:
             out.print(f"  {escape(escape_undecodable(failure.path))}: {escape(failure.reason)}", highlight=False)
 
 
+
+
+def _index_line(info: Status) -> str:
+    """The backend, what really searches when that differs (a faiss catalog may scan), and why."""
+    search = info.vector_search
+    if search is None:
+        return info.vector_index
+    kind = "" if search.kind == search.backend else f": {search.kind}"
+    return f"{search.backend}{kind} ({escape(search.reason)})"

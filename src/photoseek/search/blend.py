@@ -20,6 +20,7 @@ from photoseek.models.session import many_runs
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TextStore
+from photoseek.threads import blas_threads
 
 MODE = "clip-hybrid"
 
@@ -38,7 +39,8 @@ class BlendedVectors:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(ids, cosines) of the best `k` images, among those matching `filters`."""
         ids, matrix = self.matrix()
-        scores = matrix @ vector.astype(np.float32)
+        with blas_threads(single=True):
+            scores = matrix @ vector.astype(np.float32)
         keep = ~np.isin(ids, list(exclude_ids))
         if filters:
             keep &= np.isin(ids, self.catalog.filter_ids(filters))

@@ -165,6 +165,15 @@ class SearchQueueOut(BaseModel):
     searches: int = Field(description="Searches run in those batches (searches / batches = mean batch size).")
 
 
+class VectorSearchOut(BaseModel):
+    backend: str = Field(description="The index chosen: exact, faiss or qdrant.")
+    kind: str = Field(description="What really searches: exact, hnsw, ivfpq or qdrant.")
+    reason: str = Field(description="Why, e.g. the graph's measured recall@10 and depth.")
+    depth: Optional[int] = Field(None, description="The graph's search depth (efSearch or nprobe).")
+    depth_setting: Optional[str] = Field(None, description="What depth sets: efSearch or nprobe.")
+    recall_at_10: Optional[float] = Field(None, description="recall@10 against exact search, measured on a sample.")
+
+
 class StatusOut(BaseModel):
     images: int
     roots: list[FileText] = Field(description="Every folder and single file given to `index`.")
@@ -178,6 +187,8 @@ class StatusOut(BaseModel):
     job: Optional[str] = Field(description="Id of the indexing job running now, if any.")
     search_queue: SearchQueueOut
     watching: bool = Field(False, description="Whether the server keeps the index current (serve --watch).")
+    vector_index: Optional[str] = Field(None, description="The index chosen: exact, faiss or qdrant.")
+    vector_search: Optional[VectorSearchOut] = Field(None, description="What really answers searches, and why.")
 
 
 class ReportOut(BaseModel):

@@ -1,7 +1,8 @@
 """Which vector index serves a catalog: chosen at index time, remembered in the catalog.
 
     exact   numpy/faiss brute force over the float16 store (exact, no extra files)
-    faiss   FAISS HNSW (or IVF-PQ) with exact re-ranking (extra `faiss`)
+    faiss   FAISS HNSW (or IVF-PQ) with exact re-ranking (extra `faiss`); exact below 10k images
+            or when the graph's measured recall falls short (`describe_index` says which)
     qdrant  the Qdrant vector database, server or local mode (extra `qdrant`)
     auto    exact below AUTO_FAISS_THRESHOLD images, faiss above (when installed)
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import Catalog
-from photoseek.store.vectors import ExactIndex, VectorIndex
+from photoseek.store.vectors import ExactIndex, IndexInfo, VectorIndex
 from photoseek.threads import load_faiss
 
 BACKENDS = ("auto", "exact", "faiss", "qdrant")
@@ -97,6 +98,24 @@ def resolve(config: IndexConfig, count: int) -> str:
     except ImportError:
         return "exact"
     return "faiss"
+
+
+def describe_index(catalog: Catalog) -> IndexInfo:
+    """What answers this catalog's searches and why, without opening the index (for `status`)."""
+    config = load_config(catalog)
+    count = catalog.count()
+    backend = resolve(config, count)
+    if backend == "faiss":
+        from photoseek.store.faiss_index import FaissParams, describe
+
+        return describe(catalog.path, count, FaissParams(kind=config.faiss_kind))
+    if backend == "qdrant":
+        return IndexInfo("qdrant", "qdrant", f"Qdrant at {config.qdrant_url or config.qdrant_path}")
+    if config.backend == "exact":
+        return IndexInfo("exact", "exact", "chosen with --index exact")
+    if count < AUTO_FAISS_THRESHOLD:
+        return IndexInfo("exact", "exact", f"auto: exact below {AUTO_FAISS_THRESHOLD:,} images")
+    return IndexInfo("exact", "exact", "auto: faiss is not installed (pip install 'photoseek[faiss]')")
 
 
 def open_index(catalog: Catalog) -> VectorIndex:

@@ -4,17 +4,23 @@ The graph holds 8-bit scalar-quantised vectors (about half the memory of float16
 top candidates it finds are re-scored from the float16 store, so scores and order are
 those of the exact index. Row numbers are the faiss labels: new and changed embeddings
 are appended to the graph, dead rows (deleted or superseded) are masked out with a
-selector, and the store's compaction (a new epoch) triggers a rebuild. The index file
-and its stamp are written to temporary names and renamed, stamp last, and the stamp
-names the epoch and row count the file reflects, so a killed update is detected and
-repaired, never trusted.
+selector, and once `FaissParams.dead_fraction` of the rows are dead the store is compacted
+(a new epoch), which rebuilds the graph. The index file and its stamp are written to
+temporary names and renamed, stamp last, and the stamp names the epoch and row count the
+file reflects, so a killed update is detected and repaired, never trusted.
+
+A graph is never trusted blind either: when it is built or has grown, recall@10 is measured
+on a sample of stored vectors against exact search, the search depth (efSearch, nprobe) is
+raised until it reaches `TARGET_RECALL`, and if no depth cheaper than a scan gets there the
+catalog is searched exactly. The depth and recall are kept in the stamp, shown by `status`.
+Collections below `FaissParams.graph_from` are searched exactly: a scan costs no more there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +28,16 @@ import numpy as np
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
-from photoseek.store.vectors import VectorStore, bitmap_selector, rank, score_rows
-from photoseek.threads import load_faiss
+from photoseek.store.vectors import (
+    ExactIndex,
+    IndexInfo,
+    VectorIndex,
+    VectorStore,
+    bitmap_selector,
+    rank,
+    score_rows,
+)
+from photoseek.threads import blas_threads, load_faiss
 
 EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (
     (10_000, 24),
@@ -34,11 +48,14 @@ EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = (
 )
 """(collection size, efSearch): the smallest efSearch that gave recall@10 >= 0.95 at that size in
 bench/search_bench.py (clustered 512-d vectors, M=16, docs/benchmarks.md "ANN settings that follow
-the collection"). Harder to search as it grows: 24 suffices up to 100k, 300k needs 64, 1M 384."""
+the collection"). Harder to search as it grows: 24 suffices up to 100k, 300k needs 64, 1M 384.
+Only a starting point: the graph searches at least `FaissParams.rerank` (40) deep, since faiss
+raises efSearch to the number of candidates asked for, and the recall check (`measure`) raises it
+further where the collection's own vectors need it."""
 
 
 def ef_search_for(count: int) -> int:
-    """efSearch for a graph of `count` vectors: the setting of the next measured size up, so a
+    """The measured efSearch for a graph of `count` vectors: the setting of the next measured size up, so a
     collection between two measured sizes gets at least the recall measured at the larger."""
     for size, ef in EF_SEARCH_BY_SIZE:
         if count <= size:
@@ -46,11 +63,29 @@ def ef_search_for(count: int) -> int:
     return EF_SEARCH_BY_SIZE[-1][1]
 
 
+TARGET_RECALL = 0.95
+"""recall@10 against exact search that a graph must reach on the sample to be used."""
+RECALL_QUERIES = 200
+"""Stored vectors used as queries when recall is measured (the exact side costs 200 scans)."""
+REMEASURE_AFTER = 0.05
+"""Measure again once the graph's rows or the live images changed by this share since."""
+EF_LADDER = (40, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+NPROBE_LADDER = (24, 48, 96, 192, 384, 768)
+"""Depths tried in turn, from the measured default up, until recall is reached."""
+SCAN_ROWS_PER_DEPTH = 64
+"""A graph search at efSearch e costs about a scan of 60-80·e vectors at 64 dimensions, 30·e at 512
+(bench/ann_recall_bench.py --depths): deeper than rows / 64 the graph is no cheaper than exact
+search, so the ladder stops there."""
+IVF_FROM = 10_000
+"""IVF-PQ needs this many vectors to train its centroids; smaller sets get HNSW."""
+
+
 @dataclass(frozen=True)
 class FaissParams:
-    """Knobs measured in bench/search_bench.py (docs/benchmarks.md). efSearch follows the collection's
-    size (`ef_search_for`) unless set. Re-ranking more than the top 40 graph candidates changed no
-    result: the 8-bit codes already order them well."""
+    """Knobs measured in bench/search_bench.py (docs/benchmarks.md). The depth starts at
+    `ef_search_for(size)` (or `nprobe`) and is raised by the recall check unless `ef_search` is set.
+    Re-ranking more than the top 40 graph candidates changed no result: the 8-bit codes already
+    order them well; the graph always searches at least that deep."""
 
     kind: str = "hnsw"
     m: int = 16
@@ -60,6 +95,30 @@ class FaissParams:
     nprobe: int = 24
     exact_below: int = 4_000
     """Filtered sets this small are scored exactly (cheaper than walking the graph)."""
+    graph_from: int = 10_000
+    """Catalogs with fewer live images are searched exactly: a scan of 10k float16 vectors costs
+    about what the graph does with its re-ranking (docs/benchmarks.md), and needs no graph."""
+    dead_fraction: float = 0.10
+    """Compact the store and rebuild the graph once this share of its rows is dead: dead nodes
+    stay in the graph, cost search time and steer results away from a clean build's."""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The outcome of a recall check: the depth chosen (None: exact search) and what was measured."""
+
+    depth: int | None
+    recall: float
+    tried: int
+    """The deepest depth tried (the one whose recall is kept when none reached the target)."""
+    queries: int
+    rows: int
+    alive: int
+    """The graph's rows and the live ones when measured: a change of 5% measures again."""
+
+    def outgrown(self, store: VectorStore) -> bool:
+        grown = len(store.ids) > (1 + REMEASURE_AFTER) * self.rows
+        return grown or abs(store.live_count - self.alive) > REMEASURE_AFTER * self.alive
 
 
 def import_faiss() -> object:
@@ -73,10 +132,15 @@ def import_faiss() -> object:
     return faiss
 
 
+def graph_kind(params: FaissParams, count: int) -> str:
+    """The index a build makes for `count` rows: IVF-PQ only once there is enough to train it."""
+    return "ivfpq" if params.kind == "ivfpq" and count >= IVF_FROM else "hnsw"
+
+
 def new_index(dim: int, count: int, params: FaissParams) -> object:
     """An empty, untrained index of the chosen kind sized for `count` vectors."""
     faiss = import_faiss()
-    if params.kind == "ivfpq" and count >= 10_000:
+    if graph_kind(params, count) == "ivfpq":
         nlist = int(np.clip(4 * np.sqrt(count), 64, 65536))
         return faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 8}x8", faiss.METRIC_INNER_PRODUCT)
     index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, params.m, faiss.METRIC_INNER_PRODUCT)
@@ -98,27 +162,50 @@ def add_rows(index: object, matrix: np.ndarray, start: int) -> None:
         index.add(np.asarray(matrix[begin : begin + 65536], dtype=np.float32))
 
 
-def candidates(index: object, query: np.ndarray, k: int, params: FaissParams, selector: object | None) -> np.ndarray:
-    """Row numbers of the approximate top-`k`, best first."""
+def is_hnsw(index: object) -> bool:
+    return isinstance(index, import_faiss().IndexHNSW)
+
+
+def default_depth(index: object, params: FaissParams) -> int:
+    """The depth searched before any recall check: efSearch by size (never below the re-ranking
+    request, which faiss would raise it to anyway), or nprobe."""
+    if not is_hnsw(index):
+        return params.nprobe
+    return max(params.ef_search or ef_search_for(index.ntotal), params.rerank)
+
+
+def depths(index: object, live: int, params: FaissParams) -> list[int]:
+    """Depths the recall check tries, shallowest first, none deeper than a scan is worth."""
+    first = default_depth(index, params)
+    if is_hnsw(index):
+        if params.ef_search:
+            return [first]
+        cap = max(first, live // SCAN_ROWS_PER_DEPTH)
+        return [first, *(ef for ef in EF_LADDER if first < ef <= cap)]
+    return [first, *(n for n in NPROBE_LADDER if first < n <= import_faiss().extract_index_ivf(index).nlist // 4)]
+
+
+def candidates(index: object, query: np.ndarray, k: int, depth: int, selector: object | None) -> np.ndarray:
+    """Row numbers of the approximate top-`k`, best first, searching `depth` deep."""
     faiss = import_faiss()
-    if isinstance(index, faiss.IndexHNSW):
-        ef_search = params.ef_search or ef_search_for(index.ntotal)
-        search_params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(ef_search, k))
+    if is_hnsw(index):
+        search_params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(depth, k))
     else:
-        search_params = faiss.SearchParametersIVF(sel=selector, nprobe=params.nprobe)
+        search_params = faiss.SearchParametersIVF(sel=selector, nprobe=depth)
     _, rows = index.search(np.asarray(query, dtype=np.float32)[None], k, params=search_params)
     return rows[0][rows[0] >= 0]
 
 
 class FaissIndex:
-    """The faiss graph plus the store it was built over."""
+    """The faiss graph plus the store it was built over, searched `depth` deep."""
 
     filters_inside = False
 
-    def __init__(self, store: VectorStore, index: object | None, params: FaissParams) -> None:
+    def __init__(self, store: VectorStore, index: object, params: FaissParams, depth: int | None = None) -> None:
         self.store = store
         self.index = index
         self.params = params
+        self.depth = depth or default_depth(index, params)
         self._alive = np.flatnonzero(store.ids >= 0)
         has_dead = len(self._alive) < len(store.ids)
         self._alive_selector = bitmap_selector(self._alive, len(store.ids)) if has_dead else None
@@ -127,22 +214,30 @@ class FaissIndex:
         return len(self._alive)
 
     @classmethod
-    def open(cls, catalog: Catalog, params: FaissParams | None = None) -> FaissIndex:
-        """Bring the index file up to date with the catalog (incrementally when it can)."""
+    def open(cls, catalog: Catalog, params: FaissParams | None = None) -> VectorIndex:
+        """Bring the graph up to date with the catalog (incrementally when it can) and check its
+        recall; an exact index where the graph would not pay off or misses too much."""
         params = params or FaissParams()
+        store = VectorStore.sync(catalog, compact_above=params.dead_fraction)
+        if store.live_count < params.graph_from:
+            return ExactIndex(store)
         import_faiss()
-        store = VectorStore.sync(catalog)
         files = _IndexFiles(catalog.path)
-        index = files.load(store, params)
-        if len(store.ids) == 0:
-            return cls(store, None, params)
+        index, tuning = files.load(store, params)
+        grown = index is None or index.ntotal < len(store.ids)
         if index is None:
             index = build(store.matrix, params)
-            files.save(index, store, params, trained_rows=len(store.ids))
-        elif index.ntotal < len(store.ids):
+            files.trained_rows = len(store.ids)
+        elif grown:
             add_rows(index, store.matrix, index.ntotal)
-            files.save(index, store, params, trained_rows=files.trained_rows)
-        return cls(store, index, params)
+        stale = tuning is None or tuning.outgrown(store)  # built, or changed by 5% since measured
+        if stale:
+            tuning = measure(index, store, params)
+        if grown or stale:
+            files.save(index, store, params, tuning, changed=grown)
+        if tuning.depth is None:
+            return ExactIndex(store)
+        return cls(store, index, params, tuning.depth)
 
     def close(self) -> None:
         """Nothing to release: the graph is an in-memory copy."""
@@ -154,15 +249,19 @@ class FaissIndex:
         allowed_ids: np.ndarray | None = None,
         filters: SearchFilters | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        with blas_threads(single=True):
+            return self._search(query, k, allowed_ids)
+
+    def _search(self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         rows, selector = self._alive, self._alive_selector
         if allowed_ids is not None:
             rows = self.store.rows_of(allowed_ids)
             if len(rows) <= self.params.exact_below:
                 return self._exact(query, k, rows)
             selector = bitmap_selector(rows, len(self.store.ids))
-        if self.index is None or k <= 0:
+        if k <= 0:
             return self._exact(query, 0, rows)
-        found = candidates(self.index, query, max(k, self.params.rerank), self.params, selector)
+        found = candidates(self.index, query, max(k, self.params.rerank), self.depth, selector)
         if len(found) < min(k, len(rows)):
             # The graph ran dry inside a narrow filter: score the filtered set exactly, never return fewer.
             return self._exact(query, k, rows)
@@ -173,36 +272,102 @@ class FaissIndex:
         return rank(self.store.ids[rows], score_rows(self.store.matrix, query, rows), k)
 
 
+def measure(index: object, store: VectorStore, params: FaissParams, k: int = 10) -> Tuning:
+    """recall@k of searches through the graph for stored vectors spread over the collection,
+    against exact search, at each depth in turn until `TARGET_RECALL`: the shallowest depth that
+    reaches it, or None (search exactly) with the recall of the deepest one tried."""
+    alive = np.flatnonzero(store.ids >= 0)
+    picked = alive[np.linspace(0, len(alive) - 1, min(RECALL_QUERIES, len(alive))).astype(np.int64)]
+    queries = np.asarray(store.matrix[picked], dtype=np.float32)
+    truth = exact_top(store, queries, k)
+    recall, depth = 0.0, 0
+    for depth in depths(index, len(alive), params):
+        graph = FaissIndex(store, index, params, depth)
+        hits = sum(len(np.intersect1d(graph.search(q, k)[0], want)) for q, want in zip(queries, truth))
+        recall = hits / sum(len(want) for want in truth)
+        if recall >= TARGET_RECALL:
+            return Tuning(depth, recall, depth, len(queries), len(store.ids), len(alive))
+    return Tuning(None, recall, depth, len(queries), len(store.ids), len(alive))
+
+
+_TRUTH_CHUNK_ROWS = 16384
+
+
+def exact_top(store: VectorStore, queries: np.ndarray, k: int) -> list[np.ndarray]:
+    """The exact top-k ids of each query, ranked as every backend ranks them; the store is read in
+    chunks, so memory stays bounded at any size (an exact index would copy all of it)."""
+    keep = k + 8  # a margin, so float rounding in the block product cannot change the final top k
+    best_rows = np.empty((len(queries), 0), dtype=np.int64)
+    best = np.empty((len(queries), 0), dtype=np.float32)
+    for start in range(0, len(store.ids), _TRUTH_CHUNK_ROWS):
+        stop = min(start + _TRUTH_CHUNK_ROWS, len(store.ids))
+        scores = queries @ np.asarray(store.matrix[start:stop], dtype=np.float32).T
+        scores[:, store.ids[start:stop] < 0] = -np.inf
+        best = np.concatenate([best, scores], axis=1)
+        best_rows = np.concatenate([best_rows, np.broadcast_to(np.arange(start, stop), scores.shape)], axis=1)
+        if best.shape[1] > keep:
+            top = np.argpartition(-best, keep - 1, axis=1)[:, :keep]
+            best, best_rows = np.take_along_axis(best, top, 1), np.take_along_axis(best_rows, top, 1)
+    return [rank(store.ids[rows], score_rows(store.matrix, q, rows), k)[0] for q, rows in zip(queries, best_rows)]
+
+
+def describe(db_path: Path, live: int, params: FaissParams) -> IndexInfo:
+    """What answers this faiss catalog's searches and why, from the stamp (faiss is not loaded)."""
+    if live < params.graph_from:
+        return IndexInfo("faiss", "exact", f"{live:,} images: below {params.graph_from:,} a scan is as fast as a graph")
+    try:
+        stamp = json.loads(_IndexFiles(db_path).stamp_path.read_text())
+        built, tuning = stamp["built"], Tuning(**stamp["tuning"])
+        if stamp["kind"] != params.kind:
+            raise KeyError("kind")
+    except (OSError, ValueError, KeyError, TypeError):
+        kind = graph_kind(params, live)
+        return IndexInfo("faiss", kind, "the graph is built and checked by the next index or search")
+    setting = "efSearch" if built == "hnsw" else "nprobe"
+    measured = f"recall@10 {tuning.recall:.3f} on {tuning.queries} sample queries"
+    if tuning.depth is None:
+        return IndexInfo("faiss", "exact", f"the {built} index missed: {measured} at {setting} {tuning.tried}, "
+                         f"below {TARGET_RECALL}; searching exactly", None, setting, tuning.recall)
+    note = "" if built == params.kind else f"; IVF-PQ from {IVF_FROM:,} images"
+    return IndexInfo("faiss", built, f"{measured} at {setting} {tuning.depth}{note}", tuning.depth, setting,
+                     tuning.recall)
+
+
 class _IndexFiles:
     def __init__(self, db_path: Path) -> None:
         self.index_path = db_path.with_name(db_path.name + ".faiss")
         self.stamp_path = db_path.with_name(db_path.name + ".faiss.json")
         self.trained_rows = 0
 
-    def load(self, store: VectorStore, params: FaissParams) -> object | None:
-        """The saved index if it was built over this store's epoch and is not outgrown."""
+    def load(self, store: VectorStore, params: FaissParams) -> tuple[object | None, Tuning | None]:
+        """The saved index and its last recall check, if it was built over this store's epoch and
+        is not outgrown."""
         faiss = import_faiss()
         try:
             stamp = json.loads(self.stamp_path.read_text())
             if (stamp["epoch"], stamp["kind"]) != (store.epoch, params.kind):
-                return None
+                return None, None
             if not stamp["rows"] <= len(store.ids) <= 2 * max(stamp["trained_rows"], 1000):
-                return None  # quantiser ranges and IVF centroids were fitted to far fewer rows
+                return None, None  # quantiser ranges and IVF centroids were fitted to far fewer rows
+            tuning = Tuning(**stamp["tuning"]) if stamp.get("tuning") else None
             index = faiss.read_index(str(self.index_path))
-        except (OSError, ValueError, KeyError, RuntimeError):
-            return None
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError):
+            return None, None
         if index.ntotal != stamp["rows"] or index.d != store.matrix.shape[1]:
-            return None
+            return None, None
         self.trained_rows = stamp["trained_rows"]
-        return index
+        return index, tuning
 
-    def save(self, index: object, store: VectorStore, params: FaissParams, trained_rows: int) -> None:
+    def save(self, index: object, store: VectorStore, params: FaissParams, tuning: Tuning, changed: bool) -> None:
+        """Write the index (when `changed`) and then its stamp, each to a temporary name renamed."""
         faiss = import_faiss()
-        stamp = {"epoch": store.epoch, "kind": params.kind, "rows": int(index.ntotal), "trained_rows": trained_rows}
-        tmp = self.index_path.with_name(self.index_path.name + ".tmp")
+        stamp = {"epoch": store.epoch, "kind": params.kind, "built": "hnsw" if is_hnsw(index) else "ivfpq",
+                 "rows": int(index.ntotal), "trained_rows": self.trained_rows, "tuning": asdict(tuning)}
         try:
-            faiss.write_index(index, str(tmp))
-            os.replace(tmp, self.index_path)
+            if changed:
+                tmp = self.index_path.with_name(self.index_path.name + ".tmp")
+                faiss.write_index(index, str(tmp))
+                os.replace(tmp, self.index_path)
             tmp_stamp = self.stamp_path.with_name(self.stamp_path.name + ".tmp")
             tmp_stamp.write_text(json.dumps(stamp))
             os.replace(tmp_stamp, self.stamp_path)

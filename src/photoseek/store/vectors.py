@@ -21,12 +21,26 @@ import numpy as np
 
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
-from photoseek.threads import load_faiss
+from photoseek.threads import blas_threads, load_faiss
 
 COMPACT_DEAD_FRACTION = 0.25
 """Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
 
 _NUMPY_CHUNK_ROWS = 16384
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What answers a catalog's searches, for `status`: the backend chosen, the index that really
+    searches (exact, hnsw, ivfpq, qdrant) and why, and for a graph its depth and measured recall."""
+
+    backend: str
+    kind: str
+    reason: str
+    depth: int | None = None
+    depth_setting: str | None = None
+    """What `depth` sets: efSearch (HNSW) or nprobe (IVF-PQ)."""
+    recall_at_10: float | None = None
 
 
 class VectorIndex(Protocol):
@@ -71,17 +85,20 @@ class VectorStore:
     def live_count(self) -> int:
         return int(np.count_nonzero(self.ids >= 0))
 
+    @property
+    def dead_fraction(self) -> float:
+        return 1 - self.live_count / len(self.ids) if len(self.ids) else 0.0
+
     @classmethod
-    def sync(cls, catalog: Catalog) -> VectorStore:
-        """The store brought up to date with the catalog; persisted when the folder allows."""
+    def sync(cls, catalog: Catalog, compact_above: float = COMPACT_DEAD_FRACTION) -> VectorStore:
+        """The store brought up to date with the catalog, rewritten (a new epoch) once more than
+        `compact_above` of its rows are dead; persisted when the folder allows."""
         files = _StoreFiles(catalog.path)
         generation = catalog.generation()
         store = files.load(catalog.model_id or "", catalog.dim or 0)
-        if store is not None and store.generation == generation:
-            return store
-        if store is not None:
+        if store is not None and store.generation != generation:
             store = store._updated(catalog, files, generation)
-        if store is None or len(store.ids) > 64 and store.live_count < (1 - COMPACT_DEAD_FRACTION) * len(store.ids):
+        if store is None or len(store.ids) > 64 and store.dead_fraction > compact_above:
             ids, matrix = catalog.all_embeddings()
             store = files.write_full(ids, matrix.astype(np.float16), generation, catalog.model_id or "")
         return store
@@ -291,6 +308,10 @@ class ExactIndex:
         k = min(k, len(rows))
         if k <= 0:
             return [(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)) for _ in queries]
+        with blas_threads(single=len(queries) == 1):
+            return self._search_rows(queries, k, rows)
+
+    def _search_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         found: list[np.ndarray] = []
         for start in range(0, len(queries), _QUERY_BLOCK):
             block = queries[start : start + _QUERY_BLOCK]

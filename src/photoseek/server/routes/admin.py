@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from photoseek.server.schemas import (
     ReportOut,
     SearchQueueOut,
     StatusOut,
+    VectorSearchOut,
     WatchBatchOut,
     WatchOut,
 )
@@ -48,7 +50,8 @@ async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching
         job=jobs.running,
         search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
                                     searches=batcher.batched),
-        watching=watching is not None,
+        watching=watching is not None, vector_index=info.vector_index,
+        vector_search=VectorSearchOut(**asdict(info.vector_search)) if info.vector_search else None,
     )
 
 
