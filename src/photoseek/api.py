@@ -32,10 +32,10 @@ from photoseek.search.modes import choose_mode
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
     IndexConfig,
+    check_usable,
     load_config,
     open_index,
     remove_catalog,
-    require_extra,
     resolve,
     save_config,
 )
@@ -344,7 +344,7 @@ class ImageIndex:
         """
         _existing(roots)
         if vector_index is not None:
-            require_extra(vector_index)  # before --rebuild forgets any embedding
+            check_usable(vector_index)  # before --rebuild forgets any embedding
         # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
         taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
         if not rebuild and self._model_name and self.catalog.count():
