@@ -500,13 +500,14 @@ class ImageIndex:
         self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
         self.texts.sync()
 
-    def tag(self, image: str | Path | int, tags: Sequence[str]) -> None:
-        """Add tags (searchable words) to an image; tags it already has are kept once."""
+    def tag(self, image: str | Path | int, tags: Sequence[str]) -> list[str]:
+        """Add tags (searchable words) to an image; tags it already has are kept once. Returns all its tags."""
         record = self._record(image)
         current = self.texts.get(record.content_hash, "note", TAGS_MODEL) or ""
         merged = dict.fromkeys([*filter(None, current.split(", ")), *(t.strip() for t in tags if t.strip())])
         self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
         self.texts.sync()
+        return list(merged)
 
     def import_captions(self, csv_path: str | Path) -> ImportReport:
         """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
