@@ -99,8 +99,11 @@ def test_an_error_under_json_is_one_json_object_on_stdout(name, missing):
     _json_error(invoke(*FAILING[name](missing), "--json"))
 
 
-def test_the_error_code_names_the_kind_of_error(missing):
+def test_the_error_code_names_the_kind_of_error(missing, tmp_path, tiny_clip_dir):
     assert _json_error(invoke("search", "red", "--db", missing, "--json"))["error"] == "error"
+    (tmp_path / "empty").mkdir()
+    run_json("index", tmp_path / "empty", "--db", tmp_path / "e.db", "--model-path", tiny_clip_dir)
+    assert _json_error(invoke("search", "red", "--db", tmp_path / "e.db", "--json"))["error"] == "empty_index"
     assert _json_error(invoke("models", "download", "not/a valid name", "--json"))["error"] == "model_not_available"
 
 
