@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -71,6 +73,8 @@ IMPORTED_MODEL = "imported-captions"
 """Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
 TEXT_MODEL_SETTING = "text_model"
 """The catalog setting that remembers `--text-model`."""
+NOTICES_SETTING = "notices_given"
+"""The catalog setting that lists the advice already given for it (said once per catalog, not per run)."""
 
 log = logging.getLogger("photoseek")
 _UNPROBED = object()
@@ -296,7 +300,7 @@ class ImageIndex:
     def text_model(self) -> TextEmbedder:
         if self._text_model is None:
             self._text_model = self._load_text_model()
-            self._say_if_text_model_differs()
+            self._remember(self._remember_text_model)  # a text model asked for and found is the catalog's own
         return self._text_model
 
     def _load_text_model(self) -> TextEmbedder:
@@ -308,13 +312,24 @@ class ImageIndex:
             )
         return load_text_embedder(name)
 
-    def _say_if_text_model_differs(self) -> None:
-        stored = self.catalog.setting(TEXT_MODEL_SETTING)
-        if self._text_model_asked and stored and stored != self._text_model_asked:
-            self._text_probe.say_once(
-                f"Using text model {self._text_model_asked} here; this catalog's text model is {stored} "
-                f"(`photoseek index --text-model {self._text_model_asked} FOLDER` makes the new one its own)."
-            )
+    def _remember(self, write: Callable[[], None]) -> None:
+        """Keep a setting in the catalog; a catalog this process cannot write still searches."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            log.debug("Not remembered (the catalog cannot be written: %s)", exc)
+
+    def _say(self, notice: str | None, once_per_catalog: bool) -> None:
+        """A notice, once per process; advice (`once_per_catalog`) once per catalog, remembered in it."""
+        if not notice or notice in self._text_probe.said:
+            return
+        if once_per_catalog:
+            given = json.loads(self.catalog.setting(NOTICES_SETTING) or "[]")
+            if notice in given:
+                self._text_probe.said.add(notice)
+                return
+            self._remember(lambda: self.catalog.set_setting(NOTICES_SETTING, json.dumps([*given, notice])))
+        self._text_probe.say_once(notice)
 
     def index(
         self,
@@ -647,7 +662,7 @@ class ImageIndex:
             text_model_named=self._text_model_name is not None,
             query_has_text=any(t.kind == "text" for q in built for t in q.terms),
         )
-        self._text_probe.say_once(choice.notice)
+        self._say(choice.notice, choice.once_per_catalog)
         mode, weights = choice.mode, choice.weights
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
@@ -754,6 +769,9 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)
         model = self.model
         self._check_model(model)
+        source = self._model_source()
+        if source and source != self.catalog.model_source:  # e.g. the model folder was moved: its new place
+            self._remember(lambda: self.catalog.bind_model(model.model_id, model.dim, source=source))
         return model
 
     def _check_model(self, model: ClipModel) -> None:

@@ -123,7 +123,8 @@ TextModelOption = Annotated[
     Optional[str],
     typer.Option(
         "--text-model",
-        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); `index` makes it the catalog's own.",
+        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); once it loads, the catalog "
+        "remembers it.",
     ),
 ]
 CaptionModelOption = Annotated[
