@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,32 @@ def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_wo
     assert all((out / rel).is_file() for rel in REQUIRED_FILES)
     (tmp_path / "plain").mkdir()
     assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode, "readable as any new folder is (umask)"
+
+
+NO_HUB = "http://127.0.0.1:9"
+"""The discard port: nothing listens, so the Hub cannot be reached."""
+AFTER_IMPORTS_S = 20
+"""How long a refusal may take beyond importing torch and open_clip (it used to take 33-88 s of retries)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "needs", "network"),
+    [
+        (["ViT-B-32", "--pretrained", "openai"], "timm/vit_base_patch32_clip_224.openai", {"HF_HUB_OFFLINE": "1"}),
+        (["xlm-roberta-base-ViT-B-32", "--random-weights"], "xlm-roberta-base", {"HF_ENDPOINT": NO_HUB}),
+    ],
+    ids=["pretrained-offline", "hf-text-tower-unreachable"],
+)
+def test_export_without_the_hub_fails_in_seconds_saying_what_to_do(args, needs, network, tmp_path: Path) -> None:
+    from tests.hubcache import clean_env, run_photoseek, seconds_to_import
+
+    env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"), **network)
+    floor = seconds_to_import("torch", "open_clip", env=env)
+    started = time.monotonic()
+    done = run_photoseek("models", "export", *args, "--out", str(tmp_path / "out"), env=env)
+    assert time.monotonic() - started < floor + AFTER_IMPORTS_S
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"needs {needs} from the Hugging Face Hub" in done.stderr
+    assert str(tmp_path / "hub") in done.stderr  # where to copy a connected machine's cache
+    assert not (tmp_path / "out").exists()
