@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
+from photoseek.errors import ModelNotAvailableError  # noqa: E402
 from photoseek.models.export import ExportError, export_open_clip  # noqa: E402
 from photoseek.models.layout import REQUIRED_FILES  # noqa: E402
 
@@ -57,7 +58,7 @@ def test_needs_weights_choice_and_known_arch(tmp_path: Path) -> None:
 def test_hf_tokenizer_arch_fails_clearly_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ExportError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
+    with pytest.raises(ModelNotAvailableError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
         export_open_clip("ViT-B-16-SigLIP2", tmp_path / "siglip", random_weights=True)
     assert not (tmp_path / "siglip").exists()
 

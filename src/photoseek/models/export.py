@@ -117,7 +117,7 @@ def _check_hub(open_clip: ModuleType, arch: str, pretrained: str | None, model_c
         "Run the same command on a machine with internet access, then copy its Hugging Face cache "
         f"to {constants.HF_HUB_CACHE} here (or point HF_HUB_CACHE at the copy); `photoseek models export` "
         "output is a folder you can copy and use with --model-path. Or choose a CLIP BPE architecture with "
-        "--random-weights (ViT-B-32, ViT-B-16, ViT-L-14, RN50), which needs no download."
+        "--random-weights, which needs no download: ViT-B-32, ViT-B-16, ViT-L-14 or RN50."
     )
 
 
