@@ -184,3 +184,19 @@ def test_models_download_prints_json(tiny_clip_dir, tmp_path):
     payload = json.loads(fetched.stdout)
     assert payload["kind"] == "clip" and payload["name"] is None and payload["cache"] == str(tmp_path / "hub")
     assert (Path(payload["path"]) / "visual" / "model.onnx").is_file()
+
+
+def test_an_interrupt_under_json_is_a_json_object_with_status_130(tmp_path, tiny_clip_config, monkeypatch):
+    pytest.importorskip("open_clip")
+
+    def interrupted(*args: object) -> bool:
+        raise KeyboardInterrupt  # Ctrl+C while the text tower is written
+
+    monkeypatch.setattr("photoseek.models.export._export_text_tower", interrupted)
+    out = tmp_path / "tiny"
+    result = invoke(
+        "models", "export", "tiny", "--out", out, "--random-weights", "--arch-config", tiny_clip_config, "--json"
+    )
+    payload = _json_error(result, status=130)
+    assert payload == {"error": "interrupted", "detail": f"Interrupted: nothing was written to {out}; run the "
+                       "same command again."}

@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from photoseek import __version__
 from photoseek.errors import PhotoseekError
@@ -27,7 +28,7 @@ _JSON_ASKED = "photoseek.json"
 """Context meta key: `--json` is among the command line's words (meta is shared by nested contexts)."""
 
 
-class JsonErrorsGroup(typer.core.TyperGroup):
+class JsonErrorsGroup(TyperGroup):
     """Under `--json`, a usage error (a missing argument, an unknown option, a bad value) is a JSON
     error object on stdout too, like every other error (see `fail`)."""
 
@@ -209,11 +210,17 @@ def said_on_interrupt(consequence: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        if json_wanted():
-            print_json({"error": "interrupted", "detail": f"Interrupted: {consequence}"}, indent=None)
-        else:
-            err.print(f"[yellow]Interrupted[/]: {escape(consequence)}", highlight=False)
-        raise typer.Exit(130) from None
+        stop_interrupted(f"Interrupted: {consequence}")
+
+
+def stop_interrupted(message: str) -> NoReturn:
+    """End an interrupted command with exit status 130 and one line saying what it leaves behind
+    (`{"error": "interrupted", "detail": message}` on stdout under --json)."""
+    if json_wanted():
+        print_json({"error": "interrupted", "detail": message}, indent=None)
+    else:
+        err.print(f"[yellow]{escape(message)}[/]", highlight=False)
+    raise typer.Exit(130) from None
 
 
 def fail(message: str, status: int = 1, kind: str = "error") -> NoReturn:
