@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -47,3 +48,11 @@ def run_photoseek(
     return subprocess.run(
         [sys.executable, "-m", "photoseek", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def seconds_to_import(*modules: str, env: dict[str, str]) -> float:
+    """Wall time of a fresh process that imports `modules`: the floor under any command that needs
+    them, so a bound on "fails within seconds" holds on a loaded machine too."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", f"import {', '.join(modules)}"], env=env, check=True, timeout=300)
+    return time.monotonic() - started

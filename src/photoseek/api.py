@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -32,10 +34,10 @@ from photoseek.search.modes import choose_mode
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
     IndexConfig,
+    check_usable,
     describe_index,
     open_index,
     remove_catalog,
-    require_extra,
     save_config,
 )
 from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_path
@@ -71,6 +73,8 @@ IMPORTED_MODEL = "imported-captions"
 """Imported captions are a note of their own too: `import-captions` never replaces a `describe`."""
 TEXT_MODEL_SETTING = "text_model"
 """The catalog setting that remembers `--text-model`."""
+NOTICES_SETTING = "notices_given"
+"""The catalog setting that lists the advice already given for it (said once per catalog, not per run)."""
 
 log = logging.getLogger("photoseek")
 _UNPROBED = object()
@@ -299,7 +303,7 @@ class ImageIndex:
     def text_model(self) -> TextEmbedder:
         if self._text_model is None:
             self._text_model = self._load_text_model()
-            self._say_if_text_model_differs()
+            self._remember(self._remember_text_model)  # a text model asked for and found is the catalog's own
         return self._text_model
 
     def _load_text_model(self) -> TextEmbedder:
@@ -311,13 +315,24 @@ class ImageIndex:
             )
         return load_text_embedder(name)
 
-    def _say_if_text_model_differs(self) -> None:
-        stored = self.catalog.setting(TEXT_MODEL_SETTING)
-        if self._text_model_asked and stored and stored != self._text_model_asked:
-            self._text_probe.say_once(
-                f"Using text model {self._text_model_asked} here; this catalog's text model is {stored} "
-                f"(`photoseek index --text-model {self._text_model_asked} FOLDER` makes the new one its own)."
-            )
+    def _remember(self, write: Callable[[], None]) -> None:
+        """Keep a setting in the catalog; a catalog this process cannot write still searches."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            log.debug("Not remembered (the catalog cannot be written: %s)", exc)
+
+    def _say(self, notice: str | None, once_per_catalog: bool) -> None:
+        """A notice, once per process; advice (`once_per_catalog`) once per catalog, remembered in it."""
+        if not notice or notice in self._text_probe.said:
+            return
+        if once_per_catalog:
+            given = json.loads(self.catalog.setting(NOTICES_SETTING) or "[]")
+            if notice in given:
+                self._text_probe.said.add(notice)
+                return
+            self._remember(lambda: self.catalog.set_setting(NOTICES_SETTING, json.dumps([*given, notice])))
+        self._text_probe.say_once(notice)
 
     def index(
         self,
@@ -347,7 +362,7 @@ class ImageIndex:
         """
         _existing(roots)
         if vector_index is not None:
-            require_extra(vector_index)  # before --rebuild forgets any embedding
+            check_usable(vector_index)  # before --rebuild forgets any embedding
         # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
         taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
         if not rebuild and self._model_name and self.catalog.count():
@@ -503,13 +518,14 @@ class ImageIndex:
         self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
         self.texts.sync()
 
-    def tag(self, image: str | Path | int, tags: Sequence[str]) -> None:
-        """Add tags (searchable words) to an image; tags it already has are kept once."""
+    def tag(self, image: str | Path | int, tags: Sequence[str]) -> list[str]:
+        """Add tags (searchable words) to an image; tags it already has are kept once. Returns all its tags."""
         record = self._record(image)
         current = self.texts.get(record.content_hash, "note", TAGS_MODEL) or ""
         merged = dict.fromkeys([*filter(None, current.split(", ")), *(t.strip() for t in tags if t.strip())])
         self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
         self.texts.sync()
+        return list(merged)
 
     def import_captions(self, csv_path: str | Path) -> ImportReport:
         """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
@@ -649,7 +665,7 @@ class ImageIndex:
             text_model_named=self._text_model_name is not None,
             query_has_text=any(t.kind == "text" for q in built for t in q.terms),
         )
-        self._text_probe.say_once(choice.notice)
+        self._say(choice.notice, choice.once_per_catalog)
         mode, weights = choice.mode, choice.weights
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
@@ -758,6 +774,9 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)
         model = self.model
         self._check_model(model)
+        source = self._model_source()
+        if source and source != self.catalog.model_source:  # e.g. the model folder was moved: its new place
+            self._remember(lambda: self.catalog.bind_model(model.model_id, model.dim, source=source))
         return model
 
     def _check_model(self, model: ClipModel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
+from photoseek.errors import ModelNotAvailableError  # noqa: E402
 from photoseek.models.export import ExportError, export_open_clip  # noqa: E402
 from photoseek.models.layout import REQUIRED_FILES  # noqa: E402
 
@@ -56,7 +58,7 @@ def test_needs_weights_choice_and_known_arch(tmp_path: Path) -> None:
 def test_hf_tokenizer_arch_fails_clearly_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ExportError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
+    with pytest.raises(ModelNotAvailableError, match="ViT-B-32, ViT-B-16, ViT-L-14 or RN50"):
         export_open_clip("ViT-B-16-SigLIP2", tmp_path / "siglip", random_weights=True)
     assert not (tmp_path / "siglip").exists()
 
@@ -99,3 +101,32 @@ def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_wo
     assert all((out / rel).is_file() for rel in REQUIRED_FILES)
     (tmp_path / "plain").mkdir()
     assert out.stat().st_mode == (tmp_path / "plain").stat().st_mode, "readable as any new folder is (umask)"
+
+
+NO_HUB = "http://127.0.0.1:9"
+"""The discard port: nothing listens, so the Hub cannot be reached."""
+AFTER_IMPORTS_S = 20
+"""How long a refusal may take beyond importing torch and open_clip (it used to take 33-88 s of retries)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "needs", "network"),
+    [
+        (["ViT-B-32", "--pretrained", "openai"], "timm/vit_base_patch32_clip_224.openai", {"HF_HUB_OFFLINE": "1"}),
+        (["xlm-roberta-base-ViT-B-32", "--random-weights"], "xlm-roberta-base", {"HF_ENDPOINT": NO_HUB}),
+    ],
+    ids=["pretrained-offline", "hf-text-tower-unreachable"],
+)
+def test_export_without_the_hub_fails_in_seconds_saying_what_to_do(args, needs, network, tmp_path: Path) -> None:
+    from tests.hubcache import clean_env, run_photoseek, seconds_to_import
+
+    env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"), **network)
+    floor = seconds_to_import("torch", "open_clip", env=env)
+    started = time.monotonic()
+    done = run_photoseek("models", "export", *args, "--out", str(tmp_path / "out"), env=env)
+    assert time.monotonic() - started < floor + AFTER_IMPORTS_S
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"needs {needs} from the Hugging Face Hub" in done.stderr
+    assert str(tmp_path / "hub") in done.stderr  # where to copy a connected machine's cache
+    assert not (tmp_path / "out").exists()

@@ -293,6 +293,96 @@ def test_serve_passes_its_text_model_on(library, tmp_path):
             pass
 
 
+def _second_minilm(own_minilm: Path, tmp_path: Path) -> Path:
+    """Another folder holding the same text model (a user's copy): a different text model setting."""
+    other = tmp_path / "other-minilm"
+    other.mkdir()
+    for item in own_minilm.iterdir():
+        (other / item.name).symlink_to(item.resolve())
+    return other
+
+
+def _text_signal_used(db: Path, *flags: object) -> tuple[bool, str]:
+    result = invoke("search", "lighthouse", "--db", db, "--explain", "--json", "--min-score", "0", *flags)
+    assert result.exit_code == 0, result.output
+    return "text" in json.loads(result.stdout)["results"][0]["signals"], result.stderr
+
+
+def test_search_remembers_its_text_model_and_says_a_change_once(library, own_minilm, no_text_extra, tmp_path):
+    _, db = library
+    assert run_json("status", "--db", db)["text_model"] is None
+    used, said = _text_signal_used(db, "--text-model", own_minilm)
+    assert used and said == ""
+    assert run_json("status", "--db", db)["text_model"] == str(own_minilm.resolve())
+    used, said = _text_signal_used(db)  # no flag: the remembered model, not the (missing) default
+    assert used and TEXT_EXTRA not in said
+    other = _second_minilm(own_minilm, tmp_path)
+    used, said = _text_signal_used(db, "--text-model", other)
+    assert used and said.count("text model is now") == 1 and str(other) in said
+    used, said = _text_signal_used(db, "--text-model", other)
+    assert used and said == ""  # the same choice again: nothing to say
+    assert run_json("status", "--db", db)["text_model"] == str(other.resolve())
+
+
+def test_a_text_model_that_fails_is_not_remembered(library, own_minilm, no_text_extra, tmp_path):
+    _, db = library
+    run_json("index", library[0], "--db", db, "--text-model", own_minilm)
+    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
+    assert run_json("status", "--db", db)["text_model"] == str(own_minilm.resolve())
+
+
+def test_search_and_similar_remember_a_moved_model_folder(tmp_path, tiny_clip_dir):
+    first = tmp_path / "models" / "clip"
+    shutil.copytree(tiny_clip_dir, first)
+    root = _photos(tmp_path / "photos")
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", first)
+    moved = tmp_path / "elsewhere" / "clip"
+    moved.parent.mkdir()
+    first.rename(moved)
+    assert str(first) in run_cli("search", "red", "--db", db, expect=1)  # the error names the old place
+    assert len(run_json("search", "red", "--db", db, "--model-path", moved, "--mode", "clip")["results"]) == 7
+    assert run_json("status", "--db", db)["model_path"] == str(moved)
+    assert len(run_json("search", "red", "--db", db, "--mode", "clip")["results"]) == 7  # no flag needed now
+    again = tmp_path / "third" / "clip"
+    again.parent.mkdir()
+    moved.rename(again)
+    query = shutil.copy(root / "red.jpg", tmp_path / "query.jpg")  # not indexed: the model encodes it
+    assert run_json("similar", query, "--db", db, "--model-path", again)["results"]
+    assert run_json("status", "--db", db)["model_path"] == str(again)
+
+
+def test_a_model_path_holding_another_model_is_refused_and_not_remembered(library, tmp_path, tiny_clip_config):
+    pytest.importorskip("open_clip")
+    from photoseek.models.export import export_open_clip
+
+    _, db = library
+    before = run_json("status", "--db", db)["model_path"]
+    other = export_open_clip(
+        TINY_CLIP_ARCH, tmp_path / "other", random_weights=True, arch_config=tiny_clip_config, seed=1
+    )
+    assert "--rebuild" in run_cli("search", "red", "--db", db, "--model-path", other, expect=1)
+    assert run_json("status", "--db", db)["model_path"] == before
+
+
+def test_the_text_model_advice_is_given_once_per_catalog(library, no_text_extra, tmp_path, tiny_clip_dir):
+    root, db = library
+    said = [invoke("search", "lighthouse", "--db", db, "--min-score", "0").stderr for _ in range(3)]
+    assert [s.count(TEXT_EXTRA) for s in said] == [1, 0, 0]
+    other = tmp_path / "other.db"
+    run_json("index", root, "--db", other, "--model-path", tiny_clip_dir)
+    assert invoke("search", "lighthouse", "--db", other, "--min-score", "0").stderr.count(TEXT_EXTRA) == 1
+
+
+def test_a_remembered_text_model_that_is_gone_is_said_on_every_run(library, own_minilm, no_text_extra):
+    root, db = library
+    run_json("index", root, "--db", db, "--text-model", own_minilm)
+    shutil.rmtree(own_minilm)
+    for _ in range(2):  # a setting to fix, not advice: said until fixed
+        result = invoke("search", "lighthouse", "--db", db, "--min-score", "0")
+        assert result.exit_code == 0 and result.stderr.count("is gone") == 1, result.output
+
+
 # -- 3. interactive mode --------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,20 @@ def test_wrong_header_and_onnx_base(tmp_path: Path, shapes_csv: Path, tiny_clip_
         "finetune", "--pairs", shapes_csv, "--out", tmp_path / "m", "--base", tiny_clip_dir, expect=1
     ))
     assert "ONNX model directory" in output and "ViT-B-32:laion2b_s34b_b79k" in output
+
+
+def test_a_pretrained_base_without_the_hub_fails_in_seconds(tmp_path: Path, shapes_csv: Path) -> None:
+    """Offline, `--base ARCH:TAG` is one line saying what to do, not a minute of retries and three tracebacks."""
+    from tests.hubcache import clean_env, run_photoseek, seconds_to_import
+
+    env = clean_env(tmp_path / "home", HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    floor = seconds_to_import("torch", "open_clip", env=env)
+    started = time.monotonic()
+    done = run_photoseek(
+        "finetune", "--pairs", str(shapes_csv), "--out", str(tmp_path / "m"), "--base", "ViT-B-32:openai", env=env
+    )
+    assert time.monotonic() - started < floor + 20
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and "HF_HUB_OFFLINE is set" in error[0] and str(tmp_path / "hub") in error[0]
+    assert not (tmp_path / "m").exists()

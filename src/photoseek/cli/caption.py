@@ -19,6 +19,7 @@ from photoseek.cli.common import (
     app,
     err,
     out,
+    print_json,
     user_errors,
 )
 from photoseek.store.catalog import escape_undecodable
@@ -43,6 +44,11 @@ def caption(
     endpoint: CaptionEndpointOption = None,
     workers: CaptionWorkersOption = DEFAULT_WORKERS,
     timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="JSON on stdout instead of the CSV (which --out still writes): "
+                     '{"captions": [{"file", "caption"}], "failed": [{"path", "reason"}], "out": FILE or null}.'),
+    ] = False,
 ) -> None:
     """Caption images; the CSV feeds `photoseek import-captions` or fine-tuning."""
     with user_errors():
@@ -50,11 +56,19 @@ def caption(
             paths, model=model, prompt=prompt, batch_size=batch_size,
             endpoint=endpoint, workers=workers, timeout_s=timeout,
         )
+    if out_file is not None:
+        with out_file.open("w", newline="", encoding="utf-8") as fh:
+            _write(fh, report.pairs)
+    if as_json:
+        print_json({
+            "captions": [{"file": file, "caption": text} for file, text in report.pairs],
+            "failed": [{"path": f.path, "reason": f.reason} for f in report.failures],
+            "out": str(out_file) if out_file is not None else None,
+        })
+        return
     if out_file is None:
         _write(sys.stdout, report.pairs)
     else:
-        with out_file.open("w", newline="", encoding="utf-8") as fh:
-            _write(fh, report.pairs)
         out.print(f"Wrote {len(report.pairs)} captions to {escape(str(out_file))}.")
     for failure in report.failures:
         shown = escape(escape_undecodable(failure.path))

@@ -7,16 +7,65 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from photoseek import __version__
 from photoseek.errors import PhotoseekError
 
+try:  # typer 0.26+ carries its own copy of click; earlier ones use click itself
+    from typer import _click as click
+    from typer._click.globals import get_current_context
+except ImportError:
+    import click
+    from click import get_current_context
+
+_JSON_ASKED = "photoseek.json"
+"""Context meta key: `--json` is among the command line's words (meta is shared by nested contexts)."""
+
+
+class JsonErrorsGroup(TyperGroup):
+    """Under `--json`, a usage error (a missing argument, an unknown option, a bad value) is a JSON
+    error object on stdout too, like every other error (see `fail`)."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        asked = "--json" in args or bool(parent and parent.meta.get(_JSON_ASKED))
+        with _usage_errors_as_json(asked):
+            ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta[_JSON_ASKED] = asked
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_errors_as_json(bool(ctx.meta.get(_JSON_ASKED))):
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_as_json(asked: bool) -> Iterator[None]:
+    try:
+        yield
+    except click.ClickException as exc:
+        if not asked or exc.__class__.__name__ == "NoArgsIsHelpError":
+            raise
+        print_json({"error": "usage", "detail": _usage_detail(exc)}, indent=None)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _usage_detail(exc: click.ClickException) -> str:
+    """Click's message with the command it is about: "photoseek search: No such option: --nope"."""
+    ctx = getattr(exc, "ctx", None)
+    message = " ".join(exc.format_message().split())
+    return f"{ctx.command_path}: {message.rstrip('.')}. See {ctx.command_path} --help." if ctx else message
+
+
 app = typer.Typer(
+    cls=JsonErrorsGroup,
     help=(
         "Find photos by describing them or by showing an example.\n\n"
         "Start with `photoseek index ~/Pictures`, then `photoseek search \"a dog on a beach\"`."
@@ -75,7 +124,8 @@ TextModelOption = Annotated[
     Optional[str],
     typer.Option(
         "--text-model",
-        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); `index` makes it the catalog's own.",
+        help="sentence-transformers folder or Hub id (default all-MiniLM-L6-v2); once it loads, the catalog "
+        "remembers it.",
     ),
 ]
 CaptionModelOption = Annotated[
@@ -146,12 +196,12 @@ MinScoreOption = Annotated[
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Print our errors as one clear line and exit non-zero, without a traceback."""
+    """Print our errors as one clear line (a JSON error object under --json) and exit non-zero,
+    without a traceback: the one place where errors become exit statuses."""
     try:
         yield
     except PhotoseekError as exc:
-        print_error(str(exc))
-        raise typer.Exit(1) from None
+        fail(str(exc), kind=exc.code)
 
 
 @contextmanager
@@ -160,12 +210,42 @@ def said_on_interrupt(consequence: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err.print(f"[yellow]Interrupted[/]: {escape(consequence)}", highlight=False)
-        raise typer.Exit(130) from None
+        stop_interrupted(f"Interrupted: {consequence}")
 
 
-def print_error(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+def stop_interrupted(message: str) -> NoReturn:
+    """End an interrupted command with exit status 130 and one line saying what it leaves behind
+    (`{"error": "interrupted", "detail": message}` on stdout under --json)."""
+    if json_wanted():
+        print_json({"error": "interrupted", "detail": message}, indent=None)
+    else:
+        err.print(f"[yellow]{escape(message)}[/]", highlight=False)
+    raise typer.Exit(130) from None
+
+
+def fail(message: str, status: int = 1, kind: str = "error") -> NoReturn:
+    """End the command: `message` as one line on stderr, or under --json as
+    `{"error": kind, "detail": message}` on stdout (one line), with exit status `status`."""
+    print_error(message, kind)
+    raise typer.Exit(status)
+
+
+def print_error(message: str, kind: str = "error") -> None:
+    """One error line: on stderr, or as a JSON error object on stdout under --json."""
+    if json_wanted():
+        print_json({"error": kind, "detail": message}, indent=None)
+    else:
+        err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+
+
+def json_wanted() -> bool:
+    """Whether the running command was given --json (its own option, or the word on its command line)."""
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return False
+    if "as_json" in ctx.params:
+        return bool(ctx.params["as_json"])
+    return bool(ctx.meta.get(_JSON_ASKED))
 
 
 def print_json(payload: object, indent: int | None = 2) -> None:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from photoseek.cli.common import JsonOption, app, err, out, parse_weights, print_json, user_errors
+from photoseek.cli.common import JsonOption, app, err, fail, out, parse_weights, print_json, user_errors
 from photoseek.errors import PhotoseekError
 from photoseek.search.fusion import weights_for
 
@@ -156,8 +156,7 @@ def _specs(
 
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        err.print(f"[bold red]Error:[/] unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}.")
-        raise typer.Exit(2)
+        fail(f"unknown mode {unknown[0]!r}; use one of {', '.join(MODES)}.", 2, "usage")
     chosen: list[tuple[str | None, Path | None]] = [(m, None) for m in models]
     chosen += [(None, p) for p in model_paths]
     return [

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, stop_interrupted, user_errors
 
 if TYPE_CHECKING:
     from photoseek.train import FinetuneResult, TrainProgress
@@ -85,8 +85,7 @@ def finetune(
                 )
         except KeyboardInterrupt:
             saved = checkpoints or default_checkpoint_dir(out_dir)
-            err.print(f"Interrupted. Checkpoints are in {saved}: run the same command with --resume to continue.")
-            raise typer.Exit(130) from None
+            stop_interrupted(f"Interrupted. Checkpoints are in {saved}: run the same command with --resume to go on.")
     command = _reindex_command(result.model_dir, db)
     if as_json:
         print_json({**_result_dict(result), "reindex_command": command})

@@ -11,7 +11,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from photoseek.cli.common import DeviceOption, JsonOption, app, err, out, print_json, said_on_interrupt, user_errors
+from photoseek.cli.common import (
+    DeviceOption,
+    JsonOption,
+    app,
+    fail,
+    out,
+    print_json,
+    said_on_interrupt,
+    user_errors,
+)
 from photoseek.cli.index import stop_on_sigterm
 
 _WIDE_TABLE = 140
@@ -85,6 +94,11 @@ def models_download(
         ModelKind,
         typer.Option(help="clip (image search), text (text embedder), caption (--captions) or detector (--objects)."),
     ] = ModelKind.clip,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='JSON on stdout: {"name", "kind", "path" (null for caption and detector '
+                     'models, kept in the Hub cache), "cache"}.'),
+    ] = False,
 ) -> None:
     """Fetch a model into the local cache now, so that later runs work offline.
 
@@ -95,6 +109,11 @@ def models_download(
 
     with user_errors():
         path = _download(kind, name)
+    if as_json:
+        print_json({
+            "name": name, "kind": kind.value, "path": str(path) if path else None, "cache": str(cache_location()),
+        })
+        return
     label = name or "The default model"
     out.print(escape(f"{label} is ready{f' in {path}' if path else ''}."))
     cache = escape(str(cache_location()))
@@ -142,18 +161,23 @@ def models_export(
         Optional[Path], typer.Option(help="JSON architecture config for a custom (e.g. tiny) model.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --random-weights.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON on stdout: {"model_dir", "arch", "pretrained" (null: random)}.')
+    ] = False,
 ) -> None:
     """Export an open_clip model to ONNX for `--model-path` (needs `photoseek[torch]`)."""
     from photoseek.models.export import export_open_clip
 
     if not (pretrained or random_weights):
-        err.print("[bold red]Error:[/] give --pretrained TAG or --random-weights.")
-        raise typer.Exit(2)
+        fail("give --pretrained TAG or --random-weights.", 2, "usage")
     with user_errors(), stop_on_sigterm(), said_on_interrupt(_NOTHING_WRITTEN.format(out_dir)):
         written = export_open_clip(
             arch, out_dir, pretrained=pretrained, random_weights=random_weights,
             arch_config=arch_config, seed=seed,
         )
+    if as_json:
+        print_json({"model_dir": str(written), "arch": arch, "pretrained": pretrained})
+        return
     out.print(escape(f"Model written to {written}. Use it with: photoseek index --model-path {written} DIR"))
 
 
@@ -163,6 +187,9 @@ def models_quantize(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New directory for the INT8 model.")],
     text: Annotated[
         bool, typer.Option("--text", help="Quantize the text tower too (default: image tower only).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON on stdout: {"model_dir", "source", "text" (text tower too)}.')
     ] = False,
 ) -> None:
     """Write an INT8 copy of a model for faster CPU indexing (needs `photoseek[quantize]`).
@@ -175,5 +202,8 @@ def models_quantize(
 
     with user_errors(), stop_on_sigterm(), said_on_interrupt(_NOTHING_WRITTEN.format(out_dir)):
         written = quantize_model(model_dir, out_dir, text=text)
+    if as_json:
+        print_json({"model_dir": str(written), "source": str(model_dir), "text": text})
+        return
     hint = f"photoseek index --rebuild --model-path {written} DIR"
     out.print(escape(f"INT8 model written to {written}. Use it with: {hint}"))

@@ -216,7 +216,7 @@ def _interactive(idx: ImageIndex, options: _Options) -> None:
                 weights=options.weights, explain=options.explain,
             )
         except PhotoseekError as exc:
-            print_error(str(exc))
+            print_error(str(exc), exc.code)
             continue
         _print_results(line, results, idx, options, one_line=True)
 

@@ -20,10 +20,16 @@ def describe(
     image: ImageArgument,
     text: Annotated[str, typer.Argument(help="Your description; replaces the previous one ('' removes it).")],
     db: DbOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON on stdout: {"path", "description" (null once removed)}.')
+    ] = False,
 ) -> None:
     """Attach your own description to an image; search finds it by meaning and by keyword."""
     with user_errors(), ImageIndex(db, create=False) as idx:
         idx.describe(image, text)
+    if as_json:
+        print_json({"path": str(image), "description": text if text.strip() else None})
+        return
     out.print(f"Description {'saved' if text.strip() else 'removed'} for {_shown(image)}.", highlight=False)
 
 
@@ -32,10 +38,16 @@ def tag(
     image: ImageArgument,
     tags: Annotated[list[str], typer.Argument(help="One or more tags.")],
     db: DbOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON on stdout: {"path", "tags" (all the image has now)}.')
+    ] = False,
 ) -> None:
     """Add tags to an image."""
     with user_errors(), ImageIndex(db, create=False) as idx:
-        idx.tag(image, tags)
+        now = idx.tag(image, tags)
+    if as_json:
+        print_json({"path": str(image), "tags": now})
+        return
     out.print(f"Tagged {_shown(image)}: {escape(', '.join(tags))}.", highlight=False)
 
 

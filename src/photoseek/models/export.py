@@ -8,20 +8,26 @@ imported only inside these functions so the default install never needs it.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import ModelNotAvailableError, PhotoseekError
 from photoseek.models import layout
 from photoseek.models.clip_bpe import END_OF_TEXT, START_OF_TEXT, VOCAB_SIZE, build_clip_tokenizer
+from photoseek.models.hub import hub_unreachable
 
 ONNX_OPSET = 18
 _CLIP_PAD_TOKEN = "!"  # id 0: open_clip pads token sequences with zeros
+_OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+"""The files open_clip fetches for an `hf_hub` tag that names no file (safetensors first)."""
+_HF_TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
+"""Any of these in the cache shows that a Hub text tower or tokenizer was fetched before."""
 
 
 class ExportError(PhotoseekError):
@@ -89,9 +95,54 @@ def create_open_clip(
     if pretrained is not None and pretrained not in open_clip.list_pretrained_tags_by_model(arch):
         tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
         raise ExportError(f"open_clip has no pretrained tag {pretrained!r} for {arch}; available: {tags}.")
+    _check_hub(open_clip, arch, pretrained, model_cfg)
     torch.manual_seed(seed)
     model = open_clip.create_model(arch, pretrained=pretrained, require_pretrained=pretrained is not None)
     return OpenClipModel(model, arch, dict(model_cfg), open_clip_model_id(arch, pretrained, seed))
+
+
+def _check_hub(open_clip: ModuleType, arch: str, pretrained: str | None, model_cfg: dict[str, Any]) -> None:
+    """Fail in seconds, saying what to do, when the model needs files from the Hub that its cache
+    lacks and the Hub cannot be reached, instead of after a minute of open_clip's and
+    transformers' retries and three chained tracebacks."""
+    missing = _not_cached(open_clip, arch, pretrained, model_cfg)
+    reason = hub_unreachable() if missing else None
+    if reason is None:
+        return
+    from huggingface_hub import constants
+
+    weights = f" with its {pretrained} weights" if pretrained else ""
+    raise ModelNotAvailableError(
+        f"{arch}{weights} needs {', '.join(missing)} from the Hugging Face Hub, which cannot be used: {reason}. "
+        "Run the same command on a machine with internet access, then copy its Hugging Face cache "
+        f"to {constants.HF_HUB_CACHE} here (or point HF_HUB_CACHE at the copy); `photoseek models export` "
+        "output is a folder you can copy and use with --model-path. Or choose a CLIP BPE architecture with "
+        "--random-weights, which needs no download: ViT-B-32, ViT-B-16, ViT-L-14 or RN50."
+    )
+
+
+def _not_cached(open_clip: ModuleType, arch: str, pretrained: str | None, model_cfg: dict[str, Any]) -> list[str]:
+    """The Hub repositories (or URLs) that `create_model` and the tokenizer would fetch and the cache lacks."""
+    from huggingface_hub import try_to_load_from_cache
+
+    def cached(repo: str, names: Sequence[str]) -> bool:
+        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in names)
+
+    missing: list[str] = []
+    source = open_clip.get_pretrained_cfg(arch, pretrained) if pretrained else {}
+    if source.get("hf_hub") and "file" not in source:
+        repo, name = os.path.split(source["hf_hub"])
+        names = [name, name.rsplit(".", 1)[0] + ".safetensors"] if name else list(_OPEN_CLIP_WEIGHTS)
+        if not cached(repo, names):
+            missing.append(repo)
+    elif source.get("url") and "file" not in source:
+        if not (Path("~/.cache/clip").expanduser() / os.path.basename(source["url"])).is_file():
+            missing.append(source["url"])
+    text_cfg = model_cfg.get("text_cfg", {})
+    for repo in dict.fromkeys(filter(None, (text_cfg.get("hf_model_name"), text_cfg.get("hf_tokenizer_name")))):
+        if not cached(repo, _HF_TEXT_FILES):
+            missing.append(repo)
+    return missing
 
 
 def open_clip_model_id(arch: str, pretrained: str | None, seed: int = 0) -> str:

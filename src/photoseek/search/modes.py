@@ -2,7 +2,7 @@
 
 The default is hybrid once any image has text, else clip. A missing model never makes the default
 fail: without a usable text model (offline and not cached) the default keeps CLIP plus keyword
-(SQLite FTS5 needs no model) and hands back a notice, said once, of what the text model would add. A mode,
+(SQLite FTS5 needs no model) and hands back a notice, given once per catalog, of what the text model would add. A mode,
 text weight or text model the caller asked for is kept as asked, so its failure stays a clear error.
 """
 
@@ -21,6 +21,8 @@ class ModeChoice:
     weights: dict[str, float] | None
     notice: str | None = None
     """Said once per session when the default had to leave a signal out."""
+    once_per_catalog: bool = False
+    """The notice is advice (an optional download), given once per catalog; a setting to fix is said every run."""
 
 
 def choose_mode(
@@ -56,4 +58,4 @@ def choose_mode(
             f"Some images carry text (descriptions, keywords, notes); `{TEXT_MODEL_DOWNLOAD}` (once, 90 MB) adds "
             "ranking by what that text means, not just the words it shares with the query."
         )
-    return ModeChoice("hybrid", {**(weights or {}), "text": 0.0}, notice)
+    return ModeChoice("hybrid", {**(weights or {}), "text": 0.0}, notice, once_per_catalog=not text_model_named)

@@ -72,6 +72,16 @@ def require_extra(config: IndexConfig) -> None:
             ) from None
 
 
+def check_usable(config: IndexConfig) -> None:
+    """`require_extra`, and a Qdrant server that answers within seconds: checked before the catalog
+    switches to it, so a dead or hung server is one line and the catalog keeps the index it had."""
+    require_extra(config)
+    if config.backend == "qdrant" and config.qdrant_url:
+        from photoseek.store.qdrant_index import check_answers
+
+        check_answers(config.qdrant_url)
+
+
 def save_config(catalog: Catalog, config: IndexConfig) -> None:
     """Remember the choice, once its extra is known to be installed: a catalog remembering a
     backend that cannot be opened would refuse every later search."""

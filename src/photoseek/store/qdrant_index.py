@@ -16,6 +16,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -31,6 +32,9 @@ from photoseek.store.vectors import rank, score_rows
 API_KEY_ENV_VAR = "PHOTOSEEK_QDRANT_API_KEY"
 UPSERT_BATCH = 256
 RETRIES = 4
+PROBE_TIMEOUT_S = 5
+"""How long a server may take to answer the first request: a dead or hung server is said in
+seconds, while the client's own timeout (60 s) leaves room for a large upsert on a busy server."""
 _SYNC_KEY = "qdrant_sync"
 T = TypeVar("T")
 
@@ -64,10 +68,49 @@ def connect(url: str | None, path: str | None) -> object:
     from qdrant_client import QdrantClient
 
     if url:
+        check_answers(url)
         return QdrantClient(url=url, api_key=os.environ.get(API_KEY_ENV_VAR) or None, timeout=60)
     if path:
         return QdrantClient(path=str(Path(path).expanduser()))
     raise PhotoseekError("The qdrant index needs --qdrant-url URL or --qdrant-path FOLDER.")
+
+
+def check_answers(url: str) -> None:
+    """One quick request to the server at `url`: one line saying what to do when it is down, hung,
+    not Qdrant or refuses the key, before anything is sent or remembered."""
+    _models()
+    from qdrant_client import QdrantClient
+
+    try:
+        probe = QdrantClient(
+            url=url, api_key=os.environ.get(API_KEY_ENV_VAR) or None, timeout=PROBE_TIMEOUT_S,
+            check_compatibility=False,
+        )
+    except ValueError as exc:
+        raise PhotoseekError(f"{url!r} is not a Qdrant URL ({exc}): write it like http://localhost:6333.") from None
+    with answering(url):
+        try:
+            probe.get_collections()
+        finally:
+            probe.close()
+
+
+@contextmanager
+def answering(url: str | None) -> Iterator[None]:
+    """The client's failures to reach or be understood by the server, as one line saying what to do."""
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if url is None:  # local mode: no server to reach
+        yield
+        return
+    try:
+        yield
+    except (ResponseHandlingException, UnexpectedResponse) as exc:
+        reason = " ".join(str(exc.__cause__ or exc).split()) or type(exc).__name__
+        raise PhotoseekError(
+            f"The Qdrant server at {url} did not answer ({reason[:200]}). Start it or check the URL and "
+            f"${API_KEY_ENV_VAR}, or use the built-in index: photoseek index --index exact FOLDER."
+        ) from None
 
 
 def capture_timestamp(record: ImageRecord) -> float:
@@ -106,6 +149,7 @@ class QdrantIndex:
         self.catalog = catalog
         self.hnsw_ef = hnsw_ef
         self.local = False
+        self.url: str | None = None
 
     def __len__(self) -> int:
         return self.client.count(self.collection, exact=True).count
@@ -113,8 +157,10 @@ class QdrantIndex:
     @classmethod
     def open(cls, catalog: Catalog, *, url: str | None = None, path: str | None = None) -> QdrantIndex:
         index = cls(connect(url, path), _collection_for(catalog), catalog)
+        index.url = url
         index.local = not url  # local mode always searches exactly
-        index.sync(target=url or str(Path(path or "").expanduser().resolve()))
+        with answering(url):
+            index.sync(target=url or str(Path(path or "").expanduser().resolve()))
         return index
 
     def sync(self, target: str) -> None:
@@ -147,12 +193,13 @@ class QdrantIndex:
         filters: SearchFilters | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         models = _models()
-        response = self.client.query_points(
-            self.collection, query=np.asarray(query, dtype=np.float32).tolist(), limit=max(k + 20, 2 * k),
-            query_filter=self._filter(filters) if filters else None,
-            search_params=None if self.local else models.SearchParams(hnsw_ef=max(self.hnsw_ef, 2 * k)),
-            with_payload=False, with_vectors=True,
-        )
+        with answering(self.url):
+            response = self.client.query_points(
+                self.collection, query=np.asarray(query, dtype=np.float32).tolist(), limit=max(k + 20, 2 * k),
+                query_filter=self._filter(filters) if filters else None,
+                search_params=None if self.local else models.SearchParams(hnsw_ef=max(self.hnsw_ef, 2 * k)),
+                with_payload=False, with_vectors=True,
+            )
         points = response.points
         if not points:
             return rank(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), 0)

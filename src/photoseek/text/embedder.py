@@ -79,7 +79,14 @@ class TextEmbedder:
         suffix = "" if self.prompts == Prompts() else f"|q={self.prompts.query}|p={self.prompts.passage}"
         self.model_id = name + suffix
         self.pooling = _read_pooling(folder)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        try:
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot read
+            raise ModelNotAvailableError(
+                f"{folder / 'tokenizer.json'} is not a tokenizer the tokenizers library reads ({exc}). Give a "
+                f"sentence-transformers folder saved with SentenceTransformer.save(), or a Hub id such as "
+                f"{DEFAULT_TEXT_MODEL} (--text-model)."
+            ) from None
         self.tokenizer.enable_truncation(_max_length(folder))
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
         self.session = LazySession(onnx_path)
@@ -144,6 +151,12 @@ def download_text_model(name: str | None = None) -> Path:
 def _resolve_folder(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
+        if not _runnable(path):
+            raise ModelNotAvailableError(
+                f"{path} is not a sentence-transformers model folder: it needs tokenizer.json and one of "
+                f"{', '.join(_MODEL_FILES)}. Give a folder saved with SentenceTransformer.save(), or a Hub id "
+                f"such as {DEFAULT_TEXT_MODEL} (--text-model)."
+            )
         return path.resolve()
     if name.removeprefix("sentence-transformers/") == DEFAULT_TEXT_MODEL:
         bundled = _bundled_default()

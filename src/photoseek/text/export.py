@@ -43,7 +43,14 @@ def export_text_onnx(folder: Path, target: Path) -> Path:
             f"The text model in {folder} has no ONNX file, and exporting one needs torch: "
             "pip install 'photoseek[torch]'. Or use a model that publishes ONNX (the default does)."
         ) from exc
-    model = AutoModel.from_pretrained(folder).eval()
+    try:
+        model = AutoModel.from_pretrained(folder).eval()
+    except (OSError, ValueError) as exc:  # no config, an unknown model type, unreadable weights
+        reason = " ".join(str(exc).split())[:300]
+        raise ModelNotAvailableError(
+            f"transformers cannot load the text model in {folder} ({reason}). Give a sentence-transformers "
+            "folder (saved with SentenceTransformer.save()) or a Hub id such as all-MiniLM-L6-v2 (--text-model)."
+        ) from None
     names = ["input_ids", "attention_mask", "token_type_ids"]
     if getattr(model.config, "type_vocab_size", 0) < 1:
         names = names[:2]
