@@ -672,7 +672,7 @@ class ImageIndex:
         """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
         but every model encodes all the query texts in one call."""
         check_sort(sort, RESULT_SORTS)
-        return [self._sorted(page, sort) for page in self._ranked_many(
+        return [self.sorted_results(page, sort) for page in self._ranked_many(
             queries, k=k, offset=offset, min_score=min_score, filters=filters, mode=mode, weights=weights,
             explain=explain,
         )]
@@ -712,7 +712,9 @@ class ImageIndex:
             min_score=min_score, explain=explain, filters=filters,
         )
 
-    def _sorted(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
+    def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
+        """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""
+        check_sort(sort, RESULT_SORTS)
         captured = capture_times(self.catalog, [r.id for r in results]) if sort in ("date", "oldest") else {}
         return sort_results(results, sort, captured)
 
@@ -741,7 +743,7 @@ class ImageIndex:
         record = self.catalog.get_by_path(str(path.resolve()))
         query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
-        return self._sorted(self.searcher.search(
+        return self.sorted_results(self.searcher.search(
             query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
         ), sort)
 

@@ -59,7 +59,7 @@ def _link_one(source: str, folder: Path, hard: bool, report: LinkReport) -> None
     if not os.path.isfile(source):
         report.failed.append((source, "the file is gone (moved or deleted); re-index its folder"))
         return
-    for candidate in _names(os.path.basename(source)):
+    for candidate in name_variants(os.path.basename(source)):
         link = folder / candidate
         try:
             os.link(source, link) if hard else os.symlink(source, link)
@@ -76,7 +76,7 @@ def _link_one(source: str, folder: Path, hard: bool, report: LinkReport) -> None
     report.failed.append((source, f"{MAX_NAME_TRIES} names for it are taken in {folder}; use an empty folder"))
 
 
-def _names(name: str) -> Iterator[str]:
+def name_variants(name: str) -> Iterator[str]:
     """'a.jpg', 'a (2).jpg', 'a (3).jpg', ... (a generator: usually only the first is needed)."""
     stem, dot, suffix = name.rpartition(".")
     if not stem:

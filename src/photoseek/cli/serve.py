@@ -29,6 +29,7 @@ from photoseek.server.config import (
     DEFAULT_MAX_QUEUE,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
+    DEFAULT_MAX_ZIP_BYTES,
     TOKEN_ENV_VAR,
     check_bind,
 )
@@ -90,6 +91,14 @@ def serve(
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
                      "Default: a 'duplicates' folder beside the catalog."),
     ] = None,
+    album_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI saves albums (folders of links to the chosen photos); the only "
+                     "place it writes links. Default: an 'albums' folder beside the catalog."),
+    ] = None,
+    max_zip_mb: Annotated[
+        float, typer.Option(min=1, help="Largest zip download of selected photos, in MB (it is streamed).")
+    ] = DEFAULT_MAX_ZIP_BYTES / 1e6,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -112,6 +121,7 @@ def serve(
             watch=WatchSettings(poll=poll) if watch else None,
             host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
             duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
+            album_dir=album_dir.expanduser().resolve() if album_dir else None, max_zip_bytes=int(max_zip_mb * 1e6),
         )
         for root in config.roots:
             if not root.is_dir():
