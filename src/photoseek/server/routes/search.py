@@ -114,9 +114,10 @@ async def search_image(
     k: KParam = 24,
     offset: OffsetParam = 0,
     min_score: MinScoreParam = None,
+    sort: SortParam = "score",
 ) -> SearchOut:
     """Find images that look like an uploaded one (multipart `file`, or form field `data_url`)."""
-    options = search_options(k, offset, filters, min_score=min_score)
+    options = search_options(k, offset, filters, min_score=min_score, sort=sort)
     async with request.app.state.upload_slots:
         data = await _read_upload(request, config.max_upload_bytes)
         try:
