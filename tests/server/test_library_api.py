@@ -165,6 +165,8 @@ def test_selections_and_bodies_are_bounded(client, photos: Photos):
                        headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
     assert client.get("/files/selection.zip", params={"id": list(range(1, 502))}).status_code == 422
+    for odd in (0, -1, 2**70):
+        assert client.get("/files/selection.zip", params={"id": [photos.ids["home/red.jpg"], odd]}).status_code == 404
 
 
 def test_editing_needs_the_token_off_loopback_and_is_refused_from_another_site(photos: Photos):

@@ -187,13 +187,13 @@ async def selection_zip(
 ) -> StreamingResponse:
     """The chosen originals in one zip, streamed as it is written (at most --max-zip-mb in all)."""
     files = await backend.read(lambda index: _servable(index, ids))
-    sizes = await run_in_threadpool(lambda: [os.stat(path).st_size for _, path in files])
-    total = sum(sizes)
+    sized = await run_in_threadpool(_sizes, [path for _, path in files])
+    total = sum(size for _, size in sized)
     if total > config.max_zip_bytes:
-        raise ApiError(413, "too_large", f"These {len(files)} photos add up to {total / 1e6:.0f} MB, over the "
+        raise ApiError(413, "too_large", f"These {len(sized)} photos add up to {total / 1e6:.0f} MB, over the "
                        f"{config.max_zip_bytes / 1e6:.0f} MB of one download. Select fewer photos (or start the "
                        "server with a larger --max-zip-mb).")
-    entries = list(zip(_zip_names([path for _, path in files]), (path for _, path in files), sizes))
+    entries = [(name, path, size) for name, (path, size) in zip(_zip_names([p for p, _ in sized]), sized)]
     name = f"photoseek-{len(entries)}-photos.zip"
     return StreamingResponse(_zip_stream(entries), media_type="application/zip",
                              headers={"Content-Disposition": f'attachment; filename="{name}"',
@@ -208,7 +208,7 @@ def _known(index: ImageIndex, image_id: int) -> ImageRecord:
 
 
 def _all_known(index: ImageIndex, ids: list[int]) -> list[ImageRecord]:
-    records = index.catalog.records(ids)
+    records = index.catalog.records([i for i in ids if known_id(i)])
     missing = [i for i in ids if i not in records]
     if missing:
         raise ApiError(404, "not_found", f"No images with ids {missing[:10]} in the index (any more). "
@@ -221,6 +221,17 @@ def _servable(index: ImageIndex, ids: list[int]) -> list[tuple[ImageRecord, str]
     roots = index.catalog.roots()
     found = [(r, servable_path(r.path, roots)) for r in _all_known(index, ids)]
     return [(r, str(path)) for r, path in found if path is not None]
+
+
+def _sizes(paths: list[str]) -> list[tuple[str, int]]:
+    """(path, bytes) of the files still there."""
+    found = []
+    for path in paths:
+        try:
+            found.append((path, os.stat(path).st_size))
+        except OSError:
+            continue
+    return found
 
 
 def _notes_out(index: ImageIndex, record: ImageRecord) -> NotesOut:
