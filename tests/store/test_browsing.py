@@ -111,3 +111,14 @@ def test_the_timeline_reads_one_index_range_not_the_table(db: Path):
         ) if sql.startswith("SELECT id, path") else None)
         index.browse(limit=1, cursor=cursor)
         assert any("USING INDEX images_captured (<expr><?)" in plan for plan in plans), plans
+
+
+def test_a_catalog_from_before_the_timeline_gets_its_index_when_opened(db: Path):
+    with sqlite3.connect(db) as con:
+        con.execute("DROP INDEX images_captured")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with ImageIndex(db, create=False) as index:
+        assert [Path(e.record.path).name for e in index.browse(limit=1).entries] == ["e.jpg"]
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_captured'").fetchone()
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
