@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from photoseek.albums import LinkReport, link_files
 from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
 from photoseek.ingest.signals import SignalOptions
 from photoseek.models import ClipModel, load_clip
@@ -31,6 +32,7 @@ from photoseek.search.blend import BlendedVectors
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.hybrid import HybridSearcher
 from photoseek.search.modes import choose_mode
+from photoseek.search.ordering import RESULT_SORTS, sort_results
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
     IndexConfig,
@@ -40,6 +42,7 @@ from photoseek.store.backends import (
     remove_catalog,
     save_config,
 )
+from photoseek.store.browsing import BrowsePage, browse, capture_times, check_sort
 from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
@@ -527,6 +530,32 @@ class ImageIndex:
         self.texts.sync()
         return list(merged)
 
+    def untag(self, image: str | Path | int, tags: Sequence[str]) -> None:
+        """Remove tags from an image (those it does not have are ignored)."""
+        self.tag_many([image], remove=tags)
+
+    def tag_many(
+        self, images: Sequence[str | Path | int], add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> int:
+        """Add and remove tags on many images in one go (a selection in the web UI); how many changed."""
+        records = {r.content_hash: r for r in map(self._record, images)}
+        dropped = {t.strip() for t in remove}
+        rows = []
+        for content_hash in records:
+            current = _tag_list(self.texts.get(content_hash, "note", TAGS_MODEL))
+            merged = [t for t in dict.fromkeys([*current, *(t.strip() for t in add if t.strip())]) if t not in dropped]
+            if merged != current:
+                rows.append((content_hash, "note", TAGS_MODEL, ", ".join(merged)))
+        self.texts.put_many(rows)
+        self.texts.sync()
+        return len(rows)
+
+    def notes(self, image: str | Path | int) -> tuple[str, list[str]]:
+        """The user's own description and tags of an image ("" and [] when it has none)."""
+        content_hash = self._record(image).content_hash
+        description = self.texts.get(content_hash, "note", USER_MODEL) or ""
+        return description, _tag_list(self.texts.get(content_hash, "note", TAGS_MODEL))
+
     def import_captions(self, csv_path: str | Path) -> ImportReport:
         """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
 
@@ -624,6 +653,7 @@ class ImageIndex:
         mode: str | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
+        sort: str = "score",
     ) -> list[SearchResult]:
         """Rank images by texts and example images; `negatives` push results away.
 
@@ -634,13 +664,15 @@ class ImageIndex:
         `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
         calibrated cut-off that hides noise (0 shows everything), except for a query whose only
         evidence is CLIP (no keyword match, no described image), which is ranked as in clip mode.
+        `sort` shows the page newest first (date), oldest first, or by name instead of best first
+        (`photoseek.search.ordering`): the page still holds the best matches.
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
         return self.search_many(
             [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
-            weights=weights, explain=explain,
+            weights=weights, explain=explain, sort=sort,
         )[0]
 
     def search_many(
@@ -654,9 +686,28 @@ class ImageIndex:
         mode: str | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
+        sort: str = "score",
     ) -> list[list[SearchResult]]:
         """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
         but every model encodes all the query texts in one call."""
+        check_sort(sort, RESULT_SORTS)
+        return [self.sorted_results(page, sort) for page in self._ranked_many(
+            queries, k=k, offset=offset, min_score=min_score, filters=filters, mode=mode, weights=weights,
+            explain=explain,
+        )]
+
+    def _ranked_many(
+        self,
+        queries: Sequence[str | Query],
+        *,
+        k: int,
+        offset: int,
+        min_score: float | None,
+        filters: SearchFilters | None,
+        mode: str | None,
+        weights: dict[str, float] | None,
+        explain: bool,
+    ) -> list[list[SearchResult]]:
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self.searcher.require_images()
         choice = choose_mode(
@@ -680,6 +731,12 @@ class ImageIndex:
             min_score=min_score, explain=explain, filters=filters,
         )
 
+    def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
+        """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""
+        check_sort(sort, RESULT_SORTS)
+        captured = capture_times(self.catalog, [r.id for r in results]) if sort in ("date", "oldest") else {}
+        return sort_results(results, sort, captured)
+
     def _blended(
         self, vector: np.ndarray, k: int, offset: int, min_score: float | None, filters: SearchFilters | None
     ) -> list[SearchResult]:
@@ -695,17 +752,32 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
+        sort: str = "score",
     ) -> list[SearchResult]:
-        """Images that look like `image` (any file, indexed or not), itself excluded."""
+        """Images that look like `image` (any file, indexed or not), itself excluded; `sort` as in `search`."""
+        check_sort(sort, RESULT_SORTS)
         path = Path(image).expanduser()
         if not path.is_file():
             raise PhotoseekError(f"No such image file: {path}. Check the path.")
         record = self.catalog.get_by_path(str(path.resolve()))
         query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
-        return self.searcher.search(
+        return self.sorted_results(self.searcher.search(
             query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
-        )
+        ), sort)
+
+    def browse(
+        self, *, filters: SearchFilters | None = None, sort: str = "date", limit: int = 100,
+        cursor: str | None = None,
+    ) -> BrowsePage:
+        """The library without a query, a page at a time: newest first (date), oldest first, or by
+        name; pass the page's `next_cursor` back for the next one (`photoseek.store.browsing`)."""
+        return browse(self.catalog, filters=filters, sort=sort, limit=limit, cursor=cursor)
+
+    def link(self, paths: Sequence[str | Path], folder: str | Path, *, hard: bool = False) -> LinkReport:
+        """Save photos as an album: a link to each in `folder`, names made unique, nothing
+        overwritten (`photoseek.albums`); hard links with `hard`."""
+        return link_files([str(p) for p in paths], folder, hard=hard)
 
     def count_matching(self, filters: SearchFilters) -> int:
         """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
@@ -818,6 +890,10 @@ class ImageIndex:
             except (PhotoseekError, ImportError) as exc:
                 self._text_probe.problem = str(exc) or type(exc).__name__
         return self._text_probe.problem  # type: ignore[return-value]
+
+
+def _tag_list(stored: str | None) -> list[str]:
+    return [t for t in (stored or "").split(", ") if t]
 
 
 def _text_model_key(name: str) -> str:

@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 TOKEN = "browser-test-token"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,16 +47,23 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def shot() -> Callable[[object, str], None]:
+def shot(request) -> Callable[[object, str], None]:
+    """Saves a screenshot; tests that run on several screens get the screen's name in the file name."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    screen = f"-{params['page']}" if "page" in params else ""
+
     def take(page, name: str) -> None:
-        page.screenshot(path=str(artifacts_dir() / f"{name}.png"))
+        page.screenshot(path=str(artifacts_dir() / f"{name}{screen}.png"))
 
     return take
 
 
-@pytest.fixture
+@pytest.fixture(params=sorted(VIEWPORTS))
 def page(browser, request, shot):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    """A fresh page, once on a desktop screen and once on a phone's (390x844, touch)."""
+    phone = request.param == "phone"
+    context = browser.new_context(viewport=VIEWPORTS[request.param], has_touch=phone, is_mobile=phone,
+                                  device_scale_factor=1)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

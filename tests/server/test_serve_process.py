@@ -100,6 +100,15 @@ def test_a_duplicates_dir_inside_the_indexed_folders_is_refused_at_start(library
     assert "inside the indexed folder" in " ".join(output.split()) and not inside.exists()
 
 
+def test_an_album_dir_inside_the_indexed_folders_is_refused_at_start(library: Library):
+    """Its links would be indexed as copies of the photos they point at."""
+    inside = library.root / "albums"
+    output = run_cli("serve", "--db", library.db, "--model-path", library.model_dir, "--port", 0,
+                     "--album-dir", inside, expect=1)
+    assert "--album-dir" in output and "inside an indexed folder" in " ".join(output.split())
+    assert not inside.exists()
+
+
 def test_sigterm_stops_the_server_while_a_search_runs(library: Library, tmp_path, stopped):
     marker = tmp_path / "searching"
     process, url = start(library, str(marker), script=SLOW_SEARCH)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from photoseek.albums import LinkReport
 from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     DbOption,
@@ -35,6 +36,7 @@ from photoseek.cli.present import HtmlOption, PreviewOption, present_results
 from photoseek.errors import PhotoseekError
 from photoseek.models.session import one_shot
 from photoseek.search.engine import SearchResult
+from photoseek.search.ordering import RESULT_SORTS
 from photoseek.store.catalog import escape_undecodable
 from photoseek.store.filters import SearchFilters
 
@@ -54,6 +56,17 @@ TopicOption = Annotated[
     Optional[str], typer.Option("--topic", help="Only images tagged with this topic (`photoseek topics` lists them).")
 ]
 OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
+SortOption = Annotated[
+    str, typer.Option("--sort", help="Show the results best first (score), newest first (date), oldest first "
+                      "(oldest) or by path (name); the results are still the best matches.")
+]
+LinkToOption = Annotated[
+    Optional[Path], typer.Option("--link-to", help="Save the results as an album: a link to each in this folder "
+                                 "(created if missing; names made unique, nothing overwritten).")
+]
+HardlinkOption = Annotated[
+    bool, typer.Option("--hardlink", help="With --link-to: hard links instead of symbolic ones (same disk only).")
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,9 @@ class _Options:
     as_json: bool = False
     preview: bool = False
     html: Path | None = None
+    sort: str = "score"
+    link_to: Path | None = None
+    hardlink: bool = False
 
 
 def _filters(
@@ -122,6 +138,9 @@ def search(
         Optional[list[str]], typer.Option("--weight", "-w", help="Signal weight, e.g. keyword=1 (repeatable).")
     ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each signal's share and the matched text.")] = False,
+    sort: SortOption = "score",
+    link_to: LinkToOption = None,
+    hardlink: HardlinkOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -143,7 +162,7 @@ def search(
             k=top, offset=offset, min_score=min_score,
             filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
             mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
-            preview=preview, html=html,
+            preview=preview, html=html, sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
         if not query and not images:
             _interactive(idx, options)
@@ -152,7 +171,7 @@ def search(
             results = idx.search(
                 query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
                 min_score=min_score, filters=options.filters, mode=mode, weights=options.weights,
-                explain=explain,
+                explain=explain, sort=options.sort,
             )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
         _print_results(label, results, idx, options)
@@ -171,6 +190,9 @@ def similar(
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
     topic: TopicOption = None,
+    sort: SortOption = "score",
+    link_to: LinkToOption = None,
+    hardlink: HardlinkOption = False,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -183,9 +205,12 @@ def similar(
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
             filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
+            sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
         with one_shot():
-            results = idx.similar(image, k=top, offset=offset, min_score=min_score, filters=options.filters)
+            results = idx.similar(
+                image, k=top, offset=offset, min_score=min_score, filters=options.filters, sort=options.sort
+            )
         _print_results(str(image), results, idx, options, mode="clip")
 
 
@@ -213,7 +238,7 @@ def _interactive(idx: ImageIndex, options: _Options) -> None:
             results = idx.search(
                 positives, negatives=negatives, k=options.k, offset=options.offset,
                 min_score=options.min_score, filters=options.filters, mode=options.mode,
-                weights=options.weights, explain=options.explain,
+                weights=options.weights, explain=options.explain, sort=options.sort,
             )
         except PhotoseekError as exc:
             print_error(str(exc), exc.code)
@@ -242,15 +267,21 @@ def _print_results(
     label: str, results: list[SearchResult], idx: ImageIndex, options: _Options,
     *, one_line: bool = False, mode: str | None = None,
 ) -> None:
-    """--html and --preview first; then JSON, tab-separated lines or a table, unless thumbnails were shown."""
+    """--html and --preview first; then JSON, tab-separated lines or a table, unless thumbnails were shown;
+    then --link-to (its report on stderr, or under "album" in JSON)."""
+    album = idx.link([r.path for r in results], options.link_to, hard=options.hardlink) if options.link_to else None
     shown = present_results(
         label, results, model=idx.catalog.model_id, preview=options.preview, html=options.html,
         as_json=options.as_json, explain=_explanation,
     )
+    if album is not None and (shown or not options.as_json):
+        _say_album(album)
     if shown:
         return
     if options.as_json:
         payload = {"query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results]}
+        if album is not None:
+            payload["album"] = album.to_dict()
         if one_line:
             print(json.dumps(payload, ensure_ascii=False), flush=True)
         else:
@@ -273,6 +304,21 @@ def _print_results(
             f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)
+
+
+def _checked_sort(sort: str) -> str:
+    if sort not in RESULT_SORTS:
+        raise PhotoseekError(f"--sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
+    return sort
+
+
+def _say_album(album: LinkReport) -> None:
+    """One line for the album, then one per photo that got no link (file and reason)."""
+    kept = f", {len(album.already)} already there" if album.already else ""
+    err.print(escape(f"Linked {len(album.linked)} photo(s) into {escape_undecodable(album.folder)}{kept}."),
+              highlight=False)
+    for path, reason in album.failed:
+        err.print(escape(f"Not linked: {escape_undecodable(path)}: {reason}."), highlight=False)
 
 
 def _why_empty(label: str, idx: ImageIndex, options: _Options, mode: str | None) -> str:

@@ -29,6 +29,7 @@ from photoseek.server.config import (
     DEFAULT_MAX_QUEUE,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
+    DEFAULT_MAX_ZIP_BYTES,
     TOKEN_ENV_VAR,
     check_bind,
 )
@@ -90,6 +91,14 @@ def serve(
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
                      "Default: a 'duplicates' folder beside the catalog."),
     ] = None,
+    album_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Where the web UI saves albums (folders of links to the chosen photos); the only "
+                     "place it writes links. Default: an 'albums' folder beside the catalog."),
+    ] = None,
+    max_zip_mb: Annotated[
+        float, typer.Option(min=1, help="Largest zip download of selected photos, in MB (it is streamed).")
+    ] = DEFAULT_MAX_ZIP_BYTES / 1e6,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -112,6 +121,7 @@ def serve(
             watch=WatchSettings(poll=poll) if watch else None,
             host=host, allowed_hosts=tuple(allowed_hosts or ()), max_queue=max_queue,
             duplicates_dir=duplicates_dir.expanduser().resolve() if duplicates_dir else None,
+            album_dir=album_dir.expanduser().resolve() if album_dir else None, max_zip_bytes=int(max_zip_mb * 1e6),
         )
         for root in config.roots:
             if not root.is_dir():
@@ -120,9 +130,12 @@ def serve(
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
             with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
+                indexed = [*(r.resolve() for r in config.roots), *map(Path, index.catalog.roots())]
                 if config.duplicates_dir:  # not when the first move is asked for
-                    indexed = [*(r.resolve() for r in config.roots), *map(Path, index.catalog.roots())]
                     check_move_target(config.duplicates_dir, indexed)
+                if config.album_dir and any(config.album_dir.is_relative_to(r) for r in indexed):
+                    raise PhotoseekError(f"--album-dir {config.album_dir} is inside an indexed folder: the "
+                                         "albums' links would be indexed as copies. Choose a folder outside them.")
                 if watch and not (config.roots or index.catalog.roots()):
                     print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
                     raise typer.Exit(1)

@@ -20,7 +20,7 @@ from photoseek.server.config import ServerConfig
 from photoseek.server.decoding import Decoder
 from photoseek.server.errors import install_error_handlers
 from photoseek.server.jobs import JobRunner
-from photoseek.server.routes import admin, duplicates, images, search
+from photoseek.server.routes import admin, duplicates, images, library, search
 from photoseek.server.security import (
     DOCS_ASSETS,
     BodyLimit,
@@ -69,7 +69,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     )
     app.state.config = config
     install_error_handlers(app)
-    for router in (search.router, images.router, duplicates.router, admin.router):
+    # library first: its /files/selection.zip must not be taken for /files/{image_id}
+    for router in (library.router, search.router, images.router, duplicates.router, admin.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

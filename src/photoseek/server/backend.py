@@ -47,6 +47,8 @@ class SearchOptions:
     min_score: float | None = None
     weights: dict[str, float] | None = None
     explain: bool = False
+    sort: str = "score"
+    """The page's order: score, date, oldest or name (`photoseek.search.ordering`)."""
 
     def for_query(self, query: Query) -> SearchOptions:
         """These options with the mode made explicit: picture-only queries rank by looks."""
@@ -57,7 +59,7 @@ class SearchOptions:
     def key(self) -> tuple[object, ...]:
         """Equal for options that one `search_many` call can serve together."""
         weights = tuple(sorted(self.weights.items())) if self.weights is not None else None
-        return (self.k, self.offset, self.filters, self.mode, self.min_score, weights, self.explain)
+        return (self.k, self.offset, self.filters, self.mode, self.min_score, weights, self.explain, self.sort)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class Backend:
             if r.id != image_id
         ]
         results = [replace(r, rank=rank) for rank, r in enumerate(ranked[offset : offset + k], start=offset + 1)]
+        results = index.sorted_results(results, options.sort)
         return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
 
     @staticmethod
@@ -205,7 +208,7 @@ class Backend:
 def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[list[SearchResult]]:
     return index.search_many(
         queries, k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
-        min_score=options.min_score, weights=options.weights, explain=options.explain,
+        min_score=options.min_score, weights=options.weights, explain=options.explain, sort=options.sort,
     )
 
 

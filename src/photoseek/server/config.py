@@ -16,6 +16,8 @@ DEFAULT_MAX_UPLOAD_PIXELS = 24_000_000
 """Pixels decoded for one uploaded picture: a 24 MP HEIC passes, a 49 MP PNG bomb does not.
 JPEGs are decoded at 1/2 to 1/8 scale, so much larger JPEGs pass."""
 DEFAULT_MAX_QUEUE = 64
+DEFAULT_MAX_ZIP_BYTES = 2_000_000_000
+"""Bytes of photos in one zip download of a selection (the zip is streamed, never held in memory)."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
@@ -48,6 +50,10 @@ class ServerConfig:
     """More names clients may use in the `Host` header ('*' accepts any)."""
     max_queue: int = DEFAULT_MAX_QUEUE
     """Searches that may wait for the search thread; more are answered 503 with `Retry-After`."""
+    album_dir: Path | None = None
+    """Where the web UI's "save as album" makes its folders of links; None: an `albums` folder beside
+    the catalog. The only place the server writes links: clients name an album, never a path."""
+    max_zip_bytes: int = DEFAULT_MAX_ZIP_BYTES
 
 
 def is_loopback(host: str) -> bool:

@@ -10,6 +10,7 @@ from fastapi import Depends, Query, Request
 
 from photoseek.search.blend import MODE as BLEND_MODE
 from photoseek.search.fusion import MODES, SIGNALS
+from photoseek.search.ordering import RESULT_SORTS
 from photoseek.server.backend import Backend, SearchOptions, SearchPage
 from photoseek.server.config import ServerConfig
 from photoseek.server.decoding import Decoder
@@ -64,6 +65,10 @@ WatchDep = Annotated[Optional[WatchService], Depends(get_watching)]
 DecoderDep = Annotated[Decoder, Depends(get_decoder)]
 KParam = Annotated[int, Query(ge=1, le=MAX_K, description="Results per page.")]
 OffsetParam = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip (paging).")]
+SortParam = Annotated[
+    str, Query(max_length=10, description="Order of the page: score (best first), date (newest first), oldest, "
+               "or name (by path). The page still holds the best matches.")
+]
 MinScoreParam = Annotated[
     Optional[float],
     Query(ge=-1, le=1, description="Hide results below this score (0 shows all); default: the calibrated cut-off."),
@@ -101,7 +106,7 @@ def to_filters(filters: FiltersIn) -> SearchFilters:
 
 def search_options(
     k: int, offset: int, filters: SearchFilters, *, mode: str | None = None, min_score: float | None = None,
-    weights: dict[str, float] | None = None, explain: bool = False,
+    weights: dict[str, float] | None = None, explain: bool = False, sort: str = "score",
 ) -> SearchOptions:
     """Checked options: unknown modes and signals, and weights that add up to nothing, are 400s."""
     if mode and mode not in SEARCH_MODES:
@@ -115,8 +120,10 @@ def search_options(
         )
     if weights and not (all(math.isfinite(w) for w in weights.values()) and sum(weights.values()) > 0):
         raise ApiError(400, "bad_request", "Signal weights must be finite, >= 0 and not all zero.")
+    if sort not in RESULT_SORTS:
+        raise ApiError(400, "bad_request", f"Unknown sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
     return SearchOptions(k=k, offset=offset, filters=filters, mode=mode or None, min_score=min_score,
-                         weights=weights or None, explain=explain)
+                         weights=weights or None, explain=explain, sort=sort)
 
 
 def known_id(image_id: int) -> bool:

@@ -116,6 +116,9 @@ class SearchIn(BaseModel):
         default_factory=dict, max_length=8, description="Signal weights in hybrid mode, e.g. {'keyword': 0.5}."
     )
     explain: bool = Field(False, description="Give each result's signal shares and the text that matched.")
+    sort: Literal["score", "date", "oldest", "name"] = Field(
+        "score", description="Order of the page: best first, newest first, oldest first or by path."
+    )
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
     @model_validator(mode="after")

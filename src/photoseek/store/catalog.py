@@ -35,7 +35,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
 from photoseek.errors import ModelMismatchError, PhotoseekError
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_ENV_VAR = "PHOTOSEEK_DB"
 
 _SCHEMA = """
@@ -112,6 +112,12 @@ INSERT INTO text_substrings(rowid, name, body)
                      WHERE s.content_hash = i.content_hash AND s.text != ''
                        AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
     FROM images i;
+""",
+    # The timeline (issue 23): pages in capture-time order by keyset, one index seek per page.
+    # The expression is `_CAPTURE_TIME_SQL`, spelled alike so that SQLite uses the index.
+    6: """
+CREATE INDEX IF NOT EXISTS images_captured ON images(
+    COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch')), id);
 """,
 }
 

@@ -21,6 +21,7 @@ from photoseek.server.deps import (
     KParam,
     MinScoreParam,
     OffsetParam,
+    SortParam,
     ThumbsDep,
     known_id,
     search_options,
@@ -62,10 +63,10 @@ async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
 @router.get("/api/images/{image_id}/similar", response_model=SearchOut, responses=NOT_FOUND)
 async def image_similar(
     backend: BackendDep, filters: FiltersDep, image_id: int, k: KParam = 24, offset: OffsetParam = 0,
-    min_score: MinScoreParam = None,
+    min_score: MinScoreParam = None, sort: SortParam = "score",
 ) -> SearchOut:
     """Images that look like this one."""
-    options = search_options(k, offset, filters, min_score=min_score)
+    options = search_options(k, offset, filters, min_score=min_score, sort=sort)
     page = await backend.call(lambda index: Backend.similar(index, image_id, options)) if known_id(image_id) else None
     if page is None:
         raise _no_such_image(image_id)

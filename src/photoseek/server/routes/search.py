@@ -21,6 +21,7 @@ from photoseek.server.deps import (
     KParam,
     MinScoreParam,
     OffsetParam,
+    SortParam,
     search_options,
     search_out,
     to_filters,
@@ -61,10 +62,11 @@ async def search_get(
     min_score: MinScoreParam = None,
     mode: Annotated[Optional[str], Query(description="clip, text, keyword, hybrid or clip-hybrid.")] = None,
     explain: Annotated[bool, Query(description="Give each result's signal shares and the matched text.")] = False,
+    sort: SortParam = "score",
 ) -> SearchOut:
     """Rank the images by one text."""
     query = SearchQuery.build([q])
-    options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain)
+    options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain, sort=sort)
     page = await backend.search(query, options)
     return search_out(page, k, offset)
 
@@ -75,7 +77,7 @@ async def search_post(backend: BackendDep, body: SearchIn) -> SearchOut:
     query = _query(body)
     options = search_options(
         body.k, body.offset, to_filters(body.filters), mode=body.mode, min_score=body.min_score,
-        weights=body.weights, explain=body.explain,
+        weights=body.weights, explain=body.explain, sort=body.sort,
     )
     page = await backend.search(query, options)
     return search_out(page, body.k, body.offset)
@@ -112,9 +114,10 @@ async def search_image(
     k: KParam = 24,
     offset: OffsetParam = 0,
     min_score: MinScoreParam = None,
+    sort: SortParam = "score",
 ) -> SearchOut:
     """Find images that look like an uploaded one (multipart `file`, or form field `data_url`)."""
-    options = search_options(k, offset, filters, min_score=min_score)
+    options = search_options(k, offset, filters, min_score=min_score, sort=sort)
     async with request.app.state.upload_slots:
         data = await _read_upload(request, config.max_upload_bytes)
         try:

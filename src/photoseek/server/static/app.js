@@ -1,12 +1,16 @@
-// photoseek web UI: search as you type, search by example, filters, paging, detail and indexing views.
+// photoseek web UI: the timeline, search as you type, search by example, filters, sorting, paging,
+// selections, detail and indexing views.
 
 import { ApiError, forgetToken, queryString, request, startSession, storedToken, takeTokenFromUrl } from "./api.js";
 import { DetailView } from "./detail.js";
 import { DuplicatesView } from "./duplicates.js";
 import { ResultGrid } from "./grid.js";
 import { IndexingView } from "./indexing.js";
+import { SelectionBar } from "./selection.js";
 
 const PAGE = 48;
+const SORTED_PAGE = 200; // a search sorted by date or name shows its best 200 matches in that order
+const SORT_NAMES = { score: "best match first", date: "newest first", oldest: "oldest first", name: "by name" };
 const DEBOUNCE_MS = 250;
 const EXAMPLES = ["a dog playing on the beach", "sunset over the sea", "birthday cake with candles", "snowy mountains", "people at a dinner table", "a red car"];
 const $ = (id) => document.getElementById(id);
@@ -14,7 +18,10 @@ const $ = (id) => document.getElementById(id);
 const state = {
   q: "",
   example: null, // {kind: "id", id, name} | {kind: "file", file, name, url}
-  nextOffset: 0,
+  next: null, // the next page: an offset (search), a cursor (timeline, "" for the first); null: none (yet)
+  searchSort: "score",
+  browseSort: "date",
+  total: null,
   loading: null, // promise of the page being fetched
   generation: 0,
   controller: null,
@@ -22,10 +29,12 @@ const state = {
   lastQuery: "",
 };
 
+const selection = new SelectionBar({ onClear: () => grid.clearSelection() });
 const grid = new ResultGrid({
   onOpen: (index) => detail.show(index),
   onNeedMore: () => loadMore(),
   onLeave: () => $("q").focus(),
+  onSelect: (hits) => selection.update(hits),
 });
 const detail = new DetailView({
   results: () => grid.results,
@@ -33,8 +42,8 @@ const detail = new DetailView({
   onNeedMore: () => loadMore(),
   onClose: (index) => grid.focusTile(index),
 });
-const indexing = new IndexingView({ onFinished: () => refreshStatus().then(() => hasQuery() && search()) });
-const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() => hasQuery() && search()) });
+const indexing = new IndexingView({ onFinished: () => refreshStatus().then(() => search()) });
+const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() => search()) });
 
 // -- searching ---------------------------------------------------------------------
 
@@ -56,8 +65,22 @@ function hasQuery() {
   return Boolean(state.q || state.example);
 }
 
-function fetchPage(offset, signal) {
-  const paging = { k: PAGE, offset, ...filters() };
+/** The next page: of the timeline without a query, else of the search. */
+async function fetchPage(next, signal) {
+  if (!hasQuery()) {
+    const params = { sort: state.browseSort, cursor: next || null, k: PAGE, ...filters() };
+    const page = await request(`/api/browse?${queryString(params)}`, { signal });
+    return { page, next: page.next_cursor };
+  }
+  if (state.searchSort === "score") {
+    const page = await fetchSearch(next, PAGE, "score", signal);
+    return { page, next: page.next_offset };
+  }
+  return { page: await fetchSearch(0, SORTED_PAGE, state.searchSort, signal), next: null };
+}
+
+function fetchSearch(offset, k, sort, signal) {
+  const paging = { k, offset, sort, ...filters() };
   const example = state.example;
   if (example?.kind === "file") {
     const form = new FormData();
@@ -68,7 +91,7 @@ function fetchPage(offset, signal) {
     const f = filters();
     return request("/api/search", {
       method: "POST", signal,
-      json: { texts: [state.q], image_ids: [example.id], k: PAGE, offset,
+      json: { texts: [state.q], image_ids: [example.id], k, offset, sort,
               filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [],
                          camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null, topic: f.topic || null } },
     });
@@ -77,49 +100,61 @@ function fetchPage(offset, signal) {
   return request(`/api/search?${queryString({ q: state.q, ...paging })}`, { signal });
 }
 
-/** Start a new search from the first page, dropping any request still in flight. */
+/** Start a new search (or the timeline, without a query) from the first page, dropping any request still in flight. */
 async function search() {
   state.controller?.abort();
   state.generation += 1;
-  state.nextOffset = 0;
+  state.next = hasQuery() ? 0 : "";
   state.loading = null;
   grid.clear();
   hideError();
   syncUrl();
-  if (!hasQuery()) {
-    showSummary("");
-    showWelcome();
-    return;
-  }
+  syncSort();
+  showSummary("");
   $("state").replaceChildren();
   await loadMore();
 }
 
+/** The sort menu offers "best match" only for a search; each view remembers its own order. */
+function syncSort() {
+  const searching = hasQuery();
+  $("sort").querySelector('option[value="score"]').hidden = !searching;
+  $("sort").value = searching ? state.searchSort : state.browseSort;
+}
+
+function onSort() {
+  if (hasQuery()) state.searchSort = $("sort").value;
+  else state.browseSort = $("sort").value;
+  search();
+}
+
 async function loadMore() {
   if (state.loading) return state.loading;
-  if (state.nextOffset === null || !hasQuery()) return;
+  if (state.next === null) return;
   const generation = state.generation;
   const controller = new AbortController();
   state.controller = controller;
-  const offset = state.nextOffset;
-  $("loading").hidden = offset === 0;
+  const next = state.next;
+  const first = next === 0 || next === "";
+  $("loading").hidden = first;
   state.loading = (async () => {
     try {
-      const page = await fetchPage(offset, controller.signal);
+      const { page, next: after } = await fetchPage(next, controller.signal);
       if (generation !== state.generation) return;
-      state.nextOffset = page.next_offset;
-      grid.append(page.results);
+      state.next = after;
+      if (first) state.total = page.total ?? null;
+      grid.append(page.results, { months: !hasQuery() && state.browseSort !== "name" });
       summarize(page);
-      if (!grid.results.length) showNoResults();
+      if (!grid.results.length) showEmpty();
     } catch (error) {
       if (error.name === "AbortError" || generation !== state.generation) return;
-      state.nextOffset = null;
+      state.next = null;
       handleError(error);
     } finally {
       if (generation === state.generation) {
         state.loading = null;
         $("loading").hidden = true;
-        if (state.nextOffset !== null && grid.nearEnd()) setTimeout(loadMore);
+        if (state.next !== null && grid.nearEnd()) setTimeout(loadMore);
       }
     }
   })();
@@ -127,12 +162,18 @@ async function loadMore() {
 }
 
 function summarize(page) {
+  const more = state.next === null ? "" : " · scroll for more";
+  if (!hasQuery()) {
+    const total = state.total ?? grid.results.length;
+    showSummary(`<strong>${total.toLocaleString()}</strong> photo${total === 1 ? "" : "s"} · ${SORT_NAMES[state.browseSort]}${more}`);
+    return;
+  }
   const count = grid.results.length;
   const what = state.example
     ? state.q ? `like <b>${escapeHtml(state.example.name)}</b> and “${escapeHtml(state.q)}”` : `like <b>${escapeHtml(state.example.name)}</b>`
     : `for “<strong>${escapeHtml(state.q)}</strong>”`;
-  const more = page.next_offset === null ? "" : " · scroll for more";
-  showSummary(`${count.toLocaleString()} result${count === 1 ? "" : "s"} ${what} · ${Math.round(page.took_ms)} ms${more}`);
+  const order = state.searchSort === "score" ? "" : ` · ${SORT_NAMES[state.searchSort]}`;
+  showSummary(`${count.toLocaleString()} result${count === 1 ? "" : "s"} ${what}${order} · ${Math.round(page.took_ms)} ms${more}`);
 }
 
 // -- examples (search by image) -----------------------------------------------------
@@ -220,6 +261,17 @@ function showWelcome() {
   });
 }
 
+/** An empty first page: an empty library, or nothing that passes the query and filters. */
+function showEmpty() {
+  const filtered = Object.values(filters()).some(Boolean);
+  if (!hasQuery() && !filtered) {
+    state.status = { ...(state.status ?? {}), images: 0 };
+    showWelcome();
+  } else {
+    showNoResults();
+  }
+}
+
 function showNoResults() {
   const active = Object.values(filters()).some(Boolean);
   stateView({
@@ -275,7 +327,6 @@ async function refreshStatus() {
     state.status = status;
     $("status-label").textContent = status.job ? "Indexing…" : `${status.images.toLocaleString()} photos`;
     $("folder-list").replaceChildren(...status.folders.map((root) => Object.assign(document.createElement("option"), { value: root })));
-    if (!hasQuery()) showWelcome();
     await refreshTopics();
   } catch (error) {
     handleError(error);
@@ -302,7 +353,7 @@ function onFilters() {
   const count = Object.values(filters()).filter(Boolean).length;
   $("filter-count").hidden = count === 0;
   $("filter-count").textContent = String(count);
-  if (hasQuery()) search();
+  search();
 }
 
 function syncUrl() {
@@ -356,6 +407,8 @@ function wire() {
       event.preventDefault();
       q.focus();
       q.select();
+    } else if (event.key === "Escape" && !typing && grid.selected.size) {
+      grid.clearSelection();
     }
   });
   $("pick-image").addEventListener("click", () => $("file-input").click());
@@ -395,6 +448,7 @@ function wire() {
     $("toggle-filters").setAttribute("aria-expanded", String(!panel.hidden));
   });
   for (const id of FILTER_INPUTS) $(id).addEventListener("change", onFilters);
+  $("sort").addEventListener("change", onSort);
   $("clear-filters").addEventListener("click", clearFilters);
   $("open-indexing").addEventListener("click", () => indexing.open(state.status));
   $("open-duplicates").addEventListener("click", () => duplicates.open());
@@ -415,7 +469,7 @@ async function start() {
   if (initial && !state.q) {
     $("q").value = initial;
     onType(true);
-  } else if (hasQuery()) {
+  } else {
     search();
   }
 }

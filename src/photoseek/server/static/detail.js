@@ -1,6 +1,7 @@
-// The detail view: a large image, its metadata and text signals, browsing and "find similar".
+// The detail view: a large image, its metadata and text signals, your notes, browsing and "find similar".
 
 import { request } from "./api.js";
+import { NotesEditor } from "./notes.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,6 +12,7 @@ export class DetailView {
     this.results = results;
     this.onNeedMore = onNeedMore;
     this.index = -1;
+    this.notes = new NotesEditor({ onSaved: (id) => this.refreshSignals(id) });
     $("detail-close").addEventListener("click", () => this.dialog.close());
     $("detail-prev").addEventListener("click", () => this.show(this.index - 1));
     $("detail-next").addEventListener("click", () => this.step(1));
@@ -24,7 +26,7 @@ export class DetailView {
       if (event.target === this.dialog) this.dialog.close();
     });
     this.dialog.addEventListener("keydown", (event) => {
-      if (event.target.closest("input, a")) return;
+      if (event.target.closest("input, a, textarea")) return;
       if (event.key === "ArrowLeft") this.show(this.index - 1);
       else if (event.key === "ArrowRight") this.step(1);
       else if (event.key.toLowerCase() === "s" && !event.ctrlKey && !event.metaKey) $("detail-similar").click();
@@ -54,6 +56,7 @@ export class DetailView {
     this.fillMeta(hit, null);
     $("detail-signals").hidden = true;
     $("detail-similar").focus();
+    this.notes.load(hit.id);
     try {
       const info = await request(`/api/images/${hit.id}`);
       if (this.index === index) this.fillMeta(hit, info);
@@ -62,9 +65,21 @@ export class DetailView {
     }
   }
 
+  /** After the notes were saved: the text signals shown include them. */
+  async refreshSignals(id) {
+    const hit = this.results()[this.index];
+    if (hit?.id !== id) return;
+    try {
+      const info = await request(`/api/images/${id}`);
+      if (this.results()[this.index]?.id === id) this.fillMeta(hit, info);
+    } catch {
+      // the notes were saved; the list of texts refreshes next time
+    }
+  }
+
   fillMeta(hit, info, problem) {
     const rows = [
-      ["Score", hit.score.toFixed(4)],
+      ...(hit.score === undefined ? [] : [["Score", hit.score.toFixed(4)]]),
       ["Taken", formatDate(hit.taken_at) ?? (info ? `${formatDate(info.modified_at)} (file date)` : "—")],
       ["Camera", hit.camera ?? "—"],
       ["Size", `${hit.width} × ${hit.height} px${info ? ` · ${formatBytes(info.size_bytes)}` : ""}`],
