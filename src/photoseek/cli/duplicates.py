@@ -126,6 +126,9 @@ def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:
     if as_json:
         print_json(report.to_dict())
     else:
+        for manifest in report.resumed:
+            out.print(f"Finished a move a kill had interrupted: {escape(escape_undecodable(str(manifest)))}",
+                      highlight=False, soft_wrap=True)
         verb = "Moved back" if undo else "Moved"
         out.print(f"{verb} {_count(len(report.moved), 'file')}." + ("" if undo or not report.moved else
                   f" Undo: photoseek duplicates --undo {escape(escape_undecodable(str(report.manifest)))}"),
