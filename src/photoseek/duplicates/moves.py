@@ -102,8 +102,11 @@ def undo_moves(catalog: Catalog, manifest: str | Path) -> MoveReport:
     An interrupted move or undo is settled first, whichever way it was going."""
     path = Path(manifest).expanduser()
     with _locked(path.parent):
-        data = _read_manifest(path)
+        _unfinished(path.parent)  # tidies what a kill left in the folder
         report = MoveReport(path)
+        if not path.exists() and path.name.startswith(MANIFEST_PREFIX):
+            return report  # an empty one, claimed by a move killed before it planned anything
+        data = _read_manifest(path)
         if data["state"] == "moving":
             for entry in data["moves"]:
                 _settle(Path(entry["from"]), Path(entry["to"]))
@@ -465,9 +468,13 @@ def _write_manifest(path: Path, data: dict) -> None:
     try:
         _write_all(fd, payload)
         os.fsync(fd)
-    finally:
         os.close(fd)
-    os.replace(tmp, path)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        _discard(tmp)
+        raise
     _fsync_dir(path.parent)
 
 
