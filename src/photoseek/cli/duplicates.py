@@ -72,14 +72,14 @@ def duplicates(
         tier = tier or ("near" if move_to is not None else "all")
         if tier not in TIER_CHOICES:
             raise PhotoseekError(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
+        with err.status(f"Looking for duplicates among {idx.catalog.count()} images...", spinner="dots"):
+            groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
         unhashed = idx.catalog.unhashed_count() if tier in ("all", "near") else 0
         if unhashed:
             err.print(
                 f"[yellow]{unhashed} images have no perceptual hash yet[/] (indexed by an older version); the near "
                 "tier skips them. Run `photoseek index` on your folders once to hash them (no re-embedding)."
             )
-        with err.status(f"Looking for duplicates among {idx.catalog.count()} images...", spinner="dots"):
-            groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
         if move_to is not None:
             _print_moves(idx.move_duplicates(groups, move_to), as_json, undo=False)
         elif as_json:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from photoseek.duplicates.components import component_labels, components
-from photoseek.duplicates.hashing import from_signed
+from photoseek.duplicates.hashing import HASH_VERSION, from_signed
 from photoseek.duplicates.near import near_edges
 from photoseek.duplicates.similar import similar_pairs
 from photoseek.errors import PhotoseekError
@@ -90,6 +90,8 @@ def find_duplicates(
 ) -> list[DuplicateGroup]:
     """Duplicate groups among the indexed images (under `folder` when given), largest first."""
     tiers = _tiers(tier, threshold)
+    if "near" in tiers:
+        catalog.expire_perceptual_hashes(HASH_VERSION)
     ids = _candidate_ids(catalog, folder)
     edges = {name: _edges(catalog, name, ids, threshold) for name in tiers}
     groups = components(len(ids), np.concatenate(list(edges.values())))
