@@ -93,32 +93,44 @@ def frame_widths(values: np.ndarray) -> tuple[int, int, int, int]:
     elsewhere). A band counts only when it is (1) one flat colour, (2) narrower than a fifth of
     the side, (3) ended by a clear step to the picture, and (4) matched on the opposite side by
     a band of the same colour: editors frame all round, or letterbox, or pillarbox, while a sky
-    rarely meets a ground of its own colour, and never both with a sharp line.
+    rarely meets a ground of its own colour, and never both with a sharp line. A frame found
+    on three sides also takes the fourth where that side starts flat in its colour (the picture
+    there is as light as the frame, so no step shows).
     """
-    top, bottom = _paired(_band(values), _band(values[::-1]))
-    left, right = _paired(_band(values.T), _band(values.T[::-1]))
-    return top, bottom, left, right
+    sides = [_band(values), _band(values[::-1]), _band(values.T), _band(values.T[::-1])]
+    top, bottom = _paired(sides[0], sides[1])
+    left, right = _paired(sides[2], sides[3])
+    widths = [top, bottom, left, right]
+    framed = [side for side in sides if side[2] is not None]
+    if len(framed) == 3 and max(s[1] for s in framed) - min(s[1] for s in framed) < _PAIR_STEP:
+        width = min(s[2] for s in framed)
+        widths = [s[2] if s[2] is not None else (width if s[0] >= width and abs(s[1] - framed[0][1]) < _PAIR_STEP
+                                                 else 0) for s in sides]
+        if 0 in widths:
+            widths = [top, bottom, left, right]
+    return widths[0], widths[1], widths[2], widths[3]
 
 
-def _paired(one: tuple[int, float] | None, other: tuple[int, float] | None) -> tuple[int, int]:
+def _paired(one: tuple[int, float, int | None], other: tuple[int, float, int | None]) -> tuple[int, int]:
     """Both widths when opposite bands are frames of one colour, else none."""
-    if one is None or other is None or abs(one[1] - other[1]) >= _PAIR_STEP:
+    if one[2] is None or other[2] is None or abs(one[1] - other[1]) >= _PAIR_STEP:
         return 0, 0
-    return one[0], other[0]
+    return one[2], other[2]
 
 
-def _band(values: np.ndarray) -> tuple[int, float] | None:
-    """(width, colour) of a frame along the first rows of `values`, or None."""
+def _band(values: np.ndarray) -> tuple[int, float, int | None]:
+    """Along the first rows of `values`: how many are flat in the first row's colour, that colour,
+    and the width of a frame there (None when the flat rows are no frame)."""
     colour = float(values[0].mean())
     limit = len(values) // _TRIM_MAX_SHARE
     width = next((count for count, row in enumerate(values[:limit])
                   if row.std() >= _FLAT_STD or abs(float(row.mean()) - colour) >= _FLAT_STEP), limit)
     if width == 0 or width >= limit:
-        return None
+        return width, colour, None
     for ahead in range(width, min(width + _EDGE_LOOK, limit)):
         if float(np.abs(values[ahead] - colour).mean()) >= _EDGE_STEP:
-            return ahead, colour
-    return None
+            return width, colour, ahead
+    return width, colour, None
 
 
 def content_share(image: Image.Image) -> float:
