@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
+from typer.testing import CliRunner
 
 from photoseek import ImageIndex
+from photoseek.cli import app
 from photoseek.duplicates.finder import choose_keeper
 from photoseek.store.catalog import ImageRecord
 from tests.helpers import draw_scene, run_cli, run_json
@@ -273,3 +275,21 @@ def test_similar_tier_through_an_approximate_index(library, tmp_path, tiny_clip_
     run_json("index", library, "--db", db, "--model-path", tiny_clip_dir, "--index", "faiss")
     similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", db)["groups"]
     assert {"a.jpg", "a-copy.jpg"} in _names(similar)
+
+
+def test_hashes_of_an_older_hash_version_are_redone_on_index_without_reembedding(indexed, library, tiny_clip_dir):
+    """Hashes from another version of the hash function do not compare with new ones: the near tier
+    stops using them (and says so), and the next index re-hashes them, embeddings untouched."""
+    with sqlite3.connect(indexed) as con:
+        hashes = dict(con.execute("SELECT path, phash FROM images"))
+        embeddings = dict(con.execute("SELECT path, embedding FROM images"))
+        con.execute("UPDATE images SET phash = phash + 12345")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'setting.phash_version'")
+    result = CliRunner().invoke(app, ["duplicates", "--tier", "near", "--db", str(indexed)])
+    assert result.exit_code == 0 and f"{len(hashes)} images have no perceptual hash yet" in result.output
+    run = run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)
+    assert run["embedded"] == 0
+    with sqlite3.connect(indexed) as con:
+        assert dict(con.execute("SELECT path, phash FROM images")) == hashes
+        assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
+    assert len(run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]) == 2
