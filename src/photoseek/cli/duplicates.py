@@ -47,21 +47,24 @@ def duplicates(
         typer.Option(
             "--move-to",
             help="Move every copy but each group's keeper under this folder (outside the indexed folders), "
-            "keeping their folders, and write a manifest there. Never deletes.",
+            "keeping their folders, with a manifest there written before anything moves. Never deletes or "
+            "overwrites; if interrupted, run it again (or --undo the manifest) to finish.",
         ),
     ] = None,
     undo: Annotated[
         Optional[Path],
-        typer.Option("--undo", help="Move the files a --move-to manifest lists back where they were.", dir_okay=False),
+        typer.Option("--undo", help="Move the files a --move-to manifest lists back where they were. Safe to "
+                     "run again: it finishes an interrupted move or undo, then does nothing.", dir_okay=False),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find duplicate photos: identical files, re-saved copies and near-identical shots.
 
-    Each group lists the suggested keeper first (most pixels, then earliest capture, then
-    shortest path) with the reason. `--move-to ~/dupes` moves the other copies aside;
-    `--undo ~/dupes/photoseek-duplicates-....json` puts them back.
+    Each group lists the suggested keeper first (the original: most real pixels, no added
+    frame, larger file, camera EXIF, earliest capture, shortest path) with the reason.
+    `--move-to ~/dupes` moves the other copies aside; `--undo
+    ~/dupes/photoseek-duplicates-....json` puts them back.
     """
     with user_errors(), ImageIndex(db, create=False) as idx:
         if undo is not None:
