@@ -129,3 +129,19 @@ def test_only_exact_and_near_copies_are_offered_for_moving_at_first(served):
     assert similar and not any(m["suggested"] for m in similar)
     near = client.get("/api/duplicates", params={"tier": "near"}, headers=AUTH).json()["groups"]
     assert all(m["suggested"] != m["keeper"] for g in near for m in g["members"])
+
+
+def test_two_moves_in_one_second_each_keep_their_own_manifest(served, monkeypatch):
+    from photoseek.duplicates import moves
+
+    client, root, dupes = served
+    monkeypatch.setattr(moves.time, "strftime", lambda fmt, *a: "20260101-120000" if "%H%M%S" in fmt else "x")
+    ids = _ids(client.get("/api/duplicates", params={"tier": "near"}, headers=AUTH).json()["groups"])
+    first = client.post("/api/duplicates/move", json={"ids": [ids["a-copy.jpg"]], "tier": "near"}, headers=AUTH)
+    second = client.post("/api/duplicates/move", json={"ids": [ids["b-small.png"]], "tier": "near"}, headers=AUTH)
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json()["manifest"] != second.json()["manifest"]
+    for answer in (first, second):
+        undone = client.post("/api/duplicates/undo", json={"manifest": answer.json()["manifest"]}, headers=AUTH)
+        assert len(undone.json()["moved"]) == 1, undone.text
+    assert (root / "a-copy.jpg").is_file() and (root / "sub" / "b-small.png").is_file()
