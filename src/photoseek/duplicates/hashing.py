@@ -2,7 +2,7 @@
 recompressed, re-encoded, brightened, framed or slightly cropped.
 
 The hash is the sign of the 8x8 lowest-frequency DCT coefficients of the picture shrunk
-to 32x32 grey, its mean removed and its outer tenth faded out (a pHash that thresholds at zero
+to 32x32 grey, its mean removed and its edges faded out (a pHash that thresholds at zero
 instead of at the median, and shrugs off a light crop). Thresholding at
 zero makes a quarter turn of the picture an exact bit permutation plus a fixed bit flip
 (the DCT of a transposed image is the transposed DCT; mirroring negates odd frequencies),
@@ -24,8 +24,9 @@ HASH_VERSION = 2
 2: frames only when paired and stepped, mean removed and a Tukey window (see `perceptual_hash`)."""
 _SIDE = 32
 _LOW = 8
-_TAPER = 0.2
-"""Share of each side (half at each edge) over which the window falls to zero."""
+_TAPER = 0.08
+"""Share of each side (half at each edge) over which the window falls to zero. Measured (docs/
+benchmarks.md, moves): wider tapers find more 5% crops but link unrelated plain-sky photos."""
 _TRIM_SIDE = 256
 """Borders are looked for on a copy this size: enough to see an 8-px frame on a 4k photo."""
 _TRIM_MAX_SHARE = 5
@@ -67,9 +68,9 @@ def perceptual_hash(image: Image.Image) -> int:
     grey.thumbnail((_TRIM_SIDE, _TRIM_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     small = _trim_frame(grey).resize((_SIDE, _SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small, dtype=np.float64)
-    # The window fades out the outer tenth, which a crop removes, so a 5% crop hashes like the
-    # original; it is symmetric, so turns still permute the bits. The mean goes first, or the
-    # window's own shape would set the low bits of every picture alike.
+    # The window fades out the outer 4% on each side, which a light crop removes, so a 5% crop
+    # hashes like the original; it is symmetric, so turns still permute the bits. The mean goes
+    # first, or the window's own shape would set the low bits of every picture alike.
     coefficients = _DCT_LOW @ ((pixels - pixels.mean()) * _WINDOW) @ _DCT_LOW.T
     bits = coefficients > 0
     bits[0, 0] = pixels.mean() > 127.5
