@@ -101,6 +101,8 @@ def undo_moves(catalog: Catalog, manifest: str | Path) -> MoveReport:
     """Move the files a manifest lists back where they came from; a second undo does nothing.
     An interrupted move or undo is settled first, whichever way it was going."""
     path = Path(manifest).expanduser()
+    if not path.parent.is_dir():
+        _read_manifest(path)  # says it cannot be read, without creating its folder
     with _locked(path.parent):
         _unfinished(path.parent)  # tidies what a kill left in the folder
         report = MoveReport(path)
@@ -314,7 +316,7 @@ def _link_or_rename(source: Path, destination: Path) -> bool:
     a rename after a check where links are unsupported). False when the two are on different
     filesystems. A hard link leaves the old name for the caller to remove."""
     try:
-        os.link(source, destination, follow_symlinks=False)
+        os.link(source, destination)  # both regular files: symlinks are refused when planning
         return True
     except OSError as exc:
         if exc.errno == errno.EXDEV:
