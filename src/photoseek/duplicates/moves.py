@@ -83,14 +83,14 @@ def move_copies(
     roots = [Path(r) for r in catalog.roots()]
     check_move_target(target, roots)
     with _locked(target):
-        resumed = _unfinished(target)
+        resumed = _unfinished(target, catalog)
         gone = set().union(*(_resume(catalog, path) for path in resumed))
         entries, skipped = _plan(groups, only_ids, target, roots, gone)
         report = MoveReport(None, skipped=skipped, resumed=resumed)
         if not entries:
             return report
         _check_space([(Path(e["from"]), Path(e["to"]), e["size"]) for e in entries])
-        data = {"version": MANIFEST_VERSION, "catalog": str(catalog.path),
+        data = {"version": MANIFEST_VERSION, "catalog": str(Path(catalog.path).resolve()),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "state": "moving", "moves": entries}
         report.manifest = _create_manifest(target, data)
         _run(catalog, report.manifest, data, report)
@@ -480,8 +480,9 @@ def _write_manifest(path: Path, data: dict) -> None:
     _fsync_dir(path.parent)
 
 
-def _unfinished(folder: Path) -> list[Path]:
-    """Manifests in `folder` a kill interrupted; leftovers of one that never got written are removed."""
+def _unfinished(folder: Path, catalog: Catalog | None = None) -> list[Path]:
+    """Manifests of `catalog` in `folder` a kill interrupted; leftovers of one that never got written
+    are removed (another catalog's moves are left to it)."""
     found = []
     for tmp in folder.glob(f".{MANIFEST_PREFIX}*.json.tmp"):
         _discard(tmp)
@@ -490,7 +491,9 @@ def _unfinished(folder: Path) -> list[Path]:
             _discard(path)
             continue
         with contextlib.suppress(PhotoseekError):
-            if _read_manifest(path)["state"] in IN_FLIGHT:
+            data = _read_manifest(path)
+            mine = catalog is not None and Path(str(data.get("catalog"))).resolve() == Path(catalog.path).resolve()
+            if data["state"] in IN_FLIGHT and mine:
                 found.append(path)
     return found
 
