@@ -787,7 +787,7 @@ class ImageIndex:
         self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
     ) -> list[DuplicateGroup]:
         """Groups of copies, keeper first (see `photoseek.duplicates.finder`): tier exact, near
-        (threshold: differing bits of 64, default 10), similar (threshold: cosine, default 0.95) or all."""
+        (threshold: differing bits of 64, default 9), similar (threshold: cosine, default 0.95) or all."""
         from photoseek.duplicates.finder import find_duplicates
 
         return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)

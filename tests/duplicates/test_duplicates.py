@@ -9,9 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
+from typer.testing import CliRunner
 
 from photoseek import ImageIndex
+from photoseek.cli import app
 from photoseek.duplicates.finder import choose_keeper
 from photoseek.store.catalog import SCHEMA_VERSION, ImageRecord
 from tests.helpers import draw_scene, run_cli, run_json
@@ -107,17 +109,59 @@ def test_api_groups_and_keeper(indexed, library):
 
 
 def test_keeper_rule_order():
-    def rec(i: int, path: str, w: int, taken: str | None, mtime_s: int = 100) -> ImageRecord:
-        return ImageRecord(i, path, 1, mtime_s * 10**9, "h", w, 10, "jpeg", taken, None)
+    def rec(i: int, path: str, w: int, taken: str | None, mtime_s: int = 100, size: int = 1,
+            camera: str | None = None) -> ImageRecord:
+        return ImageRecord(i, path, size, mtime_s * 10**9, "h", w, 10, "jpeg", taken, camera)
 
     assert choose_keeper([rec(1, "/a.jpg", 10, None), rec(2, "/b.jpg", 20, None)]) == (1, "largest: 20x10 pixels")
+    # Equal pixels: the larger file, then camera EXIF, before any date or path.
+    assert choose_keeper([rec(1, "/a.jpg", 10, None, size=5), rec(2, "/long/b.jpg", 10, None, 50, size=9)]) == (
+        1, "same picture size; largest file (9 bytes)")
+    with_camera = rec(2, "/long/b.jpg", 10, "2022-01-01T00:00:00", camera="Canon EOS R6")
+    assert choose_keeper([rec(1, "/a.jpg", 10, "2020-01-01T00:00:00"), with_camera])[0] == 1
     later, earlier = rec(1, "/a.jpg", 10, "2021-01-02T00:00:00"), rec(2, "/b.jpg", 10, "2020-05-01T00:00:00")
     index, reason = choose_keeper([later, earlier])
-    assert (index, reason) == (1, "same size; earliest capture (2020-05-01T00:00:00)")
+    assert (index, reason) == (1, "same picture size and file size; earliest capture (2020-05-01T00:00:00)")
     assert choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[0] == 1
     assert "shortest path" in choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[1]
     # No EXIF date: the file's modification time counts as the capture time.
     assert choose_keeper([rec(1, "/a.jpg", 10, None, 200), rec(2, "/bb.jpg", 10, None, 100)])[0] == 1
+    # A frame is not picture: 20 px wide of which a fifth is frame is smaller than 18 px of picture.
+    share = {"/framed.jpg": 0.8, "/plain.jpg": 1.0}
+    assert choose_keeper([rec(1, "/framed.jpg", 20, None), rec(2, "/plain.jpg", 18, None)],
+                         lambda r: share[r.path]) == (1, "largest: 18x10 pixels")
+
+
+def test_the_original_is_kept_over_a_framed_copy_and_a_lower_quality_resave(tmp_path, tiny_clip_dir):
+    """Framed copies have more pixels and re-saves the same; both are newer here by name only: their
+    files are given older dates and shorter paths, so only the real rules can keep the original."""
+    from tests.helpers import shared_data
+
+    photos = sorted(shared_data("coco-mini").rglob("*.jpg"))[:6]
+    if len(photos) < 6:
+        pytest.skip("needs the shared COCO photos")
+    root = tmp_path / "photos"
+    (root / "originals-from-camera").mkdir(parents=True)
+    for number, photo in enumerate(photos):
+        original = root / "originals-from-camera" / f"IMG_{number:04d}.jpg"
+        shutil.copy(photo, original)
+        with Image.open(original) as image:
+            image = image.convert("RGB")
+            ImageOps.expand(image, max(8, image.width // 40), fill=(255, 255, 255)).save(
+                root / f"f{number}.jpg", quality=95)
+            image.save(root / f"q{number}.jpg", quality=60)
+        for copy in (root / f"f{number}.jpg", root / f"q{number}.jpg"):
+            os.utime(copy, (original.stat().st_mtime - 86400,) * 2)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    groups = run_json("duplicates", "--tier", "near", "--db", db)["groups"]
+    assert len(groups) == len(photos)
+    for group in groups:
+        assert Path(group["keeper"]["path"]).parent.name == "originals-from-camera", group
+        assert {Path(m["path"]).name[0] for m in group["others"]} == {"f", "q"}, group
+    moved = run_json("duplicates", "--move-to", tmp_path / "dupes", "--db", db)
+    assert {Path(m["from"]).name[0] for m in moved["moved"]} == {"f", "q"}
+    assert len(list((root / "originals-from-camera").iterdir())) == len(photos)
 
 
 def test_move_manifest_undo_roundtrip_never_deletes(indexed, library, tmp_path):
@@ -231,3 +275,21 @@ def test_similar_tier_through_an_approximate_index(library, tmp_path, tiny_clip_
     run_json("index", library, "--db", db, "--model-path", tiny_clip_dir, "--index", "faiss")
     similar = run_json("duplicates", "--tier", "similar", "--threshold", "0.99999", "--db", db)["groups"]
     assert {"a.jpg", "a-copy.jpg"} in _names(similar)
+
+
+def test_hashes_of_an_older_hash_version_are_redone_on_index_without_reembedding(indexed, library, tiny_clip_dir):
+    """Hashes from another version of the hash function do not compare with new ones: the near tier
+    stops using them (and says so), and the next index re-hashes them, embeddings untouched."""
+    with sqlite3.connect(indexed) as con:
+        hashes = dict(con.execute("SELECT path, phash FROM images"))
+        embeddings = dict(con.execute("SELECT path, embedding FROM images"))
+        con.execute("UPDATE images SET phash = phash + 12345")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'setting.phash_version'")
+    result = CliRunner().invoke(app, ["duplicates", "--tier", "near", "--db", str(indexed)])
+    assert result.exit_code == 0 and f"{len(hashes)} images have no perceptual hash yet" in result.output
+    run = run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)
+    assert run["embedded"] == 0
+    with sqlite3.connect(indexed) as con:
+        assert dict(con.execute("SELECT path, phash FROM images")) == hashes
+        assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
+    assert len(run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]) == 2

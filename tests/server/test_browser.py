@@ -266,3 +266,38 @@ def test_duplicates_view_moves_checked_copies_after_confirming(browser, shot, tm
     finally:
         context.close()
         next(server, None)
+
+
+def test_duplicates_view_leaves_similar_shots_unchecked(browser, tmp_path_factory, library: Library):
+    """The same pixels as PNG: a near copy, and in the similar tier (identical embeddings) a similar
+    shot. Near copies start checked; similar shots wait to be picked, as the CLI moves near by default."""
+    from PIL import Image
+
+    from photoseek import ImageIndex
+    from tests.helpers import draw_scene
+
+    root = tmp_path_factory.mktemp("similar") / "photos"
+    with Image.open(draw_scene(root / "c.jpg", 3)) as image:
+        image.convert("RGB").save(root / "c-again.png")
+    draw_scene(root / "d.jpg", 4)
+    db = root.parent / "similar.db"
+    with ImageIndex(db, model_path=library.model_dir) as index:
+        index.index([root])
+    server = serve_in_thread(ServerConfig(db=db, model_path=library.model_dir, duplicates_dir=root.parent / "dupes"))
+    url = next(server)
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.locator("#open-duplicates").click()
+        copy = page.locator('.dup-card:not(.keeper) .dup-pick[aria-label^="Move c"]')
+        sync_api.expect(copy).to_have_count(1)
+        sync_api.expect(copy).to_be_checked()  # near tier (the view's default)
+        page.locator("#dup-tier").select_option("similar")
+        page.locator("#dup-find").click()
+        sync_api.expect(page.locator(".dup-card:not(.keeper) .dup-tier").first).to_have_text("similar")
+        sync_api.expect(page.locator(".dup-card:not(.keeper) .dup-pick:checked")).to_have_count(0)
+        sync_api.expect(page.locator("#dup-move")).to_be_disabled()
+    finally:
+        context.close()
+        next(server, None)

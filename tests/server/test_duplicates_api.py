@@ -113,3 +113,35 @@ def test_a_file_name_that_is_not_utf8_is_served_not_a_server_error(tmp_path: Pat
         assert moved.status_code == 200 and not odd.exists(), moved.text
         undone = client.post("/api/duplicates/undo", json={"manifest": moved.json()["manifest"]}, headers=AUTH)
         assert undone.status_code == 200 and odd.is_file(), undone.text
+
+
+def test_only_exact_and_near_copies_are_offered_for_moving_at_first(served):
+    """The web UI pre-checks `suggested` copies: similar shots start unchecked, as the CLI moves
+    exact and near copies by default. A loose cosine makes every picture a similar shot here."""
+    client, _, _ = served
+    groups = client.get("/api/duplicates", params={"tier": "similar", "threshold": 0.01}, headers=AUTH).json()["groups"]
+    members = [m for g in groups for m in g["members"]]
+    for member in members:
+        assert member["suggested"] == (not member["keeper"] and member["tier"] in ("exact", "near")), member
+    by_name = {m["name"]: m for m in members}
+    assert by_name["a-copy.jpg"]["suggested"] or by_name["a.jpg"]["suggested"]  # byte-identical: exact
+    similar = [m for m in members if m["tier"] == "similar" and not m["keeper"]]
+    assert similar and not any(m["suggested"] for m in similar)
+    near = client.get("/api/duplicates", params={"tier": "near"}, headers=AUTH).json()["groups"]
+    assert all(m["suggested"] != m["keeper"] for g in near for m in g["members"])
+
+
+def test_two_moves_in_one_second_each_keep_their_own_manifest(served, monkeypatch):
+    from photoseek.duplicates import moves
+
+    client, root, dupes = served
+    monkeypatch.setattr(moves.time, "strftime", lambda fmt, *a: "20260101-120000" if "%H%M%S" in fmt else "x")
+    ids = _ids(client.get("/api/duplicates", params={"tier": "near"}, headers=AUTH).json()["groups"])
+    first = client.post("/api/duplicates/move", json={"ids": [ids["a-copy.jpg"]], "tier": "near"}, headers=AUTH)
+    second = client.post("/api/duplicates/move", json={"ids": [ids["b-small.png"]], "tier": "near"}, headers=AUTH)
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert first.json()["manifest"] != second.json()["manifest"]
+    for answer in (first, second):
+        undone = client.post("/api/duplicates/undo", json={"manifest": answer.json()["manifest"]}, headers=AUTH)
+        assert len(undone.json()["moved"]) == 1, undone.text
+    assert (root / "a-copy.jpg").is_file() and (root / "sub" / "b-small.png").is_file()

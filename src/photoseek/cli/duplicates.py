@@ -47,21 +47,24 @@ def duplicates(
         typer.Option(
             "--move-to",
             help="Move every copy but each group's keeper under this folder (outside the indexed folders), "
-            "keeping their folders, and write a manifest there. Never deletes.",
+            "keeping their folders, with a manifest there written before anything moves. Never deletes or "
+            "overwrites; if interrupted, run it again (or --undo the manifest) to finish.",
         ),
     ] = None,
     undo: Annotated[
         Optional[Path],
-        typer.Option("--undo", help="Move the files a --move-to manifest lists back where they were.", dir_okay=False),
+        typer.Option("--undo", help="Move the files a --move-to manifest lists back where they were. Safe to "
+                     "run again: it finishes an interrupted move or undo, then does nothing.", dir_okay=False),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find duplicate photos: identical files, re-saved copies and near-identical shots.
 
-    Each group lists the suggested keeper first (most pixels, then earliest capture, then
-    shortest path) with the reason. `--move-to ~/dupes` moves the other copies aside;
-    `--undo ~/dupes/photoseek-duplicates-....json` puts them back.
+    Each group lists the suggested keeper first (the original: most real pixels, no added
+    frame, larger file, camera EXIF, earliest capture, shortest path) with the reason.
+    `--move-to ~/dupes` moves the other copies aside; `--undo
+    ~/dupes/photoseek-duplicates-....json` puts them back.
     """
     with user_errors(), ImageIndex(db, create=False) as idx:
         if undo is not None:
@@ -72,14 +75,14 @@ def duplicates(
         tier = tier or ("near" if move_to is not None else "all")
         if tier not in TIER_CHOICES:
             raise PhotoseekError(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
+        with err.status(f"Looking for duplicates among {idx.catalog.count()} images...", spinner="dots"):
+            groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
         unhashed = idx.catalog.unhashed_count() if tier in ("all", "near") else 0
         if unhashed:
             err.print(
                 f"[yellow]{unhashed} images have no perceptual hash yet[/] (indexed by an older version); the near "
                 "tier skips them. Run `photoseek index` on your folders once to hash them (no re-embedding)."
             )
-        with err.status(f"Looking for duplicates among {idx.catalog.count()} images...", spinner="dots"):
-            groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
         if move_to is not None:
             _print_moves(idx.move_duplicates(groups, move_to), as_json, undo=False)
         elif as_json:
@@ -126,6 +129,9 @@ def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:
     if as_json:
         print_json(report.to_dict())
     else:
+        for manifest in report.resumed:
+            out.print(f"Finished a move a kill had interrupted: {escape(escape_undecodable(str(manifest)))}",
+                      highlight=False, soft_wrap=True)
         verb = "Moved back" if undo else "Moved"
         out.print(f"{verb} {_count(len(report.moved), 'file')}." + ("" if undo or not report.moved else
                   f" Undo: photoseek duplicates --undo {escape(escape_undecodable(str(report.manifest)))}"),

@@ -16,6 +16,7 @@ Only images under the catalog's indexed folders take part, so copies moved aside
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,16 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from photoseek.duplicates.components import component_labels, components
-from photoseek.duplicates.hashing import from_signed
+from photoseek.duplicates.hashing import HASH_VERSION, content_share, from_signed
 from photoseek.duplicates.near import near_edges
 from photoseek.duplicates.similar import similar_pairs
-from photoseek.errors import PhotoseekError
+from photoseek.errors import PhotoseekError, UnreadableImageError
+from photoseek.ingest.decode import decode_image
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder
 
 TIERS = ("exact", "near", "similar")
-DEFAULT_NEAR_BITS = 10
-"""Hamming distance for the near tier, out of 64 bits; see docs/benchmarks.md for the measurement."""
+DEFAULT_NEAR_BITS = 9
+"""Hamming distance for the near tier, out of 64 bits: with hash version 2, 9 bits find every kind of
+copy measured at >= 0.98 recall with no false link, where 10 linked unrelated plain-sky photos
+(docs/benchmarks.md, section moves)."""
 DEFAULT_SIMILAR_COSINE = 0.95
 
 
@@ -90,6 +94,8 @@ def find_duplicates(
 ) -> list[DuplicateGroup]:
     """Duplicate groups among the indexed images (under `folder` when given), largest first."""
     tiers = _tiers(tier, threshold)
+    if "near" in tiers:
+        catalog.expire_perceptual_hashes(HASH_VERSION)
     ids = _candidate_ids(catalog, folder)
     edges = {name: _edges(catalog, name, ids, threshold) for name in tiers}
     groups = components(len(ids), np.concatenate(list(edges.values())))
@@ -160,7 +166,7 @@ def _group(
     ids: np.ndarray, rows: np.ndarray, labels: dict[str, np.ndarray], records: dict[int, ImageRecord]
 ) -> DuplicateGroup:
     members = [records[int(ids[row])] for row in rows]
-    keeper_at, reason = choose_keeper(members)
+    keeper_at, reason = choose_keeper(members, measured_share)
     keeper_row = int(rows[keeper_at])
     peers = {tier: _rows_by_label(label, rows) for tier, label in labels.items()}
     weakest = list(labels)[-1]
@@ -196,6 +202,18 @@ def _tie(
     return None, keeper_row
 
 
+def measured_share(record: ImageRecord) -> float:
+    """The share of a file's picture inside an added frame (see `hashing.content_share`); 1.0 when
+    the file cannot be read now. Decoded at a reduced size: the frame is looked for at 256 px."""
+    try:
+        return content_share(decode_image(Path(record.path), min_side=_FRAME_SIDE).image)
+    except (UnreadableImageError, OSError):
+        return 1.0
+
+
+_FRAME_SIDE = 256
+
+
 def capture_time(record: ImageRecord) -> str:
     """EXIF capture time, else the file's modification time (as search filters use), ISO-8601."""
     if record.taken_at:
@@ -203,17 +221,52 @@ def capture_time(record: ImageRecord) -> str:
     return datetime.fromtimestamp(record.mtime_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def choose_keeper(records: list[ImageRecord]) -> tuple[int, str]:
-    """Index of the copy to keep (most pixels, then earliest capture, then shortest path) and why."""
-    def rank(r: ImageRecord) -> tuple[int, str, int, str]:
-        return (-(r.width * r.height), capture_time(r), len(r.path), r.path)
+SAME_PICTURE_SIZE = 0.05
+"""Real pixel counts this close are one picture size: frames are measured on a 256-px copy, a
+pixel or so short on each side."""
 
-    order = sorted(range(len(records)), key=lambda i: rank(records[i]))
-    best, runner_up = records[order[0]], records[order[1]]
-    if best.width * best.height != runner_up.width * runner_up.height:
-        return order[0], f"largest: {best.width}x{best.height} pixels"
-    if capture_time(best) != capture_time(runner_up):
-        return order[0], f"same size; earliest capture ({capture_time(best)})"
-    if len(best.path) != len(runner_up.path):
-        return order[0], "same size and capture time; shortest path"
-    return order[0], "same size, capture time and path length; first by name"
+
+def choose_keeper(
+    records: list[ImageRecord], content_share: Callable[[ImageRecord], float] | None = None
+) -> tuple[int, str]:
+    """Index of the copy to keep and why: the original, as far as the files tell.
+
+    The most real pixels first (`content_share` says how much of a file is picture rather than an
+    added frame; by default all of it), then no added frame, then the larger file (a re-save at a
+    lower quality is smaller), then camera EXIF (editors and messengers strip it), then the earliest
+    capture, then the shortest path. Frames are measured only for copies big enough to matter.
+    """
+    measure = content_share or (lambda record: 1.0)
+    pixels = [r.width * r.height for r in records]
+    shares: dict[int, float] = {}
+    most = 0.0
+    for i in sorted(range(len(records)), key=lambda i: -pixels[i]):
+        if pixels[i] < most * (1 - SAME_PICTURE_SIZE):
+            break  # smaller than the best picture even if it were all picture
+        shares[i] = measure(records[i])
+        most = max(most, pixels[i] * shares[i])
+    contenders = [i for i in shares if pixels[i] * shares[i] >= most * (1 - SAME_PICTURE_SIZE)]
+
+    def rank(i: int) -> tuple[bool, int, bool, str, int, str]:
+        r = records[i]
+        return (shares[i] < 1.0, -r.size, not r.camera, capture_time(r), len(r.path), r.path)
+
+    order = sorted(contenders, key=rank)
+    best = records[order[0]]
+    if len(order) == 1:
+        framed = " inside its frame" if shares[order[0]] < 1.0 else ""
+        return order[0], f"largest: {best.width}x{best.height} pixels{framed}"
+    return order[0], _tie_break(rank(order[0]), rank(order[1]), best)
+
+
+def _tie_break(best: tuple, runner_up: tuple, record: ImageRecord) -> str:
+    """The reason for the keeper among copies of one picture size: the first rule that told them apart."""
+    reasons = [
+        "same picture size; the others have an added frame",
+        f"same picture size; largest file ({record.size:,} bytes)",
+        f"same picture size and file size; camera EXIF ({record.camera})",
+        f"same picture size and file size; earliest capture ({capture_time(record)})",
+        "same picture size, file size and capture time; shortest path",
+        "same picture size, file size, capture time and path length; first by name",
+    ]
+    return reasons[next((k for k in range(len(reasons) - 1) if best[k] != runner_up[k]), len(reasons) - 1)]

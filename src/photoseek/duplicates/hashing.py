@@ -2,13 +2,15 @@
 recompressed, re-encoded, brightened, framed or slightly cropped.
 
 The hash is the sign of the 8x8 lowest-frequency DCT coefficients of the picture shrunk
-to 32x32 grey (a pHash that thresholds at zero instead of at the median). Thresholding at
+to 32x32 grey, its mean removed and its edges faded out (a pHash that thresholds at zero
+instead of at the median, and shrugs off a light crop). Thresholding at
 zero makes a quarter turn of the picture an exact bit permutation plus a fixed bit flip
 (the DCT of a transposed image is the transposed DCT; mirroring negates odd frequencies),
 so rotated copies are found by comparing against `rotations()` of a stored hash without
 decoding anything again. The DC bit, which is always positive, holds the mean brightness
-test instead, which rotation leaves unchanged as well. A uniform frame (a border added
-by an editor) is trimmed first, so framed copies hash like the original.
+test instead, which rotation leaves unchanged as well. A frame added by an editor is
+trimmed first, so framed copies hash like the original; a flat sky or ground is not a frame
+(`frame_widths` says how they are told apart).
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ import numpy as np
 from PIL import Image
 
 HASH_BITS = 64
+HASH_VERSION = 2
+"""Bumped whenever the hash of a picture changes; catalogs forget older hashes and re-hash on `index`.
+2: frames only when paired and stepped, mean removed and a Tukey window (see `perceptual_hash`)."""
 _SIDE = 32
 _LOW = 8
+_TAPER = 0.08
+"""Share of each side (half at each edge) over which the window falls to zero. Measured (docs/
+benchmarks.md, moves): wider tapers find more 5% crops but link unrelated plain-sky photos."""
 _TRIM_SIDE = 256
 """Borders are looked for on a copy this size: enough to see an 8-px frame on a 4k photo."""
 _TRIM_MAX_SHARE = 5
-"""At most 1/5 of each side is trimmed, so a dark sky or a white wall is not eaten away."""
+"""A frame covers less than 1/5 of each side; a flat band that reaches that far is a sky or a wall."""
 _FLAT_STD, _FLAT_STEP = 4.0, 6.0
+"""A frame row is one flat colour (spread below _FLAT_STD), the frame's own (within _FLAT_STEP)."""
+_EDGE_STEP = 16.0
+_EDGE_LOOK = 3
+"""Where a frame ends, the picture differs from the frame's colour by _EDGE_STEP grey levels on
+average within _EDGE_LOOK rows (resampling and JPEG ringing blur the line by a row or two)."""
+_PAIR_STEP = 12.0
+"""Frames come in opposite pairs (all round, letterbox or pillarbox) of one colour, within this."""
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -35,7 +50,15 @@ def _dct_matrix(n: int) -> np.ndarray:
     return matrix
 
 
+def _tukey(n: int, taper: float) -> np.ndarray:
+    """A window that is 1 in the middle and falls to 0 over `taper / 2` of each end, symmetric."""
+    x = (np.arange(n) + 0.5) / n
+    edge = np.minimum(x, 1 - x)
+    return np.where(edge < taper / 2, 0.5 * (1 - np.cos(2 * np.pi * edge / taper)), 1.0)
+
+
 _DCT_LOW = _dct_matrix(_SIDE)[:_LOW]
+_WINDOW = np.outer(_tukey(_SIDE, _TAPER), _tukey(_SIDE, _TAPER))
 _ODD = (np.arange(_LOW) % 2).astype(bool)
 
 
@@ -45,30 +68,79 @@ def perceptual_hash(image: Image.Image) -> int:
     grey.thumbnail((_TRIM_SIDE, _TRIM_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     small = _trim_frame(grey).resize((_SIDE, _SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(small, dtype=np.float64)
-    coefficients = _DCT_LOW @ pixels @ _DCT_LOW.T
+    # The window fades out the outer 4% on each side, which a light crop removes, so a 5% crop
+    # hashes like the original; it is symmetric, so turns still permute the bits. The mean goes
+    # first, or the window's own shape would set the low bits of every picture alike.
+    coefficients = _DCT_LOW @ ((pixels - pixels.mean()) * _WINDOW) @ _DCT_LOW.T
     bits = coefficients > 0
     bits[0, 0] = pixels.mean() > 127.5
     return int(_pack(bits[None])[0])
 
 
 def _trim_frame(grey: Image.Image) -> Image.Image:
-    """Cut away flat rows and columns along each edge (a frame), never more than a fifth."""
-    values = np.asarray(grey, dtype=np.float32)
-    top, bottom = _flat_edge(values), _flat_edge(values[::-1])
-    left, right = _flat_edge(values.T), _flat_edge(values.T[::-1])
+    """Cut away an added frame (see `frame_widths`); a flat sky or ground is left alone."""
+    top, bottom, left, right = frame_widths(np.asarray(grey, dtype=np.float32))
     if not (top or bottom or left or right):
         return grey
-    height, width = values.shape
+    width, height = grey.size
     return grey.crop((left, top, width - right, height - bottom))
 
 
-def _flat_edge(values: np.ndarray) -> int:
-    """How many leading rows have one flat colour, the same as the first row's."""
-    reference = float(values[0].mean())
-    for count, row in enumerate(values[: len(values) // _TRIM_MAX_SHARE]):
-        if row.std() >= _FLAT_STD or abs(float(row.mean()) - reference) >= _FLAT_STEP:
-            return count
-    return len(values) // _TRIM_MAX_SHARE
+def frame_widths(values: np.ndarray) -> tuple[int, int, int, int]:
+    """Rows or columns of an added frame on each side (top, bottom, left, right) of a grey picture.
+
+    A flat sky, a wall or a snowfield is flat along one edge too, so flatness alone is not a frame
+    (trimming it made copies hash apart: brightened, cropped or re-saved, the flat band ends
+    elsewhere). A band counts only when it is (1) one flat colour, (2) narrower than a fifth of
+    the side, (3) ended by a clear step to the picture, and (4) matched on the opposite side by
+    a band of the same colour: editors frame all round, or letterbox, or pillarbox, while a sky
+    rarely meets a ground of its own colour, and never both with a sharp line. A frame found
+    on three sides also takes the fourth where that side starts flat in its colour (the picture
+    there is as light as the frame, so no step shows).
+    """
+    sides = [_band(values), _band(values[::-1]), _band(values.T), _band(values.T[::-1])]
+    top, bottom = _paired(sides[0], sides[1])
+    left, right = _paired(sides[2], sides[3])
+    widths = [top, bottom, left, right]
+    framed = [side for side in sides if side[2] is not None]
+    if len(framed) == 3 and max(s[1] for s in framed) - min(s[1] for s in framed) < _PAIR_STEP:
+        width = min(s[2] for s in framed)
+        widths = [s[2] if s[2] is not None else (width if s[0] >= width and abs(s[1] - framed[0][1]) < _PAIR_STEP
+                                                 else 0) for s in sides]
+        if 0 in widths:
+            widths = [top, bottom, left, right]
+    return widths[0], widths[1], widths[2], widths[3]
+
+
+def _paired(one: tuple[int, float, int | None], other: tuple[int, float, int | None]) -> tuple[int, int]:
+    """Both widths when opposite bands are frames of one colour, else none."""
+    if one[2] is None or other[2] is None or abs(one[1] - other[1]) >= _PAIR_STEP:
+        return 0, 0
+    return one[2], other[2]
+
+
+def _band(values: np.ndarray) -> tuple[int, float, int | None]:
+    """Along the first rows of `values`: how many are flat in the first row's colour, that colour,
+    and the width of a frame there (None when the flat rows are no frame)."""
+    colour = float(values[0].mean())
+    limit = len(values) // _TRIM_MAX_SHARE
+    width = next((count for count, row in enumerate(values[:limit])
+                  if row.std() >= _FLAT_STD or abs(float(row.mean()) - colour) >= _FLAT_STEP), limit)
+    if width == 0 or width >= limit:
+        return width, colour, None
+    for ahead in range(width, min(width + _EDGE_LOOK, limit)):
+        if float(np.abs(values[ahead] - colour).mean()) >= _EDGE_STEP:
+            return width, colour, ahead
+    return width, colour, None
+
+
+def content_share(image: Image.Image) -> float:
+    """The share of a picture's area inside an added frame (1.0 without one): its real pixels."""
+    grey = image.convert("L")
+    grey.thumbnail((_TRIM_SIDE, _TRIM_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    top, bottom, left, right = frame_widths(np.asarray(grey, dtype=np.float32))
+    width, height = grey.size
+    return (width - left - right) * (height - top - bottom) / (width * height)
 
 
 def _pack(bits: np.ndarray) -> np.ndarray:

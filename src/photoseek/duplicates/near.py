@@ -5,7 +5,7 @@ Two searches; `near_pairs(exact=None)` picks by their estimated time:
 - Exact, by multi-index hashing (`multi_index`): finds every pair, but its work grows as n². At
   10 bits each hash (and each turn of it) is checked against ~6,500 others in a million, about
   2·10¹⁰ checks: minutes of numpy time. It is used while it is estimated to take at most
-  `EXACT_BUDGET_SECONDS` on one core, or when it is the cheaper one: at the default 10 bits that
+  `EXACT_BUDGET_SECONDS` on one core, or when it is the cheaper one: at 10 bits that
   is libraries up to about 200,000 photos (~330,000 at 8 bits), which get every pair.
 - Sampled, by bit-sampling locality-sensitive hashing (`bit_sampling`): some hundred tables, each
   grouping the hashes by ~20 bits picked at random; only hashes that share a group somewhere are

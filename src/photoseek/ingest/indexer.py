@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from photoseek.duplicates.hashing import perceptual_hash, to_signed
+from photoseek.duplicates.hashing import HASH_VERSION, perceptual_hash, to_signed
 from photoseek.errors import UnreadableImageError
 from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
@@ -146,6 +146,7 @@ def index_folders(
     walk_errors: list[Failure] = []
     found = list(discover(roots, include_hidden=include_hidden, on_error=_collect(walk_errors)))
     catalog.add_roots(roots)
+    catalog.expire_perceptual_hashes(HASH_VERSION)
     known = _known_states(catalog, roots, found)
     empty = [str(root) for root in roots if _holds_images_but_is_empty(root, known)]
     run = _Run(catalog, model, batch_size, workers, on_progress, started, outcomes)

@@ -540,6 +540,15 @@ class Catalog:
         """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
         return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
 
+    def expire_perceptual_hashes(self, version: int) -> None:
+        """Forget hashes made by another version of the hash function (they do not compare with
+        new ones): the next `index` re-hashes those images without re-embedding them."""
+        if self.setting("phash_version") == str(version):
+            return
+        with self.transaction():
+            self._db.execute("UPDATE images SET phash = NULL WHERE phash IS NOT NULL")
+            self._set_meta("setting.phash_version", str(version))
+
     def content_duplicates(self, ids: np.ndarray | None = None) -> list[list[int]]:
         """Ids sharing one content hash (byte-identical files), per content, two or more each."""
         by_hash: dict[str, list[int]] = {}

@@ -24,6 +24,8 @@ ERRORS = {400: {"model": ErrorOut}}
 MAX_MOVE_IDS = 10_000
 
 Tier = Literal["all", "exact", "near", "similar"]
+MOVED_BY_DEFAULT = ("exact", "near")
+"""Copies offered for moving at first; similar shots (bursts) only when picked by hand."""
 
 
 class MemberOut(BaseModel):
@@ -41,6 +43,9 @@ class MemberOut(BaseModel):
     copy_of: Optional[int]
     """Id of that member: the keeper whenever it ties as strongly; None for the keeper."""
     keeper: bool
+    suggested: bool
+    """Whether to offer it for moving at first (the web UI pre-checks it): a copy tied exactly or
+    near, as `duplicates --move-to` moves by default; never the keeper or a merely similar shot."""
 
 
 class GroupOut(BaseModel):
@@ -137,6 +142,7 @@ def _group_out(group: DuplicateGroup) -> GroupOut:
             id=m.record.id, path=m.record.path, name=Path(m.record.path).name, width=m.record.width,
             height=m.record.height, bytes=m.record.size, format=m.record.format, taken=capture_time(m.record),
             tier=m.tier, copy_of=m.copy_of, keeper=m is group.keeper,
+            suggested=m is not group.keeper and m.tier in MOVED_BY_DEFAULT,
         )
         for m in group.members
     ]

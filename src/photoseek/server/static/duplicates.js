@@ -64,7 +64,8 @@ export class DuplicatesView {
     const keeperId = group.members[0].id;
     const names = new Map(group.members.map((m) => [m.id, m.name]));
     const cards = group.members.map((m) => {
-      const box = el("input", { type: "checkbox", checked: !m.keeper, className: "dup-pick" });
+      // Exact and near copies start checked; similar shots (bursts) only when picked, as in the CLI.
+      const box = el("input", { type: "checkbox", checked: m.suggested, className: "dup-pick" });
       box.dataset.id = m.id;
       box.setAttribute("aria-label", `Move ${m.name}`);
       box.addEventListener("change", () => this.updateButton());
