@@ -35,7 +35,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
 from photoseek.errors import ModelMismatchError, PhotoseekError
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_ENV_VAR = "PHOTOSEEK_DB"
 
 _SCHEMA = """
@@ -112,6 +112,12 @@ INSERT INTO text_substrings(rowid, name, body)
                      WHERE s.content_hash = i.content_hash AND s.text != ''
                        AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
     FROM images i;
+""",
+    # OCR text goes into the word index split at letter/digit boundaries (EXIT42NORTH -> EXIT 42 NORTH):
+    # documents with OCR text are rebuilt by the next sync (their embeddings stay valid).
+    6: """
+UPDATE image_text SET text_hash = '' WHERE content_hash IN
+    (SELECT content_hash FROM text_signals WHERE source = 'ocr' AND text != '');
 """,
 }
 

@@ -152,7 +152,10 @@ class TextStore:
                       OR t.text_hash = ''"""
             ).fetchall()
             for image_id, path, content_hash in stale:
-                body = "\n".join(self.signals(content_hash).values())
+                signals = self.signals(content_hash)
+                body = "\n".join(signals.values())
+                # OCR runs words and numbers together (EXIT42NORTH): split it as file names are split.
+                words = "\n".join(split_words(t) if s == "ocr" else t for s, t in signals.items())
                 self.db.execute(
                     "INSERT OR REPLACE INTO image_text(image_id, content_hash, text_hash, body)"
                     " VALUES (?, ?, ?, ?)",
@@ -160,7 +163,7 @@ class TextStore:
                 )
                 name = Path(path_from_db(path)).name
                 substrings = (escape_undecodable(name), self._substring_text(content_hash))
-                for table, fields in (("text_fts", (_name_words(name), body)), ("text_substrings", substrings)):
+                for table, fields in (("text_fts", (split_words(name), words)), ("text_substrings", substrings)):
                     self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
                     self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
             self._bump_version()
@@ -354,9 +357,10 @@ def _text_hash(body: str) -> str:
     return hashlib.blake2b(body.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def _name_words(name: str) -> str:
-    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers."""
-    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", name)))
+def split_words(text: str) -> str:
+    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg', 'EXIT42NORTH' -> 'EXIT 42 NORTH':
+    file names and OCR text split into words and numbers for the word index, as queries are split."""
+    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", text)))
 
 
 def _query_words(texts: Sequence[str]) -> list[str]:
