@@ -29,6 +29,9 @@ USER_MODEL = "user"
 TAGS_MODEL = "user-tags"
 """The `model` of the user's tags (a `note` signal of their own)."""
 
+STALE_TOPICS = "stale"
+"""The `model` of topics whose image's text changed since they were computed (see `photoseek.topics`)."""
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NAME_PART = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -328,6 +331,8 @@ class TextStore:
     def _put(self, content_hash: str, source: str, model: str, text: str, keep_empty: bool = False) -> None:
         if source not in SOURCES:
             raise ValueError(f"unknown text source {source!r}")
+        if source != "topics" and (self.get(content_hash, source, model) or "") != text.strip():
+            self._retag(content_hash)
         if text.strip() or keep_empty:
             self.db.execute(
                 "INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)"
@@ -339,6 +344,14 @@ class TextStore:
                 "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
                 (content_hash, source, model),
             )
+
+    def _retag(self, content_hash: str) -> None:
+        """The image's text changed, so its topics (computed from it) are stale: keep them until they
+        are recomputed, under a key no tagging run uses, so the next one tags this image again."""
+        self.db.execute(
+            "UPDATE OR REPLACE text_signals SET model = ? WHERE content_hash = ? AND source = 'topics'",
+            (STALE_TOPICS, content_hash),
+        )
 
     def _bump_version(self) -> None:
         self.db.execute(

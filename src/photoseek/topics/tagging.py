@@ -147,7 +147,11 @@ def _assign(
         clip_raw = _image_matrix(catalog, hashes) @ clip_topic_vectors(taxonomy, encoders.clip, encoders.clip_id).T
     text_raw = None
     if weights["text"] > 0 and encoders.text is not None:
-        text_raw = text_topic_scores(_text_matrix(texts, encoders, hashes), taxonomy, encoders.text, encoders.text_id)
+        own_text = _text_matrix(texts, encoders, hashes)
+        text_raw = (  # no image with text: all NaN, so CLIP alone decides
+            np.full((len(hashes), len(taxonomy.topics)), np.nan, dtype=np.float32) if own_text is None
+            else text_topic_scores(own_text, taxonomy, encoders.text, encoders.text_id)
+        )
     scores = confidences(clip_raw, text_raw, weights)
     names = np.array(taxonomy.names, dtype=object)
     assigned = {}
@@ -165,9 +169,12 @@ def _image_matrix(catalog: Catalog, hashes: list[str]) -> np.ndarray:
     return matrix[[row_of_hash[h] for h in hashes]]
 
 
-def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray:
-    """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed nothing."""
+def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray | None:
+    """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed
+    nothing; None when none of these images has text."""
     bodies = {h: "\n".join(v for s, v in texts.signals(h).items() if s != SOURCE) for h in hashes}
+    if not any(bodies.values()):
+        return None
     model = encoders.text_id + _TEXT_INPUT
     cached = _cached_text_embeddings(texts, model)
     pending = [
