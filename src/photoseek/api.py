@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_pa
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from photoseek.text.caption import make_captioner
+from photoseek.text.caption_files import load_dataset
 from photoseek.text.embedder import TextEmbedder, load_text_embedder
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.topics import (
@@ -141,6 +141,8 @@ class ImportReport:
     """Images that also have a `describe` text of their own: both are kept."""
     replaced: int = 0
     """Images whose caption from an earlier import this one replaced."""
+    issues: list[str] = field(default_factory=list)
+    """Rows the caption file reader skipped, and why."""
 
 
 @dataclass
@@ -508,30 +510,30 @@ class ImageIndex:
         self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
         self.texts.sync()
 
-    def import_captions(self, csv_path: str | Path) -> ImportReport:
-        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
+    def import_captions(self, captions_file: str | Path) -> ImportReport:
+        """Notes from a caption file (`photoseek.text.caption_files`: CSV or TSV with `file,caption` or
+        `image,caption` columns, or a JSON form `eval` reads); paths are absolute or relative to the file.
 
         They are kept beside the user's own `describe` texts; importing again replaces only
-        the captions an earlier import brought.
+        the captions an earlier import brought. A file naming no indexed image is an error.
         """
-        path = Path(csv_path).expanduser()
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.DictReader(fh))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise PhotoseekError(f"Cannot read captions file {path}: {exc}. Give a UTF-8 CSV file.") from exc
-        if rows and not {"file", "caption"} <= set(rows[0]):
-            raise PhotoseekError(f"{path} needs a header row with the columns file,caption.")
-        report, notes = ImportReport(), []
-        for row in rows:
-            image = path.parent / Path(row["file"] or "").expanduser()
-            record = self.catalog.get_by_path(os.path.realpath(image))
+        path = Path(captions_file).expanduser()
+        dataset = load_dataset(path, flag="captions file")
+        report, notes = ImportReport(issues=list(dataset.issues)), []
+        for name, captions in zip(dataset.images, dataset.captions, strict=True):
+            record = self.catalog.get_by_path(os.path.realpath(path.parent / Path(name).expanduser()))
             if record is None:
-                report.unknown.append(row["file"] or "")
+                report.unknown.append(name)
                 continue
-            notes.append((record.content_hash, "note", IMPORTED_MODEL, row["caption"] or ""))
+            notes.append((record.content_hash, "note", IMPORTED_MODEL, "\n".join(captions)))
             report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
             report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
+        if not notes:
+            raise PhotoseekError(
+                f"None of the {len(report.unknown)} images named in {path} is in the catalog "
+                f"(the first, {report.unknown[0]!r}, was looked for at {path.parent / report.unknown[0]}). "
+                "Names are read relative to the captions file's folder, or absolute: fix them, or index the images."
+            )
         self.texts.put_many(notes)
         self.texts.sync()
         report.imported = len(notes)
