@@ -176,6 +176,11 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
     return expanded
 
 
+def _real(path: str | Path) -> Path:
+    """The path as the catalog stores it: absolute, user-expanded, symlinks resolved."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
 def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
     from photoseek.ingest.indexer import index_folders  # decoders load only when indexing
 
@@ -331,15 +336,17 @@ class ImageIndex:
         topics: bool | str | Path = False,
         ray: str | None = None,
         ray_ship_bytes: bool = False,
+        signals_everywhere: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `signals`
         (e.g. `SignalOptions(ocr=True, captions=True)`) adds the slower model-made text signals,
-        computed once per image content and model (a later run only does images that lack them).
-        `vector_index` chooses the backend (remembered for later runs and searches). `ray` (`auto`
-        or a cluster address) reads, decodes, embeds and makes those signals on a Ray cluster that
-        sees `roots` at the same paths (or is sent the bytes with `ray_ship_bytes`); this process
+        computed once per image content and model (a later run only does images that lack them), for
+        the images under `roots` (`signals_everywhere`: every indexed image). `vector_index` chooses
+        the backend (remembered for later runs and searches). `ray` (`auto` or a cluster address)
+        reads, decodes, embeds and makes those signals on a Ray cluster that sees `roots` at the same
+        paths (or is sent the bytes with `ray_ship_bytes`); this process
         still decides what needs work and writes the catalog. `topics` tags images with the
         catalog's taxonomy (True) or the one in a file (see `tag_topics`); once a catalog has
         topics, every run tags its new images.
@@ -373,7 +380,8 @@ class ImageIndex:
                 self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
             )
-            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None)
+            under = None if signals_everywhere else [_real(p) for p in paths]
+            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None, under)
             return report
 
     def index_changes(
@@ -394,7 +402,7 @@ class ImageIndex:
                 self.catalog, model, [Path(p) for p in paths],
                 batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
             ),
-            list(text_makers), on_progress,
+            list(text_makers), on_progress, [_real(p) for p in paths],
         )
 
     def watcher(
@@ -420,7 +428,7 @@ class ImageIndex:
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
                 lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
-                makers, on_progress,
+                makers, on_progress, [_real(f) for f in folders],
             )
 
         return Watcher(
@@ -439,14 +447,15 @@ class ImageIndex:
         ingest: Callable[[ClipModel], IndexReport],
         makers: list[TextMaker],
         on_progress: Callable[[Progress], None] | None,
+        under: list[Path],
     ) -> IndexReport:
         """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
-        with the bound model, then the text signals and the vector index."""
+        with the bound model, then the text signals of the images `under` these paths and the vector index."""
         model = self.model
         with self.catalog.index_lock():
             self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             report = ingest(model)
-            self._after_ingest(report, makers, on_progress)
+            self._after_ingest(report, makers, on_progress, under=under)
             return report
 
     def _after_ingest(
@@ -456,12 +465,13 @@ class ImageIndex:
         on_progress: Callable[[Progress], None] | None,
         taxonomy: Taxonomy | None = None,
         elsewhere: SignalSource | None = None,
+        under: list[Path] | None = None,
     ) -> None:
-        """The text signals (on a cluster: `elsewhere`), the topics (with a `taxonomy`) and the vector
-        index that an ingest affects."""
+        """The text signals of the images `under` these paths (None: all; on a cluster: `elsewhere`),
+        the topics (with a `taxonomy`) and the vector index that an ingest affects."""
         try:
             if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress, elsewhere)
+                self._enrich(makers, report, on_progress, elsewhere, under)
             if taxonomy is not None and not report.interrupted:
                 self.texts.sync()
                 report.signals["topics"] = self.tag_topics(taxonomy).tagged
@@ -476,13 +486,15 @@ class ImageIndex:
         report: IndexReport,
         on_progress: Callable[[Progress], None] | None,
         elsewhere: SignalSource | None,
+        under: list[Path] | None,
     ) -> None:
-        """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
+        """The model-made text signals the images `under` these paths (None: all) lack; an interrupt
+        keeps the finished batches."""
         from photoseek.ingest.enrich import EnrichReport, enrich
 
         enriched = EnrichReport()
         try:
-            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere)
+            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere, under=under)
         except KeyboardInterrupt:
             report.interrupted = True
         report.signals = enriched.computed

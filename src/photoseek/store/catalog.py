@@ -820,6 +820,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def at_or_below(roots: Sequence[Path]) -> tuple[str, list[str | bytes]]:
+    """A WHERE clause on `images.path`, and its parameters: the path is one of `roots` (real paths,
+    as stored) or below one."""
+    if not roots:
+        return "0", []
+    clause = " OR ".join(f"({_SUBTREE})" for _ in roots)
+    return f"({clause})", [bound for root in roots for bound in _subtree_bounds(root)]
+
+
 def _subtree_bounds(root: Path) -> tuple[str | bytes, ...]:
     """The root itself as stored, then the lowest and one-past-highest path below it as stored
     (TEXT, or BLOB when not UTF-8), then the same as BLOB: every path P below the root has

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from photoseek.store.catalog import Catalog, escape_undecodable, path_from_db
+from photoseek.store.catalog import Catalog, at_or_below, escape_undecodable, path_from_db
 
 SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
@@ -129,14 +129,18 @@ class TextStore:
         ).fetchone()
         return row is not None
 
-    def hashes_missing(self, source: str, model: str) -> list[tuple[str, str]]:
-        """(content_hash, one path) of indexed images without this signal, for enrichment passes."""
+    def hashes_missing(
+        self, source: str, model: str, under: Sequence[Path] | None = None
+    ) -> list[tuple[str, str]]:
+        """(content_hash, one path) of indexed images without this signal, for enrichment passes;
+        with `under` (real paths of folders or files), only the images at or below them."""
+        scope, params = at_or_below(under) if under is not None else ("1", [])
         rows = self.db.execute(
-            """SELECT content_hash, MIN(path) FROM images
-               WHERE content_hash NOT IN
+            f"""SELECT content_hash, MIN(path) FROM images
+               WHERE {scope} AND content_hash NOT IN
                    (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
                GROUP BY content_hash ORDER BY MIN(path)""",
-            (source, model),
+            (*params, source, model),
         )
         return [(content_hash, path_from_db(path)) for content_hash, path in rows]
 
