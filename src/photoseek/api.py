@@ -612,6 +612,7 @@ class ImageIndex:
         *,
         images: Sequence[str | Path] = (),
         negatives: Sequence[str] = (),
+        negative_images: Sequence[str | Path] = (),
         k: int = 10,
         offset: int = 0,
         min_score: float | None = None,
@@ -620,7 +621,11 @@ class ImageIndex:
         weights: dict[str, float] | None = None,
         explain: bool = False,
     ) -> list[SearchResult]:
-        """Rank images by texts and example images; `negatives` push results away.
+        """Rank images by texts and example images; `negatives` and `negative_images` push results away.
+
+        Each text or image may carry a weight, `photoseek.search.query`'s syntax ('2:beach' twice,
+        '-1:dog' subtracts in `query` and `images`; negatives take positive weights). `query` may
+        also be a `Query`, e.g. `Query.parse("beach -people")` for a line as typed at the prompt.
 
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
         clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
@@ -632,7 +637,10 @@ class ImageIndex:
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
-            query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
+            query = Query.build(
+                texts, images=[str(p) for p in images], negatives=negatives,
+                negative_images=[str(p) for p in negative_images],
+            )
         return self.search_many(
             [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
             weights=weights, explain=explain,
