@@ -41,6 +41,7 @@ def test_a_query_line_groups_words_into_terms_until_a_sign_or_weight():
     )
     assert Query.parse("-2:people beach").terms == (QueryTerm("text", "people beach", -2.0),)
     assert Query.parse("12:30 clock t-shirt").terms == (QueryTerm("text", "12:30 clock t-shirt", 1.0),)
+    assert not Query.parse('"" " "') and Query.parse('a "" b').terms == (QueryTerm("text", "a b", 1.0),)
 
 
 def test_a_line_and_the_arguments_read_weights_alike():

@@ -87,13 +87,15 @@ class Query:
         subtract = False
 
         def finish() -> None:
-            if words:
+            if " ".join(words).strip():
                 terms.append(parse_term("text", " ".join(words), subtract=subtract))
-                words.clear()
+            words.clear()
 
         tokens.reverse()
         while tokens:
             token = tokens.pop()
+            if not token.strip():
+                continue
             if token in _LINE_OPTIONS:
                 kind, negative = _LINE_OPTIONS[token]
                 if not tokens:

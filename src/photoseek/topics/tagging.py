@@ -16,7 +16,7 @@ import numpy as np
 
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import Catalog
-from photoseek.store.text import PendingText, TextStore
+from photoseek.store.text import STALE_TOPICS, PendingText, TextStore
 from photoseek.topics.scoring import (
     DEFAULT_THRESHOLD,
     TopicEncoders,
@@ -100,11 +100,11 @@ def topic_counts(catalog: Catalog, taxonomy: Taxonomy) -> dict[str, int]:
     """Images per topic (every topic of the taxonomy, zeros included), from the current key's signals."""
     counts = dict.fromkeys(taxonomy.names, 0)
     key = catalog.setting(KEY_SETTING) or ""
-    rows = catalog.db.execute(
+    rows = catalog.db.execute(  # topics awaiting a retag (their image's text changed) count until then
         """SELECT s.text, COUNT(*) FROM images i JOIN text_signals s
-               ON s.content_hash = i.content_hash AND s.source = ? AND s.model = ?
+               ON s.content_hash = i.content_hash AND s.source = ? AND s.model IN (?, ?)
            WHERE s.text != '' GROUP BY s.text""",
-        (SOURCE, key),
+        (SOURCE, key, STALE_TOPICS),
     )
     for text, count in rows:
         for name in text.split("\n"):
@@ -128,7 +128,10 @@ def check_topic(catalog: Catalog, name: str) -> None:
 
 
 def image_topics(texts: TextStore, catalog: Catalog, content_hash: str) -> list[str]:
-    text = texts.get(content_hash, SOURCE, catalog.setting(KEY_SETTING) or "")
+    """The image's topics, most confident first (those from before its text changed, until it is retagged)."""
+    text = texts.get(content_hash, SOURCE, catalog.setting(KEY_SETTING) or "") or texts.get(
+        content_hash, SOURCE, STALE_TOPICS
+    )
     return text.split("\n") if text else []
 
 
