@@ -380,7 +380,7 @@ class ImageIndex:
                 self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
             )
-            under = None if signals_everywhere else [_real(p) for p in paths]
+            under = None if signals_everywhere else [*map(_real, paths), *map(Path, report.linked)]
             self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None, under)
             return report
 
@@ -455,7 +455,7 @@ class ImageIndex:
         with self.catalog.index_lock():
             self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             report = ingest(model)
-            self._after_ingest(report, makers, on_progress, under=under)
+            self._after_ingest(report, makers, on_progress, under=[*under, *map(Path, report.linked)])
             return report
 
     def _after_ingest(

@@ -208,7 +208,9 @@ def test_index_captions_only_the_folders_named_unless_all(vlm, photos, tmp_path,
         old = index.catalog.get_by_path(str((elsewhere / "old-red.png").resolve()))
         assert index.texts.get(old.content_hash, "caption", "openai:llava") is None
 
-    assert run_json("index", photos, "--db", db, "--all", *api)["signals"] == {"caption": 3}
+    (photos / "linked.png").symlink_to(elsewhere / "old-red.png")  # found under photos/, stored by its real path
+    assert run_json("index", photos, "--db", db, *api)["signals"] == {"caption": 1}
+    assert run_json("index", photos, "--db", db, "--all", *api)["signals"] == {"caption": 2}
     assert len(vlm.captioned()) == 9
     assert run_json("index", photos, "--db", db, "--all", *api)["signals"] == {}
     assert len(vlm.captioned()) == 9

@@ -38,6 +38,8 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
+_SCOPE_CHUNK = 100
+"""Folders or files per query when finding images that lack a signal (5 SQL parameters each)."""
 _MEMO_SIZE = 20_000
 """Word look-ups remembered between keyword searches (each a few ids to a few thousand)."""
 _T = TypeVar("_T")
@@ -134,15 +136,21 @@ class TextStore:
     ) -> list[tuple[str, str]]:
         """(content_hash, one path) of indexed images without this signal, for enrichment passes;
         with `under` (real paths of folders or files), only the images at or below them."""
-        scope, params = at_or_below(under) if under is not None else ("1", [])
-        rows = self.db.execute(
-            f"""SELECT content_hash, MIN(path) FROM images
-               WHERE {scope} AND content_hash NOT IN
-                   (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
-               GROUP BY content_hash ORDER BY MIN(path)""",
-            (*params, source, model),
-        )
-        return [(content_hash, path_from_db(path)) for content_hash, path in rows]
+        paths = list(under or ())
+        scopes = [("1", [])] if under is None else [
+            at_or_below(paths[start : start + _SCOPE_CHUNK]) for start in range(0, len(paths), _SCOPE_CHUNK)
+        ]
+        found: dict[str, str] = {}
+        for scope, params in scopes:
+            for content_hash, path in self.db.execute(
+                f"""SELECT content_hash, MIN(path) FROM images
+                   WHERE {scope} AND content_hash NOT IN
+                       (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
+                   GROUP BY content_hash""",
+                (*params, source, model),
+            ):
+                found[content_hash] = min(found.get(content_hash, path_from_db(path)), path_from_db(path))
+        return sorted(found.items(), key=lambda item: item[1])
 
     # -- documents and keyword search ----------------------------------------------
 
