@@ -96,8 +96,8 @@ def main() -> None:
     args.work = args.work or results_dir()
 
     from photoseek.eval import runner, signals
-    from photoseek.eval.datasets import load_dataset
     from photoseek.eval.metrics import query_metrics, ranked_grades, summarize
+    from photoseek.text.caption_files import load_dataset
 
     dataset_path, folder = build_dataset(args.work, args.images)
     dataset = load_dataset(dataset_path)

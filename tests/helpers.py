@@ -82,15 +82,15 @@ def draw_photo(
     return path
 
 
-def render_sign(path: Path) -> Path:
-    """A shop sign with large, clean words ("HARBOUR BAKERY", "fresh pretzels") for OCR."""
+def render_sign(path: Path, lines: tuple[str, ...] = ("HARBOUR BAKERY", "fresh pretzels")) -> Path:
+    """A shop sign with large, clean words (by default "HARBOUR BAKERY", "fresh pretzels") for OCR."""
     if not SIGN_FONT.is_file():
         pytest.skip(f"needs the DejaVu fonts ({SIGN_FONT}; Debian package fonts-dejavu-core)")
-    image = Image.new("RGB", (480, 160), "white")
+    image = Image.new("RGB", (480, 70 * len(lines) + 20), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.truetype(str(SIGN_FONT), 36)
-    draw.text((20, 20), "HARBOUR BAKERY", font=font, fill="black")
-    draw.text((20, 90), "fresh pretzels", font=font, fill="black")
+    for row, line in enumerate(lines):
+        draw.text((20, 20 + 70 * row), line, font=font, fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -48,6 +47,7 @@ from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from photoseek.store.vectors import IndexInfo
 from photoseek.text.caption import make_captioner
+from photoseek.text.caption_files import load_dataset
 from photoseek.text.embedder import TextEmbedder, load_text_embedder
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.topics import (
@@ -151,6 +151,8 @@ class ImportReport:
     """Images that also have a `describe` text of their own: both are kept."""
     replaced: int = 0
     """Images whose caption from an earlier import this one replaced."""
+    issues: list[str] = field(default_factory=list)
+    """Rows the caption file reader skipped, and why."""
 
 
 @dataclass
@@ -182,6 +184,11 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
         if not path.exists():
             raise PhotoseekError(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
+
+
+def _real(path: str | Path) -> Path:
+    """The path as the catalog stores it: absolute, user-expanded, symlinks resolved."""
+    return Path(os.path.realpath(Path(path).expanduser()))
 
 
 def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
@@ -350,15 +357,17 @@ class ImageIndex:
         topics: bool | str | Path = False,
         ray: str | None = None,
         ray_ship_bytes: bool = False,
+        signals_everywhere: bool = False,
     ) -> IndexReport:
         """Add new and changed images under `roots`, drop deleted ones, then update the vector index.
 
         Embedded metadata (EXIF/IPTC/XMP descriptions and keywords) is always read; `signals`
         (e.g. `SignalOptions(ocr=True, captions=True)`) adds the slower model-made text signals,
-        computed once per image content and model (a later run only does images that lack them).
-        `vector_index` chooses the backend (remembered for later runs and searches). `ray` (`auto`
-        or a cluster address) reads, decodes, embeds and makes those signals on a Ray cluster that
-        sees `roots` at the same paths (or is sent the bytes with `ray_ship_bytes`); this process
+        computed once per image content and model (a later run only does images that lack them), for
+        the images under `roots` (`signals_everywhere`: every indexed image). `vector_index` chooses
+        the backend (remembered for later runs and searches). `ray` (`auto` or a cluster address)
+        reads, decodes, embeds and makes those signals on a Ray cluster that sees `roots` at the same
+        paths (or is sent the bytes with `ray_ship_bytes`); this process
         still decides what needs work and writes the catalog. `topics` tags images with the
         catalog's taxonomy (True) or the one in a file (see `tag_topics`); once a catalog has
         topics, every run tags its new images.
@@ -392,7 +401,8 @@ class ImageIndex:
                 self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
             )
-            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None)
+            under = None if signals_everywhere else [*map(_real, paths), *map(Path, report.linked)]
+            self._after_ingest(report, makers, on_progress, taxonomy, cluster.signals if cluster else None, under)
             return report
 
     def index_changes(
@@ -413,7 +423,7 @@ class ImageIndex:
                 self.catalog, model, [Path(p) for p in paths],
                 batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
             ),
-            list(text_makers), on_progress,
+            list(text_makers), on_progress, [_real(p) for p in paths],
         )
 
     def watcher(
@@ -439,7 +449,7 @@ class ImageIndex:
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
                 lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
-                makers, on_progress,
+                makers, on_progress, [_real(f) for f in folders],
             )
 
         return Watcher(
@@ -458,14 +468,15 @@ class ImageIndex:
         ingest: Callable[[ClipModel], IndexReport],
         makers: list[TextMaker],
         on_progress: Callable[[Progress], None] | None,
+        under: list[Path],
     ) -> IndexReport:
         """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
-        with the bound model, then the text signals and the vector index."""
+        with the bound model, then the text signals of the images `under` these paths and the vector index."""
         model = self.model
         with self.catalog.index_lock():
             self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             report = ingest(model)
-            self._after_ingest(report, makers, on_progress)
+            self._after_ingest(report, makers, on_progress, under=[*under, *map(Path, report.linked)])
             return report
 
     def _after_ingest(
@@ -475,12 +486,13 @@ class ImageIndex:
         on_progress: Callable[[Progress], None] | None,
         taxonomy: Taxonomy | None = None,
         elsewhere: SignalSource | None = None,
+        under: list[Path] | None = None,
     ) -> None:
-        """The text signals (on a cluster: `elsewhere`), the topics (with a `taxonomy`) and the vector
-        index that an ingest affects."""
+        """The text signals of the images `under` these paths (None: all; on a cluster: `elsewhere`),
+        the topics (with a `taxonomy`) and the vector index that an ingest affects."""
         try:
             if makers and not report.interrupted:
-                self._enrich(makers, report, on_progress, elsewhere)
+                self._enrich(makers, report, on_progress, elsewhere, under)
             if taxonomy is not None and not report.interrupted:
                 self.texts.sync()
                 report.signals["topics"] = self.tag_topics(taxonomy).tagged
@@ -495,13 +507,15 @@ class ImageIndex:
         report: IndexReport,
         on_progress: Callable[[Progress], None] | None,
         elsewhere: SignalSource | None,
+        under: list[Path] | None,
     ) -> None:
-        """The model-made text signals indexed images lack; an interrupt keeps the finished batches."""
+        """The model-made text signals the images `under` these paths (None: all) lack; an interrupt
+        keeps the finished batches."""
         from photoseek.ingest.enrich import EnrichReport, enrich
 
         enriched = EnrichReport()
         try:
-            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere)
+            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere, under=under)
         except KeyboardInterrupt:
             report.interrupted = True
         report.signals = enriched.computed
@@ -556,30 +570,30 @@ class ImageIndex:
         description = self.texts.get(content_hash, "note", USER_MODEL) or ""
         return description, _tag_list(self.texts.get(content_hash, "note", TAGS_MODEL))
 
-    def import_captions(self, csv_path: str | Path) -> ImportReport:
-        """Notes from a CSV with columns `file,caption`; paths are absolute or relative to the CSV.
+    def import_captions(self, captions_file: str | Path) -> ImportReport:
+        """Notes from a caption file (`photoseek.text.caption_files`: CSV or TSV with `file,caption` or
+        `image,caption` columns, or a JSON form `eval` reads); paths are absolute or relative to the file.
 
         They are kept beside the user's own `describe` texts; importing again replaces only
-        the captions an earlier import brought.
+        the captions an earlier import brought. A file naming no indexed image is an error.
         """
-        path = Path(csv_path).expanduser()
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.DictReader(fh))
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise PhotoseekError(f"Cannot read captions file {path}: {exc}. Give a UTF-8 CSV file.") from exc
-        if rows and not {"file", "caption"} <= set(rows[0]):
-            raise PhotoseekError(f"{path} needs a header row with the columns file,caption.")
-        report, notes = ImportReport(), []
-        for row in rows:
-            image = path.parent / Path(row["file"] or "").expanduser()
-            record = self.catalog.get_by_path(os.path.realpath(image))
+        path = Path(captions_file).expanduser()
+        dataset = load_dataset(path, flag="captions file")
+        report, notes = ImportReport(issues=list(dataset.issues)), []
+        for name, captions in zip(dataset.images, dataset.captions, strict=True):
+            record = self.catalog.get_by_path(os.path.realpath(path.parent / Path(name).expanduser()))
             if record is None:
-                report.unknown.append(row["file"] or "")
+                report.unknown.append(name)
                 continue
-            notes.append((record.content_hash, "note", IMPORTED_MODEL, row["caption"] or ""))
+            notes.append((record.content_hash, "note", IMPORTED_MODEL, "\n".join(captions)))
             report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
             report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
+        if not notes:
+            raise PhotoseekError(
+                f"None of the {len(report.unknown)} images named in {path} is in the catalog "
+                f"(the first, {report.unknown[0]!r}, was looked for at {path.parent / report.unknown[0]}). "
+                "Names are read relative to the captions file's folder, or absolute: fix them, or index the images."
+            )
         self.texts.put_many(notes)
         self.texts.sync()
         report.imported = len(notes)
@@ -646,6 +660,7 @@ class ImageIndex:
         *,
         images: Sequence[str | Path] = (),
         negatives: Sequence[str] = (),
+        negative_images: Sequence[str | Path] = (),
         k: int = 10,
         offset: int = 0,
         min_score: float | None = None,
@@ -655,7 +670,11 @@ class ImageIndex:
         explain: bool = False,
         sort: str = "score",
     ) -> list[SearchResult]:
-        """Rank images by texts and example images; `negatives` push results away.
+        """Rank images by texts and example images; `negatives` and `negative_images` push results away.
+
+        Each text or image may carry a weight, `photoseek.search.query`'s syntax ('2:beach' twice,
+        '-1:dog' subtracts in `query` and `images`; negatives take positive weights). `query` may
+        also be a `Query`, e.g. `Query.parse("beach -people")` for a line as typed at the prompt.
 
         `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
         clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
@@ -669,7 +688,10 @@ class ImageIndex:
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
-            query = Query.build(texts, images=[str(p) for p in images], negatives=negatives)
+            query = Query.build(
+                texts, images=[str(p) for p in images], negatives=negatives,
+                negative_images=[str(p) for p in negative_images],
+            )
         return self.search_many(
             [query], k=k, offset=offset, min_score=min_score, filters=filters, mode=mode,
             weights=weights, explain=explain, sort=sort,

@@ -7,6 +7,7 @@ outputs have the documented shape, and mistakes give clear errors.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -190,3 +191,79 @@ def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypat
     assert time.monotonic() - started < 5
     assert "--model-path" in output
     assert os.environ["HF_HOME"] == str(tmp_path / "hf")
+
+
+# -- one syntax for weights and negatives: arguments, options, prompt and piped lines --------------
+
+def _ranked(*args: object, stdin: str | None = None) -> list[tuple[str, float]]:
+    """(file name, score) of every image, clip mode, from `search` with these arguments (or piped lines)."""
+    from typer.testing import CliRunner
+
+    from photoseek.cli import app
+
+    command = ["search", *map(str, args), "--mode", "clip", "--min-score", "-1", "-k", str(len(COLOURS)), "--json"]
+    result = CliRunner().invoke(app, command, input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()] if stdin else [json.loads(result.stdout)]
+    assert len(lines) == 1, lines
+    return [(Path(r["path"]).name, r["score"]) for r in lines[0]["results"]]
+
+
+def _same(first: list[tuple[str, float]], second: list[tuple[str, float]]) -> bool:
+    """The same ranking with the same scores (up to the order terms were summed in)."""
+    return [n for n, _ in first] == [n for n, _ in second] and np.allclose([s for _, s in first],
+                                                                          [s for _, s in second], atol=1e-5)
+
+
+def test_a_negative_weight_argument_subtracts_like_not(indexed):
+    root, db = indexed
+    with_not = _ranked("a photo", "--not", "a bright square", "--db", db)
+    assert _same(_ranked("1:a photo", "-1:a bright square", "--db", db), with_not)
+    assert _same(_ranked("--db", db, "a photo", "-1:a bright square"), with_not)  # anywhere on the line
+    assert _same(_ranked("a photo", "--not", "2:a bright square", "--db", db),
+                 _ranked("a photo", "-2:a bright square", "--db", db))
+    assert not _same(with_not, _ranked("a photo", "--db", db))
+
+
+def test_a_negative_weight_where_it_already_subtracts_or_a_zero_weight_is_refused(indexed):
+    _, db = indexed
+    output = " ".join(run_cli("search", "a photo", "--not", "-1:cat", "--db", db, expect=1).split())
+    assert "'-1:cat' is already subtracted" in output and "give 1:cat there, or -1:cat as a query term" in output
+    assert "a weight of 0 adds nothing" in run_cli("search", "0:cat", "--db", db, expect=1)
+    assert "-1:cat" in run_cli("search", "--not-image", "-1:cat.jpg", "--db", db, expect=1)
+    assert "No such option" in run_cli("search", "-x", "--db", db, expect=2)  # a typo is not a query term
+
+
+def test_not_image_subtracts_an_example(indexed):
+    root, db = indexed
+    pushed = _ranked("a photo", "--not-image", root / "red.jpg", "--db", db)
+    assert pushed[-1][0] == "red.jpg"
+    assert _same(pushed, _ranked("a photo", "--image", f"-1:{root / 'red.jpg'}", "--db", db))
+
+
+def test_piped_lines_keep_every_option_of_the_command_line(indexed):
+    root, db = indexed
+    red = root / "red.jpg"
+    assert _same(_ranked("--not", "a bright square", "--db", db, stdin="a photo\n"),
+                 _ranked("a photo", "--not", "a bright square", "--db", db))
+    assert _same(_ranked("--image", red, "--db", db, stdin="a photo\n"), _ranked("a photo", "--image", red, "--db", db))
+    assert _same(_ranked("--not-image", red, "--db", db, stdin="a photo\n"),
+                 _ranked("a photo", "--not-image", red, "--db", db))
+    # A line has the command line's terms and options, and '-words' subtracts.
+    line = f'"a photo" -a bright square 2:sunset --not-image {red}\n'
+    assert _same(_ranked("--db", db, stdin=line),
+                 _ranked("a photo", "2:sunset", "--not", "a bright square", "--not-image", red, "--db", db))
+
+
+def test_a_bad_query_line_is_one_error_and_the_next_line_runs(indexed):
+    _, db = indexed
+    from typer.testing import CliRunner
+
+    from photoseek.cli import app
+
+    lines = 'a photo --not -1:cat\n"unclosed\nred --frobnicate\nred\n'
+    result = CliRunner().invoke(app, ["search", "--db", str(db), "--json", "-k", "1"], input=lines)
+    assert result.exit_code == 0
+    errors = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")] or result.stderr
+    assert "already subtracted" in str(errors) and "never closes" in str(errors) and "--frobnicate" in str(errors)
+    assert [json.loads(line)["query"] for line in result.stdout.splitlines()] == ["red"]

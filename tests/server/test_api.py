@@ -75,6 +75,36 @@ def test_post_search_combines_texts_negatives_weights_and_image_ids(client, libr
     assert only_negative.status_code == 400 and "positive" in only_negative.json()["detail"]
 
 
+def test_rest_reads_query_lines_and_weights_as_the_cli_does(client, library: Library):
+    def ranked(response) -> list[tuple[int, float]]:
+        assert response.status_code == 200, response.json()
+        return [(r["id"], round(r["score"], 4)) for r in response.json()["results"]]
+
+    common = {"k": 20, "mode": "clip", "min_score": -1}
+    posted = ranked(client.post("/api/search", json={"texts": ["a circle", "2:sunset"], "negatives": ["a square"],
+                                                    **common}))
+    line = "a circle -a square 2:sunset"
+    assert ranked(client.get("/api/search", params={"q": line, **common})) == posted
+    assert ranked(client.post("/api/search", json={"q": line, **common})) == posted
+    assert ranked(client.post("/api/search", json={"texts": ["a circle", "-1:a square", "2:sunset"], **common})) \
+        == posted
+    assert ranked(client.get("/api/search", params={"q": 'a circle --not "a square" 2:sunset', **common})) == posted
+
+    blue = library.ids["blue.jpg"]
+    with_example = client.post("/api/search", json={"q": "a circle", "terms": [{"image_id": blue, "weight": 3}],
+                                                    **common}).json()
+    assert with_example["results"][0]["id"] == blue
+
+    double_negative = client.post("/api/search", json={"texts": ["a circle"], "negatives": ["-1:a square"]})
+    assert double_negative.status_code == 400 and "already subtracted" in double_negative.json()["detail"]
+    no_files = client.get("/api/search", params={"q": f"a circle --not-image {library.root / 'red.jpg'}"})
+    assert no_files.status_code == 400 and "image_ids" in no_files.json()["detail"]
+    unclosed = client.get("/api/search", params={"q": 'a "circle'})
+    assert unclosed.status_code == 400 and "never closes" in unclosed.json()["detail"]
+    many = client.get("/api/search", params={"q": " ".join(f"+w{i}" for i in range(17))})
+    assert many.status_code == 422 and "at most 16" in many.json()["detail"]
+
+
 def test_similar_excludes_the_image_itself_and_pages(client, library: Library):
     red = library.ids["red.jpg"]
     first = client.get(f"/api/images/{red}/similar", params={"k": 4}).json()

@@ -11,7 +11,7 @@ import pytest
 
 from photoseek import ImageIndex
 from photoseek.errors import PhotoseekError
-from photoseek.store.catalog import Catalog, NewImage
+from photoseek.store.catalog import SCHEMA_VERSION, Catalog, NewImage
 from photoseek.store.filters import SearchFilters
 
 DAY_NS = 86_400 * 10**9
@@ -121,4 +121,4 @@ def test_a_catalog_from_before_the_timeline_gets_its_index_when_opened(db: Path)
         assert [Path(e.record.path).name for e in index.browse(limit=1).entries] == ["e.jpg"]
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_captured'").fetchone()
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)

@@ -35,7 +35,8 @@ def coco(tmp_path_factory, tiny_clip_dir, text_model_cache):
     run_json("index", COCO, "--db", db, "--model-path", tiny_clip_dir)
     imported = run_json("import-captions", notes, "--db", db)
     assert imported == {
-        "imported": len(files), "unknown": ["missing/nowhere.jpg"], "beside_descriptions": 0, "replaced": 0
+        "imported": len(files), "unknown": ["missing/nowhere.jpg"], "issues": [], "beside_descriptions": 0,
+        "replaced": 0,
     }
     return db, files, captions
 

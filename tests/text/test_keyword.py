@@ -101,6 +101,19 @@ def test_a_version_4_catalog_gets_the_substring_index(shop):
     assert [Path(r["path"]).name for r in _keyword(db, "bakery")] == ["sign.png"]
 
 
+def test_a_version_5_catalog_splits_its_ocr_text_on_the_next_index(shop, tiny_clip_dir):
+    root, db = shop
+    with ImageIndex(db) as index:
+        sign = index.catalog.get_by_path(str((root / "sign.png").resolve()))
+        index.texts.put(sign.content_hash, "ocr", OCR_MODEL, "EXIT42NORTH")
+        index.texts.sync()
+    with sqlite3.connect(db) as conn:  # as a version 5 catalog indexed it: the OCR text in one piece
+        conn.execute("UPDATE text_fts SET body = 'EXIT42NORTH' WHERE rowid = ?", (sign.id,))
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert [Path(r["path"]).name for r in _keyword(db, "exit 42")] == ["sign.png"]
+
+
 def test_a_one_word_query_finds_the_note_that_mentions_it(shop, text_model_cache):
     _, db = shop
     for mode in ("text", "hybrid", "keyword"):

@@ -61,6 +61,18 @@ def test_ocr_text_is_indexed_cached_and_found_by_keyword(photos, tmp_path, tiny_
     assert run_json("search", "bakery", "--mode", "keyword", "--db", db)["results"][0]["path"].endswith("sign.png")
 
 
+def test_ocr_text_run_together_is_split_into_words_and_numbers(photos, tmp_path, tiny_clip_dir):
+    pytest.importorskip("rapidocr_onnxruntime")
+    render_sign(photos / "exit.png", ("EXIT42NORTH",))
+    db = tmp_path / "c.db"
+    run_json("index", photos, "--ocr", "--db", db, "--model-path", tiny_clip_dir)
+    assert _signals(db, photos / "exit.png")["ocr"][1] == "EXIT42NORTH"
+    for query in ("exit 42", "42", "north 42", "EXIT42NORTH"):
+        hits = run_json("search", query, "--mode", "keyword", "--db", db)["results"]
+        assert [Path(h["path"]).name for h in hits] == ["exit.png"], query
+    assert run_json("search", "43", "--mode", "keyword", "--db", db, "--min-score", "0")["results"] == []
+
+
 def test_captions_are_stored_cached_and_searchable(photos, tmp_path, tiny_clip_dir, tiny_blip_dir, monkeypatch):
     from transformers import BlipForConditionalGeneration
 

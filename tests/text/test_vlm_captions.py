@@ -191,6 +191,31 @@ def test_index_caches_api_captions_by_content_and_model(vlm, photos, tmp_path, t
     assert vlm.captioned()[-1]["max_tokens"] == PRESETS["brief"].max_tokens
 
 
+def test_index_captions_only_the_folders_named_unless_all(vlm, photos, tmp_path, tiny_clip_dir):
+    db = tmp_path / "c.db"
+    elsewhere = tmp_path / "elsewhere"
+    for i, colour in enumerate(["red", "green", "blue"]):
+        draw_photo(elsewhere / f"old-{colour}.png", colour, seed=10 + i)
+    run_json("index", elsewhere, "--db", db, "--model-path", tiny_clip_dir)  # 3 images without captions
+    api = ("--caption-model", "openai:llava", "--caption-endpoint", vlm.url)
+
+    assert run_json("index", photos / "big", "--db", db, *api)["signals"] == {"caption": 1}
+    assert [_colour_name(_sent_image(body)) for body in vlm.captioned()] == ["orange"]
+    assert run_json("index", photos / "red.png", "--db", db, *api)["signals"] == {"caption": 1}  # a single file
+    assert run_json("index", photos, "--db", db, *api)["signals"] == {"caption": 4}  # the rest of photos/
+    assert len(vlm.captioned()) == 6
+    with ImageIndex(db) as index:
+        old = index.catalog.get_by_path(str((elsewhere / "old-red.png").resolve()))
+        assert index.texts.get(old.content_hash, "caption", "openai:llava") is None
+
+    (photos / "linked.png").symlink_to(elsewhere / "old-red.png")  # found under photos/, stored by its real path
+    assert run_json("index", photos, "--db", db, *api)["signals"] == {"caption": 1}
+    assert run_json("index", photos, "--db", db, "--all", *api)["signals"] == {"caption": 2}
+    assert len(vlm.captioned()) == 9
+    assert run_json("index", photos, "--db", db, "--all", *api)["signals"] == {}
+    assert len(vlm.captioned()) == 9
+
+
 def test_the_command_waits_out_429_and_500_and_finishes(vlm, photos, tmp_path):
     vlm.script.extend([Reply(429, headers={"Retry-After": "1"}), Reply(500, body={"error": "warming up"})])
     out = tmp_path / "pairs.csv"

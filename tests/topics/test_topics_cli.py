@@ -14,7 +14,7 @@ import pytest
 from photoseek import ImageIndex
 from photoseek.topics import default_taxonomy, image_topics
 from photoseek.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
-from tests.helpers import run_cli, run_json
+from tests.helpers import draw_scene, render_sign, run_cli, run_json
 from tests.topics.conftest import NOTES
 
 
@@ -115,3 +115,54 @@ def test_topic_filter_with_qdrant(tmp_path, library, tiny_clip_dir):
     for mode in ("clip", "hybrid"):
         hits = run_json("search", "a dog", "--db", db, "--mode", mode, "--min-score", "-1", "--topic", "pets")
         assert [Path(r["path"]).name for r in hits["results"]] == ["dog.jpg"]
+
+
+def test_topics_with_the_text_model_and_no_image_text_yet(tmp_path, tiny_clip_dir, text_model_cache):
+    root = tmp_path / "photos"
+    for seed in range(3):
+        draw_scene(root / f"{seed}.jpg", seed=seed)
+    db = tmp_path / "c.db"
+    report = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir, "--topics")
+    assert report["signals"]["topics"] == 3
+    added = run_json("topics", "--db", db, "--add", "Sailing", "--description", "sailboats and yachts")
+    assert added["tagged"] == 3 and "sailing" in {t["name"] for t in added["topics"]}
+    # CLIP weighted 0 and no image text: nothing to go on, so no image gets a topic (and nothing fails).
+    none = run_json("topics", "--db", db, "--weight", "clip=0")
+    assert none["tagged"] == 3 and all(t["images"] == 0 for t in none["topics"])
+
+
+def test_an_image_whose_text_changes_is_tagged_again(tmp_path, tiny_clip_dir, text_model_cache):
+    root = tmp_path / "photos"
+    for seed, name in enumerate(("a.jpg", "b.jpg", "c.jpg")):
+        draw_scene(root / name, seed=seed)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    run_cli("describe", root / "a.jpg", "a plate of pasta and salad on a dinner table", "--db", db)
+    assert run_json("topics", "--db", db, "--weight", "clip=0")["tagged"] == 3
+    assert _tagged(db)["a.jpg"] and "pets" not in _tagged(db)["a.jpg"] and _tagged(db)["b.jpg"] == []
+
+    run_cli("describe", root / "a.jpg", "a dog sleeping on the sofa next to a cat", "--db", db)
+    run_cli("tag", root / "b.jpg", "dog", "puppy", "--db", db)
+    captions = tmp_path / "captions.csv"
+    captions.write_text(f"file,caption\n{root / 'c.jpg'},a sailboat with white sails out at sea\n")
+    run_cli("import-captions", captions, "--db", db)
+    assert "food" in _tagged(db)["a.jpg"]  # until the next run retags it, an image keeps its topics
+    assert run_json("index", root, "--db", db)["signals"]["topics"] == 3  # only the three changed images
+    tagged = _tagged(db)
+    assert "pets" in tagged["a.jpg"] and "food" not in tagged["a.jpg"] and "pets" in tagged["b.jpg"]
+    run_cli("describe", root / "a.jpg", "a dog sleeping on the sofa next to a cat", "--db", db)  # same text
+    assert run_json("index", root, "--db", db)["signals"].get("topics", 0) == 0
+
+
+def test_text_read_by_ocr_later_retags_the_image(tmp_path, tiny_clip_dir, text_model_cache):
+    pytest.importorskip("rapidocr_onnxruntime")
+    root = tmp_path / "photos"
+    draw_scene(root / "scene.jpg", seed=1)
+    render_sign(root / "sign.png", ("FRESH PASTA", "pizza and salad"))
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    assert run_json("topics", "--db", db, "--weight", "clip=0")["tagged"] == 2
+    assert _tagged(db)["sign.png"] == []
+    report = run_json("index", root, "--db", db, "--ocr")
+    assert report["signals"] == {"ocr": 2, "topics": 1}  # the scene has no text: its topics still hold
+    assert "food" in _tagged(db)["sign.png"]

@@ -78,6 +78,14 @@ def index(
     caption_workers: CaptionWorkersOption = DEFAULT_WORKERS,
     caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
     detector: DetectorOption = None,
+    everywhere: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Make the --ocr/--captions/--objects texts for every indexed image that lacks them, not only "
+            "for those under the folders named (a paid captioning API is asked about every one of them).",
+        ),
+    ] = False,
     text_model: TextModelOption = None,
     vector_index: VectorIndexOption = None,
     faiss_kind: Annotated[
@@ -114,7 +122,8 @@ def index(
     """Index photo folders. Run it again any time: only new and changed files are read.
 
     The catalog remembers the model (--model / --model-path) and --text-model, so later runs
-    and searches need neither flag.
+    and searches need neither flag. Text signals (--ocr, --captions, --objects) are made for
+    the images under the folders named (--all: every image in the catalog).
     """
     with user_errors(), stop_on_sigterm(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, device=device
@@ -130,7 +139,7 @@ def index(
             report = idx.index(
                 roots, rebuild=rebuild, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, vector_index=config, topics=topics_file or topics,
-                ray=ray, ray_ship_bytes=ray_ship_bytes, signals=SignalOptions(
+                ray=ray, ray_ship_bytes=ray_ship_bytes, signals_everywhere=everywhere, signals=SignalOptions(
                     ocr=ocr, captions=captions or caption_model is not None, objects=objects,
                     caption_model=caption_model, caption_prompt=caption_prompt, caption_endpoint=caption_endpoint,
                     caption_workers=caption_workers, caption_timeout=caption_timeout, detector=detector,

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperOption
 
 from photoseek.albums import LinkReport
 from photoseek.api import ImageIndex
@@ -37,6 +38,7 @@ from photoseek.errors import PhotoseekError
 from photoseek.models.session import one_shot
 from photoseek.search.engine import SearchResult
 from photoseek.search.ordering import RESULT_SORTS
+from photoseek.search.query import NEGATIVE_WEIGHT, Query
 from photoseek.store.catalog import escape_undecodable
 from photoseek.store.filters import SearchFilters
 
@@ -104,17 +106,58 @@ def _filters(
     return filters
 
 
-@app.command()
+class _SearchCommand(TyperCommand):
+    """Takes a query term with a negative weight ('-1:dog') as an argument, not as an unknown option."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _negative_terms_last(args, self._options_with_values()))
+
+    def _options_with_values(self) -> set[str]:
+        return {
+            name for param in self.params if isinstance(param, TyperOption) and not param.is_flag
+            for name in (*param.opts, *param.secondary_opts)
+        }
+
+
+def _negative_terms_last(args: list[str], options: set[str]) -> list[str]:
+    """The arguments, with each '-W:TEXT' term (not an option's value) moved behind a '--', where
+    click reads it as an argument."""
+    kept: list[str] = []
+    moved: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            moved += list(rest)
+            break
+        if NEGATIVE_WEIGHT.match(arg):
+            moved.append(arg)
+            continue
+        kept.append(arg)
+        if arg in options:  # its value stays with it, whatever it looks like ('--not -1:cat')
+            kept += [value for value in [next(rest, None)] if value is not None]
+    return [*kept, "--", *moved] if moved else kept
+
+
+@app.command(cls=_SearchCommand)
 def search(
     query: Annotated[
         Optional[list[str]],
-        typer.Argument(help="What to look for. Several texts add up; '2:beach' counts one twice."),
+        typer.Argument(
+            help="What to look for, one term each: texts add up; '2:beach' counts one twice, '-1:people' "
+            "subtracts one.",
+        ),
     ] = None,
     negatives: Annotated[
-        Optional[list[str]], typer.Option("--not", "-n", help="Text to steer away from (repeatable).")
+        Optional[list[str]],
+        typer.Option("--not", "-n", help="Text to steer away from (repeatable; '2:people' subtracts it twice)."),
     ] = None,
     images: Annotated[
-        Optional[list[Path]], typer.Option("--image", "-i", help="Example image to add (repeatable).")
+        Optional[list[Path]],
+        typer.Option("--image", "-i", help="Example image to add (repeatable; '2:FILE' counts it twice)."),
+    ] = None,
+    negative_images: Annotated[
+        Optional[list[Path]],
+        typer.Option("--not-image", help="Example image to steer away from (repeatable)."),
     ] = None,
     top: TopKOption = 10,
     offset: OffsetOption = 0,
@@ -153,7 +196,9 @@ def search(
     """Search by text and example images.
 
     With no query, reads one query per line (an interactive prompt on a terminal, or piped
-    lines); every option applies to each of them.
+    lines); every option applies to each of them, --not, --image and --not-image included. A line
+    holds the same terms and options as this command line, and '-word' there subtracts too:
+    'red car -people on bikes 2:sunset --not-image ~/crowd.jpg' (double quotes group words).
     """
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
@@ -164,14 +209,18 @@ def search(
             mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
             preview=preview, html=html, sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
-        if not query and not images:
-            _interactive(idx, options)
+        given = Query.build(
+            query or [], images=[str(p) for p in images or []], negatives=negatives or [],
+            negative_images=[str(p) for p in negative_images or []],
+        )
+        # No text: query lines, each joined by the terms given here. An --image alone on a terminal,
+        # or piped with no line at all (a script), is searched at once.
+        if not query and (not images or not sys.stdin.isatty()) and (_interactive(idx, options, given) or not images):
             return
         with one_shot():  # this process runs each model once
             results = idx.search(
-                query or [], images=images or [], negatives=negatives or [], k=top, offset=offset,
-                min_score=min_score, filters=options.filters, mode=mode, weights=options.weights,
-                explain=explain, sort=options.sort,
+                given, k=top, offset=offset, min_score=min_score, filters=options.filters, mode=mode,
+                weights=options.weights, explain=explain, sort=options.sort,
             )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
         _print_results(label, results, idx, options)
@@ -214,29 +263,32 @@ def similar(
         _print_results(str(image), results, idx, options, mode="clip")
 
 
-def _interactive(idx: ImageIndex, options: _Options) -> None:
-    """A query loop that keeps the models loaded between queries.
+def _interactive(idx: ImageIndex, options: _Options, given: Query) -> int:
+    """A query loop that keeps the models loaded between queries; the terms `given` on the command
+    line (--not, --image, --not-image) join every line's. Returns how many lines it read.
 
     The prompt shows only on a terminal, so piped queries give clean output (JSON: one line each).
     """
     prompt = "photoseek> " if sys.stdin.isatty() else ""
     if prompt:
-        err.print("Type a query (prefix '-' to subtract, e.g. 'beach -people'); 'exit' to quit.")
+        err.print("Type a query ('-' subtracts, '2:' weighs: 'beach -people 2:sunset', --not-image FILE); "
+                  "'exit' to quit.")
+    lines = 0
     while True:
         try:
             line = input(prompt).strip()
         except (EOFError, KeyboardInterrupt):
             if prompt:
                 err.print()
-            return
+            return lines
         if line in {"exit", "quit", ":q"}:
-            return
+            return lines + 1
         if not line:
             continue
-        positives, negatives = _split_signs(line)
+        lines += 1
         try:
             results = idx.search(
-                positives, negatives=negatives, k=options.k, offset=options.offset,
+                Query.parse(line) + given, k=options.k, offset=options.offset,
                 min_score=options.min_score, filters=options.filters, mode=options.mode,
                 weights=options.weights, explain=options.explain, sort=options.sort,
             )
@@ -244,23 +296,6 @@ def _interactive(idx: ImageIndex, options: _Options) -> None:
             print_error(str(exc), exc.code)
             continue
         _print_results(line, results, idx, options, one_line=True)
-
-
-def _split_signs(line: str) -> tuple[list[str], list[str]]:
-    """'beach -people +sunset' -> (['beach', 'sunset'], ['people']); words group until a sign."""
-    positives: list[str] = []
-    negatives: list[str] = []
-    target, words = positives, []
-    for word in line.split():
-        if word[:1] in "+-" and len(word) > 1:
-            if words:
-                target.append(" ".join(words))
-            target, words = (negatives if word[0] == "-" else positives), [word[1:]]
-        else:
-            words.append(word)
-    if words:
-        target.append(" ".join(words))
-    return positives, negatives
 
 
 def _print_results(

@@ -12,6 +12,8 @@ from photoseek.api import ImageIndex
 from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
 from photoseek.store.catalog import escape_undecodable
 
+_LISTED = 10
+"""Unknown files and skipped rows listed one a line; more are counted."""
 ImageArgument = Annotated[Path, typer.Argument(help="An indexed image file.")]
 
 
@@ -53,20 +55,26 @@ def tag(
 
 @app.command("import-captions")
 def import_captions(
-    csv_file: Annotated[Path, typer.Argument(help="CSV with columns file,caption (paths relative to it or absolute).")],
+    captions_file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or TSV with file,caption (or image,caption) columns, as `photoseek caption` writes, "
+            "or a captions JSON that `eval` reads; paths relative to the file or absolute.",
+        ),
+    ],
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Attach descriptions to many images at once from a CSV file.
+    """Attach descriptions to many images at once from a caption file.
 
     They are kept beside texts written with `describe` (both are searched); importing again
-    replaces what the earlier import brought.
+    replaces what the earlier import brought. A file that names no indexed image is an error.
     """
     with user_errors(), ImageIndex(db, create=False) as idx:
-        report = idx.import_captions(csv_file)
+        report = idx.import_captions(captions_file)
     if as_json:
         print_json({
-            "imported": report.imported, "unknown": report.unknown,
+            "imported": report.imported, "unknown": report.unknown, "issues": report.issues,
             "beside_descriptions": report.beside_descriptions, "replaced": report.replaced,
         })
         return
@@ -76,8 +84,11 @@ def import_captions(
                   "(from `describe`): both are kept and searched.")
     if report.replaced:
         out.print(f"{report.replaced} replaced the caption an earlier import gave them.")
-    for name in report.unknown:
-        err.print(f"  [yellow]not in the catalog[/] {_shown(name)}", highlight=False)
+    for label, lines in (("not in the catalog", report.unknown), ("skipped", report.issues)):
+        for line in lines[:_LISTED]:
+            err.print(f"  [yellow]{label}[/] {_shown(line)}", highlight=False)
+        if len(lines) > _LISTED:
+            err.print(f"  [yellow]{label}[/] ... and {len(lines) - _LISTED} more (--json lists them all)")
 
 
 def _shown(path: object) -> str:

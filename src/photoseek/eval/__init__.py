@@ -7,9 +7,9 @@
 """
 
 from photoseek.eval.captions import CaptionScores, score_caption_files, score_captions
-from photoseek.eval.datasets import Dataset, load_dataset
 from photoseek.eval.report import summary_rows, to_dict, write_report
 from photoseek.eval.runner import MODES, Evaluation, RunResult, RunSpec, default_cache_dir, evaluate
+from photoseek.text.caption_files import Dataset, load_dataset
 
 __all__ = [
     "MODES",

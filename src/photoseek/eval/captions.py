@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photoseek.errors import PhotoseekError
-from photoseek.eval.datasets import Dataset, load_dataset
 from photoseek.eval.extra import require
+from photoseek.text.caption_files import Dataset, load_dataset
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr")
 _TOKEN = re.compile(r"'?[^\W_]+")

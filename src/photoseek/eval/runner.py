@@ -25,11 +25,11 @@ from platformdirs import user_cache_path
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.eval import signals
-from photoseek.eval.datasets import Dataset
 from photoseek.eval.metrics import query_metrics, ranking_order, summarize
 from photoseek.ingest.indexer import Progress
 from photoseek.legacy import OLD_NAME, adopt_folder
 from photoseek.models import DEFAULT_MODEL
+from photoseek.text.caption_files import Dataset
 
 MODES = ("clip", *signals.TEXT_MODES, signals.BLEND_MODE)
 TEXT_TO_IMAGE = "text_to_image"

@@ -96,28 +96,30 @@ def enrich(
     workers: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     elsewhere: SignalSource | None = None,
+    under: Sequence[Path] | None = None,
 ) -> EnrichReport:
-    """Compute the signals `makers` make for every indexed image that lacks them; the makers that
-    `elsewhere` runs (a cluster) are run there, the others on this machine."""
+    """Compute the signals `makers` make for the indexed images that lack them: those at or below
+    `under` (real paths), or every one when it is None (a paid captioning API is asked only about the
+    folders named). The makers that `elsewhere` runs (a cluster) are run there, the others here."""
     report = EnrichReport()
     there = [m for m in makers if elsewhere is not None and elsewhere.runs(m)]
     here = [m for m in makers if m not in there]
     for group, source in ((there, elsewhere), (here, None)):
         if group:
-            _enrich_pass(texts, group, source, _batch_size(group, batch_size), workers, report, on_progress)
+            jobs = _jobs(texts, group, under)
+            _enrich_pass(texts, jobs, source, _batch_size(group, batch_size), workers, report, on_progress)
     return report
 
 
 def _enrich_pass(
     texts: TextStore,
-    makers: Sequence[TextMaker],
+    jobs: list[SignalJob],
     source: SignalSource | None,
     batch_size: int,
     workers: int | None,
     report: EnrichReport,
     on_progress: Callable[[Progress], None] | None,
 ) -> None:
-    jobs = _jobs(texts, makers)
     described = source(jobs) if source is not None else _describe_here(jobs, batch_size, workers)
     for batch in _batches(described, len(jobs), batch_size, report.failed.append, on_progress):
         rows = [(d.job.content_hash, m.source, m.model_id, d.texts[m.source]) for d in batch for m in d.job.makers]
@@ -212,11 +214,11 @@ def _batch_size(makers: Sequence[TextMaker], asked: int) -> int:
     return max([asked, *(getattr(m, "batch_size", 0) for m in makers if not m.in_workers)])
 
 
-def _jobs(texts: TextStore, makers: Sequence[TextMaker]) -> list[SignalJob]:
-    """One job per content hash that lacks a signal from at least one maker."""
+def _jobs(texts: TextStore, makers: Sequence[TextMaker], under: Sequence[Path] | None) -> list[SignalJob]:
+    """One job per content hash (at or below `under`) that lacks a signal from at least one maker."""
     wanted: dict[str, tuple[str, list[TextMaker]]] = {}
     for maker in makers:
-        for content_hash, path in texts.hashes_missing(maker.source, maker.model_id):
+        for content_hash, path in texts.hashes_missing(maker.source, maker.model_id, under):
             wanted.setdefault(content_hash, (path, []))[1].append(maker)
     return [SignalJob(h, path, tuple(found)) for h, (path, found) in sorted(wanted.items(), key=lambda kv: kv[1][0])]
 

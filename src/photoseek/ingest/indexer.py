@@ -71,6 +71,9 @@ class IndexReport:
     """Model-made text signals computed in this run, per source (`ocr`, `caption`, `objects`)."""
     empty_roots: list[str] = field(default_factory=list)
     """Roots found empty although the catalog holds images below them (unmounted?): those were kept."""
+    linked: list[str] = field(default_factory=list)
+    """Files found through a link that leads outside the roots, by their real path (as the catalog
+    stores them): with the roots, where this run's images are."""
 
     @property
     def images_per_second(self) -> float:
@@ -151,6 +154,7 @@ def index_folders(
     empty = [str(root) for root in roots if _holds_images_but_is_empty(root, known)]
     run = _Run(catalog, model, batch_size, workers, on_progress, started, outcomes)
     run.report.empty_roots = empty
+    run.report.linked = [str(path) for path in _outside(roots, found)]
     return run.index(found, known, walk_errors, keep_below=empty)
 
 
@@ -180,7 +184,9 @@ def index_paths(
         except (FileNotFoundError, NotADirectoryError):
             continue  # gone (its rows are dropped below) or not an image file
     known = _known_states(catalog, paths, found)
-    return _Run(catalog, model, batch_size, workers, on_progress, started).index(found, known, walk_errors)
+    run = _Run(catalog, model, batch_size, workers, on_progress, started)
+    run.report.linked = [str(path) for path in _outside(paths, found)]
+    return run.index(found, known, walk_errors)
 
 
 def _known_states(catalog: Catalog, roots: Sequence[Path], found: list[FoundFile]) -> dict[str, FileState]:
@@ -188,11 +194,16 @@ def _known_states(catalog: Catalog, roots: Sequence[Path], found: list[FoundFile
     outside them (the catalog stores a file's real path), so an unchanged linked file is skipped
     like any other instead of being read and hashed again on every run."""
     known = catalog.file_states(roots)
-    prefixes = tuple(f"{str(root).rstrip('/')}/" for root in roots)
-    outside = [f.path for f in found if not str(f.path).startswith(prefixes) and str(f.path) not in known]
+    outside = [path for path in _outside(roots, found) if str(path) not in known]
     if outside:
         known.update(catalog.file_states(outside))
     return known
+
+
+def _outside(roots: Sequence[Path], found: list[FoundFile]) -> list[Path]:
+    """The files found through a link that leads outside the roots."""
+    prefixes = tuple(f"{str(root).rstrip('/')}/" for root in roots)
+    return [f.path for f in found if f.path not in roots and not str(f.path).startswith(prefixes)]
 
 
 class _Run:

@@ -93,11 +93,16 @@ class SearchIn(BaseModel):
     """Texts, negative texts and indexed images, combined into one query vector
     (at most 16 terms in all, each text at most 500 characters)."""
 
+    q: Optional[QueryText] = Field(
+        None, description="A query line as typed at the CLI prompt or sent as GET ?q= ('beach -people 2:sunset')."
+    )
     texts: list[QueryText] = Field(
-        default_factory=list, max_length=MAX_TERMS, description="Texts; '2:beach' weighs one twice."
+        default_factory=list, max_length=MAX_TERMS,
+        description="Texts, one term each; '2:beach' weighs one twice, '-1:people' subtracts one.",
     )
     negatives: list[QueryText] = Field(
-        default_factory=list, max_length=MAX_TERMS, description="Texts to steer away from."
+        default_factory=list, max_length=MAX_TERMS,
+        description="Texts to steer away from; '2:people' subtracts one twice (weights here are positive).",
     )
     image_ids: list[ImageId] = Field(
         default_factory=list, max_length=MAX_TERMS, description="Indexed images to search like."

@@ -35,7 +35,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
 from photoseek.errors import ModelMismatchError, PhotoseekError
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DB_ENV_VAR = "PHOTOSEEK_DB"
 
 _SCHEMA = """
@@ -118,6 +118,12 @@ INSERT INTO text_substrings(rowid, name, body)
     6: """
 CREATE INDEX IF NOT EXISTS images_captured ON images(
     COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000, 'unixepoch')), id);
+""",
+    # OCR text goes into the word index split at letter/digit boundaries (EXIT42NORTH -> EXIT 42 NORTH):
+    # documents with OCR text are rebuilt by the next sync (their embeddings stay valid).
+    7: """
+UPDATE image_text SET text_hash = '' WHERE content_hash IN
+    (SELECT content_hash FROM text_signals WHERE source = 'ocr' AND text != '');
 """,
 }
 
@@ -827,6 +833,15 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def at_or_below(roots: Sequence[Path]) -> tuple[str, list[str | bytes]]:
+    """A WHERE clause on `images.path`, and its parameters: the path is one of `roots` (real paths,
+    as stored) or below one."""
+    if not roots:
+        return "0", []
+    clause = " OR ".join(f"({_SUBTREE})" for _ in roots)
+    return f"({clause})", [bound for root in roots for bound in _subtree_bounds(root)]
 
 
 def _subtree_bounds(root: Path) -> tuple[str | bytes, ...]:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from photoseek.store.catalog import Catalog, escape_undecodable, path_from_db
+from photoseek.store.catalog import Catalog, at_or_below, escape_undecodable, path_from_db
 
 SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
@@ -29,12 +29,17 @@ USER_MODEL = "user"
 TAGS_MODEL = "user-tags"
 """The `model` of the user's tags (a `note` signal of their own)."""
 
+STALE_TOPICS = "stale"
+"""The `model` of topics whose image's text changed since they were computed (see `photoseek.topics`)."""
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NAME_PART = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
+_SCOPE_CHUNK = 100
+"""Folders or files per query when finding images that lack a signal (5 SQL parameters each)."""
 _MEMO_SIZE = 20_000
 """Word look-ups remembered between keyword searches (each a few ids to a few thousand)."""
 _T = TypeVar("_T")
@@ -126,16 +131,26 @@ class TextStore:
         ).fetchone()
         return row is not None
 
-    def hashes_missing(self, source: str, model: str) -> list[tuple[str, str]]:
-        """(content_hash, one path) of indexed images without this signal, for enrichment passes."""
-        rows = self.db.execute(
-            """SELECT content_hash, MIN(path) FROM images
-               WHERE content_hash NOT IN
-                   (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
-               GROUP BY content_hash ORDER BY MIN(path)""",
-            (source, model),
-        )
-        return [(content_hash, path_from_db(path)) for content_hash, path in rows]
+    def hashes_missing(
+        self, source: str, model: str, under: Sequence[Path] | None = None
+    ) -> list[tuple[str, str]]:
+        """(content_hash, one path) of indexed images without this signal, for enrichment passes;
+        with `under` (real paths of folders or files), only the images at or below them."""
+        paths = list(under or ())
+        scopes = [("1", [])] if under is None else [
+            at_or_below(paths[start : start + _SCOPE_CHUNK]) for start in range(0, len(paths), _SCOPE_CHUNK)
+        ]
+        found: dict[str, str] = {}
+        for scope, params in scopes:
+            for content_hash, path in self.db.execute(
+                f"""SELECT content_hash, MIN(path) FROM images
+                   WHERE {scope} AND content_hash NOT IN
+                       (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
+                   GROUP BY content_hash""",
+                (*params, source, model),
+            ):
+                found[content_hash] = min(found.get(content_hash, path_from_db(path)), path_from_db(path))
+        return sorted(found.items(), key=lambda item: item[1])
 
     # -- documents and keyword search ----------------------------------------------
 
@@ -152,7 +167,10 @@ class TextStore:
                       OR t.text_hash = ''"""
             ).fetchall()
             for image_id, path, content_hash in stale:
-                body = "\n".join(self.signals(content_hash).values())
+                signals = self.signals(content_hash)
+                body = "\n".join(signals.values())
+                # OCR runs words and numbers together (EXIT42NORTH): split it as file names are split.
+                words = "\n".join(split_words(t) if s == "ocr" else t for s, t in signals.items())
                 self.db.execute(
                     "INSERT OR REPLACE INTO image_text(image_id, content_hash, text_hash, body)"
                     " VALUES (?, ?, ?, ?)",
@@ -160,7 +178,7 @@ class TextStore:
                 )
                 name = Path(path_from_db(path)).name
                 substrings = (escape_undecodable(name), self._substring_text(content_hash))
-                for table, fields in (("text_fts", (_name_words(name), body)), ("text_substrings", substrings)):
+                for table, fields in (("text_fts", (split_words(name), words)), ("text_substrings", substrings)):
                     self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
                     self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
             self._bump_version()
@@ -325,6 +343,8 @@ class TextStore:
     def _put(self, content_hash: str, source: str, model: str, text: str, keep_empty: bool = False) -> None:
         if source not in SOURCES:
             raise ValueError(f"unknown text source {source!r}")
+        if source != "topics" and (self.get(content_hash, source, model) or "") != text.strip():
+            self._retag(content_hash)
         if text.strip() or keep_empty:
             self.db.execute(
                 "INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)"
@@ -336,6 +356,14 @@ class TextStore:
                 "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
                 (content_hash, source, model),
             )
+
+    def _retag(self, content_hash: str) -> None:
+        """The image's text changed, so its topics (computed from it) are stale: keep them until they
+        are recomputed, under a key no tagging run uses, so the next one tags this image again."""
+        self.db.execute(
+            "UPDATE OR REPLACE text_signals SET model = ? WHERE content_hash = ? AND source = 'topics'",
+            (STALE_TOPICS, content_hash),
+        )
 
     def _bump_version(self) -> None:
         self.db.execute(
@@ -354,9 +382,10 @@ def _text_hash(body: str) -> str:
     return hashlib.blake2b(body.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def _name_words(name: str) -> str:
-    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers."""
-    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", name)))
+def split_words(text: str) -> str:
+    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg', 'EXIT42NORTH' -> 'EXIT 42 NORTH':
+    file names and OCR text split into words and numbers for the word index, as queries are split."""
+    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", text)))
 
 
 def _query_words(texts: Sequence[str]) -> list[str]:

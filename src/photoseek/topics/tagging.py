@@ -16,7 +16,7 @@ import numpy as np
 
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import Catalog
-from photoseek.store.text import PendingText, TextStore
+from photoseek.store.text import STALE_TOPICS, PendingText, TextStore
 from photoseek.topics.scoring import (
     DEFAULT_THRESHOLD,
     TopicEncoders,
@@ -100,11 +100,11 @@ def topic_counts(catalog: Catalog, taxonomy: Taxonomy) -> dict[str, int]:
     """Images per topic (every topic of the taxonomy, zeros included), from the current key's signals."""
     counts = dict.fromkeys(taxonomy.names, 0)
     key = catalog.setting(KEY_SETTING) or ""
-    rows = catalog.db.execute(
+    rows = catalog.db.execute(  # topics awaiting a retag (their image's text changed) count until then
         """SELECT s.text, COUNT(*) FROM images i JOIN text_signals s
-               ON s.content_hash = i.content_hash AND s.source = ? AND s.model = ?
+               ON s.content_hash = i.content_hash AND s.source = ? AND s.model IN (?, ?)
            WHERE s.text != '' GROUP BY s.text""",
-        (SOURCE, key),
+        (SOURCE, key, STALE_TOPICS),
     )
     for text, count in rows:
         for name in text.split("\n"):
@@ -128,7 +128,10 @@ def check_topic(catalog: Catalog, name: str) -> None:
 
 
 def image_topics(texts: TextStore, catalog: Catalog, content_hash: str) -> list[str]:
-    text = texts.get(content_hash, SOURCE, catalog.setting(KEY_SETTING) or "")
+    """The image's topics, most confident first (those from before its text changed, until it is retagged)."""
+    text = texts.get(content_hash, SOURCE, catalog.setting(KEY_SETTING) or "") or texts.get(
+        content_hash, SOURCE, STALE_TOPICS
+    )
     return text.split("\n") if text else []
 
 
@@ -147,7 +150,11 @@ def _assign(
         clip_raw = _image_matrix(catalog, hashes) @ clip_topic_vectors(taxonomy, encoders.clip, encoders.clip_id).T
     text_raw = None
     if weights["text"] > 0 and encoders.text is not None:
-        text_raw = text_topic_scores(_text_matrix(texts, encoders, hashes), taxonomy, encoders.text, encoders.text_id)
+        own_text = _text_matrix(texts, encoders, hashes)
+        text_raw = (  # no image with text: all NaN, so CLIP alone decides
+            np.full((len(hashes), len(taxonomy.topics)), np.nan, dtype=np.float32) if own_text is None
+            else text_topic_scores(own_text, taxonomy, encoders.text, encoders.text_id)
+        )
     scores = confidences(clip_raw, text_raw, weights)
     names = np.array(taxonomy.names, dtype=object)
     assigned = {}
@@ -165,9 +172,12 @@ def _image_matrix(catalog: Catalog, hashes: list[str]) -> np.ndarray:
     return matrix[[row_of_hash[h] for h in hashes]]
 
 
-def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray:
-    """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed nothing."""
+def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray | None:
+    """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed
+    nothing; None when none of these images has text."""
     bodies = {h: "\n".join(v for s, v in texts.signals(h).items() if s != SOURCE) for h in hashes}
+    if not any(bodies.values()):
+        return None
     model = encoders.text_id + _TEXT_INPUT
     cached = _cached_text_embeddings(texts, model)
     pending = [

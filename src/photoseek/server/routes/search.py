@@ -27,7 +27,7 @@ from photoseek.server.deps import (
     to_filters,
 )
 from photoseek.server.errors import ApiError
-from photoseek.server.schemas import MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
+from photoseek.server.schemas import MAX_TERMS, MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
 
 router = APIRouter(prefix="/api", tags=["search"])
 ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
@@ -56,7 +56,8 @@ async def search_get(
     backend: BackendDep,
     filters: FiltersDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_TEXT_CHARS,
-                            description="What to look for; '2:beach' weighs a text twice.")],
+                            description="What to look for, as typed at the CLI prompt: '2:beach' weighs a text "
+                            "twice, '-people' or '--not people' subtracts, double quotes group words.")],
     k: KParam = 24,
     offset: OffsetParam = 0,
     min_score: MinScoreParam = None,
@@ -64,8 +65,8 @@ async def search_get(
     explain: Annotated[bool, Query(description="Give each result's signal shares and the matched text.")] = False,
     sort: SortParam = "score",
 ) -> SearchOut:
-    """Rank the images by one text."""
-    query = SearchQuery.build([q])
+    """Rank the images by one query line (the syntax of `photoseek search`'s prompt)."""
+    query = _checked(SearchQuery.parse(q))
     options = search_options(k, offset, filters, mode=mode, min_score=min_score, explain=explain, sort=sort)
     page = await backend.search(query, options)
     return search_out(page, k, offset)
@@ -92,13 +93,30 @@ async def topics(backend: BackendDep) -> TopicsOut:
 
 def _query(body: SearchIn) -> SearchQuery:
     built = SearchQuery.build(body.texts, negatives=body.negatives)
+    if body.q:
+        built += _checked(SearchQuery.parse(body.q))
     terms = list(built.terms)
     terms += [QueryTerm("image_id", str(i)) for i in body.image_ids]
     terms += [
         QueryTerm("text", t.text, t.weight) if t.text is not None else QueryTerm("image_id", str(t.image_id), t.weight)
         for t in body.terms
     ]
+    if len(terms) > MAX_TERMS:
+        raise ApiError(422, "invalid_request", f"{len(terms)} terms; a query takes at most {MAX_TERMS} in all.")
     return SearchQuery(tuple(terms))
+
+
+def _checked(query: SearchQuery) -> SearchQuery:
+    """A query line's terms, refused when they name image files: over HTTP, examples are indexed images."""
+    if any(term.kind == "image" for term in query.terms):
+        raise ApiError(
+            400, "bad_request",
+            "--image and --not-image take files, which this server does not open for a query: send indexed "
+            "images as image_ids or terms (POST /api/search), or upload one (POST /api/search/image).",
+        )
+    if len(query.terms) > MAX_TERMS:
+        raise ApiError(422, "invalid_request", f"{len(query.terms)} terms; a query takes at most {MAX_TERMS}.")
+    return query
 
 
 @router.post(

@@ -91,7 +91,7 @@ function fetchSearch(offset, k, sort, signal) {
     const f = filters();
     return request("/api/search", {
       method: "POST", signal,
-      json: { texts: [state.q], image_ids: [example.id], k, offset, sort,
+      json: { q: state.q, image_ids: [example.id], k, offset, sort,
               filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [],
                          camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null, topic: f.topic || null } },
     });

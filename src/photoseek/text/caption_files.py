@@ -1,4 +1,4 @@
-"""Read image-caption datasets in the formats retrieval papers use, into one `Dataset`.
+"""Read caption files: image-caption pairs for `import-captions` and datasets for `eval`, one reader.
 
 Formats are recognised by content, never by file name, because the common distributions
 disagree with their suffixes (Flickr8k's `captions.txt` is a CSV; token files ship as `.txt`,
@@ -10,8 +10,10 @@ disagree with their suffixes (Flickr8k's `captions.txt` is a CSV; token files sh
   - a `{file: [captions]}` object, or a list of `{"image": ..., "caption": ...}` records;
 - the Flickr8k token file, when most of its first lines read `img.jpg#N<TAB>caption` (a space
   instead of the tab is tolerated);
-- otherwise CSV `image,caption[,relevance]`: rows sharing a caption with several images and a
-  relevance number give graded relevance.
+- otherwise CSV, or TSV when the first line has a tab: `image,caption[,relevance]` rows, after an
+  optional header row that names the columns (`file,caption` as `photoseek caption` writes it,
+  `image,caption` as Flickr8k's captions.txt; see `_IMAGE_KEYS`, `_CAPTION_KEYS`). Rows sharing a
+  caption with several images and a relevance number give graded relevance.
 
 Oddities (duplicate ids, captions of unknown images, malformed lines) do not stop the read:
 they are collected in `Dataset.issues` for the report.
@@ -33,6 +35,13 @@ _SNIFF_LINES = 5
 """Non-empty lines looked at to tell a token file from a CSV."""
 _IMAGE_KEYS = ("image", "file", "filename", "file_name", "path")
 _CAPTION_KEYS = ("caption", "captions", "text", "sentence")
+_GRADE_KEYS = ("relevance", "grade")
+FORMATS = (
+    "CSV or TSV rows image,caption (a header row such as file,caption or image,caption is optional), "
+    "a Flickr8k token file, Karpathy or COCO captions JSON, a {file: [captions]} JSON map or a JSON "
+    "list of {image, caption} records"
+)
+"""The accepted formats in one line, for errors and help texts."""
 
 
 @dataclass(frozen=True)
@@ -57,25 +66,22 @@ def load_dataset(path: str | Path, *, split: str | None = None, flag: str = "--d
     option that named the file, for the error."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise PhotoseekError(f"No dataset file at {path}. Check the {flag} path.")
+        raise PhotoseekError(f"No captions file at {path}. Check the {flag} path.")
     text = _read_text(path)
     kind = _sniff(text)
     if kind == "json":
-        dataset = _read_json(path, text, split)
+        dataset = _read_json(path, text, split, flag)
     elif kind == "token":
         dataset = _read_token_file(path, text)
     else:
-        dataset = _read_csv(text)
+        dataset = _read_table(text)
     if split is not None and dataset.format != "karpathy":
         raise PhotoseekError(
             f"--split only applies to Karpathy split files (dataset_*.json); {path.name} is a "
             f"{dataset.format} file. Leave --split out."
         )
     if not dataset.images and kind == "csv":
-        raise PhotoseekError(
-            f"{path} holds no 'image.jpg#N<TAB>caption' lines and no image,caption CSV rows, and is not "
-            "JSON. See `photoseek eval --help` for the accepted formats."
-        )
+        raise PhotoseekError(f"{path} holds no captions. Give one of: {FORMATS}.")
     if not dataset.images:
         raise PhotoseekError(f"{path} holds no captioned images{f' in split {split!r}' if split else ''}.")
     return dataset
@@ -115,12 +121,12 @@ def _sniff(text: str) -> str:
     return "token" if head and tokens * 2 > len(head) else "csv"
 
 
-def _read_json(path: Path, text: str, split: str | None) -> Dataset:
+def _read_json(path: Path, text: str, split: str | None, flag: str) -> Dataset:
     duplicates: list[str] = []
     try:
         data = json.loads(text, object_pairs_hook=lambda pairs: _no_dupes(pairs, duplicates))
     except json.JSONDecodeError as exc:
-        raise PhotoseekError(f"{path} is not valid JSON ({exc}). Check the --dataset file.") from exc
+        raise PhotoseekError(f"{path} is not valid JSON ({exc}). Check the {flag} file.") from exc
     if isinstance(data, list) and data and all(isinstance(entry, dict) for entry in data):
         return _from_records(path, data)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
@@ -139,7 +145,7 @@ def _read_json(path: Path, text: str, split: str | None) -> Dataset:
         return builder.build("captions-by-file")
     raise PhotoseekError(
         f"{path} is neither a Karpathy split file, a COCO captions file, a {{file: [captions]}} map "
-        "nor a list of {image, caption} records. See `photoseek eval --help` for the accepted formats."
+        f"nor a list of {{image, caption}} records. Give one of: {FORMATS}."
     )
 
 
@@ -247,23 +253,28 @@ def _read_token_file(path: Path, text: str) -> Dataset:
     return builder.build("flickr-token")
 
 
-def _read_csv(text: str) -> Dataset:
+def _read_table(text: str) -> Dataset:
+    """CSV (TSV when the first line has a tab) rows of image, caption and an optional relevance, in
+    that order or in the order a header row names them."""
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    rows = [row for row in csv.reader(lines, delimiter="\t" if "\t" in first else ",") if any(map(str.strip, row))]
+    columns = _named_columns(rows[0]) if rows else None
+    image_at, caption_at, grade_at = columns or (0, 1, 2)
     builder = _Builder()
-    rows = list(csv.reader(text.splitlines()))
-    header = bool(rows) and [c.strip().lower() for c in rows[0][:2]] == ["image", "caption"]
     best: dict[str, tuple[float, str]] = {}
     seen: set[tuple[str, ...]] = set()
-    for number, row in enumerate(rows[header:], start=1 + header):
-        if len(row) < 2:
-            builder.issues.append(f"row {number} has fewer than 2 columns; skipped")
+    for number, row in enumerate(rows[bool(columns):], start=1 + bool(columns)):
+        if len(row) <= max(image_at, caption_at):
+            builder.issues.append(f"row {number} has fewer than {max(image_at, caption_at) + 1} columns; skipped")
             continue
-        key = tuple(c.strip() for c in row[:2])
+        key = (row[image_at].strip(), row[caption_at].strip())
         if key in seen:
             builder.issues.append(f"row {number} repeats ({key[0]}, {key[1][:40]!r}); skipped")
             continue
         seen.add(key)
         image, caption = key
-        grade = _grade(row, number, builder.issues)
+        grade = _grade(row[grade_at] if grade_at is not None and grade_at < len(row) else "", number, builder.issues)
         if grade is None:
             builder.add(image, caption)
             continue
@@ -275,14 +286,24 @@ def _read_csv(text: str) -> Dataset:
     return builder.build("csv")
 
 
-def _grade(row: list[str], number: int, issues: list[str]) -> float | None:
-    """The optional third column: how relevant the image is to the caption (0 = not)."""
-    if len(row) < 3 or not row[2].strip():
+def _named_columns(row: list[str]) -> tuple[int, int, int | None] | None:
+    """(image, caption, relevance) column numbers when `row` is a header naming them, else None."""
+    names = [cell.strip().lower() for cell in row]
+    image = next((i for i, name in enumerate(names) if name in _IMAGE_KEYS), None)
+    caption = next((i for i, name in enumerate(names) if name in _CAPTION_KEYS), None)
+    if image is None or caption is None:
+        return None
+    return image, caption, next((i for i, name in enumerate(names) if name in _GRADE_KEYS), None)
+
+
+def _grade(cell: str, number: int, issues: list[str]) -> float | None:
+    """The optional relevance column: how relevant the image is to the caption (0 = not)."""
+    if not cell.strip():
         return None
     try:
-        return float(row[2])
+        return float(cell)
     except ValueError:
-        issues.append(f"row {number}: relevance {row[2]!r} is not a number; read as 1")
+        issues.append(f"row {number}: relevance {cell!r} is not a number; read as 1")
         return 1.0
 
 

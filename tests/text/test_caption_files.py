@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from photoseek import ImageIndex
+from photoseek.cli import app
 from photoseek.errors import PhotoseekError
-from photoseek.eval import load_dataset
+from photoseek.text.caption_files import load_dataset
+from tests.helpers import draw_photo, run_cli, run_json
 
 
 def write(path: Path, content: str | object) -> Path:
@@ -94,7 +98,7 @@ def test_flickr_token_file_tolerates_a_space_for_the_tab(tmp_path):
 
 
 def test_token_file_without_caption_lines_is_an_error(tmp_path):
-    with pytest.raises(PhotoseekError, match="no 'image.jpg#N"):
+    with pytest.raises(PhotoseekError, match="holds no captions. Give one of: CSV or TSV"):
         load_dataset(write(tmp_path / "notes.txt", "just some text\n"))
 
 
@@ -150,7 +154,7 @@ def test_split_is_refused_for_formats_without_splits(tmp_path):
 
 
 def test_missing_dataset_file(tmp_path):
-    with pytest.raises(PhotoseekError, match="No dataset file"):
+    with pytest.raises(PhotoseekError, match="No captions file"):
         load_dataset(tmp_path / "nope.json")
 
 
@@ -203,3 +207,68 @@ def test_json_records_without_caption_keys_are_a_clear_error(tmp_path):
     with pytest.raises(PhotoseekError, match="no caption key"):
         load_dataset(write(tmp_path / "x.json", [{"image": "a.jpg", "label": 3}]))
 
+
+
+# -- the same reader behind `import-captions` and `eval` ------------------------------------------
+
+CAPTION_FILES = {
+    "flickr.csv": "image,caption\nred.png,a red circle on grey\nblue.png,a blue circle\n",
+    "written.csv": "file,caption\nred.png,a red circle on grey\nblue.png,a blue circle\n",
+    "reversed.csv": "caption,file\na red circle on grey,red.png\na blue circle,blue.png\n",
+    "tabs.tsv": "file\tcaption\nred.png\ta red circle, on grey\nblue.png\ta blue circle\n",
+    "bare.tsv": "red.png\ta red circle, on grey\nblue.png\ta blue circle\n",
+    "map.json": json.dumps({"red.png": ["a red circle on grey"], "blue.png": "a blue circle"}),
+    "records.json": json.dumps([{"image": "red.png", "caption": "a red circle on grey"},
+                                {"image": "blue.png", "caption": "a blue circle"}]),
+}
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, tiny_clip_dir) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("captioned")
+    for colour in ("red", "blue"):
+        draw_photo(root / f"{colour}.png", colour)
+    db = root / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    return root, db
+
+
+@pytest.mark.parametrize("name", sorted(CAPTION_FILES))
+def test_import_captions_reads_every_caption_file_format(catalog, name):
+    root, db = catalog
+    path = write(root / name, CAPTION_FILES[name])
+    report = run_json("import-captions", path, "--db", db)
+    assert (report["imported"], report["unknown"], report["issues"]) == (2, [], [])
+    with ImageIndex(db) as index:
+        red = index.catalog.get_by_path(str((root / "red.png").resolve()))
+        assert index.text_signals(red.id)["note"] in ("a red circle on grey", "a red circle, on grey")
+
+
+def test_importing_no_known_image_is_one_clear_error(catalog):
+    root, db = catalog
+    path = write(root / "elsewhere.csv", "file,caption\n" + "".join(f"x/{n}.jpg,caption {n}\n" for n in range(30)))
+    output = run_cli("import-captions", path, "--db", db, expect=1)
+    assert output.count("\n") == 1 and "None of the 30 images named in" in output
+    assert "'x/0.jpg'" in output and "relative to the captions file's folder" in output
+    header_only = write(root / "empty.csv", "file,caption\n")
+    assert "holds no captions" in run_cli("import-captions", header_only, "--db", db, expect=1)
+
+
+def test_some_unknown_images_are_listed_and_counted(catalog):
+    root, db = catalog
+    path = write(root / "some.csv", "file,caption\nred.png,a red one\n" + "".join(f"x{n}.jpg,c\n" for n in range(14)))
+    result = CliRunner().invoke(app, ["import-captions", str(path), "--db", str(db)])
+    assert result.exit_code == 0 and "Imported 1 descriptions" in result.stdout
+    assert result.stderr.count("not in the catalog") == 11 and "... and 4 more" in result.stderr
+
+
+def test_eval_reads_the_file_caption_header_that_caption_writes(catalog, tmp_path, tiny_clip_dir):
+    root, _ = catalog
+    written = write(tmp_path / "pairs.csv", CAPTION_FILES["written.csv"])
+    report = run_json("eval", "--dataset", written, "--images", root, "--model-path", tiny_clip_dir,
+                      "--cache", tmp_path / "cache")
+    assert report["dataset"]["images"] == 2 and report["dataset"]["missing_images"] == []
+    tabs = write(tmp_path / "pairs.tsv", CAPTION_FILES["tabs.tsv"])
+    report = run_json("eval", "--dataset", tabs, "--images", root, "--model-path", tiny_clip_dir,
+                      "--cache", tmp_path / "cache")
+    assert report["dataset"]["captions"] == 2 and report["dataset"]["missing_images"] == []
