@@ -264,6 +264,7 @@ def test_a_bad_query_line_is_one_error_and_the_next_line_runs(indexed):
     lines = 'a photo --not -1:cat\n"unclosed\nred --frobnicate\nred\n'
     result = CliRunner().invoke(app, ["search", "--db", str(db), "--json", "-k", "1"], input=lines)
     assert result.exit_code == 0
-    errors = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")] or result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines()]  # under --json, errors are JSON on stdout
+    errors = [line["detail"] for line in printed if "error" in line]
     assert "already subtracted" in str(errors) and "never closes" in str(errors) and "--frobnicate" in str(errors)
-    assert [json.loads(line)["query"] for line in result.stdout.splitlines()] == ["red"]
+    assert [line["query"] for line in printed if "error" not in line] == ["red"]
