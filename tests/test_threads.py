@@ -135,3 +135,33 @@ def test_overlapping_single_query_scopes_keep_one_thread_until_the_last_closes()
     assert _blas_threads() == {1}
     second.__exit__(None, None, None)
     assert _blas_threads() == set(threads._blas().budget.values())  # the budget again (2 on 2 cores)
+
+
+def test_a_blas_that_an_import_brings_later_is_bounded_too():
+    """scipy (like faiss or torch) loads an OpenBLAS of its own after the first search looked."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("scipy")
+    code = """
+import numpy as np
+from photoseek.store import vectors
+matrix = np.random.default_rng(0).standard_normal((2000, 32)).astype(np.float16)
+index = vectors.ExactIndex(vectors.VectorStore(np.arange(2000), matrix, 0, "e", "m"))
+index.search(matrix[0].astype(np.float32), 5)
+import scipy.linalg
+from threadpoolctl import threadpool_info
+seen = []
+real_rank = vectors.rank
+def look(*args):
+    seen.append(sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}))
+    return real_rank(*args)
+vectors.rank = look
+index.search(matrix[0].astype(np.float32), 5)
+print(len([lib for lib in threadpool_info() if lib["user_api"] == "blas"]), seen[-1])
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "OMP_"))}
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "PHOTOSEEK_THREADS": "2"},
+                          capture_output=True, text=True, check=True)
+    libraries, threads_seen = done.stdout.split(" ", 1)
+    assert int(libraries) >= 2 and threads_seen.strip() == "[1]", done.stdout

@@ -99,11 +99,8 @@ def load_faiss() -> ModuleType:
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(usable_cpus()))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    first = "faiss" not in sys.modules
-    import faiss
+    import faiss  # its own OpenBLAS is bounded at the next search (`_Blas.refresh`)
 
-    if first:
-        _blas.cache_clear()  # faiss brings its own OpenBLAS: bound it too
     return faiss
 
 
@@ -113,28 +110,41 @@ class _Blas:
     single-query scopes are open: the first to open drops BLAS to one thread, the last to close
     gives the budget back, so concurrent searches (the server's threads) never undo each other."""
 
-    libs: list[Any]
-    budget: dict[int, int]
+    libs: list[Any] = field(default_factory=list)
+    budget: dict[str, int] = field(default_factory=dict)
+    """Threads per library file, fixed when the library is first seen (a user's lower
+    OPENBLAS_NUM_THREADS is kept)."""
     single_scopes: int = 0
+    modules_seen: int = -1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set(self, single: bool) -> None:
         for lib in self.libs:
-            lib.set_num_threads(1 if single else self.budget[id(lib)])
+            lib.set_num_threads(1 if single else self.budget[lib.filepath])
+
+    def refresh(self) -> None:
+        """Look again after any import: a package can bring a BLAS of its own (faiss, scipy, torch),
+        which must be bounded like numpy's. Call with the lock held."""
+        if len(sys.modules) == self.modules_seen:
+            return
+        from threadpoolctl import ThreadpoolController
+
+        self.modules_seen = len(sys.modules)
+        self.libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        for lib in self.libs:
+            self.budget.setdefault(lib.filepath, min(lib.num_threads, usable_cpus()))
+        self.set(single=self.single_scopes > 0)
 
 
-@cache
+_BLAS = _Blas()
+
+
 def _blas() -> _Blas:
-    """The BLAS libraries loaded now, each capped once at `usable_cpus`: OpenBLAS starts one thread
-    per core of the machine (not of the quota) and spins them between calls. A user's lower
-    OPENBLAS_NUM_THREADS is kept."""
-    from threadpoolctl import ThreadpoolController
-
-    blas = _Blas(ThreadpoolController().select(user_api="blas").lib_controllers, {})
-    for lib in blas.libs:
-        blas.budget[id(lib)] = min(lib.num_threads, usable_cpus())
-    blas.set(single=False)
-    return blas
+    """The BLAS libraries loaded now, each capped at `usable_cpus`: OpenBLAS starts one thread per
+    core of the machine (not of the quota) and spins them between calls."""
+    with _BLAS.lock:
+        _BLAS.refresh()
+    return _BLAS
 
 
 @contextmanager
