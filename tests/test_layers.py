@@ -11,7 +11,7 @@ import pytest
 import photoseek
 
 PACKAGE = Path(photoseek.__file__).parent
-LOWER = ("models", "store", "ingest", "text", "duplicates", "distributed", "watch", "topics")
+LOWER = ("models", "store", "ingest", "text", "duplicates", "distributed", "watch", "topics", "places", "sidecars")
 UPPER = {"search", "api", "server", "cli", "eval", "present"}
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from photoseek.store.catalog import Catalog, escape_undecodable, path_from_db
 
-SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
+SOURCES = ("note", "caption", "objects", "metadata", "place", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"
