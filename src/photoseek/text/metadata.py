@@ -245,7 +245,7 @@ def _stars(percent: int | None) -> int | None:
     """Windows' percentages (1, 25, 50, 75, 99) as stars (1 to 5)."""
     if percent is None or percent < 0:
         return percent
-    return 0 if percent == 0 else min(5, 1 + percent // 25)
+    return 0 if percent == 0 else 5 if percent >= 99 else 1 + percent // 25
 
 
 def _xmp_label(root: ET.Element) -> str | None:
