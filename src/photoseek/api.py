@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from photoseek.duplicates.moves import MoveReport
     from photoseek.ingest.enrich import SignalSource, TextMaker
     from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.sidecars import ExportReport
     from photoseek.watch import WatchBatch, Watcher, WatchSettings
 
 IMPORTED_MODEL = "imported-captions"
@@ -733,6 +734,27 @@ class ImageIndex:
         from photoseek.duplicates.moves import undo_moves
 
         return undo_moves(self.catalog, manifest)
+
+    def export_xmp(
+        self, folder: str | Path | None = None, *, style: str = "auto", dry_run: bool = False, remove: bool = False,
+    ) -> ExportReport:
+        """Write notes, tags, captions, topics and places into the XMP sidecars of the indexed images
+        (at or below `folder`), named for digiKam/darktable (`style` digikam: IMG_1.jpg.xmp), Lightroom
+        (lightroom: IMG_1.xmp), or auto: the sidecar each photo has, else the digiKam name.
+        Existing sidecars are merged into, never a photo is touched, and
+        the next `index` reads back what was written. `dry_run` only reports the changes; `remove`
+        takes out everything photoseek wrote (see `photoseek.sidecars`)."""
+        from photoseek.sidecars import export_sidecars
+        from photoseek.sidecars.export import STYLES
+
+        if style not in STYLES:
+            raise PhotoseekError(f"--style {style}: use one of {', '.join(STYLES)}.")
+        filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
+        ids = self.catalog.filter_ids(filters)
+        if folder and not len(ids):
+            raise PhotoseekError(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
+        records = sorted(self.catalog.records(ids.tolist()).values(), key=lambda r: r.path)
+        return export_sidecars(self.texts, records, style=style, dry_run=dry_run, remove=remove)
 
     def status(self) -> Status:
         return Status(

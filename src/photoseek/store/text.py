@@ -119,6 +119,13 @@ class TextStore:
             found.setdefault(source, []).append(text)
         return {s: "\n".join(found[s]) for s in SOURCES if s in found}
 
+    def signal_rows(self, content_hash: str) -> list[tuple[str, str, str]]:
+        """(source, model, text) of one image's non-empty signals, by source and model."""
+        return self.db.execute(
+            "SELECT source, model, text FROM text_signals WHERE content_hash = ? AND text != '' ORDER BY source, model",
+            (content_hash,),
+        ).fetchall()
+
     def has_any(self) -> bool:
         """True when any indexed image has a text signal (hybrid search is then the default)."""
         row = self.db.execute(
