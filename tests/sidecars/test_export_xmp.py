@@ -333,3 +333,21 @@ def test_png_photos_get_sidecars_and_their_own_xmp_is_kept(tmp_path, tiny_clip_d
     run_json("export-xmp", "--db", db, "--json")
     assert digest(root / "chart.png") == before
     assert items((root / "chart.png.xmp").read_text(encoding="utf-8"), DC, "subject") == ["diagram"]
+
+
+def test_text_xml_cannot_hold_is_cleaned_so_the_sidecar_stays_readable_and_stable(tmp_path, tiny_clip_dir):
+    root = tmp_path / "photos"
+    root.mkdir()
+    draw_scene(root / "odd.jpg", 1)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    with ImageIndex(db) as index:
+        index.describe(root / "odd.jpg", "line one\r\nline two\x07 & <more>\x00")
+        index.tag(root / "odd.jpg", ["bell\x07", "ünïcödé"])
+        first = index.export_xmp()
+        assert first.skipped == [] and len(first.changes) == 1
+        text = (root / "odd.jpg.xmp").read_text(encoding="utf-8")
+        assert descriptions(text) == {"x-default": "line one\nline two & <more>"}
+        assert items(text, DC, "subject") == ["bell", "ünïcödé"]
+        again = index.export_xmp()
+        assert again.changes == [] and again.unchanged == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from collections import Counter
@@ -32,6 +33,9 @@ MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 TOPICS_BRANCH = "Topics"
 PLACES_BRANCH = "Places"
 TEMP_SUFFIX = ".photoseek-tmp"
+_NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot hold (control characters, lone surrogates): written, they would make the
+sidecar unreadable to every tool."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def sidecar_path(image: Path, style: str) -> Path:
 def owned_fields(texts: TextStore, content_hash: str) -> OwnedFields:
     """What photoseek says about one picture: notes and captions as the description; tags, topics
     and places as keywords (topics and places also in a hierarchy: Topics|beach, Places|Portugal|Porto)."""
-    rows = texts.signal_rows(content_hash)
+    rows = [(source, model, _xml_text(text)) for source, model, text in texts.signal_rows(content_hash)]
     notes = [text for source, model, text in rows if source == "note" and model == USER_MODEL]
     notes += [text for source, model, text in rows if source == "note" and model not in (USER_MODEL, TAGS_MODEL)]
     captions = [text for source, _, text in rows if source == "caption"]
@@ -269,6 +273,12 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, XmpError):
         return str(exc)
     return f"cannot be written ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _xml_text(text: str) -> str:
+    """`text` as a sidecar can hold it and read it back the same: line ends as XML parsers report
+    them (\n), characters XML cannot hold left out."""
+    return _NOT_XML.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _keywords(fields: OwnedFields) -> list[str]:
