@@ -182,9 +182,12 @@ def test_an_older_catalog_reads_its_photos_metadata_again_without_re_embedding(t
     Image.open(root / PORTO).save(root / PORTO, exif=located(41.1496, -8.6110))
     db = tmp_path / "c.db"
     run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
-    with sqlite3.connect(db) as con:  # as schema 5 left it: no coordinates, metadata read by the old reader
-        con.execute("UPDATE images SET latitude = NULL, longitude = NULL, metadata_version = 0")
+    with sqlite3.connect(db) as con:  # back to schema 5: no columns for coordinates, ratings, labels
+        con.execute("DROP INDEX images_latitude")
+        for column in ("latitude", "longitude", "rating", "label", "metadata_version"):
+            con.execute(f"ALTER TABLE images DROP COLUMN {column}")
         con.execute("DELETE FROM text_signals WHERE source = 'place'")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     report = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
     assert report["embedded"] == 0
     assert run_json("status", "--db", db)["placed"] == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 import time
 import unicodedata
@@ -130,6 +131,8 @@ CREATE INDEX IF NOT EXISTS images_latitude ON images(latitude) WHERE latitude IS
 """,
 }
 
+
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)
 
 _RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
 """What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
@@ -360,9 +363,18 @@ class Catalog:
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
+                    if statement.strip() and not self._adds_existing_column(statement):
                         self._db.execute(statement)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _adds_existing_column(self, statement: str) -> bool:
+        """Whether `statement` adds a column the table has already (SQLite has no ADD COLUMN IF NOT
+        EXISTS), so a migration step that is run again is harmless."""
+        match = _ADD_COLUMN.match(statement)
+        if match is None:
+            return False
+        table, column = match.groups()
+        return any(row[1] == column for row in self._db.execute(f"PRAGMA table_info({table})"))
 
     def __enter__(self) -> Catalog:
         return self
