@@ -61,7 +61,6 @@ class XmpDocument:
     """One sidecar's text, parsed; `merge` edits it, `text()` gives the new content."""
 
     def __init__(self, text: str | None = None) -> None:
-        self.created = text is None
         source = _NEW_PACKET if text is None else text
         match = _PACKET.search(source)
         if match is None:
