@@ -199,3 +199,17 @@ def test_bytes_never_change(library):
     root, _ = library
     data = (root / PORTO).read_bytes()
     assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+
+
+def test_names_from_an_older_gazetteer_are_replaced(library, tmp_path, tiny_clip_dir):
+    root, db = library
+    copy = tmp_path / "c.db"
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as con:
+        con.execute("UPDATE text_signals SET model = 'geonames-cities1000/reverse-geocode-0.1', text = 'Oldtown'"
+                    " WHERE source = 'place'")
+    run_json("index", root, "--db", copy, "--model-path", tiny_clip_dir)
+    with ImageIndex(copy) as index:
+        assert index.catalog.get_by_path(str((root / PORTO).resolve())).place_name == "Porto, Portugal"
+        assert not index.catalog.db.execute("SELECT 1 FROM text_signals WHERE text = 'Oldtown'").fetchall()
+    assert names(run_json("search", "oldtown", "--mode", "keyword", "--db", copy)) == []

@@ -21,6 +21,7 @@ def name_missing_places(texts: TextStore) -> int | None:
     for start in range(0, len(todo), BATCH):
         chunk = todo[start : start + BATCH]
         names = name([(lat, lon) for _, lat, lon in chunk])
-        # An empty name is kept: "looked, nowhere near a town", so it is not looked up again.
-        texts.put_many([(h, PLACE_SOURCE, model, text) for (h, _, _), text in zip(chunk, names)], keep_empty=True)
+        # An empty name is kept: "looked, nowhere near a town", so it is not looked up again; names
+        # from an older gazetteer go.
+        texts.replace_source([(h, PLACE_SOURCE, model, text) for (h, _, _), text in zip(chunk, names)])
     return len(todo)

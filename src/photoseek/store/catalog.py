@@ -647,13 +647,13 @@ class Catalog:
     def located_without_place(self, model: str) -> list[tuple[str, float, float]]:
         """(content hash, latitude, longitude) of located images without a place signal from `model`."""
         rows = self._db.execute(
-            """SELECT content_hash, MIN(latitude), MIN(longitude) FROM images
+            """SELECT content_hash, latitude, longitude, MIN(id) FROM images
                WHERE latitude IS NOT NULL AND content_hash NOT IN
                    (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
                GROUP BY content_hash ORDER BY content_hash""",
             (PLACE_SOURCE, model),
-        )
-        return [(h, float(lat), float(lon)) for h, lat, lon in rows]
+        )  # the coordinates of one copy (the first indexed), not a mix of several
+        return [(h, float(lat), float(lon)) for h, lat, lon, _ in rows]
 
     def cameras_matching(self, text: str) -> list[str]:
         """Distinct camera names containing `text` (case-insensitive), as the camera filter matches."""

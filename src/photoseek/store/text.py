@@ -102,6 +102,18 @@ class TextStore:
                 self._put(*row, keep_empty=keep_empty)
             self._touch({row[0] for row in rows})
 
+    def replace_source(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """(content_hash, source, model, text) rows that replace every other model's text of their
+        source for that image (a new gazetteer's place names replace the old ones); empty texts kept."""
+        with self.catalog.transaction():
+            self.db.executemany(
+                "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model != ?",
+                [(h, source, model) for h, source, model, _ in rows],
+            )
+            for row in rows:
+                self._put(*row, keep_empty=True)
+            self._touch({row[0] for row in rows})
+
     def get(self, content_hash: str, source: str, model: str) -> str | None:
         row = self.db.execute(
             "SELECT text FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
