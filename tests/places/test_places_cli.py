@@ -156,6 +156,8 @@ def test_rest_filters_and_details(library):
         assert [h["name"] for h in page["results"]] == [RIO]
         bad = client.get("/api/search", params={"q": "a photo", "near": "91,0"})
         assert bad.status_code == 400 and "--near" in bad.json()["detail"]
+        status = client.get("/api/status").json()
+        assert (status["located"], status["placed"]) == (6, 5)
         detail = client.get(f"/api/images/{page['results'][0]['id']}").json()
         assert detail["place"] == "Rio de Janeiro, Brazil" and detail["latitude"] == pytest.approx(-22.9711, abs=1e-4)
         assert "Rio de Janeiro" in detail["text_signals"]["place"]

@@ -198,6 +198,8 @@ class StatusOut(BaseModel):
     job: Optional[str] = Field(description="Id of the indexing job running now, if any.")
     search_queue: SearchQueueOut
     watching: bool = Field(False, description="Whether the server keeps the index current (serve --watch).")
+    located: int = Field(0, description="Photos with GPS coordinates.")
+    placed: int = Field(0, description="Photos whose coordinates are named (town, region, country).")
 
 
 class ReportOut(BaseModel):

@@ -48,7 +48,7 @@ async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching
         job=jobs.running,
         search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
                                     searches=batcher.batched),
-        watching=watching is not None,
+        watching=watching is not None, located=info.located, placed=info.placed,
     )
 
 
