@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -353,3 +356,30 @@ def test_text_xml_cannot_hold_is_cleaned_so_the_sidecar_stays_readable_and_stabl
         assert items(text, DC, "subject") == ["bell", "ünïcödé"]
         again = index.export_xmp()
         assert again.changes == [] and again.unchanged == 1
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="needs exiftool (apt-get install libimage-exiftool-perl)")
+def test_exiftool_reads_every_tag_of_the_fifty_sidecars_unchanged_after_export(fifty):
+    """A second, independent XMP implementation (ExifTool) sees every tag it saw before, with the same
+    value, and photoseek's keywords and description after the photographer's."""
+    root, db, made = fifty
+    paths = [str(path) for _, path, _ in made]
+
+    def tags() -> dict[str, dict[str, object]]:
+        out = subprocess.run(["exiftool", "-j", "-G1", "-a", "-n", *paths], check=True, capture_output=True).stdout
+        return {Path(t["SourceFile"]).name: t for t in json.loads(out)}
+
+    ours = ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject", "XMP-dc:Description")
+    before = tags()
+    run_json("export-xmp", root, "--db", db, "--json")
+    after = tags()
+    for name, old in before.items():
+        new = after[name]
+        kept = {k: v for k, v in old.items() if not k.startswith(("System:", "XMP-photoseek:")) and k not in ours}
+        assert {k: new.get(k) for k in kept} == kept, name
+        for key in ("XMP-dc:Subject", "XMP-lr:HierarchicalSubject"):
+            theirs = old.get(key, [])
+            theirs = theirs if isinstance(theirs, list) else [theirs]
+            mine = new.get(key, [])
+            assert (mine if isinstance(mine, list) else [mine])[: len(theirs)] == theirs, (name, key)
+        assert str(new.get("XMP-dc:Description", "")).startswith(str(old.get("XMP-dc:Description", ""))), name

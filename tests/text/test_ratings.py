@@ -24,6 +24,9 @@ DARKTABLE = RDF.format(body="""<rdf:Description rdf:about="" xmlns:xmp="http://n
  xmlns:darktable="http://darktable.sf.net/" xmp:Rating="{rating}" darktable:xmp_version="5">
  <darktable:colorlabels><rdf:Seq>{labels}</rdf:Seq></darktable:colorlabels></rdf:Description>""")
 
+WINDOWS_XMP = RDF.format(body="""<rdf:Description rdf:about="" xmlns:MicrosoftPhoto="{uri}">
+ <MicrosoftPhoto:Rating>75</MicrosoftPhoto:Rating></rdf:Description>""")
+
 
 def jpeg(exif: Image.Exif | None = None, xmp: str | None = None) -> bytes:
     out = io.BytesIO()
@@ -51,6 +54,8 @@ def windows(**tags: int) -> Image.Exif:
     (jpeg(windows(percent=1)), 1, None),
     (jpeg(windows(rating=2), ATTRIBUTES.format(attributes='xmp:Rating="4"')), 4, None),  # XMP over EXIF
     (jpeg(xmp=DARKTABLE.format(rating=1, labels="<rdf:li>0</rdf:li><rdf:li>3</rdf:li>")), 1, "Red, Blue"),
+    (jpeg(xmp=WINDOWS_XMP.format(uri="http://ns.microsoft.com/photo/1.0/")), 4, None),  # Windows' XMP percentage
+    (jpeg(xmp=WINDOWS_XMP.format(uri="http://ns.microsoft.com/photo/1.0")), 4, None),  # its other spelling
 ])
 def test_ratings_and_labels_are_read(data, rating, label):
     facts = read_facts(data)

@@ -36,6 +36,7 @@ _NS = {
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "darktable": "http://darktable.sf.net/",
     "MicrosoftPhoto": "http://ns.microsoft.com/photo/1.0/",
+    "MicrosoftPhoto-bare": "http://ns.microsoft.com/photo/1.0",  # both spellings are in the wild
 }
 _WINDOWS_RATING, _WINDOWS_RATING_PERCENT = 0x4746, 0x4749
 _DARKTABLE_COLOURS = ("Red", "Yellow", "Green", "Blue", "Purple")
@@ -221,7 +222,10 @@ def _xmp_property(root: ET.Element, namespace: str, name: str) -> str | None:
 def _xmp_rating(root: ET.Element) -> int | None:
     """xmp:Rating (-1 to 5), else Windows' MicrosoftPhoto:Rating (a percentage)."""
     stars = _rating(_xmp_property(root, "xmp", "Rating"), 5)
-    return stars if stars is not None else _stars(_rating(_xmp_property(root, "MicrosoftPhoto", "Rating"), 100))
+    if stars is not None:
+        return stars
+    percent = _xmp_property(root, "MicrosoftPhoto", "Rating") or _xmp_property(root, "MicrosoftPhoto-bare", "Rating")
+    return _stars(_rating(percent, 100))
 
 
 def _windows_rating(exif: Image.Exif) -> int | None:
