@@ -11,7 +11,9 @@ import pytest
 import photoseek
 
 PACKAGE = Path(photoseek.__file__).parent
-LOWER = ("models", "store", "ingest", "text", "duplicates", "distributed", "watch", "topics", "albums")
+LOWER = (
+    "models", "store", "ingest", "text", "duplicates", "distributed", "watch", "topics", "albums", "places", "sidecars",
+)
 UPPER = {"search", "api", "server", "cli", "eval", "present"}
 
 

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from photoseek.duplicates.moves import MoveReport
     from photoseek.ingest.enrich import SignalSource, TextMaker
     from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.sidecars import ExportReport
     from photoseek.watch import WatchBatch, Watcher, WatchSettings
 
 IMPORTED_MODEL = "imported-captions"
@@ -116,6 +117,12 @@ class Status:
     """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
     files: list[str] = field(default_factory=list)
     """The roots that are single images (`photoseek index photo.jpg`) rather than folders."""
+    located: int = 0
+    """Images with GPS coordinates."""
+    placed: int = 0
+    """Images whose coordinates are named (a town, region or country; needs the `places` extra)."""
+    places_hint: str | None = None
+    """What to install to name places, when located images lack names because the extra is missing."""
 
     @property
     def folders(self) -> list[str]:
@@ -137,6 +144,9 @@ class Status:
             "model_path": self.model_path,
             "text_model": self.text_model,
             "providers": self.providers,
+            "located": self.located,
+            "placed": self.placed,
+            "places_hint": self.places_hint,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -491,6 +501,8 @@ class ImageIndex:
         """The text signals of the images `under` these paths (None: all; on a cluster: `elsewhere`),
         the topics (with a `taxonomy`) and the vector index that an ingest affects."""
         try:
+            if not report.interrupted:
+                self._name_places(report)
             if makers and not report.interrupted:
                 self._enrich(makers, report, on_progress, elsewhere, under)
             if taxonomy is not None and not report.interrupted:
@@ -500,6 +512,14 @@ class ImageIndex:
             self.texts.sync()
             self.searcher.close()
             open_index(self.catalog).close()
+
+    def _name_places(self, report: IndexReport) -> None:
+        """Place names for located images that lack them (`photoseek.places`; needs the `places` extra)."""
+        from photoseek.ingest.places import name_missing_places
+
+        named = name_missing_places(self.texts)
+        if named:
+            report.signals["place"] = named
 
     def _enrich(
         self,
@@ -828,6 +848,27 @@ class ImageIndex:
 
         return undo_moves(self.catalog, manifest)
 
+    def export_xmp(
+        self, folder: str | Path | None = None, *, style: str = "auto", dry_run: bool = False, remove: bool = False,
+    ) -> ExportReport:
+        """Write notes, tags, captions, topics and places into the XMP sidecars of the indexed images
+        (at or below `folder`), named for digiKam/darktable (`style` digikam: IMG_1.jpg.xmp), Lightroom
+        (lightroom: IMG_1.xmp), or auto: the sidecar each photo has, else the digiKam name.
+        Existing sidecars are merged into, never a photo is touched, and
+        the next `index` reads back what was written. `dry_run` only reports the changes; `remove`
+        takes out everything photoseek wrote (see `photoseek.sidecars`)."""
+        from photoseek.sidecars import export_sidecars
+        from photoseek.sidecars.export import STYLES
+
+        if style not in STYLES:
+            raise PhotoseekError(f"--style {style}: use one of {', '.join(STYLES)}.")
+        filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
+        ids = self.catalog.filter_ids(filters)
+        if folder and not len(ids):
+            raise PhotoseekError(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
+        records = sorted(self.catalog.records(ids.tolist()).values(), key=lambda r: r.path)
+        return export_sidecars(self.texts, records, style=style, dry_run=dry_run, remove=remove)
+
     def status(self) -> Status:
         search = describe_index(self.catalog)
         return Status(
@@ -844,7 +885,31 @@ class ImageIndex:
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),
             files=self.catalog.file_roots(),
+            **self._place_counts(),
         )
+
+    def _place_counts(self) -> dict[str, object]:
+        from photoseek.places.naming import INSTALL_HINT, place_namer
+
+        located, placed = self.catalog.located_count(), self.catalog.placed_count()
+        hint = INSTALL_HINT if located and place_namer() is None else None
+        return {"located": located, "placed": placed, "places_hint": hint}
+
+    def check_place(self, name: str) -> None:
+        """A clear error when filtering by place cannot match: no photo has a place name yet."""
+        if self.catalog.placed_count():
+            return
+        from photoseek.places.naming import INSTALL_HINT, place_namer
+
+        if not self.catalog.located_count():
+            raise PhotoseekError(
+                f"--place {name}: no indexed photo has GPS coordinates, so none has a place. "
+                "Photos without a location cannot be found by place."
+            )
+        if place_namer() is None:
+            raise PhotoseekError(
+                f"--place {name}: no photo has a place name yet; {INSTALL_HINT}, then run index again."
+            )
 
     def providers(self) -> list[str]:
         """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""

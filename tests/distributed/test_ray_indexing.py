@@ -80,7 +80,9 @@ def test_failures_sidecars_and_moves_come_back_as_in_a_local_run(ray_cluster, tm
         draw_photo(photos / f"{colour}.jpg", colour, seed=i)
     (photos / "red.xmp").write_text(
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        ' xmlns:exif="http://ns.adobe.com/exif/1.0/" xmp:Rating="4" xmp:Label="Red"'
+        ' exif:GPSLatitude="41,8.9766N" exif:GPSLongitude="8,36.6594W"><dc:description><rdf:Alt>'
         '<rdf:li xml:lang="x-default">a red ball</rdf:li></rdf:Alt></dc:description></rdf:Description>'
         "</rdf:RDF></x:xmpmeta>"
     )
@@ -96,6 +98,11 @@ def test_failures_sidecars_and_moves_come_back_as_in_a_local_run(ray_cluster, tm
         texts = con.execute(query).fetchall()
         assert texts == local_con.execute(query).fetchall()
         assert any("a red ball" in text for _, _, text in texts), "the sidecar was read"
+        facts = "SELECT path, rating, label, latitude, longitude FROM images ORDER BY path"
+        assert con.execute(facts).fetchall() == local_con.execute(facts).fetchall()
+        assert (photos.resolve() / "red.jpg").as_posix() in {
+            path for path, rating, *_ in con.execute(facts) if rating == 4
+        }, "the sidecar's rating came back from the cluster"
 
     shutil.move(photos / "green.jpg", photos / "green-moved.jpg")
     moved = _index(tmp_path / "ray.db", photos, tiny_clip_dir, ray=ray_cluster, ray_ship_bytes=ship_bytes)

@@ -7,6 +7,7 @@ pages are stable, an empty catalog and a wrong model give clear errors.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -18,6 +19,9 @@ from tests.helpers import COLOURS, draw_photo, run_cli, run_json
 from tests.search.test_filters import _set_mtime, _with_exif
 
 BACKENDS = ["exact", "faiss", "qdrant"]
+SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/"
+ {attributes}/></rdf:RDF></x:xmpmeta>"""
 
 
 def _index_args(backend: str, where: Path) -> list[str]:
@@ -46,6 +50,9 @@ def library(request, tmp_path_factory, tiny_clip_dir) -> tuple[Path, Path, str]:
     _set_mtime(photos / "trip" / "b.png", 2019)
     draw_photo(photos / "trip" / "c.jpg", "yellow", size=(1600, 1200))
     _with_exif(photos / "trip" / "c.jpg", "2019:12:31 23:59:00", ("Canon", "Canon EOS 5D"))
+    (photos / "trip" / "a.jpg.xmp").write_text(SIDECAR.format(
+        attributes='xmp:Rating="4" exif:GPSLatitude="41,8.9766N" exif:GPSLongitude="8,36.6594W"'))
+    (photos / "trip" / "c.jpg.xmp").write_text(SIDECAR.format(attributes='xmp:Rating="2" xmp:Label="Red"'))
     db = root / "catalog.db"
     report = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, *_index_args(backend, root))
     assert report["vector_index"] == backend
@@ -71,6 +78,13 @@ def test_filters_run_on_every_backend(library):
     assert names("--camera", "nikon") == set()
     assert names("--after", "2020-01-01") == {"a.jpg"}
     assert names("--after", "2019-01-01", "--before", "2020-01-01") == {"b.png", "c.jpg"}
+    assert names("--min-rating", "2") == {"a.jpg", "c.jpg"}
+    assert names("--min-rating", "3") == {"a.jpg"}
+    assert names("--label", "red") == {"c.jpg"}
+    assert names("--near", "41.15,-8.61,5") == {"a.jpg"}
+    assert names("--near", "41.15,-8.61,5", "--format", "png") == set()
+    if importlib.util.find_spec("reverse_geocode"):  # the places extra names it
+        assert names("--place", "Portugal") == {"a.jpg"}
     bulk = _search(db, query, "-k", "5", "--in", str(photos / "bulk"))
     assert len(bulk["results"]) == 5 and all("/bulk/" in r["path"] for r in bulk["results"])
 

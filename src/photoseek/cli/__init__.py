@@ -16,6 +16,7 @@ from photoseek.cli import (  # noqa: F401  (each module registers its commands)
     text,
     topics,
     watch,
+    xmp,
 )
 from photoseek.cli.common import app
 

@@ -40,7 +40,7 @@ from photoseek.search.engine import SearchResult
 from photoseek.search.ordering import RESULT_SORTS
 from photoseek.search.query import NEGATIVE_WEIGHT, Query
 from photoseek.store.catalog import escape_undecodable
-from photoseek.store.filters import SearchFilters
+from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -57,6 +57,19 @@ CameraOption = Annotated[Optional[str], typer.Option("--camera", help="Camera ma
 TopicOption = Annotated[
     Optional[str], typer.Option("--topic", help="Only images tagged with this topic (`photoseek topics` lists them).")
 ]
+PlaceOption = Annotated[Optional[str], typer.Option(
+    "--place", help="Only photos taken in this town, region or country (from their GPS; case and accents aside).",
+)]
+NearOption = Annotated[Optional[str], typer.Option(
+    "--near", metavar="LAT,LON[,KM]",
+    help=f"Only photos taken within KM (default {DEFAULT_NEAR_KM:g}) of this point, e.g. 41.15,-8.61,5.",
+)]
+MinRatingOption = Annotated[Optional[int], typer.Option(
+    "--min-rating", min=0, max=5, help="Only images rated this many stars or more (xmp:Rating, Windows rating).",
+)]
+LabelOption = Annotated[Optional[str], typer.Option(
+    "--label", help="Only images with this label (xmp:Label, e.g. Red; darktable colour labels too).",
+)]
 OffsetOption = Annotated[int, typer.Option(min=0, help="Skip this many results (paging).")]
 SortOption = Annotated[
     str, typer.Option("--sort", help="Show the results best first (score), newest first (date), oldest first "
@@ -69,6 +82,16 @@ LinkToOption = Annotated[
 HardlinkOption = Annotated[
     bool, typer.Option("--hardlink", help="With --link-to: hard links instead of symbolic ones (same disk only).")
 ]
+
+
+@dataclass(frozen=True)
+class _MetaFilters:
+    """The filters on what people and their photo tools wrote into the files: place, rating, label."""
+
+    place: str | None = None
+    near: str | None = None
+    min_rating: int | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,13 +116,18 @@ class _Options:
 def _filters(
     idx: ImageIndex, folder: Path | None, after: str | None, before: str | None,
     formats: list[str] | None, min_size: int | None, camera: str | None, topic: str | None = None,
+    meta: _MetaFilters = _MetaFilters(),
 ) -> SearchFilters:
     filters = SearchFilters(
         folder=str(folder) if folder else None, after=after, before=before,
         formats=tuple(formats or ()), min_width=min_size, min_height=min_size, camera=camera, topic=topic,
+        place=meta.place, near=parse_near(meta.near) if meta.near else None, min_rating=meta.min_rating,
+        label=meta.label,
     )
     if topic:
         idx.check_topic(topic)
+    if meta.place:
+        idx.check_place(meta.place)
     # A folder that is gone still filters when the catalog holds images from it (an unplugged disk).
     if folder and not folder.expanduser().exists() and not idx.count_matching(SearchFilters(folder=str(folder))):
         raise PhotoseekError(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
@@ -169,6 +197,10 @@ def search(
     min_size: MinSizeOption = None,
     camera: CameraOption = None,
     topic: TopicOption = None,
+    place: PlaceOption = None,
+    near: NearOption = None,
+    min_rating: MinRatingOption = None,
+    label_: LabelOption = None,
     mode: Annotated[
         Optional[str],
         typer.Option(
@@ -205,7 +237,10 @@ def search(
     ) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
+            filters=_filters(
+                idx, folder, after, before, formats, min_size, camera, topic,
+                _MetaFilters(place, near, min_rating, label_),
+            ),
             mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
             preview=preview, html=html, sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
@@ -242,6 +277,10 @@ def similar(
     sort: SortOption = "score",
     link_to: LinkToOption = None,
     hardlink: HardlinkOption = False,
+    place: PlaceOption = None,
+    near: NearOption = None,
+    min_rating: MinRatingOption = None,
+    label_: LabelOption = None,
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
@@ -253,7 +292,10 @@ def similar(
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
-            filters=_filters(idx, folder, after, before, formats, min_size, camera, topic),
+            filters=_filters(
+                idx, folder, after, before, formats, min_size, camera, topic,
+                _MetaFilters(place, near, min_rating, label_),
+            ),
             sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
         with one_shot():
@@ -330,13 +372,17 @@ def _print_results(
             print(f"{r.score:.4f}\t{escape_undecodable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
+    placed = any(r.place for r in results)
+    if placed:
+        table.add_column("place")
     explained = any(r.signals for r in results)
     if explained:
         table.add_column("why")
     for r in results:
         table.add_row(
             str(r.rank), f"{r.score:.3f}", Text(escape_undecodable(r.path), style=f"link {Path(r.path).as_uri()}"),
-            f"{r.width}x{r.height}", r.taken_at or "", *([escape(_explanation(r))] if explained else []),
+            f"{r.width}x{r.height}", r.taken_at or "", *([escape(r.place or "")] if placed else []),
+            *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)
 
@@ -375,16 +421,19 @@ def _describe(filters: SearchFilters) -> str:
     """The filters as the flags that set them: '--in /photos --format heic'."""
     flags = [("--in", filters.folder), ("--after", filters.after), ("--before", filters.before),
              *(("--format", f) for f in filters.formats), ("--min-size", filters.min_width),
-             ("--camera", filters.camera)]
+             ("--camera", filters.camera), ("--topic", filters.topic), ("--place", filters.place),
+             ("--near", ",".join(f"{v:g}" for v in filters.near) if filters.near else None),
+             ("--min-rating", filters.min_rating), ("--label", filters.label)]
     return " ".join(f"{flag} {value}" for flag, value in flags if value is not None)
 
 
 def _explanation(result: SearchResult) -> str:
-    """'clip 0.12 + text 0.31 + keyword 0.08 | "a dog on the [beach]"'."""
+    """'clip 0.12 + text 0.31 + keyword 0.08 | "a dog on the [beach]" | taken in Porto, Portugal'."""
     shares = " + ".join(f"{name} {share:.3f}" for name, share in (result.signals or {}).items())
+    place = f" | taken in {result.place}" if result.place else ""
     if not result.matched_text:
-        return shares
+        return shares + place
     matched = " / ".join(result.matched_text.splitlines())
-    return f'{shares} | "{matched}"'
+    return f'{shares} | "{matched}"{place}'
 
 

@@ -33,6 +33,9 @@ def _print_status(info: Status) -> None:
     out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: photoseek index FOLDER)")))
     if info.files:
         out.print("Files:   " + escape(", ".join(map(escape_undecodable, info.files))))
+    out.print(f"Places:  {info.located} with a location, {info.placed} of them named")
+    if info.places_hint:
+        out.print(f"         ({escape(info.places_hint)})")
     if info.failures:
         out.print(f"Failed files ({len(info.failures)}):")
         for failure in info.failures:

@@ -31,14 +31,16 @@ from photoseek.ingest.indexer import (
     Prepared,
     Reused,
     copy_known,
-    metadata_signals,
+    fact_fields,
     prepare_file,
 )
 from photoseek.ingest.reading import open_image
 from photoseek.models.clip import ClipModel
 from photoseek.models.layout import CONFIG_FILE, ModelLayout
 from photoseek.models.preprocess import ImagePreprocessor
-from photoseek.store.catalog import Catalog, NewImage, TextSignal
+from photoseek.places.gps import Location
+from photoseek.store.catalog import Catalog, NewImage
+from photoseek.text.metadata import FileFacts, read_facts
 
 CHUNK_FILES = 50_000
 """Files per Ray dataset: bounds the driver's memory for the work list on very large runs."""
@@ -95,7 +97,7 @@ class RayPipeline:
 
     def _run(self, chunk: list[FoundFile], lookup: Catalog, hash_only: set[str]) -> Iterator[Outcome]:
         by_path = {str(found.path): found for found in chunk}
-        shipped_texts: dict[str, tuple[TextSignal, ...]] = {}
+        shipped_facts: dict[str, FileFacts] = {}
         rows: list[dict[str, Any]] = []
         for found in chunk:
             if not self.ship_bytes:
@@ -105,20 +107,20 @@ class RayPipeline:
             if isinstance(read, Failed):
                 yield read
                 continue
-            data, content_hash, texts = read  # sidecars live beside the file, on this machine
+            data, content_hash, facts = read  # sidecars live beside the file, on this machine
             known = lookup.embedding_for_hash(content_hash)
             if known is not None and known[2] is not None and str(found.path) not in hash_only:
                 record, embedding, phash = known
-                yield Reused(found, copy_known(found, content_hash, record, embedding, phash, texts))
+                yield Reused(found, copy_known(found, content_hash, record, embedding, phash, facts))
                 continue
-            shipped_texts[str(found.path)] = texts
+            shipped_facts[str(found.path)] = facts
             rows.append({"path": str(found.path), "data": data, "content_hash": content_hash})
         if not rows:
             return
         for batch in stream(self.ray, self._dataset(rows)):
             for row in _rows(batch):
                 found = by_path[row["path"]]
-                yield _outcome(found, row, lookup, shipped_texts.get(row["path"]), row["path"] in hash_only)
+                yield _outcome(found, row, lookup, shipped_facts.get(row["path"]), row["path"] in hash_only)
 
     def _dataset(self, rows: list[dict[str, Any]]) -> Any:
         ray = self.ray
@@ -196,7 +198,7 @@ def _info(prepared: Prepared) -> str:
     return json.dumps({
         "width": decoded.width, "height": decoded.height, "format": decoded.format,
         "taken_at": decoded.taken_at, "camera": decoded.camera,
-        "texts": [asdict(text) for text in prepared.texts], "phash": prepared.phash,
+        "facts": asdict(prepared.facts), "phash": prepared.phash,
     })
 
 
@@ -267,12 +269,12 @@ def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
         yield {key: value[i] for key, value in batch.items()}
 
 
-def _read_here(found: FoundFile) -> tuple[bytes, str, tuple[TextSignal, ...]] | Failed:
-    """With `ship_bytes`: the file's bytes, content hash and metadata texts, read on the driver."""
+def _read_here(found: FoundFile) -> tuple[bytes, str, FileFacts] | Failed:
+    """With `ship_bytes`: the file's bytes, content hash and metadata, read on the driver."""
     try:
         with open_image(found.path) as opened:
             data = opened.data if opened.data is not None else found.path.read_bytes()
-            return data, opened.content_hash, metadata_signals(opened.head, found.path)
+            return data, opened.content_hash, read_facts(opened.head, found.path)
     except UnreadableImageError as exc:
         return Failed(found, str(exc))
     except OSError as exc:
@@ -280,7 +282,7 @@ def _read_here(found: FoundFile) -> tuple[bytes, str, tuple[TextSignal, ...]] | 
 
 
 def _outcome(
-    found: FoundFile, row: dict[str, Any], lookup: Catalog, shipped_texts: tuple[TextSignal, ...] | None,
+    found: FoundFile, row: dict[str, Any], lookup: Catalog, shipped_facts: FileFacts | None,
     hash_only: bool,
 ) -> Outcome:
     """A cluster result as the outcome a local run would have had for this file."""
@@ -289,16 +291,25 @@ def _outcome(
         return Hashed(found, info["phash"] if info else None)
     if info is None:
         return Failed(found, str(row["failure"]))
-    texts = shipped_texts if shipped_texts is not None else tuple(TextSignal(**t) for t in info["texts"])
+    facts = shipped_facts if shipped_facts is not None else _facts(info["facts"])
     content_hash = str(row["content_hash"])
     known = lookup.embedding_for_hash(content_hash)
     if known is not None:  # moved or copied: keep the stored embedding, as a local run would
         record, embedding, phash = known
         phash = phash if phash is not None else info["phash"]
-        return Reused(found, copy_known(found, content_hash, record, embedding, phash, texts))
+        return Reused(found, copy_known(found, content_hash, record, embedding, phash, facts))
     return Embedded(found, NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns, content_hash=content_hash,
         width=info["width"], height=info["height"], format=info["format"], taken_at=info["taken_at"],
-        camera=info["camera"], embedding=np.asarray(row["embedding"], dtype=np.float32), texts=texts,
-        phash=info["phash"],
+        camera=info["camera"], embedding=np.asarray(row["embedding"], dtype=np.float32),
+        phash=info["phash"], **fact_fields(facts),  # type: ignore[arg-type]
     ))
+
+
+def _facts(info: dict[str, Any]) -> FileFacts:
+    """FileFacts from their JSON form (`_info`)."""
+    place = info.get("location")
+    return FileFacts(
+        text=info.get("text", ""), location=Location(**place) if place else None,
+        rating=info.get("rating"), label=info.get("label"),
+    )

@@ -27,7 +27,7 @@ from photoseek.ingest.discover import FoundFile, discover
 from photoseek.ingest.reading import open_image
 from photoseek.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from photoseek.text.metadata import MODEL as METADATA_MODEL
-from photoseek.text.metadata import read_metadata, sidecars
+from photoseek.text.metadata import FileFacts, read_facts, sidecars
 from photoseek.threads import decode_workers
 
 DRAFT_FACTOR = 2
@@ -88,7 +88,7 @@ class Prepared:
     content_hash: str
     decoded: DecodedImage
     pixels: np.ndarray
-    texts: tuple[TextSignal, ...]
+    facts: FileFacts
     phash: int
 
 
@@ -290,10 +290,13 @@ def _holds_images_but_is_empty(root: Path, known: dict[str, FileState]) -> bool:
 
 
 def _needs_work(found: FoundFile, known: FileState | None) -> bool:
-    """New, changed, or with an `.xmp` sidecar edited since the file was last indexed."""
+    """New, changed, read by an older metadata reader, or with an `.xmp` sidecar edited since the
+    file was last indexed."""
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return True
-    return not known.failed and any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+    return not known.failed and (
+        known.metadata_stale or any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+    )
 
 
 def _needs_hash_only(found: FoundFile, known: FileState | None) -> bool:
@@ -391,18 +394,18 @@ def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup, has
         with open_image(found.path) as opened:
             if hash_only:
                 return Hashed(found, _phash(decode_image(opened.source(), min_side=min_side)))
-            texts = metadata_signals(opened.head, found.path)
+            facts = read_facts(opened.head, found.path)
             known = lookup.find(opened.content_hash)
             if known is not None:  # the same picture, but this copy may have its own sidecar
                 record, embedding, phash = known
                 if phash is None:
                     phash = _phash(decode_image(opened.source(), min_side=min_side))
-                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, texts))
+                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, facts))
             decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return Hashed(found, None) if hash_only else Failed(found, str(exc))
-    return Prepared(found, opened.content_hash, decoded, pixels, texts, _phash(decoded))
+    return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
 
 
 def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
@@ -412,16 +415,16 @@ def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, st
     try:
         if shipped is not None:
             data, content_hash = shipped
-            texts = metadata_signals(data, found.path)
+            facts = read_facts(data, found.path)
             decoded = decode_image(data, min_side=min_side)
         else:
             with open_image(found.path) as opened:
-                content_hash, texts = opened.content_hash, metadata_signals(opened.head, found.path)
+                content_hash, facts = opened.content_hash, read_facts(opened.head, found.path)
                 decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return Failed(found, str(exc))
-    return Prepared(found, content_hash, decoded, pixels, texts, _phash(decoded))
+    return Prepared(found, content_hash, decoded, pixels, facts, _phash(decoded))
 
 
 def _phash(decoded: DecodedImage) -> int:
@@ -429,10 +432,18 @@ def _phash(decoded: DecodedImage) -> int:
     return to_signed(perceptual_hash(decoded.image))
 
 
-def metadata_signals(data: bytes, path: Path) -> tuple[TextSignal, ...]:
-    """Descriptions and keywords written into the file or its sidecar (a header parse, no decode)."""
-    text = read_metadata(data, path)
-    return (TextSignal("metadata", METADATA_MODEL, text),) if text else ()
+def metadata_signals(facts: FileFacts) -> tuple[TextSignal, ...]:
+    """The descriptions and keywords written into the file or its sidecar, as a text signal."""
+    return (TextSignal("metadata", METADATA_MODEL, facts.text),) if facts.text else ()
+
+
+def fact_fields(facts: FileFacts) -> dict[str, object]:
+    """The NewImage fields that come from the file's metadata."""
+    place = facts.location
+    return {
+        "texts": metadata_signals(facts), "rating": facts.rating, "label": facts.label,
+        "latitude": place.latitude if place else None, "longitude": place.longitude if place else None,
+    }
 
 
 class _HashLookup:
@@ -462,13 +473,14 @@ class _HashLookup:
 
 def copy_known(
     found: FoundFile, content_hash: str, record: ImageRecord, embedding: np.ndarray, phash: int,
-    texts: tuple[TextSignal, ...],
+    facts: FileFacts,
 ) -> NewImage:
+    """A file whose content is indexed already: its record and embedding, this copy's own metadata."""
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding, texts=texts, phash=phash,
+        embedding=embedding, phash=phash, **fact_fields(facts),  # type: ignore[arg-type]
     )
 
 
@@ -478,7 +490,7 @@ def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
         format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
-        embedding=embedding, texts=prepared.texts, phash=prepared.phash,
+        embedding=embedding, phash=prepared.phash, **fact_fields(prepared.facts),  # type: ignore[arg-type]
     )
 
 

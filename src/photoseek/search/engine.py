@@ -43,13 +43,20 @@ class SearchResult:
     """With `explain`: each signal's share of `score` (the shares add up to it)."""
     matched_text: str | None = None
     """With `explain`: the keyword snippet or the image's text that matched."""
+    place: str | None = None
+    """Where it was taken, on one line ('Porto, Portugal'), when its GPS coordinates are named."""
+    latitude: float | None = None
+    longitude: float | None = None
+    rating: int | None = None
+    label: str | None = None
 
     @classmethod
     def from_record(cls, rank: int, record: ImageRecord, score: float) -> SearchResult:
         return cls(
             rank=rank, id=record.id, path=record.path, score=round(float(score), 6),
             width=record.width, height=record.height, format=record.format,
-            taken_at=record.taken_at, camera=record.camera,
+            taken_at=record.taken_at, camera=record.camera, place=record.place_name,
+            latitude=record.latitude, longitude=record.longitude, rating=record.rating, label=record.label,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -17,18 +17,22 @@ from photoseek.server.decoding import Decoder
 from photoseek.server.errors import ApiError
 from photoseek.server.jobs import JobRunner
 from photoseek.server.schemas import (
+    LABEL_HELP,
     MAX_FILTER_CHARS,
     MAX_FORMATS,
     MAX_ID,
     MAX_K,
     MAX_OFFSET,
+    MIN_RATING_HELP,
+    NEAR_HELP,
+    PLACE_HELP,
     FiltersIn,
     HitOut,
     SearchOut,
 )
 from photoseek.server.thumbs import ThumbnailCache
 from photoseek.server.watching import WatchService
-from photoseek.store.filters import SearchFilters
+from photoseek.store.filters import SearchFilters, parse_near
 
 SEARCH_MODES = (*MODES, BLEND_MODE)
 
@@ -88,9 +92,14 @@ def query_filters(
     topic: Annotated[
         Optional[str], Query(max_length=60, description="Only images with this topic (/api/topics).")
     ] = None,
+    place: Annotated[Optional[str], Query(max_length=200, description=PLACE_HELP)] = None,
+    near: Annotated[Optional[str], Query(max_length=80, description=NEAR_HELP)] = None,
+    min_rating: Annotated[Optional[int], Query(ge=0, le=5, description=MIN_RATING_HELP)] = None,
+    label: Annotated[Optional[str], Query(max_length=100, description=LABEL_HELP)] = None,
 ) -> SearchFilters:
     return to_filters(FiltersIn(folder=folder, after=after, before=before, formats=formats or [],
-                                min_size=min_size, camera=camera, topic=topic))
+                                min_size=min_size, camera=camera, topic=topic, place=place, near=near,
+                                min_rating=min_rating, label=label))
 
 
 FiltersDep = Annotated[SearchFilters, Depends(query_filters)]
@@ -100,7 +109,9 @@ def to_filters(filters: FiltersIn) -> SearchFilters:
     return SearchFilters(
         folder=filters.folder or None, after=filters.after or None, before=filters.before or None,
         formats=tuple(f for f in filters.formats if f), min_width=filters.min_size, min_height=filters.min_size,
-        camera=filters.camera or None, topic=filters.topic or None,
+        camera=filters.camera or None, topic=filters.topic or None, place=filters.place or None,
+        near=parse_near(filters.near) if filters.near else None, min_rating=filters.min_rating,
+        label=filters.label or None,
     )
 
 

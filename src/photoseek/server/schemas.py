@@ -31,6 +31,12 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="What went wrong and what to do about it.")
 
 
+PLACE_HELP = "Only photos taken in this town, region or country (case and accents aside)."
+NEAR_HELP = "Only photos taken near a point: 'LAT,LON' or 'LAT,LON,KM' (decimal degrees; 10 km by default)."
+MIN_RATING_HELP = "Only images rated this many stars or more."
+LABEL_HELP = "Only images with this label (xmp:Label, darktable colour labels)."
+
+
 class HitOut(BaseModel):
     """One ranked image; `id` is what /thumbs, /files and /api/images take."""
 
@@ -44,6 +50,11 @@ class HitOut(BaseModel):
     format: str
     taken_at: Optional[str]
     camera: Optional[str]
+    place: Optional[str] = Field(None, description="Where it was taken ('Porto, Portugal'), from its GPS.")
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+    rating: Optional[int] = Field(None, description="Stars (0 to 5, -1 rejected) from the file or its sidecar.")
+    label: Optional[str] = Field(None, description="Its xmp:Label or darktable colour labels.")
     matched_text: Optional[str] = Field(None, description="With `explain`: the text that matched.")
     signals: Optional[dict[str, float]] = Field(
         None, description="With `explain`: each signal's share of `score` (the shares add up to it)."
@@ -73,6 +84,10 @@ class FiltersIn(BaseModel):
     )
     camera: Optional[str] = Field(None, max_length=200, description="Camera make/model contains this text.")
     topic: Optional[str] = Field(None, max_length=60, description="Only images with this topic (/api/topics).")
+    place: Optional[str] = Field(None, max_length=200, description=PLACE_HELP)
+    near: Optional[str] = Field(None, max_length=80, description=NEAR_HELP)
+    min_rating: Optional[int] = Field(None, ge=0, le=5, description=MIN_RATING_HELP)
+    label: Optional[str] = Field(None, max_length=100, description=LABEL_HELP)
 
 
 class TermIn(BaseModel):
@@ -145,6 +160,11 @@ class ImageOut(BaseModel):
     format: str
     taken_at: Optional[str]
     camera: Optional[str]
+    place: Optional[str] = Field(None, description="Where it was taken ('Porto, Portugal'), from its GPS.")
+    latitude: Optional[float] = None
+    longitude: Optional[float] = None
+    rating: Optional[int] = None
+    label: Optional[str] = None
     modified_at: str
     text_signals: dict[str, str] = Field(
         default_factory=dict, description="Captions, OCR text and notes, when the server extracts them."
@@ -197,6 +217,8 @@ class StatusOut(BaseModel):
     watching: bool = Field(False, description="Whether the server keeps the index current (serve --watch).")
     vector_index: Optional[str] = Field(None, description="The index chosen: exact, faiss or qdrant.")
     vector_search: Optional[VectorSearchOut] = Field(None, description="What really answers searches, and why.")
+    located: int = Field(0, description="Photos with GPS coordinates.")
+    placed: int = Field(0, description="Photos whose coordinates are named (town, region, country).")
 
 
 class ReportOut(BaseModel):

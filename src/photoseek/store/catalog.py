@@ -14,9 +14,12 @@ module gave us (`path_from_db`). Use `escape_undecodable` to show one.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -33,9 +36,12 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
     fcntl = None  # type: ignore[assignment]
 
 from photoseek.errors import ModelMismatchError, PhotoseekError
+from photoseek.places.gps import distance_km
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
+METADATA_VERSION = 1
+"""What the indexer reads from a file's metadata; a row read by an older one is read again (no re-embedding)."""
 DB_ENV_VAR = "PHOTOSEEK_DB"
 
 _SCHEMA = """
@@ -125,8 +131,20 @@ CREATE INDEX IF NOT EXISTS images_captured ON images(
 UPDATE image_text SET text_hash = '' WHERE content_hash IN
     (SELECT content_hash FROM text_signals WHERE source = 'ocr' AND text != '');
 """,
+    # Places, ratings and labels (issue 23). Rows from before were read without them: `metadata_version`
+    # 0 makes the next index run read their metadata again (hash and header only, the embedding is kept).
+    8: """
+ALTER TABLE images ADD COLUMN latitude REAL;
+ALTER TABLE images ADD COLUMN longitude REAL;
+ALTER TABLE images ADD COLUMN rating INTEGER;
+ALTER TABLE images ADD COLUMN label TEXT;
+ALTER TABLE images ADD COLUMN metadata_version INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS images_latitude ON images(latitude) WHERE latitude IS NOT NULL;
+""",
 }
 
+
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", re.I)
 
 _RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
 """What one record's values can raise on write (UnicodeEncodeError is a ValueError); an I/O or lock
@@ -210,6 +228,18 @@ class ImageRecord:
     format: str
     taken_at: str | None
     camera: str | None
+    latitude: float | None = None
+    longitude: float | None = None
+    rating: int | None = None
+    """Stars from the file or its sidecar: 0 to 5, -1 for rejected."""
+    label: str | None = None
+    place: str | None = None
+    """The place signal's names, one per line (town, county, region, country)."""
+
+    @property
+    def place_name(self) -> str | None:
+        """The place on one line: 'Porto, Portugal'."""
+        return ", ".join(self.place.splitlines()) if self.place else None
 
 
 @dataclass(frozen=True)
@@ -238,6 +268,10 @@ class NewImage:
     texts: tuple[TextSignal, ...] = ()
     phash: int | None = None
     """64-bit perceptual hash of the upright picture (`photoseek.duplicates.hashing`), signed."""
+    latitude: float | None = None
+    longitude: float | None = None
+    rating: int | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +302,8 @@ class FileState:
     """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
     unhashed: bool = False
     """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
+    metadata_stale: bool = False
+    """Its metadata was read before places and ratings were: the next run reads it again."""
 
 
 _AT_OR_BELOW = "path = ? OR CAST(path AS TEXT) LIKE CAST(? AS TEXT) ESCAPE '\\'"
@@ -277,7 +313,14 @@ _SUBTREE = "path = ? OR (path >= ? AND path < ?) OR (path >= ? AND path < ?)"
 """A path equal to or below a folder, given `_subtree_bounds`: ranges the path index answers, case-sensitive.
 Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before every BLOB."""
 
-_RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
+PLACE_SOURCE = "place"
+"""The text signal that names where a photo was taken (`photoseek.places`)."""
+
+_RECORD_COLUMNS = (
+    "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera, latitude, longitude, "
+    "rating, label, (SELECT s.text FROM text_signals s WHERE s.content_hash = images.content_hash "
+    f"AND s.source = '{PLACE_SOURCE}' AND s.text != '' ORDER BY s.model LIMIT 1)"
+)
 
 
 class Catalog:
@@ -295,9 +338,11 @@ class Catalog:
                 f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
                 isolation_level=None, check_same_thread=False,
             )
+            _add_functions(self._db)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        _add_functions(self._db)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         if self._schema_version() != SCHEMA_VERSION:
@@ -330,9 +375,18 @@ class Catalog:
                 )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[version].split(";"):
-                    if statement.strip():
+                    if statement.strip() and not self._adds_existing_column(statement):
                         self._db.execute(statement)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _adds_existing_column(self, statement: str) -> bool:
+        """Whether `statement` adds a column the table has already (SQLite has no ADD COLUMN IF NOT
+        EXISTS), so a migration step that is run again is harmless."""
+        match = _ADD_COLUMN.match(statement)
+        if match is None:
+            return False
+        table, column = match.groups()
+        return any(row[1] == column for row in self._db.execute(f"PRAGMA table_info({table})"))
 
     def __enter__(self) -> Catalog:
         return self
@@ -488,11 +542,13 @@ class Catalog:
         states: dict[str, FileState] = {}
         for root in under:
             bounds = _subtree_bounds(root)
-            for path, size, mtime, indexed_at, unhashed in self._db.execute(
-                f"SELECT path, size, mtime_ns, indexed_at, phash IS NULL FROM images WHERE {_SUBTREE}", bounds
+            for path, size, mtime, indexed_at, unhashed, stale in self._db.execute(
+                "SELECT path, size, mtime_ns, indexed_at, phash IS NULL, metadata_version < ? FROM images"
+                f" WHERE {_SUBTREE}", (METADATA_VERSION, *bounds)
             ):
                 states[path_from_db(path)] = FileState(
-                    size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed)
+                    size, mtime, failed=False, indexed_at=indexed_at, unhashed=bool(unhashed),
+                    metadata_stale=bool(stale),
                 )
             failed = self._db.execute(f"SELECT path, size, mtime_ns FROM failures WHERE {_SUBTREE}", bounds)
             for path, size, mtime in failed:
@@ -597,6 +653,28 @@ class Catalog:
         )
         ids, matrix = self._embeddings("WHERE changed_generation > ?", (generation,))
         return CatalogChanges(removed, ids, matrix)
+
+    def located_count(self) -> int:
+        """Images with GPS coordinates."""
+        return self._db.execute("SELECT COUNT(*) FROM images WHERE latitude IS NOT NULL").fetchone()[0]
+
+    def placed_count(self) -> int:
+        """Images with a place name."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM images WHERE content_hash IN "
+            "(SELECT content_hash FROM text_signals WHERE source = ? AND text != '')", (PLACE_SOURCE,)
+        ).fetchone()[0]
+
+    def located_without_place(self, model: str) -> list[tuple[str, float, float]]:
+        """(content hash, latitude, longitude) of located images without a place signal from `model`."""
+        rows = self._db.execute(
+            """SELECT content_hash, latitude, longitude, MIN(id) FROM images
+               WHERE latitude IS NOT NULL AND content_hash NOT IN
+                   (SELECT content_hash FROM text_signals WHERE source = ? AND model = ?)
+               GROUP BY content_hash ORDER BY content_hash""",
+            (PLACE_SOURCE, model),
+        )  # the coordinates of one copy (the first indexed), not a mix of several
+        return [(h, float(lat), float(lon)) for h, lat, lon, _ in rows]
 
     def cameras_matching(self, text: str) -> list[str]:
         """Distinct camera names containing `text` (case-insensitive), as the camera filter matches."""
@@ -735,10 +813,16 @@ class Catalog:
     def _insert_images(
         self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
     ) -> None:
+        self._db.executemany(  # a place named for other coordinates is named again (`photoseek.places`)
+            f"""DELETE FROM text_signals WHERE source = '{PLACE_SOURCE}' AND content_hash = ? AND NOT EXISTS
+                   (SELECT 1 FROM images WHERE content_hash = ? AND latitude IS ? AND longitude IS ?)""",
+            [(img.content_hash, img.content_hash, img.latitude, img.longitude) for img in images],
+        )
         self._db.executemany(
             """INSERT INTO images(path, size, mtime_ns, content_hash, width, height, format,
-                   taken_at, camera, model_id, embedding, indexed_at, changed_generation, phash)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   taken_at, camera, model_id, embedding, indexed_at, changed_generation, phash,
+                   latitude, longitude, rating, label, metadata_version)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(path) DO UPDATE SET
                    size=excluded.size, mtime_ns=excluded.mtime_ns,
                    content_hash=excluded.content_hash, width=excluded.width,
@@ -746,13 +830,16 @@ class Catalog:
                    taken_at=excluded.taken_at, camera=excluded.camera,
                    model_id=excluded.model_id, embedding=excluded.embedding,
                    indexed_at=excluded.indexed_at,
-                   changed_generation=excluded.changed_generation, phash=excluded.phash""",
+                   changed_generation=excluded.changed_generation, phash=excluded.phash,
+                   latitude=excluded.latitude, longitude=excluded.longitude, rating=excluded.rating,
+                   label=excluded.label, metadata_version=excluded.metadata_version""",
             [
                 (
                     path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
                     img.height, img.format, img.taken_at, img.camera, model_id,
                     np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                    generation, img.phash,
+                    generation, img.phash, img.latitude, img.longitude, img.rating, img.label,
+                    METADATA_VERSION,
                 )
                 for img in images
             ],
@@ -821,6 +908,23 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
     if filters.camera:
         clauses.append("camera LIKE ? ESCAPE '\\'")
         params.append("%" + _escape_like(filters.camera) + "%")
+    if filters.place:
+        clauses.append(
+            "content_hash IN (SELECT content_hash FROM text_signals WHERE source = ?"
+            " AND photoseek_names_match(text, ?))"
+        )
+        params += [PLACE_SOURCE, filters.place]
+    if filters.near:
+        latitude, longitude, km = filters.near
+        span = km / 111.0  # degrees of latitude; the bound lets the latitude index narrow the scan first
+        clauses.append("latitude BETWEEN ? AND ? AND photoseek_distance_km(latitude, longitude, ?, ?) <= ?")
+        params += [latitude - span, latitude + span, latitude, longitude, km]
+    if filters.min_rating is not None:
+        clauses.append("rating >= ?")
+        params.append(filters.min_rating)
+    if filters.label:
+        clauses.append("photoseek_names_match(label, ?)")
+        params.append(filters.label)
     if filters.topic:
         # The `topics` text signal holds one topic name per line.
         clauses.append(
@@ -829,6 +933,36 @@ def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[object]]:
         )
         params.append("%\n" + _escape_like(" ".join(filters.topic.split()).lower()) + "\n%")
     return clauses, params
+
+
+def folded_name(text: str) -> str:
+    """A name as the place and label filters compare it: case, accents and spacing aside ('São Paulo' = 'sao paulo')."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def _names_match(text: str | None, wanted: str) -> bool:
+    """Whether one line of `text` (or one comma-separated part of a line) is the name `wanted`."""
+    if not text:
+        return False
+    goal = folded_name(wanted)
+    for line in text.splitlines():
+        if folded_name(line) == goal or any(folded_name(part) == goal for part in line.split(",")):
+            return True
+    return False
+
+
+def _distance_km(lat1: float | None, lon1: float | None, lat2: float, lon2: float) -> float:
+    """Haversine distance for SQL; no coordinates means infinitely far."""
+    if lat1 is None or lon1 is None:
+        return math.inf
+    return distance_km(lat1, lon1, lat2, lon2)
+
+
+def _add_functions(db: sqlite3.Connection) -> None:
+    """The SQL functions the filters use."""
+    db.create_function("photoseek_names_match", 2, _names_match, deterministic=True)
+    db.create_function("photoseek_distance_km", 4, _distance_km, deterministic=True)
 
 
 def _escape_like(text: str) -> str:

@@ -27,6 +27,14 @@ class SearchFilters:
     camera: str | None = None
     topic: str | None = None
     """Only images tagged with this topic (`photoseek.topics`)."""
+    place: str | None = None
+    """Only photos taken in the town, county, region or country of this name (case and accents aside)."""
+    near: tuple[float, float, float] | None = None
+    """Only photos taken within (latitude, longitude, km); see `parse_near`."""
+    min_rating: int | None = None
+    """Only images rated this many stars or more (0 to 5; rejected ones, -1, never pass)."""
+    label: str | None = None
+    """Only images with this label (xmp:Label or a darktable colour, case aside)."""
 
     def __post_init__(self) -> None:
         for name in ("after", "before"):
@@ -34,13 +42,39 @@ class SearchFilters:
             if value is not None:
                 _check_iso_date(name, value)
         normalised_formats(self.formats)
+        if self.near is not None:
+            _check_near(*self.near)
+        if self.min_rating is not None and not 0 <= self.min_rating <= 5:
+            raise PhotoseekError(f"--min-rating {self.min_rating}: give a number of stars from 0 to 5.")
 
     def __bool__(self) -> bool:
         return any(
             value not in (None, ())
             for value in (self.folder, self.after, self.before, self.formats,
-                          self.min_width, self.min_height, self.camera, self.topic)
+                          self.min_width, self.min_height, self.camera, self.topic,
+                          self.place, self.near, self.min_rating, self.label)
         )
+
+
+DEFAULT_NEAR_KM = 10.0
+"""The radius of `--near LAT,LON` without one."""
+
+
+def parse_near(text: str) -> tuple[float, float, float]:
+    """'41.15,-8.61' or '41.15,-8.61,5' (latitude, longitude in decimal degrees, radius in km)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3):
+        raise PhotoseekError(
+            f"--near {text!r}: give LAT,LON or LAT,LON,KM in decimal degrees, e.g. --near 41.15,-8.61,5 "
+            f"(south and west are negative; the radius defaults to {DEFAULT_NEAR_KM:g} km)."
+        )
+    near = (numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else DEFAULT_NEAR_KM)
+    _check_near(*near)
+    return near
 
 
 STORED_FORMATS = ("avif", "bmp", "gif", "heif", "jpeg", "jpeg2000", "png", "tiff", "webp")
@@ -67,6 +101,15 @@ def normalised_formats(formats: tuple[str, ...]) -> list[str]:
 def normalised_folder(folder: str) -> str:
     """The folder as indexed paths spell it: absolute, symlinks resolved."""
     return os.path.realpath(Path(folder).expanduser())
+
+
+def _check_near(latitude: float, longitude: float, km: float) -> None:
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise PhotoseekError(
+            f"--near {latitude:g},{longitude:g}: latitude must be within -90..90 and longitude within -180..180."
+        )
+    if not 0 < km <= 20_040:  # half the Earth's circumference reaches every point
+        raise PhotoseekError(f"--near radius {km:g} km: give a distance above 0 (and at most 20040 km).")
 
 
 def _check_iso_date(name: str, value: str) -> None:

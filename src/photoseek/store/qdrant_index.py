@@ -230,8 +230,12 @@ class QdrantIndex:
             # Qdrant has no substring match; the catalog expands the text into the camera names it matches.
             names = self.catalog.cameras_matching(filters.camera) or ["\0no camera matches"]
             must.append(models.FieldCondition(key="camera", match=models.MatchAny(any=names)))
-        if filters.topic:  # topics live in the catalog, not in the payload
-            ids = self.catalog.filter_ids(SearchFilters(topic=filters.topic)).tolist()
+        in_catalog = SearchFilters(  # topics, places, ratings and labels live in the catalog, not in the payload
+            topic=filters.topic, place=filters.place, near=filters.near, min_rating=filters.min_rating,
+            label=filters.label,
+        )
+        if in_catalog:
+            ids = self.catalog.filter_ids(in_catalog).tolist()
             must.append(models.HasIdCondition(has_id=ids))
         return models.Filter(must=must)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from photoseek.store.catalog import Catalog, at_or_below, escape_undecodable, path_from_db
 
-SOURCES = ("note", "caption", "objects", "metadata", "ocr", "topics")
+SOURCES = ("note", "caption", "objects", "metadata", "place", "ocr", "topics")
 """Every signal source, in the order their texts appear in an image's document."""
 
 USER_MODEL = "user"
@@ -107,6 +107,18 @@ class TextStore:
                 self._put(*row, keep_empty=keep_empty)
             self._touch({row[0] for row in rows})
 
+    def replace_source(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """(content_hash, source, model, text) rows that replace every other model's text of their
+        source for that image (a new gazetteer's place names replace the old ones); empty texts kept."""
+        with self.catalog.transaction():
+            self.db.executemany(
+                "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model != ?",
+                [(h, source, model) for h, source, model, _ in rows],
+            )
+            for row in rows:
+                self._put(*row, keep_empty=True)
+            self._touch({row[0] for row in rows})
+
     def get(self, content_hash: str, source: str, model: str) -> str | None:
         row = self.db.execute(
             "SELECT text FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
@@ -123,6 +135,13 @@ class TextStore:
         ):
             found.setdefault(source, []).append(text)
         return {s: "\n".join(found[s]) for s in SOURCES if s in found}
+
+    def signal_rows(self, content_hash: str) -> list[tuple[str, str, str]]:
+        """(source, model, text) of one image's non-empty signals, by source and model."""
+        return self.db.execute(
+            "SELECT source, model, text FROM text_signals WHERE content_hash = ? AND text != '' ORDER BY source, model",
+            (content_hash,),
+        ).fetchall()
 
     def has_any(self) -> bool:
         """True when any indexed image has a text signal (hybrid search is then the default)."""

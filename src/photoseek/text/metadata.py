@@ -1,18 +1,25 @@
-"""Descriptions and keywords people (or their photo tools) wrote into the file: EXIF, IPTC, XMP.
+"""What people (or their photo tools) wrote into the file or its XMP sidecar: descriptions and
+keywords (EXIF, IPTC, XMP), GPS coordinates, star ratings and colour labels.
 
 Read from the bytes the indexer has already loaded, so it costs a header parse, not a decode.
-Metadata is a bonus: anything malformed is ignored, it never makes an image fail.
+Metadata is a bonus: anything malformed is ignored, it never makes an image fail. A sidecar is
+what a photo manager (digiKam, darktable, Lightroom) edits, so its rating, label and location
+win over the file's own.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, IptcImagePlugin
+
+from photoseek.places.gps import Location, exif_location, xmp_location
 
 MODEL = "exif-iptc-xmp"
 """The `model` recorded for metadata signals."""
@@ -26,7 +33,15 @@ _XMP_PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.S)
 _NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "darktable": "http://darktable.sf.net/",
+    "MicrosoftPhoto": "http://ns.microsoft.com/photo/1.0/",
+    "MicrosoftPhoto-bare": "http://ns.microsoft.com/photo/1.0",  # both spellings are in the wild
 }
+_WINDOWS_RATING, _WINDOWS_RATING_PERCENT = 0x4746, 0x4749
+_DARKTABLE_COLOURS = ("Red", "Yellow", "Green", "Blue", "Purple")
+"""darktable's colour labels by number (darktable:colorlabels), in the names other tools use."""
+_LABEL_MAX = 100
 _USER_COMMENT_CODECS = {b"ASCII\0\0\0": "ascii", b"UNICODE\0": "utf-16", b"JIS\0\0\0\0\0": "shift_jis"}
 _MAKE, _MODEL = 0x010F, 0x0110
 
@@ -51,23 +66,56 @@ _FILE_NAMES = [re.compile(p, re.I) for p in (
 )]
 
 
+@dataclass(frozen=True)
+class FileFacts:
+    """What the file and its sidecars say about the picture."""
+
+    text: str = ""
+    """Every description and keyword, one per line."""
+    location: Location | None = None
+    rating: int | None = None
+    """Stars, 0 to 5, or -1 for rejected (Lightroom's and digiKam's convention)."""
+    label: str | None = None
+    """The colour or text label (xmp:Label; darktable's colour labels as names, comma-separated)."""
+
+
 def read_metadata(data: bytes, path: Path | None = None) -> str:
     """Every description and keyword found in the file and its `.xmp` sidecar, one per line."""
+    return read_facts(data, path).text
+
+
+def read_facts(data: bytes, path: Path | None = None) -> FileFacts:
+    """Texts, location, rating and label from the file (`data`: its first bytes) and its sidecars."""
     texts: list[str] = []
     camera: set[str] = set()
+    exif_place: Location | None = None
+    exif_rating: int | None = None
+    packet = b""
     try:
         with Image.open(io.BytesIO(data)) as im:
             texts += _exif_texts(im)
             texts += _iptc_texts(im)
             exif = im.getexif()
             camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
+            exif_place, exif_rating = exif_location(exif), _windows_rating(exif)
+            packet = _pillow_xmp(im.info)
     except Exception:  # Pillow raises many types for odd headers; metadata is optional
         pass
-    texts += _xmp_texts(data)
-    for sidecar in sidecars(path) if path is not None else ():
-        texts += _xmp_texts(_read(sidecar))
+    embedded = _xmp_root(packet) if packet else None
+    embedded = embedded if embedded is not None else _xmp_root(data)
+    found = (_xmp_root(_read(s)) for s in (sidecars(path) if path is not None else ()))
+    side = [root for root in found if root is not None]
+    texts += _xmp_texts(embedded)
+    for root in side:
+        texts += _xmp_texts(root)
     kept = (_without_placeholders(t, camera) for t in texts)
-    return "\n".join(dict.fromkeys(t for t in kept if t))
+    packets = [*side, *([embedded] if embedded is not None else [])]
+    return FileFacts(
+        text="\n".join(dict.fromkeys(t for t in kept if t)),
+        location=_first([*map(xmp_location, side), exif_place, *map(xmp_location, packets[len(side):])]),
+        rating=_first([*map(_xmp_rating, packets), exif_rating]),
+        label=_first(map(_xmp_label, packets)),
+    )
 
 
 def is_placeholder(text: str, camera: set[str] = frozenset()) -> bool:
@@ -125,14 +173,26 @@ def _iptc_texts(im: Image.Image) -> list[str]:
     return [t for t in texts if t]
 
 
-def _xmp_texts(data: bytes) -> list[str]:
-    """dc:description and dc:subject from an XMP packet (embedded or a sidecar's whole content)."""
+def _xmp_root(data: bytes) -> ET.Element | None:
+    """The parsed XMP packet in `data` (embedded in a file, or a sidecar's whole content)."""
     match = _XMP_PACKET.search(data)
     if match is None:
-        return []
+        return None
     try:
-        root = ET.fromstring(match.group(0))
+        return ET.fromstring(match.group(0))
     except ET.ParseError:
+        return None
+
+
+def _pillow_xmp(info: dict[str, object]) -> bytes:
+    """The XMP packet Pillow found (PNG iTXt, even compressed; WebP and JPEG chunks), as bytes."""
+    value = info.get("xmp") or info.get("XML:com.adobe.xmp") or b""
+    return value.encode("utf-8", "replace") if isinstance(value, str) else value if isinstance(value, bytes) else b""
+
+
+def _xmp_texts(root: ET.Element | None) -> list[str]:
+    """dc:description and dc:subject of an XMP packet."""
+    if root is None:
         return []
     description = _rdf_items(root.iter(f"{{{_NS['dc']}}}description"))
     subjects = _rdf_items(root.iter(f"{{{_NS['dc']}}}subject"))
@@ -146,6 +206,68 @@ def _rdf_items(elements: Iterable[ET.Element]) -> list[str]:
         items = [li.text or "" for li in element.iter(f"{{{_NS['rdf']}}}li")]
         found += [t.strip() for t in (items or [element.text or ""]) if t.strip()]
     return found
+
+
+def _xmp_property(root: ET.Element, namespace: str, name: str) -> str | None:
+    """A simple XMP property, written as an attribute of rdf:Description or as an element."""
+    tag = f"{{{_NS[namespace]}}}{name}"
+    for element in root.iter():
+        if tag in element.attrib:
+            return element.attrib[tag]
+        if element.tag == tag:
+            return element.text or ""
+    return None
+
+
+def _xmp_rating(root: ET.Element) -> int | None:
+    """xmp:Rating (-1 to 5), else Windows' MicrosoftPhoto:Rating (a percentage)."""
+    stars = _rating(_xmp_property(root, "xmp", "Rating"), 5)
+    if stars is not None:
+        return stars
+    percent = _xmp_property(root, "MicrosoftPhoto", "Rating") or _xmp_property(root, "MicrosoftPhoto-bare", "Rating")
+    return _stars(_rating(percent, 100))
+
+
+def _windows_rating(exif: Image.Exif) -> int | None:
+    """The rating Windows writes into EXIF: Rating (0 to 5), else RatingPercent (0 to 100)."""
+    stars = _rating(exif.get(_WINDOWS_RATING), 5)
+    return stars if stars is not None else _stars(_rating(exif.get(_WINDOWS_RATING_PERCENT), 100))
+
+
+def _rating(value: object, most: int) -> int | None:
+    """An integer in -1..most from a number or its text, else None."""
+    try:
+        number = float(_as_text(value) if isinstance(value, (str, bytes)) else value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(number) or not -1 <= round(number) <= most:
+        return None
+    return int(round(number))
+
+
+def _stars(percent: int | None) -> int | None:
+    """Windows' percentages (1, 25, 50, 75, 99) as stars (1 to 5)."""
+    if percent is None or percent < 0:
+        return percent
+    return 0 if percent == 0 else 5 if percent >= 99 else 1 + percent // 25
+
+
+def _xmp_label(root: ET.Element) -> str | None:
+    """xmp:Label, else darktable's colour labels by name ('Red, Blue')."""
+    label = " ".join((_xmp_property(root, "xmp", "Label") or "").split())[:_LABEL_MAX]
+    if label:
+        return label
+    colours = [
+        _DARKTABLE_COLOURS[int(li.text)]
+        for element in root.iter(f"{{{_NS['darktable']}}}colorlabels")
+        for li in element.iter(f"{{{_NS['rdf']}}}li")
+        if (li.text or "").strip() in ("0", "1", "2", "3", "4")
+    ]
+    return ", ".join(dict.fromkeys(colours)) or None
+
+
+def _first(values: Iterable[object]) -> object:
+    return next((v for v in values if v is not None), None)
 
 
 def _as_text(value: object) -> str:

@@ -50,7 +50,7 @@ async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching
         job=jobs.running,
         search_queue=SearchQueueOut(waiting=batcher.queued, limit=batcher.max_queue, batches=batcher.batches,
                                     searches=batcher.batched),
-        watching=watching is not None, vector_index=info.vector_index,
+        watching=watching is not None, vector_index=info.vector_index, located=info.located, placed=info.placed,
         vector_search=VectorSearchOut(**asdict(info.vector_search)) if info.vector_search else None,
     )
 

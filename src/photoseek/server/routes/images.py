@@ -56,7 +56,8 @@ async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
     return ImageOut(
         id=record.id, path=record.path, name=path.name, folder=str(path.parent), size_bytes=record.size,
         width=record.width, height=record.height, format=record.format, taken_at=record.taken_at,
-        camera=record.camera, modified_at=modified, text_signals=signals,
+        camera=record.camera, place=record.place_name, latitude=record.latitude, longitude=record.longitude,
+        rating=record.rating, label=record.label, modified_at=modified, text_signals=signals,
     )
 
 

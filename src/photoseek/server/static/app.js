@@ -47,7 +47,8 @@ const duplicates = new DuplicatesView({ onMoved: () => refreshStatus().then(() =
 
 // -- searching ---------------------------------------------------------------------
 
-const FILTER_INPUTS = ["f-folder", "f-after", "f-before", "f-format", "f-camera", "f-min-size", "f-topic"];
+const FILTER_INPUTS = ["f-folder", "f-after", "f-before", "f-format", "f-camera", "f-min-size", "f-topic",
+                       "f-place", "f-near", "f-min-rating", "f-label"];
 
 function filters() {
   return {
@@ -58,6 +59,10 @@ function filters() {
     camera: $("f-camera").value.trim(),
     min_size: $("f-min-size").value,
     topic: $("f-topic").value,
+    place: $("f-place").value.trim(),
+    near: $("f-near").value.trim(),
+    min_rating: $("f-min-rating").value,
+    label: $("f-label").value.trim(),
   };
 }
 
@@ -93,7 +98,9 @@ function fetchSearch(offset, k, sort, signal) {
       method: "POST", signal,
       json: { q: state.q, image_ids: [example.id], k, offset, sort,
               filters: { folder: f.in || null, after: f.after || null, before: f.before || null, formats: f.format ? [f.format] : [],
-                         camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null, topic: f.topic || null } },
+                         camera: f.camera || null, min_size: f.min_size ? Number(f.min_size) : null, topic: f.topic || null,
+                         place: f.place || null, near: f.near || null, label: f.label || null,
+                         min_rating: f.min_rating ? Number(f.min_rating) : null } },
     });
   }
   if (example?.kind === "id") return request(`/api/images/${example.id}/similar?${queryString(paging)}`, { signal });

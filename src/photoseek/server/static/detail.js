@@ -86,6 +86,9 @@ export class DetailView {
       ["Format", hit.format.toUpperCase()],
     ];
     if (info) rows.push(["Folder", info.folder]);
+    if (hit.place || hit.latitude != null) rows.push(["Place", placeText(hit)]);
+    if (hit.rating != null) rows.push(["Rating", hit.rating < 0 ? "Rejected" : "★".repeat(hit.rating) || "Not rated"]);
+    if (hit.label) rows.push(["Label", hit.label]);
     if (hit.matched_text) rows.push(["Matched", hit.matched_text]);
     if (problem) rows.push(["Note", problem]);
     $("detail-meta").replaceChildren(...rows.flatMap(([k, v]) => [element("dt", k), element("dd", v)]));
@@ -93,6 +96,11 @@ export class DetailView {
     $("detail-signals").hidden = signals.length === 0;
     $("detail-signal-list").replaceChildren(...signals.flatMap(([k, v]) => [element("dt", label(k)), element("dd", v)]));
   }
+}
+
+function placeText(hit) {
+  const where = hit.latitude != null ? `${hit.latitude.toFixed(5)}, ${hit.longitude.toFixed(5)}` : "";
+  return hit.place ? (where ? `${hit.place} (${where})` : hit.place) : where;
 }
 
 function element(tag, text) {
