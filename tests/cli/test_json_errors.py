@@ -82,6 +82,7 @@ FAILING = {
     "describe": lambda m: ["describe", m.parent / "a.jpg", "text", "--db", m],
     "tag": lambda m: ["tag", m.parent / "a.jpg", "red", "--db", m],
     "import-captions": lambda m: ["import-captions", m.parent / "c.csv", "--db", m],
+    "export-xmp": lambda m: ["export-xmp", "--db", m],
     "topics": lambda m: ["topics", "--db", m],
     "watch": lambda m: ["watch", m.parent / "nope", "--db", m],
     "models list": lambda m: ["models", "list", "--device", "abacus"],
