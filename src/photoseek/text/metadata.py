@@ -1,12 +1,16 @@
 """Descriptions and keywords people (or their photo tools) wrote into the file: EXIF, IPTC, XMP.
 
-Read from the bytes the indexer has already loaded, so it costs a header parse, not a decode.
-Metadata is a bonus: anything malformed is ignored, it never makes an image fail.
+Read from the bytes the indexer has already loaded (and the sidecars it read), so it costs a
+header parse, not a decode. Metadata is a bonus: anything malformed is ignored, it never makes an
+image fail. Parsing is linear in the input and bounded: the XMP packet is found with plain
+searches, and one larger than `MAX_XMP_PARSE` is not parsed whole, only its description and
+subject elements are.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -22,11 +26,24 @@ _IMAGE_DESCRIPTION = 0x010E
 _USER_COMMENT = 0x9286
 _IPTC_CAPTION = (2, 120)
 _IPTC_KEYWORDS = (2, 25)
-_XMP_PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.S)
+_XMP_START = re.compile(rb"<x:xmpmeta(?!\w)")
+"""A literal and a one-byte look-ahead: each position costs O(1), unlike a lazy `.*?` to the end tag."""
+_XMP_END = b"</x:xmpmeta>"
 _NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
 }
+MAX_XMP_PARSE = 128 * 1024
+"""XMP packets up to this size are parsed whole (any JPEG's packet is at most 64 KB). Parsing costs
+about a second per MB of small elements, so from a larger one (a sidecar with a long edit history,
+or a hostile file) only the dc:description and dc:subject elements are parsed, up to this much."""
+_DC_ELEMENTS = (b"dc:description", b"dc:subject")
+_FRAGMENT_ROOT = (
+    f'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:dc="{_NS["dc"]}" xmlns:rdf="{_NS["rdf"]}">'.encode(),
+    _XMP_END,
+)
+MAX_TEXT_CHARS = 64 * 1024
+"""Metadata text kept per image: far more than any real description and keyword list."""
 _USER_COMMENT_CODECS = {b"ASCII\0\0\0": "ascii", b"UNICODE\0": "utf-16", b"JIS\0\0\0\0\0": "shift_jis"}
 _MAKE, _MODEL = 0x010F, 0x0110
 
@@ -51,23 +68,25 @@ _FILE_NAMES = [re.compile(p, re.I) for p in (
 )]
 
 
-def read_metadata(data: bytes, path: Path | None = None) -> str:
-    """Every description and keyword found in the file and its `.xmp` sidecar, one per line."""
+def read_metadata(data: bytes, sidecar_data: Iterable[bytes] = ()) -> str:
+    """Every description and keyword found in the file and its `.xmp` sidecars' content, one per line."""
     texts: list[str] = []
     camera: set[str] = set()
     try:
         with Image.open(io.BytesIO(data)) as im:
-            texts += _exif_texts(im)
+            exif_readable = _has_exif_header(im)
+            texts += _exif_texts(im) if exif_readable else []
             texts += _iptc_texts(im)
-            exif = im.getexif()
-            camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
+            if exif_readable:
+                exif = im.getexif()
+                camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
     except Exception:  # Pillow raises many types for odd headers; metadata is optional
         pass
     texts += _xmp_texts(data)
-    for sidecar in sidecars(path) if path is not None else ():
-        texts += _xmp_texts(_read(sidecar))
-    kept = (_without_placeholders(t, camera) for t in texts)
-    return "\n".join(dict.fromkeys(t for t in kept if t))
+    for sidecar in sidecar_data:
+        texts += _xmp_texts(sidecar)
+    kept = (_without_placeholders(t[:MAX_TEXT_CHARS], camera) for t in texts)
+    return "\n".join(dict.fromkeys(t for t in kept if t))[:MAX_TEXT_CHARS]
 
 
 def is_placeholder(text: str, camera: set[str] = frozenset()) -> bool:
@@ -100,8 +119,15 @@ def _words(text: str) -> str:
 
 
 def sidecars(path: Path) -> list[Path]:
-    """The `.xmp` sidecar files of an image that exist (photo.xmp and photo.jpg.xmp conventions)."""
-    return [p for p in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")) if p.is_file()]
+    """The `.xmp` sidecars of an image that exist (photo.xmp and photo.jpg.xmp conventions), whatever
+    they are: the reader refuses, with a reason, those that are not regular files."""
+    return [p for p in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")) if os.path.lexists(p)]
+
+
+def _has_exif_header(im: Image.Image) -> bool:
+    """False for a PNG without an eXIf chunk before its pixels: Pillow's getexif would decode
+    every pixel (of a 200 MP picture) to look for one after them."""
+    return im.format != "PNG" or "exif" in im.info
 
 
 def _exif_texts(im: Image.Image) -> list[str]:
@@ -127,16 +153,41 @@ def _iptc_texts(im: Image.Image) -> list[str]:
 
 def _xmp_texts(data: bytes) -> list[str]:
     """dc:description and dc:subject from an XMP packet (embedded or a sidecar's whole content)."""
-    match = _XMP_PACKET.search(data)
-    if match is None:
+    packet = _xmp_packet(data)
+    if packet is None:
         return []
     try:
-        root = ET.fromstring(match.group(0))
+        root = ET.fromstring(packet if len(packet) <= MAX_XMP_PARSE else _dc_fragments(packet))
     except ET.ParseError:
         return []
     description = _rdf_items(root.iter(f"{{{_NS['dc']}}}description"))
     subjects = _rdf_items(root.iter(f"{{{_NS['dc']}}}subject"))
     return [*description, ", ".join(subjects)] if subjects else description
+
+
+def _xmp_packet(data: bytes) -> bytes | None:
+    """The first `<x:xmpmeta ...>...</x:xmpmeta>`, found in one pass: the end tag is looked for once,
+    after the first start tag (a lazy regex looked for it after every start: quadratic)."""
+    start = _XMP_START.search(data)
+    end = data.find(_XMP_END, start.start()) if start is not None else -1
+    return data[start.start(): end + len(_XMP_END)] if start is not None and end >= 0 else None
+
+
+def _dc_fragments(packet: bytes) -> bytes:
+    """The packet's dc:description and dc:subject elements under one root, at most `MAX_XMP_PARSE`."""
+    parts: list[bytes] = []
+    budget = MAX_XMP_PARSE
+    for name in _DC_ELEMENTS:
+        start = packet.find(b"<" + name)
+        while start >= 0:
+            end = packet.find(b"</" + name + b">", start)
+            if end < 0 or end + len(name) + 3 - start > budget:
+                break
+            end += len(name) + 3
+            parts.append(packet[start:end])
+            budget -= end - start
+            start = packet.find(b"<" + name, end)
+    return _FRAGMENT_ROOT[0] + b"".join(parts) + _FRAGMENT_ROOT[1]
 
 
 def _rdf_items(elements: Iterable[ET.Element]) -> list[str]:
@@ -152,10 +203,3 @@ def _as_text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace").strip("\0 ")
     return str(value).strip("\0 ") if value is not None else ""
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""
