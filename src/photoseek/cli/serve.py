@@ -26,6 +26,8 @@ from photoseek.cli.common import (
 from photoseek.duplicates.moves import check_move_target
 from photoseek.errors import PhotoseekError
 from photoseek.server.config import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_QUEUE,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
@@ -90,6 +92,13 @@ def serve(
         typer.Option(help="Where the web UI moves duplicate copies (outside the indexed folders). "
                      "Default: a 'duplicates' folder beside the catalog."),
     ] = None,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, metavar="SECONDS", help="A request's headers must arrive within this "
+                            "time, or the connection is closed (slow or stalled clients, slow-loris attacks).")
+    ] = DEFAULT_HEADER_TIMEOUT_S,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Open connections at once; one more is answered 503 and closed.")
+    ] = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -101,6 +110,7 @@ def serve(
             import uvicorn
 
             from photoseek.server import ServerConfig, create_app
+            from photoseek.server.protocol import LimitedH11Protocol
         except ImportError as exc:
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'")
             raise typer.Exit(1) from None
@@ -134,6 +144,7 @@ def serve(
                 err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
             server = uvicorn.Server(uvicorn.Config(
                 create_app(config), log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                http=LimitedH11Protocol.limited(header_timeout, max_connections), ws="none",
             ))
             server.run(sockets=[listener])
 

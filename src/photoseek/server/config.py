@@ -16,6 +16,10 @@ DEFAULT_MAX_UPLOAD_PIXELS = 24_000_000
 """Pixels decoded for one uploaded picture: a 24 MP HEIC passes, a 49 MP PNG bomb does not.
 JPEGs are decoded at 1/2 to 1/8 scale, so much larger JPEGs pass."""
 DEFAULT_MAX_QUEUE = 64
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+"""Browsers send their headers in one packet; ten seconds is generous even on a slow phone link."""
+DEFAULT_MAX_CONNECTIONS = 512
+"""Half the usual 1024 open-file limit; a browser opens at most six connections to one server."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
