@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from rich.markup import escape
 
 from photoseek import __version__
 from photoseek.errors import PhotoseekError
+from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error
 
 app = typer.Typer(
     help=(
@@ -151,6 +153,11 @@ def user_errors() -> Iterator[None]:
         yield
     except PhotoseekError as exc:
         print_error(str(exc))
+        raise typer.Exit(1) from None
+    except sqlite3.OperationalError as exc:  # a write to a catalog opened read-only (search needs none)
+        if not is_read_only_error(exc):
+            raise
+        print_error(READ_ONLY_ADVICE)
         raise typer.Exit(1) from None
 
 

@@ -14,6 +14,7 @@ module gave us (`path_from_db`). Use `escape_undecodable` to show one.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
@@ -268,6 +269,56 @@ Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before e
 _RECORD_COLUMNS = "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera"
 
 
+READ_ONLY_ADVICE = (
+    "The catalog cannot be written here: its file or folder is read-only. Give --db a catalog in a "
+    "folder you can write (or set $PHOTOSEEK_DB), or make the folder writable; search and status read it as it is."
+)
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because the catalog's file or folder is read-only."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "read-only" in text)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder nobody may write, where SQLite cannot make the WAL index
+    beside the file, an immutable one (nothing can change the file there), unless a WAL file holds
+    changes that only a writable folder lets be read."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK):  # a writer may be at work: never read it as immutable
+            raise
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise PhotoseekError(
+            f"Cannot read the catalog {path}: its last changes are in {wal.name}, and the folder is not "
+            "writable. Run any photoseek command on it once where the folder is writable."
+        )
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+
+
+def _not_writable(path: Path, exc: BaseException) -> str:
+    """One line on why the catalog cannot be created or written at `path`, and what to do."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    advice = "Give --db a path in a folder you can write (or set $PHOTOSEEK_DB)"
+    if not folder.is_dir():
+        return f"Cannot create the catalog {path}: {folder} is a file, not a folder. {advice}."
+    if not os.access(folder, os.W_OK):
+        where = "its folder" if folder == path.parent else f"the folder {folder}"
+        return f"Cannot write the catalog {path}: {where} is read-only for you. {advice}, or make it writable."
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"Cannot write the catalog {path}: the file is read-only for you. {advice}, or make it writable."
+    return f"Cannot open the catalog {path}: {getattr(exc, 'strerror', None) or exc}. {advice}."
+
+
 class Catalog:
     """A connection to one catalog file. Not shared between threads."""
 
@@ -278,19 +329,35 @@ class Catalog:
                 f"No catalog at {self.path}. Index a folder first: photoseek index ~/Pictures"
                 " (or point --db / $PHOTOSEEK_DB at an existing catalog)."
             )
+        self.read_only = readonly
+        """True when opened for reading only: asked for, or the catalog's file or folder cannot be written."""
         if readonly:
-            self._db = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
-                isolation_level=None, check_same_thread=False,
-            )
+            self._db = _connect_read_only(self.path)
             return
+        try:
+            self._db = self._open_for_writing()
+        except (OSError, sqlite3.OperationalError) as exc:
+            if create or not self.path.is_file():
+                raise PhotoseekError(_not_writable(self.path, exc)) from None
+            self._db = _connect_read_only(self.path)  # search, status...: reading is all they need
+            self.read_only = True
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        if self.path.exists() and not os.access(self.path, os.W_OK):  # SQLite would open it read-only, silently
+            raise PermissionError(errno.EACCES, "read-only file", str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        if self._schema_version() != SCHEMA_VERSION:
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._db = db
+            if self._schema_version() != SCHEMA_VERSION:
+                db.executescript(_SCHEMA)
+                self._migrate()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @property
     def db(self) -> sqlite3.Connection:
