@@ -242,7 +242,8 @@ class _Run:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
-            report.failures.extend(self.skipped_sidecars)
+            reported = {failure.path for failure in report.failures}  # a FIFO sidecar was met by the walk too
+            report.failures.extend(f for f in self.skipped_sidecars if f.path not in reported)
             report.seconds = time.perf_counter() - self.started
         report.removed = 0 if report.interrupted else len(removed)
         return report

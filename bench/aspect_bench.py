@@ -1,0 +1,137 @@
+"""Peak memory of pictures with extreme aspect ratios (issue 21, item 8), against normal photos.
+
+Each run is `photoseek index` (or `search --image`) in a process of its own, with a fresh
+catalog and the full-size random-weight ViT-B-32 (224 px input), over 8 COCO photos plus one
+generated PNG; its peak RSS (getrusage in the child), wall and CPU seconds are recorded. The
+baseline is the 8 photos alone, in the same run; "extra" is the peak above it. The 200 MP
+strip is compared with a 200 MP square of the same content, which any decoder must hold whole.
+Also times `ImagePreprocessor` alone on each strip. Prints JSON, writes it to --out (default:
+aspect_bench.json in the per-user bench folder). Records the load average.
+
+    PYTHONPATH=src python bench/aspect_bench.py [--photos 8] [--skip-200mp] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchpaths import REPO, coco_photos, random_model_dir, write_results  # noqa: E402
+
+STRIPS = {
+    "100000x1": (100_000, 1), "1x100000": (1, 100_000), "10000x1": (10_000, 1), "20000x30": (20_000, 30),
+}
+BIG = {"200 MP strip 100000x2000": (100_000, 2_000), "200 MP square 14142x14142": (14_142, 14_142)}
+CHILD = (
+    "import atexit, json, resource, runpy, sys, time\n"
+    "started = time.perf_counter()\n"
+    "def report():\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    print('BENCH ' + json.dumps({'peak_mb': u.ru_maxrss / 1024, 'cpu_s': u.ru_utime + u.ru_stime,\n"
+    "          'wall_s': time.perf_counter() - started}), file=sys.stderr)\n"
+    "atexit.register(report)\n"
+    "sys.argv = ['photoseek', *sys.argv[1:]]\n"
+    "runpy.run_module('photoseek', run_name='__main__')\n"
+)
+
+
+def gradient_png(path: Path, size: tuple[int, int]) -> Path:
+    """A colour ramp along the long side, the same on every row or column: compresses to almost nothing."""
+    width, height = size
+    long = max(size)
+    ramp = np.linspace(0, 255, long, dtype=np.float32).astype(np.uint8)
+    line = np.stack([ramp, 255 - ramp, np.full_like(ramp, 90)], axis=-1)
+    line = line.reshape(1, long, 3) if width >= height else line.reshape(long, 1, 3)
+    Image.fromarray(np.ascontiguousarray(np.broadcast_to(line, (height, width, 3)))).save(path, compress_level=9)
+    return path
+
+
+def run(*args: object) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, *map(str, args)], capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"photoseek {args[0]} failed: {done.stderr[-2000:]}")
+    line = next(x for x in done.stderr.splitlines() if x.startswith("BENCH "))
+    return {k: round(v, 2) for k, v in json.loads(line[6:]).items()}
+
+
+def index_with(extra: Path | None, photos: list[Path], model: Path, work: Path) -> dict[str, float]:
+    folder = work / "photos"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for photo in photos:
+        os.symlink(photo, folder / photo.name)
+    if extra is not None:
+        os.symlink(extra, folder / extra.name)
+    db = work / "catalog.db"
+    for leftover in work.glob("catalog.db*"):
+        leftover.unlink()
+    return run("index", folder, "--db", db, "--model-path", model)
+
+
+def preprocess_alone() -> dict[str, dict[str, float]]:
+    from photoseek.models.preprocess import ImagePreprocessor
+
+    preprocess = ImagePreprocessor({"size": 224})
+    found = {}
+    for name, size in STRIPS.items():
+        image = Image.new("RGB", size, (200, 40, 40))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        preprocess(image)
+        found[name] = {
+            "ms": round(1000 * (time.perf_counter() - started), 2),
+            "peak_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, 1),
+        }
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=8)
+    parser.add_argument("--skip-200mp", action="store_true", help="Leave out the two 200 MP pictures.")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    model = random_model_dir()
+    photos = coco_photos()[: args.photos]
+    load_before = os.getloadavg()
+    results: dict[str, object] = {"preprocess_alone": preprocess_alone()}
+    with tempfile.TemporaryDirectory(prefix="aspect-bench-") as tmp:
+        work = Path(tmp)
+        files = work / "files"
+        files.mkdir()
+        shapes = {**STRIPS, **({} if args.skip_200mp else BIG)}
+        made = {name: gradient_png(files / f"{name.split()[-1]}.png", size) for name, size in shapes.items()}
+        baseline = index_with(None, photos, model, work)
+        runs: dict[str, object] = {"baseline (photos only)": baseline}
+        for name, path in made.items():
+            measured = index_with(path, photos, model, work)
+            measured["extra_peak_mb"] = round(measured["peak_mb"] - baseline["peak_mb"], 1)
+            measured["file_bytes"] = path.stat().st_size
+            runs[f"photos + {name}"] = measured
+        results["index"] = runs
+        db = work / "catalog.db"
+        query = run("search", "--image", made["100000x1"], "--db", db, "--json")
+        photo_query = run("search", "--image", photos[0], "--db", db, "--json")
+        results["search_image"] = {"photo": photo_query, "100000x1": query,
+                                   "extra_peak_mb": round(query["peak_mb"] - photo_query["peak_mb"], 1)}
+    results["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    write_results(results, args.out, "aspect_bench.json")
+
+
+if __name__ == "__main__":
+    main()
