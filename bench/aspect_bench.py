@@ -2,11 +2,13 @@
 
 Each run is `photoseek index` (or `search --image`) in a process of its own, with a fresh
 catalog and the full-size random-weight ViT-B-32 (224 px input), over 8 COCO photos plus one
-generated PNG; its peak RSS (getrusage in the child), wall and CPU seconds are recorded. The
+generated PNG; its peak RSS (VmHWM, read in the child), wall and CPU seconds are recorded. The
 baseline is the 8 photos alone, in the same run; "extra" is the peak above it. The 200 MP
 strip is compared with a 200 MP square of the same content, which any decoder must hold whole.
-Also times `ImagePreprocessor` alone on each strip. Prints JSON, writes it to --out (default:
-aspect_bench.json in the per-user bench folder). Records the load average.
+Also times `ImagePreprocessor` alone on each strip (and the old resize-whole-then-crop on milder
+ones), and `search --image` with the 100000x1 strip against a photo that is not in the catalog.
+Prints JSON, writes it to --out (default: aspect_bench.json in the per-user bench folder).
+Records the load average.
 
     PYTHONPATH=src python bench/aspect_bench.py [--photos 8] [--skip-200mp] [--out FILE]
 """
@@ -34,12 +36,14 @@ STRIPS = {
     "100000x1": (100_000, 1), "1x100000": (1, 100_000), "10000x1": (10_000, 1), "20000x30": (20_000, 30),
 }
 BIG = {"200 MP strip 100000x2000": (100_000, 2_000), "200 MP square 14142x14142": (14_142, 14_142)}
-CHILD = (
+CHILD = (  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
     "import atexit, json, resource, runpy, sys, time\n"
     "started = time.perf_counter()\n"
     "def report():\n"
     "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    print('BENCH ' + json.dumps({'peak_mb': u.ru_maxrss / 1024, 'cpu_s': u.ru_utime + u.ru_stime,\n"
+    "    status = open('/proc/self/status').read().splitlines()\n"
+    "    peak_kb = next(int(x.split()[1]) for x in status if x.startswith('VmHWM'))\n"
+    "    print('BENCH ' + json.dumps({'peak_mb': peak_kb / 1024, 'cpu_s': u.ru_utime + u.ru_stime,\n"
     "          'wall_s': time.perf_counter() - started}), file=sys.stderr)\n"
     "atexit.register(report)\n"
     "sys.argv = ['photoseek', *sys.argv[1:]]\n"
@@ -97,6 +101,15 @@ def preprocess_alone() -> dict[str, dict[str, float]]:
             "ms": round(1000 * (time.perf_counter() - started), 2),
             "peak_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, 1),
         }
+    for long in (1000, 2000):  # the old way, resize whole then crop, on milder strips (10000x1 took 2 GB)
+        image = Image.new("RGB", (long, 1), (200, 40, 40))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        image.resize((224 * long, 224), Image.Resampling.BICUBIC).crop((0, 0, 224, 224))
+        found[f"{long}x1, resized whole (before)"] = {
+            "ms": round(1000 * (time.perf_counter() - started), 2),
+            "peak_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, 1),
+        }
     return found
 
 
@@ -126,7 +139,8 @@ def main() -> None:
         results["index"] = runs
         db = work / "catalog.db"
         query = run("search", "--image", made["100000x1"], "--db", db, "--json")
-        photo_query = run("search", "--image", photos[0], "--db", db, "--json")
+        unindexed = coco_photos()[args.photos]  # encoded like the strip, not read from the catalog
+        photo_query = run("search", "--image", unindexed, "--db", db, "--json")
         results["search_image"] = {"photo": photo_query, "100000x1": query,
                                    "extra_peak_mb": round(query["peak_mb"] - photo_query["peak_mb"], 1)}
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
