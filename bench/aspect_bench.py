@@ -7,10 +7,11 @@ baseline is the 8 photos alone, in the same run; "extra" is the peak above it. T
 strip is compared with a 200 MP square of the same content, which any decoder must hold whole.
 Also times `ImagePreprocessor` alone on each strip (and the old resize-whole-then-crop on milder
 ones), and `search --image` with the 100000x1 strip against a photo that is not in the catalog.
+With --ocr, the peak of RapidOCR per picture shape, read in pieces (now) and whole (before).
 Prints JSON, writes it to --out (default: aspect_bench.json in the per-user bench folder).
 Records the load average.
 
-    PYTHONPATH=src python bench/aspect_bench.py [--photos 8] [--skip-200mp] [--out FILE]
+    PYTHONPATH=src python bench/aspect_bench.py [--photos 8] [--skip-200mp] [--ocr] [--out FILE]
 """
 
 from __future__ import annotations
@@ -113,10 +114,54 @@ def preprocess_alone() -> dict[str, dict[str, float]]:
     return found
 
 
+OCR_CHILD = (
+    "import json, sys, time\n"
+    "from PIL import Image\n"
+    "from photoseek.text.ocr import OcrReader, _engine_class\n"
+    "width, height, whole = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == 'whole'\n"
+    "image = Image.new('RGB', (width, height), (250, 250, 250))\n"
+    "started = time.perf_counter()\n"
+    "try:\n"
+    "    _engine_class()()(image) if whole else OcrReader().describe([image])\n"
+    "    outcome = 'read'\n"
+    "except Exception as exc:\n"
+    "    outcome = type(exc).__name__\n"
+    "peak = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+    "print(json.dumps({'peak_mb': round(peak / 1024, 1), 'wall_s': round(time.perf_counter() - started, 2),\n"
+    "                  'outcome': outcome}))\n"
+)
+OCR_SHAPES = {"640x480": (640, 480), "4000x3000": (4000, 3000), "1080x20000": (1080, 20_000),
+              "2000x3": (2000, 3), "10000x1": (10_000, 1)}
+
+
+OCR_ADDRESS_SPACE = 6 * 2**30
+"""Each OCR child's address-space cap: a 2000x3 strip read whole took 13.6 GB and 465 s unbounded."""
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (OCR_ADDRESS_SPACE, OCR_ADDRESS_SPACE))
+
+
+def ocr_peaks() -> dict[str, object]:
+    """OcrReader (pieces) on blank pictures of each shape, and RapidOCR on the whole picture (before)."""
+    found: dict[str, object] = {}
+    for name, (width, height) in OCR_SHAPES.items():
+        for how in ("pieces", "whole"):
+            done = subprocess.run(
+                [sys.executable, "-c", OCR_CHILD, str(width), str(height), how], capture_output=True, text=True,
+                timeout=600, env={**os.environ, "PYTHONPATH": str(REPO / "src")}, preexec_fn=_cap_memory,
+            )
+            lines = done.stdout.strip().splitlines()
+            found[f"{name} {how}"] = json.loads(lines[-1]) if done.returncode == 0 and lines else {
+                "outcome": f"process died (exit {done.returncode})"}
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--skip-200mp", action="store_true", help="Leave out the two 200 MP pictures.")
+    parser.add_argument("--ocr", action="store_true", help="Also measure OCR (RapidOCR) per shape: minutes.")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model = random_model_dir()
@@ -143,6 +188,8 @@ def main() -> None:
         photo_query = run("search", "--image", unindexed, "--db", db, "--json")
         results["search_image"] = {"photo": photo_query, "100000x1": query,
                                    "extra_peak_mb": round(query["peak_mb"] - photo_query["peak_mb"], 1)}
+    if args.ocr:
+        results["ocr"] = ocr_peaks()
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     write_results(results, args.out, "aspect_bench.json")
 

@@ -151,3 +151,26 @@ def test_ocr_and_captions_read_strips_and_go_on(photos: Path, tmp_path: Path, ti
     report = run_json("index", photos, "--ocr", "--captions", "--caption-model", tiny_blip_dir,
                       "--db", db, "--model-path", tiny_clip_dir)
     assert report["failed"] == [] and report["signals"] == {"ocr": 6, "caption": 6}, report
+
+
+def test_ocr_reads_a_long_screenshot_from_top_to_bottom(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    pytest.importorskip("rapidocr_onnxruntime")
+    from PIL import ImageDraw, ImageFont
+
+    from tests.helpers import SIGN_FONT
+
+    if not SIGN_FONT.is_file():
+        pytest.skip(f"needs the DejaVu fonts ({SIGN_FONT})")
+    page = Image.new("RGB", (480, 4000), "white")  # 8:1, read in pieces
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(str(SIGN_FONT), 36)
+    draw.text((20, 100), "HARBOUR BAKERY", font=font, fill="black")
+    draw.text((20, 3600), "fresh pretzels", font=font, fill="black")
+    root = tmp_path / "photos"
+    root.mkdir()
+    page.save(root / "screenshot.png")
+    db = tmp_path / "c.db"
+    assert run_json("index", root, "--ocr", "--db", db, "--model-path", tiny_clip_dir)["signals"] == {"ocr": 1}
+    for word in ("bakery", "pretzels"):
+        hits = run_json("search", word, "--mode", "keyword", "--db", db)["results"]
+        assert [Path(h["path"]).name for h in hits] == ["screenshot.png"], word

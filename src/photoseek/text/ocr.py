@@ -16,12 +16,12 @@ from photoseek.errors import ModelNotAvailableError
 
 MIN_CONFIDENCE = 0.5
 """Recognised lines below this confidence are dropped (RapidOCR's own default text score)."""
-TILE_ASPECT = 1.5
+TILE_ASPECT = 3
 """Longest piece read at once, as a multiple of the shorter side. RapidOCR scales the shorter side
-up to 736 px, so a 1080x20000 screenshot read whole takes 2 GB and a 2000x3 strip cannot be read
-at all; a piece of 3:2 or less costs what a photo does."""
-MAX_TILES = 12
-"""Pieces read per picture, from its middle: an 18:1 screenshot is read whole, a longer strip in part."""
+up to 736 px, so a 1080x20000 screenshot read whole takes 1.8 GB and a 2000x3 strip 13.6 GB; a
+piece of 3:1 or less (photos, most panoramas, signs are read whole) costs about what a photo does."""
+MAX_TILES = 8
+"""Pieces read per picture, from its middle: a 24:1 screenshot is read whole, a longer strip in part."""
 MIN_TEXT_SIDE = 8
 """Pictures with a shorter side below this many pixels hold no legible text and are not read."""
 
@@ -51,19 +51,19 @@ class OcrReader:
         with self._lock:
             if self._engine is None:
                 self._engine = _engine_class()()
-            found = [line for tile in tiles(image.convert("RGB")) for line in self._engine(tile)[0] or []]
+            found = [line for tile in _tiles(image.convert("RGB")) for line in self._engine(tile)[0] or []]
         lines = [text.strip() for _, text, score in found if float(score) >= self.min_confidence]
         return " ".join(t for t in lines if t)
 
 
-def tiles(image: Image.Image) -> list[Image.Image]:
+def _tiles(image: Image.Image) -> list[Image.Image]:
     """The picture, or for a long one up to `MAX_TILES` consecutive pieces from its middle of at
     most `TILE_ASPECT`:1 each, in reading order; none when too thin to hold text."""
     width, height = image.size
     short, long = min(width, height), max(width, height)
     if short < MIN_TEXT_SIDE:
         return []
-    step = TILE_ASPECT * short
+    step = int(TILE_ASPECT * short)
     if long <= step:
         return [image]
     count = min(MAX_TILES, math.ceil(long / step))
