@@ -329,8 +329,6 @@ class Catalog:
                 f"No catalog at {self.path}. Index a folder first: photoseek index ~/Pictures"
                 " (or point --db / $PHOTOSEEK_DB at an existing catalog)."
             )
-        self.read_only = readonly
-        """True when opened for reading only: asked for, or the catalog's file or folder cannot be written."""
         if readonly:
             self._db = _connect_read_only(self.path)
             return
@@ -339,8 +337,8 @@ class Catalog:
         except (OSError, sqlite3.OperationalError) as exc:
             if create or not self.path.is_file():
                 raise PhotoseekError(_not_writable(self.path, exc)) from None
-            self._db = _connect_read_only(self.path)  # search, status...: reading is all they need
-            self.read_only = True
+            self._db = _connect_read_only(self.path)  # search, status...: reading is all they need; a write
+            # then fails with SQLite's "readonly database", which the CLI turns into READ_ONLY_ADVICE
 
     def _open_for_writing(self) -> sqlite3.Connection:
         if self.path.exists() and not os.access(self.path, os.W_OK):  # SQLite would open it read-only, silently
