@@ -28,11 +28,11 @@ from benchpaths import REPO, coco_photos, results_dir  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
+from photoseek.ingest.indexer import read_file_facts  # noqa: E402
 from photoseek.places.naming import name_places  # noqa: E402
 from photoseek.sidecars.export import export_sidecars  # noqa: E402
 from photoseek.store.catalog import Catalog, NewImage, TextSignal  # noqa: E402
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore  # noqa: E402
-from photoseek.text.metadata import read_facts  # noqa: E402
 from tests.places.test_gps import located  # noqa: E402
 from tests.sidecars.shapes import shapes, sidecar  # noqa: E402
 
@@ -76,7 +76,7 @@ def reading(count: int, folder: Path) -> dict[str, object]:
     before = baseline_reader()
     found = {}
     for label, files in (("coco", plain), ("gps+sidecar", tagged)):
-        for name, reader in (("before", before), ("after", read_facts)):
+        for name, reader in (("before", before), ("after", read_file_facts)):
             wall, cpu = timed(lambda r=reader, f=files: [r(d, p) for d, p in f], repeat=3)
             found[f"{label}/{name}_us_per_photo"] = round(wall / (3 * len(files)) * 1e6, 1)
             found[f"{label}/{name}_cpu_us_per_photo"] = round(cpu / (3 * len(files)) * 1e6, 1)

@@ -12,6 +12,7 @@ from PIL.PngImagePlugin import PngInfo
 from PIL.TiffImagePlugin import IFDRational
 
 import photoseek.ingest.decode  # noqa: F401  (registers the HEIF opener, as indexing does)
+from photoseek.ingest.indexer import read_file_facts
 from photoseek.places import distance_km
 from photoseek.text.metadata import read_facts
 
@@ -191,7 +192,7 @@ def test_a_sidecar_location_wins_over_the_file(tmp_path):
     photo = tmp_path / "IMG_1.jpg"
     photo.write_bytes(jpeg(located(41.1496, -8.6110)))
     (tmp_path / "IMG_1.jpg.xmp").write_text(XMP.format(lat="38,43.338N", lon="9,8.358W"))  # geotagged: Lisbon
-    place = read_facts(photo.read_bytes(), photo).location
+    place = read_file_facts(photo.read_bytes(), photo).location
     assert (place.latitude, place.longitude) == (pytest.approx(38.7223, abs=1e-4), pytest.approx(-9.1393, abs=1e-4))
 
 

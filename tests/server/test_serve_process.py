@@ -47,11 +47,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(library: Library, *args: str, script: str = SERVE) -> tuple[subprocess.Popen, str]:
+def start(
+    library: Library, *args: str, script: str = SERVE, options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """`script` run with `args`, then `serve` with `options`; returns once it answers."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-c", script, *args, "serve", "--db", str(library.db), "--model-path",
-         str(library.model_dir), "--port", str(port)],
+         str(library.model_dir), "--port", str(port), *options],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -169,3 +172,43 @@ def test_concurrent_big_uploads_keep_memory_bounded(library: Library, stopped):
     process.wait(20)
     assert sorted(threads_results) == [200] * 12 + [422] * 12
     assert growth < 500_000_000, f"peak RSS grew by {growth / 1e6:.0f} MB"
+
+
+def _connect(url: str, first_bytes: bytes = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ") -> socket.socket:
+    """A connection that has sent part of a request's headers and then stalls (slow-loris)."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(first_bytes)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """What the server sent before it closed the connection."""
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_slow_headers_are_cut_off_and_the_connection_count_is_capped(library: Library, stopped):
+    process, url = start(library, options=("--header-timeout", "1", "--max-connections", "40"))
+    stopped.append(process)
+    held = [_connect(url) for _ in range(30)]
+    started = time.monotonic()
+    assert httpx.get(f"{url}/api/status", timeout=10).status_code == 200  # a normal request meanwhile
+    for sock in held:
+        sock.sendall(b"x")  # a byte now and then does not reset the deadline
+    answers = [_answer(sock) for sock in held]
+    waited = time.monotonic() - started
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers[:3]
+    assert 0.8 < waited < 6, waited
+    crowd = [_connect(url, b"") for _ in range(45)]  # 40 are let in, the rest are told to come back
+    try:
+        turned_away = [sock for sock in crowd[40:] if _answer(sock).startswith(b"HTTP/1.1 503 ")]
+        assert len(turned_away) == 5
+    finally:
+        for sock in held + crowd:
+            sock.close()
+    time.sleep(1.5)  # the crowd's deadline passes: the server takes requests again
+    assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    assert process.poll() is None

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from photoseek import ImageIndex
+from photoseek.ingest.indexer import read_file_facts
 from photoseek.store.filters import SearchFilters
 from photoseek.text.metadata import read_facts
 from tests.helpers import draw_scene, run_cli, run_json
@@ -81,7 +82,7 @@ def test_a_sidecar_rating_and_label_win_over_the_file(tmp_path):
     photo = tmp_path / "DSC_0001.jpg"
     photo.write_bytes(jpeg(windows(rating=1), ATTRIBUTES.format(attributes='xmp:Rating="2" xmp:Label="Green"')))
     (tmp_path / "DSC_0001.xmp").write_text(ATTRIBUTES.format(attributes='xmp:Rating="5" xmp:Label="Purple"'))
-    facts = read_facts(photo.read_bytes(), photo)
+    facts = read_file_facts(photo.read_bytes(), photo)
     assert (facts.rating, facts.label) == (5, "Purple")
 
 

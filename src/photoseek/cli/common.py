@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.core import TyperGroup
 
 from photoseek import __version__
 from photoseek.errors import PhotoseekError
+from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error
 
 try:  # typer 0.26+ carries its own copy of click; earlier ones use click itself
     from typer import _click as click
@@ -202,6 +204,10 @@ def user_errors() -> Iterator[None]:
         yield
     except PhotoseekError as exc:
         fail(str(exc), kind=exc.code)
+    except sqlite3.OperationalError as exc:  # a write to a catalog opened read-only (search needs none)
+        if not is_read_only_error(exc):
+            raise
+        fail(READ_ONLY_ADVICE, kind="read_only")
 
 
 @contextmanager

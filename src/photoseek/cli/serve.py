@@ -26,6 +26,8 @@ from photoseek.cli.common import (
 from photoseek.duplicates.moves import check_move_target
 from photoseek.errors import PhotoseekError
 from photoseek.server.config import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_QUEUE,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
@@ -99,6 +101,13 @@ def serve(
     max_zip_mb: Annotated[
         float, typer.Option(min=1, help="Largest zip download of selected photos, in MB (it is streamed).")
     ] = DEFAULT_MAX_ZIP_BYTES / 1e6,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, metavar="SECONDS", help="A request's headers must arrive within this "
+                            "time, or the connection is closed (slow or stalled clients, slow-loris attacks).")
+    ] = DEFAULT_HEADER_TIMEOUT_S,
+    max_connections: Annotated[
+        int, typer.Option(min=1, help="Open connections at once; one more is answered 503 and closed.")
+    ] = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
     with user_errors():
@@ -110,6 +119,7 @@ def serve(
             import uvicorn
 
             from photoseek.server import ServerConfig, create_app
+            from photoseek.server.protocol import LimitedH11Protocol
         except ImportError as exc:
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'")
             raise typer.Exit(1) from None
@@ -147,6 +157,7 @@ def serve(
                 err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
             server = uvicorn.Server(uvicorn.Config(
                 create_app(config), log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                http=LimitedH11Protocol.limited(header_timeout, max_connections), ws="none",
             ))
             server.run(sockets=[listener])
 

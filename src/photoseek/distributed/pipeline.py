@@ -33,6 +33,7 @@ from photoseek.ingest.indexer import (
     copy_known,
     fact_fields,
     prepare_file,
+    read_file_facts,
 )
 from photoseek.ingest.reading import open_image
 from photoseek.models.clip import ClipModel
@@ -40,7 +41,7 @@ from photoseek.models.layout import CONFIG_FILE, ModelLayout
 from photoseek.models.preprocess import ImagePreprocessor
 from photoseek.places.gps import Location
 from photoseek.store.catalog import Catalog, NewImage
-from photoseek.text.metadata import FileFacts, read_facts
+from photoseek.text.metadata import FileFacts
 
 CHUNK_FILES = 50_000
 """Files per Ray dataset: bounds the driver's memory for the work list on very large runs."""
@@ -274,7 +275,7 @@ def _read_here(found: FoundFile) -> tuple[bytes, str, FileFacts] | Failed:
     try:
         with open_image(found.path) as opened:
             data = opened.data if opened.data is not None else found.path.read_bytes()
-            return data, opened.content_hash, read_facts(opened.head, found.path)
+            return data, opened.content_hash, read_file_facts(opened.head, found.path)
     except UnreadableImageError as exc:
         return Failed(found, str(exc))
     except OSError as exc:

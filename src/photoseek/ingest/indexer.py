@@ -24,7 +24,7 @@ from photoseek.errors import UnreadableImageError
 from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
 from photoseek.ingest.discover import FoundFile, discover
-from photoseek.ingest.reading import open_image
+from photoseek.ingest.reading import open_image, read_sidecar
 from photoseek.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from photoseek.text.metadata import MODEL as METADATA_MODEL
 from photoseek.text.metadata import FileFacts, read_facts, sidecars
@@ -224,6 +224,8 @@ class _Run:
         self.started = started
         self.outcomes = outcomes or self._prepare_here
         self.report = IndexReport()
+        self.skipped_sidecars: list[Failure] = []
+        """Sidecars that could not be read: reported, but not failures the catalog keeps (the image is fine)."""
 
     def index(
         self,
@@ -252,13 +254,18 @@ class _Run:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
+            reported = {failure.path for failure in report.failures}  # a FIFO sidecar was met by the walk too
+            report.failures.extend(f for f in self.skipped_sidecars if f.path not in reported)
             report.seconds = time.perf_counter() - self.started
         report.removed = 0 if report.interrupted else len(removed)
         return report
 
     def _prepare_here(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
         """The default `OutcomeSource`: this machine's decode threads."""
-        return _prepare_all(self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only)
+        return _prepare_all(
+            self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only,
+            on_skip=_collect(self.skipped_sidecars),
+        )
 
 
 def _real(path: Path | str) -> Path:
@@ -373,28 +380,33 @@ def _prepare_all(
     workers: int | None,
     batch_size: int,
     hash_only: set[str],
+    on_skip: Callable[[Path, str], None] | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
     workers = workers or decode_workers()
     try:
         yield from ordered_ahead(
-            lambda found: _prepare_one(found, model, lookup, str(found.path) in hash_only), files,
+            lambda found: _prepare_one(found, model, lookup, str(found.path) in hash_only, on_skip), files,
             workers=workers, window=max(2 * batch_size, 4 * workers), name="decode",
         )
     finally:
         lookup.close()
 
 
-def _prepare_one(found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool) -> Outcome:
+def _prepare_one(
+    found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool,
+    on_skip: Callable[[Path, str], None] | None = None,
+) -> Outcome:
     """Read, hash and decode one file (in a worker thread); any problem becomes a `Failed` with its
-    reason. `hash_only`: an unchanged image that only lacks its perceptual hash."""
+    reason. `hash_only`: an unchanged image that only lacks its perceptual hash. `on_skip` hears of
+    sidecars that could not be read."""
     min_side = DRAFT_FACTOR * model.image_size
     try:
         with open_image(found.path) as opened:
             if hash_only:
                 return Hashed(found, _phash(decode_image(opened.source(), min_side=min_side)))
-            facts = read_facts(opened.head, found.path)
+            facts = read_file_facts(opened.head, found.path, on_skip)
             known = lookup.find(opened.content_hash)
             if known is not None:  # the same picture, but this copy may have its own sidecar
                 record, embedding, phash = known
@@ -415,11 +427,11 @@ def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, st
     try:
         if shipped is not None:
             data, content_hash = shipped
-            facts = read_facts(data, found.path)
+            facts = read_file_facts(data, found.path)
             decoded = decode_image(data, min_side=min_side)
         else:
             with open_image(found.path) as opened:
-                content_hash, facts = opened.content_hash, read_facts(opened.head, found.path)
+                content_hash, facts = opened.content_hash, read_file_facts(opened.head, found.path)
                 decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
@@ -444,6 +456,27 @@ def fact_fields(facts: FileFacts) -> dict[str, object]:
         "texts": metadata_signals(facts), "rating": facts.rating, "label": facts.label,
         "latitude": place.latitude if place else None, "longitude": place.longitude if place else None,
     }
+
+
+def read_file_facts(
+    data: bytes, path: Path, on_skip: Callable[[Path, str], None] | None = None
+) -> FileFacts:
+    """What the file (`data`: its first bytes) and its sidecars say (a header parse, no decode).
+
+    A sidecar that is not a regular file, or is too large, is skipped and named to `on_skip` with the reason.
+    """
+    return read_facts(data, _sidecar_data(path, on_skip))
+
+
+def _sidecar_data(path: Path, on_skip: Callable[[Path, str], None] | None) -> list[bytes]:
+    found = []
+    for sidecar in sidecars(path):
+        try:
+            found.append(read_sidecar(sidecar))
+        except UnreadableImageError as exc:
+            if on_skip is not None:
+                on_skip(sidecar, f"sidecar skipped: {exc}")
+    return found
 
 
 class _HashLookup:

@@ -11,6 +11,7 @@ decoder reads the open file itself.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from photoseek.ingest.decode import SNIFF_BYTES, image_format, not_an_image_reas
 IN_MEMORY_LIMIT = 64 * 1024 * 1024
 """Files up to this size are read once into memory; larger ones are decoded from the file."""
 _CHUNK = 1024 * 1024
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+"""Largest `.xmp` sidecar read: real ones are a few KB to a few hundred (with a long edit history)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,22 @@ def open_image(path: Path) -> Iterator[OpenedImage]:
         if image_format(head) is None:
             raise UnreadableImageError(not_an_image_reason(head))
         yield _hashed(fp, head)
+
+
+def read_sidecar(path: Path) -> bytes:
+    """An `.xmp` sidecar's content, opened as images are (never blocks, regular files only) and
+    refused over `MAX_SIDECAR_BYTES`; raises UnreadableImageError with the reason."""
+    with open_regular(path) as fp:
+        size = os.fstat(fp.fileno()).st_size
+        if size > MAX_SIDECAR_BYTES:
+            raise UnreadableImageError(
+                f"XMP sidecar of {size / 1e6:.0f} MB, over the {MAX_SIDECAR_BYTES // 2**20} MB limit "
+                "(its description and keywords are not read)"
+            )
+        data = fp.read(MAX_SIDECAR_BYTES + 1)
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise UnreadableImageError(f"XMP sidecar grew past the {MAX_SIDECAR_BYTES // 2**20} MB limit while read")
+    return data
 
 
 def looks_like_image(path: Path) -> bool:

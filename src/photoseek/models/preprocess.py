@@ -5,6 +5,12 @@ open_clip's ``image_transform`` exactly: resize on the image in its original mod
 therefore resize with nearest, RGBA with premultiplied alpha, as PIL does), center crop or pad,
 then ``convert("RGB")``, scale to [0, 1] and normalise with the model's mean/std. Rounding rules
 (``int`` for the long side, ``round`` for crop offsets and keep-ratio sizes) are torchvision's.
+
+One deliberate difference: a picture whose resized copy would be far larger than the output (a
+100000x1 strip resizes to 22400000x224) is resized straight into the crop window (Pillow's
+``box``), so memory stays that of the output whatever the aspect ratio. Pillow may then run its
+two filter passes in another order than for the whole resize, so pixels can differ by a few
+levels of rounding and clipping, and only for such pictures.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from PIL import Image, ImageOps
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 RESIZE_MODES = ("shortest", "squash", "longest")
+MAX_RESIZED_SHARE = 16
+"""A resized copy may hold this many times the output's pixels (any aspect ratio up to 16:1);
+beyond that, only the crop window is resized."""
 
 
 def _triple(value: float | Sequence[float]) -> np.ndarray:
@@ -53,13 +62,12 @@ class ImagePreprocessor:
         if self.resize_mode == "squash":
             return _resize(image, self.height, self.width, self.resample)
         if self.resize_mode == "longest":
-            image = self._resize_keep_ratio(image, longest=True, resample=self.resample)
+            image = _resize(image, *self._keep_ratio_size(image, longest=True), self.resample)
             return _center_crop_or_pad(image, self.height, self.width, self.fill_color)
         if self.height == self.width:
-            image = _resize_shortest(image, self.height, self.resample)
-        else:  # open_clip's keep-ratio path for non-square inputs is always bicubic
-            image = self._resize_keep_ratio(image, longest=False, resample=Image.Resampling.BICUBIC)
-        return _center_crop_or_pad(image, self.height, self.width, 0)
+            return self._resize_and_crop(image, _shortest_size(image, self.height), self.resample)
+        # open_clip's keep-ratio path for non-square inputs is always bicubic
+        return self._resize_and_crop(image, self._keep_ratio_size(image, longest=False), Image.Resampling.BICUBIC)
 
     def normalize(self, image: Image.Image) -> np.ndarray:
         """``convert("RGB")``, scale to [0, 1], then (x - mean) / std, channels first."""
@@ -67,11 +75,26 @@ class ImagePreprocessor:
         out: np.ndarray = (rgb - self.mean) / self.std
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _resize_keep_ratio(self, image: Image.Image, *, longest: bool, resample: Image.Resampling) -> Image.Image:
+    def _keep_ratio_size(self, image: Image.Image, *, longest: bool) -> tuple[int, int]:
+        """(height, width) scaled by one ratio so that the longest (or shortest) side fits; never 0."""
         ratio_h = image.height / self.height
         ratio_w = image.width / self.width
         ratio = max(ratio_h, ratio_w) if longest else min(ratio_h, ratio_w)
-        return _resize(image, round(image.height / ratio), round(image.width / ratio), resample)
+        return max(1, round(image.height / ratio)), max(1, round(image.width / ratio))
+
+    def _resize_and_crop(self, image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+        """Resize to `size` (height, width), then center crop (or pad) to the output size.
+
+        A resized copy over `MAX_RESIZED_SHARE` outputs is never made: only the crop window is.
+        """
+        new_h, new_w = size
+        if new_h * new_w <= MAX_RESIZED_SHARE * self.height * self.width or new_h < self.height or new_w < self.width:
+            return _center_crop_or_pad(_resize(image, new_h, new_w, resample), self.height, self.width, 0)
+        top = int(round((new_h - self.height) / 2.0))
+        left = int(round((new_w - self.width) / 2.0))
+        scale_x, scale_y = image.width / new_w, image.height / new_h
+        box = (left * scale_x, top * scale_y, (left + self.width) * scale_x, (top + self.height) * scale_y)
+        return image.resize((self.width, self.height), resample, box=box)
 
 
 def _resize(image: Image.Image, height: int, width: int, resample: Image.Resampling) -> Image.Image:
@@ -80,12 +103,12 @@ def _resize(image: Image.Image, height: int, width: int, resample: Image.Resampl
     return image.resize((width, height), resample)
 
 
-def _resize_shortest(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
+def _shortest_size(image: Image.Image, size: int) -> tuple[int, int]:
+    """(height, width) with the shorter side `size` (torchvision's Resize(int))."""
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)
     new_long = int(size * long / short)
-    new_w, new_h = (size, new_long) if width <= height else (new_long, size)
-    return _resize(image, new_h, new_w, resample)
+    return (new_long, size) if width <= height else (size, new_long)
 
 
 def _center_crop_or_pad(image: Image.Image, height: int, width: int, fill: int) -> Image.Image:

@@ -18,6 +18,10 @@ JPEGs are decoded at 1/2 to 1/8 scale, so much larger JPEGs pass."""
 DEFAULT_MAX_QUEUE = 64
 DEFAULT_MAX_ZIP_BYTES = 2_000_000_000
 """Bytes of photos in one zip download of a selection (the zip is streamed, never held in memory)."""
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+"""Browsers send their headers in one packet; ten seconds is generous even on a slow phone link."""
+DEFAULT_MAX_CONNECTIONS = 512
+"""Half the usual 1024 open-file limit; a browser opens at most six connections to one server."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 

@@ -14,6 +14,7 @@ module gave us (`path_from_db`). Use `escape_undecodable` to show one.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -323,6 +324,59 @@ _RECORD_COLUMNS = (
 )
 
 
+READ_ONLY_ADVICE = (
+    "The catalog cannot be written here: its file or folder is read-only. Give --db a catalog in a "
+    "folder you can write (or set $PHOTOSEEK_DB), or make the folder writable; search and status read it as it is."
+)
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because the catalog's file or folder is read-only."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "read-only" in text)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder nobody may write, where SQLite cannot make the WAL index
+    beside the file, an immutable one (nothing can change the file there), unless a WAL file holds
+    changes that only a writable folder lets be read."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    _add_functions(db)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if os.access(path.parent, os.W_OK):  # a writer may be at work: never read it as immutable
+            raise
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise PhotoseekError(
+            f"Cannot read the catalog {path}: its last changes are in {wal.name}, and the folder is not "
+            "writable. Run any photoseek command on it once where the folder is writable."
+        )
+    db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    _add_functions(db)
+    return db
+
+
+def _not_writable(path: Path, exc: BaseException) -> str:
+    """One line on why the catalog cannot be created or written at `path`, and what to do."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    advice = "Give --db a path in a folder you can write (or set $PHOTOSEEK_DB)"
+    if not folder.is_dir():
+        return f"Cannot create the catalog {path}: {folder} is a file, not a folder. {advice}."
+    if not os.access(folder, os.W_OK):
+        where = "its folder" if folder == path.parent else f"the folder {folder}"
+        return f"Cannot write the catalog {path}: {where} is read-only for you. {advice}, or make it writable."
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"Cannot write the catalog {path}: the file is read-only for you. {advice}, or make it writable."
+    return f"Cannot open the catalog {path}: {getattr(exc, 'strerror', None) or exc}. {advice}."
+
+
 class Catalog:
     """A connection to one catalog file. Not shared between threads."""
 
@@ -334,20 +388,33 @@ class Catalog:
                 " (or point --db / $PHOTOSEEK_DB at an existing catalog)."
             )
         if readonly:
-            self._db = sqlite3.connect(
-                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30,
-                isolation_level=None, check_same_thread=False,
-            )
-            _add_functions(self._db)
+            self._db = _connect_read_only(self.path)
             return
+        try:
+            self._db = self._open_for_writing()
+        except (OSError, sqlite3.OperationalError) as exc:
+            if create or not self.path.is_file():
+                raise PhotoseekError(_not_writable(self.path, exc)) from None
+            self._db = _connect_read_only(self.path)  # search, status...: reading is all they need; a write
+            # then fails with SQLite's "readonly database", which the CLI turns into READ_ONLY_ADVICE
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        if self.path.exists() and not os.access(self.path, os.W_OK):  # SQLite would open it read-only, silently
+            raise PermissionError(errno.EACCES, "read-only file", str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        _add_functions(self._db)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        if self._schema_version() != SCHEMA_VERSION:
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        _add_functions(db)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._db = db
+            if self._schema_version() != SCHEMA_VERSION:
+                db.executescript(_SCHEMA)
+                self._migrate()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -1,16 +1,19 @@
 """What people (or their photo tools) wrote into the file or its XMP sidecar: descriptions and
 keywords (EXIF, IPTC, XMP), GPS coordinates, star ratings and colour labels.
 
-Read from the bytes the indexer has already loaded, so it costs a header parse, not a decode.
-Metadata is a bonus: anything malformed is ignored, it never makes an image fail. A sidecar is
-what a photo manager (digiKam, darktable, Lightroom) edits, so its rating, label and location
-win over the file's own.
+Read from the bytes the indexer has already loaded (and the sidecars it read), so it costs a
+header parse, not a decode. Metadata is a bonus: anything malformed is ignored, it never makes an
+image fail. Parsing is linear in the input and bounded: the XMP packet is found with plain
+searches, and one larger than `MAX_XMP_PARSE` is not parsed whole, only its description and
+subject elements are. A sidecar is what a photo manager (digiKam, darktable, Lightroom) edits, so
+its rating, label and location win over the file's own.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -29,7 +32,9 @@ _IMAGE_DESCRIPTION = 0x010E
 _USER_COMMENT = 0x9286
 _IPTC_CAPTION = (2, 120)
 _IPTC_KEYWORDS = (2, 25)
-_XMP_PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.S)
+_XMP_START = re.compile(rb"<x:xmpmeta(?!\w)")
+"""A literal and a one-byte look-ahead: each position costs O(1), unlike a lazy `.*?` to the end tag."""
+_XMP_END = b"</x:xmpmeta>"
 _NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
@@ -42,6 +47,18 @@ _WINDOWS_RATING, _WINDOWS_RATING_PERCENT = 0x4746, 0x4749
 _DARKTABLE_COLOURS = ("Red", "Yellow", "Green", "Blue", "Purple")
 """darktable's colour labels by number (darktable:colorlabels), in the names other tools use."""
 _LABEL_MAX = 100
+MAX_XMP_PARSE = 128 * 1024
+"""XMP packets up to this size are parsed whole (any JPEG's packet is at most 64 KB). Parsing costs
+about a second per MB of small elements, so from a larger one (a sidecar with a long edit history,
+or a hostile file) only the dc:description and dc:subject elements are parsed, up to this much
+(its rating, label and coordinates are then not read)."""
+_DC_ELEMENTS = (b"dc:description", b"dc:subject")
+_FRAGMENT_ROOT = (
+    f'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:dc="{_NS["dc"]}" xmlns:rdf="{_NS["rdf"]}">'.encode(),
+    _XMP_END,
+)
+MAX_TEXT_CHARS = 64 * 1024
+"""Metadata text kept per image: far more than any real description and keyword list."""
 _USER_COMMENT_CODECS = {b"ASCII\0\0\0": "ascii", b"UNICODE\0": "utf-16", b"JIS\0\0\0\0\0": "shift_jis"}
 _MAKE, _MODEL = 0x010F, 0x0110
 
@@ -79,13 +96,14 @@ class FileFacts:
     """The colour or text label (xmp:Label; darktable's colour labels as names, comma-separated)."""
 
 
-def read_metadata(data: bytes, path: Path | None = None) -> str:
-    """Every description and keyword found in the file and its `.xmp` sidecar, one per line."""
-    return read_facts(data, path).text
+def read_metadata(data: bytes, sidecar_data: Iterable[bytes] = ()) -> str:
+    """Every description and keyword found in the file and its `.xmp` sidecars' content, one per line."""
+    return read_facts(data, sidecar_data).text
 
 
-def read_facts(data: bytes, path: Path | None = None) -> FileFacts:
-    """Texts, location, rating and label from the file (`data`: its first bytes) and its sidecars."""
+def read_facts(data: bytes, sidecar_data: Iterable[bytes] = ()) -> FileFacts:
+    """Texts, location, rating and label from the file (`data`: its first bytes) and the content of
+    its sidecars (read by the caller, which bounds and reports them)."""
     texts: list[str] = []
     camera: set[str] = set()
     exif_place: Location | None = None
@@ -93,25 +111,27 @@ def read_facts(data: bytes, path: Path | None = None) -> FileFacts:
     packet = b""
     try:
         with Image.open(io.BytesIO(data)) as im:
-            texts += _exif_texts(im)
+            exif_readable = _has_exif_header(im)
+            texts += _exif_texts(im) if exif_readable else []
             texts += _iptc_texts(im)
-            exif = im.getexif()
-            camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
-            exif_place, exif_rating = exif_location(exif), _windows_rating(exif)
+            if exif_readable:
+                exif = im.getexif()
+                camera = set(_words(f"{_as_text(exif.get(_MAKE))} {_as_text(exif.get(_MODEL))}").split())
+                exif_place, exif_rating = exif_location(exif), _windows_rating(exif)
             packet = _pillow_xmp(im.info)
     except Exception:  # Pillow raises many types for odd headers; metadata is optional
         pass
     embedded = _xmp_root(packet) if packet else None
     embedded = embedded if embedded is not None else _xmp_root(data)
-    found = (_xmp_root(_read(s)) for s in (sidecars(path) if path is not None else ()))
+    found = (_xmp_root(data) for data in sidecar_data)
     side = [root for root in found if root is not None]
     texts += _xmp_texts(embedded)
     for root in side:
         texts += _xmp_texts(root)
-    kept = (_without_placeholders(t, camera) for t in texts)
+    kept = (_without_placeholders(t[:MAX_TEXT_CHARS], camera) for t in texts)
     packets = [*side, *([embedded] if embedded is not None else [])]
     return FileFacts(
-        text="\n".join(dict.fromkeys(t for t in kept if t)),
+        text="\n".join(dict.fromkeys(t for t in kept if t))[:MAX_TEXT_CHARS],
         location=_first([*map(xmp_location, side), exif_place, *map(xmp_location, packets[len(side):])]),
         rating=_first([*map(_xmp_rating, packets), exif_rating]),
         label=_first(map(_xmp_label, packets)),
@@ -148,8 +168,15 @@ def _words(text: str) -> str:
 
 
 def sidecars(path: Path) -> list[Path]:
-    """The `.xmp` sidecar files of an image that exist (photo.xmp and photo.jpg.xmp conventions)."""
-    return [p for p in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")) if p.is_file()]
+    """The `.xmp` sidecars of an image that exist (photo.xmp and photo.jpg.xmp conventions), whatever
+    they are: the reader refuses, with a reason, those that are not regular files."""
+    return [p for p in (path.with_suffix(".xmp"), path.with_name(path.name + ".xmp")) if os.path.lexists(p)]
+
+
+def _has_exif_header(im: Image.Image) -> bool:
+    """False for a PNG without an eXIf chunk before its pixels: Pillow's getexif would decode
+    every pixel (of a 200 MP picture) to look for one after them."""
+    return im.format != "PNG" or "exif" in im.info
 
 
 def _exif_texts(im: Image.Image) -> list[str]:
@@ -175,13 +202,38 @@ def _iptc_texts(im: Image.Image) -> list[str]:
 
 def _xmp_root(data: bytes) -> ET.Element | None:
     """The parsed XMP packet in `data` (embedded in a file, or a sidecar's whole content)."""
-    match = _XMP_PACKET.search(data)
-    if match is None:
+    packet = _xmp_packet(data)
+    if packet is None:
         return None
     try:
-        return ET.fromstring(match.group(0))
+        return ET.fromstring(packet if len(packet) <= MAX_XMP_PARSE else _dc_fragments(packet))
     except ET.ParseError:
         return None
+
+
+def _xmp_packet(data: bytes) -> bytes | None:
+    """The first `<x:xmpmeta ...>...</x:xmpmeta>`, found in one pass: the end tag is looked for once,
+    after the first start tag (a lazy regex looked for it after every start: quadratic)."""
+    start = _XMP_START.search(data)
+    end = data.find(_XMP_END, start.start()) if start is not None else -1
+    return data[start.start(): end + len(_XMP_END)] if start is not None and end >= 0 else None
+
+
+def _dc_fragments(packet: bytes) -> bytes:
+    """The packet's dc:description and dc:subject elements under one root, at most `MAX_XMP_PARSE`."""
+    parts: list[bytes] = []
+    budget = MAX_XMP_PARSE
+    for name in _DC_ELEMENTS:
+        start = packet.find(b"<" + name)
+        while start >= 0:
+            end = packet.find(b"</" + name + b">", start)
+            if end < 0 or end + len(name) + 3 - start > budget:
+                break
+            end += len(name) + 3
+            parts.append(packet[start:end])
+            budget -= end - start
+            start = packet.find(b"<" + name, end)
+    return _FRAGMENT_ROOT[0] + b"".join(parts) + _FRAGMENT_ROOT[1]
 
 
 def _pillow_xmp(info: dict[str, object]) -> bytes:
@@ -275,9 +327,3 @@ def _as_text(value: object) -> str:
         return value.decode("utf-8", "replace").strip("\0 ")
     return str(value).strip("\0 ") if value is not None else ""
 
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return b""

@@ -6,6 +6,7 @@ package, so it runs offline with the onnxruntime photoseek already uses.
 
 from __future__ import annotations
 
+import math
 import threading
 from importlib import metadata
 
@@ -15,6 +16,14 @@ from photoseek.errors import ModelNotAvailableError
 
 MIN_CONFIDENCE = 0.5
 """Recognised lines below this confidence are dropped (RapidOCR's own default text score)."""
+TILE_ASPECT = 3
+"""Longest piece read at once, as a multiple of the shorter side. RapidOCR scales the shorter side
+up to 736 px, so a 1080x20000 screenshot read whole takes 1.8 GB and a 2000x3 strip 13.6 GB; a
+piece of 3:1 or less (photos, most panoramas, signs are read whole) costs about what a photo does."""
+MAX_TILES = 8
+"""Pieces read per picture, from its middle: a 24:1 screenshot is read whole, a longer strip in part."""
+MIN_TEXT_SIDE = 8
+"""Pictures with a shorter side below this many pixels hold no legible text and are not read."""
 
 
 class OcrReader:
@@ -42,9 +51,27 @@ class OcrReader:
         with self._lock:
             if self._engine is None:
                 self._engine = _engine_class()()
-            found, _ = self._engine(image.convert("RGB"))  # a PIL image: RapidOCR converts it to BGR
-        lines = [text.strip() for _, text, score in (found or []) if float(score) >= self.min_confidence]
+            found = [line for tile in _tiles(image.convert("RGB")) for line in self._engine(tile)[0] or []]
+        lines = [text.strip() for _, text, score in found if float(score) >= self.min_confidence]
         return " ".join(t for t in lines if t)
+
+
+def _tiles(image: Image.Image) -> list[Image.Image]:
+    """The picture, or for a long one up to `MAX_TILES` consecutive pieces from its middle of at
+    most `TILE_ASPECT`:1 each, in reading order; none when too thin to hold text."""
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    if short < MIN_TEXT_SIDE:
+        return []
+    step = int(TILE_ASPECT * short)
+    if long <= step:
+        return [image]
+    count = min(MAX_TILES, math.ceil(long / step))
+    start = max(0, (long - count * step) // 2)
+    spans = [(start + i * step, min(long, start + (i + 1) * step)) for i in range(count)]
+    if width >= height:
+        return [image.crop((a, 0, b, height)) for a, b in spans]
+    return [image.crop((0, a, width, b)) for a, b in spans]
 
 
 def _version() -> str:
