@@ -16,12 +16,14 @@ from photoseek.errors import ModelNotAvailableError
 
 MIN_CONFIDENCE = 0.5
 """Recognised lines below this confidence are dropped (RapidOCR's own default text score)."""
-TILE_ASPECT = 3
+TILE_ASPECT = 5.5
 """Longest piece read at once, as a multiple of the shorter side. RapidOCR scales the shorter side
-up to 736 px, so a 1080x20000 screenshot read whole takes 1.8 GB and a 2000x3 strip 13.6 GB; a
-piece of 3:1 or less (photos, most panoramas, signs are read whole) costs about what a photo does."""
+up to 736 px, so a 1080x20000 screenshot read whole takes 1.8 GB and a 2000x3 strip 13.6 GB; in
+pieces of 5.5:1 the screenshot peaks at 1.0 GB, 280 MB over a 4000x3000 photo (6:1: 395 MB over).
+Photos, panoramas and one-line signs (a 480x90 shop sign is 5.3:1) are read whole: a piece
+boundary would cut a word in two."""
 MAX_TILES = 8
-"""Pieces read per picture, from its middle: a 24:1 screenshot is read whole, a longer strip in part."""
+"""Pieces read per picture, from its middle: a 44:1 screenshot is read whole, a longer strip in part."""
 MIN_TEXT_SIDE = 8
 """Pictures with a shorter side below this many pixels hold no legible text and are not read."""
 
