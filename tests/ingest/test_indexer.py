@@ -401,7 +401,8 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
             capture_output=True, text=True, timeout=120,
         )
         assert second.returncode == 1
-        assert f"another index run (pid {first.pid}) is working on this catalog" in " ".join(second.stderr.split())
+        refusal = json.loads(second.stdout)["detail"]  # under --json the error is a JSON object on stdout
+        assert f"another index run (pid {first.pid}) is working on this catalog" in " ".join(refusal.split())
     finally:
         output, _ = first.communicate(timeout=300)
     assert json.loads(output)["embedded"] == 160, "the first run was not disturbed"
