@@ -135,3 +135,27 @@ def test_overlapping_single_query_scopes_keep_one_thread_until_the_last_closes()
     assert _blas_threads() == {1}
     second.__exit__(None, None, None)
     assert _blas_threads() == set(threads._blas().budget.values())  # the budget again (2 on 2 cores)
+
+
+def test_leave_a_core_takes_one_thread_from_sessions_and_blas(monkeypatch):
+    import numpy as np
+
+    from photoseek.models.session import session_options
+    from photoseek.store import vectors
+
+    monkeypatch.setenv(threads.THREADS_ENV, "2")
+    threads.usable_cpus.cache_clear()
+    try:
+        assert session_options().intra_op_num_threads == 2
+        with threads.leave_a_core():
+            assert session_options().intra_op_num_threads == threads.model_threads() == 1
+            seen: list[set[int]] = []
+            real_rank = vectors.rank
+            monkeypatch.setattr(vectors, "rank", lambda *args: seen.append(_blas_threads()) or real_rank(*args))
+            matrix = np.random.default_rng(0).standard_normal((2000, 32)).astype(np.float16)
+            vectors.ExactIndex(vectors.VectorStore(np.arange(2000), matrix, 0, "e", "m")).search_many(
+                matrix[:3].astype(np.float32), 5)
+            assert seen and all(s == {1} for s in seen)  # a batch too, where only one thread is left
+        assert threads.model_threads() == 2
+    finally:
+        threads.usable_cpus.cache_clear()
