@@ -7,7 +7,8 @@ prints comes with both, plus the load average that tells how busy the machine wa
 - `Span` / `span()` time one piece of work: wall, this process's CPU, and its children's CPU
   (subprocesses the bench waited for: a CLI run, a peer tool);
 - `cpu_seconds(pid)` reads another live process's CPU time (a server under load);
-- `measured_run()` wraps a bench's `main()` and prints the whole run's figures to stderr at the end.
+- `measured_run()` wraps a bench's `main()` and prints the whole run's figures to stderr at the end;
+- `so_far()` gives them for the run until now (`benchpaths.write_results` adds it to every JSON).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+_STARTED = time.perf_counter()
+"""About when the bench started (this module is imported first thing)."""
 
 
 def load_average() -> list[float]:
@@ -60,6 +64,14 @@ class Span:
     def line(self) -> str:
         return (f"wall {self.wall_s:.2f} s, CPU {self.cpu_s:.2f} s (+{self.children_cpu_s:.2f} s in children), "
                 f"load average {' / '.join(map(str, self.load_before))} -> {' / '.join(map(str, self.load_after))}")
+
+
+def so_far() -> dict[str, object]:
+    """Wall time since the bench started, CPU seconds of this process and its waited-for children
+    until now, and the load average now."""
+    _, cpu, children = _now()
+    return {"wall_s": round(time.perf_counter() - _STARTED, 2), "cpu_s": round(cpu, 2),
+            "children_cpu_s": round(children, 2), "load_average": load_average()}
 
 
 @contextmanager
