@@ -76,10 +76,10 @@ def model_threads() -> int:
 @contextmanager
 def leave_a_core() -> Iterator[None]:
     """Inside, sessions made and batches scored use one core fewer (at least one thread): a server's
-    event loop (HTTP, JSON, thumbnails) keeps the last. On 2 cores a second intra-op and BLAS thread
-    cost a request more CPU than it saved, and took that core from the event loop: server CPU per
-    request 26.6 -> 25.7 ms alone and 19.1 -> 15.1 ms in batches (bench/serve_bench.py, "servercpu"
-    in docs/benchmarks.md)."""
+    event loop (HTTP, JSON, hand-offs) keeps the last. On 2 cores the second ONNX Runtime thread cost
+    a lone text query 1-2 ms of CPU and the second OpenBLAS thread ~3 ms per batched request, for
+    nothing: server CPU per request in batches fell from 17-19 to 13-14 ms (bench/serve_bench.py,
+    "servercpu" in docs/benchmarks.md)."""
     token = _SERVING.set(True)
     try:
         yield
