@@ -11,9 +11,12 @@ from photoseek import threads
 
 @pytest.fixture(autouse=True)
 def fresh_budget():
+    """Each test sees the BLAS libraries loaded now (other test modules load more after the first scan)."""
     threads.usable_cpus.cache_clear()
+    threads._blas.cache_clear()
     yield
     threads.usable_cpus.cache_clear()
+    threads._blas.cache_clear()
 
 
 def test_cgroup_v2_and_v1_quotas(tmp_path):
