@@ -32,6 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import REPO, coco_photos, random_model_dir, write_results  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 STRIPS = {
     "100000x1": (100_000, 1), "1x100000": (1, 100_000), "10000x1": (10_000, 1), "20000x30": (20_000, 30),
@@ -195,4 +196,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

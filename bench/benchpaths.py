@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from measure import so_far
 from platformdirs import user_cache_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +58,9 @@ def random_model_dir(*, fixed_text_length: bool = False) -> Path:
 
 
 def write_results(payload: dict[str, object], out: Path | None, default_name: str) -> Path:
-    """Print the results and save them as JSON at `out` (default: `default_name` in results_dir())."""
+    """Print the results, with the run's wall time, CPU seconds and load average so far under "run",
+    and save them as JSON at `out` (default: `default_name` in results_dir())."""
+    payload = {**payload, "run": so_far()}
     path = out or results_dir() / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(payload, indent=2)

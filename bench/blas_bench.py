@@ -72,4 +72,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from measure import measured_run  # bench/ is on sys.path when run as a script
+
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

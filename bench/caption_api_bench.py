@@ -24,6 +24,7 @@ from photoseek.api import caption
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run, span  # noqa: E402
 
 
 def serve(latency: float, port: multiprocessing.Queue) -> None:
@@ -64,16 +65,18 @@ def main() -> None:
         url = f"http://127.0.0.1:{port.get(timeout=30)}/v1"
         baseline = None
         for workers in args.workers:
-            started = time.perf_counter()
-            report = caption(photos, model="openai:bench", endpoint=url, workers=workers)
-            seconds = time.perf_counter() - started
+            with span() as timing:
+                report = caption(photos, model="openai:bench", endpoint=url, workers=workers)
+            seconds = timing.wall_s
             assert len(report.pairs) == len(photos), report.failures
             rate = len(photos) / seconds
             baseline = baseline or rate
             ratio = rate / baseline
-            print(f"latency {latency:.2f} s  workers {workers:>2}: {rate:6.1f} images/s ({ratio:.1f}x workers=1)")
+            print(f"latency {latency:.2f} s  workers {workers:>2}: {rate:6.1f} images/s ({ratio:.1f}x workers=1), "
+                  f"CPU {1000 * timing.cpu_s / len(photos):.1f} ms per image")
         server.terminate()
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

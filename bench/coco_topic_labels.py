@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 KEYWORDS = {
     "food": "food pizza cake sandwich donut doughnut banana apple broccoli carrot hot_dog meal plate "
@@ -82,4 +83,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -13,13 +13,13 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from photoseek.ingest.discover import discover
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import write_results  # noqa: E402
+from measure import Span, measured_run, span  # noqa: E402
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0" + bytes(60)
 
@@ -36,14 +36,14 @@ def build(root: Path, files: int, odd_name: str | None) -> None:
         (folder / name).write_bytes(JPEG_HEAD if name.endswith(".jpg") else b"just some text\n")
 
 
-def best_walk(root: Path, repeat: int) -> tuple[float, int]:
-    """(best seconds, files found) over `repeat` walks (warm file system cache)."""
+def best_walk(root: Path, repeat: int) -> tuple[Span, int]:
+    """(the fastest of `repeat` walks, files found); warm file system cache."""
     timings, found = [], 0
     for _ in range(repeat):
-        started = time.perf_counter()
-        found = sum(1 for _ in discover([root]))
-        timings.append(time.perf_counter() - started)
-    return min(timings), found
+        with span() as walk:
+            found = sum(1 for _ in discover([root]))
+        timings.append(walk)
+    return min(timings, key=lambda walk: walk.wall_s), found
 
 
 def main() -> None:
@@ -59,8 +59,9 @@ def main() -> None:
     for case, odd_name in cases.items():
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp), args.files, odd_name)
-            seconds, found = best_walk(Path(tmp), args.repeat)
-        results[f"{case}_ms"] = round(1000 * seconds, 1)
+            walk, found = best_walk(Path(tmp), args.repeat)
+        results[f"{case}_ms"] = round(1000 * walk.wall_s, 1)
+        results[f"{case}_cpu_ms"] = round(1000 * walk.cpu_s, 1)
         results[f"{case}_found"] = found
     baseline = results["image_names_ms"]
     for case in list(cases)[1:]:
@@ -69,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -38,6 +38,7 @@ from photoseek.ingest.indexer import DRAFT_FACTOR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 VIT_B32_SIDE = 224
 
@@ -214,4 +215,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -32,6 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import results_dir, shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 MODES = ("text", "keyword", "hybrid", "clip")
 
@@ -154,4 +155,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -11,12 +11,16 @@ sized gallery by default) and prints the ratio, plus the cost of the metric comp
 from __future__ import annotations
 
 import argparse
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from photoseek.eval.metrics import query_metrics, ranked_grades
-from photoseek.store.vectors import ExactIndex
+from photoseek.store.vectors import ExactIndex, VectorStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measured_run, span  # noqa: E402
 
 
 def main() -> None:
@@ -29,28 +33,29 @@ def main() -> None:
     rng = np.random.default_rng(0)
     gallery = _unit(rng.standard_normal((args.images, args.dim)))
     queries = _unit(rng.standard_normal((args.queries, args.dim)))
-    index = ExactIndex(np.arange(args.images), gallery.astype(np.float16))
+    index = ExactIndex(VectorStore(np.arange(args.images), gallery.astype(np.float16), 0, "random", "random"))
 
-    started = time.perf_counter()
-    for vector in queries:
-        index.search(vector, len(index))
-    per_query = time.perf_counter() - started
-
-    started = time.perf_counter()
-    np.argsort(-(queries @ gallery.T), axis=1)
-    batched = time.perf_counter() - started
+    with span() as one_by_one:
+        for vector in queries:
+            index.search(vector, len(index))
+    with span() as together:
+        np.argsort(-(queries @ gallery.T), axis=1)
+    per_query, batched = one_by_one.wall_s, together.wall_s
 
     grades = np.zeros((args.queries, args.images))
     grades[np.arange(args.queries), rng.integers(0, args.images, args.queries)] = 1
-    started = time.perf_counter()
-    query_metrics(ranked_grades(queries @ gallery.T, grades))
-    metrics = time.perf_counter() - started
+    with span() as metrics_span:
+        query_metrics(ranked_grades(queries @ gallery.T, grades))
+    metrics = metrics_span.wall_s
 
     print(f"gallery {args.images} x {args.dim}, {args.queries} queries")
-    print(f"VectorIndex.search per query: {1e3 * per_query / args.queries:.2f} ms/query")
+    cpu_one, cpu_together, cpu_metrics = (1e3 * s.cpu_s / args.queries for s in (one_by_one, together, metrics_span))
+    print(f"VectorIndex.search per query: {1e3 * per_query / args.queries:.2f} ms/query (CPU {cpu_one:.2f} ms)")
     print(f"one matrix product + argsort: {1e3 * batched / args.queries:.2f} ms/query "
-          f"(per-query path is {per_query / batched:.1f}x slower)")
-    print(f"metrics (tie-aware sort + all metrics): {1e3 * metrics / args.queries:.2f} ms/query")
+          f"(CPU {cpu_together:.2f} ms; per-query path is {per_query / batched:.1f}x slower)")
+    print(f"metrics (tie-aware sort + all metrics): {1e3 * metrics / args.queries:.2f} ms/query "
+          f"(CPU {cpu_metrics:.2f} ms)")
+    print(f"load average {' / '.join(map(str, metrics_span.load_after))}")
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -59,4 +64,5 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -32,6 +32,7 @@ from photoseek.store.catalog import Catalog, NewImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import random_model_dir, shared_data, write_results  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 COCO = shared_data("coco-mini")
 
@@ -147,4 +148,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

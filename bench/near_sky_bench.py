@@ -40,6 +40,7 @@ from photoseek.ingest.indexer import DRAFT_FACTOR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import coco_photos  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 VIT_B32_SIDE = 224
 SKIES = [((110, 160, 230), (175, 210, 245)), ((200, 200, 205), (206, 206, 210)), ((236, 238, 241), (242, 243, 245)),
@@ -197,4 +198,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import results_dir, shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 RCLIP_VERSION = "3.3.0"
 RCLIP_MODEL = "ViT-B-32-256-datacomp_s34b_b86k"
@@ -165,4 +166,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import coco_photos, results_dir  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 
 def models(work: Path, given: Path | None) -> tuple[Path, Path]:
@@ -93,4 +94,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

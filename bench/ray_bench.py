@@ -45,6 +45,7 @@ from photoseek.store.catalog import Catalog, NewImage, TextSignal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 DEFAULT_FOLDER = shared_data("coco-mini")
 
@@ -264,4 +265,5 @@ def report(results: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

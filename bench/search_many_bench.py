@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from photoseek import ImageIndex
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run, span  # noqa: E402
 
 COCO = shared_data("coco-mini")
 
@@ -39,16 +39,18 @@ def main() -> None:
     for name in ("one at a time", "search_many"):
         with ImageIndex(args.db) as index:
             index.search_many(["warm-up"], mode=args.mode, min_score=0.0)
-            started = time.perf_counter()
-            if name == "search_many":
-                results = index.search_many(queries, k=1, mode=args.mode, min_score=0.0)
-            else:
-                results = [index.search(q, k=1, mode=args.mode, min_score=0.0) for q in queries]
-            timings[name] = time.perf_counter() - started
+            with span() as timing:
+                if name == "search_many":
+                    results = index.search_many(queries, k=1, mode=args.mode, min_score=0.0)
+                else:
+                    results = [index.search(q, k=1, mode=args.mode, min_score=0.0) for q in queries]
+            timings[name] = timing.wall_s
         r1 = sum(bool(r) and r[0].path == t for r, t in zip(results, truth)) / len(queries)
-        print(f"{name:>14}: {timings[name]:6.2f} s for {len(queries)} queries, R@1 {r1:.3f}")
+        print(f"{name:>14}: {timing.wall_s:6.2f} s (CPU {timing.cpu_s:6.2f} s) for {len(queries)} queries, "
+              f"R@1 {r1:.3f}, load average {timing.load_after[0]}")
     print(f"speed-up: {timings['one at a time'] / timings['search_many']:.2f}x")
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -20,11 +20,15 @@ Queries are distinct COCO captions when the shared data is there, never repeated
 can help. `--model DIR` serves another model directory (repeatable: each gets its own catalog,
 server and the four phases, one after the other); `--before-after` serves the same weights
 exported for a fixed 77-token text input first, then with the dynamic sequence axis, so the
-comparison shares one run. Prints JSON and writes it to --out (default: serve_bench.json in
-that per-user folder). Records the load average.
+comparison shares one run. `--photos DIR` serves a catalog of real photos instead (DIR indexed
+once with the model, cached beside the other catalogs; the probed pictures are its first 64).
+`--src DIR` serves with another checkout's `src` (repeatable, in order; `--src src` is this one), so a
+baseline commit and the working tree are measured in one run on the same machine load. Prints JSON
+and writes it to --out (default: serve_bench.json in that per-user folder). Records the load average
+and the wall time and CPU seconds of the whole run (bench/measure.py).
 
-    PYTHONPATH=src python bench/serve_bench.py [--images 100000] [--clients 20] [--seconds 20]
-        [--model DIR ... | --before-after] [--out FILE]
+    PYTHONPATH=src python bench/serve_bench.py [--images 100000 | --photos DIR] [--clients 20]
+        [--seconds 20] [--model DIR ... | --before-after] [--src DIR ...] [--out FILE]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import REPO, random_model_dir, results_dir, shared_data, write_results  # noqa: E402
+from measure import cpu_seconds, measured_run  # noqa: E402
 
 CAPTIONS = shared_data("coco-captions", "captions_val2017.json")
 PHOTOS = 64
@@ -101,6 +106,15 @@ def build_catalog(db: Path, model: Path, count: int, photos: list[Path]) -> None
                      None, None, vector)
             for i, (path, vector) in enumerate(zip(photos, unit(len(photos))))
         ])
+
+
+def index_photos(db: Path, model: Path, folder: Path) -> int:
+    """A catalog of the real photos under `folder`, embedded with `model` (once; reruns add nothing)."""
+    from photoseek.api import ImageIndex
+
+    with ImageIndex(db, model_path=model) as index:
+        index.index([folder])
+        return index.catalog.count()
 
 
 def queries(n: int) -> list[str]:
@@ -205,12 +219,6 @@ def summary(phase: Phase, wall: float, cpu_s: float) -> dict[str, object]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Texts:
     """Hands out the queries, each once, a phase's worth at a time."""
 
@@ -224,15 +232,25 @@ class Texts:
         return self.texts[self.used - n : self.used]
 
 
-def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: list[Path]) -> dict[str, object]:
-    """Serve a catalog bound to `model` and run the phases against it, each with its own texts:
-    one client, then `--rounds` times (many clients, one client), then many clients with the prober."""
-    db = results_dir() / f"serve-{args.images}-{model.name}.db"
-    build_catalog(db, model, args.images, photos)
+def measure(
+    model: Path, src: Path, args: argparse.Namespace, texts: list[str], photos: list[Path]
+) -> dict[str, object]:
+    """Serve a catalog bound to `model` with the code in `src` and run the phases against it, each
+    with its own texts: one client, then `--rounds` times (many clients, one client), then many
+    clients with the prober."""
+    if args.photos:
+        db = results_dir() / f"serve-photos-{args.photos.resolve().name}-{model.name}.db"
+        images = index_photos(db, model, args.photos)
+        ids = list(range(1, min(PHOTOS, images) + 1))
+    else:
+        db = results_dir() / f"serve-{args.images}-{model.name}.db"
+        build_catalog(db, model, args.images, photos)
+        images = args.images + PHOTOS
+        ids = list(range(args.images + 1, args.images + PHOTOS + 1))  # the photos, written last
     shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "PYTHONPATH": str(src.resolve())}
     env.pop("PHOTOSEEK_TOKEN", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "photoseek", "serve", "--db", str(db), "--port", str(port),
@@ -259,7 +277,6 @@ def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: lis
         for _ in range(args.rounds):
             manys.append(phase(args.clients)[1])
             singles.append(phase(1)[1])
-        ids = list(range(args.images + 1, args.images + PHOTOS + 1))  # the photos, written last
         probed, probed_summary = phase(args.clients, ids)
     finally:
         server.terminate()
@@ -269,7 +286,7 @@ def measure(model: Path, args: argparse.Namespace, texts: list[str], photos: lis
     cpu_one = float(np.median([s["server_cpu_ms_per_request"] for s in singles]))
     cpu_many = float(np.median([m["server_cpu_ms_per_request"] for m in manys]))
     return {
-        "model": str(model),
+        "model": str(model), "src": str(src), "images": images,
         "text_dynamic_length": json.loads((model / "config.json").read_text()).get("text_dynamic_length", False),
         "one_client": singles, "concurrent": manys, "concurrent_with_prober": probed_summary,
         "mean_batch_size": float(np.median([m["mean_batch_size"] for m in manys])),
@@ -300,6 +317,10 @@ def main() -> None:
                         help="Model directory to serve (repeatable; default: random-weight ViT-B-32, our exporter).")
     parser.add_argument("--before-after", action="store_true",
                         help="Serve the random ViT-B-32 exported for 77 text tokens, then with a dynamic text length.")
+    parser.add_argument("--photos", type=Path,
+                        help="Serve a catalog of the real photos in this folder (indexed once) instead of --images.")
+    parser.add_argument("--src", type=Path, action="append",
+                        help="Serve with this checkout's src (repeatable; default: this checkout's).")
     parser.add_argument("--out", type=Path, help="JSON results file (default: serve_bench.json in a per-user folder).")
     args = parser.parse_args()
     if args.before_after and args.model:
@@ -309,15 +330,19 @@ def main() -> None:
     else:
         models = args.model or [random_model_dir()]
     photos = write_photos(results_dir() / "serve-photos")
+    sources = args.src or [REPO / "src"]
     texts = queries(100_000)
-    share = len(texts) // len(models)
-    runs = [measure(model, args, texts[i * share : (i + 1) * share], photos) for i, model in enumerate(models)]
+    share = len(texts) // (len(models) * len(sources))
+    cells = [(model, src) for model in models for src in sources]
+    runs = [measure(model, src, args, texts[i * share : (i + 1) * share], photos)
+            for i, (model, src) in enumerate(cells)]
     result = {
-        "images": args.images, "clients": args.clients, "seconds_per_phase": args.seconds,
+        "photos": str(args.photos) if args.photos else None, "clients": args.clients, "seconds_per_phase": args.seconds,
         "cpus": len(os.sched_getaffinity(0)), "runs": runs,
     }
     write_results(result, args.out, "serve_bench.json")
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():
+        main()

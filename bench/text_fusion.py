@@ -35,6 +35,7 @@ from photoseek.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 DATA = shared_data()
 TINY_CLIP = {
@@ -242,4 +243,5 @@ def _timing(work: Path, model: Path, coco: dict[str, list[str]], others: list[li
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

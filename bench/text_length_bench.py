@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import random_model_dir, shared_data, write_results  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 CAPTIONS = shared_data("coco-captions", "captions_val2017.json")
 PER_BATCH_SIZE = 100
@@ -74,4 +75,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

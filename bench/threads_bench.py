@@ -26,6 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import coco_photos, results_dir  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 
 def mosaic_folder(work: Path, count: int) -> Path:
@@ -117,4 +118,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

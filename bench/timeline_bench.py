@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchpaths import results_dir, write_results  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 FORMATS = ("jpeg", "jpeg", "jpeg", "heif", "png")
 YEAR_S = 365.25 * 86_400
@@ -188,4 +189,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from photoseek.topics.scoring import text_topic_scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
+from measure import measured_run, span  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,20 +72,21 @@ def main() -> None:
     taxonomy = default_taxonomy()
     names = taxonomy.names
     truth = np.array([[n in labels[f] for n in names] for f in files])
-    started = time.perf_counter()
-    model = load_text_embedder()
-    texts = model.embed_passages([captions[f][0] for f in files])
-    cos = text_topic_scores(texts, taxonomy, model.embed_queries, model.model_id)
-    seconds = time.perf_counter() - started
+    with span() as embedding:
+        model = load_text_embedder()
+        texts = model.embed_passages([captions[f][0] for f in files])
+        cos = text_topic_scores(texts, taxonomy, model.embed_queries, model.model_id)
     even, odd = np.arange(0, len(files), 2), np.arange(1, len(files), 2)
     centre, scale = fit(cos[even], truth[even])
     print(json.dumps({
         "fitted_on_even": {"centre": round(centre, 3), "scale": scale},
         "held_out_odd": report(cos[odd], truth[odd], centre, names),
         "all": report(cos, truth, centre, names),
-        "seconds_load_and_embed": round(seconds, 1), "load": os.getloadavg()[0],
+        "seconds_load_and_embed": round(embedding.wall_s, 1), "cpu_seconds_load_and_embed": round(embedding.cpu_s, 1),
+        "load": os.getloadavg()[0],
     }, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

@@ -30,6 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchpaths import REPO, results_dir, write_results  # noqa: E402
+from measure import measured_run  # noqa: E402
 
 from photoseek.text.metadata import read_metadata  # noqa: E402
 from tests.text.test_metadata_limits import ADVERSARIAL  # noqa: E402
@@ -123,4 +124,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()

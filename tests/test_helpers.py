@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -60,3 +61,27 @@ def test_benchmarks_offer_out():
         text = (REPO / "bench" / name).read_text(encoding="utf-8")
         assert '"--out"' in text, f"{name} must take --out"
         assert '"bench" / "results"' not in text, f"{name} must not default into the checkout"
+
+
+def test_every_benchmark_reports_cpu_seconds_and_load_next_to_wall(monkeypatch, tmp_path):
+    """Each script runs its main() under bench/measure.py's measured_run; write_results records the
+    run's CPU seconds and load average in the JSON; a span's CPU counts work, not waiting."""
+    helpers = {"benchpaths.py", "measure.py"}
+    for script in sorted((REPO / "bench").glob("*.py")):
+        if script.name not in helpers:
+            assert "with measured_run():" in script.read_text(encoding="utf-8"), f"{script.name}: wrap main()"
+    script = (
+        "import sys, time; sys.path.insert(0, 'bench'); import benchpaths, measure\n"
+        "with measure.measured_run():\n"
+        "    with measure.span() as busy: sum(range(3_000_000))\n"
+        "    with measure.span() as idle: time.sleep(0.3)\n"
+        "    benchpaths.write_results({'busy': busy.as_dict(), 'idle': idle.as_dict(per=3)}, None, 'probe.json')\n"
+    )
+    monkeypatch.setenv("PHOTOSEEK_BENCH_RESULTS", str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    written = json.loads((tmp_path / "probe.json").read_text())
+    assert written["busy"]["cpu_s"] > 0 and written["busy"]["wall_s"] > 0
+    assert written["idle"]["wall_ms"] >= 90 and written["idle"]["cpu_ms"] < 50
+    assert len(written["idle"]["load_average"]) == 3
+    assert written["run"]["cpu_s"] > 0 and len(written["run"]["load_average"]) == 3
+    assert "-c: wall" in result.stderr and "CPU" in result.stderr and "load average" in result.stderr

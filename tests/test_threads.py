@@ -11,9 +11,12 @@ from photoseek import threads
 
 @pytest.fixture(autouse=True)
 def fresh_budget():
+    """Each test sizes the BLAS budget afresh from its own thread setting, and leaves it to be sized again."""
     threads.usable_cpus.cache_clear()
+    threads._BLAS = threads._Blas()
     yield
     threads.usable_cpus.cache_clear()
+    threads._BLAS = threads._Blas()
 
 
 def test_cgroup_v2_and_v1_quotas(tmp_path):
@@ -165,3 +168,27 @@ print(len([lib for lib in threadpool_info() if lib["user_api"] == "blas"]), seen
                           capture_output=True, text=True, check=True)
     libraries, threads_seen = done.stdout.split(" ", 1)
     assert int(libraries) >= 2 and threads_seen.strip() == "[1]", done.stdout
+
+
+def test_leave_a_core_takes_one_thread_from_sessions_and_blas(monkeypatch):
+    import numpy as np
+
+    from photoseek.models.session import session_options
+    from photoseek.store import vectors
+
+    monkeypatch.setenv(threads.THREADS_ENV, "2")
+    threads.usable_cpus.cache_clear()
+    try:
+        assert session_options().intra_op_num_threads == 2
+        with threads.leave_a_core():
+            assert session_options().intra_op_num_threads == threads.model_threads() == 1
+            seen: list[set[int]] = []
+            real_rank = vectors.rank
+            monkeypatch.setattr(vectors, "rank", lambda *args: seen.append(_blas_threads()) or real_rank(*args))
+            matrix = np.random.default_rng(0).standard_normal((2000, 32)).astype(np.float16)
+            vectors.ExactIndex(vectors.VectorStore(np.arange(2000), matrix, 0, "e", "m")).search_many(
+                matrix[:3].astype(np.float32), 5)
+            assert seen and all(s == {1} for s in seen)  # a batch too, where only one thread is left
+        assert threads.model_threads() == 2
+    finally:
+        threads.usable_cpus.cache_clear()

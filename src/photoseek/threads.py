@@ -7,6 +7,7 @@ descheduled threads. Everything that sizes a pool asks `usable_cpus()` instead.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import sys
@@ -24,6 +25,7 @@ THREADS_ENV = "PHOTOSEEK_THREADS"
 SPIN_ENV = "PHOTOSEEK_ORT_SPIN"
 """Set to 1 or 0 to override whether ONNX Runtime's idle threads spin (see `ort_spinning`)."""
 
+_SERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("photoseek_serving", default=False)
 _CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
 _CGROUP_V1 = (Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
 
@@ -66,8 +68,23 @@ def usable_cpus() -> int:
 
 
 def model_threads() -> int:
-    """Intra-op threads for an ONNX Runtime session: one per usable core."""
-    return usable_cpus()
+    """Intra-op threads for an ONNX Runtime session: one per usable core, one fewer in a server."""
+    cpus = usable_cpus()
+    return max(1, cpus - 1) if _SERVING.get() else cpus
+
+
+@contextmanager
+def leave_a_core() -> Iterator[None]:
+    """Inside, sessions made and batches scored use one core fewer (at least one thread): a server's
+    event loop (HTTP, JSON, hand-offs) keeps the last. On 2 cores the second ONNX Runtime thread cost
+    a lone text query 1-2 ms of CPU and the second OpenBLAS thread ~3 ms per batched request, for
+    nothing: server CPU per request in batches fell from 17-19 to 13-14 ms (bench/serve_bench.py,
+    "servercpu" in docs/benchmarks.md)."""
+    token = _SERVING.set(True)
+    try:
+        yield
+    finally:
+        _SERVING.reset(token)
 
 
 def decode_workers() -> int:
@@ -151,9 +168,10 @@ def _blas() -> _Blas:
 def blas_threads(single: bool) -> Iterator[None]:
     """BLAS within the thread budget; one thread while `single` (one query's scores): a matrix-vector
     product is memory-bound, and a second thread cost 2-9x the CPU at 5k vectors, more under load
-    (bench/blas_bench.py). A batch runs on the budget (or on one thread while a lone query runs)."""
+    (bench/blas_bench.py). A batch runs on the budget (or on one thread while a lone query runs, or
+    where `leave_a_core` leaves one)."""
     blas = _blas()
-    if not single:
+    if not (single or model_threads() == 1):
         yield
         return
     with blas.lock:

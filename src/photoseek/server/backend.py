@@ -26,6 +26,7 @@ from photoseek.server.config import ServerConfig
 from photoseek.server.workers import DaemonWorkers
 from photoseek.store.catalog import ImageRecord
 from photoseek.store.filters import SearchFilters
+from photoseek.threads import leave_a_core
 
 T = TypeVar("T")
 
@@ -84,9 +85,10 @@ class _Lane:
         return await self._worker.run(lambda: self._run(fn))
 
     def _run(self, fn: Callable[[ImageIndex], T]) -> T:
-        if self.index is None:
-            self.index = self._open_index()
-        return fn(self.index)
+        with leave_a_core():  # models and BLAS leave the event loop a core (photoseek.threads)
+            if self.index is None:
+                self.index = self._open_index()
+            return fn(self.index)
 
     def close(self) -> None:
         """Close the catalog on its own thread if the lane is idle; a busy one is left to end with

@@ -91,7 +91,7 @@ async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) 
     return job_out(jobs.start(roots))
 
 
-def existing_job(jobs: JobsDep, job_id: str) -> JobState:
+async def existing_job(jobs: JobsDep, job_id: str) -> JobState:
     """The job, or 404 before any response (the event stream cannot fail once started)."""
     job = jobs.get(job_id)
     if job is None:
