@@ -107,6 +107,8 @@ class Status:
     """ONNX Runtime execution providers running the CLIP model (planned ones until it loads), best first."""
     files: list[str] = field(default_factory=list)
     """The roots that are single images (`photoseek index photo.jpg`) rather than folders."""
+    calibration: list[str] = field(default_factory=list)
+    """Each search signal's curve fitted on this library, in words ("CLIP: informative, AUC 0.91 on...")."""
 
     @property
     def folders(self) -> list[str]:
@@ -127,6 +129,7 @@ class Status:
             "model_path": self.model_path,
             "text_model": self.text_model,
             "providers": self.providers,
+            "calibration": self.calibration,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -650,10 +653,17 @@ class ImageIndex:
         mode, weights = choice.mode, choice.weights
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
-            return [self._blended(v, k, offset, min_score, filters) for v in vectors]
+            # A query the fused signals find no evidence for is refused here too (default cut-off only).
+            answered = (
+                self.hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
+                if min_score is None and self.texts.has_any() else [True] * len(built)
+            )
+            return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
         if mode == "clip":
             vectors = self.searcher.query_vectors(built)
             ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
+            if min_score is None:  # the calibrated cut-off, where the library's CLIP curve is fitted
+                ranked = self.hybrid.clip_cut(built, vectors, ranked)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
         return self.hybrid.search_many(
@@ -729,7 +739,16 @@ class ImageIndex:
             text_model=self.catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),
             files=self.catalog.file_roots(),
+            calibration=self.hybrid.summary(),
         )
+
+    def calibrate(self) -> list[str]:
+        """Fit every search signal's curve on this library now (searches refit by themselves once the
+        library or a model changed enough), and say how each came out (`status` shows it later too)."""
+        self.searcher.require_images()
+        signals = ["clip"] + ([] if self._text_problem() else ["text"])
+        self.hybrid.curves(signals, refit=True)
+        return self.hybrid.summary()
 
     def providers(self) -> list[str]:
         """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.search.fusion import DEFAULT_MIN_SCORE
+from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIOR
 from photoseek.search.query import Query
 from photoseek.store.catalog import Catalog
 from tests.helpers import draw_photo, run_cli, run_json
@@ -119,4 +119,5 @@ def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, m
         for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
             found = {r.id: r.score for r in results}
             assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)
-            assert all(s == pytest.approx(0.0, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)
+            # An image no signal brought in has no evidence for it: the prior probability of a match.
+            assert all(s == pytest.approx(PRIOR, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)

@@ -151,6 +151,11 @@ class Searcher:
         """Up to `count` stored vectors spread over the collection: a query's typical scores."""
         return self._store().sample(count)
 
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit CLIP text vectors, as plain query texts (no weight syntax) are encoded."""
+        vectors = np.asarray(self._model().encode_texts(texts), dtype=np.float32)
+        return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+
     def score_calibration(self) -> tuple[float, float] | None:
         """(logit_scale, logit_bias) when the model carries a calibrated score (SigLIP), else None."""
         return getattr(self._model(), "score_calibration", None)

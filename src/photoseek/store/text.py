@@ -126,6 +126,37 @@ class TextStore:
         ).fetchone()
         return row is not None
 
+    def texts_by_image(self, limit: int | None = None, describing: bool = False) -> dict[int, list[str]]:
+        """One image id per content -> its own texts (every source but topics, which are derived from
+        the other signals), for fitting calibrations; `limit` images at most, spread over the library.
+        `describing`: only texts that describe the picture (notes, captions, embedded descriptions),
+        not tags, OCR or object counts."""
+        kinds = "AND s.source IN ('note', 'caption', 'metadata') AND s.model != ?" if describing else "AND ? != ''"
+        rows = self.db.execute(
+            f"""SELECT i.id, s.text FROM text_signals s
+               JOIN (SELECT content_hash, MIN(id) AS id FROM images GROUP BY content_hash) i
+                 ON i.content_hash = s.content_hash
+               WHERE s.text != '' AND s.source != 'topics' {kinds} ORDER BY i.id, s.source, s.model""",
+            (TAGS_MODEL,),
+        ).fetchall()
+        found: dict[int, list[str]] = {}
+        for image_id, text in rows:
+            found.setdefault(int(image_id), []).append(text)
+        if limit is not None and len(found) > limit:
+            keys = sorted(found)
+            picked = np.linspace(0, len(keys) - 1, limit).astype(np.int64)
+            found = {keys[i]: found[keys[i]] for i in picked}
+        return found
+
+    def texted_count(self) -> int:
+        """Images (by content) carrying any text besides topics."""
+        row = self.db.execute(
+            """SELECT COUNT(DISTINCT s.content_hash) FROM text_signals s
+               WHERE s.text != '' AND s.source != 'topics'
+                 AND EXISTS (SELECT 1 FROM images i WHERE i.content_hash = s.content_hash)"""
+        ).fetchone()
+        return int(row[0])
+
     def hashes_missing(self, source: str, model: str) -> list[tuple[str, str]]:
         """(content_hash, one path) of indexed images without this signal, for enrichment passes."""
         rows = self.db.execute(
