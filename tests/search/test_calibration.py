@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.search.engine import Searcher
 from photoseek.calibration import NEGATIVE_EVIDENCE
+from photoseek.search.engine import Searcher
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS, PRIOR
 from tests.helpers import COLOURS, draw_photo, run_json
 

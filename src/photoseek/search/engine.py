@@ -40,7 +40,8 @@ class SearchResult:
     taken_at: str | None
     camera: str | None
     signals: dict[str, float] | None = None
-    """With `explain`: each signal's share of `score` (the shares add up to it)."""
+    """With `explain`: each signal's evidence in log-odds (0 says nothing; added to the prior odds they
+    give `score`, `search.fusion`); in clip mode, the cosine."""
     matched_text: str | None = None
     """With `explain`: the keyword snippet or the image's text that matched."""
 

@@ -19,6 +19,10 @@ MODES = ("clip", "text", "keyword", "hybrid")
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
 """Hybrid's weights on each signal's evidence: keyword evidence mostly repeats what the text
 embedder already saw in the same text, so it counts half. A mode of one signal weighs it 1."""
+KEYWORD_BESIDE_TEXT_LONG = 0.2
+"""Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
+its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
+it costs a point of R@1 on paraphrased captions); short queries (names, numbers, tags) keep it all."""
 PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
@@ -97,6 +101,8 @@ def fuse(
     for s in weights:
         if s == "text":
             value = np.where(short, curves["text-short"].evidence(raw[s]), curves["text"].evidence(raw[s]))
+        elif s == "keyword" and "text" in weights:
+            value = np.where(short, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
         else:
             value = curves[s].evidence(raw[s])
         evidence[s] = weights[s] * value

@@ -144,7 +144,8 @@ class HybridSearcher:
                 encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids, curves
             )
             uncut = min_score is None and (
-                not _has_text(query) or (curves["clip"].source != "fitted" and not _beyond_clip(shares))
+                not _has_text(query)
+                or ("clip" in used and curves["clip"].source != "fitted" and not _beyond_clip(shares))
             )
             shown = fused >= (-np.inf if uncut else cut)
             if min_score is None and _literal(query):  # an image whose text has the query's words always shows
@@ -359,11 +360,11 @@ class HybridSearcher:
 
     def _text_matrix_of(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Text-embedding scores of these query vectors for these images (NaN: no text), as search scores them."""
-        all_ids, matrix = self._text_matrix(self._embedder())
+        all_ids, best = self._best_texts(vectors)
         out = np.full((len(vectors), len(ids)), np.nan)
         found, where = locate(all_ids, ids)
         if len(found):
-            out[:, found] = vectors @ matrix[where].T
+            out[:, found] = best[:, where]
         return out
 
     def _store(self, calibration: LibraryCalibration) -> None:
@@ -378,9 +379,9 @@ class HybridSearcher:
                             np.array([h.score for h in hits], dtype=np.float64)), ids)
 
     def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """(ids, cosines) of every described image with each query's weighted text, in one product."""
+        """(ids, scores) of every described image with each query's weighted text, in one product: an
+        image scores by its best-matching text (note, tag, caption, OCR...)."""
         embedder = self._embedder()
-        ids, matrix = self._text_matrix(embedder)
         texts = [[t for t in q.terms if t.kind == "text"] for q in queries]
         vectors = iter(embedder.embed_queries([t.value for terms in texts for t in terms]))
         wanted = []
@@ -391,20 +392,30 @@ class HybridSearcher:
                 raise PhotoseekError("The query terms cancel each other out; give different texts or weights.")
             wanted.append(total / norm if terms else None)
         present = [w for w in wanted if w is not None]
-        scores = iter((matrix @ np.stack(present).T).T if len(ids) and present else [])
-        empty = np.empty(0, dtype=np.float32)
-        return [None if w is None else (ids, next(scores) if len(ids) else empty) for w in wanted]
+        ids, best = self._best_texts(np.stack(present) if present else np.empty((0, 0)))
+        scores = iter(best)
+        return [None if w is None else (ids, next(scores)) for w in wanted]
+
+    def _best_texts(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(described image ids, scores: queries x images), each image by its best-matching text."""
+        piece_ids, matrix = self._text_matrix(self._embedder())
+        if not len(piece_ids) or not len(vectors):
+            return np.unique(piece_ids), np.empty((len(vectors), len(np.unique(piece_ids))), dtype=np.float32)
+        ids, starts = np.unique(piece_ids, return_index=True)
+        return ids, np.maximum.reduceat(vectors @ matrix.T, starts, axis=1)
 
     def _text_matrix(self, embedder: TextEmbedder) -> tuple[np.ndarray, np.ndarray]:
-        """Document embeddings, computing any that are missing first; cached until the text changes."""
-        pending = self.texts.pending_embeddings(embedder.model_id)
+        """Every image's texts embedded one by one (rows by image id), computing any missing first;
+        cached until the texts change."""
+        key = (self.texts.version(), embedder.model_id)
+        if self._matrix is not None and self._matrix[0] == key:
+            return self._matrix[1], self._matrix[2]
+        pending = self.texts.pending_pieces(embedder.model_id)
         if pending:
             with many_runs():
                 vectors = embedder.embed_passages([p.body for p in pending])
-            self.texts.put_embeddings(embedder.model_id, pending, vectors)
-        key = (self.texts.version(), embedder.model_id)
-        if self._matrix is None or self._matrix[0] != key:
-            self._matrix = (key, *self.texts.embeddings(embedder.model_id))
+            self.texts.put_piece_embeddings(embedder.model_id, pending, vectors)
+        self._matrix = ((self.texts.version(), embedder.model_id), *self.texts.piece_embeddings(embedder.model_id))
         return self._matrix[1], self._matrix[2]
 
     def _results(

@@ -35,7 +35,7 @@ except ImportError:  # Windows: no advisory locks; concurrent runs are not detec
 from photoseek.errors import ModelMismatchError, PhotoseekError
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_ENV_VAR = "PHOTOSEEK_DB"
 
 _SCHEMA = """
@@ -112,6 +112,17 @@ INSERT INTO text_substrings(rowid, name, body)
                      WHERE s.content_hash = i.content_hash AND s.text != ''
                        AND (s.source = 'ocr' OR s.model = 'user-tags')), '')
     FROM images i;
+""",
+    # "separate texts" (issue 20): each text of an image (note, tags, caption, OCR...) is embedded on its
+    # own, keyed by its hash so a text shared by many images (a tag) is embedded once; an image scores
+    # by its best-matching text. The per-document sentence embeddings are no longer read.
+    6: """
+CREATE TABLE IF NOT EXISTS text_piece_embeddings (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+);
 """,
 }
 

@@ -3,7 +3,8 @@
 Signals are keyed by (content hash, source, model): that key is the cache, so re-indexing a file
 whose content is unchanged never recomputes a signal, and a note follows the picture when it is
 moved or copied. Each image's signals are joined into one document (`image_text`), which feeds
-the FTS5 keyword index (together with the file name) and the text embedder.
+the FTS5 keyword index (together with the file name); the text embedder embeds each signal on its
+own (`piece_embeddings`), so a tag never dilutes a description.
 """
 
 from __future__ import annotations
@@ -350,6 +351,44 @@ class TextStore:
         if not rows:
             return ids, np.empty((0, 0), dtype=np.float32)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def pending_pieces(self, model: str) -> list[PendingText]:
+        """Distinct texts of indexed images (each signal on its own) without an embedding for `model`."""
+        done = {r[0] for r in self.db.execute("SELECT text_hash FROM text_piece_embeddings WHERE model = ?", (model,))}
+        pending: dict[str, PendingText] = {}
+        for (text,) in self.db.execute(
+            """SELECT DISTINCT s.text FROM text_signals s WHERE s.text != ''
+               AND EXISTS (SELECT 1 FROM images i WHERE i.content_hash = s.content_hash)"""
+        ):
+            digest = _text_hash(text)
+            if digest not in done:
+                pending.setdefault(digest, PendingText("", digest, text))
+        return list(pending.values())
+
+    def put_piece_embeddings(self, model: str, texts: Sequence[PendingText], vectors: np.ndarray) -> None:
+        with self.catalog.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO text_piece_embeddings(model, text_hash, embedding) VALUES (?, ?, ?)",
+                [(model, t.text_hash, np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)],
+            )
+            self._bump_version()
+
+    def piece_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(image id per row, matrix): one row per text of each image that has an embedding, by image id."""
+        stored = self.db.execute("SELECT text_hash, embedding FROM text_piece_embeddings WHERE model = ?", (model,))
+        vectors = {h: np.frombuffer(e, dtype=np.float32) for h, e in stored}
+        rows = [
+            (image_id, vector)
+            for image_id, text in self.db.execute(
+                """SELECT i.id, s.text FROM images i JOIN text_signals s ON s.content_hash = i.content_hash
+                   WHERE s.text != '' ORDER BY i.id"""
+            )
+            if (vector := vectors.get(_text_hash(text))) is not None
+        ]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.empty((0, 0), dtype=np.float32)
+        return ids, np.stack([r[1] for r in rows])
 
     # -- internals -----------------------------------------------------------------
 
