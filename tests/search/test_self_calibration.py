@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.search.calibrate import MIN_TEXTED
+from photoseek.search.calibrate import MIN_TEXTED, content_words
 from photoseek.search.fusion import DEFAULT_MIN_SCORE
 from photoseek.store.text import STOP_WORDS
-from tests.helpers import run_json, shared_data
+from tests.helpers import run_cli, run_json, shared_data
 
 COCO = shared_data("coco-mini")
 pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
@@ -136,3 +136,81 @@ def test_too_little_text_keeps_the_priors_and_says_so_until_enough_is_added(tmp_
     with ImageIndex(db) as index:
         assert index.search("qwzxv", k=3, mode="clip") == []  # refitted by this search: the CLIP is blind
     assert any("uninformative here, weight 0" in line for line in run_json("status", "--db", db)["calibration"])
+
+
+@pytest.fixture
+def copy(coco, tmp_path):
+    """A copy of the COCO catalog that a test may change."""
+    db = tmp_path / "copy.db"
+    shutil.copy(coco[0], db)
+    return db
+
+
+def _ranks(db, files, captions, picked, **options) -> list[int]:
+    """Rank (0 = first) of each picked photo for its caption 2."""
+    with ImageIndex(db) as index:
+        found = index.search_many([captions[files[i]][1] for i in picked], k=60, min_score=0.0, **options)
+    paths = [str((COCO / files[i]).resolve()) for i in picked]
+    return [next((n for n, r in enumerate(rs) if r.path == p), 60) for rs, p in zip(found, paths)]
+
+
+@pytest.mark.parametrize("mode", ["text", None])
+def test_tagging_a_photo_does_not_lower_its_description_rank(coco, copy, mode):
+    _, files, captions = coco
+    picked = list(range(0, len(files), 8))
+    before = _ranks(copy, files, captions, picked, mode=mode)
+    for n, i in enumerate(picked):
+        run_cli("tag", COCO / files[i], "holiday", f"Grandma Rosa {n}", "--db", copy)
+    after = _ranks(copy, files, captions, picked, mode=mode)
+    assert all(a <= b for a, b in zip(after, before)), list(zip(before, after))
+
+
+def test_an_image_with_every_word_and_the_number_comes_first(coco, copy):
+    _, files, _ = coco
+    run_cli("tag", COCO / files[3], "trip to Lake Bled day 37", "--db", copy)
+    run_cli("tag", COCO / files[4], "trip to Lake Bled day 178", "--db", copy)
+    run_cli("tag", COCO / files[5], "Lake Bled", "--db", copy)
+    with ImageIndex(copy) as index:
+        for query, wanted in (("Lake Bled day 37", 3), ("Lake Bled day 178", 4), ("trip to lake bled on day 37", 3)):
+            for mode in (None, "keyword"):
+                first = index.search(query, k=3, mode=mode)[0]
+                assert first.path == str((COCO / files[wanted]).resolve()), (query, mode)
+
+
+def test_two_words_that_occur_together_in_a_note_find_it(coco):
+    db, files, captions = coco
+    pairs = [" ".join(content_words(captions[f][0].lower())[:2]) for f in files[::24]]
+    with ImageIndex(db) as index:
+        for pair, mode in [(p, m) for p in pairs for m in ("text", None)]:
+            words = pair.split()
+            having = {str((COCO / f).resolve()) for f in files
+                      if all(w in re.findall(r"\w+", captions[f][0].lower()) for w in words)}
+            found = {r.path for r in index.search(pair, k=len(files), mode=mode)}
+            assert having and having <= found, (pair, mode)
+
+
+def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
+    """MiniLM with max pooling scores every pair higher (matches near 0.7 instead of 0.3): fitted on its
+    own, its curve sits elsewhere, it still refuses nonsense and keeps one-word hits."""
+    from photoseek.text.embedder import load_text_embedder
+
+    folder = tmp_path / "minilm-max"
+    shutil.copytree(load_text_embedder().folder, folder)
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True}))
+    second = load_text_embedder(str(folder))  # exported to ONNX now, so its messages stay out of the CLI's output
+    run_json("calibrate", "--db", copy)
+    with ImageIndex(copy) as index:
+        default = index.hybrid.calibration().curves["text"]
+    lines = run_json("calibrate", "--db", copy, "--text-model", folder)["calibration"]
+    mine = [line for line in lines if line.startswith("Text") and f"({second.model_id})" in line]
+    assert len(mine) == 2 and all("informative, AUC" in line for line in mine), lines
+    with ImageIndex(copy, text_model=str(folder)) as index:
+        fitted = index.hybrid.calibration().curves["text"]
+        assert fitted.model == second.model_id and fitted.source == "fitted"
+        assert abs(fitted.centre - default.centre) > 0.05, (fitted, default)
+        for mode in ("text", None):
+            # Max pooling lifts gibberish ("qwzxv") towards every text: at most one of 20 gets through.
+            assert sum(bool(r) for r in index.search_many(NONSENSE, k=3, mode=mode)) <= 1, mode
+            assert all(index.search_many(["man", "giraffe", "pizza"], k=3, mode=mode)), mode

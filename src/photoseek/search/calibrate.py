@@ -34,6 +34,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 ImageScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(query vectors, image ids) -> scores (queries x images), as the search scores them."""
+TextScorer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""Like ImageScorer, with each query's typical score and spread over every described image (columns)."""
 
 
 def content_words(text: str) -> list[str]:
@@ -54,11 +56,13 @@ def fit_text(
     descriptions: dict[int, list[str]],
     embed_queries: Callable[[list[str]], np.ndarray],
     embed_passages: Callable[[list[str]], np.ndarray],
-    score: ImageScorer,
+    score: TextScorer,
     model: str,
     seed: int = 0,
-) -> tuple[SignalCurve, SignalCurve]:
-    """The text embedder's (longer-query, short-query) curves; see the module docstring.
+) -> tuple[SignalCurve, SignalCurve, SignalCurve]:
+    """The text embedder's (longer-query, short-query, relative) curves; see the module docstring. The
+    relative curve maps a score's standing among the query's scores over the library (spreads above
+    its typical score), fitted on the short queries.
 
     `descriptions` are the texts that describe the picture (notes, captions, embedded descriptions;
     not tags, OCR or object counts): an image with two of them pairs one against the other.
@@ -71,19 +75,20 @@ def fit_text(
         if words:
             picked = np.sort(rng.choice(len(words), size=min(len(words), int(rng.integers(1, 4))), replace=False))
             short.append((row, " ".join(words[i] for i in picked)))
-    short_scores = score(embed_queries([q for _, q in short]), ids) if short else np.empty((0, len(ids)))
+    short_scores, typical, spread = score(embed_queries([q for _, q in short]), ids)
     curve_short = _fit("text", model, short_scores, len(ids), [r for r, _ in short])
+    relative = _fit("text", model, (short_scores - typical) / spread, len(ids), [r for r, _ in short])
     rows = {int(i): r for r, i in enumerate(ids)}
     pairs = [(rows[i], d[0], d[1:]) for i, d in sorted(descriptions.items()) if len(d) > 1 and i in rows]
     if len(pairs) < MIN_TEXTED:
-        return curve_short, curve_short  # nothing to pair: longer queries use the short-query curve
+        return curve_short, curve_short, relative  # nothing to pair: longer queries use the short-query curve
     vectors = embed_queries([q for _, q, _ in pairs])
-    matrix = score(vectors, ids)
+    matrix = score(vectors, ids)[0]
     passages = embed_passages([t for _, _, rest in pairs for t in rest])
     starts = np.cumsum([0] + [len(rest) for _, _, rest in pairs])
     for n, (row, _, _) in enumerate(pairs):  # the positive: the query against the image's other descriptions
         matrix[n, row] = float((passages[starts[n] : starts[n + 1]] @ vectors[n]).max())
-    return _fit("text", model, matrix, len(ids), [r for r, _, _ in pairs]), curve_short
+    return _fit("text", model, matrix, len(ids), [r for r, _, _ in pairs]), curve_short, relative
 
 
 def _fit(signal: str, model: str, matrix: np.ndarray, texted: int, rows: list[int] | None = None) -> SignalCurve:

@@ -9,11 +9,15 @@ with no evidence anywhere stays at the prior, below the cut-off, and is refused 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
 
 from photoseek.calibration import SignalCurve
 from photoseek.search.calibrate import SHORT_QUERY_WORDS
 
+_NUMBER = re.compile(r"\d")
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
@@ -22,7 +26,8 @@ embedder already saw in the same text, so it counts half. A mode of one signal w
 KEYWORD_BESIDE_TEXT_LONG = 0.2
 """Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
 its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
-it costs a point of R@1 on paraphrased captions); short queries (names, numbers, tags) keep it all."""
+it costs a point of R@1 on paraphrased captions). Short queries (names, tags) and queries with a number
+(which embedders barely read: "Lake Bled day 37") keep it all."""
 PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
@@ -62,6 +67,15 @@ def clip_standout(cosines: np.ndarray, sample_cosines: np.ndarray) -> np.ndarray
     return (np.asarray(cosines, dtype=np.float64) - typical) / spread
 
 
+def text_typical(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's typical text score and spread over every described image (rows: queries), for the
+    relative curve: a query every text half-matches (gibberish under some models) stands out nowhere."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[-1] < 2:
+        return np.zeros(len(scores)), np.ones(len(scores))
+    return scores.mean(axis=-1), np.maximum(scores.std(axis=-1), 1e-9)
+
+
 def sigmoid_curve(logit_scale: float, logit_bias: float) -> SignalCurve:
     """A SigLIP model's own match log-odds, logit_scale * cosine + logit_bias, until the library is fitted."""
     return SignalCurve("clip", "", centre=-logit_bias / logit_scale, scale=logit_scale, source="model")
@@ -90,19 +104,23 @@ def fuse(
     weights: dict[str, float],
     curves: dict[str, SignalCurve],
     short: bool | np.ndarray = False,
+    exact: bool | np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fused probabilities and each signal's weighted evidence (log-odds; 0 says nothing).
 
     `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say (no
     text for the image, no keyword match). `short` (per query, broadcast against the scores) picks
-    the short-query text curve.
+    the short-query text curve; `exact` (likewise; default `short`) keeps keyword evidence whole beside text.
     """
+    exact = short if exact is None else exact
     evidence = {}
     for s in weights:
         if s == "text":
             value = np.where(short, curves["text-short"].evidence(raw[s]), curves["text"].evidence(raw[s]))
+            if "text-relative" in raw and "text-relative" in curves:  # both the cosine and its standing must speak
+                value = np.minimum(value, curves["text-relative"].evidence(raw["text-relative"]))
         elif s == "keyword" and "text" in weights:
-            value = np.where(short, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
+            value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
         else:
             value = curves[s].evidence(raw[s])
         evidence[s] = weights[s] * value
@@ -112,6 +130,11 @@ def fuse(
 
 def is_short(word_count: int | np.ndarray) -> bool | np.ndarray:
     return np.asarray(word_count) <= SHORT_QUERY_WORDS
+
+
+def is_exact(word_count: int, texts: Sequence[str]) -> bool:
+    """Whether a query's keyword evidence counts whole beside text: short, or naming a number."""
+    return bool(is_short(word_count)) or any(_NUMBER.search(t) for t in texts)
 
 
 def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:

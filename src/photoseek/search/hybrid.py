@@ -29,8 +29,10 @@ from photoseek.search.fusion import (
     STANDOUT_SAMPLE,
     clip_standout,
     fuse,
+    is_exact,
     is_short,
     sigmoid_curve,
+    text_typical,
     weights_for,
 )
 from photoseek.search.query import Query
@@ -43,6 +45,8 @@ _WORD = re.compile(r"\w+")
 _CANDIDATES = 200
 CALIBRATION_SETTING = "calibration"
 """The catalog setting holding the fitted curves (`LibraryCalibration`, JSON)."""
+_CURVES_VERSION = 3
+"""Bumped whenever what a curve maps changes (3: the relative text curve): stored curves are refitted."""
 _REFIT_SHARE = 0.1
 """A signal is refitted once the library's images or texted images moved by this share (or its model changed)."""
 _MATCHED_TEXT_CHARS = 240
@@ -54,7 +58,8 @@ class _Encoded:
 
     query: Query
     clip: np.ndarray | None
-    text: tuple[np.ndarray, np.ndarray] | None
+    text: tuple[np.ndarray, ...] | None
+    """(ids, scores, typical, spread): `_text_scores`."""
     clip_sample: np.ndarray | None = None
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
     clip_top: tuple[np.ndarray, np.ndarray] | None = None
@@ -85,6 +90,10 @@ def _literal(query: Query) -> bool:
 def _word_count(query: Query) -> int:
     """Words in the query's positive texts: short queries get their own text calibration."""
     return sum(len(_WORD.findall(t.value)) for t in query.terms if t.kind == "text" and t.weight > 0)
+
+
+def _exact(query: Query) -> bool:
+    return is_exact(_word_count(query), [t.value for t in query.terms if t.kind == "text" and t.weight > 0])
 
 
 def _has_text(query: Query, positive: bool = False) -> bool:
@@ -176,7 +185,9 @@ class HybridSearcher:
         self._fill_missing(encoded, columns, candidates)
         if "clip" in columns and encoded.clip_sample is not None:
             columns["clip"] = clip_standout(columns["clip"], encoded.clip_sample)
-        fused, evidence = fuse(columns, used, curves, is_short(_word_count(encoded.query)))
+        if "text" in columns and encoded.text is not None:
+            columns["text-relative"] = (columns["text"] - encoded.text[2]) / encoded.text[3]
+        fused, evidence = fuse(columns, used, curves, is_short(_word_count(encoded.query)), _exact(encoded.query))
         return candidates, columns, fused, evidence
 
     def _raw_scores(
@@ -193,7 +204,7 @@ class HybridSearcher:
             assert encoded.clip_top is not None
             raw["clip"] = encoded.clip_top
         if "text" in used:
-            ids, scores = encoded.text
+            ids, scores = encoded.text[:2]
             if allowed is not None:
                 keep = np.isin(ids, allowed)
                 ids, scores = ids[keep], scores[keep]
@@ -246,11 +257,14 @@ class HybridSearcher:
             if samples is not None:
                 raw["clip"] = clip_standout(raw["clip"], np.stack(samples))
         if "text" in used:
-            raw["text"] = np.stack([_scores_for(scores, ids) for scores in self._text_scores(queries)])
+            scored = self._text_scores(queries)
+            raw["text"] = np.stack([_scores_for(scores, ids) for scores in scored])
+            typical, spread = (np.array([[s[n]] for s in scored]) for n in (2, 3))
+            raw["text-relative"] = (raw["text"] - typical) / spread
         if "keyword" in used:
             raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
         short = is_short(np.array([[_word_count(q)] for q in queries]))
-        return fuse(raw, used, curves, short)[0]
+        return fuse(raw, used, curves, short, np.array([[_exact(q)] for q in queries]))[0]
 
     def _clip_samples(self, vectors: Sequence[np.ndarray], curves: dict[str, SignalCurve]) -> list[np.ndarray] | None:
         """Each query's cosines with a sample of the collection, to standardise its CLIP cosines
@@ -286,7 +300,7 @@ class HybridSearcher:
         stored = self.calibration()
         fitted = dict(stored.curves)
         state = dict(stored.state)
-        now = {"images": self.clip.catalog.count(), "texted": self.texts.texted_count()}
+        now = {"images": self.clip.catalog.count(), "texted": self.texts.texted_count(), "version": _CURVES_VERSION}
         changed = False
         for signal in ("clip", "text"):
             if signal not in used:
@@ -342,30 +356,32 @@ class HybridSearcher:
         texts = self.texts.texts_by_image(limit=FIT_SAMPLE)
         if len(texts) < MIN_TEXTED:
             prior = SignalCurve(signal, model, 0.0, 0.0, "prior", texted=len(texts))
-            return {signal: prior, **({"text-short": prior} if signal == "text" else {})}
+            return {signal: prior, **({"text-short": prior, "text-relative": prior} if signal == "text" else {})}
         if signal == "clip":
             return {"clip": fit_clip(texts, self.clip.encode_texts, self._clip_matrix, model)}
         embedder = self._embedder()
         described = self.texts.texts_by_image(describing=True)
         described = {i: d for i, d in described.items() if i in texts}
-        long, short = fit_text(
+        long, short, relative = fit_text(
             texts, described, embedder.embed_queries, embedder.embed_passages, self._text_matrix_of, model
         )
-        return {"text": long, "text-short": short}
+        return {"text": long, "text-short": short, "text-relative": relative}
 
     def _clip_matrix(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Standardised CLIP scores of these query vectors for these images, as search fuses them."""
         sample = vectors @ self.clip.sample_vectors(STANDOUT_SAMPLE).T
         return clip_standout(vectors @ self.clip.vectors_of(ids).T, sample)
 
-    def _text_matrix_of(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Text-embedding scores of these query vectors for these images (NaN: no text), as search scores them."""
+    def _text_matrix_of(self, vectors: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Text-embedding scores of these query vectors for these images (NaN: no text), as search scores
+        them, with each query's typical score and spread over every described image (columns)."""
         all_ids, best = self._best_texts(vectors)
         out = np.full((len(vectors), len(ids)), np.nan)
         found, where = locate(all_ids, ids)
         if len(found):
             out[:, found] = best[:, where]
-        return out
+        typical, spread = text_typical(best)
+        return out, typical[:, None], spread[:, None]
 
     def _store(self, calibration: LibraryCalibration) -> None:
         try:
@@ -378,9 +394,10 @@ class HybridSearcher:
         return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
                             np.array([h.score for h in hits], dtype=np.float64)), ids)
 
-    def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """(ids, scores) of every described image with each query's weighted text, in one product: an
-        image scores by its best-matching text (note, tag, caption, OCR...)."""
+    def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, ...] | None]:
+        """(ids, scores, typical, spread) of every described image with each query's weighted text, in one
+        product: an image scores by its best-matching text (note, tag, caption, OCR...); typical and spread
+        summarise the query's scores over them all (`text_typical`)."""
         embedder = self._embedder()
         texts = [[t for t in q.terms if t.kind == "text"] for q in queries]
         vectors = iter(embedder.embed_queries([t.value for terms in texts for t in terms]))
@@ -393,8 +410,8 @@ class HybridSearcher:
             wanted.append(total / norm if terms else None)
         present = [w for w in wanted if w is not None]
         ids, best = self._best_texts(np.stack(present) if present else np.empty((0, 0)))
-        scores = iter(best)
-        return [None if w is None else (ids, next(scores)) for w in wanted]
+        scores = iter(zip(best, *text_typical(best)))
+        return [None if w is None else (ids, *next(scores)) for w in wanted]
 
     def _best_texts(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(described image ids, scores: queries x images), each image by its best-matching text."""
@@ -450,4 +467,6 @@ def _scores_for(scored: tuple[np.ndarray, np.ndarray] | None, wanted: np.ndarray
 
 def _moved(before: dict, now: dict) -> bool:
     """Whether the library grew, shrank or gained or lost text enough for a refit."""
+    if before.get("version") != now["version"]:
+        return True
     return any(abs(now[k] - int(before.get(k, -1))) > _REFIT_SHARE * max(int(before.get(k, 0)), 10) for k in now)

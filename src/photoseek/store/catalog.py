@@ -115,7 +115,8 @@ INSERT INTO text_substrings(rowid, name, body)
 """,
     # "separate texts" (issue 20): each text of an image (note, tags, caption, OCR...) is embedded on its
     # own, keyed by its hash so a text shared by many images (a tag) is embedded once; an image scores
-    # by its best-matching text. The per-document sentence embeddings are no longer read.
+    # by its best-matching text. The per-document sentence embeddings are no longer read. Every document
+    # is rebuilt at the next sync, so file names lose their hash-like parts in the keyword index.
     6: """
 CREATE TABLE IF NOT EXISTS text_piece_embeddings (
     model TEXT NOT NULL,
@@ -123,6 +124,7 @@ CREATE TABLE IF NOT EXISTS text_piece_embeddings (
     embedding BLOB NOT NULL,
     PRIMARY KEY (model, text_hash)
 );
+UPDATE image_text SET text_hash = '';
 """,
 }
 

@@ -33,6 +33,8 @@ TAGS_MODEL = "user-tags"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NAME_PART = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_HASH_LIKE = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}(?![A-Za-z0-9])")
+_SWITCH = re.compile(r"\d(?=[A-Za-z])|[A-Za-z](?=\d)")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
@@ -191,7 +193,7 @@ class TextStore:
                     (image_id, content_hash, _text_hash(body), body),
                 )
                 name = Path(path_from_db(path)).name
-                substrings = (escape_undecodable(name), self._substring_text(content_hash))
+                substrings = (_without_hashes(escape_undecodable(name)), self._substring_text(content_hash))
                 for table, fields in (("text_fts", (_name_words(name), body)), ("text_substrings", substrings)):
                     self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
                     self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
@@ -425,8 +427,15 @@ def _text_hash(body: str) -> str:
 
 
 def _name_words(name: str) -> str:
-    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers."""
-    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", name)))
+    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers,
+    without hash-like parts ('3fa9e0c1'), whose digits would match any number asked for."""
+    return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", _without_hashes(name))))
+
+
+def _without_hashes(name: str) -> str:
+    """The name without hash-like runs: 8+ letters and digits mixing both, with 4+ letter/digit switches
+    ('3fa9e0c1', 'a1b2c3d4e5'); 'IMG2041' and 'DSC01234' are kept."""
+    return _HASH_LIKE.sub(lambda m: " " if len(_SWITCH.findall(m.group())) >= 4 else m.group(), name)
 
 
 def _query_words(texts: Sequence[str]) -> list[str]:
