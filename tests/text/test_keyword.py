@@ -121,3 +121,17 @@ def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, m
             assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)
             # An image no signal brought in has no evidence for it: the prior probability of a match.
             assert all(s == pytest.approx(PRIOR, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)
+
+
+def test_numbers_do_not_match_inside_hash_like_file_names(tmp_path, tiny_clip_dir):
+    root = tmp_path / "photos"
+    draw_photo(root / "a3f9c2d17be0.png", "red", seed=1)
+    draw_photo(root / "IMG2041.png", "blue", seed=2)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    run_cli("tag", root / "a3f9c2d17be0.png", "Grandma Rosa", "--db", db)
+    run_cli("tag", root / "IMG2041.png", "Grandma Rosa 0", "--db", db)
+    assert [Path(r["path"]).name for r in _keyword(db, "Rosa 0")][0] == "IMG2041.png"
+    assert [Path(r["path"]).name for r in _keyword(db, "0", "--min-score", "0")] == ["IMG2041.png"]
+    assert [Path(r["path"]).name for r in _keyword(db, "2041")] == ["IMG2041.png"]  # a camera's number stays
+    assert _keyword(db, "9c2d", "--min-score", "0") == [] and _keyword(db, "17", "--min-score", "0") == []
