@@ -552,17 +552,20 @@ class ImageIndex:
         `taxonomy` is a Taxonomy, a topics file (TOML or one name per line) or None for the
         catalog's own (the default one until a file or `add_topic` changed it). The image's own
         text counts too when the text model loads; `weights` (clip, text) and `threshold` tune the
-        fused confidence (default: those used last, else clip=1, text=1 and 0.5). Recomputed only
+        fused confidence (default: those used last, else clip=1, text=1 and 0.5). A CLIP that search
+        calibration found uninformative on this library weighs 0 beside the text model. Recomputed only
         when the taxonomy, a model or these settings change.
         """
         self.searcher.require_images()
         taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
         model = self._searching_model()
         text = None if self._text_problem() else self.text_model
+        clip_curve = self.hybrid.curves({"clip": 1.0})["clip"]  # fitted on the library when it has enough text
         encoders = TopicEncoders(
             clip=model.encode_texts, clip_id=model.model_id,
             text=text.embed_queries if text else None, text_id=text.model_id if text else "",
             passages=text.embed_passages if text else None,
+            clip_informative=clip_curve.source != "fitted" or clip_curve.informative,
         )
         try:
             return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)

@@ -214,3 +214,13 @@ def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
             # Max pooling lifts gibberish ("qwzxv") towards every text: at most one of 20 gets through.
             assert sum(bool(r) for r in index.search_many(NONSENSE, k=3, mode=mode)) <= 1, mode
             assert all(index.search_many(["man", "giraffe", "pizza"], k=3, mode=mode)), mode
+
+
+def test_an_uninformative_clip_does_not_veto_topics_the_text_makes_clear(coco, copy):
+    with ImageIndex(copy) as index:
+        report = index.tag_topics()
+        texts = index.texts.texts_by_image()
+    assert "uninformative here" in " ".join(run_json("status", "--db", copy)["calibration"])
+    assert report.tagged == len(coco[1])
+    tagged = sum(bool(n) for n in report.counts.values())
+    assert tagged >= 10 and sum(report.counts.values()) >= 0.3 * len(texts), report.counts
