@@ -82,6 +82,13 @@ def _beyond_clip(evidence: dict[str, np.ndarray]) -> bool:
     return any(np.any(v > 0) for s, v in evidence.items() if s != "clip")
 
 
+def _without_flat(used: dict[str, float], curves: dict[str, SignalCurve]) -> dict[str, float]:
+    """The signals that can move a score: a CLIP fitted flat on this library is not even computed
+    (its evidence is 0 everywhere), unless it is the only signal asked for."""
+    kept = {s: w for s, w in used.items() if s != "clip" or curves["clip"].informative}
+    return kept or used
+
+
 def _literal(query: Query) -> bool:
     """A one- or two-word query: images whose text has those words are shown whatever the cut-off."""
     return 0 < _word_count(query) <= LITERAL_QUERY_WORDS
@@ -136,14 +143,16 @@ class HybridSearcher:
         if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
             raise PhotoseekError(f"--mode {mode} needs a text query; example images work with --mode clip.")
         curves = self.curves(used if any(_has_text(q) for q in queries) else {"clip": 1.0})
-        clip_vectors = self.clip.query_vectors(queries) if "clip" in used else [None] * len(queries)
-        samples = self._clip_samples(clip_vectors, curves) if "clip" in used else None
+        used = _without_flat(used, curves)
+        needs_clip = "clip" in used or not all(_has_text(q) for q in queries)
+        clip_vectors = self.clip.query_vectors(queries) if needs_clip else [None] * len(queries)
+        samples = self._clip_samples(clip_vectors, curves) if needs_clip else None
         wants_text = "text" in used and any(_has_text(q) for q in queries)
         text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
         cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
         depth = max(_CANDIDATES, 5 * (offset + k))
-        clip_tops = self._clip_tops(clip_vectors, depth, allowed, filters) if "clip" in used else [None] * len(queries)
+        clip_tops = self._clip_tops(clip_vectors, depth, allowed, filters) if needs_clip else [None] * len(queries)
         results = []
         for query, vector, scores, sample, clip_top in zip(
             queries, clip_vectors, text_scores, samples or [None] * len(queries), clip_tops
@@ -249,6 +258,7 @@ class HybridSearcher:
         For evaluations, which rank every image for thousands of queries."""
         used = weights_for(mode, weights)
         curves = self.curves(used)
+        used = _without_flat(used, curves)
         raw: dict[str, np.ndarray] = {}
         if "clip" in used:
             vectors = self.clip.query_vectors(queries)
