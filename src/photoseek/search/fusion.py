@@ -42,11 +42,11 @@ PRIORS = {
     # collection, in units of its spread (`clip_standout`). Published ViT-B-32 ranges put a real match
     # at 4-5 spreads; the best of 1,000 noise scores lands near 3. Used until the library is fitted.
     "clip": SignalCurve("clip", "", centre=3.5, scale=2.0, source="per-query"),
-    # all-MiniLM-L6-v2 cosines, fitted by `photoseek calibrate` on coco-mini photos with a caption
-    # each as note (docs/benchmarks.md): for other text models too until their own fit.
-    "text": SignalCurve("text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.39, scale=13.0, source="prior"),
+    # all-MiniLM-L6-v2 cosines, fitted by `photoseek calibrate` on the coco-mini photos with a caption each
+    # as note (docs/benchmarks.md, calibration): for other text models too until their own fit.
+    "text": SignalCurve("text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"),
     "text-short": SignalCurve(
-        "text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.24, scale=14.0, source="prior"
+        "text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"
     ),
     # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py):
     # model-free, so one curve serves every library. Every word: +8 (probability 0.97 alone); a miss
