@@ -88,19 +88,18 @@ class LibraryCalibration:
     """Every signal's curve for one library, and the library state they were fitted on."""
 
     curves: dict[str, SignalCurve]
-    """Keys: clip, text (queries of more than SHORT_QUERY_WORDS words), text-short, keyword."""
+    """Keys: clip, text (queries of more than SHORT_QUERY_WORDS words), text-short, text-relative."""
     state: dict[str, object] = field(default_factory=dict)
-    """images, texted images, CLIP and text model ids at fitting time: a refit is due when they move."""
-    reason: str = ""
-    """Why a signal could not be fitted (too little text), for `status`."""
+    """Per signal: images and texted images at fitting time, and the curves' version: a refit is due
+    when they move (the model each curve was fitted for is in the curve)."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"curves": {k: c.to_dict() for k, c in self.curves.items()}, "state": self.state, "reason": self.reason}
+        return {"curves": {k: c.to_dict() for k, c in self.curves.items()}, "state": self.state}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> LibraryCalibration:
         curves = {k: SignalCurve.from_dict(v) for k, v in dict(data.get("curves") or {}).items()}  # type: ignore[arg-type]
-        return cls(curves, dict(data.get("state") or {}), str(data.get("reason") or ""))  # type: ignore[arg-type]
+        return cls(curves, dict(data.get("state") or {}))  # type: ignore[arg-type]
 
 
 def fit_logistic(scores: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:

@@ -135,3 +135,18 @@ def test_numbers_do_not_match_inside_hash_like_file_names(tmp_path, tiny_clip_di
     assert [Path(r["path"]).name for r in _keyword(db, "0", "--min-score", "0")] == ["IMG2041.png"]
     assert [Path(r["path"]).name for r in _keyword(db, "2041")] == ["IMG2041.png"]  # a camera's number stays
     assert _keyword(db, "9c2d", "--min-score", "0") == [] and _keyword(db, "17", "--min-score", "0") == []
+
+
+def test_a_version_5_catalog_embeds_each_text_on_its_own(shop, text_model_cache):
+    root, db = shop
+    run_cli("tag", root / "dog.png", "holiday", "Grandma Rosa 12", "--db", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE IF EXISTS text_piece_embeddings")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    Catalog(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+    first = run_json("search", "a dog asleep on a sofa", "--mode", "text", "--db", db)["results"][0]
+    assert Path(first["path"]).name == "dog.png"
+    with sqlite3.connect(db) as conn:  # the note and both tags, each embedded once
+        assert conn.execute("SELECT COUNT(*) FROM text_piece_embeddings").fetchone()[0] >= 3

@@ -115,6 +115,7 @@ class HybridSearcher:
         self.texts = texts
         self._embedder = embedder
         self._matrix: tuple[tuple[int, str], np.ndarray, np.ndarray] | None = None
+        self._curves: tuple[tuple, dict[str, SignalCurve]] | None = None
 
     def search(self, query: Query, **options: Any) -> list[SearchResult]:
         """One query; see `search_many` for the options."""
@@ -306,7 +307,18 @@ class HybridSearcher:
 
     def curves(self, used: dict[str, float] | Sequence[str], *, refit: bool = False) -> dict[str, SignalCurve]:
         """Every signal's curve for this library: fitted ones from the catalog, refitted first when the
-        library or a model moved enough since (or `refit`), else the priors."""
+        library or a model moved enough since (or `refit`), else the priors. Checked again only once the
+        images or texts changed, so a search costs no catalog count."""
+        wanted = tuple(s for s in ("clip", "text") if s in used)
+        key = (self.clip.catalog.generation(), self.texts.version(), wanted,
+               self._embedder().model_id if "text" in wanted else "")
+        if not refit and self._curves is not None and self._curves[0] == key:
+            return self._curves[1]
+        curves = self._checked_curves(wanted, refit)
+        self._curves = ((self.clip.catalog.generation(), self.texts.version(), *key[2:]), curves)
+        return curves
+
+    def _checked_curves(self, used: Sequence[str], refit: bool) -> dict[str, SignalCurve]:
         stored = self.calibration()
         fitted = dict(stored.curves)
         state = dict(stored.state)
