@@ -13,7 +13,7 @@ from PIL import Image
 
 from photoseek import ImageIndex
 from photoseek.duplicates.finder import choose_keeper
-from photoseek.store.catalog import ImageRecord
+from photoseek.store.catalog import SCHEMA_VERSION, ImageRecord
 from tests.helpers import draw_scene, run_cli, run_json
 
 
@@ -220,7 +220,7 @@ def test_v3_catalog_gets_hashes_on_next_index_without_reembedding(indexed, libra
     with sqlite3.connect(indexed) as con:
         assert dict(con.execute("SELECT path, phash FROM images")) == hashes
         assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "5"
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert run_json("index", library, "--db", indexed, "--model-path", tiny_clip_dir)["unchanged"] == len(hashes)
 
 
