@@ -37,13 +37,11 @@ MODES = {"text": "text", "keyword": "keyword", "default": None, "clip": "clip", 
 
 
 def _notes(path, files, captions, keep=None):
-    """A captions CSV with caption 1 of each photo; past the first `keep`, empty ones (which remove a note)."""
+    """A captions CSV with caption 1 of each photo, or of the first `keep` only."""
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "caption"])
-        writer.writerows(
-            [(str(COCO / f), captions[f][0] if keep is None or n < keep else "") for n, f in enumerate(files)]
-        )
+        writer.writerows([(str(COCO / f), captions[f][0]) for f in files[:keep]])
     return path
 
 
@@ -54,8 +52,13 @@ def coco(tmp_path_factory, tiny_clip_dir, text_model_cache):
     work = tmp_path_factory.mktemp("coco")
     db = work / "coco.db"
     run_json("index", COCO, "--db", db, "--model-path", tiny_clip_dir)
+    shutil.copy(db, _bare(db))  # the same library before any note, for tests that add only a few
     run_json("import-captions", _notes(work / "notes.csv", files, captions), "--db", db)
     return db, files, captions
+
+
+def _bare(db):
+    return db.with_name("bare.db")
 
 
 def _recall_at_1(db, files, captions, **options) -> float:
@@ -126,7 +129,7 @@ def test_too_little_text_keeps_the_priors_and_says_so_until_enough_is_added(tmp_
     the next search refit by itself."""
     _, files, captions = coco
     db = tmp_path / "few.db"
-    shutil.copy(coco[0], db)
+    shutil.copy(_bare(coco[0]), db)
     run_json("import-captions", _notes(tmp_path / "few.csv", files, captions, keep=5), "--db", db)
     with ImageIndex(db) as index:
         assert index.search("a man riding a wave", k=3, mode="clip")  # unfitted clip mode is not cut
