@@ -11,7 +11,7 @@ import pytest
 from photoseek import ImageIndex
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIOR
 from photoseek.search.query import Query
-from photoseek.store.catalog import Catalog
+from photoseek.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
 OCR_MODEL = "rapidocr"
@@ -158,7 +158,7 @@ def test_a_version_5_catalog_embeds_each_text_on_its_own(shop, text_model_cache)
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     Catalog(db).close()
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     first = run_json("search", "a dog asleep on a sofa", "--mode", "text", "--db", db)["results"][0]
     assert Path(first["path"]).name == "dog.png"
     with sqlite3.connect(db) as conn:  # the note and both tags, each embedded once
