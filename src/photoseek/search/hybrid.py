@@ -169,7 +169,10 @@ class HybridSearcher:
             shown = fused >= (-np.inf if uncut else cut)
             if min_score is None and _literal(query):  # an image whose text has the query's words always shows
                 shown |= np.nan_to_num(raw["keyword"], nan=0.0) >= LITERAL_MATCH
-            order = [i for i in np.lexsort((candidates, -fused)) if shown[i]][offset : offset + k]
+            # Equal evidence (all at the prior, say, when CLIP alone speaks and is not fitted here): the
+            # picture CLIP finds closer goes first, not the one indexed first.
+            closer = np.nan_to_num(raw["clip"], nan=-np.inf) if "clip" in raw else np.zeros(len(candidates))
+            order = [i for i in np.lexsort((candidates, -closer, -fused)) if shown[i]][offset : offset + k]
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
                       for i in order]
             results.append(self._results(query, chosen, offset, explain))
