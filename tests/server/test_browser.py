@@ -126,6 +126,7 @@ def test_keyboard_filters_and_empty_state(page, shot, server_url: str):
     page.keyboard.type("green square")
     tiles = page.locator("#grid .tile")
     expect(tiles).to_have_count(12)
+    page.wait_for_load_state("networkidle")  # the last keystroke's search has answered: no re-render to come
     page.keyboard.press("ArrowDown")
     expect(tiles.nth(0)).to_be_focused()
     page.keyboard.press("ArrowRight")
