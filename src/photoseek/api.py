@@ -24,7 +24,6 @@ import numpy as np
 
 from photoseek.albums import LinkReport, link_files
 from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
-from photoseek.ingest.signals import SignalOptions
 from photoseek.models.device import Device, parse_device, plan_providers
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.modes import choose_mode
@@ -65,6 +64,7 @@ if TYPE_CHECKING:  # the model runtimes load on first use: a command that needs 
     from photoseek.duplicates.moves import MoveReport
     from photoseek.ingest.enrich import SignalSource, TextMaker
     from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.ingest.signals import SignalOptions
     from photoseek.models import ClipModel
     from photoseek.search.blend import BlendedVectors
     from photoseek.search.hybrid import HybridSearcher
@@ -405,6 +405,8 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
             self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
+        from photoseek.ingest.signals import SignalOptions  # the makers' defaults: only for runs that ingest
+
         signals = signals or SignalOptions()
         makers = signals.makers()  # a missing extra, model or key fails now, on this machine, before any work
         model = self.model  # found before anything is written or forgotten
@@ -465,6 +467,7 @@ class ImageIndex:
         """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
         follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
         index (`for_another_thread` gives a server's watcher thread its own)."""
+        from photoseek.ingest.signals import SignalOptions
         from photoseek.watch import Watcher
 
         makers = (signals or SignalOptions()).makers()
