@@ -84,14 +84,18 @@ def test_status_loads_no_model_and_no_decoder(tmp_path, catalog):
     _, db = catalog
     modules = _imported(tmp_path, "status", "--db", db)
     # ONNX Runtime is the one library status needs: it names the providers the model would run on.
-    _within(modules, NO_MODEL - {"onnxruntime"} | {"PIL"}, 480)
+    _within(modules, NO_MODEL - {"onnxruntime"} | {"PIL"}, 470)
     assert "photoseek.api" in modules  # the real command ran
 
 
-def test_index_with_nothing_changed_loads_no_text_signal_makers(tmp_path, catalog):
+def test_index_with_nothing_changed_loads_no_signal_makers_tokenizer_or_image_plugins(tmp_path, catalog):
     root, db = catalog
     modules = _imported(tmp_path, "index", root, "--db", db)
-    _within(modules, NEVER | {"huggingface_hub", "faiss", "photoseek.text.caption", "photoseek.text.embedder"}, 600)
+    _within(modules, NEVER | {
+        "huggingface_hub", "faiss", "tokenizers", "photoseek.text.caption", "photoseek.text.embedder",
+        "photoseek.text.ocr",
+    }, 540)
+    assert not _plugins(modules), sorted(_plugins(modules))
 
 
 def test_search_loads_no_server_no_torch_and_no_faiss_on_a_small_catalog(tmp_path, catalog):
