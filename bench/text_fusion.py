@@ -11,9 +11,7 @@ CLIP is a tiny random-weight model (no real weights here), so "hybrid" is text +
 (clip weight 0) and clip-hybrid measures only the plumbing; see docs/benchmarks.md.
 
     PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench            # recall tables
-    PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --fit      # + calibration fit
-The keyword curve and weight were chosen on a sweep of the three sets at both sizes (docs/benchmarks.md):
-its logistic fit estimates "the one right image" and, among several full matches, stays low.
+    PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --fit      # + the library's own fit
     PYTHONPATH=src python bench/text_fusion.py --work /tmp/fusion-bench --timing   # + 4,000-query speed
 """
 
@@ -30,7 +28,6 @@ import numpy as np
 from PIL import Image
 
 from photoseek import ImageIndex
-from photoseek.search.fusion import CALIBRATIONS, SHORT_QUERY_WORDS, SHORT_TEXT
 from photoseek.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -187,42 +184,9 @@ def _order(row: tuple[int, str]) -> tuple[int, str]:
 
 
 def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
-    """Logistic calibration of the raw text cosine (queries of up to SHORT_QUERY_WORDS words, and longer
-    ones) and of the keyword score, fitted on the queries of even-numbered images of all three sets."""
-    from sklearn.linear_model import LogisticRegression
-
-    positions = _positions(index)
-    embedder = index.text_model
-    index.hybrid._text_matrix(embedder)
-    text_ids, matrix = index.texts.embeddings(embedder.model_id)
-    columns = np.array([positions[int(i)] for i in text_ids])
-    xs: dict[str, list[np.ndarray]] = {"text, short queries": [], "text, long queries": [], "keyword": []}
-    ys: dict[str, list[np.ndarray]] = {name: [] for name in xs}
-    for queries, wanted in sets.values():
-        keep = wanted % 2 == 0
-        queries, wanted = [q for q, k in zip(queries, keep) if k], wanted[keep]
-        text = np.full((len(queries), len(positions)), np.nan)
-        text[:, columns] = embedder.embed_queries(queries) @ matrix.T
-        keyword = np.full_like(text, np.nan)
-        for row, query in enumerate(queries):
-            for hit in index.texts.keyword_search([query], [], -1):
-                keyword[row, positions[hit.image_id]] = hit.score
-        labels = np.zeros_like(text, dtype=bool)
-        labels[np.arange(len(wanted)), wanted] = True
-        short = np.array([len(q.split()) <= SHORT_QUERY_WORDS for q in queries])
-        for name, raw, rows in (("text, short queries", text, short), ("text, long queries", text, ~short),
-                                ("keyword", keyword, np.ones_like(short))):
-            xs[name].append(raw[rows].ravel())
-            ys[name].append(labels[rows].ravel())
-    in_use = {"text, short queries": SHORT_TEXT, "text, long queries": CALIBRATIONS["text"],
-              "keyword": CALIBRATIONS["keyword"]}
-    for name in xs:
-        x, y = np.concatenate(xs[name]), np.concatenate(ys[name])
-        keep = ~np.isnan(x)
-        model = LogisticRegression(C=1e4).fit(x[keep, None], y[keep])
-        scale = float(model.coef_[0, 0])
-        print(f"calibration {name}: centre={-model.intercept_[0] / scale:.3f} scale={scale:.2f}"
-              f"  (in use: {in_use[name]}; {int(keep.sum())} pairs, {int(y[keep].sum())} right)")
+    """The curves the library fits on itself (`photoseek calibrate`): nothing is copied into source files."""
+    for name, curve in index.hybrid.curves(("clip", "text"), refit=True).items():
+        print(f"calibration {name}: {curve.describe()}; centre={curve.centre:.3f} scale={curve.scale:.2f}")
 
 
 def _timing(work: Path, model: Path, coco: dict[str, list[str]], others: list[list[str]]) -> None:

@@ -122,6 +122,8 @@ class Status:
     """Images whose coordinates are named (a town, region or country; needs the `places` extra)."""
     places_hint: str | None = None
     """What to install to name places, when located images lack names because the extra is missing."""
+    calibration: list[str] = field(default_factory=list)
+    """Each search signal's curve fitted on this library, in words ("CLIP: informative, AUC 0.91 on...")."""
 
     @property
     def folders(self) -> list[str]:
@@ -146,6 +148,7 @@ class Status:
             "located": self.located,
             "placed": self.placed,
             "places_hint": self.places_hint,
+            "calibration": self.calibration,
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
 
@@ -648,17 +651,20 @@ class ImageIndex:
         `taxonomy` is a Taxonomy, a topics file (TOML or one name per line) or None for the
         catalog's own (the default one until a file or `add_topic` changed it). The image's own
         text counts too when the text model loads; `weights` (clip, text) and `threshold` tune the
-        fused confidence (default: those used last, else clip=1, text=1 and 0.5). Recomputed only
+        fused confidence (default: those used last, else clip=1, text=1 and 0.5). A CLIP that search
+        calibration found uninformative on this library weighs 0 beside the text model. Recomputed only
         when the taxonomy, a model or these settings change.
         """
         self.searcher.require_images()
         taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
         model = self._searching_model()
         text = None if self._text_problem() else self.text_model
+        clip_curve = self.hybrid.curves({"clip": 1.0})["clip"]  # fitted on the library when it has enough text
         encoders = TopicEncoders(
             clip=model.encode_texts, clip_id=model.model_id,
             text=text.embed_queries if text else None, text_id=text.model_id if text else "",
             passages=text.embed_passages if text else None,
+            clip_informative=clip_curve.source != "fitted" or clip_curve.informative,
         )
         try:
             return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
@@ -781,10 +787,17 @@ class ImageIndex:
 
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
-            return [self._blended(v, k, offset, min_score, filters) for v in vectors]
+            # A query the fused signals find no evidence for is refused here too (default cut-off only).
+            answered = (
+                self.hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
+                if min_score is None and self.texts.has_any() else [True] * len(built)
+            )
+            return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
         if mode == "clip":
             vectors = self.searcher.query_vectors(built)
             ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
+            if min_score is None:  # the calibrated cut-off, where the library's CLIP curve is fitted
+                ranked = self.hybrid.clip_cut(built, vectors, ranked)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
         return self.hybrid.search_many(
@@ -905,6 +918,7 @@ class ImageIndex:
             providers=self.providers(),
             files=self.catalog.file_roots(),
             **self._place_counts(),
+            calibration=self.hybrid.summary(),
         )
 
     def _place_counts(self) -> dict[str, object]:
@@ -929,6 +943,14 @@ class ImageIndex:
             raise PhotoseekError(
                 f"--place {name}: no photo has a place name yet; {INSTALL_HINT}, then run index again."
             )
+
+    def calibrate(self) -> list[str]:
+        """Fit every search signal's curve on this library now (searches refit by themselves once the
+        library or a model changed enough), and say how each came out (`status` shows it later too)."""
+        self.searcher.require_images()
+        signals = ["clip"] + ([] if self._text_problem() else ["text"])
+        self.hybrid.curves(signals, refit=True)
+        return self.hybrid.summary()
 
     def providers(self) -> list[str]:
         """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""

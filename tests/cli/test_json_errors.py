@@ -83,6 +83,7 @@ FAILING = {
     "tag": lambda m: ["tag", m.parent / "a.jpg", "red", "--db", m],
     "import-captions": lambda m: ["import-captions", m.parent / "c.csv", "--db", m],
     "export-xmp": lambda m: ["export-xmp", "--db", m],
+    "calibrate": lambda m: ["calibrate", "--db", m],
     "topics": lambda m: ["topics", "--db", m],
     "watch": lambda m: ["watch", m.parent / "nope", "--db", m],
     "models list": lambda m: ["models", "list", "--device", "abacus"],

@@ -137,6 +137,9 @@ def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     assert t2i["queries"] == 239 * 4
     assert t2i["R@1"] == pytest.approx(0.66, abs=0.01)
     assert t2i["R@5"] == pytest.approx(0.91, abs=0.01)
+    calibration = payload["runs"][0]["calibration"]  # reported beside R@K: the text curve fitted on the gallery
+    assert any(line.startswith("Text, 1-3 words") and "informative, AUC 0.9" in line for line in calibration)
+    assert "informative, AUC 0.9" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_numbers_match_a_direct_computation(tmp_path, tiny_clip_dir, photos):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
+from photoseek.calibration import NEGATIVE_EVIDENCE
 from photoseek.search.engine import Searcher
-from photoseek.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS
+from photoseek.search.fusion import DEFAULT_MIN_SCORE, DEFAULT_WEIGHTS, PRIOR
 from tests.helpers import COLOURS, draw_photo, run_json
 
 SCALE_TOLERANCE = 1e-6
@@ -71,10 +72,11 @@ def test_a_sigmoid_trained_model_uses_its_own_logit_scale_and_bias(tmp_path, tin
     with ImageIndex(db, model_path=model) as index:
         cosines = {r.id: r.score for r in index.search("red shape", mode="clip", k=24)}
         fused = index.search("red shape", mode="hybrid", k=24, min_score=0.0, weights={"text": 0.0}, explain=True)
-    share = DEFAULT_WEIGHTS["clip"] / (DEFAULT_WEIGHTS["clip"] + DEFAULT_WEIGHTS["keyword"])  # text weighs 0
-    for result in fused:
-        expected = share / (1.0 + np.exp(-(12.0 * cosines[result.id] - 4.0)))
-        assert result.signals["clip"] == pytest.approx(expected, abs=1e-4)
+    for result in fused:  # evidence in log-odds: the model's own, never below -NEGATIVE_EVIDENCE
+        expected = DEFAULT_WEIGHTS["clip"] * max(12.0 * cosines[result.id] - 4.0, -NEGATIVE_EVIDENCE)
+        assert result.signals["clip"] == pytest.approx(expected, abs=1e-3)
+        log_odds = np.log(PRIOR / (1 - PRIOR)) + sum(result.signals.values())
+        assert result.score == pytest.approx(1 / (1 + np.exp(-log_odds)), abs=1e-5)
 
 
 def test_clip_only_evidence_is_ranked_without_the_cut_off_but_other_evidence_is_cut(library):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from photoseek.search.fusion import PRIOR
 from tests.server.conftest import Library
 
 
@@ -292,7 +294,9 @@ def test_rest_search_offers_the_cli_filters_min_score_and_explain(cameras):
     assert explained.status_code == 200, explained.text
     hits = explained.json()["results"]
     assert hits and all(isinstance(h["signals"], dict) and h["signals"] for h in hits)
-    assert all(sum(h["signals"].values()) == pytest.approx(h["score"], abs=1e-3) for h in hits)
+    # Each signal's evidence (log-odds), added to the prior odds of a match, gives the score.
+    odds = [np.log(PRIOR / (1 - PRIOR)) + sum(h["signals"].values()) for h in hits]
+    assert all(h["score"] == pytest.approx(1 / (1 + np.exp(-o)), abs=1e-3) for h, o in zip(hits, odds))
     weighted = cameras.post("/api/search", json={"texts": ["photo"], "mode": "hybrid",
                                                  "weights": {"clip": 1, "keyword": 0},
                                                  "explain": True, "min_score": 0})

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.search.fusion import DEFAULT_MIN_SCORE
+from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIOR
 from photoseek.search.query import Query
-from photoseek.store.catalog import Catalog
+from photoseek.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
 OCR_MODEL = "rapidocr"
@@ -132,4 +132,34 @@ def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, m
         for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
             found = {r.id: r.score for r in results}
             assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)
-            assert all(s == pytest.approx(0.0, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)
+            # An image no signal brought in has no evidence for it: the prior probability of a match.
+            assert all(s == pytest.approx(PRIOR, abs=1e-6) for i, s in zip(ids.tolist(), row) if i not in found)
+
+
+def test_numbers_do_not_match_inside_hash_like_file_names(tmp_path, tiny_clip_dir):
+    root = tmp_path / "photos"
+    draw_photo(root / "a3f9c2d17be0.png", "red", seed=1)
+    draw_photo(root / "IMG2041.png", "blue", seed=2)
+    db = tmp_path / "c.db"
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    run_cli("tag", root / "a3f9c2d17be0.png", "Grandma Rosa", "--db", db)
+    run_cli("tag", root / "IMG2041.png", "Grandma Rosa 0", "--db", db)
+    assert [Path(r["path"]).name for r in _keyword(db, "Rosa 0")][0] == "IMG2041.png"
+    assert [Path(r["path"]).name for r in _keyword(db, "0", "--min-score", "0")] == ["IMG2041.png"]
+    assert [Path(r["path"]).name for r in _keyword(db, "2041")] == ["IMG2041.png"]  # a camera's number stays
+    assert _keyword(db, "9c2d", "--min-score", "0") == [] and _keyword(db, "17", "--min-score", "0") == []
+
+
+def test_a_version_5_catalog_embeds_each_text_on_its_own(shop, text_model_cache):
+    root, db = shop
+    run_cli("tag", root / "dog.png", "holiday", "Grandma Rosa 12", "--db", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE IF EXISTS text_piece_embeddings")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    Catalog(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    first = run_json("search", "a dog asleep on a sofa", "--mode", "text", "--db", db)["results"][0]
+    assert Path(first["path"]).name == "dog.png"
+    with sqlite3.connect(db) as conn:  # the note and both tags, each embedded once
+        assert conn.execute("SELECT COUNT(*) FROM text_piece_embeddings").fetchone()[0] >= 3

@@ -7,10 +7,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from photoseek import ImageIndex
+from photoseek.search.fusion import PRIOR
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import draw_photo, run_cli, run_json
 
@@ -113,7 +115,10 @@ def test_hybrid_explain_and_no_good_match(library, text_model_cache):
     first = payload["results"][0]
     assert Path(first["path"]).name == "plain.png"
     assert set(first["signals"]) == {"clip", "text", "keyword"}
-    assert sum(first["signals"].values()) == pytest.approx(first["score"], abs=1e-4)
+    log_odds = np.log(PRIOR / (1 - PRIOR)) + sum(first["signals"].values())  # evidence added to the prior odds
+    assert first["score"] == pytest.approx(1 / (1 + np.exp(-log_odds)), abs=1e-4)
+    assert first["signals"]["text"] > 0 and first["signals"]["keyword"] > 0
+    assert any(line.startswith("Text, 1-3 words") for line in payload["calibration"])
     assert "[scarf]" in first["matched_text"] or "[knitting]" in first["matched_text"]
     output = run_cli("search", "quantum chromodynamics lecture", "--mode", "text", "--db", db)
     assert "No good match" in output

@@ -198,6 +198,9 @@ def _print_summary(evaluation: Evaluation) -> None:
     for label, direction, cells in summary_rows(evaluation):
         table.add_row(label, direction, *cells)
     out.print(table)
+    for run in evaluation.runs:  # the calibration quality behind each fused run's R@K
+        for line in run.calibration if run.spec.mode != "clip" else []:
+            out.print(f"{escape(run.spec.label)}: {escape(line)}", highlight=False)
 
 
 def _warnings(evaluation: Evaluation) -> list[str]:

@@ -211,7 +211,10 @@ def search(
     weights: Annotated[
         Optional[list[str]], typer.Option("--weight", "-w", help="Signal weight, e.g. keyword=1 (repeatable).")
     ] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each signal's share and the matched text.")] = False,
+    explain: Annotated[bool, typer.Option(
+        "--explain",
+        help="Show each signal's evidence (log-odds), the matched text and how well each signal is calibrated here.",
+    )] = False,
     sort: SortOption = "score",
     link_to: LinkToOption = None,
     hardlink: HardlinkOption = False,
@@ -362,10 +365,15 @@ def _print_results(
         _say_album(album)
     if shown:
         return
+    if options.explain and not options.as_json:
+        for line in idx.hybrid.summary():  # on stderr: piped result lines stay one per result
+            err.print(escape(line), highlight=False)
     if options.as_json:
         payload = {"query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results]}
         if album is not None:
             payload["album"] = album.to_dict()
+        if options.explain:
+            payload["calibration"] = idx.hybrid.summary()
         if one_line:
             print(json.dumps(payload, ensure_ascii=False), flush=True)
         else:
@@ -439,7 +447,8 @@ def _describe(filters: SearchFilters) -> str:
 
 
 def _explanation(result: SearchResult) -> str:
-    """'clip 0.12 + text 0.31 + keyword 0.08 | "a dog on the [beach]" | taken in Porto, Portugal'."""
+    """'clip 0.000 + text 3.120 + keyword 4.000 | "a dog on the [beach]" | taken in Porto, Portugal': each
+    signal's evidence."""
     shares = " + ".join(f"{name} {share:.3f}" for name, share in (result.signals or {}).items())
     place = f" | taken in {result.place}" if result.place else ""
     if not result.matched_text:

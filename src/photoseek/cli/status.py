@@ -1,4 +1,4 @@
-"""`photoseek status`: what the catalog holds and which files failed."""
+"""`photoseek status`: what the catalog holds and which files failed; `photoseek calibrate`: fit search now."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from photoseek.cli.common import DbOption, DeviceOption, JsonOption, app, out, print_json, user_errors
+from photoseek.cli.common import (
+    DbOption,
+    DeviceOption,
+    JsonOption,
+    TextModelOption,
+    app,
+    out,
+    print_json,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from photoseek.api import Status
@@ -26,6 +35,27 @@ def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOpti
             _print_status(info)
 
 
+@app.command()
+def calibrate(
+    db: DbOption = None, device: DeviceOption = "auto", text_model: TextModelOption = None, as_json: JsonOption = False
+) -> None:
+    """Fit each search signal (CLIP, the text model) on this library's photos that carry text, now.
+
+    Searches do this by themselves once the library, its texts or a model changed enough; the fit says
+    how well each signal tells a photo's own text from others' (AUC), and a signal that cannot gets
+    weight 0. `photoseek status` shows the result later.
+    """
+    from photoseek.api import ImageIndex
+
+    with user_errors(), ImageIndex(db, create=False, device=device, text_model=text_model) as idx:
+        lines = idx.calibrate()
+        if as_json:
+            print_json({"calibration": lines})
+        else:
+            for line in lines:
+                out.print(escape(line), highlight=False)
+
+
 def _print_status(info: Status) -> None:
     from photoseek.store.catalog import escape_undecodable
 
@@ -36,6 +66,8 @@ def _print_status(info: Status) -> None:
     out.print(f"Text:    {escape(info.text_model or 'the default text model')}")
     out.print(f"Images:  {info.image_count}")
     out.print(f"Index:   {_index_line(info)}", highlight=False)
+    for n, line in enumerate(info.calibration):
+        out.print(("Search:  " if n == 0 else "         ") + escape(line), highlight=False)
     folders = escape(", ".join(map(escape_undecodable, info.folders)))
     out.print("Folders: " + (folders or ("(none)" if info.files else "(none yet: photoseek index FOLDER)")))
     if info.files:

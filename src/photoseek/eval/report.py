@@ -42,6 +42,7 @@ def to_dict(evaluation: Evaluation) -> dict[str, object]:
                 "images_embedded": run.embedded,
                 "images_reused": run.reused,
                 "seconds": round(run.seconds, 3),
+                "calibration": run.calibration,
                 "directions": {
                     name: {"queries": len(result.queries), **_rounded(result.summary)}
                     for name, result in run.directions.items()
@@ -105,6 +106,8 @@ def markdown(evaluation: Evaluation) -> str:
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "R@K, nDCG and mAP in percent; ranks are 1-based. Models:", ""]
     lines += [f"- {run.spec.label}: `{run.model_id}`" for run in evaluation.runs]
+    lines += ["", "How each signal is calibrated on this gallery (a flat signal weighs 0):", ""]
+    lines += [f"- {run.spec.label}: {line}" for run in evaluation.runs for line in run.calibration]
     lines += _problems(info)
     return "\n".join(lines) + "\n"
 

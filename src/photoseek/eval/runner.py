@@ -104,6 +104,8 @@ class RunResult:
     reused: int
     seconds: float
     unreadable: list[str]
+    calibration: list[str] = field(default_factory=list)
+    """How each signal's curve came out on this gallery (`photoseek calibrate`), beside its R@K."""
 
 
 @dataclass
@@ -231,7 +233,8 @@ def _run(
     directions = _rank_directions(spec, idx, gallery, image_ids)
     model_id = idx.catalog.model_id or spec.model_name
     seconds = time.perf_counter() - started
-    return RunResult(spec, model_id, directions, report.embedded, report.reused, seconds, unreadable)
+    calibration = idx.hybrid.summary()
+    return RunResult(spec, model_id, directions, report.embedded, report.reused, seconds, unreadable, calibration)
 
 
 def _catalog_path(spec: RunSpec, cache_dir: Path, present: list[tuple[str, Path]]) -> Path:

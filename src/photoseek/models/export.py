@@ -140,6 +140,8 @@ def _not_cached(open_clip: ModuleType, arch: str, pretrained: str | None, model_
             missing.append(source["url"])
     text_cfg = model_cfg.get("text_cfg", {})
     for repo in dict.fromkeys(filter(None, (text_cfg.get("hf_model_name"), text_cfg.get("hf_tokenizer_name")))):
+        if Path(repo).expanduser().is_dir():  # a local folder (a saved Hugging Face model): nothing to fetch
+            continue
         if not cached(repo, _HF_TEXT_FILES):
             missing.append(repo)
     return missing

@@ -40,7 +40,8 @@ class SearchResult:
     taken_at: str | None
     camera: str | None
     signals: dict[str, float] | None = None
-    """With `explain`: each signal's share of `score` (the shares add up to it)."""
+    """With `explain`: each signal's evidence in log-odds (0 says nothing; added to the prior odds they
+    give `score`, `search.fusion`); in clip mode, the cosine."""
     matched_text: str | None = None
     """With `explain`: the keyword snippet or the image's text that matched."""
     place: str | None = None
@@ -157,6 +158,11 @@ class Searcher:
     def sample_vectors(self, count: int) -> np.ndarray:
         """Up to `count` stored vectors spread over the collection: a query's typical scores."""
         return self._store().sample(count)
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """Unit CLIP text vectors, as plain query texts (no weight syntax) are encoded."""
+        vectors = np.asarray(self._model().encode_texts(texts), dtype=np.float32)
+        return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
 
     def score_calibration(self) -> tuple[float, float] | None:
         """(logit_scale, logit_bias) when the model carries a calibrated score (SigLIP), else None."""

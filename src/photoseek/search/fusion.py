@@ -1,46 +1,58 @@
-"""Fusing the CLIP, text-embedding and keyword (BM25) signals into one score.
+"""Fusing the CLIP, text-embedding and keyword (BM25) signals into one probability.
 
-Each raw score is first calibrated to an estimate of "this image is what was asked for"
-(a logistic curve per signal), then the calibrated scores are averaged with per-signal
-weights. Unlike reciprocal rank fusion, the fused score keeps an absolute meaning, so one
-`--min-score` works for every query and a query with no good match can say so. The constants
-and the comparison with RRF on COCO are in docs/benchmarks.md (bench/text_fusion.py).
+Each raw score goes through its signal's curve (`photoseek.calibration.SignalCurve`, fitted on the
+library by `photoseek.search.calibrate`, else a prior) to log-odds evidence that the image is the one
+asked for; the weighted evidence of all signals is added to the prior odds of a match and mapped back
+to a probability. A flat curve gives 0 evidence, so an uninformative signal changes nothing; a query
+with no evidence anywhere stays at the prior, below the cut-off, and is refused in every mode.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import numpy as np
 
-from photoseek.calibration import Calibration
+from photoseek.calibration import SignalCurve
+from photoseek.search.calibrate import SHORT_QUERY_WORDS
 
+_NUMBER = re.compile(r"\d")
 SIGNALS = ("clip", "text", "keyword")
 MODES = ("clip", "text", "keyword", "hybrid")
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0, "keyword": 0.5}
-DEFAULT_MIN_SCORE = 0.02
-"""Fused scores below this are noise (text mode: MiniLM cosine under about 0.39; keyword mode: under
-about half of the query's distinctive words); see docs/benchmarks.md."""
+"""Hybrid's weights on each signal's evidence: keyword evidence mostly repeats what the text
+embedder already saw in the same text, so it counts half. A mode of one signal weighs it 1."""
+KEYWORD_BESIDE_TEXT_LONG = 0.2
+"""Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
+its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
+it costs a point of R@1 on paraphrased captions). Short queries (names, tags) and queries with a number
+(which embedders barely read: "Lake Bled day 37") keep it all."""
+PRIOR = 0.01
+"""The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
+DEFAULT_MIN_SCORE = 0.1
+"""The cut-off, a fused probability: below it a result is noise (docs/benchmarks.md, calibration)."""
+LITERAL_QUERY_WORDS = 2
+"""Queries of at most this many words always show images whose text has every one of them."""
+LITERAL_MATCH = 0.9
+"""A keyword score this high means the image's text has every distinctive word of the query."""
 
-
-CALIBRATIONS = {
+PRIORS = {
     # Softmax CLIP, per query: how far the cosine stands above the query's typical cosine over the
-    # collection, in units of its spread (`clip_standout`), so any model's score range means the same.
-    # Published ViT-B-32 ranges (matches 0.28-0.35 over a typical 0.15 +- 0.035) put a real match at
-    # 4-5 spreads; the best of 1,000 pure-noise scores lands near 3. No real CLIP weights here to fit it.
-    "clip": Calibration(centre=3.5, scale=2.0),
-    # all-MiniLM-L6-v2 cosine of queries longer than SHORT_QUERY_WORDS, fitted on COCO paraphrases
-    # (bench/text_fusion.py --fit, docs/benchmarks.md); shorter ones use SHORT_TEXT.
-    "text": Calibration(centre=0.677, scale=14.95),
+    # collection, in units of its spread (`clip_standout`). Published ViT-B-32 ranges put a real match
+    # at 4-5 spreads; the best of 1,000 noise scores lands near 3. Used until the library is fitted.
+    "clip": SignalCurve("clip", "", centre=3.5, scale=2.0, source="per-query"),
+    # all-MiniLM-L6-v2 cosines, fitted by `photoseek calibrate` on the coco-mini photos with a caption each
+    # as note (docs/benchmarks.md, calibration): for other text models too until their own fit.
+    "text": SignalCurve("text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"),
+    "text-short": SignalCurve(
+        "text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"
+    ),
     # Share of the query's distinctive words an image's text contains (IDF-weighted, store/text.py):
-    # 0.92 with every word, 0.03 with half of them; chosen with the keyword weight on a sweep of the
-    # benchmark's three query sets at 239 and 5,000 documents (docs/benchmarks.md).
-    "keyword": Calibration(centre=0.8, scale=12.0),
+    # model-free, so one curve serves every library. Every word: +8 (probability 0.97 alone); a miss
+    # (a paraphrase shares no word) is no evidence against, so the curve starts at 0.
+    "keyword": SignalCurve("keyword", "", centre=0.0, scale=8.0, source="prior"),
 }
-
-
-SHORT_QUERY_WORDS = 3
-SHORT_TEXT = Calibration(centre=0.625, scale=12.64)
-"""Text curve of queries of at most SHORT_QUERY_WORDS words ("dog", "red bus", "Rosa 12"), fitted on
-the benchmark's short and tag-name queries: one or two words score lower cosines against a sentence."""
 
 STANDOUT_SAMPLE = 2048
 """Images whose scores estimate a query's typical CLIP cosine and spread (evenly spread over the collection)."""
@@ -55,16 +67,18 @@ def clip_standout(cosines: np.ndarray, sample_cosines: np.ndarray) -> np.ndarray
     return (np.asarray(cosines, dtype=np.float64) - typical) / spread
 
 
-def text_calibration(word_counts: int | np.ndarray) -> Calibration:
-    """The text curve for queries of these lengths in words (an array gives one curve per query)."""
-    short = np.asarray(word_counts) <= SHORT_QUERY_WORDS
-    long = CALIBRATIONS["text"]
-    return Calibration(np.where(short, SHORT_TEXT.centre, long.centre), np.where(short, SHORT_TEXT.scale, long.scale))
+def text_typical(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's typical text score and spread over every described image (rows: queries), for the
+    relative curve: a query every text half-matches (gibberish under some models) stands out nowhere."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[-1] < 2:
+        return np.zeros(len(scores)), np.ones(len(scores))
+    return scores.mean(axis=-1), np.maximum(scores.std(axis=-1), 1e-9)
 
 
-def sigmoid_calibration(logit_scale: float, logit_bias: float) -> Calibration:
-    """A SigLIP model's own match probability, sigmoid(logit_scale * cosine + logit_bias)."""
-    return Calibration(centre=-logit_bias / logit_scale, scale=logit_scale)
+def sigmoid_curve(logit_scale: float, logit_bias: float) -> SignalCurve:
+    """A SigLIP model's own match log-odds, logit_scale * cosine + logit_bias, until the library is fitted."""
+    return SignalCurve("clip", "", centre=-logit_bias / logit_scale, scale=logit_scale, source="model")
 
 
 def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, float]:
@@ -78,27 +92,49 @@ def weights_for(mode: str, overrides: dict[str, float] | None) -> dict[str, floa
     if unknown:
         raise ValueError(f"unknown signal(s) {', '.join(sorted(unknown))}; use {', '.join(SIGNALS)}")
     used = SIGNALS if mode == "hybrid" else (mode,)
-    weights = {s: float((overrides or {}).get(s, DEFAULT_WEIGHTS[s])) for s in used}
+    defaults = DEFAULT_WEIGHTS if mode == "hybrid" else {mode: 1.0}
+    weights = {s: float((overrides or {}).get(s, defaults[s])) for s in used}
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError("signal weights must be >= 0 and not all zero")
     return {s: w for s, w in weights.items() if w > 0}
 
 
 def fuse(
-    raw: dict[str, np.ndarray], weights: dict[str, float], calibrations: dict[str, Calibration] | None = None
+    raw: dict[str, np.ndarray],
+    weights: dict[str, float],
+    curves: dict[str, SignalCurve],
+    short: bool | np.ndarray = False,
+    exact: bool | np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Fused scores and each signal's share of them (the shares add up to the fused score).
+    """Fused probabilities and each signal's weighted evidence (log-odds; 0 says nothing).
 
-    `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say
-    (no text for the image, no keyword match); that counts as calibrated 0. `calibrations` replace
-    the default ones (a SigLIP model's own).
+    `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say (no
+    text for the image, no keyword match). `short` (per query, broadcast against the scores) picks
+    the short-query text curve; `exact` (likewise; default `short`) keeps keyword evidence whole beside text.
     """
-    total = sum(weights.values())
-    curves = {**CALIBRATIONS, **(calibrations or {})}
-    shares = {
-        s: weights[s] / total * np.nan_to_num(curves[s](raw[s]), nan=0.0) for s in weights
-    }
-    return sum(shares.values()), shares
+    exact = short if exact is None else exact
+    evidence = {}
+    for s in weights:
+        if s == "text":
+            value = np.where(short, curves["text-short"].evidence(raw[s]), curves["text"].evidence(raw[s]))
+            if "text-relative" in raw and "text-relative" in curves:  # both the cosine and its standing must speak
+                value = np.minimum(value, curves["text-relative"].evidence(raw["text-relative"]))
+        elif s == "keyword" and "text" in weights:
+            value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
+        else:
+            value = curves[s].evidence(raw[s])
+        evidence[s] = weights[s] * value
+    log_odds = np.log(PRIOR / (1 - PRIOR)) + sum(evidence.values())
+    return 1.0 / (1.0 + np.exp(-log_odds)), evidence
+
+
+def is_short(word_count: int | np.ndarray) -> bool | np.ndarray:
+    return np.asarray(word_count) <= SHORT_QUERY_WORDS
+
+
+def is_exact(word_count: int, texts: Sequence[str]) -> bool:
+    """Whether a query's keyword evidence counts whole beside text: short, or naming a number."""
+    return bool(is_short(word_count)) or any(_NUMBER.search(t) for t in texts)
 
 
 def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:

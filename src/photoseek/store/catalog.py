@@ -40,7 +40,7 @@ from photoseek.errors import ModelMismatchError, PhotoseekError
 from photoseek.places.gps import distance_km
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 METADATA_VERSION = 1
 """What the indexer reads from a file's metadata; a row read by an older one is read again (no re-embedding)."""
 DB_ENV_VAR = "PHOTOSEEK_DB"
@@ -141,6 +141,19 @@ ALTER TABLE images ADD COLUMN rating INTEGER;
 ALTER TABLE images ADD COLUMN label TEXT;
 ALTER TABLE images ADD COLUMN metadata_version INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS images_latitude ON images(latitude) WHERE latitude IS NOT NULL;
+""",
+    # "separate texts" (issue 20): each text of an image (note, tags, caption, OCR...) is embedded on its
+    # own, keyed by its hash so a text shared by many images (a tag) is embedded once; an image scores
+    # by its best-matching text. The per-document sentence embeddings are no longer read. Every document
+    # is rebuilt at the next sync, so file names lose their hash-like parts in the keyword index.
+    9: """
+CREATE TABLE IF NOT EXISTS text_piece_embeddings (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+);
+UPDATE image_text SET text_hash = '';
 """,
 }
 

@@ -3,7 +3,8 @@
 Signals are keyed by (content hash, source, model): that key is the cache, so re-indexing a file
 whose content is unchanged never recomputes a signal, and a note follows the picture when it is
 moved or copied. Each image's signals are joined into one document (`image_text`), which feeds
-the FTS5 keyword index (together with the file name) and the text embedder.
+the FTS5 keyword index (together with the file name); the text embedder embeds each signal on its
+own (`piece_embeddings`), so a tag never dilutes a description.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ STALE_TOPICS = "stale"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NAME_PART = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_HASH_LIKE = re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{8,}(?![A-Za-z0-9])")
+_SWITCH = re.compile(r"\d(?=[A-Za-z])|[A-Za-z](?=\d)")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
@@ -150,6 +153,37 @@ class TextStore:
         ).fetchone()
         return row is not None
 
+    def texts_by_image(self, limit: int | None = None, describing: bool = False) -> dict[int, list[str]]:
+        """One image id per content -> its own texts (every source but topics, which are derived from
+        the other signals), for fitting calibrations; `limit` images at most, spread over the library.
+        `describing`: only texts that describe the picture (notes, captions, embedded descriptions),
+        not tags, OCR or object counts."""
+        kinds = "AND s.source IN ('note', 'caption', 'metadata') AND s.model != ?" if describing else "AND ? != ''"
+        rows = self.db.execute(
+            f"""SELECT i.id, s.text FROM text_signals s
+               JOIN (SELECT content_hash, MIN(id) AS id FROM images GROUP BY content_hash) i
+                 ON i.content_hash = s.content_hash
+               WHERE s.text != '' AND s.source != 'topics' {kinds} ORDER BY i.id, s.source, s.model""",
+            (TAGS_MODEL,),
+        ).fetchall()
+        found: dict[int, list[str]] = {}
+        for image_id, text in rows:
+            found.setdefault(int(image_id), []).append(text)
+        if limit is not None and len(found) > limit:
+            keys = sorted(found)
+            picked = np.linspace(0, len(keys) - 1, limit).astype(np.int64)
+            found = {keys[i]: found[keys[i]] for i in picked}
+        return found
+
+    def texted_count(self) -> int:
+        """Images (by content) carrying any text besides topics."""
+        row = self.db.execute(
+            """SELECT COUNT(DISTINCT s.content_hash) FROM text_signals s
+               WHERE s.text != '' AND s.source != 'topics'
+                 AND EXISTS (SELECT 1 FROM images i WHERE i.content_hash = s.content_hash)"""
+        ).fetchone()
+        return int(row[0])
+
     def hashes_missing(
         self, source: str, model: str, under: Sequence[Path] | None = None
     ) -> list[tuple[str, str]]:
@@ -196,8 +230,8 @@ class TextStore:
                     (image_id, content_hash, _text_hash(body), body),
                 )
                 name = Path(path_from_db(path)).name
-                substrings = (escape_undecodable(name), self._substring_text(content_hash))
-                for table, fields in (("text_fts", (split_words(name), words)), ("text_substrings", substrings)):
+                substrings = (_without_hashes(escape_undecodable(name)), self._substring_text(content_hash))
+                for table, fields in (("text_fts", (_name_words(name), words)), ("text_substrings", substrings)):
                     self.db.execute(f"DELETE FROM {table} WHERE rowid = ?", (image_id,))
                     self.db.execute(f"INSERT INTO {table}(rowid, name, body) VALUES (?, ?, ?)", (image_id, *fields))
             self._bump_version()
@@ -357,6 +391,44 @@ class TextStore:
             return ids, np.empty((0, 0), dtype=np.float32)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
+    def pending_pieces(self, model: str) -> list[PendingText]:
+        """Distinct texts of indexed images (each signal on its own) without an embedding for `model`."""
+        done = {r[0] for r in self.db.execute("SELECT text_hash FROM text_piece_embeddings WHERE model = ?", (model,))}
+        pending: dict[str, PendingText] = {}
+        for (text,) in self.db.execute(
+            """SELECT DISTINCT s.text FROM text_signals s WHERE s.text != ''
+               AND EXISTS (SELECT 1 FROM images i WHERE i.content_hash = s.content_hash)"""
+        ):
+            digest = _text_hash(text)
+            if digest not in done:
+                pending.setdefault(digest, PendingText("", digest, text))
+        return list(pending.values())
+
+    def put_piece_embeddings(self, model: str, texts: Sequence[PendingText], vectors: np.ndarray) -> None:
+        with self.catalog.transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO text_piece_embeddings(model, text_hash, embedding) VALUES (?, ?, ?)",
+                [(model, t.text_hash, np.asarray(v, dtype=np.float32).tobytes()) for t, v in zip(texts, vectors)],
+            )
+            self._bump_version()
+
+    def piece_embeddings(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(image id per row, matrix): one row per text of each image that has an embedding, by image id."""
+        stored = self.db.execute("SELECT text_hash, embedding FROM text_piece_embeddings WHERE model = ?", (model,))
+        vectors = {h: np.frombuffer(e, dtype=np.float32) for h, e in stored}
+        rows = [
+            (image_id, vector)
+            for image_id, text in self.db.execute(
+                """SELECT i.id, s.text FROM images i JOIN text_signals s ON s.content_hash = i.content_hash
+                   WHERE s.text != '' ORDER BY i.id"""
+            )
+            if (vector := vectors.get(_text_hash(text))) is not None
+        ]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.empty((0, 0), dtype=np.float32)
+        return ids, np.stack([r[1] for r in rows])
+
     # -- internals -----------------------------------------------------------------
 
     def _put(self, content_hash: str, source: str, model: str, text: str, keep_empty: bool = False) -> None:
@@ -405,6 +477,18 @@ def split_words(text: str) -> str:
     """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg', 'EXIT42NORTH' -> 'EXIT 42 NORTH':
     file names and OCR text split into words and numbers for the word index, as queries are split."""
     return " ".join(_NAME_PART.findall(_CAMEL.sub(" ", text)))
+
+
+def _name_words(name: str) -> str:
+    """'IMG_2041 beachParty.jpg' -> 'IMG 2041 beach Party jpg': file names split into words and numbers,
+    without hash-like parts ('3fa9e0c1'), whose digits would match any number asked for."""
+    return split_words(_without_hashes(name))
+
+
+def _without_hashes(name: str) -> str:
+    """The name without hash-like runs: 8+ letters and digits mixing both, with 4+ letter/digit switches
+    ('3fa9e0c1', 'a1b2c3d4e5'); 'IMG2041' and 'DSC01234' are kept."""
+    return _HASH_LIKE.sub(lambda m: " " if len(_SWITCH.findall(m.group())) >= 4 else m.group(), name)
 
 
 def _query_words(texts: Sequence[str]) -> list[str]:

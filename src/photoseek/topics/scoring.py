@@ -49,6 +49,9 @@ class TopicEncoders:
     text_id: str = ""
     passages: Encoder | None = None
     """Embeds images' own text (as documents); `text` when not given."""
+    clip_informative: bool = True
+    """False when search calibration found CLIP cannot tell this library's photos apart by their text:
+    it then weighs 0 wherever the text model can judge, so it never vetoes a clear text."""
 
 
 def clip_prompts(topic: Topic) -> list[str]:

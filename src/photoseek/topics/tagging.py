@@ -74,6 +74,8 @@ def tag_images(
         catalog.set_setting(OPTIONS_SETTING, options)
     if encoders.text is None:
         weights = {**weights, "text": 0.0}
+    elif not encoders.clip_informative:
+        weights = {**weights, "clip": 0.0}
     key = topics_key(taxonomy, encoders, threshold, weights)
     missing = [h for h, _ in texts.hashes_missing(SOURCE, key)]
     if catalog.setting(TAXONOMY_SETTING) != taxonomy.to_json():

@@ -1,0 +1,107 @@
+"""Self-calibrating search (issue 20): the fitted curves and each goal, measured in one run.
+
+Catalog: the 239 coco-mini photos with caption 1 as note (and, as in bench/text_fusion.py, a made-up
+tag on every fourth photo); CLIP is a tiny random-weight model, the uninformative image signal; the
+text model is the real all-MiniLM-L6-v2. Measured per mode: paraphrase R@1 / R@10 (captions 2-5),
+nonsense queries that return anything at the default cut-off, one-word queries (words in >= 1% of
+the notes) that return nothing, true rank-1 answers the cut-off hides, and the time of a refit.
+
+    PYTHONPATH=src python bench/calibration_bench.py --work /tmp/fusion-bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from text_fusion import DATA, _catalog, _other_captions, _positions, _query_sets, _tiny_clip  # noqa: E402
+
+from photoseek.store.text import STOP_WORDS  # noqa: E402
+
+MODES = {"text": ("text", None), "keyword": ("keyword", None), "hybrid (default)": (None, None),
+         "hybrid, clip=0": ("hybrid", {"clip": 0.0}), "clip": ("clip", None), "clip-hybrid": ("clip-hybrid", None)}
+NONSENSE = [
+    "quarterly tax spreadsheet", "qwzxv", "blorft minging", "mortgage refinancing terms", "xkcd 9931 zzq",
+    "the annual general meeting minutes", "compile the kernel module", "photosynthesis enzyme kinetics",
+    "vwlq prrt", "invoice number 88213", "recursive descent parser", "cryptocurrency wallet seed phrase",
+    "sql injection payload", "zyxwv utsrq", "thermodynamics lecture notes", "password reset email",
+    "quantum chromodynamics", "gdpr compliance checklist", "lorem ipsum dolor sit amet", "fjordblik qqq",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, required=True, help="folder for models, images and catalogs")
+    args = parser.parse_args()
+    coco = json.loads((DATA / "coco-mini" / "captions_by_file.json").read_text())
+    model = _tiny_clip(args.work)
+    others = _other_captions(coco)
+    index, truth = _catalog(args.work, model, coco, others, len(coco))
+    with index:
+        index.search_many(["warm up"], mode="text")  # texts embedded once, outside the refit's time
+        start, cpu = time.perf_counter(), time.process_time()
+        curves = index.hybrid.curves(("clip", "text"), refit=True) if hasattr(index.hybrid, "curves") else {}
+        print(f"refit: {time.perf_counter() - start:.2f} s wall, {time.process_time() - cpu:.2f} s CPU "
+              f"(load average {os.getloadavg()[0]:.1f})")
+        for name, curve in curves.items():
+            print(f"  {name}: {curve.describe()} centre {curve.centre:.3f} scale {curve.scale:.2f} ({curve.source})")
+        sets = _query_sets(index, coco, truth)
+        queries, wanted = sets["paraphrase"]
+        words = _common_words(index)
+        print(f"\n| mode | paraphrase R@1 | R@10 | nonsense answered (of {len(NONSENSE)}) | one-word empty "
+              f"(of {len(words)}) | rank-1 hidden by cut-off |")
+        print("|---|---|---|---|---|---|")
+        for label, (mode, weights) in MODES.items():
+            r1, r10, hidden = _recall(index, queries, wanted, mode, weights)
+            answered = sum(bool(r) for r in index.search_many(NONSENSE, k=5, mode=mode, weights=weights))
+            empty = sum(not r for r in index.search_many(words, k=5, mode=mode, weights=weights))
+            print(f"| {label} | {r1:.1f} | {r10:.1f} | {answered} | {empty} | {hidden:.1f}% |")
+        _timing(index, others)
+        print("\n| mode | short R@1 | names R@1 |\n|---|---|---|")
+        for label, (mode, weights) in list(MODES.items())[:4]:
+            cells = [_recall(index, *sets[name], mode, weights)[0] for name in ("short", "names")]
+            print(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+
+
+def _timing(index, others) -> None:
+    """Text vs default hybrid on 1,000 queries through `search_many`, alternated, best of two; fresh
+    captions each round (the text model remembers recent queries)."""
+    rounds = [[c[n] for c in others if len(c) > 4][:1000] for n in (1, 2, 3, 4)]
+    seconds = {"text": np.inf, None: np.inf}
+    for mode, queries in zip(("text", None) * 2, rounds):
+        start = time.perf_counter()
+        index.search_many(queries, k=10, mode=mode)
+        seconds[mode] = min(seconds[mode], time.perf_counter() - start)
+    print(f"\n1,000 queries (load average {os.getloadavg()[0]:.1f}): text {seconds['text']:.1f} s, "
+          f"default hybrid {seconds[None]:.1f} s, ratio {seconds[None] / seconds['text']:.2f}")
+
+
+def _recall(index, queries, wanted, mode, weights) -> tuple[float, float, float]:
+    truth = _positions(index)
+    every = index.search_many(queries, k=10, min_score=0.0, mode=mode, weights=weights)
+    cut = index.search_many(queries, k=1, mode=mode, weights=weights)
+    ranks = [[truth.get(r.id, -1) for r in results] for results in every]
+    first = np.array([row[:1] == [w] for row, w in zip(ranks, wanted)])
+    shown = np.array([bool(c) and truth.get(c[0].id) == w for c, w in zip(cut, wanted)])
+    hidden = 100 * float((first & ~shown).sum() / max(first.sum(), 1))
+    return 100 * float(first.mean()), 100 * float(np.mean([w in row for row, w in zip(ranks, wanted)])), hidden
+
+
+def _common_words(index) -> list[str]:
+    """Content words in at least 1% of the notes (each counted once per note)."""
+    bodies = [b for (b,) in index.catalog.db.execute("SELECT body FROM image_text WHERE body != ''")]
+    counts = collections.Counter(w for b in bodies for w in {w.lower() for w in re.findall(r"[a-z]+", b.lower())})
+    return sorted(w for w, n in counts.items() if n >= 0.01 * len(bodies) and w not in STOP_WORDS and len(w) > 2)
+
+
+if __name__ == "__main__":
+    main()
