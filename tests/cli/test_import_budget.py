@@ -40,8 +40,14 @@ NO_MODEL = NEVER | {
 """Nothing that runs or fetches a model, and no image decoder."""
 
 
+ALL_PLUGINS = {
+    "PIL.BlpImagePlugin", "PIL.DdsImagePlugin", "PIL.SgiImagePlugin", "PIL.TgaImagePlugin", "PIL.XbmImagePlugin",
+}
+"""Formats photoseek never decodes: loaded only when Pillow registers every plugin (`Image.init`)."""
+
+
 def _plugins(modules: set[str]) -> set[str]:
-    return {name for name in modules if name.startswith("PIL.") and name.endswith("ImagePlugin")}
+    return modules & ALL_PLUGINS
 
 
 def _imported(tmp_path: Path, *args: object) -> set[str]:
