@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,13 +24,8 @@ import numpy as np
 
 from photoseek.albums import LinkReport, link_files
 from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
-from photoseek.ingest.signals import SignalOptions
-from photoseek.models import ClipModel, load_clip
 from photoseek.models.device import Device, parse_device, plan_providers
-from photoseek.search.blend import MODE as BLEND_MODE
-from photoseek.search.blend import BlendedVectors
 from photoseek.search.engine import Searcher, SearchResult
-from photoseek.search.hybrid import HybridSearcher
 from photoseek.search.modes import choose_mode
 from photoseek.search.ordering import RESULT_SORTS, sort_results
 from photoseek.search.query import Query, QueryTerm
@@ -46,9 +42,7 @@ from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_pa
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
 from photoseek.store.vectors import IndexInfo
-from photoseek.text.caption import make_captioner
 from photoseek.text.caption_files import load_dataset
-from photoseek.text.embedder import TextEmbedder, load_text_embedder
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.topics import (
     TagReport,
@@ -64,13 +58,18 @@ from photoseek.topics import (
     topic_name,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the model runtimes load on first use: a command that needs none starts fast
     from photoseek.distributed import ClusterRun
     from photoseek.duplicates.finder import DuplicateGroup
     from photoseek.duplicates.moves import MoveReport
     from photoseek.ingest.enrich import SignalSource, TextMaker
     from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.ingest.signals import SignalOptions
+    from photoseek.models import ClipModel
+    from photoseek.search.blend import BlendedVectors
+    from photoseek.search.hybrid import HybridSearcher
     from photoseek.sidecars import ExportReport
+    from photoseek.text.embedder import TextEmbedder
     from photoseek.watch import WatchBatch, Watcher, WatchSettings
 
 IMPORTED_MODEL = "imported-captions"
@@ -228,6 +227,7 @@ def caption(
     """
     roots = _existing(paths)
     from photoseek.ingest.enrich import caption_files  # decoders load only when needed
+    from photoseek.text.caption import make_captioner
 
     captioner = make_captioner(
         model, prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, batch_size=batch_size
@@ -259,7 +259,8 @@ class ImageIndex:
         device: str | Device | None = None,
     ) -> None:
         self.device = parse_device(device)
-        plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
+        if self.device.kind != "auto":  # "auto" always has the CPU; any other device is checked now
+            plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
         self.catalog = Catalog(db_path, create=create)
@@ -272,8 +273,19 @@ class ImageIndex:
         self._text_probe = _TextProbe()
         self.texts = TextStore(self.catalog)
         self.searcher = Searcher(self.catalog, self._searching_model)
-        self.hybrid = HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
-        self.blend = BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
+
+    @cached_property
+    def hybrid(self) -> HybridSearcher:
+        """Text-and-image search; made on first use, so commands that never search load no text runtime."""
+        from photoseek.search.hybrid import HybridSearcher
+
+        return HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
+
+    @cached_property
+    def blend(self) -> BlendedVectors:
+        from photoseek.search.blend import BlendedVectors
+
+        return BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
 
     def close(self) -> None:
         self.searcher.close()
@@ -336,6 +348,8 @@ class ImageIndex:
                 f"The text model folder {name} is gone. Put it back, or choose another text model: "
                 "photoseek index --text-model FOLDER_OR_HUB_ID FOLDER."
             )
+        from photoseek.text.embedder import load_text_embedder
+
         return load_text_embedder(name)
 
     def _remember(self, write: Callable[[], None]) -> None:
@@ -394,6 +408,8 @@ class ImageIndex:
             self.catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
             self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
+        from photoseek.ingest.signals import SignalOptions  # the makers' defaults: only for runs that ingest
+
         signals = signals or SignalOptions()
         makers = signals.makers()  # a missing extra, model or key fails now, on this machine, before any work
         model = self.model  # found before anything is written or forgotten
@@ -454,6 +470,7 @@ class ImageIndex:
         """A `Watcher` that keeps this index current with `roots`: `run()` catches up once, then
         follows changes in batches until `stop()` or Ctrl-C. Use it on the thread that owns this
         index (`for_another_thread` gives a server's watcher thread its own)."""
+        from photoseek.ingest.signals import SignalOptions
         from photoseek.watch import Watcher
 
         makers = (signals or SignalOptions()).makers()
@@ -766,6 +783,8 @@ class ImageIndex:
         )
         self._say(choice.notice, choice.once_per_catalog)
         mode, weights = choice.mode, choice.weights
+        from photoseek.search.blend import MODE as BLEND_MODE
+
         if mode == BLEND_MODE:
             vectors = self.searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
@@ -983,6 +1002,8 @@ class ImageIndex:
                     f"with another model: photoseek index --rebuild --model NAME FOLDER)."
                 )
             self._model_path = recorded  # remembered again by the next index run
+        from photoseek.models import load_clip
+
         if self._model_path is not None:
             return load_clip(path=self._model_path, device=self.device)
         return load_clip(self._model_name or self.catalog.model_id, device=self.device)

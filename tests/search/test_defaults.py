@@ -146,11 +146,11 @@ def test_default_search_without_the_text_model_finds_it_missing_cheaply(library,
 
 def test_example_image_queries_never_load_the_text_model(library, monkeypatch, caplog):
     """Hybrid ranks a query of example images by CLIP alone, so the default mode does not probe the text model."""
-    import photoseek.api
+    import photoseek.text.embedder  # the API imports it when a text model is first needed
 
     root, db = library
     loads: list[str | None] = []
-    monkeypatch.setattr(photoseek.api, "load_text_embedder", lambda name=None: loads.append(name) or 1 / 0)
+    monkeypatch.setattr(photoseek.text.embedder, "load_text_embedder", lambda name=None: loads.append(name) or 1 / 0)
     with caplog.at_level(logging.WARNING, logger="photoseek"), ImageIndex(db) as index:
         assert index.search([], images=[root / "red.jpg"], min_score=0)
     assert loads == [] and not caplog.records

@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from photoseek.api import caption as caption_images
 from photoseek.cli.common import (
     CaptionEndpointOption,
     CaptionPromptOption,
@@ -22,7 +21,6 @@ from photoseek.cli.common import (
     print_json,
     user_errors,
 )
-from photoseek.store.catalog import escape_undecodable
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 
@@ -51,6 +49,9 @@ def caption(
     ] = False,
 ) -> None:
     """Caption images; the CSV feeds `photoseek import-captions` or fine-tuning."""
+    from photoseek.api import caption as caption_images
+    from photoseek.store.catalog import escape_undecodable
+
     with user_errors():
         report = caption_images(
             paths, model=model, prompt=prompt, batch_size=batch_size,

@@ -17,7 +17,6 @@ from typer.core import TyperGroup
 
 from photoseek import __version__
 from photoseek.errors import PhotoseekError
-from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error
 
 try:  # typer 0.26+ carries its own copy of click; earlier ones use click itself
     from typer import _click as click
@@ -200,6 +199,8 @@ MinScoreOption = Annotated[
 def user_errors() -> Iterator[None]:
     """Print our errors as one clear line (a JSON error object under --json) and exit non-zero,
     without a traceback: the one place where errors become exit statuses."""
+    from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error
+
     try:
         yield
     except PhotoseekError as exc:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
-from photoseek.duplicates.finder import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE, DuplicateGroup, Member, capture_time
-from photoseek.duplicates.moves import MoveReport
+from photoseek.duplicates import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE
 from photoseek.errors import PhotoseekError
-from photoseek.store.catalog import escape_undecodable
+
+if TYPE_CHECKING:
+    from photoseek.duplicates.finder import DuplicateGroup, Member
+    from photoseek.duplicates.moves import MoveReport
 
 TIER_CHOICES = ("all", "exact", "near", "similar")
 
@@ -66,6 +67,8 @@ def duplicates(
     `--move-to ~/dupes` moves the other copies aside; `--undo
     ~/dupes/photoseek-duplicates-....json` puts them back.
     """
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False) as idx:
         if undo is not None:
             if move_to is not None:
@@ -92,6 +95,9 @@ def duplicates(
 
 
 def _print_groups(groups: list[DuplicateGroup]) -> None:
+    from photoseek.duplicates.finder import capture_time
+    from photoseek.store.catalog import escape_undecodable
+
     if not groups:
         out.print("No duplicates found.")
         return
@@ -119,6 +125,8 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
 
 def _copy_of(member: Member, group: DuplicateGroup) -> str:
     """For a copy whose tier ties it to another copy rather than to the keeper, a line naming that copy."""
+    from photoseek.store.catalog import escape_undecodable
+
     copied = group.copied(member)
     if copied is None or copied is group.keeper:
         return ""
@@ -126,6 +134,8 @@ def _copy_of(member: Member, group: DuplicateGroup) -> str:
 
 
 def _print_moves(report: MoveReport, as_json: bool, *, undo: bool) -> None:
+    from photoseek.store.catalog import escape_undecodable
+
     if as_json:
         print_json(report.to_dict())
     else:

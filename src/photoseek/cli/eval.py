@@ -14,7 +14,6 @@ from rich.table import Table
 
 from photoseek.cli.common import JsonOption, app, err, fail, out, parse_weights, print_json, user_errors
 from photoseek.errors import PhotoseekError
-from photoseek.search.fusion import weights_for
 
 if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
     from photoseek.eval import Evaluation, RunSpec
@@ -136,6 +135,8 @@ def eval_captions(
 
 def _weights(pairs: list[str]) -> tuple[tuple[str, float], ...]:
     """--weight pairs, checked as a search checks them."""
+    from photoseek.search.fusion import weights_for
+
     parsed = parse_weights(pairs) or {}
     try:
         weights_for("hybrid", parsed)

@@ -13,7 +13,6 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     BatchSizeOption,
     CaptionEndpointOption,
@@ -43,9 +42,7 @@ from photoseek.cli.common import (
 if TYPE_CHECKING:
     from photoseek.ingest.indexer import IndexReport
     from photoseek.ingest.indexer import Progress as IndexProgress
-from photoseek.ingest.signals import SignalOptions
-from photoseek.store.backends import BACKENDS, IndexConfig
-from photoseek.store.catalog import escape_undecodable
+from photoseek.store.backends import BACKENDS
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 VectorIndexOption = Annotated[
@@ -125,6 +122,10 @@ def index(
     and searches need neither flag. Text signals (--ocr, --captions, --objects) are made for
     the images under the folders named (--all: every image in the catalog).
     """
+    from photoseek.api import ImageIndex
+    from photoseek.ingest.signals import SignalOptions
+    from photoseek.store.backends import IndexConfig
+
     with user_errors(), stop_on_sigterm(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, device=device
     ) as idx:
@@ -272,6 +273,8 @@ def _print_report(report: IndexReport, images: int, added: int, discarded: bool)
 
 def print_problems(report: IndexReport) -> None:
     """The files skipped (the first 20) and the empty roots whose images were kept, on stderr."""
+    from photoseek.store.catalog import escape_undecodable
+
     for failure in report.failures[:20]:
         shown = escape(escape_undecodable(failure.path))
         err.print(f"  [red]skipped[/] {shown}: {escape(failure.reason)}", highlight=False)

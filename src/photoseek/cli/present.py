@@ -6,15 +6,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 
 from photoseek.cli.common import err
-from photoseek.present.html import write_results_page
-from photoseek.present.terminal import OVERRIDE_ENV, detect_protocol, print_previews
-from photoseek.search.engine import SearchResult
+from photoseek.present import OVERRIDE_ENV
+
+if TYPE_CHECKING:
+    from photoseek.search.engine import SearchResult
 
 PreviewOption = Annotated[
     bool,
@@ -43,6 +44,9 @@ def present_results(
     explain: Callable[[SearchResult], str],
 ) -> bool:
     """Write the HTML page if asked; True when thumbnails were printed (so the plain listing is not)."""
+    from photoseek.present.html import write_results_page
+    from photoseek.present.terminal import detect_protocol, print_previews
+
     if html is not None:
         written = write_results_page(html, label, results, model=model, explain=explain)
         err.print(f"Wrote {len(results)} results to {escape(str(written))}", highlight=False)

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -15,7 +15,6 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperOption
 
 from photoseek.albums import LinkReport
-from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     DbOption,
     DeviceOption,
@@ -35,12 +34,12 @@ from photoseek.cli.common import (
 )
 from photoseek.cli.present import HtmlOption, PreviewOption, present_results
 from photoseek.errors import PhotoseekError
-from photoseek.models.session import one_shot
-from photoseek.search.engine import SearchResult
-from photoseek.search.ordering import RESULT_SORTS
 from photoseek.search.query import NEGATIVE_WEIGHT, Query
-from photoseek.store.catalog import escape_undecodable
 from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
+
+if TYPE_CHECKING:  # the API and search engine load when a command runs: --help and typos stay fast
+    from photoseek.api import ImageIndex
+    from photoseek.search.engine import SearchResult
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -235,6 +234,9 @@ def search(
     holds the same terms and options as this command line, and '-word' there subtracts too:
     'red car -people on bikes 2:sunset --not-image ~/crowd.jpg' (double quotes group words).
     """
+    from photoseek.api import ImageIndex
+    from photoseek.models.session import one_shot
+
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
@@ -292,6 +294,9 @@ def similar(
     as_json: JsonOption = False,
 ) -> None:
     """Find images that look like IMAGE."""
+    from photoseek.api import ImageIndex
+    from photoseek.models.session import one_shot
+
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
@@ -349,6 +354,8 @@ def _print_results(
 ) -> None:
     """--html and --preview first; then JSON, tab-separated lines or a table, unless thumbnails were shown;
     then --link-to (its report on stderr, or under "album" in JSON)."""
+    from photoseek.store.catalog import escape_undecodable
+
     album = idx.link([r.path for r in results], options.link_to, hard=options.hardlink) if options.link_to else None
     shown = present_results(
         label, results, model=idx.catalog.model_id, preview=options.preview, html=options.html,
@@ -396,6 +403,8 @@ def _print_results(
 
 
 def _checked_sort(sort: str) -> str:
+    from photoseek.search.ordering import RESULT_SORTS
+
     if sort not in RESULT_SORTS:
         raise PhotoseekError(f"--sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
     return sort
@@ -403,6 +412,8 @@ def _checked_sort(sort: str) -> str:
 
 def _say_album(album: LinkReport) -> None:
     """One line for the album, then one per photo that got no link (file and reason)."""
+    from photoseek.store.catalog import escape_undecodable
+
     kept = f", {len(album.already)} already there" if album.already else ""
     err.print(escape(f"Linked {len(album.linked)} photo(s) into {escape_undecodable(album.folder)}{kept}."),
               highlight=False)

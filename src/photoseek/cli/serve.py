@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     DbOption,
     DeviceOption,
@@ -23,7 +22,6 @@ from photoseek.cli.common import (
     print_error,
     user_errors,
 )
-from photoseek.duplicates.moves import check_move_target
 from photoseek.errors import PhotoseekError
 from photoseek.server.config import (
     DEFAULT_HEADER_TIMEOUT_S,
@@ -110,6 +108,9 @@ def serve(
     ] = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the web UI and REST API (docs at /docs). Binds to 127.0.0.1 unless told otherwise."""
+    from photoseek.api import ImageIndex
+    from photoseek.duplicates.moves import check_move_target
+
     with user_errors():
         check_bind(host, token, insecure)
         if poll is not None and not watch:

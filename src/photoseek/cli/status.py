@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.markup import escape
 
-from photoseek.api import ImageIndex, Status
 from photoseek.cli.common import (
     DbOption,
     DeviceOption,
@@ -15,13 +16,17 @@ from photoseek.cli.common import (
     print_json,
     user_errors,
 )
-from photoseek.store.catalog import escape_undecodable
+
+if TYPE_CHECKING:
+    from photoseek.api import Status
 
 
 @app.command()
 def status(db: DbOption = None, device: DeviceOption = "auto", as_json: JsonOption = False) -> None:
     """Show what is indexed: folders and single files, image count, model, where it runs, size, failed files,
     and which index answers searches and why (a faiss graph's search depth and measured recall@10)."""
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False, device=device) as idx:
         info = idx.status()
         if as_json:
@@ -40,6 +45,8 @@ def calibrate(
     how well each signal tells a photo's own text from others' (AUC), and a signal that cannot gets
     weight 0. `photoseek status` shows the result later.
     """
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False, device=device, text_model=text_model) as idx:
         lines = idx.calibrate()
         if as_json:
@@ -50,6 +57,8 @@ def calibrate(
 
 
 def _print_status(info: Status) -> None:
+    from photoseek.store.catalog import escape_undecodable
+
     out.print(f"Catalog: {escape(info.db_path)} ({info.db_bytes / 1e6:.1f} MB)")
     source = f" from {escape(info.model_path)}" if info.model_path else ""
     out.print(f"Model:   {info.model_id or '(none yet)'}{source}")

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
-from photoseek.store.catalog import escape_undecodable
 
 _LISTED = 10
 """Unknown files and skipped rows listed one a line; more are counted."""
@@ -27,6 +25,8 @@ def describe(
     ] = False,
 ) -> None:
     """Attach your own description to an image; search finds it by meaning and by keyword."""
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False) as idx:
         idx.describe(image, text)
     if as_json:
@@ -45,6 +45,8 @@ def tag(
     ] = False,
 ) -> None:
     """Add tags to an image."""
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False) as idx:
         now = idx.tag(image, tags)
     if as_json:
@@ -70,6 +72,8 @@ def import_captions(
     They are kept beside texts written with `describe` (both are searched); importing again
     replaces what the earlier import brought. A file that names no indexed image is an error.
     """
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False) as idx:
         report = idx.import_captions(captions_file)
     if as_json:
@@ -93,4 +97,6 @@ def import_captions(
 
 def _shown(path: object) -> str:
     """A file name as typed, safe inside Rich markup (brackets, control characters, odd bytes)."""
+    from photoseek.store.catalog import escape_undecodable
+
     return escape(escape_undecodable(str(path)))

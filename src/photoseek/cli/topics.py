@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     DbOption,
     JsonOption,
@@ -22,7 +21,10 @@ from photoseek.cli.common import (
     print_json,
     user_errors,
 )
-from photoseek.topics import DEFAULT_THRESHOLD, TagReport
+from photoseek.topics import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:
+    from photoseek.topics import TagReport
 
 
 @app.command()
@@ -59,6 +61,8 @@ def topics(
     with `--topics-file FILE`). Adding or changing topics tags the
     indexed images from their stored embeddings: nothing is re-embedded.
     """
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False
     ) as idx:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.markup import escape
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import (
     BatchSizeOption,
     CaptionEndpointOption,
@@ -35,8 +34,6 @@ from photoseek.cli.common import (
 )
 from photoseek.cli.index import ProgressBar, print_problems, report_dict, stop_on_sigterm
 from photoseek.errors import PhotoseekError
-from photoseek.ingest.signals import SignalOptions
-from photoseek.store.catalog import escape_undecodable
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.watch.settings import WatchSettings
 
@@ -85,6 +82,9 @@ def watch(
     Starts with the same incremental run as `photoseek index`. A folder that goes away (an
     unmounted disk) keeps its images in the catalog and is caught up with when it returns.
     """
+    from photoseek.api import ImageIndex
+    from photoseek.ingest.signals import SignalOptions
+
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
         _check_roots(roots, idx.catalog.roots())
         settings = WatchSettings(poll=poll, quiet=debounce, max_wait=max(WatchSettings.max_wait, debounce))
@@ -133,4 +133,6 @@ def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:
 
 
 def _notice(message: str) -> None:
+    from photoseek.store.catalog import escape_undecodable
+
     err.print(f"[yellow]{escape(escape_undecodable(message))}[/]", highlight=False)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
 
-from photoseek.api import ImageIndex
 from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
-from photoseek.sidecars import ExportReport
+
+if TYPE_CHECKING:
+    from photoseek.sidecars import ExportReport
 
 
 @app.command("export-xmp")
@@ -37,6 +38,8 @@ def export_xmp(
     what you or another tool wrote stays. Photos are never touched; running it again changes
     nothing; the next `photoseek index` reads the sidecars back.
     """
+    from photoseek.api import ImageIndex
+
     with user_errors(), ImageIndex(db, create=False) as idx:
         report = idx.export_xmp(folder, style=style, dry_run=dry_run, remove=remove)
     if as_json:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from photoseek.duplicates import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE
 from photoseek.duplicates.components import component_labels, components
 from photoseek.duplicates.hashing import HASH_VERSION, content_share, from_signed
 from photoseek.duplicates.near import near_edges
@@ -33,11 +34,6 @@ from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder
 
 TIERS = ("exact", "near", "similar")
-DEFAULT_NEAR_BITS = 9
-"""Hamming distance for the near tier, out of 64 bits: with hash version 2, 9 bits find every kind of
-copy measured at >= 0.98 recall with no false link, where 10 linked unrelated plain-sky photos
-(docs/benchmarks.md, section moves)."""
-DEFAULT_SIMILAR_COSINE = 0.95
 
 
 @dataclass(frozen=True)

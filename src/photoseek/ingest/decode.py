@@ -19,6 +19,7 @@ import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -34,7 +35,6 @@ except ImportError:  # Pillow built without LittleCMS
     ImageCms = None
 
 pillow_heif.register_heif_opener()
-Image.init()
 
 DEFAULT_MAX_PIXELS = 200_000_000
 """Largest image accepted by default: a 200 MP phone photo passes, a bomb does not."""
@@ -189,11 +189,19 @@ def image_format(prefix: bytes) -> str | None:
 
 def _accepts(name: str, prefix: bytes) -> bool:
     """True when plugin `name` is available and recognises these first bytes."""
+    _load_plugins()
     if name not in Image.OPEN:
         return False
     accept = Image.OPEN[name][1]
     verdict = accept(prefix[:16]) if accept is not None else True
     return bool(verdict) and not isinstance(verdict, str)  # a str is Pillow's "looks like it, but no"
+
+
+@cache
+def _load_plugins() -> None:
+    """Register every Pillow plugin, once, when the first file is identified: a run that finds
+    nothing new to decode does not pay for them (Pillow's own `init` is idempotent)."""
+    Image.init()
 
 
 def not_an_image_reason(prefix: bytes) -> str:

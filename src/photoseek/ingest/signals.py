@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photoseek.text.caption import make_captioner
 from photoseek.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
-from photoseek.text.ocr import OcrReader
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
@@ -55,8 +53,12 @@ class SignalOptions:
     def maker(self, source: str, folder: Path | None = None) -> TextMaker:
         """The maker of `source`; `folder`: its model files there (shipped to a cluster node) instead."""
         if source == "ocr":
+            from photoseek.text.ocr import OcrReader  # the makers' libraries load only when a signal is on
+
             return OcrReader()
         if source == "caption":
+            from photoseek.text.caption import make_captioner
+
             return make_captioner(
                 str(folder) if folder else self.caption_model, self.caption_prompt,
                 endpoint=self.caption_endpoint, workers=self.caption_workers, timeout_s=self.caption_timeout,

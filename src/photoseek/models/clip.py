@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -15,7 +16,9 @@ from photoseek.models.device import Device
 from photoseek.models.layout import ModelLayout
 from photoseek.models.preprocess import ImagePreprocessor
 from photoseek.models.session import LazySession
-from photoseek.models.tokenizer import TextTokenizer
+
+if TYPE_CHECKING:
+    from photoseek.models.tokenizer import TextTokenizer
 
 IMAGE_BATCH = 32
 TEXT_BATCH = 64
@@ -129,6 +132,8 @@ class ClipModel:
 
     @cached_property
     def tokenizer(self) -> TextTokenizer:
+        from photoseek.models.tokenizer import TextTokenizer  # tokenizers loads only when text is embedded
+
         return TextTokenizer(
             self.layout.tokenizer_file,
             self.layout.tokenizer_cfg,

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-import onnxruntime as ort
-
 from photoseek.errors import PhotoseekError
 
 CPU = "CPUExecutionProvider"
@@ -64,6 +62,8 @@ def parse_device(spec: str | Device | None) -> Device:
 
 def available_providers() -> list[str]:
     """Hardware providers this onnxruntime build offers (CPU always among them; Azure's remote one left out)."""
+    import onnxruntime as ort  # here, not above: parsing a --device must not load ONNX Runtime
+
     offered = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
     return offered if CPU in offered else [*offered, CPU]
 

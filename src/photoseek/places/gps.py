@@ -12,8 +12,10 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image  # only for the annotation: the catalog imports this module, and PIL is not cheap
 
 GPS_IFD = 0x8825
 _LAT_REF, _LAT, _LON_REF, _LON, _STATUS = 1, 2, 3, 4, 9

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from importlib.util import find_spec
 
 from photoseek.places.gps import distance_km
 
@@ -30,13 +31,13 @@ Namer = Callable[[Sequence[tuple[float, float]]], list[str]]
 
 def place_namer() -> tuple[str, Namer] | None:
     """(model id, namer) when the `places` extra is installed, else None."""
-    try:
-        import reverse_geocode
-    except ImportError:
+    if find_spec("reverse_geocode") is None:
         return None
     version = metadata.version("reverse_geocode")
 
     def name(points: Sequence[tuple[float, float]]) -> list[str]:
+        import reverse_geocode  # here: its k-d tree (scipy) costs more than a run with nothing to name
+
         towns = reverse_geocode.search(list(points))
         cities = reverse_geocode.search(list(points), min_population=CITY_POPULATION)
         return [_place_text(point, town, city) for point, town, city in zip(points, towns, cities)]

@@ -18,12 +18,12 @@ from PIL import Image
 
 from photoseek.errors import PhotoseekError, UnreadableImageError
 from photoseek.ingest.encode import encoded, shrink, thumbnail
+from photoseek.present import OVERRIDE_ENV
 from photoseek.search.engine import SearchResult
 from photoseek.store.catalog import escape_undecodable
 
 KITTY, ITERM, SIXEL = "kitty", "iterm", "sixel"
 PROTOCOLS = (KITTY, ITERM, SIXEL)
-OVERRIDE_ENV = "PHOTOSEEK_PREVIEW"
 ROWS = 8
 """Thumbnail height in text rows (kitty and iTerm2 scale to cells; sixel is sized in pixels)."""
 THUMB_SIDE = 256

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +39,9 @@ from photoseek.search.query import Query
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TextStore
 from photoseek.store.vectors import locate, top_many
-from photoseek.text.embedder import TextEmbedder
+
+if TYPE_CHECKING:  # the text model's runtime loads when it embeds: `status` reads the calibration only
+    from photoseek.text.embedder import TextEmbedder
 
 _WORD = re.compile(r"\w+")
 _CANDIDATES = 200

@@ -15,11 +15,14 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from photoseek.errors import PhotoseekError
-from photoseek.store.catalog import Catalog
-from photoseek.store.vectors import ExactIndex, IndexInfo, VectorIndex
 from photoseek.threads import load_faiss
+
+if TYPE_CHECKING:  # the command line reads BACKENDS for its help: numpy loads when an index is opened
+    from photoseek.store.catalog import Catalog
+    from photoseek.store.vectors import IndexInfo, VectorIndex
 
 BACKENDS = ("auto", "exact", "faiss", "qdrant")
 FAISS_KINDS = ("hnsw", "ivfpq")
@@ -112,6 +115,8 @@ def resolve(config: IndexConfig, count: int) -> str:
 
 def describe_index(catalog: Catalog) -> IndexInfo:
     """What answers this catalog's searches and why, without opening the index (for `status`)."""
+    from photoseek.store.vectors import IndexInfo
+
     config = load_config(catalog)
     count = catalog.count()
     backend = resolve(config, count)
@@ -126,6 +131,12 @@ def describe_index(catalog: Catalog) -> IndexInfo:
     if count < AUTO_FAISS_THRESHOLD:
         return IndexInfo("exact", "exact", f"auto: exact below {AUTO_FAISS_THRESHOLD:,} images")
     return IndexInfo("exact", "exact", "auto: faiss is not installed (pip install 'photoseek[faiss]')")
+
+
+def _open_exact(catalog: Catalog) -> VectorIndex:
+    from photoseek.store.vectors import ExactIndex
+
+    return ExactIndex.open(catalog)
 
 
 def open_index(catalog: Catalog) -> VectorIndex:
@@ -147,7 +158,7 @@ def _open_qdrant(catalog: Catalog, config: IndexConfig) -> VectorIndex:
 
 
 _OPENERS: dict[str, Callable[[Catalog, IndexConfig], VectorIndex]] = {
-    "exact": lambda catalog, _config: ExactIndex.open(catalog),
+    "exact": lambda catalog, _config: _open_exact(catalog),
     "faiss": _open_faiss,
     "qdrant": _open_qdrant,
 }

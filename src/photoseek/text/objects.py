@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from photoseek.text.hf import (
     check_available,
@@ -22,6 +20,9 @@ from photoseek.text.hf import (
     require_torch,
     to_device,
 )
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DEFAULT_DETECTOR = "facebook/detr-resnet-50"
 """Apache-2.0, the 80 COCO classes."""

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from photoseek.errors import PhotoseekError
+
+if TYPE_CHECKING:
+    from PIL import Image  # loaded where an image is made: the option defaults here are read at start-up
 
 PREFIX = "openai:"
 """`--caption-model openai:MODEL` selects this captioner."""
@@ -172,6 +173,8 @@ class ApiCaptioner:
     def prepare(self) -> None:
         """One tiny request, so a wrong key, model or endpoint fails before a long indexing pass, not after."""
         if not self._verified:
+            from PIL import Image
+
             self._caption(Image.new("RGB", (64, 64), (128, 128, 128)), first=True, max_tokens=1)
             self._verified = True
 

@@ -7,19 +7,38 @@ stored as the text signal `topics`, so they are searchable, filterable and expla
 other text.
 """
 
-from photoseek.topics.scoring import DEFAULT_THRESHOLD, TopicEncoders
-from photoseek.topics.tagging import (
-    SOURCE,
-    TagReport,
-    catalog_taxonomy,
-    check_topic,
-    has_topics,
-    image_topics,
-    tag_images,
-    topic_counts,
-)
-from photoseek.topics.taxonomy import Taxonomy, Topic, default_taxonomy, load_taxonomy, topic_name
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+DEFAULT_THRESHOLD = 0.5
+"""An image gets a topic when the fused confidence is at least this (here, not in `scoring`, so the
+command line's help reads it without loading numpy)."""
+
+if TYPE_CHECKING:
+    from photoseek.topics.scoring import TopicEncoders
+    from photoseek.topics.tagging import (
+        SOURCE,
+        TagReport,
+        catalog_taxonomy,
+        check_topic,
+        has_topics,
+        image_topics,
+        tag_images,
+        topic_counts,
+    )
+    from photoseek.topics.taxonomy import Taxonomy, Topic, default_taxonomy, load_taxonomy, topic_name
+
+_HOMES = {
+    "TopicEncoders": "scoring",
+    **dict.fromkeys(
+        ("SOURCE", "TagReport", "catalog_taxonomy", "check_topic", "has_topics", "image_topics", "tag_images",
+         "topic_counts"),
+        "tagging",
+    ),
+    **dict.fromkeys(("Taxonomy", "Topic", "default_taxonomy", "load_taxonomy", "topic_name"), "taxonomy"),
+}
 __all__ = [
     "DEFAULT_THRESHOLD",
     "SOURCE",
@@ -37,3 +56,9 @@ __all__ = [
     "topic_counts",
     "topic_name",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(name)
+    return getattr(import_module(f"photoseek.topics.{_HOMES[name]}"), name)

@@ -33,8 +33,6 @@ TEXT_CALIBRATION = Calibration(centre=0.355, scale=19.0)
 """MiniLM cosine between an image's text and a topic's closest phrase; fitted on the even half of
 the COCO topic labels (tests/topics/coco_topics.json; bench/topics_text.py, docs/benchmarks.md)."""
 DEFAULT_WEIGHTS = {"clip": 1.0, "text": 1.0}
-DEFAULT_THRESHOLD = 0.5
-"""An image gets a topic when the fused confidence is at least this."""
 
 Encoder = Callable[[list[str]], np.ndarray]
 _CACHE: dict[tuple[str, str], np.ndarray] = {}

@@ -17,8 +17,8 @@ import numpy as np
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import Catalog
 from photoseek.store.text import STALE_TOPICS, PendingText, TextStore
+from photoseek.topics import DEFAULT_THRESHOLD
 from photoseek.topics.scoring import (
-    DEFAULT_THRESHOLD,
     TopicEncoders,
     check_weights,
     clip_topic_vectors,
