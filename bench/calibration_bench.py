@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measured_run  # noqa: E402
 from text_fusion import DATA, _catalog, _other_captions, _positions, _query_sets, _tiny_clip  # noqa: E402
 
 from photoseek.store.text import STOP_WORDS  # noqa: E402
@@ -104,4 +105,5 @@ def _common_words(index) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()
