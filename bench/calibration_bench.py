@@ -50,7 +50,7 @@ def main() -> None:
     with index:
         index.search_many(["warm up"], mode="text")  # texts embedded once, outside the refit's time
         start, cpu = time.perf_counter(), time.process_time()
-        curves = index.hybrid.curves(("clip", "text"), refit=True) if hasattr(index.hybrid, "curves") else {}
+        curves = index._hybrid.curves(("clip", "text"), refit=True)  # white-box: the curves' parameters
         print(f"refit: {time.perf_counter() - start:.2f} s wall, {time.process_time() - cpu:.2f} s CPU "
               f"(load average {os.getloadavg()[0]:.1f})")
         for name, curve in curves.items():
@@ -99,7 +99,8 @@ def _recall(index, queries, wanted, mode, weights) -> tuple[float, float, float]
 
 def _common_words(index) -> list[str]:
     """Content words in at least 1% of the notes (each counted once per note)."""
-    bodies = [b for (b,) in index.catalog.db.execute("SELECT body FROM image_text WHERE body != ''")]
+    everything = [e.record.id for e in index.browse(sort="name", limit=index.count()).entries]
+    bodies = [b for b in index._texts.documents(everything).values() if b]  # white-box: each image's document
     counts = collections.Counter(w for b in bodies for w in {w.lower() for w in re.findall(r"[a-z]+", b.lower())})
     return sorted(w for w, n in counts.items() if n >= 0.01 * len(bodies) and w not in STOP_WORDS and len(w) > 2)
 

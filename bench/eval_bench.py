@@ -74,7 +74,7 @@ def per_query_rows(index, queries: list[str], mode: str, image_ids: np.ndarray) 
     column = {int(i): c for c, i in enumerate(image_ids)}
     rows = np.full((len(queries), len(image_ids)), -np.inf)
     if mode == "clip":
-        vector_index = index.searcher.index
+        vector_index = index._searcher.index  # white-box: the old path, one vector-index search per query
         ranked = (vector_index.search(v, len(vector_index)) for v in index.model.encode_texts(queries))
     else:
         ranked = (
@@ -126,13 +126,13 @@ def main() -> None:
         grades[r, list(judged)] = list(judged.values())
     db = runner._catalog_path(specs[0], cache, present)
     with signals.open_index(db, model=None, model_path=model, text_model=None) as index:
-        image_ids = np.array([index.catalog.get_by_path(str(p)).id for p in gallery.paths], dtype=np.int64)
+        image_ids = np.array([index.find(p).id for p in gallery.paths], dtype=np.int64)
         for mode in MODES:
             started = time.perf_counter()
             old = per_query_rows(index, sample, mode, image_ids)
             before_s = (time.perf_counter() - started) * len(gallery.queries) / len(sample)
             if mode == "clip":
-                new = index.model.encode_texts(sample) @ index.searcher.vectors_of(image_ids).T
+                new = index.model.encode_texts(sample) @ index.image_vectors(image_ids).T
             else:
                 new = signals.score_gallery(index, sample, mode, image_ids)
             if mode != "clip":  # the per-query path reports fused scores rounded to 6 decimals

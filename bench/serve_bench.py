@@ -114,7 +114,7 @@ def index_photos(db: Path, model: Path, folder: Path) -> int:
 
     with ImageIndex(db, model_path=model) as index:
         index.index([folder])
-        return index.catalog.count()
+        return index.count()
 
 
 def queries(n: int) -> list[str]:

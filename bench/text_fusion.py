@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from photoseek import ImageIndex
-from photoseek.store.text import STOP_WORDS, TAGS_MODEL, USER_MODEL
+from photoseek.store.text import STOP_WORDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import shared_data  # noqa: E402
@@ -108,14 +108,14 @@ def _catalog(
     if fresh:
         index.index([DATA / "coco-mini", *([placeholders] if size > len(coco) else [])])
     files = [DATA / "coco-mini" / f for f in sorted(coco)] + sorted(placeholders.glob("*.png"))[: size - len(coco)]
-    records = [index.catalog.get_by_path(str(f.resolve())) for f in files]
+    records = [index.find(f) for f in files]
     notes = [coco[f][0] for f in sorted(coco)]
     notes += [captions[0] for captions in others[: size - len(coco)]]
     if fresh:
-        rows = [(r.content_hash, "note", USER_MODEL, n) for r, n in zip(records, notes)]
-        rows += [(r.content_hash, "note", TAGS_MODEL, _tag(i)) for i, r in enumerate(records) if i % 4 == 0]
-        index.texts.put_many(rows)
-        index.texts.sync()
+        index.describe_many([(r.id, n) for r, n in zip(records, notes)])
+        for i, r in enumerate(records):
+            if i % 4 == 0:
+                index.tag(r.id, [_tag(i)])
     return index, {r.id: i for i, r in enumerate(records)}
 
 
@@ -171,9 +171,10 @@ _POSITIONS: dict[str, dict[int, int]] = {}
 
 def _positions(index: ImageIndex) -> dict[int, int]:
     """image id -> position, as `_catalog` numbered them (coco-mini first, then placeholders)."""
-    key = str(index.catalog.path)
+    key = str(index.db_path)
     if key not in _POSITIONS:
-        paths = sorted(index.catalog.db.execute("SELECT id, path FROM images").fetchall(), key=_order)
+        everything = index.browse(sort="name", limit=index.count()).entries
+        paths = sorted(((e.record.id, e.record.path) for e in everything), key=_order)
         _POSITIONS[key] = {image_id: i for i, (image_id, _) in enumerate(paths)}
     return _POSITIONS[key]
 
@@ -185,7 +186,8 @@ def _order(row: tuple[int, str]) -> tuple[int, str]:
 
 def _fit(index: ImageIndex, sets: dict[str, tuple]) -> None:
     """The curves the library fits on itself (`photoseek calibrate`): nothing is copied into source files."""
-    for name, curve in index.hybrid.curves(("clip", "text"), refit=True).items():
+    # White-box: the bench prints each curve's parameters, which `calibrate()` only puts in words.
+    for name, curve in index._hybrid.curves(("clip", "text"), refit=True).items():
         print(f"calibration {name}: {curve.describe()}; centre={curve.centre:.3f} scale={curve.scale:.2f}")
 
 

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,6 +16,12 @@ from PIL import Image, ImageDraw, ImageFont
 from typer.testing import CliRunner
 
 from photoseek.cli import app
+
+if TYPE_CHECKING:
+    from photoseek.api import ImageIndex
+    from photoseek.search.hybrid import HybridSearcher
+    from photoseek.store.catalog import Catalog
+    from photoseek.store.text import TextStore
 
 SHARED_DATA_ENV = "PHOTOSEEK_SHARED_DATA"
 OLD_SHARED_DATA_ENV = "IMGSEARCH_SHARED_DATA"  # the name before the rename; checkouts and CI may still set it
@@ -131,3 +138,22 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 60.0
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.05)
     return value
+
+
+# White-box access for tests only. `ImageIndex` keeps its store and searchers private and src/ never
+# reaches past it (tests/test_layers.py); tests that arrange or check what the store holds use these.
+
+
+def catalog_of(index: ImageIndex) -> Catalog:
+    """The catalog behind `index`, to check or arrange rows the public API does not show."""
+    return index._catalog
+
+
+def texts_of(index: ImageIndex) -> TextStore:
+    """The text store behind `index`, to plant a signal (OCR text, a caption) without its model."""
+    return index._texts
+
+
+def hybrid_of(index: ImageIndex) -> HybridSearcher:
+    """The hybrid searcher behind `index`, to read a fitted calibration curve itself."""
+    return index._hybrid

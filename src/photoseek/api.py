@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -52,6 +52,7 @@ from photoseek.topics import (
     catalog_taxonomy,
     check_topic,
     has_topics,
+    image_topics,
     load_taxonomy,
     tag_images,
     topic_counts,
@@ -263,33 +264,33 @@ class ImageIndex:
             plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
-        self.catalog = Catalog(db_path, create=create)
+        self._catalog = Catalog(db_path, create=create)
         self._model_name = model
         self._model_path = Path(model_path).expanduser().resolve() if model_path else None
         self._model: ClipModel | None = None
         self._text_model_asked = _text_model_key(text_model) if text_model else None
-        self._text_model_name = self._text_model_asked or self.catalog.setting(TEXT_MODEL_SETTING)
+        self._text_model_name = self._text_model_asked or self._catalog.setting(TEXT_MODEL_SETTING)
         self._text_model: TextEmbedder | None = None
         self._text_probe = _TextProbe()
-        self.texts = TextStore(self.catalog)
-        self.searcher = Searcher(self.catalog, self._searching_model)
+        self._texts = TextStore(self._catalog)
+        self._searcher = Searcher(self._catalog, self._searching_model)
 
     @cached_property
-    def hybrid(self) -> HybridSearcher:
+    def _hybrid(self) -> HybridSearcher:
         """Text-and-image search; made on first use, so commands that never search load no text runtime."""
         from photoseek.search.hybrid import HybridSearcher
 
-        return HybridSearcher(self.searcher, self.texts, lambda: self.text_model)
+        return HybridSearcher(self._searcher, self._texts, lambda: self.text_model)
 
     @cached_property
-    def blend(self) -> BlendedVectors:
+    def _blend(self) -> BlendedVectors:
         from photoseek.search.blend import BlendedVectors
 
-        return BlendedVectors(self.catalog, self.texts, lambda: self._searching_model().encode_texts)
+        return BlendedVectors(self._catalog, self._texts, lambda: self._searching_model().encode_texts)
 
     def close(self) -> None:
-        self.searcher.close()
-        self.catalog.close()
+        self._searcher.close()
+        self._catalog.close()
 
     def __enter__(self) -> ImageIndex:
         return self
@@ -298,7 +299,7 @@ class ImageIndex:
         discard = exc_type is not None and self._created and self._is_empty()
         self.close()
         if discard:
-            remove_catalog(self.catalog.path)
+            remove_catalog(self._catalog.path)
 
     @property
     def is_new(self) -> bool:
@@ -306,9 +307,80 @@ class ImageIndex:
         interrupt ends the `with` block, it is removed with every file beside it."""
         return self._created
 
+    # -- reads: what the CLI, the server and the evaluation look up, without reaching into the store --
+
+    @property
+    def db_path(self) -> Path:
+        """The catalog file (the server keeps its albums beside it)."""
+        return self._catalog.path
+
+    @property
+    def model_id(self) -> str | None:
+        """The CLIP model the catalog's embeddings come from (None before the first index run),
+        read without loading any model: what reports name."""
+        return self._catalog.model_id
+
+    def count(self) -> int:
+        """How many images are indexed."""
+        return self._catalog.count()
+
+    def roots(self) -> list[str]:
+        """The indexed folders and single files, as real paths: a file is served only from under one."""
+        return self._catalog.roots()
+
+    def find(self, image: str | Path | int) -> ImageRecord | None:
+        """An indexed image by id or by path (`~` and symlinks allowed), None when the catalog lacks
+        it: for callers that answer "not found" in their own words."""
+        if isinstance(image, int):
+            return self._catalog.get(image)
+        return self._catalog.get_by_path(os.path.realpath(Path(image).expanduser()))
+
+    def records(self, ids: Sequence[int]) -> dict[int, ImageRecord]:
+        """id -> record of the indexed images among `ids`, in one read (unknown ids are left out):
+        a selection made in the web UI."""
+        return self._catalog.records(list(ids))
+
+    def unhashed_count(self) -> int:
+        """Images indexed before perceptual hashes existed, which near-duplicate search cannot
+        compare until the next `index` run hashes them."""
+        return self._catalog.unhashed_count()
+
+    def calibration_summary(self) -> list[str]:
+        """Each search signal's curve in words, as stored (nothing is fitted here): for `--explain`
+        and reports (`calibrate` fits them now)."""
+        return self._hybrid.summary()
+
+    def image_vectors(self, ids: np.ndarray, *, exact: bool = False) -> np.ndarray:
+        """The CLIP vectors of these images in the order given, read at once: the float16 rows that
+        searches score (NaN rows for unknown ids), or with `exact` the stored float32 embeddings.
+        For evaluations, which score a whole gallery with one matrix product."""
+        if not exact:
+            return self._searcher.vectors_of(ids)
+        out = np.full((len(ids), self._catalog.dim or 0), np.nan, dtype=np.float32)
+        for row, image_id in enumerate(ids.tolist()):
+            stored = self._catalog.embedding(image_id)
+            if stored is not None:
+                out[row] = stored
+        return out
+
+    def score_matrix(
+        self, queries: Sequence[str | Query], *, mode: str, ids: np.ndarray, weights: dict[str, float] | None = None
+    ) -> np.ndarray:
+        """Scores (queries x `ids`) as `search` ranks by in `mode` (text, keyword, hybrid or
+        clip-hybrid), for every image in `ids` and without the calibrated cut-off: evaluations
+        need every image's rank (Recall@K), for thousands of queries."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
+        from photoseek.search.blend import MODE as BLEND_MODE
+
+        if mode == BLEND_MODE:
+            blended_ids, blended = self._blend.matrix()
+            rows = np.searchsorted(blended_ids, ids)
+            return np.stack(self._searcher.query_vectors(built)) @ blended[rows].T
+        return self._hybrid.score_matrix(built, mode=mode, ids=ids, weights=weights)
+
     def _is_empty(self) -> bool:
         try:
-            return self.catalog.count() == 0
+            return self._catalog.count() == 0
         except Exception:  # a catalog too broken to count is not ours to delete
             return False
 
@@ -319,7 +391,7 @@ class ImageIndex:
         indexes on one thread and searches on another gives each thread its own handle.
         """
         other = ImageIndex(
-            self.catalog.path, model=self._model_name, model_path=self._model_path,
+            self._catalog.path, model=self._model_name, model_path=self._model_path,
             text_model=self._text_model_asked, device=self.device,
         )
         other._text_model_name = self._text_model_name
@@ -364,11 +436,11 @@ class ImageIndex:
         if not notice or notice in self._text_probe.said:
             return
         if once_per_catalog:
-            given = json.loads(self.catalog.setting(NOTICES_SETTING) or "[]")
+            given = json.loads(self._catalog.setting(NOTICES_SETTING) or "[]")
             if notice in given:
                 self._text_probe.said.add(notice)
                 return
-            self._remember(lambda: self.catalog.set_setting(NOTICES_SETTING, json.dumps([*given, notice])))
+            self._remember(lambda: self._catalog.set_setting(NOTICES_SETTING, json.dumps([*given, notice])))
         self._text_probe.say_once(notice)
 
     def index(
@@ -403,9 +475,9 @@ class ImageIndex:
         if vector_index is not None:
             check_usable(vector_index)  # before --rebuild forgets any embedding
         # A bad topics file fails before the pass; a catalog with topics keeps them up to date.
-        taxonomy = self._taxonomy(topics or True) if topics or has_topics(self.catalog) else None
-        if not rebuild and self._model_name and self.catalog.count():
-            self.catalog.check_model(self._model_name)  # before a download of the wrong model
+        taxonomy = self._taxonomy(topics or True) if topics or has_topics(self._catalog) else None
+        if not rebuild and self._model_name and self._catalog.count():
+            self._catalog.check_model(self._model_name)  # before a download of the wrong model
         if self._text_model_asked and self._text_model is None:
             self._text_model = self._load_text_model()  # a text model asked for fails now, not after the CLIP pass
         from photoseek.ingest.signals import SignalOptions  # the makers' defaults: only for runs that ingest
@@ -415,19 +487,19 @@ class ImageIndex:
         model = self.model  # found before anything is written or forgotten
         paths = [Path(r) for r in roots]
         with (
-            self.catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
-            _cluster(ray, model, paths, self.catalog.path, batch_size, ray_ship_bytes, signals) as cluster,
+            self._catalog.index_lock(),  # a second run on this catalog exits instead of redoing the work
+            _cluster(ray, model, paths, self._catalog.path, batch_size, ray_ship_bytes, signals) as cluster,
         ):
             if rebuild:  # only once the cluster, if any, is reachable and sees the folders
-                self.catalog.drop_embeddings()
-            elif self.catalog.count():
+                self._catalog.drop_embeddings()
+            elif self._catalog.count():
                 self._check_model(model)
             if vector_index is not None:
-                save_config(self.catalog, vector_index)
-            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+                save_config(self._catalog, vector_index)
+            self._catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             self._remember_text_model()
             report = _index_folders(
-                self.catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
+                self._catalog, model, paths, batch_size=batch_size, include_hidden=include_hidden,
                 on_progress=on_progress, outcomes=cluster.outcomes if cluster else None,
             )
             under = None if signals_everywhere else [*map(_real, paths), *map(Path, report.linked)]
@@ -449,7 +521,7 @@ class ImageIndex:
 
         return self._refresh(
             lambda model: index_paths(
-                self.catalog, model, [Path(p) for p in paths],
+                self._catalog, model, [Path(p) for p in paths],
                 batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
             ),
             list(text_makers), on_progress, [_real(p) for p in paths],
@@ -478,7 +550,7 @@ class ImageIndex:
 
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
-                lambda model: _index_folders(self.catalog, model, folders, on_progress=on_progress, **options),
+                lambda model: _index_folders(self._catalog, model, folders, on_progress=on_progress, **options),
                 makers, on_progress, [_real(f) for f in folders],
             )
 
@@ -503,8 +575,8 @@ class ImageIndex:
         """A watcher's batch under the catalog's index lock (it waits while an `index` runs): `ingest`
         with the bound model, then the text signals of the images `under` these paths and the vector index."""
         model = self.model
-        with self.catalog.index_lock():
-            self.catalog.bind_model(model.model_id, model.dim, source=self._model_source())
+        with self._catalog.index_lock():
+            self._catalog.bind_model(model.model_id, model.dim, source=self._model_source())
             report = ingest(model)
             self._after_ingest(report, makers, on_progress, under=[*under, *map(Path, report.linked)])
             return report
@@ -526,18 +598,18 @@ class ImageIndex:
             if makers and not report.interrupted:
                 self._enrich(makers, report, on_progress, elsewhere, under)
             if taxonomy is not None and not report.interrupted:
-                self.texts.sync()
+                self._texts.sync()
                 report.signals["topics"] = self.tag_topics(taxonomy).tagged
         finally:  # a failed signal pass (a caption server gone) still leaves what was made searchable
-            self.texts.sync()
-            self.searcher.close()
-            open_index(self.catalog).close()
+            self._texts.sync()
+            self._searcher.close()
+            open_index(self._catalog).close()
 
     def _name_places(self, report: IndexReport) -> None:
         """Place names for located images that lack them (`photoseek.places`; needs the `places` extra)."""
         from photoseek.ingest.places import name_missing_places
 
-        named = name_missing_places(self.texts)
+        named = name_missing_places(self._texts)
         if named:
             report.signals["place"] = named
 
@@ -555,7 +627,7 @@ class ImageIndex:
 
         enriched = EnrichReport()
         try:
-            enriched = enrich(self.texts, makers, on_progress=on_progress, elsewhere=elsewhere, under=under)
+            enriched = enrich(self._texts, makers, on_progress=on_progress, elsewhere=elsewhere, under=under)
         except KeyboardInterrupt:
             report.interrupted = True
         report.signals = enriched.computed
@@ -563,25 +635,32 @@ class ImageIndex:
 
     def _remember_text_model(self) -> None:
         """Store an asked-for text model as the catalog's own, saying so when it replaces another."""
-        stored = self.catalog.setting(TEXT_MODEL_SETTING)
+        stored = self._catalog.setting(TEXT_MODEL_SETTING)
         if not self._text_model_asked or stored == self._text_model_asked:
             return
         if stored:
             log.warning(f"This catalog's text model is now {self._text_model_asked} (was {stored}).")
-        self.catalog.set_setting(TEXT_MODEL_SETTING, self._text_model_asked)
+        self._catalog.set_setting(TEXT_MODEL_SETTING, self._text_model_asked)
 
     def describe(self, image: str | Path | int, text: str) -> None:
         """Attach the user's own description to an image, replacing the previous one."""
-        self.texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
-        self.texts.sync()
+        self._texts.put(self._record(image).content_hash, "note", USER_MODEL, text)
+        self._texts.sync()
+
+    def describe_many(self, notes: Iterable[tuple[str | Path | int, str]]) -> None:
+        """`describe` for many images in one transaction (an evaluation's oracle captions); an
+        empty text removes an earlier description. Every image must be indexed, or nothing changes."""
+        rows = [(self._record(image).content_hash, "note", USER_MODEL, text) for image, text in notes]
+        self._texts.put_many(rows)
+        self._texts.sync()
 
     def tag(self, image: str | Path | int, tags: Sequence[str]) -> list[str]:
         """Add tags (searchable words) to an image; tags it already has are kept once. Returns all its tags."""
         record = self._record(image)
-        current = self.texts.get(record.content_hash, "note", TAGS_MODEL) or ""
+        current = self._texts.get(record.content_hash, "note", TAGS_MODEL) or ""
         merged = dict.fromkeys([*filter(None, current.split(", ")), *(t.strip() for t in tags if t.strip())])
-        self.texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
-        self.texts.sync()
+        self._texts.put(record.content_hash, "note", TAGS_MODEL, ", ".join(merged))
+        self._texts.sync()
         return list(merged)
 
     def untag(self, image: str | Path | int, tags: Sequence[str]) -> None:
@@ -596,19 +675,19 @@ class ImageIndex:
         dropped = {t.strip() for t in remove}
         rows = []
         for content_hash in records:
-            current = _tag_list(self.texts.get(content_hash, "note", TAGS_MODEL))
+            current = _tag_list(self._texts.get(content_hash, "note", TAGS_MODEL))
             merged = [t for t in dict.fromkeys([*current, *(t.strip() for t in add if t.strip())]) if t not in dropped]
             if merged != current:
                 rows.append((content_hash, "note", TAGS_MODEL, ", ".join(merged)))
-        self.texts.put_many(rows)
-        self.texts.sync()
+        self._texts.put_many(rows)
+        self._texts.sync()
         return len(rows)
 
     def notes(self, image: str | Path | int) -> tuple[str, list[str]]:
         """The user's own description and tags of an image ("" and [] when it has none)."""
         content_hash = self._record(image).content_hash
-        description = self.texts.get(content_hash, "note", USER_MODEL) or ""
-        return description, _tag_list(self.texts.get(content_hash, "note", TAGS_MODEL))
+        description = self._texts.get(content_hash, "note", USER_MODEL) or ""
+        return description, _tag_list(self._texts.get(content_hash, "note", TAGS_MODEL))
 
     def import_captions(self, captions_file: str | Path) -> ImportReport:
         """Notes from a caption file (`photoseek.text.caption_files`: CSV or TSV with `file,caption` or
@@ -621,21 +700,21 @@ class ImageIndex:
         dataset = load_dataset(path, flag="captions file")
         report, notes = ImportReport(issues=list(dataset.issues)), []
         for name, captions in zip(dataset.images, dataset.captions, strict=True):
-            record = self.catalog.get_by_path(os.path.realpath(path.parent / Path(name).expanduser()))
+            record = self._catalog.get_by_path(os.path.realpath(path.parent / Path(name).expanduser()))
             if record is None:
                 report.unknown.append(name)
                 continue
             notes.append((record.content_hash, "note", IMPORTED_MODEL, "\n".join(captions)))
-            report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
-            report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
+            report.beside_descriptions += bool(self._texts.get(record.content_hash, "note", USER_MODEL))
+            report.replaced += bool(self._texts.get(record.content_hash, "note", IMPORTED_MODEL))
         if not notes:
             raise PhotoseekError(
                 f"None of the {len(report.unknown)} images named in {path} is in the catalog "
                 f"(the first, {report.unknown[0]!r}, was looked for at {path.parent / report.unknown[0]}). "
                 "Names are read relative to the captions file's folder, or absolute: fix them, or index the images."
             )
-        self.texts.put_many(notes)
-        self.texts.sync()
+        self._texts.put_many(notes)
+        self._texts.sync()
         report.imported = len(notes)
         return report
 
@@ -655,11 +734,11 @@ class ImageIndex:
         calibration found uninformative on this library weighs 0 beside the text model. Recomputed only
         when the taxonomy, a model or these settings change.
         """
-        self.searcher.require_images()
-        taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self.catalog)
+        self._searcher.require_images()
+        taxonomy = self._taxonomy(taxonomy) if taxonomy is not None else catalog_taxonomy(self._catalog)
         model = self._searching_model()
         text = None if self._text_problem() else self.text_model
-        clip_curve = self.hybrid.curves({"clip": 1.0})["clip"]  # fitted on the library when it has enough text
+        clip_curve = self._hybrid.curves({"clip": 1.0})["clip"]  # fitted on the library when it has enough text
         encoders = TopicEncoders(
             clip=model.encode_texts, clip_id=model.model_id,
             text=text.embed_queries if text else None, text_id=text.model_id if text else "",
@@ -667,35 +746,40 @@ class ImageIndex:
             clip_informative=clip_curve.source != "fitted" or clip_curve.informative,
         )
         try:
-            return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
+            return tag_images(self._catalog, self._texts, taxonomy, encoders, threshold=threshold, weights=weights)
         except ValueError as exc:
             raise PhotoseekError(f"{exc}.") from None
 
     def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
         """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
-        taxonomy = catalog_taxonomy(self.catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
+        taxonomy = catalog_taxonomy(self._catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
         return self.tag_topics(taxonomy, **options)  # type: ignore[arg-type]
 
     def topics(self) -> list[tuple[Topic, int]]:
         """The catalog's topics with how many images have each, most first."""
-        taxonomy = catalog_taxonomy(self.catalog)
-        counts = topic_counts(self.catalog, taxonomy)
+        taxonomy = catalog_taxonomy(self._catalog)
+        counts = topic_counts(self._catalog, self._texts, taxonomy)
         return sorted(((t, counts[t.name]) for t in taxonomy.topics), key=lambda tc: -tc[1])
+
+    def topics_of(self, image: str | Path | int) -> list[str]:
+        """An indexed image's topics, most confident first (those from before its text changed,
+        until it is tagged again); [] before `tag_topics` ran."""
+        return image_topics(self._texts, self._catalog, self._record(image).content_hash)
 
     def check_topic(self, name: str) -> None:
         """A clear error when filtering by `name` cannot match: unknown topic, or none computed yet."""
-        check_topic(self.catalog, name)
+        check_topic(self._catalog, name)
 
     def _taxonomy(self, source: bool | Taxonomy | str | Path) -> Taxonomy:
         if isinstance(source, Taxonomy):
             return source
         if source is True:
-            return catalog_taxonomy(self.catalog)
+            return catalog_taxonomy(self._catalog)
         return load_taxonomy(source)  # type: ignore[arg-type]
 
     def text_signals(self, image_id: int) -> dict[str, str]:
         """source -> text of one image, for detail views."""
-        return self.texts.signals(self._record(image_id).content_hash)
+        return self._texts.signals(self._record(image_id).content_hash)
 
     def search(
         self,
@@ -774,9 +858,9 @@ class ImageIndex:
         explain: bool,
     ) -> list[list[SearchResult]]:
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
-        self.searcher.require_images()
+        self._searcher.require_images()
         choice = choose_mode(
-            mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
+            mode, weights, has_text=self._texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
             query_has_text=any(t.kind == "text" for q in built for t in q.terms),
@@ -786,21 +870,21 @@ class ImageIndex:
         from photoseek.search.blend import MODE as BLEND_MODE
 
         if mode == BLEND_MODE:
-            vectors = self.searcher.query_vectors(built)
+            vectors = self._searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
             answered = (
-                self.hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
-                if min_score is None and self.texts.has_any() else [True] * len(built)
+                self._hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
+                if min_score is None and self._texts.has_any() else [True] * len(built)
             )
             return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
         if mode == "clip":
-            vectors = self.searcher.query_vectors(built)
-            ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
+            vectors = self._searcher.query_vectors(built)
+            ranked = self._searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
             if min_score is None:  # the calibrated cut-off, where the library's CLIP curve is fitted
-                ranked = self.hybrid.clip_cut(built, vectors, ranked)
+                ranked = self._hybrid.clip_cut(built, vectors, ranked)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
-        return self.hybrid.search_many(
+        return self._hybrid.search_many(
             built, mode=mode, weights=weights, k=k, offset=offset,
             min_score=min_score, explain=explain, filters=filters,
         )
@@ -808,19 +892,19 @@ class ImageIndex:
     def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
         """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""
         check_sort(sort, RESULT_SORTS)
-        captured = capture_times(self.catalog, [r.id for r in results]) if sort in ("date", "oldest") else {}
+        captured = capture_times(self._catalog, [r.id for r in results]) if sort in ("date", "oldest") else {}
         return sort_results(results, sort, captured)
 
     def _blended(
         self, vector: np.ndarray, k: int, offset: int, min_score: float | None, filters: SearchFilters | None
     ) -> list[SearchResult]:
         """Ranked by cosine with each image's blend of image and text embedding (`--mode clip-hybrid`)."""
-        ids, scores = self.blend.search(vector, offset + k, filters)
-        return self.searcher.page(ids, scores, k=k, offset=offset, min_score=min_score)
+        ids, scores = self._blend.search(vector, offset + k, filters)
+        return self._searcher.page(ids, scores, k=k, offset=offset, min_score=min_score)
 
     def similar(
         self,
-        image: str | Path,
+        image: str | Path | int,
         *,
         k: int = 10,
         offset: int = 0,
@@ -828,15 +912,20 @@ class ImageIndex:
         filters: SearchFilters | None = None,
         sort: str = "score",
     ) -> list[SearchResult]:
-        """Images that look like `image` (any file, indexed or not), itself excluded; `sort` as in `search`."""
+        """Images that look like `image`, itself excluded: an indexed image by id (its stored
+        embedding, e.g. a result's "more like this") or any image file, indexed or not; `sort` as in `search`."""
         check_sort(sort, RESULT_SORTS)
-        path = Path(image).expanduser()
-        if not path.is_file():
-            raise PhotoseekError(f"No such image file: {path}. Check the path.")
-        record = self.catalog.get_by_path(str(path.resolve()))
-        query = Query((QueryTerm("image", str(path)),))
+        if isinstance(image, int):
+            record: ImageRecord | None = self._record(image)
+            query = Query((QueryTerm("image_id", str(image)),))
+        else:
+            path = Path(image).expanduser()
+            if not path.is_file():
+                raise PhotoseekError(f"No such image file: {path}. Check the path.")
+            record = self._catalog.get_by_path(str(path.resolve()))
+            query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
-        return self.sorted_results(self.searcher.search(
+        return self.sorted_results(self._searcher.search(
             query, k=k, offset=offset, min_score=min_score, exclude_ids=exclude, filters=filters
         ), sort)
 
@@ -846,7 +935,7 @@ class ImageIndex:
     ) -> BrowsePage:
         """The library without a query, a page at a time: newest first (date), oldest first, or by
         name; pass the page's `next_cursor` back for the next one (`photoseek.store.browsing`)."""
-        return browse(self.catalog, filters=filters, sort=sort, limit=limit, cursor=cursor)
+        return browse(self._catalog, filters=filters, sort=sort, limit=limit, cursor=cursor)
 
     def link(self, paths: Sequence[str | Path], folder: str | Path, *, hard: bool = False) -> LinkReport:
         """Save photos as an album: a link to each in `folder`, names made unique, nothing
@@ -855,7 +944,7 @@ class ImageIndex:
 
     def count_matching(self, filters: SearchFilters) -> int:
         """How many indexed images pass `filters`, to tell an empty filter from a strict cut-off."""
-        return len(self.catalog.filter_ids(filters)) if filters else self.catalog.count()
+        return len(self._catalog.filter_ids(filters)) if filters else self._catalog.count()
 
     def duplicates(
         self, tier: str = "all", threshold: float | None = None, folder: str | Path | None = None
@@ -864,7 +953,7 @@ class ImageIndex:
         (threshold: differing bits of 64, default 9), similar (threshold: cosine, default 0.95) or all."""
         from photoseek.duplicates.finder import find_duplicates
 
-        return find_duplicates(self.catalog, tier=tier, threshold=threshold, folder=folder)
+        return find_duplicates(self._catalog, tier=tier, threshold=threshold, folder=folder)
 
     def move_duplicates(
         self, groups: Sequence[DuplicateGroup], target: str | Path, only_ids: set[int] | None = None
@@ -872,13 +961,13 @@ class ImageIndex:
         """Move every copy but the keepers (or just `only_ids`) under `target`; never deletes."""
         from photoseek.duplicates.moves import move_copies
 
-        return move_copies(self.catalog, groups, target, only_ids)
+        return move_copies(self._catalog, groups, target, only_ids)
 
     def undo_duplicates(self, manifest: str | Path) -> MoveReport:
         """Move the files a `move_duplicates` manifest lists back."""
         from photoseek.duplicates.moves import undo_moves
 
-        return undo_moves(self.catalog, manifest)
+        return undo_moves(self._catalog, manifest)
 
     def export_xmp(
         self, folder: str | Path | None = None, *, style: str = "auto", dry_run: bool = False, remove: bool = False,
@@ -895,46 +984,46 @@ class ImageIndex:
         if style not in STYLES:
             raise PhotoseekError(f"--style {style}: use one of {', '.join(STYLES)}.")
         filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
-        ids = self.catalog.filter_ids(filters)
+        ids = self._catalog.filter_ids(filters)
         if folder and not len(ids):
             raise PhotoseekError(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
-        records = sorted(self.catalog.records(ids.tolist()).values(), key=lambda r: r.path)
-        return export_sidecars(self.texts, records, style=style, dry_run=dry_run, remove=remove)
+        records = sorted(self._catalog.records(ids.tolist()).values(), key=lambda r: r.path)
+        return export_sidecars(self._texts, records, style=style, dry_run=dry_run, remove=remove)
 
     def status(self) -> Status:
-        search = describe_index(self.catalog)
+        search = describe_index(self._catalog)
         return Status(
-            db_path=str(self.catalog.path),
-            roots=self.catalog.roots(),
-            image_count=self.catalog.count(),
-            model_id=self.catalog.model_id,
-            dim=self.catalog.dim,
-            db_bytes=self.catalog.file_size(),
-            failures=self.catalog.failures(),
+            db_path=str(self._catalog.path),
+            roots=self._catalog.roots(),
+            image_count=self._catalog.count(),
+            model_id=self._catalog.model_id,
+            dim=self._catalog.dim,
+            db_bytes=self._catalog.file_size(),
+            failures=self._catalog.failures(),
             vector_index=search.backend,
             vector_search=search,
-            model_path=self.catalog.model_source or None,
-            text_model=self.catalog.setting(TEXT_MODEL_SETTING),
+            model_path=self._catalog.model_source or None,
+            text_model=self._catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),
-            files=self.catalog.file_roots(),
+            files=self._catalog.file_roots(),
             **self._place_counts(),
-            calibration=self.hybrid.summary(),
+            calibration=self._hybrid.summary(),
         )
 
     def _place_counts(self) -> dict[str, object]:
         from photoseek.places.naming import INSTALL_HINT, place_namer
 
-        located, placed = self.catalog.located_count(), self.catalog.placed_count()
+        located, placed = self._catalog.located_count(), self._catalog.placed_count()
         hint = INSTALL_HINT if located and place_namer() is None else None
         return {"located": located, "placed": placed, "places_hint": hint}
 
     def check_place(self, name: str) -> None:
         """A clear error when filtering by place cannot match: no photo has a place name yet."""
-        if self.catalog.placed_count():
+        if self._catalog.placed_count():
             return
         from photoseek.places.naming import INSTALL_HINT, place_namer
 
-        if not self.catalog.located_count():
+        if not self._catalog.located_count():
             raise PhotoseekError(
                 f"--place {name}: no indexed photo has GPS coordinates, so none has a place. "
                 "Photos without a location cannot be found by place."
@@ -947,10 +1036,10 @@ class ImageIndex:
     def calibrate(self) -> list[str]:
         """Fit every search signal's curve on this library now (searches refit by themselves once the
         library or a model changed enough), and say how each came out (`status` shows it later too)."""
-        self.searcher.require_images()
+        self._searcher.require_images()
         signals = ["clip"] + ([] if self._text_problem() else ["text"])
-        self.hybrid.curves(signals, refit=True)
-        return self.hybrid.summary()
+        self._hybrid.curves(signals, refit=True)
+        return self._hybrid.summary()
 
     def providers(self) -> list[str]:
         """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""
@@ -960,44 +1049,41 @@ class ImageIndex:
 
     def _record(self, image: str | Path | int) -> ImageRecord:
         """An indexed image by id or by path, or a clear error."""
-        if isinstance(image, int):
-            record = self.catalog.get(image)
-        else:
-            record = self.catalog.get_by_path(os.path.realpath(Path(image).expanduser()))
+        record = self.find(image)
         if record is None:
             raise PhotoseekError(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
         return record
 
     def _searching_model(self) -> ClipModel:
         """The model for queries, refused if the catalog was built with another one."""
-        if self._model_name and self.catalog.model_id:
-            self.catalog.check_model(self._model_name)
+        if self._model_name and self._catalog.model_id:
+            self._catalog.check_model(self._model_name)
         model = self.model
         self._check_model(model)
         source = self._model_source()
-        if source and source != self.catalog.model_source:  # e.g. the model folder was moved: its new place
-            self._remember(lambda: self.catalog.bind_model(model.model_id, model.dim, source=source))
+        if source and source != self._catalog.model_source:  # e.g. the model folder was moved: its new place
+            self._remember(lambda: self._catalog.bind_model(model.model_id, model.dim, source=source))
         return model
 
     def _check_model(self, model: ClipModel) -> None:
         """Refuse a model other than the catalog's, naming the flag that asked for it."""
-        current = self.catalog.model_id
+        current = self._catalog.model_id
         if self._model_path is not None and current is not None and current != model.model_id:
             raise ModelMismatchError(
-                f"This catalog ({self.catalog.path}) was built with model '{current}', but "
+                f"This catalog ({self._catalog.path}) was built with model '{current}', but "
                 f"--model-path {self._model_path} holds '{model.model_id}'. Leave out --model-path to use "
                 f"the catalog's model, re-embed every image with the new one (photoseek index --rebuild "
                 f"--model-path {self._model_path} FOLDER), or use another --db."
             )
-        self.catalog.check_model(model.model_id)
+        self._catalog.check_model(model.model_id)
 
     def _load_model(self) -> ClipModel:
         """The asked-for model, else the one the catalog remembers (its directory, else its name)."""
-        if self._model_path is None and self._model_name is None and self.catalog.model_source:
-            recorded = Path(self.catalog.model_source)
+        if self._model_path is None and self._model_name is None and self._catalog.model_source:
+            recorded = Path(self._catalog.model_source)
             if not recorded.is_dir():
                 raise ModelNotAvailableError(
-                    f"This catalog ({self.catalog.path}) was built with the model in {recorded}, which is "
+                    f"This catalog ({self._catalog.path}) was built with the model in {recorded}, which is "
                     f"gone. Put the folder back, or give its new place with --model-path DIR (or start over "
                     f"with another model: photoseek index --rebuild --model NAME FOLDER)."
                 )
@@ -1006,7 +1092,7 @@ class ImageIndex:
 
         if self._model_path is not None:
             return load_clip(path=self._model_path, device=self.device)
-        return load_clip(self._model_name or self.catalog.model_id, device=self.device)
+        return load_clip(self._model_name or self._catalog.model_id, device=self.device)
 
     def _model_source(self) -> str | None:
         return str(self._model_path) if self._model_path else None

@@ -206,7 +206,7 @@ def test_move_and_undo_keep_odd_file_names(indexed, library, tmp_path):
     assert moved["skipped"] == [] and len(moved["moved"]) == 4
     with ImageIndex(indexed, create=False) as index:
         for entry in moved["moved"]:
-            assert index.catalog.get_by_path(entry["to"]) is not None, entry
+            assert index.find(entry["to"]) is not None, entry
     assert run_json("duplicates", "--tier", "exact", "--db", indexed)["groups"] == []
     rerun = run_cli("duplicates", "--tier", "exact", "--move-to", tmp_path / "dupes", "--db", indexed)
     assert "Moved 0 files." in rerun

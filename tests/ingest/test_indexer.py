@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from photoseek import ImageIndex
-from tests.helpers import draw_photo, run_cli, run_json, shared_data
+from tests.helpers import catalog_of, draw_photo, run_cli, run_json, shared_data
 
 
 @pytest.fixture
@@ -160,8 +160,8 @@ def test_index_real_world_formats(tmp_path, tiny_clip_dir):
     assert {"check.svg", "8bit-sRGB.jxl"} <= skipped_by_name, "unsupported formats are listed, not silent"
     assert run["embedded"] + run["reused"] + len(run["failed"]) - len(skipped_by_name) == run["scanned"]
     with ImageIndex(db) as index:
-        ids, _ = index.catalog.all_embeddings()
-        by_name = {Path(r.path).name: r for r in index.catalog.records(ids.tolist()).values()}
+        ids, _ = catalog_of(index).all_embeddings()
+        by_name = {Path(r.path).name: r for r in index.records(ids.tolist()).values()}
     landscapes = {by_name[f"Landscape_{i}.jpg"] for i in range(1, 9) if f"Landscape_{i}.jpg" in by_name}
     portraits = {by_name[f"Portrait_{i}.jpg"] for i in range(1, 9) if f"Portrait_{i}.jpg" in by_name}
     assert len(landscapes) == 8 and len(portraits) == 8
@@ -216,7 +216,7 @@ def test_file_name_that_is_not_utf8_is_indexed_searchable_and_printed_safely(pho
     run_cli("search", "an orange circle", "--db", db, "--mode", "clip", "--min-score", "-1", "--html", page)
     assert "0caf\\xe9.jpg" in page.read_text(encoding="utf-8")
     with ImageIndex(db) as index:
-        assert index.catalog.get_by_path(odd).path == odd
+        assert index.find(odd).path == odd
 
 
 def test_control_characters_in_names_never_split_or_drive_the_output(photos, tmp_path, tiny_clip_dir):
@@ -375,7 +375,7 @@ def test_image_larger_than_the_in_memory_limit_is_decoded_from_the_file(tmp_path
     second = run_json("index", folder, "--db", db, "--model-path", tiny_clip_dir)
     assert (second["reused"], second["embedded"]) == (1, 0), "the streamed hash of an equal file agrees"
     with ImageIndex(db) as index:
-        assert index.catalog.get_by_path(str(folder / "copy.bmp")).width == side
+        assert index.find(folder / "copy.bmp").width == side
 
 
 def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tiny_clip_dir):

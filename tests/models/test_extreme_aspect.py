@@ -74,7 +74,7 @@ def test_index_takes_strips_in_its_stride(photos: Path, tmp_path: Path, tiny_cli
     assert report["embedded"] == 3 + len(STRIPS) and report["failed"] == [], report
     assert peak < baseline + MAX_EXTRA_MB, f"index peaked at {peak:.0f} MB, {baseline:.0f} MB without the strips"
     with ImageIndex(tmp_path / "strips.db") as index:
-        sizes = {Path(r.path).name: (r.width, r.height) for r in index.catalog.records(list(range(1, 20))).values()}
+        sizes = {Path(r.path).name: (r.width, r.height) for r in index.records(list(range(1, 20))).values()}
     assert {name: sizes[name] for name in STRIPS} == STRIPS
 
 
@@ -123,7 +123,7 @@ def test_uploads_and_thumbnails_of_strips(tmp_path: Path, tiny_clip_dir: Path) -
     db = tmp_path / "c.db"
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
-        ids = {Path(r.path).name: r.id for r in index.catalog.records([1, 2, 3]).values()}
+        ids = {Path(r.path).name: r.id for r in index.records([1, 2, 3]).values()}
     upload = (root / "wide.png").read_bytes()
     assert len(upload) < 2000
     config = ServerConfig(db=db, model_path=tiny_clip_dir, roots=(root,))

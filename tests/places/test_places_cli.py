@@ -13,7 +13,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from photoseek import ImageIndex
 from photoseek.store.filters import SearchFilters
-from tests.helpers import draw_scene, run_cli, run_json
+from tests.helpers import catalog_of, draw_scene, run_cli, run_json
 from tests.places.test_gps import XMP, gps_exif, located
 
 pytest.importorskip("reverse_geocode")
@@ -75,13 +75,13 @@ def test_places_are_named_offline_as_a_text_signal(library):
     root, db = library
     with ImageIndex(db) as index:
         def place(name: str) -> str | None:
-            return index.catalog.get_by_path(str((root / name).resolve())).place_name
+            return index.find(root / name).place_name
         assert place(PORTO) == "Porto, Portugal"
         assert place(RIO) == "Rio de Janeiro, Brazil"
         assert "Reykjavík" in place(REYKJAVIK) and "Iceland" in place(REYKJAVIK)
         assert "Tokyo" in place(TOKYO) and "Japan" in place(TOKYO)
         assert place(NO_GPS) is None and place(BROKEN) is None and place(AT_SEA) is None
-        record = index.catalog.get_by_path(str((root / SYDNEY).resolve()))
+        record = index.find(root / SYDNEY)
         assert index.text_signals(record.id)["place"] == "Sydney\nNew South Wales\nAustralia"
 
 
@@ -172,7 +172,7 @@ def test_moved_coordinates_are_named_again(library, tmp_path, tiny_clip_dir):
     try:
         run_json("index", root, "--db", copy, "--model-path", tiny_clip_dir)
         with ImageIndex(copy) as index:
-            assert "Lisbon" in index.catalog.get_by_path(str((root / PORTO).resolve())).place_name
+            assert "Lisbon" in index.find(root / PORTO).place_name
     finally:
         (root / f"{PORTO}.xmp").unlink()
 
@@ -212,6 +212,6 @@ def test_names_from_an_older_gazetteer_are_replaced(library, tmp_path, tiny_clip
                     " WHERE source = 'place'")
     run_json("index", root, "--db", copy, "--model-path", tiny_clip_dir)
     with ImageIndex(copy) as index:
-        assert index.catalog.get_by_path(str((root / PORTO).resolve())).place_name == "Porto, Portugal"
-        assert not index.catalog.db.execute("SELECT 1 FROM text_signals WHERE text = 'Oldtown'").fetchall()
+        assert index.find(root / PORTO).place_name == "Porto, Portugal"
+        assert not catalog_of(index).db.execute("SELECT 1 FROM text_signals WHERE text = 'Oldtown'").fetchall()
     assert names(run_json("search", "oldtown", "--mode", "keyword", "--db", copy)) == []

@@ -423,7 +423,7 @@ def test_import_captions_keeps_descriptions_written_with_describe(library, tmp_p
     output = " ".join(run_cli("import-captions", csv_file, "--db", db).split())
     assert "Imported 1" in output and "both are kept" in output
     with ImageIndex(db) as index:
-        note = index.text_signals(index.catalog.get_by_path(str((root / "red.jpg").resolve())).id)["note"]
+        note = index.text_signals(index.find(root / "red.jpg").id)["note"]
     assert "my own words about grandma" in note and "a red square on grey" in note
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from photoseek import ImageIndex
 from photoseek.store.catalog import Catalog
-from tests.helpers import COLOURS, draw_photo, run_cli, run_json
+from tests.helpers import COLOURS, catalog_of, draw_photo, run_cli, run_json
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,9 @@ def test_negative_text_pushes_its_closest_image_down(indexed):
     with ImageIndex(db) as index:
         everything = len(COLOURS)
         plain = [r.path for r in index.search("a photo", k=everything)]
-        ids, matrix = index.catalog.all_embeddings()
+        ids, matrix = catalog_of(index).all_embeddings()
         avoid = index.model.encode_texts(["a bright square"])[0]
-        closest = index.catalog.get(int(ids[np.argmax(matrix @ avoid)])).path
+        closest = index.find(int(ids[np.argmax(matrix @ avoid)])).path
         pushed = [r.path for r in index.search("a photo", negatives=["5:a bright square"], k=everything)]
     assert pushed.index(closest) >= plain.index(closest)
     assert pushed[-1] == closest

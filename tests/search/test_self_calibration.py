@@ -21,7 +21,7 @@ from photoseek import ImageIndex
 from photoseek.search.calibrate import MIN_TEXTED, content_words
 from photoseek.search.fusion import DEFAULT_MIN_SCORE
 from photoseek.store.text import STOP_WORDS
-from tests.helpers import run_cli, run_json, shared_data
+from tests.helpers import hybrid_of, run_cli, run_json, shared_data, texts_of
 
 COCO = shared_data("coco-mini")
 pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
@@ -205,12 +205,12 @@ def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
     second = load_text_embedder(str(folder))  # exported to ONNX now, so its messages stay out of the CLI's output
     run_json("calibrate", "--db", copy)
     with ImageIndex(copy) as index:
-        default = index.hybrid.calibration().curves["text"]
+        default = hybrid_of(index).calibration().curves["text"]
     lines = run_json("calibrate", "--db", copy, "--text-model", folder)["calibration"]
     mine = [line for line in lines if line.startswith("Text") and f"({second.model_id})" in line]
     assert len(mine) == 2 and all("informative, AUC" in line for line in mine), lines
     with ImageIndex(copy, text_model=str(folder)) as index:
-        fitted = index.hybrid.calibration().curves["text"]
+        fitted = hybrid_of(index).calibration().curves["text"]
         assert fitted.model == second.model_id and fitted.source == "fitted"
         assert abs(fitted.centre - default.centre) > 0.05, (fitted, default)
         for mode in ("text", None):
@@ -222,7 +222,7 @@ def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
 def test_an_uninformative_clip_does_not_veto_topics_the_text_makes_clear(coco, copy):
     with ImageIndex(copy) as index:
         report = index.tag_topics()
-        texts = index.texts.texts_by_image()
+        texts = texts_of(index).texts_by_image()
     assert "uninformative here" in " ".join(run_json("status", "--db", copy)["calibration"])
     assert report.tagged == len(coco[1])
     tagged = sum(bool(n) for n in report.counts.values())

@@ -37,7 +37,7 @@ def library(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Li
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
         ids = {Path(r.path).name if "more" not in r.path else f"more/{Path(r.path).name}": r.id
-               for r in index.catalog.records(list(range(1, 100))).values()}
+               for r in index.records(list(range(1, 100))).values()}
     return Library(root.resolve(), db, tiny_clip_dir, ids)
 
 

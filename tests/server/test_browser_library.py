@@ -58,7 +58,7 @@ def site(tmp_path_factory, tiny_clip_dir) -> Iterator[Site]:
     db = root.parent / "timeline.db"
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
-        records = index.catalog.records(list(range(1, 99))).values()
+        records = index.records(list(range(1, 99))).values()
         ids = {str(Path(r.path).relative_to(root.resolve())): r.id for r in records}
     albums = root.parent / "albums"
     server = serve_in_thread(ServerConfig(db=db, model_path=tiny_clip_dir, roots=(root,), album_dir=albums))

@@ -95,7 +95,7 @@ def test_a_file_name_that_is_not_utf8_is_served_not_a_server_error(tmp_path: Pat
     db = tmp_path / "c.db"
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
-        odd_id = index.catalog.get_by_path(str(odd)).id
+        odd_id = index.find(odd).id
     config = ServerConfig(db=db, model_path=tiny_clip_dir, token=TOKEN, duplicates_dir=tmp_path / "dupes")
     with TestClient(create_app(config), base_url=LOCAL_URL) as client:
         found = client.get("/api/search", params={"q": "x", "mode": "clip", "min_score": -1}, headers=AUTH)

@@ -43,7 +43,7 @@ def photos(tmp_path_factory, tiny_clip_dir) -> Photos:
     db = root.parent / "catalog.db"
     with ImageIndex(db, model_path=tiny_clip_dir) as index:
         index.index([root])
-        records = index.catalog.records(list(range(1, 100))).values()
+        records = index.records(list(range(1, 100))).values()
         ids = {str(Path(r.path).relative_to(root.resolve())): r.id for r in records}
     return Photos(root.resolve(), db, tiny_clip_dir, ids, days)
 

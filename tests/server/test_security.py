@@ -86,7 +86,7 @@ def test_a_file_replaced_by_a_symlink_out_of_the_root_is_not_served(library: Lib
     db = tmp_path / "c.db"
     with ImageIndex(db, model_path=library.model_dir) as index:
         index.index([root])
-        record = index.catalog.get_by_path(str((root / "red.jpg").resolve()))
+        record = index.find(root / "red.jpg")
     secret = tmp_path / "secret.jpg"
     shutil.copy(root / "red.jpg", secret)
     (root / "red.jpg").unlink()

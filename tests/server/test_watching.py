@@ -51,7 +51,7 @@ def test_a_single_indexed_file_is_not_watched_as_a_missing_folder(library: Libra
     db = tmp_path / "watched.db"
     with ImageIndex(db, model_path=library.model_dir) as index:
         index.index([root, single])
-        assert str(single.resolve()) in index.catalog.roots()
+        assert str(single.resolve()) in index.roots()
     settings = WatchSettings(quiet=0.3, settle=0.3, retry=0.5)
     with make_client(Library(root, db, library.model_dir, {}), roots=(root,), watch=settings) as client:
         watch = wait_until(lambda: (w := client.get("/api/watch").json())["batches"] >= 1 and w, "the catch-up")

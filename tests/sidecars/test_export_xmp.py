@@ -20,7 +20,7 @@ from PIL import Image
 from photoseek import ImageIndex
 from photoseek.places import place_namer
 from photoseek.sidecars.xmp import DC, LR, PHOTOSEEK, RDF, XML
-from tests.helpers import draw_scene, run_cli, run_json
+from tests.helpers import draw_scene, run_cli, run_json, texts_of
 from tests.places.test_gps import located
 from tests.sidecars.shapes import Shape, shapes, sidecar
 
@@ -100,12 +100,12 @@ def fifty(tmp_path, tiny_clip_dir) -> tuple[Path, Path, list[tuple[Path, Path, S
                 index.describe(image, f"my note {i}: the harbour, at dusk" if i % 3 else "")
             if i % 2:
                 index.tag(image, ["sailing", f"trip {i % 5}"] + (["Family"] if i % 6 == 1 else []))
-            content_hash = index.catalog.get_by_path(str(image.resolve())).content_hash
+            content_hash = index.find(image).content_hash
             if i % 3 == 0:
-                index.texts.put(content_hash, "caption", "a-captioner", "a boat in a harbour at sunset")
+                texts_of(index).put(content_hash, "caption", "a-captioner", "a boat in a harbour at sunset")
             if i % 5 < 2:
-                index.texts.put(content_hash, "topics", "a-topic-model", "boats\nsea")
-        index.texts.sync()
+                texts_of(index).put(content_hash, "topics", "a-topic-model", "boats\nsea")
+        texts_of(index).sync()
     return root, db, made
 
 
@@ -114,8 +114,8 @@ def _state(db: Path, made: list[tuple[Path, Path, Shape]]) -> dict[str, tuple]:
     with ImageIndex(db) as index:
         state = {}
         for image, _, _ in made:
-            record = index.catalog.get_by_path(str(image.resolve()))
-            rows = [r for r in index.texts.signal_rows(record.content_hash) if r[0] != "metadata"]
+            record = index.find(image)
+            rows = [r for r in texts_of(index).signal_rows(record.content_hash) if r[0] != "metadata"]
             state[image.name] = (rows, record.rating, record.label, record.latitude, record.longitude)
         return state
 
@@ -145,8 +145,8 @@ def test_fifty_real_world_sidecars_round_trip_and_lose_no_field(fifty, tiny_clip
             assert new_text.get("x-default", "").startswith(old_text.get("x-default", ""))
             assert {k: v for k, v in new_text.items() if k != "x-default"} == {
                 k: v for k, v in old_text.items() if k != "x-default"}
-            record = index.catalog.get_by_path(str(image.resolve()))
-            rows = index.texts.signal_rows(record.content_hash)
+            record = index.find(image)
+            rows = texts_of(index).signal_rows(record.content_hash)
             own = {(s, m): t for s, m, t in rows}
             tags = own.get(("note", "user-tags"), "")
             for tag in filter(None, tags.split(", ")):
@@ -172,8 +172,8 @@ def test_fifty_real_world_sidecars_round_trip_and_lose_no_field(fifty, tiny_clip
     with ImageIndex(db) as index:
         for image, path, _ in made:
             text = path.read_text(encoding="utf-8")
-            record = index.catalog.get_by_path(str(image.resolve()))
-            metadata = index.texts.get(record.content_hash, "metadata", "exif-iptc-xmp") or ""
+            record = index.find(image)
+            metadata = texts_of(index).get(record.content_hash, "metadata", "exif-iptc-xmp") or ""
             for keyword in items(text, DC, "subject"):
                 assert keyword in metadata, (path.name, keyword)
             description = descriptions(text).get("x-default", "")
@@ -241,8 +241,8 @@ def test_new_sidecars_in_both_styles_dry_run_and_remove(tmp_path, tiny_clip_dir)
     run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
     assert run_json("search", "mill", "--mode", "keyword", "--db", db)["results"]
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str((root / "IMG_2.jpg").resolve()))
-        assert index.texts.get(record.content_hash, "metadata", "exif-iptc-xmp") == "the old mill"
+        record = index.find(root / "IMG_2.jpg")
+        assert texts_of(index).get(record.content_hash, "metadata", "exif-iptc-xmp") == "the old mill"
 
     removed = run_json("export-xmp", "--remove", "--db", db, "--json")
     assert sorted(c["action"] for c in removed["changes"]) == ["delete"] * 3

@@ -13,6 +13,7 @@ from photoseek import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog, NewImage
 from photoseek.store.filters import SearchFilters
+from tests.helpers import catalog_of
 
 DAY_NS = 86_400 * 10**9
 
@@ -106,7 +107,7 @@ def test_the_timeline_reads_one_index_range_not_the_table(db: Path):
     with ImageIndex(db, create=False) as index:
         cursor = index.browse(limit=1).next_cursor
         plans: list[str] = []
-        index.catalog.db.set_trace_callback(lambda sql: plans.extend(
+        catalog_of(index).db.set_trace_callback(lambda sql: plans.extend(
             row[3] for row in sqlite3.connect(db).execute(f"EXPLAIN QUERY PLAN {sql}")
         ) if sql.startswith("SELECT id, path") else None)
         index.browse(limit=1, cursor=cursor)

@@ -240,7 +240,7 @@ def test_import_captions_reads_every_caption_file_format(catalog, name):
     report = run_json("import-captions", path, "--db", db)
     assert (report["imported"], report["unknown"], report["issues"]) == (2, [], [])
     with ImageIndex(db) as index:
-        red = index.catalog.get_by_path(str((root / "red.png").resolve()))
+        red = index.find(root / "red.png")
         assert index.text_signals(red.id)["note"] in ("a red circle on grey", "a red circle, on grey")
 
 

@@ -12,7 +12,7 @@ from photoseek import ImageIndex
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIOR
 from photoseek.search.query import Query
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog
-from tests.helpers import draw_photo, run_cli, run_json
+from tests.helpers import draw_photo, run_cli, run_json, texts_of
 
 OCR_MODEL = "rapidocr"
 
@@ -27,9 +27,9 @@ def shop(tmp_path, tiny_clip_dir) -> tuple[Path, Path]:
     db = tmp_path / "c.db"
     run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
     with ImageIndex(db) as index:
-        sign = index.catalog.get_by_path(str((root / "sign.png").resolve()))
-        index.texts.put(sign.content_hash, "ocr", OCR_MODEL, "HARBOURBAKERY\nOPEN 7-19")
-        index.texts.sync()
+        sign = index.find(root / "sign.png")
+        texts_of(index).put(sign.content_hash, "ocr", OCR_MODEL, "HARBOURBAKERY\nOPEN 7-19")
+        texts_of(index).sync()
     run_cli("tag", root / "granny.png", "Grandma Rosa 12", "--db", db)
     run_cli("describe", root / "dog.png", "a brown dog asleep on the red sofa in the living room", "--db", db)
     run_cli("describe", root / "beach.png", "the family on the beach at sunset with a kite", "--db", db)
@@ -104,9 +104,9 @@ def test_a_version_4_catalog_gets_the_substring_index(shop):
 def test_a_version_5_catalog_splits_its_ocr_text_on_the_next_index(shop, tiny_clip_dir):
     root, db = shop
     with ImageIndex(db) as index:
-        sign = index.catalog.get_by_path(str((root / "sign.png").resolve()))
-        index.texts.put(sign.content_hash, "ocr", OCR_MODEL, "EXIT42NORTH")
-        index.texts.sync()
+        sign = index.find(root / "sign.png")
+        texts_of(index).put(sign.content_hash, "ocr", OCR_MODEL, "EXIT42NORTH")
+        texts_of(index).sync()
     with sqlite3.connect(db) as conn:  # as a version 5 catalog indexed it: the OCR text in one piece
         conn.execute("UPDATE text_fts SET body = 'EXIT42NORTH' WHERE rowid = ?", (sign.id,))
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
@@ -128,7 +128,7 @@ def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, m
     queries = ["bakery", "Rosa 12", "dog", "a brown dog asleep on the sofa", "family kite at the beach"]
     with ImageIndex(db) as index:
         ids = np.array(sorted(r.id for r in index.search_many(["x"], mode="clip", k=100, min_score=-1)[0]))
-        matrix = index.hybrid.score_matrix([Query.build([q]) for q in queries], mode=mode, ids=ids)
+        matrix = index.score_matrix([Query.build([q]) for q in queries], mode=mode, ids=ids)
         for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
             found = {r.id: r.score for r in results}
             assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)

@@ -20,7 +20,7 @@ from PIL import Image
 from photoseek import ImageIndex
 from photoseek.ingest.reading import MAX_SIDECAR_BYTES
 from photoseek.text.metadata import MAX_XMP_PARSE, read_metadata
-from tests.helpers import draw_photo, run_json
+from tests.helpers import catalog_of, draw_photo, run_json
 from tests.hubcache import run_photoseek
 
 XMP = (
@@ -46,8 +46,8 @@ def _photo_with_metadata(path: Path, metadata: bytes) -> Path:
 
 def _metadata(db: Path, path: Path) -> str | None:
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str(path.resolve()))
-        row = index.catalog.db.execute(
+        record = index.find(path)
+        row = catalog_of(index).db.execute(
             "SELECT text FROM text_signals WHERE content_hash = ? AND source = 'metadata'", (record.content_hash,)
         ).fetchone()
     return row[0] if row else None

@@ -18,15 +18,15 @@ from photoseek.store.filters import SearchFilters
 from photoseek.text.caption import Captioner
 from photoseek.text.objects import count_phrase, pluralise
 from tests.fakehub import FakeHub
-from tests.helpers import BLIP_WORDS, draw_photo, render_sign, run_cli, run_json
+from tests.helpers import BLIP_WORDS, catalog_of, draw_photo, render_sign, run_cli, run_json, texts_of
 from tests.hubcache import clean_env, run_photoseek
 
 
 def _signals(db: Path, path: Path) -> dict[str, tuple[str, str]]:
     """source -> (model, text) as stored for this file's content."""
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str(path.resolve()))
-        rows = index.catalog.db.execute(
+        record = index.find(path)
+        rows = catalog_of(index).db.execute(
             "SELECT source, model, text FROM text_signals WHERE content_hash = ?", (record.content_hash,)
         ).fetchall()
     return {source: (model, text) for source, model, text in rows}
@@ -161,8 +161,8 @@ def test_object_counts_become_a_phrase_after_the_caption(photos, tmp_path, tiny_
     model, text = _signals(db, photos / "red.png")["objects"]
     assert model == f"{tiny_detr_dir}|score>=0.9" and text == "3 dogs"
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str((photos / "red.png").resolve()))
-        document = index.texts.documents([record.id])[record.id]
+        record = index.find(photos / "red.png")
+        document = texts_of(index).documents([record.id])[record.id]
     caption = _signals(db, photos / "red.png")["caption"][1]
     assert document == f"{caption}\n3 dogs"
     hits = run_json("search", "dogs", "--mode", "keyword", "--db", db)["results"]

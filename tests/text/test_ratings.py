@@ -137,7 +137,7 @@ def test_min_rating_and_label_filters_in_the_api_and_rest(rated):
     with ImageIndex(db) as index:
         hits = index.search("a photo", k=20, min_score=-1, filters=SearchFilters(min_rating=5))
         assert [Path(h.path).name for h in hits] == ["a.jpg"]
-        assert index.catalog.get_by_path(str((root / "d.jpg").resolve())).rating == -1
+        assert index.find(root / "d.jpg").rating == -1
         with pytest.raises(Exception, match="--min-rating"):
             SearchFilters(min_rating=9)
     pytest.importorskip("fastapi")

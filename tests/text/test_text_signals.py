@@ -14,7 +14,7 @@ from PIL import Image
 from photoseek import ImageIndex
 from photoseek.search.fusion import PRIOR
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog
-from tests.helpers import draw_photo, run_cli, run_json
+from tests.helpers import catalog_of, draw_photo, run_cli, run_json
 
 XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -59,14 +59,14 @@ def test_embedded_metadata_is_stored_with_source_and_model(library):
     root, db = library
     with ImageIndex(db) as index:
         def meta(name: str) -> str:
-            record = index.catalog.get_by_path(str((root / name).resolve()))
+            record = index.find(root / name)
             return index.text_signals(record.id).get("metadata", "")
         assert meta("exif.jpg") == "lighthouse on a rocky coast\nstormy weather"
         assert meta("iptc.tif") == "birthday cake\ncandles"
         assert meta("xmp.jpg") == "kayak on a glacier lake\npaddling, norway"
         assert meta("side.png") == "vintage tram\nlisbon, yellow"
         assert meta("plain.png") == ""
-        rows = index.catalog.db.execute("SELECT DISTINCT source, model FROM text_signals").fetchall()
+        rows = catalog_of(index).db.execute("SELECT DISTINCT source, model FROM text_signals").fetchall()
     assert rows == [("metadata", "exif-iptc-xmp")]
 
 
@@ -91,7 +91,7 @@ def test_describe_replaces_and_tags_accumulate(library):
     run_cli("tag", root / "plain.png", "a", "b", "--db", db)
     run_cli("tag", root / "plain.png", "b", "c", "--db", db)
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str((root / "plain.png").resolve()))
+        record = index.find(root / "plain.png")
         assert index.text_signals(record.id)["note"] == "second text\na, b, c"
     assert "not in the catalog" in run_cli("describe", root / "nope.png", "x", "--db", db, expect=1)
 
@@ -104,7 +104,7 @@ def test_notes_and_tags_are_echoed_as_typed_and_an_empty_note_is_removed(library
     run_cli("describe", root / "plain.png", "a note", "--db", db)
     assert "Description removed" in run_cli("describe", root / "plain.png", "", "--db", db)
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str((root / "plain.png").resolve()))
+        record = index.find(root / "plain.png")
         assert "a note" not in index.text_signals(record.id).get("note", "")
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 from photoseek import ImageIndex
 from photoseek.text.vlm import PRESETS, ApiCaptioner, CaptionApiError, RetryPolicy, parse_retry_after
-from tests.helpers import COLOURS, draw_photo, run_cli, run_json
+from tests.helpers import COLOURS, draw_photo, run_cli, run_json, texts_of
 
 
 @dataclass
@@ -179,8 +179,9 @@ def test_index_caches_api_captions_by_content_and_model(vlm, photos, tmp_path, t
     assert run_json(*args)["signals"] == {"caption": 6}
     assert len(vlm.captioned()) == 6
     with ImageIndex(db) as index:
-        record = index.catalog.get_by_path(str((photos / "yellow.png").resolve()))
-        assert index.texts.get(record.content_hash, "caption", "openai:llava") == "a yellow shape on a grey background"
+        record = index.find(photos / "yellow.png")
+        caption = texts_of(index).get(record.content_hash, "caption", "openai:llava")
+        assert caption == "a yellow shape on a grey background"
 
     assert run_json(*args)["signals"] == {}  # cached: no image sent again
     assert len(vlm.captioned()) == 6
@@ -205,8 +206,8 @@ def test_index_captions_only_the_folders_named_unless_all(vlm, photos, tmp_path,
     assert run_json("index", photos, "--db", db, *api)["signals"] == {"caption": 4}  # the rest of photos/
     assert len(vlm.captioned()) == 6
     with ImageIndex(db) as index:
-        old = index.catalog.get_by_path(str((elsewhere / "old-red.png").resolve()))
-        assert index.texts.get(old.content_hash, "caption", "openai:llava") is None
+        old = index.find(elsewhere / "old-red.png")
+        assert texts_of(index).get(old.content_hash, "caption", "openai:llava") is None
 
     (photos / "linked.png").symlink_to(elsewhere / "old-red.png")  # found under photos/, stored by its real path
     assert run_json("index", photos, "--db", db, *api)["signals"] == {"caption": 1}

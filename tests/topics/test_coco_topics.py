@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.topics import default_taxonomy, image_topics
+from photoseek.topics import default_taxonomy
 from tests.helpers import run_json, shared_data
 
 COCO = shared_data("coco-mini")
@@ -39,8 +39,8 @@ def test_text_side_topics_match_caption_labels(tmp_path, tiny_clip_dir, text_mod
         assert report.tagged == len(labels)
         found = {}
         for f in labels:
-            record = index.catalog.get_by_path(str((COCO / f).resolve()))
-            found[f] = set(image_topics(index.texts, index.catalog, record.content_hash))
+            record = index.find(COCO / f)
+            found[f] = set(index.topics_of(record.id))
         assert sum(report.counts.values()) == sum(map(len, found.values()))
     hits = sum(len(found[f] & set(labels[f])) for f in labels)
     precision = hits / sum(map(len, found.values()))

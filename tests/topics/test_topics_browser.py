@@ -24,7 +24,7 @@ def test_topic_facet_lists_counts_and_filters(library, tiny_clip_dir):
     root, db = library
     run_json("topics", "--db", db, "--weight", "clip=0")
     with ImageIndex(db) as index:
-        dog = index.catalog.get_by_path(str(root / "dog.jpg")).id
+        dog = index.find(root / "dog.jpg").id
         pets = dict((t.name, n) for t, n in index.topics())["pets"]
     config = ServerConfig(db=db, model_path=tiny_clip_dir, token=TOKEN)
     with sync_api.sync_playwright() as playwright:

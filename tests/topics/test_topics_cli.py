@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
-from photoseek.topics import default_taxonomy, image_topics
+from photoseek.topics import default_taxonomy
 from photoseek.topics.scoring import CLIP_CALIBRATION, clip_topic_vectors
-from tests.helpers import draw_scene, render_sign, run_cli, run_json
+from tests.helpers import catalog_of, draw_scene, render_sign, run_cli, run_json
 from tests.topics.conftest import NOTES
 
 
 def _tagged(db: Path) -> dict[str, list[str]]:
     with ImageIndex(db) as index:
-        records = index.catalog.records(index.catalog.all_embeddings()[0].tolist())
-        return {Path(r.path).name: image_topics(index.texts, index.catalog, r.content_hash) for r in records.values()}
+        records = index.records(catalog_of(index).all_embeddings()[0].tolist())
+        return {Path(r.path).name: index.topics_of(r.id) for r in records.values()}
 
 
 def test_index_topics_then_list_filter_and_rerun(library):
@@ -53,15 +53,15 @@ def test_add_topic_tags_existing_images_without_re_embedding(library):
     root, db = library
     run_json("topics", "--db", db, "--weight", "clip=0")
     with ImageIndex(db) as index:
-        before = index.catalog.all_embeddings()[1].copy()
+        before = catalog_of(index).all_embeddings()[1].copy()
     added = run_json("topics", "--db", db, "--add", "Sailing", "--description", "sailboats, yachts, sails on the water")
     assert added["tagged"] == len(NOTES)
     counts = {t["name"]: t["images"] for t in added["topics"]}
     assert counts["sailing"] >= 1 and "sailing" in _tagged(db)["boat.jpg"]
     with ImageIndex(db) as index:
-        assert np.array_equal(index.catalog.all_embeddings()[1], before)
+        assert np.array_equal(catalog_of(index).all_embeddings()[1], before)
         # Stored as a text signal: explained with the image, and found by keyword search.
-        boat = index.catalog.get_by_path(str(root / "boat.jpg"))
+        boat = index.find(root / "boat.jpg")
         assert "sailing" in index.text_signals(boat.id)["topics"].split("\n")
     found = run_json("search", "sailing", "--db", db, "--mode", "keyword")
     assert [Path(r["path"]).name for r in found["results"]] == ["boat.jpg"]
@@ -71,15 +71,14 @@ def test_clip_side_is_the_calibrated_product_of_prompt_and_image_embeddings(libr
     _, db = library
     with ImageIndex(db) as index:
         taxonomy = default_taxonomy()
-        ids, matrix = index.catalog.all_embeddings()
+        ids, matrix = catalog_of(index).all_embeddings()
         vectors = clip_topic_vectors(taxonomy, index.model.encode_texts, index.model.model_id)
         expected = CLIP_CALIBRATION(matrix @ vectors.T)
         threshold = float(np.median(expected))
         index.tag_topics(taxonomy, weights={"clip": 1, "text": 0}, threshold=threshold)
-        records = index.catalog.records(ids.tolist())
         for row, image_id in enumerate(ids.tolist()):
             want = {n for n, s in zip(taxonomy.names, expected[row]) if s >= threshold}
-            assert set(image_topics(index.texts, index.catalog, records[image_id].content_hash)) == want
+            assert set(index.topics_of(image_id)) == want
         assert 0 < sum(n for _, n in index.topics()) < len(ids) * len(taxonomy.topics)
 
 

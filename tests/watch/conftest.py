@@ -13,7 +13,7 @@ from PIL import Image
 
 from photoseek import ImageIndex
 from photoseek.watch import WatchBatch, Watcher, WatchSettings
-from tests.helpers import wait_until
+from tests.helpers import catalog_of, wait_until
 
 pytest.importorskip("watchdog")
 
@@ -51,15 +51,15 @@ class Session:
 
     def searchable(self) -> set[str]:
         """Paths a CLIP search returns when nothing is cut off (random weights: every score is noise)."""
-        if self.reader.catalog.count() == 0:
+        if self.reader.count() == 0:
             return set()
         return {r.path for r in self.reader.search("a photo", mode="clip", min_score=-1.0, k=5000)}
 
     def indexed(self) -> set[str]:
-        return {row[0] for row in self.reader.catalog.db.execute("SELECT path FROM images")}
+        return {row[0] for row in catalog_of(self.reader).db.execute("SELECT path FROM images")}
 
     def failed(self) -> set[str]:
-        return {f.path for f in self.reader.catalog.failures()}
+        return {f.path for f in catalog_of(self.reader).failures()}
 
     def change_batches(self) -> list[WatchBatch]:
         return [b for b in self.batches if b.kind == "changes"]

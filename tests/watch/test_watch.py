@@ -42,9 +42,9 @@ def test_copied_files_become_searchable_and_moves_renames_edits_deletes_follow(w
     assert sum(b.report.embedded for b in session.batches) == embedded, "moves reuse their embeddings"
     assert sum(b.report.reused for b in session.batches) >= 2
 
-    before = session.reader.catalog.get_by_path(str(library / "red.jpg"))
+    before = session.reader.find(library / "red.jpg")
     draw_photo(library / "red.jpg", "orange", shape="square", seed=99)
-    session.settle(lambda: (r := session.reader.catalog.get_by_path(str(library / "red.jpg"))) is not None
+    session.settle(lambda: (r := session.reader.find(library / "red.jpg")) is not None
                and r.content_hash != before.content_hash, "the edited photo to be re-indexed")
 
     (library / "purple.jpg").unlink()
@@ -60,7 +60,7 @@ def test_a_burst_of_a_thousand_files_is_indexed_in_a_few_batches(watch, library,
         small_png(staging / f"IMG_{i:04d}.png", seed=i)
     session = watch([library], settings=replace(FAST, quiet=1.0, max_wait=30.0))
     shutil.copytree(staging, library / "import")
-    session.settle(lambda: session.reader.catalog.count() == 1002, "all 1,000 copies to be indexed", timeout=180)
+    session.settle(lambda: session.reader.count() == 1002, "all 1,000 copies to be indexed", timeout=180)
     batches = session.change_batches()
     assert sum(b.report.embedded for b in batches) == 1000
     assert len(batches) <= 5, [b.summary() for b in batches]
@@ -144,7 +144,7 @@ def test_an_edited_sidecar_re_reads_its_photo(watch, library):
     (library / "red.xmp").write_text(XMP.format(description="harbour at dawn", tag1="boats", tag2="mist"))
 
     def description() -> str:
-        record = session.reader.catalog.get_by_path(str(library / "red.jpg"))
+        record = session.reader.find(library / "red.jpg")
         return session.reader.text_signals(record.id).get("metadata", "")
 
     session.settle(lambda: "harbour at dawn" in description(), "the sidecar's description")
@@ -180,7 +180,7 @@ def test_an_interrupted_batch_says_so_and_what_it_kept(library, tmp_path, tiny_c
         )
         with pytest.raises(KeyboardInterrupt):
             watcher.run()
-        kept = index.catalog.count()
+        kept = index.count()
     assert batches[0].report.interrupted and 0 < kept < 8
     line = batches[0].summary()
     assert "interrupted" in line and f"kept {kept} embedded" in line and "nothing new" not in line, line

@@ -78,9 +78,9 @@ def duplicates(
         tier = tier or ("near" if move_to is not None else "all")
         if tier not in TIER_CHOICES:
             raise PhotoseekError(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
-        with err.status(f"Looking for duplicates among {idx.catalog.count()} images...", spinner="dots"):
+        with err.status(f"Looking for duplicates among {idx.count()} images...", spinner="dots"):
             groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
-        unhashed = idx.catalog.unhashed_count() if tier in ("all", "near") else 0
+        unhashed = idx.unhashed_count() if tier in ("all", "near") else 0
         if unhashed:
             err.print(
                 f"[yellow]{unhashed} images have no perceptual hash yet[/] (indexed by an older version); the near "

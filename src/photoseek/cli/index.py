@@ -129,7 +129,7 @@ def index(
     with user_errors(), stop_on_sigterm(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, device=device
     ) as idx:
-        images_before = idx.catalog.count()
+        images_before = idx.count()
         config = None
         if vector_index or qdrant_url or qdrant_path:
             config = IndexConfig(
@@ -146,9 +146,9 @@ def index(
                     caption_workers=caption_workers, caption_timeout=caption_timeout, detector=detector,
                 ),
             )
-        images = idx.catalog.count()
+        images = idx.count()
         if as_json:
-            print_json(report_dict(report, idx.catalog.model_id) | {
+            print_json(report_dict(report, idx.model_id) | {
                 "vector_index": idx.status().vector_index, "images": images,
                 "images_added": images - images_before, "providers": idx.providers(),
             })

@@ -358,7 +358,7 @@ def _print_results(
 
     album = idx.link([r.path for r in results], options.link_to, hard=options.hardlink) if options.link_to else None
     shown = present_results(
-        label, results, model=idx.catalog.model_id, preview=options.preview, html=options.html,
+        label, results, model=idx.model_id, preview=options.preview, html=options.html,
         as_json=options.as_json, explain=_explanation,
     )
     if album is not None and (shown or not options.as_json):
@@ -366,14 +366,14 @@ def _print_results(
     if shown:
         return
     if options.explain and not options.as_json:
-        for line in idx.hybrid.summary():  # on stderr: piped result lines stay one per result
+        for line in idx.calibration_summary():  # on stderr: piped result lines stay one per result
             err.print(escape(line), highlight=False)
     if options.as_json:
-        payload = {"query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results]}
+        payload = {"query": label, "model": idx.model_id, "results": [r.to_dict() for r in results]}
         if album is not None:
             payload["album"] = album.to_dict()
         if options.explain:
-            payload["calibration"] = idx.hybrid.summary()
+            payload["calibration"] = idx.calibration_summary()
         if one_line:
             print(json.dumps(payload, ensure_ascii=False), flush=True)
         else:

@@ -141,13 +141,13 @@ def serve(
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
             with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
-                indexed = [*(r.resolve() for r in config.roots), *map(Path, index.catalog.roots())]
+                indexed = [*(r.resolve() for r in config.roots), *map(Path, index.roots())]
                 if config.duplicates_dir:  # not when the first move is asked for
                     check_move_target(config.duplicates_dir, indexed)
                 if config.album_dir and any(config.album_dir.is_relative_to(r) for r in indexed):
                     raise PhotoseekError(f"--album-dir {config.album_dir} is inside an indexed folder: the "
                                          "albums' links would be indexed as copies. Choose a folder outside them.")
-                if watch and not (config.roots or index.catalog.roots()):
+                if watch and not (config.roots or index.roots()):
                     print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
                     raise typer.Exit(1)
             if watch:

@@ -77,10 +77,10 @@ def topics(
             print_json({
                 "topics": [{**t.to_dict(), "images": n} for t, n in listed],
                 "tagged": report.tagged if report else 0,
-                "images": idx.catalog.count(),
+                "images": idx.count(),
             })
             return
-        _print(listed, report, idx.catalog.count())
+        _print(listed, report, idx.count())
 
 
 def _print(listed: list, report: TagReport | None, images: int) -> None:

@@ -86,13 +86,13 @@ def watch(
     from photoseek.ingest.signals import SignalOptions
 
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
-        _check_roots(roots, idx.catalog.roots())
+        _check_roots(roots, idx.roots())
         settings = WatchSettings(poll=poll, quiet=debounce, max_wait=max(WatchSettings.max_wait, debounce))
         with ProgressBar(enabled=not as_json, batch_size=batch_size) as bar:
 
             def on_batch(batch: WatchBatch) -> None:
                 bar.stop()
-                _show_batch(batch, idx.catalog.model_id, as_json)
+                _show_batch(batch, idx.model_id, as_json)
 
             watcher = idx.watcher(
                 roots, settings=settings, on_batch=on_batch, on_notice=_notice, on_progress=bar,

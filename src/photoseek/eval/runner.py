@@ -225,15 +225,15 @@ def _run(
     report = idx.index([p for _, p in present], on_progress=on_progress)
     if report.interrupted:
         raise KeyboardInterrupt
-    ids = {p: idx.catalog.get_by_path(str(p)) for _, p in present}
+    ids = {p: idx.find(p) for _, p in present}
     unreadable = [n for n, p in present if ids[p] is None]
     readable = [(n, p) for n, p in present if ids[p] is not None]
     gallery = build_gallery(dataset, readable, oracle_captions)
     image_ids = np.array([ids[p].id for p in gallery.paths], dtype=np.int64)  # type: ignore[union-attr]
     directions = _rank_directions(spec, idx, gallery, image_ids)
-    model_id = idx.catalog.model_id or spec.model_name
+    model_id = idx.model_id or spec.model_name
     seconds = time.perf_counter() - started
-    calibration = idx.hybrid.summary()
+    calibration = idx.calibration_summary()
     return RunResult(spec, model_id, directions, report.embedded, report.reused, seconds, unreadable, calibration)
 
 
@@ -261,9 +261,9 @@ def _rank_directions(
         )
         return {TEXT_TO_IMAGE: _text_to_image(gallery, blocks)}
     text_vectors = idx.model.encode_texts(list(gallery.queries))
-    gallery_vectors = idx.searcher.vectors_of(image_ids)  # the float16 rows searches score
+    gallery_vectors = idx.image_vectors(image_ids)  # the float16 rows searches score
     blocks = (text_vectors[start : start + _CHUNK] @ gallery_vectors.T for start in range(0, len(text_vectors), _CHUNK))
-    image_vectors = np.stack([idx.catalog.embedding(int(i)) for i in image_ids])
+    image_vectors = idx.image_vectors(image_ids, exact=True)
     return {
         TEXT_TO_IMAGE: _text_to_image(gallery, blocks),
         IMAGE_TO_TEXT: _image_to_text(gallery, image_vectors, text_vectors),

@@ -13,9 +13,6 @@ import numpy as np
 
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
-from photoseek.search.blend import MODE as BLEND_MODE
-from photoseek.search.query import Query
-from photoseek.store.text import USER_MODEL
 
 TEXT_MODES = ("text", "keyword", "hybrid")
 
@@ -38,14 +35,7 @@ def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
     """Give each image its note (the oracle captions) in one transaction, as `describe` would one
     by one; an empty note removes an earlier one."""
     _require_text_signals()
-    rows = []
-    for path, text in notes.items():
-        record = index.catalog.get_by_path(str(path))
-        if record is None:
-            raise PhotoseekError(f"{path} is not in the evaluation's catalog; run the evaluation again.")
-        rows.append((record.content_hash, "note", USER_MODEL, text))
-    index.texts.put_many(rows)
-    index.texts.sync()
+    index.describe_many(notes.items())
 
 
 def score_gallery(
@@ -54,12 +44,7 @@ def score_gallery(
     """Scores (queries x gallery images) in a text-signal mode or clip-hybrid: the scores `search`
     ranks by, for the whole gallery, without the calibrated cut-off (Recall@K needs every image)."""
     _require_text_signals()
-    queries = [Query.build([t]) for t in texts]
-    if mode == BLEND_MODE:
-        ids, blended = index.blend.matrix()
-        rows = np.searchsorted(ids, image_ids)
-        return np.stack(index.searcher.query_vectors(queries)) @ blended[rows].T
-    return index.hybrid.score_matrix(queries, mode=mode, ids=image_ids, weights=weights)
+    return index.score_matrix(texts, mode=mode, ids=image_ids, weights=weights)
 
 
 def _require_text_signals() -> None:

@@ -99,7 +99,7 @@ async def _start_watching(config: ServerConfig, backend: Backend) -> WatchServic
     indexed on its own is a catalog root too, but only folders are watched)."""
     if config.watch is None:
         return None
-    recorded = await backend.read(lambda index: index.catalog.roots())
+    recorded = await backend.read(lambda index: index.roots())
     folders = [path for path in map(Path, recorded) if not path.is_file()]
     service = WatchService(backend.open_sibling, [*config.roots, *folders], config.watch)
     service.start()

@@ -20,7 +20,7 @@ from PIL import Image
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.search.engine import SearchResult
-from photoseek.search.query import Query, QueryTerm
+from photoseek.search.query import Query
 from photoseek.server.batching import Batcher
 from photoseek.server.config import ServerConfig
 from photoseek.server.workers import DaemonWorkers
@@ -124,7 +124,7 @@ class Backend:
 
     @property
     def db_path(self) -> Path:
-        return self._primary.catalog.path
+        return self._primary.db_path
 
     @property
     def _primary(self) -> ImageIndex:
@@ -184,24 +184,19 @@ class Backend:
     def similar(index: ImageIndex, image_id: int, options: SearchOptions) -> SearchPage | None:
         """Images like an indexed one (by its stored embedding), itself left out;
         None when the id is unknown."""
-        record = index.catalog.get(image_id)
+        record = index.find(image_id)
         if record is None:
             return None
         started = time.perf_counter()
-        query = Query((QueryTerm("image_id", str(image_id)),))
-        k, offset = options.k, options.offset
-        ranked = [
-            r for r in index.search(query, k=offset + k + 1, filters=options.filters, mode=BY_LOOKS,
-                                    min_score=options.min_score)
-            if r.id != image_id
-        ]
-        results = [replace(r, rank=rank) for rank, r in enumerate(ranked[offset : offset + k], start=offset + 1)]
-        results = index.sorted_results(results, options.sort)
+        results = index.similar(
+            image_id, k=options.k, offset=options.offset, min_score=options.min_score, filters=options.filters,
+            sort=options.sort,
+        )
         return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
 
     @staticmethod
     def details(index: ImageIndex, image_id: int) -> tuple[ImageRecord, dict[str, str]] | None:
-        record = index.catalog.get(image_id)
+        record = index.find(image_id)
         if record is None:
             return None
         return record, dict(index.text_signals(image_id))
@@ -229,7 +224,7 @@ def _open_warm(config: ServerConfig) -> ImageIndex:
     model = index.model
     model.encode_texts(["warm-up"])
     model.encode_images([Image.new("RGB", (model.image_size, model.image_size))])
-    if index.catalog.count():
+    if index.count():
         index.search("warm-up", k=1)  # loads the vectors and whatever else the default mode needs
     return index
 

@@ -122,6 +122,23 @@ class TextStore:
                 self._put(*row, keep_empty=True)
             self._touch({row[0] for row in rows})
 
+    def drop_other_models(self, source: str, model: str) -> None:
+        """Delete every signal of `source` made under another model than `model` (topics tagged
+        under a new key replace those of the old one, once the new ones are in)."""
+        with self.catalog.transaction():
+            self.db.execute("DELETE FROM text_signals WHERE source = ? AND model != ?", (source, model))
+
+    def text_counts(self, source: str, models: Sequence[str]) -> list[tuple[str, int]]:
+        """Each distinct non-empty text of `source` under these models, with how many indexed images
+        carry it (a topic's size, say)."""
+        marks = ", ".join("?" * len(models))
+        return self.db.execute(
+            f"""SELECT s.text, COUNT(*) FROM images i JOIN text_signals s
+                   ON s.content_hash = i.content_hash AND s.source = ? AND s.model IN ({marks})
+               WHERE s.text != '' GROUP BY s.text""",
+            (source, *models),
+        ).fetchall()
+
     def get(self, content_hash: str, source: str, model: str) -> str | None:
         row = self.db.execute(
             "SELECT text FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
@@ -390,6 +407,14 @@ class TextStore:
         if not rows:
             return ids, np.empty((0, 0), dtype=np.float32)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def embeddings_by_hash(self, model: str) -> dict[str, tuple[str, np.ndarray]]:
+        """content hash -> (text hash, embedding) of every text embedded under `model`, current or
+        not: a caller that embeds texts of its own compares the text hash to reuse what it can."""
+        rows = self.db.execute(
+            "SELECT content_hash, text_hash, embedding FROM text_embeddings WHERE model = ?", (model,)
+        )
+        return {h: (th, np.frombuffer(e, dtype=np.float32)) for h, th, e in rows}
 
     def pending_pieces(self, model: str) -> list[PendingText]:
         """Distinct texts of indexed images (each signal on its own) without an embedding for `model`."""

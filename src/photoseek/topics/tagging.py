@@ -84,12 +84,12 @@ def tag_images(
     if missing:
         assigned = _assign(catalog, texts, taxonomy, encoders, missing, threshold, weights)
         texts.put_many([(h, SOURCE, key, "\n".join(names)) for h, names in assigned.items()], keep_empty=True)
-        with catalog.transaction():  # after the new ones are in: an interrupt never leaves images without topics
-            catalog.db.execute("DELETE FROM text_signals WHERE source = ? AND model != ?", (SOURCE, key))
+        # After the new ones are in: an interrupt never leaves images without topics.
+        texts.drop_other_models(SOURCE, key)
         texts.sync()
         report.tagged = len(assigned)
     catalog.set_setting(KEY_SETTING, key)
-    report.counts = topic_counts(catalog, taxonomy)
+    report.counts = topic_counts(catalog, texts, taxonomy)
     return report
 
 
@@ -98,17 +98,12 @@ def topics_key(taxonomy: Taxonomy, encoders: TopicEncoders, threshold: float, we
     return "topics-" + hashlib.blake2b(json.dumps(parts).encode("utf-8"), digest_size=8).hexdigest()
 
 
-def topic_counts(catalog: Catalog, taxonomy: Taxonomy) -> dict[str, int]:
+def topic_counts(catalog: Catalog, texts: TextStore, taxonomy: Taxonomy) -> dict[str, int]:
     """Images per topic (every topic of the taxonomy, zeros included), from the current key's signals."""
     counts = dict.fromkeys(taxonomy.names, 0)
     key = catalog.setting(KEY_SETTING) or ""
-    rows = catalog.db.execute(  # topics awaiting a retag (their image's text changed) count until then
-        """SELECT s.text, COUNT(*) FROM images i JOIN text_signals s
-               ON s.content_hash = i.content_hash AND s.source = ? AND s.model IN (?, ?)
-           WHERE s.text != '' GROUP BY s.text""",
-        (SOURCE, key, STALE_TOPICS),
-    )
-    for text, count in rows:
+    # Topics awaiting a retag (their image's text changed) count until then.
+    for text, count in texts.text_counts(SOURCE, (key, STALE_TOPICS)):
         for name in text.split("\n"):
             if name in counts:
                 counts[name] += count
@@ -149,7 +144,8 @@ def _assign(
     """content hash -> names of the topics at or above `threshold`, most confident first."""
     clip_raw = None
     if weights["clip"] > 0 and encoders.clip is not None:
-        clip_raw = _image_matrix(catalog, hashes) @ clip_topic_vectors(taxonomy, encoders.clip, encoders.clip_id).T
+        topic_vectors = clip_topic_vectors(taxonomy, encoders.clip, encoders.clip_id)
+        clip_raw = catalog.embeddings_of_hashes(hashes) @ topic_vectors.T
     text_raw = None
     if weights["text"] > 0 and encoders.text is not None:
         own_text = _text_matrix(texts, encoders, hashes)
@@ -166,14 +162,6 @@ def _assign(
     return assigned
 
 
-def _image_matrix(catalog: Catalog, hashes: list[str]) -> np.ndarray:
-    """The stored CLIP embedding of each content hash (rows in `hashes` order), read in one pass."""
-    ids, matrix = catalog.all_embeddings()
-    row_of_id = {int(image_id): row for row, image_id in enumerate(ids)}
-    row_of_hash = {h: row_of_id[i] for i, h in catalog.db.execute("SELECT id, content_hash FROM images")}
-    return matrix[[row_of_hash[h] for h in hashes]]
-
-
 def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray | None:
     """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed
     nothing; None when none of these images has text."""
@@ -181,7 +169,7 @@ def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -
     if not any(bodies.values()):
         return None
     model = encoders.text_id + _TEXT_INPUT
-    cached = _cached_text_embeddings(texts, model)
+    cached = texts.embeddings_by_hash(model)
     pending = [
         PendingText(h, _digest(b), b) for h, b in bodies.items() if b and cached.get(h, ("",))[0] != _digest(b)
     ]
@@ -196,13 +184,6 @@ def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -
         if bodies[content_hash]:
             matrix[row] = cached[content_hash][1]
     return matrix
-
-
-def _cached_text_embeddings(texts: TextStore, model: str) -> dict[str, tuple[str, np.ndarray]]:
-    rows = texts.db.execute(
-        "SELECT content_hash, text_hash, embedding FROM text_embeddings WHERE model = ?", (model,)
-    )
-    return {h: (th, np.frombuffer(e, dtype=np.float32)) for h, th, e in rows}
 
 
 def _digest(body: str) -> str:

@@ -82,7 +82,7 @@ async def start_indexing(backend: BackendDep, config: ConfigDep, jobs: JobsDep) 
 
     Returns the running job if one is already under way. Clients cannot name folders.
     """
-    recorded = await backend.read(lambda index: index.catalog.roots())
+    recorded = await backend.read(lambda index: index.roots())
     roots = unique_real([*config.roots, *map(Path, recorded)])
     if not roots:
         raise ApiError(

@@ -79,7 +79,7 @@ async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]
     under an indexed folder: clients name ids, never paths."""
     if not known_id(image_id):
         raise _no_such_image(image_id)
-    record, roots = await backend.read(lambda index: (index.catalog.get(image_id), index.catalog.roots()))
+    record, roots = await backend.read(lambda index: (index.find(image_id), index.roots()))
     if record is None:
         raise _no_such_image(image_id)
     path = await run_in_threadpool(servable_path, record.path, roots)

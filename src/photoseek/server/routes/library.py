@@ -169,7 +169,7 @@ async def save_album(backend: BackendDep, config: ConfigDep, body: AlbumIn) -> A
         report = index.link([path for _, path in files], folder)
         linked = {record.id for record, _ in files}
         gone = [FailureOut(path=r.path, reason="gone, or no longer under the indexed folders; re-index")
-                for r in index.catalog.records(body.ids).values() if r.id not in linked]
+                for r in index.records(body.ids).values() if r.id not in linked]
         failed = [FailureOut(path=p, reason=why) for p, why in report.failed]
         return AlbumOut(folder=report.folder, linked=len(report.linked), already=len(report.already),
                         failed=gone + failed)
@@ -201,14 +201,14 @@ async def selection_zip(
 
 
 def _known(index: ImageIndex, image_id: int) -> ImageRecord:
-    record = index.catalog.get(image_id) if known_id(image_id) else None
+    record = index.find(image_id) if known_id(image_id) else None
     if record is None:
         raise ApiError(404, "not_found", f"No image with id {image_id} in the index. Search again to get current ids.")
     return record
 
 
 def _all_known(index: ImageIndex, ids: list[int]) -> list[ImageRecord]:
-    records = index.catalog.records([i for i in ids if known_id(i)])
+    records = index.records([i for i in ids if known_id(i)])
     missing = [i for i in ids if i not in records]
     if missing:
         raise ApiError(404, "not_found", f"No images with ids {missing[:10]} in the index (any more). "
@@ -218,7 +218,7 @@ def _all_known(index: ImageIndex, ids: list[int]) -> list[ImageRecord]:
 
 def _servable(index: ImageIndex, ids: list[int]) -> list[tuple[ImageRecord, str]]:
     """The chosen images whose files still lie under the indexed folders, with their real paths."""
-    roots = index.catalog.roots()
+    roots = index.roots()
     found = [(r, servable_path(r.path, roots)) for r in _all_known(index, ids)]
     return [(r, str(path)) for r, path in found if path is not None]
 
