@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,7 +64,7 @@ if TYPE_CHECKING:  # the model runtimes load on first use: a command that needs 
     from photoseek.duplicates.finder import DuplicateGroup
     from photoseek.duplicates.moves import MoveReport
     from photoseek.ingest.enrich import SignalSource, TextMaker
-    from photoseek.ingest.indexer import IndexReport, Progress
+    from photoseek.ingest.indexer import IndexReport, OutcomeSource, Progress
     from photoseek.ingest.signals import SignalOptions
     from photoseek.models import ClipModel
     from photoseek.search.blend import BlendedVectors
@@ -204,10 +204,22 @@ def _real(path: str | Path) -> Path:
     return Path(os.path.realpath(Path(path).expanduser()))
 
 
-def _index_folders(catalog: Catalog, model: ClipModel, roots: Sequence[Path], **options: object) -> IndexReport:
+def _index_folders(
+    catalog: Catalog,
+    model: ClipModel,
+    roots: Sequence[Path],
+    *,
+    batch_size: int,
+    include_hidden: bool,
+    on_progress: Callable[[Progress], None] | None,
+    outcomes: OutcomeSource | None = None,
+) -> IndexReport:
     from photoseek.ingest.indexer import index_folders  # decoders load only when indexing
 
-    return index_folders(catalog, model, roots, **options)
+    return index_folders(
+        catalog, model, roots, batch_size=batch_size, include_hidden=include_hidden, on_progress=on_progress,
+        outcomes=outcomes,
+    )
 
 
 def caption(
@@ -546,23 +558,28 @@ class ImageIndex:
         from photoseek.watch import Watcher
 
         makers = (signals or SignalOptions()).makers()
-        options = {"batch_size": batch_size, "include_hidden": include_hidden}
 
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
-                lambda model: _index_folders(self._catalog, model, folders, on_progress=on_progress, **options),
+                lambda model: _index_folders(
+                    self._catalog, model, folders, batch_size=batch_size, include_hidden=include_hidden,
+                    on_progress=on_progress,
+                ),
                 makers, on_progress, [_real(f) for f in folders],
             )
 
         return Watcher(
             [Path(r).expanduser() for r in roots],
             catch_up=catch_up,
-            apply=lambda paths: self.index_changes(paths, text_makers=makers, **options),
+            apply=lambda paths: self.index_changes(
+                paths, text_makers=makers, batch_size=batch_size, include_hidden=include_hidden
+            ),
             settings=settings, include_hidden=include_hidden, on_batch=on_batch, on_notice=on_notice,
         )
 
-    def watch(self, roots: Sequence[str | Path], **options: object) -> None:
-        """Keep this index current with `roots` until Ctrl-C: `watcher(roots, **options).run()`."""
+    def watch(self, roots: Sequence[str | Path], **options: Any) -> None:
+        """Keep this index current with `roots` until Ctrl-C: `watcher(roots, **options).run()`, so
+        `options` are `watcher`'s keywords (checked there)."""
         self.watcher(roots, **options).run()
 
     def _refresh(
@@ -750,10 +767,14 @@ class ImageIndex:
         except ValueError as exc:
             raise PhotoseekError(f"{exc}.") from None
 
-    def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
-        """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
+    def add_topic(
+        self, name: str, description: str = "", *, threshold: float | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> TagReport:
+        """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded);
+        `threshold` and `weights` as in `tag_topics`."""
         taxonomy = catalog_taxonomy(self._catalog).with_topic(Topic(topic_name(name), " ".join(description.split())))
-        return self.tag_topics(taxonomy, **options)  # type: ignore[arg-type]
+        return self.tag_topics(taxonomy, threshold=threshold, weights=weights)
 
     def topics(self) -> list[tuple[Topic, int]]:
         """The catalog's topics with how many images have each, most first."""
@@ -773,9 +794,9 @@ class ImageIndex:
     def _taxonomy(self, source: bool | Taxonomy | str | Path) -> Taxonomy:
         if isinstance(source, Taxonomy):
             return source
-        if source is True:
+        if isinstance(source, bool):  # True: the catalog's own
             return catalog_taxonomy(self._catalog)
-        return load_taxonomy(source)  # type: ignore[arg-type]
+        return load_taxonomy(source)
 
     def text_signals(self, image_id: int) -> dict[str, str]:
         """source -> text of one image, for detail views."""
@@ -816,7 +837,7 @@ class ImageIndex:
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
             query = Query.build(
-                texts, images=[str(p) for p in images], negatives=negatives,
+                texts, images=[str(p) for p in images], negatives=list(negatives),
                 negative_images=[str(p) for p in negative_images],
             )
         return self.search_many(
@@ -992,6 +1013,7 @@ class ImageIndex:
 
     def status(self) -> Status:
         search = describe_index(self._catalog)
+        located, placed, places_hint = self._place_counts()
         return Status(
             db_path=str(self._catalog.path),
             roots=self._catalog.roots(),
@@ -1006,16 +1028,16 @@ class ImageIndex:
             text_model=self._catalog.setting(TEXT_MODEL_SETTING),
             providers=self.providers(),
             files=self._catalog.file_roots(),
-            **self._place_counts(),
+            located=located, placed=placed, places_hint=places_hint,
             calibration=self._hybrid.summary(),
         )
 
-    def _place_counts(self) -> dict[str, object]:
+    def _place_counts(self) -> tuple[int, int, str | None]:
+        """Located images, placed ones, and what to install when located ones lack names for want of it."""
         from photoseek.places.naming import INSTALL_HINT, place_namer
 
         located, placed = self._catalog.located_count(), self._catalog.placed_count()
-        hint = INSTALL_HINT if located and place_namer() is None else None
-        return {"located": located, "placed": placed, "places_hint": hint}
+        return located, placed, INSTALL_HINT if located and place_namer() is None else None
 
     def check_place(self, name: str) -> None:
         """A clear error when filtering by place cannot match: no photo has a place name yet."""
@@ -1105,7 +1127,8 @@ class ImageIndex:
                 self._text_probe.problem = None
             except (PhotoseekError, ImportError) as exc:
                 self._text_probe.problem = str(exc) or type(exc).__name__
-        return self._text_probe.problem  # type: ignore[return-value]
+        problem = self._text_probe.problem
+        return problem if isinstance(problem, str) else None
 
 
 def _tag_list(stored: str | None) -> list[str]:

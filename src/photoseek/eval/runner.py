@@ -226,11 +226,11 @@ def _run(
     report = idx.index([p for _, p in present], on_progress=on_progress)
     if report.interrupted:
         raise KeyboardInterrupt
-    ids = {p: idx.find(p) for _, p in present}
-    unreadable = [n for n, p in present if ids[p] is None]
-    readable = [(n, p) for n, p in present if ids[p] is not None]
+    found = {p: record for _, p in present if (record := idx.find(p)) is not None}
+    unreadable = [n for n, p in present if p not in found]
+    readable = [(n, p) for n, p in present if p in found]
     gallery = build_gallery(dataset, readable, oracle_captions)
-    image_ids = np.array([ids[p].id for p in gallery.paths], dtype=np.int64)  # type: ignore[union-attr]
+    image_ids = np.array([found[p].id for p in gallery.paths], dtype=np.int64)
     directions = _rank_directions(spec, idx, gallery, image_ids)
     model_id = idx.model_id or spec.model_name
     seconds = time.perf_counter() - started

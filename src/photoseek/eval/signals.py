@@ -24,7 +24,7 @@ def open_index(
     if not text_model:
         return ImageIndex(db, model=model, model_path=model_path)
     _require_text_signals()
-    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)  # type: ignore[call-arg]
+    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)
 
 
 def has_text_signals() -> bool:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from photoseek.text.metadata import MODEL as METADATA_MODEL
 from photoseek.text.metadata import FileFacts, read_facts, sidecars
 from photoseek.threads import decode_workers
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
 
@@ -37,11 +40,16 @@ DRAFT_FACTOR = 2
 class ImageEncoder(Protocol):
     """The part of a CLIP model the indexer needs."""
 
-    model_id: str
-    dim: int
-    image_size: int
+    @property
+    def model_id(self) -> str: ...
 
-    def preprocess(self, image: object) -> np.ndarray: ...
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
+
+    def preprocess(self, image: Image.Image) -> np.ndarray: ...
 
     def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 

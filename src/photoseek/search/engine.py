@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -14,18 +14,24 @@ from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import open_index
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters
+
+if TYPE_CHECKING:  # Pillow loads only when a query image is decoded
+    from PIL import Image
 from photoseek.store.vectors import VectorIndex, VectorStore, top_many
 
 
 class QueryEncoder(Protocol):
-    """The part of a CLIP model a search needs."""
+    """The part of a CLIP model a search needs (read-only, as `ClipModel` offers it)."""
 
-    model_id: str
-    image_size: int
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def image_size(self) -> int: ...
 
     def encode_texts(self, texts: list[str]) -> np.ndarray: ...
 
-    def encode_images(self, images: list[object]) -> np.ndarray: ...
+    def encode_images(self, images: list[Image.Image]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def known_id(image_id: int) -> bool:
 
 
 def search_out(page: SearchPage, k: int, offset: int) -> SearchOut:
-    hits = [HitOut(**r.to_dict(), name=Path(r.path).name) for r in page.results]
+    hits = [HitOut.model_validate({**r.to_dict(), "name": Path(r.path).name}) for r in page.results]
     return SearchOut(
         query=page.query, results=hits, k=k, offset=offset,
         next_offset=offset + len(hits) if len(hits) == k else None, took_ms=round(page.took_ms, 2),

@@ -8,9 +8,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from photoseek.api import ImageIndex
 from photoseek.ingest.indexer import IndexReport, Progress
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+JobPhase = Literal["running", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,7 @@ class JobState:
 
     id: str
     roots: tuple[str, ...]
-    state: str = "running"
+    state: JobPhase = "running"
     done: int = 0
     total: int = 0
     current: str | None = None
@@ -32,6 +38,18 @@ class JobState:
     @property
     def finished(self) -> bool:
         return self.state != "running"
+
+
+class _Changes(TypedDict, total=False):
+    """What a job's progress and end change in its `JobState`."""
+
+    state: JobPhase
+    done: int
+    total: int
+    current: str | None
+    finished_at: float
+    report: IndexReport
+    error: str
 
 
 class JobRunner:
@@ -81,7 +99,7 @@ class JobRunner:
         else:
             self._update(job_id, state="done", report=report, current=None, finished_at=time.time())
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Unpack[_Changes]) -> None:
         with self._lock:
             job = replace(self._jobs[job_id], version=self._jobs[job_id].version + 1, **changes)
             self._jobs[job_id] = job

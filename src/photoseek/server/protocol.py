@@ -34,6 +34,7 @@ class LimitedH11Protocol(H11Protocol):
         """The protocol class to pass to `uvicorn.Config(http=...)` for these limits."""
         return type(cls.__name__, (cls,), {"header_timeout": header_timeout, "max_connections": max_connections})
 
+    # uvicorn declares BaseTransport; a TCP server's loop always hands a Transport, which this writes to.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:

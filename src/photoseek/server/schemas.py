@@ -72,22 +72,24 @@ class SearchOut(BaseModel):
 
 class FiltersIn(BaseModel):
     folder: Optional[str] = Field(
-        None, max_length=MAX_FILTER_CHARS, description="Only images in this folder and below."
+        default=None, max_length=MAX_FILTER_CHARS, description="Only images in this folder and below."
     )
-    after: Optional[str] = Field(None, max_length=40, description="Taken on or after this ISO date (EXIF, else mtime).")
-    before: Optional[str] = Field(None, max_length=40, description="Taken before this ISO date.")
+    after: Optional[str] = Field(
+        default=None, max_length=40, description="Taken on or after this ISO date (EXIF, else mtime)."
+    )
+    before: Optional[str] = Field(default=None, max_length=40, description="Taken before this ISO date.")
     formats: list[Annotated[str, Field(max_length=20)]] = Field(
         default_factory=list, max_length=MAX_FORMATS, description="Only these formats, e.g. ['jpeg', 'heic']."
     )
     min_size: Optional[int] = Field(
-        None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high."
+        default=None, ge=1, le=1_000_000, description="Only images at least this many pixels wide and high."
     )
-    camera: Optional[str] = Field(None, max_length=200, description="Camera make/model contains this text.")
-    topic: Optional[str] = Field(None, max_length=60, description="Only images with this topic (/api/topics).")
-    place: Optional[str] = Field(None, max_length=200, description=PLACE_HELP)
-    near: Optional[str] = Field(None, max_length=80, description=NEAR_HELP)
-    min_rating: Optional[int] = Field(None, ge=0, le=5, description=MIN_RATING_HELP)
-    label: Optional[str] = Field(None, max_length=100, description=LABEL_HELP)
+    camera: Optional[str] = Field(default=None, max_length=200, description="Camera make/model contains this text.")
+    topic: Optional[str] = Field(default=None, max_length=60, description="Only images with this topic (/api/topics).")
+    place: Optional[str] = Field(default=None, max_length=200, description=PLACE_HELP)
+    near: Optional[str] = Field(default=None, max_length=80, description=NEAR_HELP)
+    min_rating: Optional[int] = Field(default=None, ge=0, le=5, description=MIN_RATING_HELP)
+    label: Optional[str] = Field(default=None, max_length=100, description=LABEL_HELP)
 
 
 class TermIn(BaseModel):
@@ -139,7 +141,7 @@ class SearchIn(BaseModel):
     sort: Literal["score", "date", "oldest", "name"] = Field(
         "score", description="Order of the page: best first, newest first, oldest first or by path."
     )
-    filters: FiltersIn = Field(default_factory=FiltersIn)
+    filters: FiltersIn = Field(default_factory=lambda: FiltersIn())
 
     @model_validator(mode="after")
     def _bounded(self) -> SearchIn:
@@ -266,10 +268,10 @@ class WatchOut(BaseModel):
 
     enabled: bool
     running: bool = False
-    indexing: bool = Field(False, description="A batch is under way.")
+    indexing: bool = Field(default=False, description="A batch is under way.")
     roots: list[WatchRootOut] = []
-    pending: int = Field(0, description="Changes waiting for their batch.")
+    pending: int = Field(default=0, description="Changes waiting for their batch.")
     batches: int = 0
     last_batch: Optional[WatchBatchOut] = None
-    totals: dict[str, int] = Field({}, description="embedded, reused, removed, skipped over all batches.")
+    totals: dict[str, int] = Field(default={}, description="embedded, reused, removed, skipped over all batches.")
     error: Optional[str] = None

@@ -19,6 +19,7 @@ from photoseek.store.catalog import Catalog
 from photoseek.store.text import STALE_TOPICS, PendingText, TextStore
 from photoseek.topics import DEFAULT_THRESHOLD
 from photoseek.topics.scoring import (
+    Encoder,
     TopicEncoders,
     check_weights,
     clip_topic_vectors,
@@ -148,7 +149,7 @@ def _assign(
         clip_raw = catalog.embeddings_of_hashes(hashes) @ topic_vectors.T
     text_raw = None
     if weights["text"] > 0 and encoders.text is not None:
-        own_text = _text_matrix(texts, encoders, hashes)
+        own_text = _text_matrix(texts, encoders.passages or encoders.text, encoders.text_id, hashes)
         text_raw = (  # no image with text: all NaN, so CLIP alone decides
             np.full((len(hashes), len(taxonomy.topics)), np.nan, dtype=np.float32) if own_text is None
             else text_topic_scores(own_text, taxonomy, encoders.text, encoders.text_id)
@@ -162,19 +163,18 @@ def _assign(
     return assigned
 
 
-def _text_matrix(texts: TextStore, encoders: TopicEncoders, hashes: list[str]) -> np.ndarray | None:
+def _text_matrix(texts: TextStore, embed: Encoder, text_id: str, hashes: list[str]) -> np.ndarray | None:
     """Each image's own text embedded (NaN rows where it has none), cached by text so re-runs embed
     nothing; None when none of these images has text."""
     bodies = {h: "\n".join(v for s, v in texts.signals(h).items() if s != SOURCE) for h in hashes}
     if not any(bodies.values()):
         return None
-    model = encoders.text_id + _TEXT_INPUT
+    model = text_id + _TEXT_INPUT
     cached = texts.embeddings_by_hash(model)
     pending = [
         PendingText(h, _digest(b), b) for h, b in bodies.items() if b and cached.get(h, ("",))[0] != _digest(b)
     ]
     if pending:
-        embed = encoders.passages or encoders.text
         vectors = np.asarray(embed([p.body for p in pending]), dtype=np.float32)
         texts.put_embeddings(model, pending, vectors)
         cached.update({p.content_hash: (p.text_hash, v) for p, v in zip(pending, vectors)})

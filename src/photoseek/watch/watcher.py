@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from photoseek.errors import PhotoseekError
 from photoseek.ingest.discover import is_image_name, is_wanted
@@ -27,12 +27,15 @@ Indexer = Callable[[list[Path]], IndexReport]
 SIDECAR_SUFFIX = ".xmp"
 
 
+BatchKind = Literal["catch-up", "changes"]
+
+
 @dataclass(frozen=True)
 class WatchBatch:
     """One indexing run of the watcher: the start-up catch-up, a returning root, or a set of changes."""
 
     number: int
-    kind: str
+    kind: BatchKind
     """'catch-up' (whole roots) or 'changes' (the paths events named)."""
     paths: int
     """Roots walked ('catch-up') or changed paths looked at ('changes')."""
@@ -241,7 +244,7 @@ class Watcher:
     def _root_online(self, path: str) -> bool:
         return any(r.online and Path(path).is_relative_to(r.path) for r in self._roots)
 
-    def _run_batch(self, kind: str, paths: list[Path], indexer: Indexer) -> None:
+    def _run_batch(self, kind: BatchKind, paths: list[Path], indexer: Indexer) -> None:
         self._indexing = True
         try:
             report = self._index(paths, indexer)
@@ -260,7 +263,7 @@ class Watcher:
             self._failed(paths, f"{type(exc).__name__}: {exc}")
         return None
 
-    def _record(self, kind: str, paths: int, report: IndexReport) -> None:
+    def _record(self, kind: BatchKind, paths: int, report: IndexReport) -> None:
         with self._lock:
             self._batch_count += 1
             batch = self._last_batch = WatchBatch(self._batch_count, kind, paths, report, time.time())

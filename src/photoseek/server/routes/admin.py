@@ -24,6 +24,7 @@ from photoseek.server.schemas import (
     VectorSearchOut,
     WatchBatchOut,
     WatchOut,
+    WatchRootOut,
 )
 from photoseek.server.security import COOKIE_NAME, session_cookie_value
 from photoseek.server.watching import unique_real
@@ -67,7 +68,7 @@ async def watch_status(watching: WatchDep) -> WatchOut:
     return WatchOut(
         enabled=True, running=state.running, indexing=state.indexing, pending=state.pending,
         batches=state.batches, totals=state.totals, error=watching.error or state.error,
-        roots=[{"path": r.path, "online": r.online} for r in state.roots],
+        roots=[WatchRootOut(path=r.path, online=r.online) for r in state.roots],
         last_batch=None if last is None else WatchBatchOut(
             number=last.number, kind=last.kind, paths=last.paths, finished_at=last.finished_at,
             embedded=last.report.embedded, reused=last.report.reused, removed=last.report.removed,

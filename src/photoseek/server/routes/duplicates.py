@@ -8,7 +8,7 @@ members of a current duplicate group can be moved, never every member of one gro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from photoseek.server.errors import ApiError
 from photoseek.server.schemas import ErrorOut, FileText
 
 router = APIRouter(tags=["duplicates"])
-ERRORS = {400: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
 MAX_MOVE_IDS = 10_000
 
 Tier = Literal["all", "exact", "near", "similar"]
@@ -110,7 +110,8 @@ async def move(backend: BackendDep, config: ConfigDep, body: MoveIn) -> MovedOut
                 raise ApiError(400, "bad_request", f"That would move every copy of group {group.number}; "
                                "leave at least one (the keeper is suggested).")
         report = index.move_duplicates(groups, target, only_ids=wanted)
-        return MovedOut(manifest=report.manifest.name if report.moved else None, **_lists(report.to_dict()))
+        manifest = report.manifest.name if report.moved and report.manifest else None
+        return MovedOut(manifest=manifest, **_lists(report.to_dict()))
 
     return await backend.call(run)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
@@ -33,7 +33,7 @@ from photoseek.server.thumbs import MEDIA_TYPES, THUMB_SIZES, servable_path
 from photoseek.store.catalog import ImageRecord, utf8_safe
 
 router = APIRouter(tags=["images"])
-NOT_FOUND = {404: {"model": ErrorOut}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 THUMB_CACHE_CONTROL = "private, max-age=86400"
 FILE_CACHE_CONTROL = "private, max-age=3600"
 

@@ -13,7 +13,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -29,7 +29,7 @@ from photoseek.server.thumbs import servable_path
 from photoseek.store.catalog import ImageRecord, utf8_safe
 
 router = APIRouter(tags=["library"])
-ERRORS = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
 MAX_SELECTION = 500
 """Images in one selection (tags, zip, album): a request's cost stays bounded."""
 MAX_NOTE_CHARS = 4000
@@ -274,6 +274,9 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        """Nothing to release: the response has taken every chunk."""
 
     def take(self) -> bytes:
         data = bytes(self.buffer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
@@ -30,7 +30,9 @@ from photoseek.server.errors import ApiError
 from photoseek.server.schemas import MAX_TERMS, MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
 
 router = APIRouter(prefix="/api", tags=["search"])
-ERRORS = {400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut},
+}
 UPLOAD_SLOTS = 2
 """Uploads read and decoded at once; more wait their turn before their body is read."""
 UPLOAD_FORM = {
