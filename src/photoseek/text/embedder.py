@@ -30,6 +30,7 @@ from photoseek.models.hub import (
     hub_unreachable,
     local_snapshot,
 )
+from photoseek.models.runtime import Runtime
 from photoseek.models.session import LazySession
 from photoseek.text.export import can_export, export_text_onnx, exported_path
 
@@ -69,9 +70,12 @@ class _Pooling:
 
 
 class TextEmbedder:
-    """Embeds texts into unit vectors with a sentence-transformers model exported to ONNX."""
+    """Embeds texts into unit vectors with a sentence-transformers model exported to ONNX, run by
+    `runtime` (default: auto); the session loads on first use and can be unloaded (`unload`)."""
 
-    def __init__(self, name: str, folder: Path, onnx_path: Path, prompts: Prompts | None = None) -> None:
+    def __init__(
+        self, name: str, folder: Path, onnx_path: Path, prompts: Prompts | None = None, runtime: Runtime | None = None
+    ) -> None:
         from tokenizers import Tokenizer
 
         self.folder = folder
@@ -89,8 +93,12 @@ class TextEmbedder:
             ) from None
         self.tokenizer.enable_truncation(_max_length(folder))
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
-        self.session = LazySession(onnx_path)
+        self.session = LazySession(onnx_path, runtime)
         self._queries: dict[str, np.ndarray] = {}
+
+    def unload(self) -> bool:
+        """Release the ONNX session; the next embedding loads it again."""
+        return self.session.unload()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors; recent ones are remembered, since paging and re-ranking repeat a query."""
@@ -132,12 +140,15 @@ class TextEmbedder:
         return len(self.tokenizer.encode(prompt).ids) - 1
 
 
-def load_text_embedder(name: str | None = None, *, prompts: Prompts | None = None) -> TextEmbedder:
-    """A model folder, the bundled default, or a Hub id in the local cache (downloaded if online)."""
+def load_text_embedder(
+    name: str | None = None, *, prompts: Prompts | None = None, runtime: Runtime | None = None
+) -> TextEmbedder:
+    """A model folder, the bundled default, or a Hub id in the local cache (downloaded if online), to
+    run on `runtime`'s device (default: auto)."""
     name = name or DEFAULT_TEXT_MODEL
     folder = _resolve_folder(name)
     label = name if not Path(name).expanduser().is_dir() else folder.name
-    return TextEmbedder(label, folder, _onnx_file(folder), prompts)
+    return TextEmbedder(label, folder, _onnx_file(folder), prompts, runtime)
 
 
 def download_text_model(name: str | None = None) -> Path:

@@ -1,0 +1,158 @@
+"""One runtime for every model kind: where models run, how many threads they take, and when they load.
+
+Like Immich's machine-learning service, photoseek has one settings object and one model life cycle
+for CLIP, the text embedder, the captioner, the object detector, OCR and the caption API client:
+
+- `Runtime` is made once (by `ImageIndex`) from a ``--device`` value and handed to each model kind.
+  It plans the ONNX Runtime providers (`photoseek.models.device`), gives sessions their thread
+  budget (`photoseek.threads`) and the current one-shot scope (`photoseek.models.session`), and is
+  what torch models and RapidOCR read their device from.
+- `Lazy` is a model's loaded state: made on first use, dropped by `unload`, reloaded on the next
+  use. Every `Lazy` made through a runtime is tracked by it, so a long-running server can release
+  the models idle longer than a setting (`Runtime.release_idle`) and load them again when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from photoseek.models.device import CUDA, Device, Provider, parse_device, plan_providers
+from photoseek.threads import model_threads, ort_spinning
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+T = TypeVar("T")
+log = logging.getLogger("photoseek")
+
+INTER_OP_THREADS = 1
+"""Parallel graph branches: the models photoseek runs are chains, so one (the budget goes intra-op)."""
+
+
+class Lazy(Generic[T]):
+    """A model's loaded state (a session, weights, a client): `get` loads it once, `unload` drops it.
+
+    Thread-safe. A call that already holds the state keeps using it after an `unload` (the state
+    goes when its last user lets go); the next `get` loads it again.
+    """
+
+    def __init__(self, label: str, load: Callable[[], T], close: Callable[[T], object] | None = None) -> None:
+        self.label = label
+        self._load = load
+        self._close = close
+        self._state: T | None = None
+        self._lock = threading.Lock()
+        self.last_used = time.monotonic()
+
+    @property
+    def loaded(self) -> bool:
+        return self._state is not None
+
+    def peek(self) -> T | None:
+        """The state if loaded, without loading it or counting as a use."""
+        return self._state
+
+    def get(self) -> T:
+        """The loaded state, loading it first if needed."""
+        self.last_used = time.monotonic()
+        state = self._state
+        if state is not None:
+            return state
+        with self._lock:
+            if self._state is None:
+                self._state = self._load()
+            return self._state
+
+    def unload(self) -> bool:
+        """Drop the state (closing it, for a client); whether there was one."""
+        with self._lock:
+            state, self._state = self._state, None
+        if state is not None and self._close is not None:
+            self._close(state)
+        return state is not None
+
+    def idle_s(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.last_used
+
+
+class Runtime:
+    """Where and how every model runs: one per `ImageIndex`, shared by its handles and model kinds.
+
+    ``device`` is a ``--device`` value: ``auto`` (a GPU when there is one, else the CPU), ``cpu``,
+    ``cuda``, ``cuda:N`` or ``coreml``. Any other than ``auto`` is checked against this
+    onnxruntime build at once, so a device it cannot drive fails before any work.
+    """
+
+    def __init__(self, device: str | Device | None = None) -> None:
+        self.device = parse_device(device)
+        if self.device.kind != "auto":  # "auto" always has the CPU
+            plan_providers(self.device)
+        self._models: weakref.WeakSet[Lazy[Any]] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Runtime(device={str(self.device)!r})"
+
+    def providers(self, offered: list[str] | None = None) -> list[Provider]:
+        """The ONNX Runtime providers (with options) a session gets, best first; CPU always last."""
+        return plan_providers(self.device, offered)
+
+    def gpu_index(self) -> int | None:
+        """The CUDA device the ONNX models run on, or None when they run on the CPU (or CoreML)."""
+        first, options = self.providers()[0]
+        return int(options.get("device_id", 0)) if first == CUDA else None
+
+    @staticmethod
+    def intra_threads() -> int:
+        """Threads inside one model call: the process's budget, one fewer in a server (`photoseek.threads`)."""
+        return model_threads()
+
+    def session_options(self) -> ort.SessionOptions:
+        """The options a new ONNX Runtime session gets here and now (the one-shot scope included)."""
+        import onnxruntime as ort
+
+        from photoseek.models.session import one_shot_now
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.intra_threads()
+        options.inter_op_num_threads = INTER_OP_THREADS
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ort_spinning() else "0")
+        if one_shot_now():
+            options.add_session_config_entry("session.disable_prepacking", "1")
+        return options
+
+    def lazy(self, label: str, load: Callable[[], T], close: Callable[[T], object] | None = None) -> Lazy[T]:
+        """A model's state, loaded on first use and tracked here for `release_idle`."""
+        slot = Lazy(label, load, close)
+        with self._lock:
+            self._models.add(slot)
+        return slot
+
+    def loaded(self) -> list[str]:
+        """Labels of the models loaded now."""
+        with self._lock:
+            slots = list(self._models)
+        return sorted(slot.label for slot in slots if slot.loaded)
+
+    def release_idle(self, idle_s: float) -> list[str]:
+        """Unload every model unused for more than `idle_s` seconds; their labels. They reload on next use."""
+        now = time.monotonic()
+        with self._lock:
+            slots = list(self._models)
+        released = [slot.label for slot in slots if slot.loaded and slot.idle_s(now) > idle_s and slot.unload()]
+        if released:
+            log.info("Released idle models: %s", ", ".join(released))
+        return released
+
+    def unload_all(self) -> list[str]:
+        """Unload every model now (they reload on next use); their labels."""
+        with self._lock:
+            slots = list(self._models)
+        return [slot.label for slot in slots if slot.unload()]
