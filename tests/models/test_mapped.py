@@ -34,7 +34,8 @@ def model_copy(tmp_path: Path, tiny_clip_dir: Path) -> Path:
 
 def _reference(model: Path) -> np.ndarray:
     """The text tower's output from the model file itself, the ordinary (copying) way."""
-    session = ort.InferenceSession(model.as_posix(), sess_options=Runtime().session_options(), providers=["CPUExecutionProvider"])
+    options = Runtime().session_options()
+    session = ort.InferenceSession(model.as_posix(), sess_options=options, providers=["CPUExecutionProvider"])
     return _run(session)
 
 

@@ -289,6 +289,7 @@ def similar(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     preview: PreviewOption = False,
     html: HtmlOption = None,
     as_json: JsonOption = False,
@@ -297,7 +298,7 @@ def similar(
     from photoseek.api import ImageIndex
     from photoseek.models.session import one_shot
 
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False, device=device) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
             filters=_filters(

@@ -156,4 +156,6 @@ class LazySession:
 
 def _label(model_path: Path) -> str:
     """A session's name in logs: its model folder and file, e.g. ``ViT-B-32__openai/textual``."""
-    return f"{model_path.parent.parent.name}/{model_path.parent.name}" if model_path.stem == "model" else model_path.name
+    if model_path.stem != "model":
+        return model_path.name
+    return f"{model_path.parent.parent.name}/{model_path.parent.name}"
