@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -245,7 +246,7 @@ def _onnx_file(folder: Path) -> Path:
 
 def _default_prompts(name: str, folder: Path) -> Prompts:
     """The folder's configured prompts, else a preset for well-known retrieval families."""
-    config = _read_json(folder / "config_sentence_transformers.json")
+    config = _read_config(folder / "config_sentence_transformers.json")
     prompts = config.get("prompts") or {}
     if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
         return Prompts(prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
@@ -257,9 +258,10 @@ def _default_prompts(name: str, folder: Path) -> Prompts:
 
 
 def _read_pooling(folder: Path) -> _Pooling:
-    modules = _read_json(folder / "modules.json") or []
+    found = _read_json(folder / "modules.json")
+    modules = [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
     pooling_dir = next((m["path"] for m in modules if m["type"].endswith("Pooling")), "1_Pooling")
-    config = _read_json(folder / pooling_dir / "config.json")
+    config = _read_config(folder / pooling_dir / "config.json")
     unsupported = [m["type"] for m in modules if not m["type"].endswith(("Transformer", "Pooling", "Normalize"))]
     if unsupported:
         raise ModelNotAvailableError(
@@ -290,11 +292,17 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: _Pooling) -> np.ndarray
 
 
 def _max_length(folder: Path) -> int:
-    return int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length") or 256)
+    return int(_read_config(folder / "sentence_bert_config.json").get("max_seq_length") or 256)
 
 
-def _read_json(path: Path) -> dict | list:
+def _read_config(path: Path) -> dict[str, Any]:
+    """A JSON object from a model folder; empty when the file is missing, unreadable or not an object."""
+    found = _read_json(path)
+    return found if isinstance(found, dict) else {}
+
+
+def _read_json(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return None
