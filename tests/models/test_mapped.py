@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from photoseek.cli import app
 from photoseek.models import load_clip, mapped
-from photoseek.models import session as session_module
 from photoseek.models.mapped import mapped_graph
-from photoseek.models.runtime import Runtime
-from photoseek.models.session import LazySession, many_runs, one_shot
+from photoseek.models.runtime import Runtime, many_runs, one_shot, one_shot_now
+from photoseek.models.session import LazySession
 from tests.helpers import draw_photo, run_json
 
 TOKENS = np.array([[49406, 320, 1929, 49407] + [0] * 73], dtype=np.int64)
@@ -161,7 +160,7 @@ def test_cli_search_is_one_shot_and_the_prompt_is_not(
     real = Runtime.session_options
 
     def spy(runtime: Runtime) -> ort.SessionOptions:
-        seen.append(session_module.one_shot_now())
+        seen.append(one_shot_now())
         return real(runtime)
 
     monkeypatch.setattr(Runtime, "session_options", spy)

@@ -235,7 +235,7 @@ def search(
     'red car -people on bikes 2:sunset --not-image ~/crowd.jpg' (double quotes group words).
     """
     from photoseek.api import ImageIndex
-    from photoseek.models.session import one_shot
+    from photoseek.models.runtime import one_shot
 
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
@@ -296,7 +296,7 @@ def similar(
 ) -> None:
     """Find images that look like IMAGE."""
     from photoseek.api import ImageIndex
-    from photoseek.models.session import one_shot
+    from photoseek.models.runtime import one_shot
 
     with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False, device=device) as idx:
         options = _Options(

@@ -5,8 +5,9 @@ for CLIP, the text embedder, the captioner, the object detector, OCR and the cap
 
 - `Runtime` is made once (by `ImageIndex`) from a ``--device`` value and handed to each model kind.
   It plans the ONNX Runtime providers (`photoseek.models.device`), gives sessions their thread
-  budget (`photoseek.threads`) and the current one-shot scope (`photoseek.models.session`), and is
-  what torch models and RapidOCR read their device from.
+  budget (`photoseek.threads`) and the one-shot flag, and is what torch models and RapidOCR read
+  their device from. One-shot is a scope rather than a setting (`one_shot`, `many_runs`): a CLI
+  query runs each model once, but the interactive prompt of the same process runs it many times.
 - `Lazy` is a model's loaded state: made on first use, dropped by `unload`, reloaded on the next
   use. Every `Lazy` made through a runtime is tracked by it, so a long-running server can release
   the models idle longer than a setting (`Runtime.release_idle`) and load them again when asked.
@@ -14,11 +15,13 @@ for CLIP, the text embedder, the captioner, the object detector, OCR and the cap
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from photoseek.models.device import CUDA, Device, Provider, parse_device, plan_providers
@@ -32,6 +35,7 @@ log = logging.getLogger("photoseek")
 
 INTER_OP_THREADS = 1
 """Parallel graph branches: the models photoseek runs are chains, so one (the budget goes intra-op)."""
+_ONE_SHOT: contextvars.ContextVar[bool] = contextvars.ContextVar("photoseek_one_shot", default=False)
 
 
 class Lazy(Generic[T]):
@@ -116,8 +120,6 @@ class Runtime:
         """The options a new ONNX Runtime session gets here and now (the one-shot scope included)."""
         import onnxruntime as ort
 
-        from photoseek.models.session import one_shot_now
-
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.intra_threads()
         options.inter_op_num_threads = INTER_OP_THREADS
@@ -156,3 +158,33 @@ class Runtime:
         with self._lock:
             slots = list(self._models)
         return [slot.label for slot in slots if slot.unload()]
+
+
+def one_shot() -> AbstractContextManager[None]:
+    """Sessions created inside run about once (a single CLI query): don't prepack their weights.
+
+    Prepacking rearranges every matrix for faster multiplications: it pays back over many runs
+    (indexing, a server, an interactive prompt) but costs a one-query process more than it saves
+    (measured in docs/benchmarks.md, "Cold query against rclip"). Results agree to float rounding.
+    """
+    return _one_shot(True)
+
+
+def many_runs() -> AbstractContextManager[None]:
+    """Bulk work, even inside `one_shot` (embedding every pending document): sessions are prepacked,
+    and one made for a single run is rebuilt first."""
+    return _one_shot(False)
+
+
+@contextmanager
+def _one_shot(value: bool) -> Iterator[None]:
+    token = _ONE_SHOT.set(value)
+    try:
+        yield
+    finally:
+        _ONE_SHOT.reset(token)
+
+
+def one_shot_now() -> bool:
+    """Whether sessions made here and now run about once (inside `one_shot`, not inside `many_runs`)."""
+    return _ONE_SHOT.get()

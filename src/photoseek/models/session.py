@@ -3,16 +3,14 @@
 A text query must not pay for loading the image tower (and vice versa), so each tower owns a
 ``LazySession`` that builds its ``InferenceSession`` on the first ``run``. Weights are memory-mapped
 from the model file (``photoseek.models.mapped``) instead of copied, and a process that runs each
-graph about once (``one_shot``) also skips repacking them for faster repeated runs.
+graph about once (``photoseek.models.runtime.one_shot``) also skips repacking them for faster
+repeated runs.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,45 +18,14 @@ import onnxruntime as ort
 
 from photoseek.models.device import CUDA, Provider, check_session_providers
 from photoseek.models.mapped import mapped_graph
-from photoseek.models.runtime import Runtime
+from photoseek.models.runtime import Runtime, one_shot_now
 
 log = logging.getLogger("photoseek")
-_ONE_SHOT: contextvars.ContextVar[bool] = contextvars.ContextVar("photoseek_one_shot", default=False)
 
 _ORT_INT_TYPES: dict[str, type[np.integer]] = {
     "tensor(int32)": np.int32,
     "tensor(int64)": np.int64,
 }
-
-
-def one_shot() -> AbstractContextManager[None]:
-    """Sessions created inside run about once (a single CLI query): don't prepack their weights.
-
-    Prepacking rearranges every matrix for faster multiplications: it pays back over many runs
-    (indexing, a server, an interactive prompt) but costs a one-query process more than it saves
-    (measured in docs/benchmarks.md, "Cold query against rclip"). Results agree to float rounding.
-    """
-    return _one_shot(True)
-
-
-def many_runs() -> AbstractContextManager[None]:
-    """Bulk work, even inside `one_shot` (embedding every pending document): sessions are prepacked,
-    and one made for a single run is rebuilt first."""
-    return _one_shot(False)
-
-
-@contextmanager
-def _one_shot(value: bool) -> Iterator[None]:
-    token = _ONE_SHOT.set(value)
-    try:
-        yield
-    finally:
-        _ONE_SHOT.reset(token)
-
-
-def one_shot_now() -> bool:
-    """Whether sessions made here and now run about once (inside `one_shot`, not inside `many_runs`)."""
-    return _ONE_SHOT.get()
 
 
 class LazySession:
