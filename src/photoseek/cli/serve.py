@@ -52,7 +52,7 @@ def serve(
         typer.Option(
             "--model-idle", min=0, metavar="SECONDS",
             help="Release a model from memory once unused this long; the next request that needs it loads it "
-            "again (a second or two). 0 keeps every model loaded.",
+            "again (a fraction of a second for the text model). 0 keeps every model loaded.",
         ),
     ] = DEFAULT_MODEL_IDLE_S,
     roots: Annotated[

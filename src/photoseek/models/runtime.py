@@ -16,6 +16,7 @@ for CLIP, the text embedder, the captioner, the object detector, OCR and the cap
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 import threading
 import time
@@ -151,13 +152,30 @@ class Runtime:
         released = [slot.label for slot in slots if slot.loaded and slot.idle_s(now) > idle_s and slot.unload()]
         if released:
             log.info("Released idle models: %s", ", ".join(released))
+            _give_memory_back()
         return released
 
     def unload_all(self) -> list[str]:
         """Unload every model now (they reload on next use); their labels."""
         with self._lock:
             slots = list(self._models)
-        return [slot.label for slot in slots if slot.unload()]
+        released = [slot.label for slot in slots if slot.unload()]
+        if released:
+            _give_memory_back()
+        return released
+
+
+def _give_memory_back() -> None:
+    """Return the heap a released model freed to the system. glibc keeps freed memory for reuse:
+    releasing all-MiniLM-L6-v2 took the resident size from 130 MB to 117 MB without this, to 80 MB
+    with it (bench/runtime_idle_bench.py). A no-op where the C library has no malloc_trim (macOS, musl)."""
+    import ctypes
+
+    gc.collect()  # a model caught in a reference cycle is freed now, not at some later collection
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
 
 
 def one_shot() -> AbstractContextManager[None]:
