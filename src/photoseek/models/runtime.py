@@ -103,9 +103,9 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime(device={str(self.device)!r})"
 
-    def providers(self, offered: list[str] | None = None) -> list[Provider]:
+    def providers(self) -> list[Provider]:
         """The ONNX Runtime providers (with options) a session gets, best first; CPU always last."""
-        return plan_providers(self.device, offered)
+        return plan_providers(self.device)
 
     def gpu_index(self) -> int | None:
         """The CUDA device the ONNX models run on, or None when they run on the CPU (or CoreML)."""
