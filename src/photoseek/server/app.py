@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -60,6 +60,8 @@ def create_app(config: ServerConfig) -> FastAPI:
             yield
         finally:
             releasing.cancel()
+            with suppress(asyncio.CancelledError):
+                await releasing
             if app.state.watching is not None:
                 app.state.watching.stop()
             app.state.decoder.close()
