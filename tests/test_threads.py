@@ -173,15 +173,15 @@ print(len([lib for lib in threadpool_info() if lib["user_api"] == "blas"]), seen
 def test_leave_a_core_takes_one_thread_from_sessions_and_blas(monkeypatch):
     import numpy as np
 
-    from photoseek.models.session import session_options
+    from photoseek.models.runtime import Runtime
     from photoseek.store import vectors
 
     monkeypatch.setenv(threads.THREADS_ENV, "2")
     threads.usable_cpus.cache_clear()
     try:
-        assert session_options().intra_op_num_threads == 2
+        assert Runtime().session_options().intra_op_num_threads == 2
         with threads.leave_a_core():
-            assert session_options().intra_op_num_threads == threads.model_threads() == 1
+            assert Runtime().session_options().intra_op_num_threads == threads.model_threads() == 1
             seen: list[set[int]] = []
             real_rank = vectors.rank
             monkeypatch.setattr(vectors, "rank", lambda *args: seen.append(_blas_threads()) or real_rank(*args))

@@ -24,7 +24,8 @@ import numpy as np
 
 from photoseek.albums import LinkReport, link_files
 from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
-from photoseek.models.device import Device, parse_device, plan_providers
+from photoseek.models.device import Device
+from photoseek.models.runtime import Runtime
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.modes import choose_mode
 from photoseek.search.ordering import RESULT_SORTS, sort_results
@@ -232,18 +233,22 @@ def caption(
     workers: int = DEFAULT_WORKERS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     on_progress: Callable[[Progress], None] | None = None,
+    device: str | Device | None = None,
 ) -> CaptionReport:
     """Caption image files (folders are walked) without a catalog, e.g. to make fine-tuning pairs.
 
     `model` "openai:NAME" sends the images to an OpenAI-compatible API at `endpoint`
-    ($OPENAI_BASE_URL by default), `workers` requests at a time.
+    ($OPENAI_BASE_URL by default), `workers` requests at a time; a local model runs on `device`
+    (as `ImageIndex`'s).
     """
+    runtime = Runtime(device)  # a device that cannot be used fails before any file is read
     roots = _existing(paths)
     from photoseek.ingest.enrich import caption_files  # decoders load only when needed
     from photoseek.text.caption import make_captioner
 
     captioner = make_captioner(
-        model, prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, batch_size=batch_size
+        model, prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, batch_size=batch_size,
+        runtime=runtime,
     )
     pairs, failures = caption_files(roots, captioner, batch_size=batch_size, on_progress=on_progress)
     return CaptionReport(pairs, failures)
@@ -257,8 +262,10 @@ class ImageIndex:
     model likewise: `text_model`, the one the catalog remembers, the default. Models load on
     first use only. With `create=False` a missing catalog is an error instead of a new empty
     one (for read-only commands); a new catalog that a failed first run left empty is removed.
-    `device` runs the CLIP model on "auto" (default: a GPU when onnxruntime offers one), "cpu",
-    "cuda", "cuda:N" or "coreml"; a device this onnxruntime cannot drive is an error at once.
+    `device` runs every model (CLIP, the text model, OCR, captioner and detector) on "auto"
+    (default: a GPU when there is one), "cpu", "cuda", "cuda:N" or "coreml"; a device this
+    onnxruntime cannot drive is an error at once. It makes the index's one `runtime`
+    (`photoseek.models.runtime`), shared by its handles, which a server asks to release idle models.
     """
 
     def __init__(
@@ -271,9 +278,7 @@ class ImageIndex:
         text_model: str | None = None,
         device: str | Device | None = None,
     ) -> None:
-        self.device = parse_device(device)
-        if self.device.kind != "auto":  # "auto" always has the CPU; any other device is checked now
-            plan_providers(self.device)  # a device this onnxruntime cannot drive fails before anything else
+        self.runtime = Runtime(device)  # a device this onnxruntime cannot drive fails before anything else
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
         self._catalog = Catalog(db_path, create=create)
@@ -404,8 +409,9 @@ class ImageIndex:
         """
         other = ImageIndex(
             self._catalog.path, model=self._model_name, model_path=self._model_path,
-            text_model=self._text_model_asked, device=self.device,
+            text_model=self._text_model_asked, device=self.runtime.device,
         )
+        other.runtime = self.runtime
         other._text_model_name = self._text_model_name
         other._model = self._model
         other._text_model = self._text_model
@@ -434,7 +440,7 @@ class ImageIndex:
             )
         from photoseek.text.embedder import load_text_embedder
 
-        return load_text_embedder(name)
+        return load_text_embedder(name, runtime=self.runtime)
 
     def _remember(self, write: Callable[[], None]) -> None:
         """Keep a setting in the catalog; a catalog this process cannot write still searches."""
@@ -495,7 +501,7 @@ class ImageIndex:
         from photoseek.ingest.signals import SignalOptions  # the makers' defaults: only for runs that ingest
 
         signals = signals or SignalOptions()
-        makers = signals.makers()  # a missing extra, model or key fails now, on this machine, before any work
+        makers = signals.makers(self.runtime)  # a missing extra, model or key fails now, before any work
         model = self.model  # found before anything is written or forgotten
         paths = [Path(r) for r in roots]
         with (
@@ -557,7 +563,7 @@ class ImageIndex:
         from photoseek.ingest.signals import SignalOptions
         from photoseek.watch import Watcher
 
-        makers = (signals or SignalOptions()).makers()
+        makers = (signals or SignalOptions()).makers(self.runtime)
 
         def catch_up(folders: Sequence[Path]) -> IndexReport:
             return self._refresh(
@@ -1067,7 +1073,7 @@ class ImageIndex:
         """Execution providers running the CLIP model: the loaded sessions', else what would be chosen."""
         if self._model is not None:
             return self._model.providers()
-        return [name for name, _ in plan_providers(self.device)]
+        return [name for name, _ in self.runtime.providers()]
 
     def _record(self, image: str | Path | int) -> ImageRecord:
         """An indexed image by id or by path, or a clear error."""
@@ -1113,8 +1119,8 @@ class ImageIndex:
         from photoseek.models import load_clip
 
         if self._model_path is not None:
-            return load_clip(path=self._model_path, device=self.device)
-        return load_clip(self._model_name or self._catalog.model_id, device=self.device)
+            return load_clip(path=self._model_path, runtime=self.runtime)
+        return load_clip(self._model_name or self._catalog.model_id, runtime=self.runtime)
 
     def _model_source(self) -> str | None:
         return str(self._model_path) if self._model_path else None

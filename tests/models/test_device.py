@@ -20,6 +20,7 @@ from photoseek.models.device import (
     parse_device,
     plan_providers,
 )
+from photoseek.models.runtime import Runtime
 from photoseek.models.session import LazySession
 from tests.helpers import draw_photo, run_cli, run_json
 
@@ -76,7 +77,7 @@ def test_explicit_gpu_that_fell_back_to_cpu_is_refused() -> None:
 
 
 def test_cpu_and_auto_run_on_the_cpu_provider(tiny_clip_dir: Path) -> None:
-    explicit = load_clip(path=tiny_clip_dir, device="cpu")
+    explicit = load_clip(path=tiny_clip_dir, runtime=Runtime("cpu"))
     auto = load_clip(path=tiny_clip_dir)
     assert explicit.providers() == [CPU]  # planned, nothing loaded yet
     np.testing.assert_allclose(explicit.encode_texts(["a dog"]), auto.encode_texts(["a dog"]), atol=1e-6)
@@ -88,7 +89,7 @@ def test_cpu_and_auto_run_on_the_cpu_provider(tiny_clip_dir: Path) -> None:
 @needs_no_cuda
 def test_cuda_without_the_gpu_build_fails_before_loading(tiny_clip_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DeviceError, match=r"CUDAExecutionProvider.*photoseek\[gpu\]"):
-        load_clip(path=tiny_clip_dir, device="cuda")
+        load_clip(path=tiny_clip_dir, runtime=Runtime("cuda"))
     with pytest.raises(DeviceError, match=r"photoseek\[gpu\]"):
         ImageIndex(tmp_path / "catalog.db", device="cuda:1")
     assert not (tmp_path / "catalog.db").exists()
@@ -99,16 +100,16 @@ def test_io_binding_gives_the_same_embeddings(tiny_clip_dir: Path) -> None:
     pixels = rng.normal(size=(5, 3, 48, 48)).astype(np.float32)
     tokens = rng.integers(1, 49000, size=(3, 77)).astype(np.int32)
     for rel, feeds in (("visual/model.onnx", {"image": pixels}), ("textual/model.onnx", {"text": tokens})):
-        plain = LazySession(tiny_clip_dir / rel, "cpu", io_binding=False)
-        bound = LazySession(tiny_clip_dir / rel, "cpu", io_binding=True)
+        plain = LazySession(tiny_clip_dir / rel, Runtime("cpu"), io_binding=False)
+        bound = LazySession(tiny_clip_dir / rel, Runtime("cpu"), io_binding=True)
         assert not plain.io_binding and bound.io_binding
         np.testing.assert_array_equal(bound.run(feeds), plain.run(feeds))
 
 
 def test_io_binding_is_on_by_default_only_on_cuda(tiny_clip_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not LazySession(tiny_clip_dir / "visual/model.onnx", "cpu").io_binding
+    assert not LazySession(tiny_clip_dir / "visual/model.onnx", Runtime("cpu")).io_binding
     monkeypatch.setattr(device_mod, "available_providers", lambda: [CUDA, CPU])
-    assert LazySession(tiny_clip_dir / "visual/model.onnx", "cuda").io_binding
+    assert LazySession(tiny_clip_dir / "visual/model.onnx", Runtime("cuda")).io_binding
 
 
 def test_cli_device_choice_and_status(tiny_clip_dir: Path, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from photoseek.cli import app
 from photoseek.models import load_clip, mapped
-from photoseek.models import session as session_module
 from photoseek.models.mapped import mapped_graph
-from photoseek.models.session import LazySession, many_runs, one_shot, session_options
+from photoseek.models.runtime import Runtime, many_runs, one_shot, one_shot_now
+from photoseek.models.session import LazySession
 from tests.helpers import draw_photo, run_json
 
 TOKENS = np.array([[49406, 320, 1929, 49407] + [0] * 73], dtype=np.int64)
@@ -33,7 +33,8 @@ def model_copy(tmp_path: Path, tiny_clip_dir: Path) -> Path:
 
 def _reference(model: Path) -> np.ndarray:
     """The text tower's output from the model file itself, the ordinary (copying) way."""
-    session = ort.InferenceSession(model.as_posix(), sess_options=session_options(), providers=["CPUExecutionProvider"])
+    options = Runtime().session_options()
+    session = ort.InferenceSession(model.as_posix(), sess_options=options, providers=["CPUExecutionProvider"])
     return _run(session)
 
 
@@ -126,10 +127,10 @@ def test_one_shot_disables_prepacking_only_inside_the_block() -> None:
         except Exception:  # onnxruntime raises when the entry was never set
             return False
 
-    assert not prepacking_off(session_options())
+    assert not prepacking_off(Runtime().session_options())
     with one_shot():
-        assert prepacking_off(session_options())
-    assert not prepacking_off(session_options())
+        assert prepacking_off(Runtime().session_options())
+    assert not prepacking_off(Runtime().session_options())
 
 
 def test_a_one_shot_session_is_rebuilt_for_many_runs(model_copy: Path) -> None:
@@ -156,13 +157,13 @@ def test_cli_search_is_one_shot_and_the_prompt_is_not(
     db = tmp_path / "c.db"
     run_json("index", tmp_path / "photos", "--db", db, "--model-path", tiny_clip_dir)
     seen: list[bool] = []
-    real = session_module.session_options
+    real = Runtime.session_options
 
-    def spy() -> ort.SessionOptions:
-        seen.append(session_module._ONE_SHOT.get())
-        return real()
+    def spy(runtime: Runtime) -> ort.SessionOptions:
+        seen.append(one_shot_now())
+        return real(runtime)
 
-    monkeypatch.setattr(session_module, "session_options", spy)
+    monkeypatch.setattr(Runtime, "session_options", spy)
     runner = CliRunner()
     cases = (
         (["search", "red", "--mode", "clip"], None, [True]),  # one text-tower session, made for one run

@@ -44,7 +44,7 @@ def finetuned(tmp_path_factory: pytest.TempPathFactory, shapes_csv: Path, arch_c
     result = run_json(
         "finetune", "--pairs", shapes_csv, "--out", out, "--base", ARCH, "--random-weights",
         "--arch-config", arch_config, "--steps", "120", "--batch-size", "16", "--lr", "2e-3",
-        "--warmup", "10", "--holdout", "0.25", "--workers", "0", "--db", db,
+        "--warmup", "10", "--holdout", "0.25", "--workers", "0", "--db", db, "--device", "cpu",
     )
     return {**result, "out": out}
 

@@ -15,6 +15,7 @@ from photoseek.cli.common import (
     CaptionPromptOption,
     CaptionTimeoutOption,
     CaptionWorkersOption,
+    DeviceOption,
     app,
     err,
     out,
@@ -42,6 +43,7 @@ def caption(
     endpoint: CaptionEndpointOption = None,
     workers: CaptionWorkersOption = DEFAULT_WORKERS,
     timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
+    device: DeviceOption = "auto",
     as_json: Annotated[
         bool,
         typer.Option("--json", help="JSON on stdout instead of the CSV (which --out still writes): "
@@ -55,7 +57,7 @@ def caption(
     with user_errors():
         report = caption_images(
             paths, model=model, prompt=prompt, batch_size=batch_size,
-            endpoint=endpoint, workers=workers, timeout_s=timeout,
+            endpoint=endpoint, workers=workers, timeout_s=timeout, device=device,
         )
     if out_file is not None:
         with out_file.open("w", newline="", encoding="utf-8") as fh:

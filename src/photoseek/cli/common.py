@@ -183,8 +183,9 @@ DeviceOption = Annotated[
     str,
     typer.Option(
         "--device",
-        help="Where the CLIP model runs: auto (a GPU if onnxruntime offers one, else CPU), cpu, cuda, cuda:N "
-        "or coreml. CUDA needs `photoseek[gpu]` (README: GPU).",
+        help="Where every model runs (CLIP, text model, OCR, captioner, detector): auto (a GPU when there is one, "
+        "else the CPU), cpu, cuda (the first GPU), cuda:1 (the second), or coreml (Apple). CUDA needs "
+        "`photoseek[gpu]` (README: GPU).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]

@@ -12,7 +12,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from photoseek.cli.common import JsonOption, app, err, fail, out, parse_weights, print_json, user_errors
+from photoseek.cli.common import (
+    DeviceOption,
+    JsonOption,
+    app,
+    err,
+    fail,
+    out,
+    parse_weights,
+    print_json,
+    user_errors,
+)
 from photoseek.errors import PhotoseekError
 
 if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
@@ -75,6 +85,7 @@ def eval_command(
     cache: Annotated[
         Optional[Path], typer.Option(help="Where catalogs of embedded images are kept between runs.")
     ] = None,
+    device: DeviceOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Measure text-to-image and image-to-text retrieval (Recall@K, ranks, nDCG, mAP) on a dataset."""
@@ -89,7 +100,7 @@ def eval_command(
         with _progress(enabled=not as_json) as on_progress:
             evaluation = evaluate(
                 data, images, specs, dataset_path=str(dataset), split=split,
-                oracle_captions=oracle_captions, cache_dir=cache, on_progress=on_progress,
+                oracle_captions=oracle_captions, cache_dir=cache, on_progress=on_progress, device=device,
             )
         written = write_report(evaluation, out_dir) if out_dir else []
     if as_json:

@@ -11,7 +11,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, stop_interrupted, user_errors
+from photoseek.cli.common import (
+    DbOption,
+    DeviceOption,
+    JsonOption,
+    app,
+    err,
+    out,
+    print_json,
+    stop_interrupted,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from photoseek.train import FinetuneResult, TrainProgress
@@ -60,6 +70,7 @@ def finetune(
         bool, typer.Option("--random-weights", help="Start from random weights: for tests and benchmarks.")
     ] = False,
     db: DbOption = None,
+    device: DeviceOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune CLIP on image-caption pairs; evaluates it before and after on held-out images.
@@ -67,7 +78,7 @@ def finetune(
     Needs `pip install 'photoseek[torch,train]'`.
     """
     with user_errors():
-        from photoseek.train import TrainConfig, default_checkpoint_dir
+        from photoseek.train import TrainConfig, default_checkpoint_dir, torch_device_name
         from photoseek.train import finetune as run_finetune
 
         config = TrainConfig(
@@ -75,13 +86,14 @@ def finetune(
             warmup_steps=warmup, freeze=freeze, lora_rank=lora_rank, unlock_last=unlock_last,  # type: ignore[arg-type]
             checkpoint_every=checkpoint_every, seed=seed, workers=workers,
             precision=precision,  # type: ignore[arg-type]
+            device=torch_device_name(device),
         )
         try:
             with _progress(enabled=not as_json) as (on_stage, on_progress):
                 result = run_finetune(
                     pairs, out_dir, base=base, images_dir=images, arch_config=arch_config,
                     random_weights=random_weights, config=config, holdout=holdout, checkpoint_dir=checkpoints,
-                    resume=resume, on_stage=on_stage, on_progress=on_progress,
+                    resume=resume, on_stage=on_stage, on_progress=on_progress, device=device,
                 )
         except KeyboardInterrupt:
             saved = checkpoints or default_checkpoint_dir(out_dir)

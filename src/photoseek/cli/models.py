@@ -133,11 +133,16 @@ def _download(kind: ModelKind, name: str | None) -> Path | None:
         from photoseek.text.embedder import download_text_model
 
         return download_text_model(name)
+    from photoseek.models.runtime import Runtime
     from photoseek.text.caption import DEFAULT_CAPTION_MODEL, Captioner
     from photoseek.text.objects import DEFAULT_DETECTOR, ObjectCounter
 
+    on_cpu = Runtime("cpu")  # loaded once only to fetch it: no GPU needed
     caption = kind is ModelKind.caption
-    maker = Captioner(name or DEFAULT_CAPTION_MODEL) if caption else ObjectCounter(name or DEFAULT_DETECTOR)
+    maker = (
+        Captioner(name or DEFAULT_CAPTION_MODEL, runtime=on_cpu) if caption
+        else ObjectCounter(name or DEFAULT_DETECTOR, runtime=on_cpu)
+    )
     maker.prepare()  # no network: fails in seconds, before transformers' heavy imports
     maker.load()
     return None

@@ -235,7 +235,7 @@ def search(
     'red car -people on bikes 2:sunset --not-image ~/crowd.jpg' (double quotes group words).
     """
     from photoseek.api import ImageIndex
-    from photoseek.models.session import one_shot
+    from photoseek.models.runtime import one_shot
 
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
@@ -289,15 +289,16 @@ def similar(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     preview: PreviewOption = False,
     html: HtmlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find images that look like IMAGE."""
     from photoseek.api import ImageIndex
-    from photoseek.models.session import one_shot
+    from photoseek.models.runtime import one_shot
 
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False) as idx:
+    with user_errors(), ImageIndex(db, model=model, model_path=model_path, create=False, device=device) as idx:
         options = _Options(
             k=top, offset=offset, min_score=min_score, as_json=as_json, preview=preview, html=html,
             filters=_filters(

@@ -30,6 +30,7 @@ from photoseek.server.config import (
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_UPLOAD_PIXELS,
     DEFAULT_MAX_ZIP_BYTES,
+    DEFAULT_MODEL_IDLE_S,
     TOKEN_ENV_VAR,
     check_bind,
 )
@@ -46,6 +47,14 @@ def serve(
     model_path: ModelPathOption = None,
     device: DeviceOption = "auto",
     text_model: TextModelOption = None,
+    model_idle: Annotated[
+        float,
+        typer.Option(
+            "--model-idle", min=0, metavar="SECONDS",
+            help="Release a model from memory once unused this long; the next request that needs it loads it "
+            "again (a fraction of a second for the text model). 0 keeps every model loaded.",
+        ),
+    ] = DEFAULT_MODEL_IDLE_S,
     roots: Annotated[
         Optional[list[Path]],
         typer.Option("--root", help="Folder the 'index' button indexes (repeatable), besides the catalog's own."),
@@ -125,7 +134,7 @@ def serve(
             print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'")
             raise typer.Exit(1) from None
         config = ServerConfig(
-            db=db, model=model, model_path=model_path, text_model=text_model, device=device,
+            db=db, model=model, model_path=model_path, text_model=text_model, device=device, model_idle_s=model_idle,
             roots=tuple(r.expanduser() for r in roots or ()),
             token=token or None, max_upload_bytes=int(max_upload_mb * 1e6),
             max_upload_pixels=int(max_upload_megapixels * 1e6), cors_origins=tuple(cors_origin or ()),

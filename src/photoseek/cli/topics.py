@@ -10,6 +10,7 @@ from rich.table import Table
 
 from photoseek.cli.common import (
     DbOption,
+    DeviceOption,
     JsonOption,
     ModelOption,
     ModelPathOption,
@@ -52,6 +53,7 @@ def topics(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     text_model: TextModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -64,7 +66,7 @@ def topics(
     from photoseek.api import ImageIndex
 
     with user_errors(), ImageIndex(
-        db, model=model, model_path=model_path, text_model=text_model, create=False
+        db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
         fusion = parse_weights(weights or [])
         report: TagReport | None = None

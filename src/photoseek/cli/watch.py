@@ -20,6 +20,7 @@ from photoseek.cli.common import (
     CaptionWorkersOption,
     DbOption,
     DetectorOption,
+    DeviceOption,
     IncludeHiddenOption,
     ModelOption,
     ModelPathOption,
@@ -62,6 +63,7 @@ def watch(
     db: DbOption = None,
     model: ModelOption = None,
     model_path: ModelPathOption = None,
+    device: DeviceOption = "auto",
     batch_size: BatchSizeOption = 32,
     include_hidden: IncludeHiddenOption = False,
     ocr: OcrOption = False,
@@ -85,7 +87,9 @@ def watch(
     from photoseek.api import ImageIndex
     from photoseek.ingest.signals import SignalOptions
 
-    with user_errors(), ImageIndex(db, model=model, model_path=model_path, text_model=text_model) as idx:
+    with user_errors(), ImageIndex(
+        db, model=model, model_path=model_path, text_model=text_model, device=device
+    ) as idx:
         _check_roots(roots, idx.roots())
         settings = WatchSettings(poll=poll, quiet=debounce, max_wait=max(WatchSettings.max_wait, debounce))
         with ProgressBar(enabled=not as_json, batch_size=batch_size) as bar:

@@ -39,6 +39,7 @@ from photoseek.ingest.reading import open_image
 from photoseek.models.clip import ClipModel
 from photoseek.models.layout import CONFIG_FILE, ModelLayout
 from photoseek.models.preprocess import ImagePreprocessor
+from photoseek.models.runtime import Runtime
 from photoseek.places.gps import Location
 from photoseek.store.catalog import Catalog, NewImage
 from photoseek.text.metadata import FileFacts
@@ -211,7 +212,7 @@ class Embedder:
 
         root = materialize(ray.get(model[0]))
         device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray shows the actor only its own GPU, as device 0
-        self.model = ClipModel(ModelLayout(root), model_id=model_id, device=device)
+        self.model = ClipModel(ModelLayout(root), model_id=model_id, runtime=Runtime(device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ok = batch["failure"] == ""

@@ -190,8 +190,9 @@ def evaluate(
     oracle_captions: int = 0,
     cache_dir: Path | None = None,
     on_progress: Callable[[RunSpec, Progress], None] | None = None,
+    device: str | None = None,
 ) -> Evaluation:
-    """Evaluate each run on the dataset's images under `images_dir`."""
+    """Evaluate each run on the dataset's images under `images_dir`, its models on `device` (`ImageIndex`'s)."""
     for spec in runs:
         if spec.mode not in MODES:
             raise PhotoseekError(f"Unknown mode {spec.mode!r}; use one of {', '.join(MODES)}.")
@@ -207,7 +208,7 @@ def evaluate(
             db = _catalog_path(spec, cache_dir, present)
             if db not in opened:
                 opened[db] = closing.enter_context(signals.open_index(
-                    db, model=spec.model, model_path=spec.model_path, text_model=spec.text_model
+                    db, model=spec.model, model_path=spec.model_path, text_model=spec.text_model, device=device
                 ))
             progress = (lambda p, s=spec: on_progress(s, p)) if on_progress else None
             evaluation.runs.append(_run(spec, opened[db], dataset, present, oracle_captions, progress))

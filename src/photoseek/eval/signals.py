@@ -18,13 +18,13 @@ TEXT_MODES = ("text", "keyword", "hybrid")
 
 
 def open_index(
-    db: Path, *, model: str | None, model_path: Path | None, text_model: str | None
+    db: Path, *, model: str | None, model_path: Path | None, text_model: str | None, device: str | None = None
 ) -> ImageIndex:
-    """An `ImageIndex` on `db`; the text model is passed only when one was asked for."""
+    """An `ImageIndex` on `db`, its models on `device`; the text model is passed only when one was asked for."""
     if not text_model:
-        return ImageIndex(db, model=model, model_path=model_path)
+        return ImageIndex(db, model=model, model_path=model_path, device=device)
     _require_text_signals()
-    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)
+    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device)
 
 
 def has_text_signals() -> bool:

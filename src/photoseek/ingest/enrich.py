@@ -50,6 +50,9 @@ class TextMaker(Protocol):
 
     def describe(self, images: list[Image.Image]) -> list[str]: ...
 
+    def unload(self) -> bool:
+        """Release its loaded model (or client); the next `describe` loads it again."""
+
 
 @dataclass
 class EnrichReport:

@@ -37,19 +37,23 @@ DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
 
 
-class ImageEncoder(Protocol):
-    """The part of a CLIP model the indexer needs."""
+class ImagePreparer(Protocol):
+    """The part of a CLIP model that turns a decoded picture into its input (no ONNX session needed)."""
+
+    @property
+    def image_size(self) -> int: ...
+
+    def preprocess(self, image: Image.Image) -> np.ndarray: ...
+
+
+class ImageEncoder(ImagePreparer, Protocol):
+    """The part of a CLIP model the indexer needs (read-only, as `ClipModel` has them)."""
 
     @property
     def model_id(self) -> str: ...
 
     @property
     def dim(self) -> int: ...
-
-    @property
-    def image_size(self) -> int: ...
-
-    def preprocess(self, image: Image.Image) -> np.ndarray: ...
 
     def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -403,7 +407,7 @@ def _prepare_all(
 
 
 def _prepare_one(
-    found: FoundFile, model: ImageEncoder, lookup: _HashLookup, hash_only: bool,
+    found: FoundFile, model: ImagePreparer, lookup: _HashLookup, hash_only: bool,
     on_skip: Callable[[Path, str], None] | None = None,
 ) -> Outcome:
     """Read, hash and decode one file (in a worker thread); any problem becomes a `Failed` with its
@@ -428,7 +432,9 @@ def _prepare_one(
     return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
 
 
-def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
+def prepare_file(
+    found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None
+) -> Prepared | Failed:
     """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
     `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
     min_side = DRAFT_FACTOR * model.image_size

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from photoseek.models.runtime import Runtime
 from photoseek.text.objects import DEFAULT_DETECTOR, DEFAULT_THRESHOLD, ObjectCounter
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
@@ -42,27 +43,29 @@ class SignalOptions:
     def sources(self) -> list[str]:
         return [s for s, on in zip(SOURCES, (self.ocr, self.captions, self.objects)) if on]
 
-    def makers(self) -> list[TextMaker]:
-        """The makers asked for, each checked now (`prepare`: a missing extra, model or key fails in
-        seconds, not after the CLIP pass) and loaded on first use."""
-        makers = [self.maker(source) for source in self.sources]
+    def makers(self, runtime: Runtime | None = None) -> list[TextMaker]:
+        """The makers asked for, on `runtime` (default: auto), each checked now (`prepare`: a missing
+        extra, model, device or key fails in seconds, not after the CLIP pass) and loaded on first use."""
+        makers = [self.maker(source, runtime=runtime) for source in self.sources]
         for maker in makers:
             maker.prepare()
         return makers
 
-    def maker(self, source: str, folder: Path | None = None) -> TextMaker:
-        """The maker of `source`; `folder`: its model files there (shipped to a cluster node) instead."""
+    def maker(self, source: str, folder: Path | None = None, runtime: Runtime | None = None) -> TextMaker:
+        """The maker of `source` on `runtime`; `folder`: its model files there (shipped to a cluster node)."""
         if source == "ocr":
             from photoseek.text.ocr import OcrReader  # the makers' libraries load only when a signal is on
 
-            return OcrReader()
+            return OcrReader(runtime=runtime)
         if source == "caption":
             from photoseek.text.caption import make_captioner
 
             return make_captioner(
                 str(folder) if folder else self.caption_model, self.caption_prompt,
                 endpoint=self.caption_endpoint, workers=self.caption_workers, timeout_s=self.caption_timeout,
+                runtime=runtime,
             )
         if source == "objects":
-            return ObjectCounter(str(folder) if folder else self.detector or DEFAULT_DETECTOR, self.object_threshold)
+            name = str(folder) if folder else self.detector or DEFAULT_DETECTOR
+            return ObjectCounter(name, self.object_threshold, runtime=runtime)
         raise ValueError(f"unknown text signal {source!r}")

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from photoseek.models.device import Device
 from photoseek.models.layout import ModelLayout
 from photoseek.models.preprocess import ImagePreprocessor
+from photoseek.models.runtime import Runtime
 from photoseek.models.session import LazySession
 
 if TYPE_CHECKING:
@@ -35,19 +35,26 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 class ClipModel:
-    """A CLIP model directory ready for inference; each tower loads on its first use."""
+    """A CLIP model directory ready for inference; each tower loads on its first use, on `runtime`'s
+    device, and can be unloaded apart from the other (`unload`)."""
 
-    def __init__(self, layout: ModelLayout, model_id: str | None = None, device: str | Device | None = None) -> None:
+    def __init__(self, layout: ModelLayout, model_id: str | None = None, runtime: Runtime | None = None) -> None:
         self.layout = layout
         self.model_id: str = model_id or layout.model_id()
-        self.visual = LazySession(layout.visual_model, device)
-        self.textual = LazySession(layout.textual_model, device)
+        self.runtime = runtime or Runtime()
+        self.visual = LazySession(layout.visual_model, self.runtime)
+        self.textual = LazySession(layout.textual_model, self.runtime)
         self._preprocessor = ImagePreprocessor(layout.preprocess_cfg)
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ClipModel({self.model_id!r}, dim={self.dim}, image_size={self.image_size}, path={self.layout.root})"
+
+    def unload(self) -> None:
+        """Release both towers; each loads again on its next use."""
+        self.visual.unload()
+        self.textual.unload()
 
     def providers(self) -> list[str]:
         """Execution providers running the model, best first: a loaded tower's, else the planned ones."""
@@ -153,6 +160,6 @@ class ClipModel:
         return feeds
 
 
-def open_model_dir(path: str | Path, model_id: str | None = None, device: str | Device | None = None) -> ClipModel:
-    """A ``ClipModel`` for a local directory in the Immich layout, run on ``device`` (default auto)."""
-    return ClipModel(ModelLayout.open(path), model_id=model_id, device=device)
+def open_model_dir(path: str | Path, model_id: str | None = None, runtime: Runtime | None = None) -> ClipModel:
+    """A ``ClipModel`` for a local directory in the Immich layout, run by ``runtime`` (default: auto)."""
+    return ClipModel(ModelLayout.open(path), model_id=model_id, runtime=runtime)

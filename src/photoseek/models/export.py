@@ -254,7 +254,7 @@ def _tokenizer_files(open_clip: ModuleType, arch: str, model_cfg: dict[str, Any]
         return _hf_tokenizer_files(arch, hf_name, context_length)
     if int(text_cfg.get("vocab_size", VOCAB_SIZE)) != VOCAB_SIZE:
         raise ExportError(f"{arch} has a text vocabulary of {text_cfg['vocab_size']}, not CLIP's BPE ({VOCAB_SIZE}).")
-    bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    bpe_path = Path(open_clip.__path__[0]) / "bpe_simple_vocab_16e6.txt.gz"
     tokenizer = build_clip_tokenizer(bpe_path)
     cfg = {
         "tokenizer_class": "CLIPTokenizer",

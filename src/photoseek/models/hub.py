@@ -134,7 +134,7 @@ def download_snapshot(repo_id: str, choose: Callable[[list[str]], Sequence[str]]
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
-        info = HfApi().repo_info(repo_id, timeout=METADATA_TIMEOUT_S)
+        info = HfApi().model_info(repo_id, timeout=METADATA_TIMEOUT_S)
         files = [s.rfilename for s in info.siblings or []]
         return Path(
             snapshot_download(  # by branch, not by info.sha: only then is refs/main written for offline runs

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from photoseek.errors import PhotoseekError
 from photoseek.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout, staged_directory
@@ -19,7 +21,8 @@ from photoseek.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, Mo
 INT8_SUFFIX = "-int8"
 
 
-def _quantization_tools() -> tuple[object, object, object]:
+def _quantization_tools() -> tuple[Callable[..., None], Any, Callable[..., None]]:
+    """onnxruntime's quantize_dynamic, its QuantType enum and its pre-processing step (need onnx)."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process

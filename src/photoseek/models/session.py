@@ -3,27 +3,24 @@
 A text query must not pay for loading the image tower (and vice versa), so each tower owns a
 ``LazySession`` that builds its ``InferenceSession`` on the first ``run``. Weights are memory-mapped
 from the model file (``photoseek.models.mapped``) instead of copied, and a process that runs each
-graph about once (``one_shot``) also skips repacking them for faster repeated runs.
+graph about once (``photoseek.models.runtime.one_shot``) also skips repacking them for faster
+repeated runs.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from photoseek.models.device import CUDA, Device, Provider, check_session_providers, plan_providers
+from photoseek.models.device import CUDA, Provider, check_session_providers
 from photoseek.models.mapped import mapped_graph
-from photoseek.threads import model_threads, ort_spinning
+from photoseek.models.runtime import Runtime, one_shot_now
 
 log = logging.getLogger("photoseek")
-_ONE_SHOT: contextvars.ContextVar[bool] = contextvars.ContextVar("photoseek_one_shot", default=False)
 
 _ORT_INT_TYPES: dict[str, type[np.integer]] = {
     "tensor(int32)": np.int32,
@@ -31,101 +28,68 @@ _ORT_INT_TYPES: dict[str, type[np.integer]] = {
 }
 
 
-def one_shot() -> AbstractContextManager[None]:
-    """Sessions created inside run about once (a single CLI query): don't prepack their weights.
-
-    Prepacking rearranges every matrix for faster multiplications: it pays back over many runs
-    (indexing, a server, an interactive prompt) but costs a one-query process more than it saves
-    (measured in docs/benchmarks.md, "Cold query against rclip"). Results agree to float rounding.
-    """
-    return _one_shot(True)
-
-
-def many_runs() -> AbstractContextManager[None]:
-    """Bulk work, even inside `one_shot` (embedding every pending document): sessions are prepacked,
-    and one made for a single run is rebuilt first."""
-    return _one_shot(False)
-
-
-@contextmanager
-def _one_shot(value: bool) -> Iterator[None]:
-    token = _ONE_SHOT.set(value)
-    try:
-        yield
-    finally:
-        _ONE_SHOT.reset(token)
-
-
-def session_options() -> ort.SessionOptions:
-    """The options a new session gets here and now (`one_shot` included)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = model_threads()
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if ort_spinning() else "0")
-    if _ONE_SHOT.get():
-        options.add_session_config_entry("session.disable_prepacking", "1")
-    return options
-
-
 class LazySession:
     """An ``InferenceSession`` for one ONNX file, built on first use and then reused (thread-safe).
 
-    ``device`` is a ``--device`` value (see ``photoseek.models.device``); the providers are planned
-    at once, so a device this onnxruntime cannot drive fails before any file is read.
-    ``io_binding`` runs batches through ONNX Runtime's I/O binding (default: on CUDA only, where the
-    host-to-GPU copy of a batch and the copy of its embeddings back are then explicit, one each);
-    results are the same either way.
+    ``runtime`` (default: ``Runtime()``, i.e. ``auto``) says where it runs and tracks its life
+    cycle: the providers are planned at once, so a device this onnxruntime cannot drive fails
+    before any file is read, and an idle session can be unloaded (`unload`) and is rebuilt on the
+    next run. ``io_binding`` runs batches through ONNX Runtime's I/O binding (default: on CUDA only,
+    where the host-to-GPU copy of a batch and the copy of its embeddings back are then explicit,
+    one each); results are the same either way.
     """
 
-    def __init__(self, model_path: Path, device: str | Device | None = None, *, io_binding: bool | None = None) -> None:
+    def __init__(self, model_path: Path, runtime: Runtime | None = None, *, io_binding: bool | None = None) -> None:
         self.model_path = model_path
-        self.device = device
-        self.planned: list[Provider] = plan_providers(device)
+        self.runtime = runtime or Runtime()
+        self.planned: list[Provider] = self.runtime.providers()
         self.io_binding = self.planned[0][0] == CUDA if io_binding is None else io_binding
-        self._session: ort.InferenceSession | None = None
+        self._slot = self.runtime.lazy(_label(model_path), self._create)
         self._unpacked = False
         """The session was made under `one_shot`; used outside it, it is rebuilt with prepacking."""
         self._lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._session is not None
+        return self._slot.loaded
+
+    def unload(self) -> bool:
+        """Release the session (and its memory); the next run builds it again."""
+        return self._slot.unload()
 
     @property
     def session(self) -> ort.InferenceSession:
-        one_run = _ONE_SHOT.get()
-        if self._session is None or (self._unpacked and not one_run):
+        if self._unpacked and not one_shot_now():
             with self._lock:
-                if self._session is None or (self._unpacked and not one_run):
-                    self._session = self._create()
-                    self._unpacked = one_run
-        return self._session
+                if self._unpacked and not one_shot_now():
+                    self._slot.unload()
+                    self._unpacked = False
+        return self._slot.get()
 
     def _create(self) -> ort.InferenceSession:
         if self.planned[0][0] == CUDA and hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA and cuDNN from pip's nvidia-* packages, when installed that way
         session = self._open(mapped_graph(self.model_path))
-        check_session_providers(self.device, self.planned, session.get_providers())
+        check_session_providers(self.runtime.device, self.planned, session.get_providers())
+        self._unpacked = one_shot_now()
         return session
 
     def _open(self, graph: Path) -> ort.InferenceSession:
         """A session over ``graph``; over the model file itself if the weightless graph is refused."""
+        options = self.runtime.session_options
         try:
-            return ort.InferenceSession(graph.as_posix(), sess_options=session_options(), providers=self.planned)
+            return ort.InferenceSession(graph.as_posix(), sess_options=options(), providers=self.planned)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types, sharing no base
             if graph == self.model_path:
                 raise
             log.debug("Loading %s with copied weights: %s", self.model_path, exc)
-            return ort.InferenceSession(
-                self.model_path.as_posix(), sess_options=session_options(), providers=self.planned
-            )
+            return ort.InferenceSession(self.model_path.as_posix(), sess_options=options(), providers=self.planned)
 
     def providers(self) -> list[str]:
         """The providers running this graph: the live session's, else the ones it will ask for."""
-        if self._session is not None:
-            return list(self._session.get_providers())
+        session = self._slot.peek()
+        if session is not None:
+            return list(session.get_providers())
         return [name for name, _ in self.planned]
 
     def input_names(self) -> list[str]:
@@ -155,3 +119,10 @@ class LazySession:
         session.run_with_iobinding(binding)
         output: np.ndarray = binding.copy_outputs_to_cpu()[0]
         return output
+
+
+def _label(model_path: Path) -> str:
+    """A session's name in logs: its model folder and file, e.g. ``ViT-B-32__openai/textual``."""
+    if model_path.stem != "model":
+        return model_path.name
+    return f"{model_path.parent.parent.name}/{model_path.parent.name}"

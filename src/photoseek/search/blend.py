@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from photoseek.models.session import many_runs
+from photoseek.models.runtime import many_runs
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TextStore

@@ -17,7 +17,7 @@ import numpy as np
 
 from photoseek.calibration import LibraryCalibration, SignalCurve
 from photoseek.errors import PhotoseekError
-from photoseek.models.session import many_runs
+from photoseek.models.runtime import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.fusion import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -34,6 +34,8 @@ from photoseek.server.thumbs import ThumbnailCache
 from photoseek.server.watching import WatchService
 
 STATIC_DIR = Path(__file__).parent / "static"
+IDLE_CHECK_MAX_S = 60.0
+"""The longest wait between two looks for idle models."""
 UI_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -53,9 +55,13 @@ def create_app(config: ServerConfig) -> FastAPI:
         app.state.watching = await _start_watching(config, backend)
         app.state.decoder = Decoder()
         app.state.upload_slots = asyncio.Semaphore(search.UPLOAD_SLOTS)
+        releasing = asyncio.create_task(_release_idle_models(backend, config.model_idle_s))
         try:
             yield
         finally:
+            releasing.cancel()
+            with suppress(asyncio.CancelledError):
+                await releasing
             if app.state.watching is not None:
                 app.state.watching.stop()
             app.state.decoder.close()
@@ -104,6 +110,16 @@ async def _start_watching(config: ServerConfig, backend: Backend) -> WatchServic
     service = WatchService(backend.open_sibling, [*config.roots, *folders], config.watch)
     service.start()
     return service
+
+
+async def _release_idle_models(backend: Backend, idle_s: float) -> None:
+    """Every so often, release the models unused for `idle_s` seconds (0: never); a request that
+    needs one loads it again. Runs off the event loop: freeing a session takes a moment."""
+    if idle_s <= 0:
+        return
+    while True:
+        await asyncio.sleep(min(max(idle_s / 2, 0.05), IDLE_CHECK_MAX_S))
+        await asyncio.to_thread(backend.runtime.release_idle, idle_s)
 
 
 class StopQuietly:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
+from photoseek.models.runtime import Runtime
 from photoseek.search.engine import SearchResult
 from photoseek.search.query import Query
 from photoseek.server.batching import Batcher
@@ -121,6 +122,11 @@ class Backend:
     async def start(self) -> None:
         self.image_size = await self.call(lambda index: index.model.image_size)
         await self.read(lambda index: None)
+
+    @property
+    def runtime(self) -> Runtime:
+        """The models' runtime, shared by every lane: what is loaded, and releasing idle models."""
+        return self._primary.runtime
 
     @property
     def db_path(self) -> Path:

@@ -20,6 +20,8 @@ DEFAULT_MAX_ZIP_BYTES = 2_000_000_000
 """Bytes of photos in one zip download of a selection (the zip is streamed, never held in memory)."""
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 """Browsers send their headers in one packet; ten seconds is generous even on a slow phone link."""
+DEFAULT_MODEL_IDLE_S = 600.0
+"""Models unused for ten minutes are released (a few hundred MB each) and load again on the next request."""
 DEFAULT_MAX_CONNECTIONS = 512
 """Half the usual 1024 open-file limit; a browser opens at most six connections to one server."""
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -36,7 +38,9 @@ class ServerConfig:
     text_model: str | None = None
     """None: the catalog's own text model (remembered from `index --text-model`), else the default."""
     device: str = "auto"
-    """Where the CLIP model runs (`--device`)."""
+    """Where every model runs (`--device`)."""
+    model_idle_s: float = DEFAULT_MODEL_IDLE_S
+    """Release models unused this many seconds; they load again when next needed. 0: keep them loaded."""
     roots: tuple[Path, ...] = ()
     """Folders `POST /api/index` indexes, besides the ones the catalog already holds."""
     token: str | None = None

@@ -221,6 +221,9 @@ class StatusOut(BaseModel):
     vector_search: Optional[VectorSearchOut] = Field(None, description="What really answers searches, and why.")
     located: int = Field(0, description="Photos with GPS coordinates.")
     placed: int = Field(0, description="Photos whose coordinates are named (town, region, country).")
+    models_loaded: list[str] = Field(
+        default_factory=list, description="Models in memory now; idle ones are released (serve --model-idle)."
+    )
 
 
 class ReportOut(BaseModel):

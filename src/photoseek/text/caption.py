@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from photoseek.errors import PhotoseekError
+from photoseek.models.runtime import Runtime
 from photoseek.text.hf import (
     check_available,
     in_batches,
@@ -21,6 +22,7 @@ from photoseek.text.hf import (
     local_folder,
     require_torch,
     to_device,
+    torch_device,
 )
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS, PREFIX, ApiCaptioner
 
@@ -37,7 +39,8 @@ MAX_NEW_TOKENS = 96
 
 
 class Captioner:
-    """Captions images with one model and prompt; the weights load on the first batch.
+    """Captions images with one model and prompt on `runtime`'s device; the weights load on the
+    first batch and can be unloaded (`unload`).
 
     `prompt` is a Florence-2 preset name (or task token) or, for BLIP-style models, text the
     caption starts with. It is part of `model_id`, since it changes every caption.
@@ -47,16 +50,28 @@ class Captioner:
     in_workers = False
     """A batched model: it runs in the indexer's main thread on full batches (on the GPU when present)."""
 
-    def __init__(self, name: str = DEFAULT_CAPTION_MODEL, prompt: str | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_CAPTION_MODEL,
+        prompt: str | None = None,
+        batch_size: int = 8,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.name = name
         self.prompt = prompt
         self.batch_size = batch_size
         self.model_id = name if prompt is None else f"{name}|prompt={prompt}"
-        self._loaded: tuple[Any, Any, str] | None = None
+        self.runtime = runtime or Runtime()
+        self._weights = self.runtime.lazy(f"caption {name}", self._load)
 
     def prepare(self) -> None:
-        """Fail in seconds if torch or the model is missing, before any long pass."""
+        """Fail in seconds if torch, the device or the model is missing, before any long pass."""
         check_available(self.name, "caption")
+        torch_device(self.runtime)
+
+    def unload(self) -> bool:
+        """Release the weights; the next batch loads them again."""
+        return self._weights.unload()
 
     def local_folder(self) -> Path:
         """The model's files on this machine (to send to a cluster's nodes)."""
@@ -70,20 +85,21 @@ class Captioner:
 
         processor, model, prompt = self.load()
         kwargs = {"text": [prompt] * len(images)} if prompt else {}
-        inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **kwargs))
+        inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt", **kwargs), model)
         with torch.inference_mode():
             generated = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, num_beams=1, do_sample=False)
         return [" ".join(t.split()) for t in processor.batch_decode(generated, skip_special_tokens=True)]
 
     def load(self) -> tuple[Any, Any, str]:
         """Processor, model and prompt, loaded once (downloaded first when needed and possible)."""
-        if self._loaded is None:
-            from transformers import AutoModelForImageTextToText, AutoProcessor
+        return self._weights.get()
 
-            processor = load_pretrained(AutoProcessor.from_pretrained, self.name, "caption")
-            model = load_model(AutoModelForImageTextToText, self.name, "caption")
-            self._loaded = (processor, model, self._prompt_for(model.config.model_type))
-        return self._loaded
+    def _load(self) -> tuple[Any, Any, str]:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        processor = load_pretrained(AutoProcessor.from_pretrained, self.name, "caption")
+        model = load_model(AutoModelForImageTextToText, self.name, "caption", self.runtime)
+        return processor, model, self._prompt_for(model.config.model_type)
 
     def _prompt_for(self, model_type: str) -> str:
         """Florence-2 needs a task token (a preset); other models take the prompt as it is, or none."""
@@ -107,13 +123,17 @@ def make_captioner(
     workers: int = DEFAULT_WORKERS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     batch_size: int = 8,
+    runtime: Runtime | None = None,
 ) -> Captioner | ApiCaptioner:
-    """`openai:MODEL` -> a model behind an OpenAI-compatible API; anything else -> a local transformers model."""
+    """`openai:MODEL` -> a model behind an OpenAI-compatible API; anything else -> a local transformers
+    model on `runtime`'s device."""
     name = name or DEFAULT_CAPTION_MODEL
     if name.startswith(PREFIX):
-        return ApiCaptioner(name[len(PREFIX):], prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s)
+        return ApiCaptioner(
+            name[len(PREFIX):], prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, runtime=runtime
+        )
     if endpoint:
         raise PhotoseekError(
             f"--caption-endpoint is for API models: write --caption-model openai:{name} to send images to it."
         )
-    return Captioner(name, prompt, batch_size=batch_size)
+    return Captioner(name, prompt, batch_size=batch_size, runtime=runtime)

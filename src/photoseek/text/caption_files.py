@@ -186,7 +186,10 @@ def _is_caption_list(value: object) -> bool:
 
 
 def _as_list(value: object) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)  # type: ignore[arg-type]
+    """A caption or a list of them (as `_is_caption_list` checked) as a list."""
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _from_karpathy(data: dict, split: str | None) -> Dataset:

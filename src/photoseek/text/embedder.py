@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from photoseek.models.hub import (
     hub_unreachable,
     local_snapshot,
 )
+from photoseek.models.runtime import Runtime
 from photoseek.models.session import LazySession
 from photoseek.text.export import can_export, export_text_onnx, exported_path
 
@@ -69,9 +71,12 @@ class _Pooling:
 
 
 class TextEmbedder:
-    """Embeds texts into unit vectors with a sentence-transformers model exported to ONNX."""
+    """Embeds texts into unit vectors with a sentence-transformers model exported to ONNX, run by
+    `runtime` (default: auto); the session loads on first use and can be unloaded (`unload`)."""
 
-    def __init__(self, name: str, folder: Path, onnx_path: Path, prompts: Prompts | None = None) -> None:
+    def __init__(
+        self, name: str, folder: Path, onnx_path: Path, prompts: Prompts | None = None, runtime: Runtime | None = None
+    ) -> None:
         from tokenizers import Tokenizer
 
         self.folder = folder
@@ -89,8 +94,12 @@ class TextEmbedder:
             ) from None
         self.tokenizer.enable_truncation(_max_length(folder))
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
-        self.session = LazySession(onnx_path)
+        self.session = LazySession(onnx_path, runtime)
         self._queries: dict[str, np.ndarray] = {}
+
+    def unload(self) -> bool:
+        """Release the ONNX session; the next embedding loads it again."""
+        return self.session.unload()
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Query vectors; recent ones are remembered, since paging and re-ranking repeat a query."""
@@ -132,12 +141,15 @@ class TextEmbedder:
         return len(self.tokenizer.encode(prompt).ids) - 1
 
 
-def load_text_embedder(name: str | None = None, *, prompts: Prompts | None = None) -> TextEmbedder:
-    """A model folder, the bundled default, or a Hub id in the local cache (downloaded if online)."""
+def load_text_embedder(
+    name: str | None = None, *, prompts: Prompts | None = None, runtime: Runtime | None = None
+) -> TextEmbedder:
+    """A model folder, the bundled default, or a Hub id in the local cache (downloaded if online), to
+    run on `runtime`'s device (default: auto)."""
     name = name or DEFAULT_TEXT_MODEL
     folder = _resolve_folder(name)
     label = name if not Path(name).expanduser().is_dir() else folder.name
-    return TextEmbedder(label, folder, _onnx_file(folder), prompts)
+    return TextEmbedder(label, folder, _onnx_file(folder), prompts, runtime)
 
 
 def download_text_model(name: str | None = None) -> Path:
@@ -234,7 +246,7 @@ def _onnx_file(folder: Path) -> Path:
 
 def _default_prompts(name: str, folder: Path) -> Prompts:
     """The folder's configured prompts, else a preset for well-known retrieval families."""
-    config = _read_json(folder / "config_sentence_transformers.json")
+    config = _read_config(folder / "config_sentence_transformers.json")
     prompts = config.get("prompts") or {}
     if prompts.get("query") or prompts.get("passage") or prompts.get("document"):
         return Prompts(prompts.get("query", ""), prompts.get("passage", prompts.get("document", "")))
@@ -246,9 +258,10 @@ def _default_prompts(name: str, folder: Path) -> Prompts:
 
 
 def _read_pooling(folder: Path) -> _Pooling:
-    modules = _read_json(folder / "modules.json") or []
+    found = _read_json(folder / "modules.json")
+    modules = [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
     pooling_dir = next((m["path"] for m in modules if m["type"].endswith("Pooling")), "1_Pooling")
-    config = _read_json(folder / pooling_dir / "config.json")
+    config = _read_config(folder / pooling_dir / "config.json")
     unsupported = [m["type"] for m in modules if not m["type"].endswith(("Transformer", "Pooling", "Normalize"))]
     if unsupported:
         raise ModelNotAvailableError(
@@ -279,11 +292,17 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: _Pooling) -> np.ndarray
 
 
 def _max_length(folder: Path) -> int:
-    return int(_read_json(folder / "sentence_bert_config.json").get("max_seq_length") or 256)
+    return int(_read_config(folder / "sentence_bert_config.json").get("max_seq_length") or 256)
 
 
-def _read_json(path: Path) -> dict | list:
+def _read_config(path: Path) -> dict[str, Any]:
+    """A JSON object from a model folder; empty when the file is missing, unreadable or not an object."""
+    found = _read_json(path)
+    return found if isinstance(found, dict) else {}
+
+
+def _read_json(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return None

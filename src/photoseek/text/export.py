@@ -11,10 +11,14 @@ import hashlib
 import importlib.util
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from photoseek.errors import ModelNotAvailableError
 from photoseek.legacy import OLD_NAME, adopt_folder
 from photoseek.models.hub import cache_location
+
+if TYPE_CHECKING:
+    import torch
 
 ONNX_OPSET = 17
 
@@ -59,7 +63,7 @@ def export_text_onnx(folder: Path, target: Path) -> Path:
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     with torch.no_grad():
         torch.onnx.export(
-            _HiddenStates(model), example, tmp.as_posix(),
+            _hidden_states(model), example, tmp.as_posix(),
             input_names=names, output_names=["last_hidden_state"], opset_version=ONNX_OPSET,
             dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
             dynamo=False,
@@ -68,19 +72,19 @@ def export_text_onnx(folder: Path, target: Path) -> Path:
     return target
 
 
-class _HiddenStates:
-    """Calls the transformer with positional inputs and returns only the token states."""
+def _hidden_states(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer called with positional inputs, returning only the token states (a Module
+    subclass made here, so that this module imports without torch)."""
+    import torch
 
-    def __new__(cls, model):  # a torch.nn.Module subclass built lazily so this module imports without torch
-        import torch
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class Wrapper(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            names = ["input_ids", "attention_mask", "token_type_ids"][: len(inputs)]
+            states: torch.Tensor = self.model(**dict(zip(names, inputs))).last_hidden_state
+            return states
 
-            def forward(self, *inputs):
-                names = ["input_ids", "attention_mask", "token_type_ids"][: len(inputs)]
-                return self.model(**dict(zip(names, inputs))).last_hidden_state
-
-        return Wrapper()
+    return HiddenStates()

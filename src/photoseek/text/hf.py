@@ -1,4 +1,4 @@
-"""Loading transformers vision models (captioners, detectors): local cache first, GPU when present.
+"""Loading transformers vision models (captioners, detectors): local cache first, on the runtime's device.
 
 A named model is looked up in the local Hugging Face cache (or read from a folder) before any
 network access, and the Hub is only tried when it answers within seconds and is not switched off
@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from photoseek.errors import ModelNotAvailableError
+from photoseek.models.device import DeviceError
 from photoseek.models.hub import cache_dir, copy_hint, hub_unreachable, local_snapshot
+from photoseek.models.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -21,11 +23,22 @@ KINDS = {"caption": "captioning", "detector": "object detection"}
 """The transformers models photoseek runs, by the name `photoseek models download --kind` gives them."""
 
 
-def torch_device() -> tuple[Any, Any]:
-    """(device, dtype): CUDA in float16 when there is a GPU, else CPU in float32."""
+def torch_device(runtime: Runtime) -> tuple[Any, Any]:
+    """(device, dtype) for the runtime's ``--device``: CUDA in float16, else float32 on the CPU (or,
+    for ``coreml``, Apple's GPU through torch's MPS when this torch has it). ``auto`` takes CUDA
+    when torch sees a GPU; an explicit ``cuda`` that torch cannot drive is an error."""
     torch = require_torch()
-    if torch.cuda.is_available():
-        return torch.device("cuda"), torch.float16
+    device = runtime.device
+    if device.kind == "cuda" or (device.kind == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available() or device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"--device {device}: torch cannot use that GPU (it sees {torch.cuda.device_count()}), so "
+                "captions and object counts cannot run there. Install a CUDA build of torch "
+                "(https://pytorch.org/get-started/locally/), or use --device cpu."
+            )
+        return torch.device("cuda", device.index), torch.float16
+    if device.kind == "coreml" and torch.backends.mps.is_available():
+        return torch.device("mps"), torch.float32
     return torch.device("cpu"), torch.float32
 
 
@@ -111,15 +124,18 @@ def local_folder(name: str, kind: str, load: Callable[[], object]) -> Path:
     return snapshot
 
 
-def to_device(inputs: Any) -> dict[str, Any]:
+def to_device(inputs: Any, model: Any) -> dict[str, Any]:
     """A processor's tensors on the model's device; floating ones in the model's dtype."""
-    device, dtype = torch_device()
+    device, dtype = model.device, model.dtype
     return {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in inputs.items()}
 
 
-def load_model(auto_class: Any, name: str, kind: str) -> Any:
-    """A transformers model in inference mode on the best device, in that device's dtype."""
-    device, dtype = torch_device()
+def load_model(auto_class: Any, name: str, kind: str, runtime: Runtime) -> Any:
+    """A transformers model in inference mode on the runtime's device, in that device's dtype,
+    with torch's CPU threads within the budget (`photoseek.threads`)."""
+    device, dtype = torch_device(runtime)
+    torch = require_torch()
+    torch.set_num_threads(runtime.intra_threads())
     return load_pretrained(auto_class.from_pretrained, name, kind, dtype=dtype).to(device).eval()
 
 

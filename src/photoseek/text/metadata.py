@@ -16,13 +16,16 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from PIL import Image, IptcImagePlugin
+from PIL import Image, ImageFile, IptcImagePlugin
 
 from photoseek.places.gps import Location, exif_location, xmp_location
+
+T = TypeVar("T")
 
 MODEL = "exif-iptc-xmp"
 """The `model` recorded for metadata signals."""
@@ -138,7 +141,7 @@ def read_facts(data: bytes, sidecar_data: Iterable[bytes] = ()) -> FileFacts:
     )
 
 
-def is_placeholder(text: str, camera: set[str] = frozenset()) -> bool:
+def is_placeholder(text: str, camera: Set[str] = frozenset()) -> bool:
     """Whether a description or keyword is camera or tool boilerplate, not words about the picture.
 
     `camera` holds the lower-case words of the file's EXIF Make and Model: a text made only of
@@ -152,7 +155,7 @@ def is_placeholder(text: str, camera: set[str] = frozenset()) -> bool:
     return bool(camera) and set(words.split()) <= camera
 
 
-def _without_placeholders(text: str, camera: set[str]) -> str:
+def _without_placeholders(text: str, camera: Set[str]) -> str:
     """The text without boilerplate; a keyword list ('a, b, c') loses only its boilerplate items."""
     text = text.strip()
     if is_placeholder(text, camera):
@@ -191,7 +194,7 @@ def _exif_texts(im: Image.Image) -> list[str]:
     return [t.strip("\0 ") for t in texts if t]
 
 
-def _iptc_texts(im: Image.Image) -> list[str]:
+def _iptc_texts(im: ImageFile.ImageFile) -> list[str]:
     info = IptcImagePlugin.getiptcinfo(im) or {}
     texts = [_as_text(info.get(_IPTC_CAPTION))]
     keywords = info.get(_IPTC_KEYWORDS)
@@ -236,7 +239,7 @@ def _dc_fragments(packet: bytes) -> bytes:
     return _FRAGMENT_ROOT[0] + b"".join(parts) + _FRAGMENT_ROOT[1]
 
 
-def _pillow_xmp(info: dict[str, object]) -> bytes:
+def _pillow_xmp(info: Mapping[str | tuple[int, int], object]) -> bytes:
     """The XMP packet Pillow found (PNG iTXt, even compressed; WebP and JPEG chunks), as bytes."""
     value = info.get("xmp") or info.get("XML:com.adobe.xmp") or b""
     return value.encode("utf-8", "replace") if isinstance(value, str) else value if isinstance(value, bytes) else b""
@@ -310,15 +313,15 @@ def _xmp_label(root: ET.Element) -> str | None:
     if label:
         return label
     colours = [
-        _DARKTABLE_COLOURS[int(li.text)]
+        _DARKTABLE_COLOURS[int(text)]
         for element in root.iter(f"{{{_NS['darktable']}}}colorlabels")
         for li in element.iter(f"{{{_NS['rdf']}}}li")
-        if (li.text or "").strip() in ("0", "1", "2", "3", "4")
+        if (text := (li.text or "").strip()) in ("0", "1", "2", "3", "4")
     ]
     return ", ".join(dict.fromkeys(colours)) or None
 
 
-def _first(values: Iterable[object]) -> object:
+def _first(values: Iterable[T | None]) -> T | None:
     return next((v for v in values if v is not None), None)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photoseek.models.runtime import Runtime
 from photoseek.text.hf import (
     check_available,
     in_batches,
@@ -19,6 +20,7 @@ from photoseek.text.hf import (
     local_folder,
     require_torch,
     to_device,
+    torch_device,
 )
 
 if TYPE_CHECKING:
@@ -61,22 +63,35 @@ def count_phrase(labels: Iterable[str]) -> str:
 
 
 class ObjectCounter:
-    """Detects objects in batches and describes each image by its counts; weights load on first use."""
+    """Detects objects in batches on `runtime`'s device and describes each image by its counts; the
+    weights load on first use and can be unloaded (`unload`)."""
 
     source = "objects"
     in_workers = False
     """A batched model: it runs in the indexer's main thread on full batches (on the GPU when present)."""
 
-    def __init__(self, name: str = DEFAULT_DETECTOR, threshold: float = DEFAULT_THRESHOLD, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        name: str = DEFAULT_DETECTOR,
+        threshold: float = DEFAULT_THRESHOLD,
+        batch_size: int = 8,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.name = name
         self.threshold = threshold
         self.batch_size = batch_size
         self.model_id = f"{name}|score>={threshold:g}"
-        self._loaded: tuple[Any, Any] | None = None
+        self.runtime = runtime or Runtime()
+        self._weights = self.runtime.lazy(f"detector {name}", self._load)
 
     def prepare(self) -> None:
-        """Fail in seconds if torch or the model is missing, before any long pass."""
+        """Fail in seconds if torch, the device or the model is missing, before any long pass."""
         check_available(self.name, "detector")
+        torch_device(self.runtime)
+
+    def unload(self) -> bool:
+        """Release the weights; the next batch loads them again."""
+        return self._weights.unload()
 
     def local_folder(self) -> Path:
         """The model's files on this machine (to send to a cluster's nodes)."""
@@ -93,7 +108,7 @@ class ObjectCounter:
         torch = require_torch()  # the base install has none: say what to install
 
         processor, model = self.load()
-        inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt"))
+        inputs = to_device(processor(images=[im.convert("RGB") for im in images], return_tensors="pt"), model)
         with torch.inference_mode():
             outputs = model(**inputs)
         sizes = [(im.height, im.width) for im in images]
@@ -103,10 +118,10 @@ class ObjectCounter:
 
     def load(self) -> tuple[Any, Any]:
         """Processor and model, loaded once (downloaded first when needed and possible)."""
-        if self._loaded is None:
-            from transformers import AutoImageProcessor, AutoModelForObjectDetection
+        return self._weights.get()
 
-            processor = load_pretrained(AutoImageProcessor.from_pretrained, self.name, "detector")
-            model = load_model(AutoModelForObjectDetection, self.name, "detector")
-            self._loaded = (processor, model)
-        return self._loaded
+    def _load(self) -> tuple[Any, Any]:
+        from transformers import AutoImageProcessor, AutoModelForObjectDetection
+
+        processor = load_pretrained(AutoImageProcessor.from_pretrained, self.name, "detector")
+        return processor, load_model(AutoModelForObjectDetection, self.name, "detector", self.runtime)

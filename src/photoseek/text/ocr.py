@@ -1,18 +1,26 @@
 """Text inside images (signs, posters, screenshots, documents) read with RapidOCR.
 
 RapidOCR ships PaddleOCR's detection and recognition models as ONNX files inside its PyPI
-package, so it runs offline with the onnxruntime photoseek already uses.
+package, so it runs offline with the onnxruntime photoseek already uses, on the runtime's device
+and thread budget (its own options: CUDA on or off for each of its three models, and the threads).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+from collections.abc import Callable
 from importlib import metadata
 
 from PIL import Image
 
 from photoseek.errors import ModelNotAvailableError
+from photoseek.models.runtime import INTER_OP_THREADS, Runtime
+
+log = logging.getLogger("photoseek")
+Engine = Callable[[Image.Image], tuple[list[tuple[object, str, float]] | None, object]]
+"""A RapidOCR engine: an image to ([(box, text, score), ...] or None, timings)."""
 
 MIN_CONFIDENCE = 0.5
 """Recognised lines below this confidence are dropped (RapidOCR's own default text score)."""
@@ -29,16 +37,18 @@ MIN_TEXT_SIDE = 8
 
 
 class OcrReader:
-    """Reads the text lines of one image at a time; safe to call from the decode worker threads."""
+    """Reads the text lines of one image at a time on `runtime`'s device; safe to call from the decode
+    worker threads. The engine loads on first use and can be unloaded (`unload`)."""
 
     source = "ocr"
     in_workers = True
     """Per-image CPU work: run beside decoding in the worker threads, not in the model batch step."""
 
-    def __init__(self, min_confidence: float = MIN_CONFIDENCE) -> None:
+    def __init__(self, min_confidence: float = MIN_CONFIDENCE, runtime: Runtime | None = None) -> None:
         self.min_confidence = min_confidence
         self.model_id = f"rapidocr-onnxruntime-{_version()}"
-        self._engine: object | None = None
+        self.runtime = runtime or Runtime()
+        self._engine = self.runtime.lazy("ocr rapidocr", self._load)
         # One engine, one call at a time: its ONNX sessions already use every core.
         self._lock = threading.Lock()
 
@@ -46,14 +56,34 @@ class OcrReader:
         """Fail at once if RapidOCR is not installed, before any long pass."""
         _engine_class()
 
+    def unload(self) -> bool:
+        """Release the engine's three ONNX sessions; the next image loads them again."""
+        return self._engine.unload()
+
+    def engine_options(self) -> dict[str, object]:
+        """RapidOCR's settings from the runtime: CUDA where the runtime plans it, threads from the budget.
+
+        RapidOCR always takes the first GPU; on ``cuda:N`` past it, OCR stays on the CPU."""
+        gpu = self.runtime.gpu_index()
+        on_gpu = gpu == 0
+        if gpu:
+            log.info("OCR runs on the CPU: RapidOCR can only use the first GPU, not --device %s.", self.runtime.device)
+        return {
+            "det_use_cuda": on_gpu, "cls_use_cuda": on_gpu, "rec_use_cuda": on_gpu,
+            "intra_op_num_threads": self.runtime.intra_threads(), "inter_op_num_threads": INTER_OP_THREADS,
+        }
+
+    def _load(self) -> Engine:
+        engine: Engine = _engine_class()(**self.engine_options())
+        return engine
+
     def describe(self, images: list[Image.Image]) -> list[str]:
         return [self._read(image) for image in images]
 
     def _read(self, image: Image.Image) -> str:
         with self._lock:
-            if self._engine is None:
-                self._engine = _engine_class()()
-            found = [line for tile in _tiles(image.convert("RGB")) for line in self._engine(tile)[0] or []]
+            engine = self._engine.get()
+            found = [line for tile in _tiles(image.convert("RGB")) for line in engine(tile)[0] or []]
         lines = [text.strip() for _, text, score in found if float(score) >= self.min_confidence]
         return " ".join(t for t in lines if t)
 

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from photoseek.errors import PhotoseekError
+from photoseek.models.runtime import Runtime
 
 if TYPE_CHECKING:
     from PIL import Image  # loaded where an image is made: the option defaults here are read at start-up
@@ -123,7 +124,9 @@ class ApiCaptioner:
 
     `prompt` is a preset name (brief, detailed, keywords) or the prompt text itself; it is part of
     `model_id`, so a different prompt recomputes. The endpoint is not: the same model name served
-    elsewhere is taken to give the same captions.
+    elsewhere is taken to give the same captions. The model runs elsewhere, so `runtime` places
+    nothing: it tracks the HTTP client (its open connections) like any model's state, so an idle
+    server closes it and the next caption opens it again.
     """
 
     source = "caption"
@@ -141,6 +144,7 @@ class ApiCaptioner:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], object] | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         if not model:
             raise CaptionApiError("Name the model after 'openai:', e.g. --caption-model openai:llava.")
@@ -162,8 +166,7 @@ class ApiCaptioner:
         self.max_tokens = preset.max_tokens if preset else CUSTOM_MAX_TOKENS
         self.model_id = f"{PREFIX}{model}" if prompt is None else f"{PREFIX}{model}|prompt={prompt}"
         self._verified = False
-        self._client: Any = None
-        self._client_lock = threading.Lock()
+        self._client = (runtime or Runtime()).lazy(f"caption {self.model_id}", self._open_client, _close_client)
         if self.api_key is None and self.url.startswith(HOSTED_ENDPOINT):
             raise CaptionApiError(
                 f"{HOSTED_ENDPOINT} needs an API key: set ${KEY_ENV}, or point --caption-endpoint "
@@ -284,8 +287,7 @@ class ApiCaptioner:
         )
 
     def _http(self) -> Any:
-        with self._client_lock:
-            return self._client or self._open_client()
+        return self._client.get()
 
     def _open_client(self) -> Any:
         if self._stop.is_set():
@@ -293,14 +295,18 @@ class ApiCaptioner:
         httpx = _httpx()
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         limits = httpx.Limits(max_connections=self.workers, max_keepalive_connections=self.workers)
-        self._client = httpx.Client(timeout=self.timeout_s, headers=headers, limits=limits)
-        return self._client
+        return httpx.Client(timeout=self.timeout_s, headers=headers, limits=limits)
+
+    def unload(self) -> bool:
+        """Close the connections (in-flight requests end now); a later caption opens new ones."""
+        return self._client.unload()
 
     def close(self) -> None:
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self.unload()
+
+
+def _close_client(client: Any) -> None:
+    client.close()
 
 
 def _httpx() -> Any:

@@ -51,8 +51,10 @@ def finetune(
     resume: bool = False,
     on_stage: Callable[[str], None] | None = None,
     on_progress: Callable[[TrainProgress], None] | None = None,
+    device: str | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``base`` on ``pairs_csv`` and write the model directory ``out_dir``.
+    """Fine-tune ``base`` on ``pairs_csv`` and write the model directory ``out_dir``; the before and
+    after evaluations run the ONNX models on ``device`` (training runs on ``config.device``).
 
     Checkpoints go to ``checkpoint_dir`` (default: ``<out_dir>.checkpoints`` beside it);
     ``resume`` continues from its last checkpoint with the same settings.
@@ -75,7 +77,7 @@ def finetune(
         base_dir = checkpoint_dir / "base-model"
         if not base_dir.is_dir():
             export_model(start.model, base_dir, arch=start.arch, model_cfg=start.model_cfg, model_id=start.model_id)
-        before = _recall(held, root, base_dir, checkpoint_dir)
+        before = _recall(held, root, base_dir, checkpoint_dir, device)
 
     trainer = Trainer(start, train, config, checkpoint_dir)
     if resume:
@@ -93,7 +95,7 @@ def finetune(
     after: dict[str, float] = {}
     if held:
         stage("Evaluating the fine-tuned model on the held-out images")
-        after = _recall(held, root, out_dir, checkpoint_dir)
+        after = _recall(held, root, out_dir, checkpoint_dir, device)
     return FinetuneResult(
         out_dir, model_id, start.model_id, len(train), len({p.name for p in held}), config.steps,
         time.perf_counter() - started, losses, before, after,
@@ -121,7 +123,9 @@ def heldout_dataset(held: list[Pair]) -> Dataset:
     return Dataset("pairs", tuple(captions), tuple(tuple(c) for c in captions.values()), shared)
 
 
-def _recall(held: list[Pair], root: Path, model_dir: Path, work_dir: Path) -> dict[str, float]:
-    evaluation = evaluate(heldout_dataset(held), root, [RunSpec(model_path=model_dir)], cache_dir=work_dir / "eval")
+def _recall(held: list[Pair], root: Path, model_dir: Path, work_dir: Path, device: str | None) -> dict[str, float]:
+    evaluation = evaluate(
+        heldout_dataset(held), root, [RunSpec(model_path=model_dir)], cache_dir=work_dir / "eval", device=device
+    )
     summary = evaluation.runs[0].directions[TEXT_TO_IMAGE].summary
     return {k: summary[k] for k in RECALLS}

@@ -53,6 +53,7 @@ async def status(backend: BackendDep, config: ConfigDep, jobs: JobsDep, watching
                                     searches=batcher.batched),
         watching=watching is not None, vector_index=info.vector_index, located=info.located, placed=info.placed,
         vector_search=VectorSearchOut(**asdict(info.vector_search)) if info.vector_search else None,
+        models_loaded=backend.runtime.loaded(),
     )
 
 
