@@ -26,7 +26,7 @@ from photoseek.albums import LinkReport, link_files
 from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
 from photoseek.models.device import Device, parse_device, plan_providers
 from photoseek.search.engine import Searcher, SearchResult
-from photoseek.search.modes import choose_mode
+from photoseek.search.modes import Mode, SearchPolicy, choose_policy
 from photoseek.search.ordering import RESULT_SORTS, sort_results
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
@@ -708,7 +708,7 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
-        mode: str | None = None,
+        mode: str | Mode | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
@@ -719,8 +719,9 @@ class ImageIndex:
         '-1:dog' subtracts in `query` and `images`; negatives take positive weights). `query` may
         also be a `Query`, e.g. `Query.parse("beach -people")` for a line as typed at the prompt.
 
-        `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
-        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
+        `mode` is a `Mode` or its name: clip, text, keyword, hybrid (default: hybrid once any image has
+        text, else clip, and clip for a query of example images only; without a text model, CLIP plus
+        keyword, said once in a log warning) or clip-hybrid
         (CLIP against each image's blend of image and text embedding,
         `photoseek.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
         `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
@@ -748,7 +749,7 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
-        mode: str | None = None,
+        mode: str | Mode | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
@@ -769,41 +770,88 @@ class ImageIndex:
         offset: int,
         min_score: float | None,
         filters: SearchFilters | None,
-        mode: str | None,
+        mode: str | Mode | None,
         weights: dict[str, float] | None,
         explain: bool,
     ) -> list[list[SearchResult]]:
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self.searcher.require_images()
-        choice = choose_mode(
-            mode, weights, has_text=self.texts.has_any, text_problem=self._text_problem,
+        policy = self.search_policy(mode, weights, min_score, built)
+        self._say(policy.notice, policy.once_per_catalog)
+        ranked: list[list[SearchResult]] = [[] for _ in built]
+        plans = [policy.for_query(q) for q in built]  # example pictures alone rank by looks
+        for mode_of_rows in dict.fromkeys(p.mode for p in plans):
+            rows = [n for n, p in enumerate(plans) if p.mode is mode_of_rows]
+            pages = self._ranked_by(plans[rows[0]], [built[n] for n in rows], k, offset, filters, explain)
+            for n, page in zip(rows, pages):
+                ranked[n] = page
+        return ranked
+
+    def search_policy(
+        self,
+        mode: str | Mode | None = None,
+        weights: dict[str, float] | None = None,
+        min_score: float | None = None,
+        queries: Sequence[Query] = (),
+    ) -> SearchPolicy:
+        """The mode, weights and cut-off a search with these options uses (`photoseek.search.modes`):
+        every front end's searches, and the evaluation's score matrix, go by it."""
+        return choose_policy(
+            mode, weights, min_score, has_text=self.texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
-            query_has_text=any(t.kind == "text" for q in built for t in q.terms),
+            query_has_text=not queries or any(t.kind == "text" for q in queries for t in q.terms),
         )
-        self._say(choice.notice, choice.once_per_catalog)
-        mode, weights = choice.mode, choice.weights
-        from photoseek.search.blend import MODE as BLEND_MODE
 
-        if mode == BLEND_MODE:
+    def _ranked_by(
+        self,
+        policy: SearchPolicy,
+        built: list[Query],
+        k: int,
+        offset: int,
+        filters: SearchFilters | None,
+        explain: bool,
+    ) -> list[list[SearchResult]]:
+        min_score = policy.min_score
+        if policy.mode is Mode.CLIP_HYBRID:
             vectors = self.searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
             answered = (
-                self.hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
-                if min_score is None and self.texts.has_any() else [True] * len(built)
+                self.hybrid.search_many(built, replace(policy, mode=Mode.HYBRID), k=1, filters=filters)
+                if policy.calibrated_cut and self.texts.has_any() else [True] * len(built)
             )
             return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
-        if mode == "clip":
+        if policy.mode is Mode.CLIP:
             vectors = self.searcher.query_vectors(built)
             ranked = self.searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
-            if min_score is None:  # the calibrated cut-off, where the library's CLIP curve is fitted
-                ranked = self.hybrid.clip_cut(built, vectors, ranked)
+            if policy.calibrated_cut:  # the calibrated cut-off, where the library's CLIP curve is fitted
+                ranked = self.hybrid.clip_cut(built, vectors, ranked, policy)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
-        return self.hybrid.search_many(
-            built, mode=mode, weights=weights, k=k, offset=offset,
-            min_score=min_score, explain=explain, filters=filters,
-        )
+        return self.hybrid.search_many(built, policy, k=k, offset=offset, explain=explain, filters=filters)
+
+    def score_matrix(
+        self,
+        queries: Sequence[str | Query],
+        ids: Sequence[int] | np.ndarray,
+        *,
+        mode: str | Mode | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> np.ndarray:
+        """The score `search` ranks by, of every query (rows) for every image in `ids` (columns), without
+        the cut-off: for evaluations, which rank the whole gallery for thousands of queries. Fused modes
+        go through the very scorer searches use; clip and clip-hybrid give their cosines."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
+        self.searcher.require_images()
+        policy = self.search_policy(mode, weights, None, built)
+        wanted = np.asarray(ids, dtype=np.int64)
+        if policy.mode.fused:
+            return self.hybrid.score_matrix(built, policy, wanted)
+        vectors = np.stack(self.searcher.query_vectors(built))
+        if policy.mode is Mode.CLIP:
+            return vectors @ self.searcher.vectors_of(wanted).T
+        blended_ids, blended = self.blend.matrix()
+        return vectors @ blended[np.searchsorted(blended_ids, wanted)].T
 
     def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
         """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""

@@ -13,11 +13,10 @@ import numpy as np
 
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
-from photoseek.search.blend import MODE as BLEND_MODE
-from photoseek.search.query import Query
+from photoseek.search.modes import Mode
 from photoseek.store.text import USER_MODEL
 
-TEXT_MODES = ("text", "keyword", "hybrid")
+TEXT_MODES = tuple(m.value for m in Mode if m.fused)
 
 
 def open_index(
@@ -52,14 +51,10 @@ def score_gallery(
     index: ImageIndex, texts: list[str], mode: str, image_ids: np.ndarray, weights: dict[str, float] | None = None
 ) -> np.ndarray:
     """Scores (queries x gallery images) in a text-signal mode or clip-hybrid: the scores `search`
-    ranks by, for the whole gallery, without the calibrated cut-off (Recall@K needs every image)."""
+    ranks by, from the scorer it ranks with, for the whole gallery, without the calibrated cut-off
+    (Recall@K needs every image)."""
     _require_text_signals()
-    queries = [Query.build([t]) for t in texts]
-    if mode == BLEND_MODE:
-        ids, blended = index.blend.matrix()
-        rows = np.searchsorted(ids, image_ids)
-        return np.stack(index.searcher.query_vectors(queries)) @ blended[rows].T
-    return index.hybrid.score_matrix(queries, mode=mode, ids=image_ids, weights=weights)
+    return index.score_matrix(texts, image_ids, mode=mode, weights=weights)
 
 
 def _require_text_signals() -> None:

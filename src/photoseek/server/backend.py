@@ -20,6 +20,7 @@ from PIL import Image
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.search.engine import SearchResult
+from photoseek.search.modes import Mode
 from photoseek.search.query import Query, QueryTerm
 from photoseek.server.batching import Batcher
 from photoseek.server.config import ServerConfig
@@ -31,8 +32,8 @@ from photoseek.threads import leave_a_core
 T = TypeVar("T")
 
 
-BY_LOOKS = "clip"
-"""The mode for picture-only queries: rank by looks, whatever the default mode."""
+BY_LOOKS = Mode.CLIP
+"""The mode for images like an indexed one: rank by looks, whatever the default mode."""
 CLOSE_WAIT_SECONDS = 2.0
 """How long shutdown waits for an idle lane to close its catalog."""
 
@@ -50,12 +51,6 @@ class SearchOptions:
     explain: bool = False
     sort: str = "score"
     """The page's order: score, date, oldest or name (`photoseek.search.ordering`)."""
-
-    def for_query(self, query: Query) -> SearchOptions:
-        """These options with the mode made explicit: picture-only queries rank by looks."""
-        if not self.mode and all(term.kind != "text" for term in query.terms):
-            return replace(self, mode=BY_LOOKS)
-        return self
 
     def key(self) -> tuple[object, ...]:
         """Equal for options that one `search_many` call can serve together."""
@@ -145,8 +140,8 @@ class Backend:
 
     async def search(self, query: Query, options: SearchOptions) -> SearchPage:
         """Rank by `query`, batched with the searches that wait at the same time
-        (503 `busy` when `--max-queue` searches wait already)."""
-        options = options.for_query(query)
+        (503 `busy` when `--max-queue` searches wait already); the search policy (`photoseek.search.modes`)
+        ranks a picture-only query by looks, in a batch of its own."""
         return await self.batcher.submit(options.key(), (query, options))
 
     async def _run_batch(
