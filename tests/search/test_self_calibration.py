@@ -180,6 +180,9 @@ def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
     run_json("calibrate", "--db", copy)
     with ImageIndex(copy) as index:
         default = index.hybrid.calibration().curves["text"]
+    run_json("search", "giraffe", "--db", copy, "--text-model", folder)  # a new model: the search refits by itself
+    refitted = [line for line in run_json("status", "--db", copy)["calibration"] if line.startswith("Text")]
+    assert refitted and all(f"({second.model_id})" in line for line in refitted), refitted
     lines = run_json("calibrate", "--db", copy, "--text-model", folder)["calibration"]
     mine = [line for line in lines if line.startswith("Text") and f"({second.model_id})" in line]
     assert len(mine) == 2 and all("informative, AUC" in line for line in mine), lines
@@ -197,7 +200,8 @@ def test_an_uninformative_clip_does_not_veto_topics_the_text_makes_clear(coco, c
     with ImageIndex(copy) as index:
         report = index.tag_topics()
         texts = index.texts.texts_by_image()
+        without_clip = index.tag_topics(weights={"clip": 0.0})
     assert "uninformative here" in " ".join(run_json("status", "--db", copy)["calibration"])
-    assert report.tagged == len(coco[1])
+    assert report.tagged == len(coco[1]) and without_clip.counts == report.counts  # CLIP weighs nothing here
     tagged = sum(bool(n) for n in report.counts.values())
     assert tagged >= 10 and sum(report.counts.values()) >= 0.3 * len(texts), report.counts
