@@ -71,18 +71,16 @@ class _Encoded:
 
 @dataclass(frozen=True)
 class _Batch:
-    """Queries encoded together, with the signal weights and curves they are scored with."""
+    """Queries encoded together, with the calibrated policy they are scored by."""
 
     queries: list[_Encoded]
-    weights: dict[str, float]
-    """The policy's weights, less a CLIP this library's fit found flat."""
-    curves: dict[str, SignalCurve]
+    policy: SearchPolicy
     literal: bool
     """Whether one- and two-word queries show every image whose text has their words."""
 
     def used(self, query: Query) -> dict[str, float]:
         """The weights one query is fused with: a query without text has only CLIP to go by."""
-        return self.weights if _has_text(query) else {"clip": 1.0}
+        return dict(self.policy.weights) if _has_text(query) else {"clip": 1.0}
 
 
 def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
@@ -101,7 +99,7 @@ def _beyond_clip(evidence: dict[str, np.ndarray]) -> bool:
     return any(np.any(v > 0) for s, v in evidence.items() if s != "clip")
 
 
-def _wants_keyword(query: Query, weights: dict[str, float], literal: bool) -> bool:
+def _wants_keyword(query: Query, weights: Mapping[str, float], literal: bool) -> bool:
     """Keyword hits are scored when the signal counts, or shown anyway (a one- or two-word query)."""
     return _has_text(query) and ("keyword" in weights or literal and _literal(query))
 
@@ -172,7 +170,8 @@ class HybridSearcher:
             raw, fused, shares = {s: v[0] for s, v in raw.items()}, fused[0], {s: v[0] for s, v in shares.items()}
             uncut = policy.calibrated_cut and (
                 not _has_text(encoded.query)
-                or ("clip" in batch.weights and batch.curves["clip"].source != "fitted" and not _beyond_clip(shares))
+                or ("clip" in batch.policy.weights and batch.policy.curves["clip"].source != "fitted"
+                    and not _beyond_clip(shares))
             )
             shown = fused >= (-np.inf if uncut else policy.cut)
             if policy.calibrated_cut and _literal(encoded.query):  # an image whose text has the words always shows
@@ -214,7 +213,7 @@ class HybridSearcher:
             raw["keyword"] = np.stack([_scores_for(e.keyword, candidates) for e in encoded])
         words = np.array([[_word_count(e.query)] for e in encoded])
         exact = np.array([[_exact(e.query)] for e in encoded])
-        fused, evidence = fuse(raw, used, batch.curves, is_short(words), exact)
+        fused, evidence = fuse(raw, used, dict(batch.policy.curves), is_short(words), exact)
         return raw, np.broadcast_to(fused, (len(encoded), len(candidates))), evidence
 
     def _encode(
@@ -229,9 +228,8 @@ class HybridSearcher:
     ) -> _Batch:
         """Each query through each model the policy's signals need, in one call per model; the best
         `depth` CLIP candidates of each when `depth` (search), none for a score matrix."""
-        weights = dict(policy.weights)
-        curves = self.curves(weights if any(_has_text(q) for q in queries) else {"clip": 1.0})
-        weights = _without_flat(weights, curves)
+        policy = self.calibrated(policy, queries)
+        weights, curves = policy.weights, policy.curves
         needs_clip = "clip" in weights or not all(_has_text(q) for q in queries)
         none: list[None] = [None] * len(queries)
         vectors: Sequence[np.ndarray | None] = self.clip.query_vectors(queries) if needs_clip else none
@@ -248,7 +246,14 @@ class HybridSearcher:
             _Encoded(q, v, t, s, top, self._keyword_hits(q) if _wants_keyword(q, weights, literal) else None)
             for q, v, t, s, top in zip(queries, vectors, texts, samples, tops)
         ]
-        return _Batch(encoded, weights, curves, literal)
+        return _Batch(encoded, policy, literal)
+
+    def calibrated(self, policy: SearchPolicy, queries: Sequence[Query]) -> SearchPolicy:
+        """The policy with this library's curves, less a CLIP they find flat (unless CLIP is all it has):
+        what the scores of these queries go through."""
+        weights = dict(policy.weights)
+        curves = self.curves(weights if any(_has_text(q) for q in queries) else {"clip": 1.0})
+        return replace(policy, weights=_without_flat(weights, curves), curves=curves)
 
     def _candidates(
         self,

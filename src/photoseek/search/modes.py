@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from photoseek.calibration import SignalCurve
 from photoseek.errors import PhotoseekError
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, weights_for
 from photoseek.search.query import Query
@@ -61,9 +62,9 @@ class SearchPolicy:
 
     mode: Mode
     weights: Mapping[str, float] = field(default_factory=dict)
-    """The weight of each signal that counts (0-weighted ones left out); for clip-hybrid, the fused
-    signals that decide whether a query is answered at all."""
-    asked_weights: Mapping[str, float] | None = None
+    """The weight of each signal that counts (0-weighted ones left out, and, once calibrated, a CLIP
+    fitted flat on this library); for clip-hybrid, the fused signals that decide whether a query is
+    answered at all."""
     min_score: float | None = None
     """The caller's cut-off (in the mode's own scores); None: the calibrated cut-off."""
     asked: bool = False
@@ -72,6 +73,8 @@ class SearchPolicy:
     """Said once per session when the default had to leave a signal out."""
     once_per_catalog: bool = False
     """The notice is advice (an optional download), given once per catalog; a setting to fix is said every run."""
+    curves: Mapping[str, SignalCurve] = field(default_factory=dict)
+    """The library's calibration the scores go through, per signal (`HybridSearcher.calibrated` fills it)."""
 
     @property
     def cut(self) -> float:
@@ -82,18 +85,14 @@ class SearchPolicy:
     def calibrated_cut(self) -> bool:
         return self.min_score is None
 
-    def signals_for(self, query: Query) -> dict[str, float]:
-        """The weights one query is fused with: a query without text has only CLIP to go by."""
-        return dict(self.weights) if has_text(query) else {"clip": 1.0}
-
     def for_query(self, query: Query) -> SearchPolicy:
         """The picture-only rule: example pictures alone rank by looks, unless a mode was asked for."""
-        if self.asked or has_text(query) or self.mode is Mode.CLIP:
+        if self.asked or _has_text(query) or self.mode is Mode.CLIP:
             return self
         return replace(self, mode=Mode.CLIP, weights={"clip": 1.0})
 
 
-def has_text(query: Query) -> bool:
+def _has_text(query: Query) -> bool:
     return any(t.kind == "text" for t in query.terms)
 
 
@@ -118,14 +117,14 @@ def choose_policy(
     asked = dict(weights) if weights else None
     if mode:
         chosen = Mode.parse(mode)
-        return SearchPolicy(chosen, _weights(chosen, asked), asked, min_score, asked=True)
+        return SearchPolicy(chosen, _weights(chosen, asked), min_score, asked=True)
     if not has_text() or not query_has_text:
-        return SearchPolicy(Mode.CLIP, _weights(Mode.CLIP, None), asked, min_score)
+        return SearchPolicy(Mode.CLIP, _weights(Mode.CLIP, None), min_score)
     if text_model_asked or "text" in (asked or {}):
-        return SearchPolicy(Mode.HYBRID, _weights(Mode.HYBRID, asked), asked, min_score)
+        return SearchPolicy(Mode.HYBRID, _weights(Mode.HYBRID, asked), min_score)
     problem = text_problem()
     if problem is None:
-        return SearchPolicy(Mode.HYBRID, _weights(Mode.HYBRID, asked), asked, min_score)
+        return SearchPolicy(Mode.HYBRID, _weights(Mode.HYBRID, asked), min_score)
     if text_model_named:  # a model someone chose is a setting to fix, not an extra to install
         notice = f"Searching by CLIP and keywords: {problem}"
     else:
@@ -134,9 +133,8 @@ def choose_policy(
             f"Some images carry text (descriptions, keywords, notes); `{TEXT_MODEL_DOWNLOAD}` (once, 90 MB) adds "
             "ranking by what that text means, not just the words it shares with the query."
         )
-    without_text = {**(asked or {}), "text": 0.0}
     return SearchPolicy(
-        Mode.HYBRID, _weights(Mode.HYBRID, without_text), without_text, min_score,
+        Mode.HYBRID, _weights(Mode.HYBRID, {**(asked or {}), "text": 0.0}), min_score,
         notice=notice, once_per_catalog=not text_model_named,
     )
 
