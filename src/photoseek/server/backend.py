@@ -141,7 +141,7 @@ class Backend:
     async def search(self, query: Query, options: SearchOptions) -> SearchPage:
         """Rank by `query`, batched with the searches that wait at the same time
         (503 `busy` when `--max-queue` searches wait already); the search policy (`photoseek.search.modes`)
-        ranks a picture-only query by looks, in a batch of its own."""
+        ranks a picture-only query of the batch by looks, as the CLI and the Python API do."""
         return await self.batcher.submit(options.key(), (query, options))
 
     async def _run_batch(
