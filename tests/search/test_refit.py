@@ -72,3 +72,21 @@ def test_indexing_many_new_photos_refits_at_the_next_search(coco, tmp_path):
     assert any(DUE in line for line in _calibration(db))
     run_json("search", "pizza", "--db", db)
     assert not any(DUE in line for line in _calibration(db))
+
+
+def test_another_clip_model_refits_at_the_next_search(coco, tmp_path, tiny_clip_config):
+    """`index --rebuild` with another CLIP: status says the fit is stale, the next search fits the new model."""
+    from photoseek.models.export import export_open_clip
+    from tests.helpers import TINY_CLIP_ARCH
+
+    other = export_open_clip(TINY_CLIP_ARCH, tmp_path / "other-clip", random_weights=True,
+                             arch_config=tiny_clip_config, seed=1)
+    db = tmp_path / "other.db"
+    shutil.copy(coco[0], db)
+    run_json("calibrate", "--db", db)
+    run_json("index", COCO, "--db", db, "--rebuild", "--model-path", other)
+    model = run_json("status", "--db", db)["model"]
+    assert any(DUE in line for line in _calibration(db)) and "seed1" in model
+    run_json("search", "pizza", "--db", db)
+    clip = next(line for line in _calibration(db) if line.startswith("CLIP"))
+    assert f"({model})" in clip and "AUC" in clip and not any(DUE in line for line in _calibration(db))

@@ -394,6 +394,9 @@ class HybridSearcher:
                 f"Refit due: the photos or their texts changed by more than {_REFIT_SHARE:.0%} since this fit; "
                 "the next search refits each signal by itself (or `photoseek calibrate` now)."
             )
+        elif "clip" in stored.curves and stored.curves["clip"].model != (self.clip.catalog.model_id or ""):
+            lines.append("Refit due: the photos were embedded with another CLIP model since this fit; the next "
+                         "search refits each signal by itself (or `photoseek calibrate` now).")
         return lines
 
     def _library_state(self) -> dict[str, int]:
