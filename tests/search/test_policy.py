@@ -99,3 +99,14 @@ def test_a_bad_mode_or_weight_is_one_line_that_names_the_choices(coco):
     assert "unknown signal" in run_cli("search", "pizza", "-w", "colour=2", "--db", db, expect=1)
     with ImageIndex(db) as index, pytest.raises(Exception, match="Unknown search mode 'semantic'"):
         index.search("pizza", mode="semantic")
+
+
+def test_explain_shows_each_signals_curve_and_its_weight_in_this_search(coco):
+    db = coco[0]
+    lines = run_json("search", "pizza", "--db", db, "--explain", "-w", "text=2")["calibration"]
+    assert any(line.startswith("Text, 1-3 words") and line.endswith("weight 2") for line in lines), lines
+    assert any(line.startswith("CLIP") and "uninformative here, weight 0" in line for line in lines), lines
+    lines = run_json("search", "pizza", "--db", db, "--explain", "--mode", "keyword")["calibration"]
+    assert any(line.startswith("Text, 1-3 words") and line.endswith("weight 0") for line in lines), lines
+    shown = run_cli("search", "pizza", "--db", db, "--explain", "-k", "1")  # stderr too: the curves, one a line
+    assert "AUC" in shown and "weight 1" in shown

@@ -368,15 +368,19 @@ def _print_results(
         _say_album(album)
     if shown:
         return
+    policy = idx.search_policy(options.mode, options.weights) if options.explain else None
+    calibration = idx.hybrid.summary(policy.weights) if policy else []  # each signal's curve and weight here
     if options.explain and not options.as_json:
-        for line in idx.hybrid.summary():  # on stderr: piped result lines stay one per result
+        for line in calibration:  # on stderr: piped result lines stay one per result
             err.print(escape(line), highlight=False)
     if options.as_json:
-        payload = {"query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results]}
+        payload: dict[str, object] = {
+            "query": label, "model": idx.catalog.model_id, "results": [r.to_dict() for r in results],
+        }
         if album is not None:
             payload["album"] = album.to_dict()
         if options.explain:
-            payload["calibration"] = idx.hybrid.summary()
+            payload["calibration"] = calibration
         if one_line:
             print(json.dumps(payload, ensure_ascii=False), flush=True)
         else:

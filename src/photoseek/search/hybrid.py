@@ -366,8 +366,9 @@ class HybridSearcher:
         stored = self.clip.catalog.setting(CALIBRATION_SETTING)
         return LibraryCalibration.from_dict(json.loads(stored)) if stored else LibraryCalibration({})
 
-    def summary(self) -> list[str]:
-        """Each signal's curve in words, as stored (nothing is fitted here): for `status` and `--explain`."""
+    def summary(self, weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> list[str]:
+        """Each signal's curve in words, as stored (nothing is fitted here), with its weight under `weights`
+        (a search policy's; default hybrid's): for `status` and `--explain`."""
         stored = self.calibration()
         if not stored.curves:
             return ["Not calibrated yet: the first search fits each signal on this library (or `photoseek calibrate`)."]
@@ -379,8 +380,8 @@ class HybridSearcher:
             curve, fitted = curves[key], stored.curves[key]
             model = f" ({fitted.model})" if fitted.model else ""
             if curve.source == "fitted":
-                default = DEFAULT_WEIGHTS["clip" if key == "clip" else "text"]
-                weight = f", weight {default:g}" if curve.informative else ""
+                share = weights.get("clip" if key == "clip" else "text", 0.0)
+                weight = f", weight {share:g}" if curve.informative else ""
                 lines.append(f"{label}{model}: {curve.describe()}{weight}")
             else:
                 lines.append(
