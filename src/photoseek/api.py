@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -27,7 +27,7 @@ from photoseek.errors import ModelMismatchError, ModelNotAvailableError, Photose
 from photoseek.models.device import Device
 from photoseek.models.runtime import Runtime
 from photoseek.search.engine import Searcher, SearchResult
-from photoseek.search.modes import choose_mode
+from photoseek.search.modes import Mode, SearchPolicy, choose_policy
 from photoseek.search.ordering import RESULT_SORTS, sort_results
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
@@ -362,10 +362,11 @@ class ImageIndex:
         compare until the next `index` run hashes them."""
         return self._catalog.unhashed_count()
 
-    def calibration_summary(self) -> list[str]:
-        """Each search signal's curve in words, as stored (nothing is fitted here): for `--explain`
-        and reports (`calibrate` fits them now)."""
-        return self._hybrid.summary()
+    def calibration_summary(self, weights: Mapping[str, float] | None = None) -> list[str]:
+        """Each search signal's curve in words, as stored (nothing is fitted here), with its weight
+        under `weights` (a search policy's; default hybrid's): for `--explain`, `status` and reports
+        (`calibrate` fits them now)."""
+        return self._hybrid.summary(weights) if weights is not None else self._hybrid.summary()
 
     def image_vectors(self, ids: np.ndarray, *, exact: bool = False) -> np.ndarray:
         """The CLIP vectors of these images in the order given, read at once: the float16 rows that
@@ -379,21 +380,6 @@ class ImageIndex:
             if stored is not None:
                 out[row] = stored
         return out
-
-    def score_matrix(
-        self, queries: Sequence[str | Query], *, mode: str, ids: np.ndarray, weights: dict[str, float] | None = None
-    ) -> np.ndarray:
-        """Scores (queries x `ids`) as `search` ranks by in `mode` (text, keyword, hybrid or
-        clip-hybrid), for every image in `ids` and without the calibrated cut-off: evaluations
-        need every image's rank (Recall@K), for thousands of queries."""
-        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
-        from photoseek.search.blend import MODE as BLEND_MODE
-
-        if mode == BLEND_MODE:
-            blended_ids, blended = self._blend.matrix()
-            rows = np.searchsorted(blended_ids, ids)
-            return np.stack(self._searcher.query_vectors(built)) @ blended[rows].T
-        return self._hybrid.score_matrix(built, mode=mode, ids=ids, weights=weights)
 
     def _is_empty(self) -> bool:
         try:
@@ -819,7 +805,7 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
-        mode: str | None = None,
+        mode: str | Mode | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
@@ -830,8 +816,9 @@ class ImageIndex:
         '-1:dog' subtracts in `query` and `images`; negatives take positive weights). `query` may
         also be a `Query`, e.g. `Query.parse("beach -people")` for a line as typed at the prompt.
 
-        `mode` is clip, text, keyword, hybrid (default: hybrid once any image has text, else
-        clip; without a text model, CLIP plus keyword, said once in a log warning) or clip-hybrid
+        `mode` is a `Mode` or its name: clip, text, keyword, hybrid (default: hybrid once any image has
+        text, else clip, and clip for a query of example images only; without a text model, CLIP plus
+        keyword, said once in a log warning) or clip-hybrid
         (CLIP against each image's blend of image and text embedding,
         `photoseek.search.blend`). In clip and clip-hybrid modes scores are cosines, cut only at
         `min_score`; in the others they are fused scores in [0, 1], and `min_score=None` means the
@@ -859,7 +846,7 @@ class ImageIndex:
         offset: int = 0,
         min_score: float | None = None,
         filters: SearchFilters | None = None,
-        mode: str | None = None,
+        mode: str | Mode | None = None,
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
@@ -880,41 +867,88 @@ class ImageIndex:
         offset: int,
         min_score: float | None,
         filters: SearchFilters | None,
-        mode: str | None,
+        mode: str | Mode | None,
         weights: dict[str, float] | None,
         explain: bool,
     ) -> list[list[SearchResult]]:
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self._searcher.require_images()
-        choice = choose_mode(
-            mode, weights, has_text=self._texts.has_any, text_problem=self._text_problem,
+        policy = self.search_policy(mode, weights, min_score, built)
+        self._say(policy.notice, policy.once_per_catalog)
+        ranked: list[list[SearchResult]] = [[] for _ in built]
+        plans = [policy.for_query(q) for q in built]  # example pictures alone rank by looks
+        for mode_of_rows in dict.fromkeys(p.mode for p in plans):
+            rows = [n for n, p in enumerate(plans) if p.mode is mode_of_rows]
+            pages = self._ranked_by(plans[rows[0]], [built[n] for n in rows], k, offset, filters, explain)
+            for n, page in zip(rows, pages):
+                ranked[n] = page
+        return ranked
+
+    def search_policy(
+        self,
+        mode: str | Mode | None = None,
+        weights: dict[str, float] | None = None,
+        min_score: float | None = None,
+        queries: Sequence[Query] = (),
+    ) -> SearchPolicy:
+        """The mode, weights and cut-off a search with these options uses (`photoseek.search.modes`):
+        every front end's searches, and the evaluation's score matrix, go by it."""
+        return choose_policy(
+            mode, weights, min_score, has_text=self._texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
-            query_has_text=any(t.kind == "text" for q in built for t in q.terms),
+            query_has_text=not queries or any(t.kind == "text" for q in queries for t in q.terms),
         )
-        self._say(choice.notice, choice.once_per_catalog)
-        mode, weights = choice.mode, choice.weights
-        from photoseek.search.blend import MODE as BLEND_MODE
 
-        if mode == BLEND_MODE:
+    def _ranked_by(
+        self,
+        policy: SearchPolicy,
+        built: list[Query],
+        k: int,
+        offset: int,
+        filters: SearchFilters | None,
+        explain: bool,
+    ) -> list[list[SearchResult]]:
+        min_score = policy.min_score
+        if policy.mode is Mode.CLIP_HYBRID:
             vectors = self._searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
             answered = (
-                self._hybrid.search_many(built, mode="hybrid", weights=weights, k=1, filters=filters)
-                if min_score is None and self._texts.has_any() else [True] * len(built)
+                self._hybrid.search_many(built, replace(policy, mode=Mode.HYBRID), k=1, filters=filters)
+                if policy.calibrated_cut and self._texts.has_any() else [True] * len(built)
             )
             return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
-        if mode == "clip":
+        if policy.mode is Mode.CLIP:
             vectors = self._searcher.query_vectors(built)
             ranked = self._searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
-            if min_score is None:  # the calibrated cut-off, where the library's CLIP curve is fitted
-                ranked = self._hybrid.clip_cut(built, vectors, ranked)
+            if policy.calibrated_cut:  # the calibrated cut-off, where the library's CLIP curve is fitted
+                ranked = self._hybrid.clip_cut(built, vectors, ranked, policy)
             # Scores stay cosines; explaining only names the one signal they come from.
             return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
-        return self._hybrid.search_many(
-            built, mode=mode, weights=weights, k=k, offset=offset,
-            min_score=min_score, explain=explain, filters=filters,
-        )
+        return self._hybrid.search_many(built, policy, k=k, offset=offset, explain=explain, filters=filters)
+
+    def score_matrix(
+        self,
+        queries: Sequence[str | Query],
+        ids: Sequence[int] | np.ndarray,
+        *,
+        mode: str | Mode | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> np.ndarray:
+        """The score `search` ranks by, of every query (rows) for every image in `ids` (columns), without
+        the cut-off: for evaluations, which rank the whole gallery for thousands of queries. Fused modes
+        go through the very scorer searches use; clip and clip-hybrid give their cosines."""
+        built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
+        self._searcher.require_images()
+        policy = self.search_policy(mode, weights, None, built)
+        wanted = np.asarray(ids, dtype=np.int64)
+        if policy.mode.fused:
+            return self._hybrid.score_matrix(built, policy, wanted)
+        vectors = np.stack(self._searcher.query_vectors(built))
+        if policy.mode is Mode.CLIP:
+            return vectors @ self._searcher.vectors_of(wanted).T
+        blended_ids, blended = self._blend.matrix()
+        return vectors @ blended[np.searchsorted(blended_ids, wanted)].T
 
     def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
         """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""

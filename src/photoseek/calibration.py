@@ -8,7 +8,9 @@ matches and non-matches score alike gets a flat curve and adds nothing to the fu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -75,12 +77,13 @@ class SignalCurve:
             return "model's own calibrated score"
         return "per-query curve (each query's scores against the collection's spread)"
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> SignalCurve:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any]) -> SignalCurve:
+        """A curve as `to_dict` stored it (JSON); fields a later version added keep their defaults."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass(frozen=True)
@@ -89,17 +92,19 @@ class LibraryCalibration:
 
     curves: dict[str, SignalCurve]
     """Keys: clip, text (queries of more than SHORT_QUERY_WORDS words), text-short, text-relative."""
-    state: dict[str, object] = field(default_factory=dict)
+    state: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per signal: images and texted images at fitting time, and the curves' version: a refit is due
     when they move (the model each curve was fitted for is in the curve)."""
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {"curves": {k: c.to_dict() for k, c in self.curves.items()}, "state": self.state}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> LibraryCalibration:
-        curves = {k: SignalCurve.from_dict(v) for k, v in dict(data.get("curves") or {}).items()}  # type: ignore[arg-type]
-        return cls(curves, dict(data.get("state") or {}))  # type: ignore[arg-type]
+    def from_dict(cls, data: Mapping[str, Any]) -> LibraryCalibration:
+        """The calibration as `to_dict` stored it (JSON read back)."""
+        curves = {str(k): SignalCurve.from_dict(v) for k, v in (data.get("curves") or {}).items()}
+        state = {str(k): {str(n): int(c) for n, c in v.items()} for k, v in (data.get("state") or {}).items()}
+        return cls(curves, state)
 
 
 def fit_logistic(scores: np.ndarray, labels: np.ndarray, iterations: int = 50) -> tuple[float, float]:

@@ -9,7 +9,6 @@ hides an image whose text has the one or two words asked for.
 from __future__ import annotations
 
 import collections
-import csv
 import json
 import re
 import shutil
@@ -21,10 +20,10 @@ from photoseek import ImageIndex
 from photoseek.search.calibrate import MIN_TEXTED, content_words
 from photoseek.search.fusion import DEFAULT_MIN_SCORE
 from photoseek.store.text import STOP_WORDS
-from tests.helpers import hybrid_of, run_cli, run_json, shared_data, texts_of
+from tests.helpers import hybrid_of, run_cli, run_json, texts_of
+from tests.search.coco import AVAILABLE, COCO, bare, notes_csv
 
-COCO = shared_data("coco-mini")
-pytestmark = pytest.mark.skipif(not (COCO / "captions_by_file.json").exists(), reason="needs shared COCO data")
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="needs shared COCO data")
 
 NONSENSE = [
     "quarterly tax spreadsheet", "qwzxv", "blorft minging", "mortgage refinancing terms", "xkcd 9931 zzq",
@@ -34,31 +33,6 @@ NONSENSE = [
     "quantum chromodynamics", "gdpr compliance checklist", "lorem ipsum dolor sit amet", "fjordblik qqq",
 ]
 MODES = {"text": "text", "keyword": "keyword", "default": None, "clip": "clip", "clip-hybrid": "clip-hybrid"}
-
-
-def _notes(path, files, captions, keep=None):
-    """A captions CSV with caption 1 of each photo, or of the first `keep` only."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "caption"])
-        writer.writerows([(str(COCO / f), captions[f][0]) for f in files[:keep]])
-    return path
-
-
-@pytest.fixture(scope="module")
-def coco(tmp_path_factory, tiny_clip_dir, text_model_cache):
-    captions = json.loads((COCO / "captions_by_file.json").read_text())
-    files = sorted(captions)
-    work = tmp_path_factory.mktemp("coco")
-    db = work / "coco.db"
-    run_json("index", COCO, "--db", db, "--model-path", tiny_clip_dir)
-    shutil.copy(db, _bare(db))  # the same library before any note, for tests that add only a few
-    run_json("import-captions", _notes(work / "notes.csv", files, captions), "--db", db)
-    return db, files, captions
-
-
-def _bare(db):
-    return db.with_name("bare.db")
 
 
 def _recall_at_1(db, files, captions, **options) -> float:
@@ -129,13 +103,13 @@ def test_too_little_text_keeps_the_priors_and_says_so_until_enough_is_added(tmp_
     the next search refit by itself."""
     _, files, captions = coco
     db = tmp_path / "few.db"
-    shutil.copy(_bare(coco[0]), db)
-    run_json("import-captions", _notes(tmp_path / "few.csv", files, captions, keep=5), "--db", db)
+    shutil.copy(bare(coco[0]), db)
+    run_json("import-captions", notes_csv(tmp_path / "few.csv", files, captions, keep=5), "--db", db)
     with ImageIndex(db) as index:
         assert index.search("a man riding a wave", k=3, mode="clip")  # unfitted clip mode is not cut
     lines = run_json("status", "--db", db)["calibration"]
     assert any(re.search(rf"uncalibrated, only \d photos carry text \({MIN_TEXTED} needed\)", line) for line in lines)
-    run_json("import-captions", _notes(tmp_path / "n.csv", files, captions), "--db", db)
+    run_json("import-captions", notes_csv(tmp_path / "n.csv", files, captions), "--db", db)
     with ImageIndex(db) as index:
         assert index.search("qwzxv", k=3, mode="clip") == []  # refitted by this search: the CLIP is blind
     assert any("uninformative here, weight 0" in line for line in run_json("status", "--db", db)["calibration"])
@@ -206,6 +180,9 @@ def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
     run_json("calibrate", "--db", copy)
     with ImageIndex(copy) as index:
         default = hybrid_of(index).calibration().curves["text"]
+    run_json("search", "giraffe", "--db", copy, "--text-model", folder)  # a new model: the search refits by itself
+    refitted = [line for line in run_json("status", "--db", copy)["calibration"] if line.startswith("Text")]
+    assert refitted and all(f"({second.model_id})" in line for line in refitted), refitted
     lines = run_json("calibrate", "--db", copy, "--text-model", folder)["calibration"]
     mine = [line for line in lines if line.startswith("Text") and f"({second.model_id})" in line]
     assert len(mine) == 2 and all("informative, AUC" in line for line in mine), lines
@@ -223,7 +200,8 @@ def test_an_uninformative_clip_does_not_veto_topics_the_text_makes_clear(coco, c
     with ImageIndex(copy) as index:
         report = index.tag_topics()
         texts = texts_of(index).texts_by_image()
+        without_clip = index.tag_topics(weights={"clip": 0.0})
     assert "uninformative here" in " ".join(run_json("status", "--db", copy)["calibration"])
-    assert report.tagged == len(coco[1])
+    assert report.tagged == len(coco[1]) and without_clip.counts == report.counts  # CLIP weighs nothing here
     tagged = sum(bool(n) for n in report.counts.values())
     assert tagged >= 10 and sum(report.counts.values()) >= 0.3 * len(texts), report.counts

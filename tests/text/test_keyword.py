@@ -10,7 +10,6 @@ import pytest
 
 from photoseek import ImageIndex
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIOR
-from photoseek.search.query import Query
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog
 from tests.helpers import draw_photo, run_cli, run_json, texts_of
 
@@ -128,7 +127,7 @@ def test_score_matrix_gives_the_scores_search_ranks_by(shop, text_model_cache, m
     queries = ["bakery", "Rosa 12", "dog", "a brown dog asleep on the sofa", "family kite at the beach"]
     with ImageIndex(db) as index:
         ids = np.array(sorted(r.id for r in index.search_many(["x"], mode="clip", k=100, min_score=-1)[0]))
-        matrix = index.score_matrix([Query.build([q]) for q in queries], mode=mode, ids=ids)
+        matrix = index.score_matrix(queries, ids, mode=mode)
         for row, results in zip(matrix, index.search_many(queries, mode=mode, k=len(ids), min_score=0)):
             found = {r.id: r.score for r in results}
             assert found == pytest.approx({i: s for i, s in zip(ids.tolist(), row) if i in found}, abs=1e-6)

@@ -40,6 +40,7 @@ from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
 if TYPE_CHECKING:  # the API and search engine load when a command runs: --help and typos stay fast
     from photoseek.api import ImageIndex
     from photoseek.search.engine import SearchResult
+    from photoseek.search.modes import Mode
 
 InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
@@ -101,7 +102,7 @@ class _Options:
     offset: int
     min_score: float | None
     filters: SearchFilters
-    mode: str | None = None
+    mode: Mode | None = None
     weights: dict[str, float] | None = None
     explain: bool = False
     as_json: bool = False
@@ -204,8 +205,8 @@ def search(
         Optional[str],
         typer.Option(
             "--mode",
-            help="clip, text, keyword, hybrid (default once images have text) or clip-hybrid "
-            "(CLIP over image+text blended vectors).",
+            help="clip, text, keyword, hybrid (default once images have text; clip for example images alone) "
+            "or clip-hybrid (CLIP over image+text blended vectors).",
         ),
     ] = None,
     weights: Annotated[
@@ -236,17 +237,19 @@ def search(
     """
     from photoseek.api import ImageIndex
     from photoseek.models.runtime import one_shot
+    from photoseek.search.modes import Mode
 
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
+        chosen = Mode.parse(mode) if mode else None  # a bad --mode fails before any model loads
         options = _Options(
             k=top, offset=offset, min_score=min_score,
             filters=_filters(
                 idx, folder, after, before, formats, min_size, camera, topic,
                 _MetaFilters(place, near, min_rating, label_),
             ),
-            mode=mode, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
+            mode=chosen, weights=parse_weights(weights or []), explain=explain, as_json=as_json,
             preview=preview, html=html, sort=_checked_sort(sort), link_to=link_to, hardlink=hardlink,
         )
         given = Query.build(
@@ -259,7 +262,7 @@ def search(
             return
         with one_shot():  # this process runs each model once
             results = idx.search(
-                given, k=top, offset=offset, min_score=min_score, filters=options.filters, mode=mode,
+                given, k=top, offset=offset, min_score=min_score, filters=options.filters, mode=chosen,
                 weights=options.weights, explain=explain, sort=options.sort,
             )
         label = " ".join(query or []) or ", ".join(str(p) for p in images or [])
@@ -366,15 +369,19 @@ def _print_results(
         _say_album(album)
     if shown:
         return
+    policy = idx.search_policy(options.mode, options.weights) if options.explain else None
+    calibration = idx.calibration_summary(policy.weights) if policy else []  # each signal's curve and weight here
     if options.explain and not options.as_json:
-        for line in idx.calibration_summary():  # on stderr: piped result lines stay one per result
+        for line in calibration:  # on stderr: piped result lines stay one per result
             err.print(escape(line), highlight=False)
     if options.as_json:
-        payload = {"query": label, "model": idx.model_id, "results": [r.to_dict() for r in results]}
+        payload: dict[str, object] = {
+            "query": label, "model": idx.model_id, "results": [r.to_dict() for r in results],
+        }
         if album is not None:
             payload["album"] = album.to_dict()
         if options.explain:
-            payload["calibration"] = idx.calibration_summary()
+            payload["calibration"] = calibration
         if one_line:
             print(json.dumps(payload, ensure_ascii=False), flush=True)
         else:

@@ -29,10 +29,10 @@ from photoseek.eval.metrics import query_metrics, ranking_order, summarize
 from photoseek.ingest.indexer import Progress
 from photoseek.legacy import OLD_NAME, adopt_folder
 from photoseek.models import DEFAULT_MODEL
-from photoseek.search.blend import MODE as BLEND_MODE
+from photoseek.search.modes import MODE_NAMES
 from photoseek.text.caption_files import Dataset
 
-MODES = ("clip", *signals.TEXT_MODES, BLEND_MODE)
+MODES = MODE_NAMES
 TEXT_TO_IMAGE = "text_to_image"
 IMAGE_TO_TEXT = "image_to_text"
 _CHUNK = 256

@@ -13,8 +13,9 @@ import numpy as np
 
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
+from photoseek.search.modes import Mode
 
-TEXT_MODES = ("text", "keyword", "hybrid")
+TEXT_MODES = tuple(m.value for m in Mode if m.fused)
 
 
 def open_index(
@@ -42,9 +43,10 @@ def score_gallery(
     index: ImageIndex, texts: list[str], mode: str, image_ids: np.ndarray, weights: dict[str, float] | None = None
 ) -> np.ndarray:
     """Scores (queries x gallery images) in a text-signal mode or clip-hybrid: the scores `search`
-    ranks by, for the whole gallery, without the calibrated cut-off (Recall@K needs every image)."""
+    ranks by, from the scorer it ranks with, for the whole gallery, without the calibrated cut-off
+    (Recall@K needs every image)."""
     _require_text_signals()
-    return index.score_matrix(texts, mode=mode, ids=image_ids, weights=weights)
+    return index.score_matrix(texts, image_ids, mode=mode, weights=weights)
 
 
 def _require_text_signals() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,6 @@ from photoseek.models.runtime import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.fusion import (
-    DEFAULT_MIN_SCORE,
     DEFAULT_WEIGHTS,
     LITERAL_MATCH,
     LITERAL_QUERY_WORDS,
@@ -33,8 +32,8 @@ from photoseek.search.fusion import (
     is_short,
     sigmoid_curve,
     text_typical,
-    weights_for,
 )
+from photoseek.search.modes import Mode, SearchPolicy
 from photoseek.search.query import Query
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TextStore
@@ -56,16 +55,32 @@ _MATCHED_TEXT_CHARS = 240
 
 @dataclass(frozen=True)
 class _Encoded:
-    """One query with its CLIP vector and its text scores over every described image, when used."""
+    """One query with what each model made of it, for the signals its policy uses."""
 
     query: Query
     clip: np.ndarray | None
-    text: tuple[np.ndarray, ...] | None
+    text: tuple[np.ndarray, np.ndarray, float, float] | None
     """(ids, scores, typical, spread): `_text_scores`."""
     clip_sample: np.ndarray | None = None
     """The query's CLIP cosines with a sample of the collection, to calibrate softmax CLIP per query."""
     clip_top: tuple[np.ndarray, np.ndarray] | None = None
     """The query's best CLIP candidates (ids, cosines), found for the whole batch in one index call."""
+    keyword: tuple[np.ndarray, np.ndarray] | None = None
+    """Every image whose text has the query's words, with its keyword score."""
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Queries encoded together, with the calibrated policy they are scored by."""
+
+    queries: list[_Encoded]
+    policy: SearchPolicy
+    literal: bool
+    """Whether one- and two-word queries show every image whose text has their words."""
+
+    def used(self, query: Query) -> dict[str, float]:
+        """The weights one query is fused with: a query without text has only CLIP to go by."""
+        return dict(self.policy.weights) if _has_text(query) else {"clip": 1.0}
 
 
 def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
@@ -82,6 +97,11 @@ def _beyond_clip(evidence: dict[str, np.ndarray]) -> bool:
     and a catalog without text (or a query no text matches) should still show its best pictures.
     """
     return any(np.any(v > 0) for s, v in evidence.items() if s != "clip")
+
+
+def _wants_keyword(query: Query, weights: Mapping[str, float], literal: bool) -> bool:
+    """Keyword hits are scored when the signal counts, or shown anyway (a one- or two-word query)."""
+    return _has_text(query) and ("keyword" in weights or literal and _literal(query))
 
 
 def _without_flat(used: dict[str, float], curves: dict[str, SignalCurve]) -> dict[str, float]:
@@ -119,126 +139,151 @@ class HybridSearcher:
         self._matrix: tuple[tuple[int, str], np.ndarray, np.ndarray] | None = None
         self._curves: tuple[tuple, dict[str, SignalCurve]] | None = None
 
-    def search(self, query: Query, **options: Any) -> list[SearchResult]:
+    def search(self, query: Query, policy: SearchPolicy, **options: Any) -> list[SearchResult]:
         """One query; see `search_many` for the options."""
-        return self.search_many([query], **options)[0]
+        return self.search_many([query], policy, **options)[0]
 
     def search_many(
         self,
         queries: Sequence[Query],
+        policy: SearchPolicy,
         *,
-        mode: str,
-        weights: dict[str, float] | None = None,
         k: int = 10,
         offset: int = 0,
-        min_score: float | None = None,
         explain: bool = False,
         exclude_ids: frozenset[int] = frozenset(),
         filters: SearchFilters | None = None,
     ) -> list[list[SearchResult]]:
-        """Results per query. All query texts go through each model in one call, and the text scores
-        of all queries come from one matrix product, so a batch costs little more than one query."""
-        try:
-            used = weights_for(mode, weights)
-        except ValueError as exc:
-            raise PhotoseekError(f"Bad search options: {exc}.") from None
+        """Results per query, ranked by `scores` of each signal's best candidates. All query texts go
+        through each model in one call, and the text scores of all queries come from one matrix
+        product, so a batch costs little more than one query."""
         self.clip.require_images()
-        if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
-            raise PhotoseekError(f"--mode {mode} needs a text query; example images work with --mode clip.")
-        curves = self.curves(used if any(_has_text(q) for q in queries) else {"clip": 1.0})
-        used = _without_flat(used, curves)
-        needs_clip = "clip" in used or not all(_has_text(q) for q in queries)
-        clip_vectors = self.clip.query_vectors(queries) if needs_clip else [None] * len(queries)
-        samples = self._clip_samples(clip_vectors, curves) if needs_clip else None
-        wants_text = "text" in used and any(_has_text(q) for q in queries)
-        text_scores = self._text_scores(queries) if wants_text else [None] * len(queries)
-        allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        cut = min_score if min_score is not None else DEFAULT_MIN_SCORE
+        if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(_has_text(q, positive=True) for q in queries):
+            raise PhotoseekError(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
         depth = max(_CANDIDATES, 5 * (offset + k))
-        clip_tops = self._clip_tops(clip_vectors, depth, allowed, filters) if needs_clip else [None] * len(queries)
+        allowed = self.clip.catalog.filter_ids(filters) if filters else None
+        batch = self._encode(queries, policy, filters, depth, allowed, literal=policy.calibrated_cut)
         results = []
-        for query, vector, scores, sample, clip_top in zip(
-            queries, clip_vectors, text_scores, samples or [None] * len(queries), clip_tops
-        ):
-            encoded = _Encoded(query, vector, scores, sample, clip_top)
-            candidates, raw, fused, shares = self._rank(
-                encoded, used if _has_text(query) else {"clip": 1.0}, depth, allowed, filters, exclude_ids, curves
+        for encoded in batch.queries:
+            candidates = self._candidates(encoded, batch.used(encoded.query), depth, allowed, exclude_ids)
+            raw, fused, shares = self.scores(batch, [encoded], candidates)
+            raw, fused, shares = {s: v[0] for s, v in raw.items()}, fused[0], {s: v[0] for s, v in shares.items()}
+            uncut = policy.calibrated_cut and (
+                not _has_text(encoded.query)
+                or ("clip" in batch.policy.weights and batch.policy.curves["clip"].source != "fitted"
+                    and not _beyond_clip(shares))
             )
-            uncut = min_score is None and (
-                not _has_text(query)
-                or ("clip" in used and curves["clip"].source != "fitted" and not _beyond_clip(shares))
-            )
-            shown = fused >= (-np.inf if uncut else cut)
-            if min_score is None and _literal(query):  # an image whose text has the query's words always shows
-                shown |= np.nan_to_num(raw["keyword"], nan=0.0) >= LITERAL_MATCH
+            shown = fused >= (-np.inf if uncut else policy.cut)
+            if policy.calibrated_cut and _literal(encoded.query):  # an image whose text has the words always shows
+                shown |= np.nan_to_num(raw.get("keyword", np.full(len(fused), np.nan)), nan=0.0) >= LITERAL_MATCH
             # Equal evidence (all at the prior, say, when CLIP alone speaks and is not fitted here): the
             # picture CLIP finds closer goes first, not the one indexed first.
             closer = np.nan_to_num(raw["clip"], nan=-np.inf) if "clip" in raw else np.zeros(len(candidates))
             order = [i for i in np.lexsort((candidates, -closer, -fused)) if shown[i]][offset : offset + k]
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
                       for i in order]
-            results.append(self._results(query, chosen, offset, explain))
+            results.append(self._results(encoded.query, chosen, offset, explain))
         return results
 
-    def _rank(
-        self,
-        encoded: _Encoded,
-        used: dict[str, float],
-        depth: int,
-        allowed: np.ndarray | None,
-        filters: SearchFilters | None,
-        exclude_ids: frozenset[int],
-        curves: dict[str, SignalCurve],
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
-        """(candidates, raw scores, fused scores, evidence) of the union of each signal's best `depth`."""
-        literal = _literal(encoded.query) and "keyword" not in used  # shown whatever the mode
-        raw = self._raw_scores(encoded, {**used, **({"keyword": 0.0} if literal else {})}, depth, allowed, filters)
-        candidates = np.unique(np.concatenate([ids for ids, _ in raw.values()]))
-        if exclude_ids:
-            candidates = candidates[~np.isin(candidates, list(exclude_ids))]
-        columns = {s: _scores_for(raw[s], candidates) for s in raw}
-        self._fill_missing(encoded, columns, candidates)
-        if "clip" in columns and encoded.clip_sample is not None:
-            columns["clip"] = clip_standout(columns["clip"], encoded.clip_sample)
-        if "text" in columns and encoded.text is not None:
-            columns["text-relative"] = (columns["text"] - encoded.text[2]) / encoded.text[3]
-        fused, evidence = fuse(columns, used, curves, is_short(_word_count(encoded.query)), _exact(encoded.query))
-        return candidates, columns, fused, evidence
+    def score_matrix(self, queries: Sequence[Query], policy: SearchPolicy, ids: np.ndarray) -> np.ndarray:
+        """Fused score of every query (rows) for every image in `ids` (columns), by the scorer
+        `search_many` ranks with (`scores`), with one matrix product per signal. For evaluations,
+        which rank every image for thousands of queries."""
+        batch = self._encode(queries, policy, None, 0, None, literal=False)
+        return self.scores(batch, batch.queries, np.asarray(ids, dtype=np.int64))[1]
 
-    def _raw_scores(
+    def scores(
+        self, batch: _Batch, encoded: Sequence[_Encoded], candidates: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+        """The one scorer: (raw scores, fused probabilities, each signal's weighted evidence), each
+        (queries x candidates), of these encoded queries for these images. The queries share their
+        signals (all have text, or none)."""
+        used = batch.used(encoded[0].query)
+        raw: dict[str, np.ndarray] = {}
+        if "clip" in used:
+            cosines = np.stack([e.clip for e in encoded if e.clip is not None]) @ self.clip.vectors_of(candidates).T
+            samples = [e.clip_sample for e in encoded if e.clip_sample is not None]
+            raw["clip"] = clip_standout(cosines, np.stack(samples)) if samples else cosines
+        if "text" in used:
+            texts = [e.text for e in encoded if e.text is not None]
+            raw["text"] = np.stack([_scores_for((t[0], t[1]), candidates) for t in texts])
+            typical, spread = (np.array([[t[n]] for t in texts]) for n in (2, 3))
+            raw["text-relative"] = (raw["text"] - typical) / spread
+        if any(e.keyword is not None for e in encoded):
+            raw["keyword"] = np.stack([_scores_for(e.keyword, candidates) for e in encoded])
+        words = np.array([[_word_count(e.query)] for e in encoded])
+        exact = np.array([[_exact(e.query)] for e in encoded])
+        fused, evidence = fuse(raw, used, dict(batch.policy.curves), is_short(words), exact)
+        return raw, np.broadcast_to(fused, (len(encoded), len(candidates))), evidence
+
+    def _encode(
+        self,
+        queries: Sequence[Query],
+        policy: SearchPolicy,
+        filters: SearchFilters | None,
+        depth: int,
+        allowed: np.ndarray | None,
+        *,
+        literal: bool,
+    ) -> _Batch:
+        """Each query through each model the policy's signals need, in one call per model; the best
+        `depth` CLIP candidates of each when `depth` (search), none for a score matrix."""
+        policy = self.calibrated(policy, queries)
+        weights, curves = policy.weights, policy.curves
+        needs_clip = "clip" in weights or not all(_has_text(q) for q in queries)
+        none: list[None] = [None] * len(queries)
+        vectors: Sequence[np.ndarray | None] = self.clip.query_vectors(queries) if needs_clip else none
+        samples: Sequence[np.ndarray | None] = none
+        tops: Sequence[tuple[np.ndarray, np.ndarray] | None] = none
+        if needs_clip:
+            found = [v for v in vectors if v is not None]
+            if curves["clip"].source != "model":  # a model's own curve (SigLIP) takes raw cosines
+                samples = self._clip_samples(found)
+            tops = self._clip_tops(found, depth, allowed, filters) if depth else none
+        wants_text = "text" in weights and any(_has_text(q) for q in queries)
+        texts = self._text_scores(queries) if wants_text else none
+        encoded = [
+            _Encoded(q, v, t, s, top, self._keyword_hits(q) if _wants_keyword(q, weights, literal) else None)
+            for q, v, t, s, top in zip(queries, vectors, texts, samples, tops)
+        ]
+        return _Batch(encoded, policy, literal)
+
+    def calibrated(self, policy: SearchPolicy, queries: Sequence[Query]) -> SearchPolicy:
+        """The policy with this library's curves, less a CLIP they find flat (unless CLIP is all it has):
+        what the scores of these queries go through."""
+        weights = dict(policy.weights)
+        curves = self.curves(weights if any(_has_text(q) for q in queries) else {"clip": 1.0})
+        return replace(policy, weights=_without_flat(weights, curves), curves=curves)
+
+    def _candidates(
         self,
         encoded: _Encoded,
         used: dict[str, float],
         depth: int,
         allowed: np.ndarray | None,
-        filters: SearchFilters | None,
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each signal's best `depth` (ids, scores), only among `allowed` ids when filters are set."""
-        raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if "clip" in used:
-            assert encoded.clip_top is not None
-            raw["clip"] = encoded.clip_top
-        if "text" in used:
-            ids, scores = encoded.text[:2]
+        exclude_ids: frozenset[int],
+    ) -> np.ndarray:
+        """The union of each signal's best `depth` images (only among `allowed` when filters are set)."""
+        found = []
+        if "clip" in used and encoded.clip_top is not None:
+            found.append(encoded.clip_top[0])
+        for signal, scored in (("text", encoded.text), ("keyword", encoded.keyword)):
+            if scored is None or (signal == "text" and signal not in used):
+                continue
+            ids, scores = scored[0], scored[1]
             if allowed is not None:
                 keep = np.isin(ids, allowed)
                 ids, scores = ids[keep], scores[keep]
             top = np.argpartition(-scores, depth)[:depth] if len(scores) > depth else np.arange(len(scores))
-            raw["text"] = (ids[top], scores[top].astype(np.float64))
-        if "keyword" in used:
-            words, avoid = _keyword_terms(encoded.query)
-            hits = self.texts.keyword_search(words, avoid, -1 if allowed is not None else depth)
-            ids = np.array([h.image_id for h in hits], dtype=np.int64)
-            scores = np.array([h.score for h in hits], dtype=np.float64)
-            if allowed is not None:
-                keep = np.isin(ids, allowed)
-                ids, scores = ids[keep][:depth], scores[keep][:depth]
-            raw["keyword"] = (ids, scores)
-        return raw
+            found.append(ids[top])
+        candidates = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        if exclude_ids:
+            candidates = candidates[~np.isin(candidates, list(exclude_ids))]
+        return candidates
 
     def _clip_tops(
         self, vectors: Sequence[np.ndarray], depth: int, allowed: np.ndarray | None, filters: SearchFilters | None
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    ) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """Each query's best `depth` CLIP (ids, cosines), only among `allowed` ids when filters are set."""
         index = self.clip.index
         inside = allowed if not index.filters_inside else None
@@ -247,65 +292,39 @@ class HybridSearcher:
             for ids, scores in top_many(index, vectors, depth, inside, filters or None)
         ]
 
-    def _fill_missing(self, encoded: _Encoded, columns: dict[str, np.ndarray], candidates: np.ndarray) -> None:
-        """Score candidates another signal brought in with CLIP and text too (keyword misses stay NaN)."""
-        if "clip" in columns and np.isnan(columns["clip"]).any():
-            rows = np.flatnonzero(np.isnan(columns["clip"]))
-            columns["clip"][rows] = self.clip.vectors_of(candidates[rows]) @ encoded.clip
-        if "text" in columns and np.isnan(columns["text"]).any():
-            rows = np.flatnonzero(np.isnan(columns["text"]))
-            columns["text"][rows] = _scores_for(encoded.text, candidates[rows])
+    def _keyword_hits(self, query: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Every image whose text has the query's words, with its keyword score (best first)."""
+        hits = self.texts.keyword_search(*_keyword_terms(query), -1)
+        return (np.array([h.image_id for h in hits], dtype=np.int64),
+                np.array([h.score for h in hits], dtype=np.float64))
 
-    def score_matrix(
-        self, queries: Sequence[Query], *, mode: str, ids: np.ndarray, weights: dict[str, float] | None = None
-    ) -> np.ndarray:
-        """Fused score of every query (rows) for every image in `ids` (columns), computed with one
-        matrix product per signal: what `search_many` ranks by when asked for the whole collection.
-        For evaluations, which rank every image for thousands of queries."""
-        used = weights_for(mode, weights)
-        curves = self.curves(used)
-        used = _without_flat(used, curves)
-        raw: dict[str, np.ndarray] = {}
-        if "clip" in used:
-            vectors = self.clip.query_vectors(queries)
-            raw["clip"] = np.stack(vectors) @ self.clip.vectors_of(ids).T
-            samples = self._clip_samples(vectors, curves)
-            if samples is not None:
-                raw["clip"] = clip_standout(raw["clip"], np.stack(samples))
-        if "text" in used:
-            scored = self._text_scores(queries)
-            raw["text"] = np.stack([_scores_for(scores, ids) for scores in scored])
-            typical, spread = (np.array([[s[n]] for s in scored]) for n in (2, 3))
-            raw["text-relative"] = (raw["text"] - typical) / spread
-        if "keyword" in used:
-            raw["keyword"] = np.stack([self._keyword_row(query, ids) for query in queries])
-        short = is_short(np.array([[_word_count(q)] for q in queries]))
-        return fuse(raw, used, curves, short, np.array([[_exact(q)] for q in queries]))[0]
-
-    def _clip_samples(self, vectors: Sequence[np.ndarray], curves: dict[str, SignalCurve]) -> list[np.ndarray] | None:
+    def _clip_samples(self, vectors: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each query's cosines with a sample of the collection, to standardise its CLIP cosines
-        (`clip_standout`); None when the curve is the model's own (SigLIP) and takes raw cosines."""
-        if not len(vectors) or curves["clip"].source == "model":
-            return None
+        (`clip_standout`); not for a curve that is the model's own (SigLIP), which takes raw cosines."""
+        if not len(vectors):
+            return []
         return list(np.stack(vectors) @ self.clip.sample_vectors(STANDOUT_SAMPLE).T)
 
     def clip_cut(
-        self, queries: Sequence[Query], vectors: Sequence[np.ndarray], ranked: list[list[SearchResult]]
+        self,
+        queries: Sequence[Query],
+        vectors: Sequence[np.ndarray],
+        ranked: list[list[SearchResult]],
+        policy: SearchPolicy,
     ) -> list[list[SearchResult]]:
         """Clip mode's results (cosines) without those below the cut-off probability, for text queries
         in a library whose CLIP curve is fitted; elsewhere (no text to fit on, example images) unchanged."""
         curves = self.curves({"clip": 1.0})
         if curves["clip"].source != "fitted":
             return ranked
-        samples = self._clip_samples(vectors, curves) or [None] * len(vectors)
         kept = []
-        for query, sample, results in zip(queries, samples, ranked):
+        for query, sample, results in zip(queries, self._clip_samples(vectors), ranked):
             if not _has_text(query) or not results:
                 kept.append(results)
                 continue
             cosines = np.array([r.score for r in results])
             probability = fuse({"clip": clip_standout(cosines, sample)}, {"clip": 1.0}, curves)[0]
-            kept.append([r for r, p in zip(results, probability) if p >= DEFAULT_MIN_SCORE])
+            kept.append([r for r, p in zip(results, probability) if p >= policy.cut])
         return kept
 
     # -- calibration ----------------------------------------------------------------
@@ -327,7 +346,7 @@ class HybridSearcher:
         stored = self.calibration()
         fitted = dict(stored.curves)
         state = dict(stored.state)
-        now = {"images": self.clip.catalog.count(), "texted": self.texts.texted_count(), "version": _CURVES_VERSION}
+        now = self._library_state()
         changed = False
         for signal in ("clip", "text"):
             if signal not in used:
@@ -347,8 +366,9 @@ class HybridSearcher:
         stored = self.clip.catalog.setting(CALIBRATION_SETTING)
         return LibraryCalibration.from_dict(json.loads(stored)) if stored else LibraryCalibration({})
 
-    def summary(self) -> list[str]:
-        """Each signal's curve in words, as stored (nothing is fitted here): for `status` and `--explain`."""
+    def summary(self, weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> list[str]:
+        """Each signal's curve in words, as stored (nothing is fitted here), with its weight under `weights`
+        (a search policy's; default hybrid's): for `status` and `--explain`."""
         stored = self.calibration()
         if not stored.curves:
             return ["Not calibrated yet: the first search fits each signal on this library (or `photoseek calibrate`)."]
@@ -360,8 +380,8 @@ class HybridSearcher:
             curve, fitted = curves[key], stored.curves[key]
             model = f" ({fitted.model})" if fitted.model else ""
             if curve.source == "fitted":
-                default = DEFAULT_WEIGHTS["clip" if key == "clip" else "text"]
-                weight = f", weight {default:g}" if curve.informative else ""
+                share = weights.get("clip" if key == "clip" else "text", 0.0)
+                weight = f", weight {share:g}" if curve.informative else ""
                 lines.append(f"{label}{model}: {curve.describe()}{weight}")
             else:
                 lines.append(
@@ -369,7 +389,20 @@ class HybridSearcher:
                     f"using the {curve.describe()}"
                 )
         lines.append(f"Keyword: {PRIORS['keyword'].describe()}")
+        now = self._library_state()
+        if any(_moved(state, now) for state in stored.state.values()):
+            lines.append(
+                f"Refit due: the photos or their texts changed by more than {_REFIT_SHARE:.0%} since this fit; "
+                "the next search refits each signal by itself (or `photoseek calibrate` now)."
+            )
+        elif "clip" in stored.curves and stored.curves["clip"].model != (self.clip.catalog.model_id or ""):
+            lines.append("Refit due: the photos were embedded with another CLIP model since this fit; the next "
+                         "search refits each signal by itself (or `photoseek calibrate` now).")
         return lines
+
+    def _library_state(self) -> dict[str, int]:
+        """What a fit depends on: how many images and texted images there are, and the curves' version."""
+        return {"images": self.clip.catalog.count(), "texted": self.texts.texted_count(), "version": _CURVES_VERSION}
 
     def _with_priors(self, fitted: dict[str, SignalCurve], clip: bool = True) -> dict[str, SignalCurve]:
         """Fitted curves where there are any; else the model's own (SigLIP, when `clip` may load it) or the prior."""
@@ -416,12 +449,7 @@ class HybridSearcher:
         except sqlite3.OperationalError:  # a read-only catalog: fitted again next time
             pass
 
-    def _keyword_row(self, query: Query, ids: np.ndarray) -> np.ndarray:
-        hits = self.texts.keyword_search(*_keyword_terms(query), -1)
-        return _scores_for((np.array([h.image_id for h in hits], dtype=np.int64),
-                            np.array([h.score for h in hits], dtype=np.float64)), ids)
-
-    def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, ...] | None]:
+    def _text_scores(self, queries: Sequence[Query]) -> list[tuple[np.ndarray, np.ndarray, float, float] | None]:
         """(ids, scores, typical, spread) of every described image with each query's weighted text, in one
         product: an image scores by its best-matching text (note, tag, caption, OCR...); typical and spread
         summarise the query's scores over them all (`text_typical`)."""
@@ -438,7 +466,7 @@ class HybridSearcher:
         present = [w for w in wanted if w is not None]
         ids, best = self._best_texts(np.stack(present) if present else np.empty((0, 0)))
         scores = iter(zip(best, *text_typical(best)))
-        return [None if w is None else (ids, *next(scores)) for w in wanted]
+        return [None if w is None else _text_row(ids, *next(scores)) for w in wanted]
 
     def _best_texts(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(described image ids, scores: queries x images), each image by its best-matching text."""
@@ -492,8 +520,14 @@ def _scores_for(scored: tuple[np.ndarray, np.ndarray] | None, wanted: np.ndarray
     return out
 
 
-def _moved(before: dict, now: dict) -> bool:
+def _text_row(
+    ids: np.ndarray, scores: np.ndarray, typical: float, spread: float
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    return ids, scores, float(typical), float(spread)
+
+
+def _moved(before: Mapping[str, int], now: Mapping[str, int]) -> bool:
     """Whether the library grew, shrank or gained or lost text enough for a refit."""
     if before.get("version") != now["version"]:
         return True
-    return any(abs(now[k] - int(before.get(k, -1))) > _REFIT_SHARE * max(int(before.get(k, 0)), 10) for k in now)
+    return any(abs(now[k] - before.get(k, -1)) > _REFIT_SHARE * max(before.get(k, 0), 10) for k in now)

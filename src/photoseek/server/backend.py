@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.models.runtime import Runtime
 from photoseek.search.engine import SearchResult
+from photoseek.search.modes import Mode
 from photoseek.search.query import Query
 from photoseek.server.batching import Batcher
 from photoseek.server.config import ServerConfig
@@ -32,8 +33,8 @@ from photoseek.threads import leave_a_core
 T = TypeVar("T")
 
 
-BY_LOOKS = "clip"
-"""The mode for picture-only queries: rank by looks, whatever the default mode."""
+BY_LOOKS = Mode.CLIP
+"""The mode for images like an indexed one: rank by looks, whatever the default mode."""
 CLOSE_WAIT_SECONDS = 2.0
 """How long shutdown waits for an idle lane to close its catalog."""
 
@@ -51,12 +52,6 @@ class SearchOptions:
     explain: bool = False
     sort: str = "score"
     """The page's order: score, date, oldest or name (`photoseek.search.ordering`)."""
-
-    def for_query(self, query: Query) -> SearchOptions:
-        """These options with the mode made explicit: picture-only queries rank by looks."""
-        if not self.mode and all(term.kind != "text" for term in query.terms):
-            return replace(self, mode=BY_LOOKS)
-        return self
 
     def key(self) -> tuple[object, ...]:
         """Equal for options that one `search_many` call can serve together."""
@@ -151,8 +146,8 @@ class Backend:
 
     async def search(self, query: Query, options: SearchOptions) -> SearchPage:
         """Rank by `query`, batched with the searches that wait at the same time
-        (503 `busy` when `--max-queue` searches wait already)."""
-        options = options.for_query(query)
+        (503 `busy` when `--max-queue` searches wait already); the search policy (`photoseek.search.modes`)
+        ranks a picture-only query of the batch by looks, as the CLI and the Python API do."""
         return await self.batcher.submit(options.key(), (query, options))
 
     async def _run_batch(

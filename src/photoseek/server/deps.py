@@ -12,8 +12,8 @@ from typing import Annotated, Optional
 
 from fastapi import Depends, Query, Request
 
-from photoseek.search.blend import MODE as BLEND_MODE
-from photoseek.search.fusion import MODES, SIGNALS
+from photoseek.search.fusion import SIGNALS
+from photoseek.search.modes import MODE_NAMES
 from photoseek.search.ordering import RESULT_SORTS
 from photoseek.server.backend import Backend, SearchOptions, SearchPage
 from photoseek.server.config import ServerConfig
@@ -38,7 +38,7 @@ from photoseek.server.thumbs import ThumbnailCache
 from photoseek.server.watching import WatchService
 from photoseek.store.filters import SearchFilters, parse_near
 
-SEARCH_MODES = (*MODES, BLEND_MODE)
+SEARCH_MODES = MODE_NAMES
 
 
 async def get_backend(request: Request) -> Backend:
