@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from photoseek.albums import LinkReport, link_files
-from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
+from photoseek.errors import (
+    BadInput,
+    Conflict,
+    ModelMismatchError,
+    ModelNotAvailableError,
+    NotFound,
+    PhotoseekError,
+    Unavailable,
+)
 from photoseek.models.device import Device, parse_device, plan_providers
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.modes import choose_mode
@@ -182,7 +190,7 @@ def _cluster(
     """This machine (None), or a connection to the Ray cluster at `ray`."""
     if not ray:
         if ship_bytes:
-            raise PhotoseekError("--ray-ship-bytes only applies with --ray ADDRESS.")
+            raise BadInput("--ray-ship-bytes only applies with --ray ADDRESS.")
         return nullcontext(None)
     from photoseek.distributed import on_cluster
 
@@ -194,7 +202,7 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
     expanded = [Path(p).expanduser() for p in paths]
     for path in expanded:
         if not path.exists():
-            raise PhotoseekError(f"No such folder or file: {path}. Check the path and try again.")
+            raise NotFound(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
 
 
@@ -629,7 +637,7 @@ class ImageIndex:
             report.beside_descriptions += bool(self.texts.get(record.content_hash, "note", USER_MODEL))
             report.replaced += bool(self.texts.get(record.content_hash, "note", IMPORTED_MODEL))
         if not notes:
-            raise PhotoseekError(
+            raise NotFound(
                 f"None of the {len(report.unknown)} images named in {path} is in the catalog "
                 f"(the first, {report.unknown[0]!r}, was looked for at {path.parent / report.unknown[0]}). "
                 "Names are read relative to the captions file's folder, or absolute: fix them, or index the images."
@@ -669,7 +677,7 @@ class ImageIndex:
         try:
             return tag_images(self.catalog, self.texts, taxonomy, encoders, threshold=threshold, weights=weights)
         except ValueError as exc:
-            raise PhotoseekError(f"{exc}.") from None
+            raise BadInput(f"{exc}.") from None
 
     def add_topic(self, name: str, description: str = "", **options: object) -> TagReport:
         """Add a topic to the catalog's taxonomy and tag every image with it (no image is re-embedded)."""
@@ -832,7 +840,7 @@ class ImageIndex:
         check_sort(sort, RESULT_SORTS)
         path = Path(image).expanduser()
         if not path.is_file():
-            raise PhotoseekError(f"No such image file: {path}. Check the path.")
+            raise NotFound(f"No such image file: {path}. Check the path.")
         record = self.catalog.get_by_path(str(path.resolve()))
         query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
@@ -893,11 +901,11 @@ class ImageIndex:
         from photoseek.sidecars.export import STYLES
 
         if style not in STYLES:
-            raise PhotoseekError(f"--style {style}: use one of {', '.join(STYLES)}.")
+            raise BadInput(f"--style {style}: use one of {', '.join(STYLES)}.")
         filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
         ids = self.catalog.filter_ids(filters)
         if folder and not len(ids):
-            raise PhotoseekError(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
+            raise NotFound(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
         records = sorted(self.catalog.records(ids.tolist()).values(), key=lambda r: r.path)
         return export_sidecars(self.texts, records, style=style, dry_run=dry_run, remove=remove)
 
@@ -935,12 +943,12 @@ class ImageIndex:
         from photoseek.places.naming import INSTALL_HINT, place_namer
 
         if not self.catalog.located_count():
-            raise PhotoseekError(
+            raise Conflict(
                 f"--place {name}: no indexed photo has GPS coordinates, so none has a place. "
                 "Photos without a location cannot be found by place."
             )
         if place_namer() is None:
-            raise PhotoseekError(
+            raise Unavailable(
                 f"--place {name}: no photo has a place name yet; {INSTALL_HINT}, then run index again."
             )
 
@@ -965,7 +973,7 @@ class ImageIndex:
         else:
             record = self.catalog.get_by_path(os.path.realpath(Path(image).expanduser()))
         if record is None:
-            raise PhotoseekError(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
+            raise NotFound(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
         return record
 
     def _searching_model(self) -> ClipModel:

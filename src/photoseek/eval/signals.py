@@ -1,8 +1,4 @@
-"""The evaluation's only calls into the text-signal API: notes and the non-CLIP search modes.
-
-Kept in one place so that the harness works with the CLIP-only core and picks up
-`ImageIndex.describe` and `ImageIndex.search(..., mode=...)` where they exist.
-"""
+"""The evaluation's only calls into the text-signal API: notes and the non-CLIP search modes."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from photoseek.api import ImageIndex
-from photoseek.errors import PhotoseekError
+from photoseek.errors import NotFound
 from photoseek.search.blend import MODE as BLEND_MODE
 from photoseek.search.query import Query
 from photoseek.store.text import USER_MODEL
@@ -23,26 +19,18 @@ TEXT_MODES = ("text", "keyword", "hybrid")
 def open_index(
     db: Path, *, model: str | None, model_path: Path | None, text_model: str | None
 ) -> ImageIndex:
-    """An `ImageIndex` on `db`; the text model is passed only when one was asked for."""
-    if not text_model:
-        return ImageIndex(db, model=model, model_path=model_path)
-    _require_text_signals()
-    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)  # type: ignore[call-arg]
-
-
-def has_text_signals() -> bool:
-    return hasattr(ImageIndex, "describe")
+    """An `ImageIndex` on `db` with the asked-for models (the default text model when none is given)."""
+    return ImageIndex(db, model=model, model_path=model_path, text_model=text_model)
 
 
 def describe_all(index: ImageIndex, notes: Mapping[Path, str]) -> None:
     """Give each image its note (the oracle captions) in one transaction, as `describe` would one
     by one; an empty note removes an earlier one."""
-    _require_text_signals()
     rows = []
     for path, text in notes.items():
         record = index.catalog.get_by_path(str(path))
         if record is None:
-            raise PhotoseekError(f"{path} is not in the evaluation's catalog; run the evaluation again.")
+            raise NotFound(f"{path} is not in the evaluation's catalog; run the evaluation again.")
         rows.append((record.content_hash, "note", USER_MODEL, text))
     index.texts.put_many(rows)
     index.texts.sync()
@@ -53,18 +41,9 @@ def score_gallery(
 ) -> np.ndarray:
     """Scores (queries x gallery images) in a text-signal mode or clip-hybrid: the scores `search`
     ranks by, for the whole gallery, without the calibrated cut-off (Recall@K needs every image)."""
-    _require_text_signals()
     queries = [Query.build([t]) for t in texts]
     if mode == BLEND_MODE:
         ids, blended = index.blend.matrix()
         rows = np.searchsorted(ids, image_ids)
         return np.stack(index.searcher.query_vectors(queries)) @ blended[rows].T
     return index.hybrid.score_matrix(queries, mode=mode, ids=image_ids, weights=weights)
-
-
-def _require_text_signals() -> None:
-    if not has_text_signals():
-        raise PhotoseekError(
-            "Modes text, keyword and hybrid and --text-model need text signals "
-            "(ImageIndex.describe), which this installation lacks. Use --mode clip, or upgrade photoseek."
-        )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from photoseek.calibration import LibraryCalibration, SignalCurve
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.models.session import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
 from photoseek.search.engine import Searcher, SearchResult
@@ -141,10 +141,10 @@ class HybridSearcher:
         try:
             used = weights_for(mode, weights)
         except ValueError as exc:
-            raise PhotoseekError(f"Bad search options: {exc}.") from None
+            raise BadInput(f"Bad search options: {exc}.") from None
         self.clip.require_images()
         if mode in ("text", "keyword") and not all(_has_text(q, positive=True) for q in queries):
-            raise PhotoseekError(f"--mode {mode} needs a text query; example images work with --mode clip.")
+            raise BadInput(f"--mode {mode} needs a text query; example images work with --mode clip.")
         curves = self.curves(used if any(_has_text(q) for q in queries) else {"clip": 1.0})
         used = _without_flat(used, curves)
         needs_clip = "clip" in used or not all(_has_text(q) for q in queries)
@@ -433,7 +433,7 @@ class HybridSearcher:
             total = sum((t.weight * next(vectors) for t in terms), np.zeros(1, dtype=np.float32))
             norm = float(np.linalg.norm(total))
             if terms and norm == 0.0:
-                raise PhotoseekError("The query terms cancel each other out; give different texts or weights.")
+                raise BadInput("The query terms cancel each other out; give different texts or weights.")
             wanted.append(total / norm if terms else None)
         present = [w for w in wanted if w is not None]
         ids, best = self._best_texts(np.stack(present) if present else np.empty((0, 0)))
