@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from photoseek.albums import LinkReport, link_files
-from photoseek.errors import ModelMismatchError, ModelNotAvailableError, PhotoseekError
+from photoseek.errors import (
+    BadInput,
+    Conflict,
+    ModelMismatchError,
+    ModelNotAvailableError,
+    NotFound,
+    PhotoseekError,
+    Unavailable,
+)
 from photoseek.models.device import Device
 from photoseek.models.runtime import Runtime
 from photoseek.search.engine import Searcher, SearchResult
@@ -184,7 +192,7 @@ def _cluster(
     """This machine (None), or a connection to the Ray cluster at `ray`."""
     if not ray:
         if ship_bytes:
-            raise PhotoseekError("--ray-ship-bytes only applies with --ray ADDRESS.")
+            raise BadInput("--ray-ship-bytes only applies with --ray ADDRESS.")
         return nullcontext(None)
     from photoseek.distributed import on_cluster
 
@@ -196,7 +204,7 @@ def _existing(paths: Sequence[str | Path]) -> list[Path]:
     expanded = [Path(p).expanduser() for p in paths]
     for path in expanded:
         if not path.exists():
-            raise PhotoseekError(f"No such folder or file: {path}. Check the path and try again.")
+            raise NotFound(f"No such folder or file: {path}. Check the path and try again.")
     return expanded
 
 
@@ -717,7 +725,7 @@ class ImageIndex:
             report.beside_descriptions += bool(self._texts.get(record.content_hash, "note", USER_MODEL))
             report.replaced += bool(self._texts.get(record.content_hash, "note", IMPORTED_MODEL))
         if not notes:
-            raise PhotoseekError(
+            raise NotFound(
                 f"None of the {len(report.unknown)} images named in {path} is in the catalog "
                 f"(the first, {report.unknown[0]!r}, was looked for at {path.parent / report.unknown[0]}). "
                 "Names are read relative to the captions file's folder, or absolute: fix them, or index the images."
@@ -757,7 +765,7 @@ class ImageIndex:
         try:
             return tag_images(self._catalog, self._texts, taxonomy, encoders, threshold=threshold, weights=weights)
         except ValueError as exc:
-            raise PhotoseekError(f"{exc}.") from None
+            raise BadInput(f"{exc}.") from None
 
     def add_topic(
         self, name: str, description: str = "", *, threshold: float | None = None,
@@ -982,7 +990,7 @@ class ImageIndex:
         else:
             path = Path(image).expanduser()
             if not path.is_file():
-                raise PhotoseekError(f"No such image file: {path}. Check the path.")
+                raise NotFound(f"No such image file: {path}. Check the path.")
             record = self._catalog.get_by_path(str(path.resolve()))
             query = Query((QueryTerm("image", str(path)),))
         exclude = frozenset({record.id}) if record else frozenset()
@@ -1043,11 +1051,11 @@ class ImageIndex:
         from photoseek.sidecars.export import STYLES
 
         if style not in STYLES:
-            raise PhotoseekError(f"--style {style}: use one of {', '.join(STYLES)}.")
+            raise BadInput(f"--style {style}: use one of {', '.join(STYLES)}.")
         filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
         ids = self._catalog.filter_ids(filters)
         if folder and not len(ids):
-            raise PhotoseekError(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
+            raise NotFound(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
         records = sorted(self._catalog.records(ids.tolist()).values(), key=lambda r: r.path)
         return export_sidecars(self._texts, records, style=style, dry_run=dry_run, remove=remove)
 
@@ -1086,12 +1094,12 @@ class ImageIndex:
         from photoseek.places.naming import INSTALL_HINT, place_namer
 
         if not self._catalog.located_count():
-            raise PhotoseekError(
+            raise Conflict(
                 f"--place {name}: no indexed photo has GPS coordinates, so none has a place. "
                 "Photos without a location cannot be found by place."
             )
         if place_namer() is None:
-            raise PhotoseekError(
+            raise Unavailable(
                 f"--place {name}: no photo has a place name yet; {INSTALL_HINT}, then run index again."
             )
 
@@ -1113,7 +1121,7 @@ class ImageIndex:
         """An indexed image by id or by path, or a clear error."""
         record = self.find(image)
         if record is None:
-            raise PhotoseekError(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
+            raise NotFound(f"{image} is not in the catalog. Index its folder first: photoseek index FOLDER")
         return record
 
     def _searching_model(self) -> ClipModel:

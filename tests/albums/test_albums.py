@@ -69,5 +69,5 @@ def test_gone_files_and_a_file_in_the_way_are_reported(indexed, tmp_path):
         assert report.failed == [(str(tmp_path / "gone.jpg"),
                                   "the file is gone (moved or deleted); re-index its folder")]
     (tmp_path / "plain").write_text("x")
-    out = run_cli("search", "red", "--db", db, "--mode", "clip", "--link-to", tmp_path / "plain", expect=1)
+    out = run_cli("search", "red", "--db", db, "--mode", "clip", "--link-to", tmp_path / "plain", expect=2)
     assert "exists and is not a folder" in out

@@ -37,8 +37,11 @@ def _commands() -> list[tuple[str, ...]]:
     return walk(get_command(app), ())
 
 
-def _json_error(result: Result, status: int = 1) -> dict:
-    assert result.exit_code == status, (result.exit_code, result.output, result.exception)
+def _json_error(result: Result, status: int | None = None) -> dict:
+    """The one JSON error object on stdout; `status`: the exit status, else any of an error's (1-5)."""
+    assert result.exit_code == status if status is not None else result.exit_code in (1, 2, 3, 4, 5), (
+        result.exit_code, result.output, result.exception
+    )
     assert result.stderr == ""
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1, result.stdout
@@ -102,11 +105,11 @@ def test_an_error_under_json_is_one_json_object_on_stdout(name, missing):
 
 
 def test_the_error_code_names_the_kind_of_error(missing, tmp_path, tiny_clip_dir):
-    assert _json_error(invoke("search", "red", "--db", missing, "--json"))["error"] == "error"
+    assert _json_error(invoke("search", "red", "--db", missing, "--json"), 3)["error"] == "not_found"
     (tmp_path / "empty").mkdir()
     run_json("index", tmp_path / "empty", "--db", tmp_path / "e.db", "--model-path", tiny_clip_dir)
-    assert _json_error(invoke("search", "red", "--db", tmp_path / "e.db", "--json"))["error"] == "empty_index"
-    assert _json_error(invoke("models", "download", "not/a valid name", "--json"))["error"] == "model_not_available"
+    assert _json_error(invoke("search", "red", "--db", tmp_path / "e.db", "--json"), 5)["error"] == "empty_index"
+    assert _json_error(invoke("models", "download", "not/a valid name", "--json"), 4)["error"] == "model_not_available"
 
 
 def test_an_error_found_by_the_command_itself_is_json_too(tmp_path):
@@ -116,7 +119,7 @@ def test_an_error_found_by_the_command_itself_is_json_too(tmp_path):
 
 def test_without_json_an_error_is_one_line_on_stderr(missing):
     result = invoke("search", "red", "--db", missing)
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 3 and result.stdout == ""
     assert result.stderr.startswith("Error: No catalog at") and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -137,7 +140,7 @@ def test_an_error_in_a_piped_query_is_a_json_line_and_the_next_query_runs(librar
     )
     assert result.exit_code == 0 and result.stderr == ""
     failed, answered = (json.loads(line) for line in result.stdout.splitlines())
-    assert failed["error"] == "error" and "positive" in failed["detail"]
+    assert failed["error"] == "bad_input" and "positive" in failed["detail"]
     assert answered["query"] == "red" and len(answered["results"]) == 2
 
 
@@ -156,7 +159,7 @@ def test_caption_prints_json_and_still_writes_the_csv(tmp_path, tiny_blip_dir):
     draw_photo(tmp_path / "photos" / "a.jpg", "red")
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     csv_file = tmp_path / "captions.csv"
-    payload = run_json("caption", tmp_path / "photos", "--model", tiny_blip_dir, "--out", csv_file)
+    payload = run_json("caption", tmp_path / "photos", "--caption-model", tiny_blip_dir, "--out", csv_file)
     assert [Path(c["file"]).name for c in payload["captions"]] == ["a.jpg"]
     assert payload["captions"][0]["caption"]
     assert [Path(f["path"]).name for f in payload["failed"]] == ["broken.jpg"] and payload["failed"][0]["reason"]

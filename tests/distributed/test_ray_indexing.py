@@ -171,7 +171,7 @@ def test_ray_without_the_extra_says_how_to_install_it(monkeypatch, tmp_path, tin
     monkeypatch.setitem(sys.modules, "ray", None)
     output = run_cli(
         "index", tmp_path / "photos", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, "--ray", "auto",
-        expect=1,
+        expect=4,
     )
     assert "pip install 'photoseek[ray]'" in " ".join(output.split())
 
@@ -269,8 +269,8 @@ def test_a_missing_signal_model_fails_on_the_driver_before_the_cluster_is_asked(
     draw_photo(tmp_path / "photos" / "red.jpg", "red")
     args = ["index", tmp_path / "photos", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir,
             "--objects", "--detector", tmp_path / "no-such-detector"]
-    local = run_cli(*args, expect=1)
-    remote = run_cli(*args, "--ray", f"127.0.0.1:{free_port()}", expect=1)
+    local = run_cli(*args, expect=4)
+    remote = run_cli(*args, "--ray", f"127.0.0.1:{free_port()}", expect=4)
     assert remote == local and "no-such-detector" in local
 
 

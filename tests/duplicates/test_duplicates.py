@@ -235,14 +235,14 @@ def test_move_never_overwrites(indexed, library, tmp_path):
 
 
 def test_bad_arguments_say_what_to_do(indexed, tmp_path, library):
-    assert "Unknown --tier" in run_cli("duplicates", "--tier", "fuzzy", "--db", indexed, expect=1)
-    assert "needs one tier" in run_cli("duplicates", "--threshold", "5", "--db", indexed, expect=1)
-    assert "0 to 32" in run_cli("duplicates", "--tier", "near", "--threshold", "0.5", "--db", indexed, expect=1)
+    assert "Unknown --tier" in run_cli("duplicates", "--tier", "fuzzy", "--db", indexed, expect=2)
+    assert "needs one tier" in run_cli("duplicates", "--threshold", "5", "--db", indexed, expect=2)
+    assert "0 to 32" in run_cli("duplicates", "--tier", "near", "--threshold", "0.5", "--db", indexed, expect=2)
     assert "inside the indexed folder" in run_cli(
-        "duplicates", "--move-to", library / "dupes", "--db", indexed, expect=1
+        "duplicates", "--move-to", library / "dupes", "--db", indexed, expect=2
     )
     assert "not an photoseek duplicates manifest" in run_cli(
-        "duplicates", "--undo", _write(tmp_path / "x.json", "{}"), "--db", indexed, expect=1
+        "duplicates", "--undo", _write(tmp_path / "x.json", "{}"), "--db", indexed, expect=2
     )
 
 

@@ -366,5 +366,5 @@ def test_an_old_manifest_still_undoes(prepared, tmp_path):
 def test_undo_of_a_manifest_that_is_not_there_changes_nothing(prepared, tmp_path):
     _, _, db = prepared
     missing = tmp_path / "nowhere" / "photoseek-duplicates-20260101-000000.json"
-    assert "Cannot read the manifest" in run_cli("duplicates", "--undo", missing, "--db", db, expect=1)
+    assert "Cannot read the manifest" in run_cli("duplicates", "--undo", missing, "--db", db, expect=3)
     assert not missing.parent.exists()

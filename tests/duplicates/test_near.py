@@ -8,7 +8,7 @@ import pytest
 
 from photoseek.duplicates.bit_sampling import plan
 from photoseek.duplicates.components import component_labels
-from photoseek.duplicates.hashing import hamming, rotations
+from photoseek.duplicates.hashing import rotations
 from photoseek.duplicates.near import near_edges, near_pairs, use_exact
 
 THRESHOLD = 10
@@ -41,7 +41,7 @@ def _library(seed: int, count: int = 3000) -> tuple[np.ndarray, dict[int, list[t
 
 def _brute_force(hashes: np.ndarray, threshold: int, rotated: bool = True) -> set[tuple[int, int]]:
     turns = rotations(hashes) if rotated else [hashes]
-    closest = np.min([hamming(hashes[:, None], turn[None, :]) for turn in turns], axis=0)
+    closest = np.min([np.bitwise_count(hashes[:, None] ^ turn[None, :]) for turn in turns], axis=0)
     closest = np.minimum(closest, closest.T)
     return {tuple(pair) for pair in np.argwhere(np.triu(closest <= threshold, 1)).tolist()}
 

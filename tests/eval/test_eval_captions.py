@@ -59,7 +59,7 @@ def test_cli_refuses_candidates_for_other_images(tmp_path: Path):
     refs.write_text(json.dumps(REFERENCES))
     cands = tmp_path / "cands.json"
     cands.write_text(json.dumps({"other.jpg": "A caption."}))
-    output = run_cli("eval-captions", "-r", refs, "-c", cands, expect=1)
+    output = run_cli("eval-captions", "-r", refs, "-c", cands, expect=2)
     assert "No candidate caption names an image" in output
 
 
@@ -67,15 +67,15 @@ def test_a_missing_file_is_named_by_its_own_option(tmp_path: Path):
     refs = tmp_path / "refs.json"
     refs.write_text(json.dumps(REFERENCES))
     missing = tmp_path / "nope.json"
-    assert "Check the --references path" in run_cli("eval-captions", "-r", missing, "-c", refs, expect=1)
-    assert "Check the --candidates path" in run_cli("eval-captions", "-r", refs, "-c", missing, expect=1)
+    assert "Check the --references path" in run_cli("eval-captions", "-r", missing, "-c", refs, expect=3)
+    assert "Check the --candidates path" in run_cli("eval-captions", "-r", refs, "-c", missing, expect=3)
 
 
 def test_missing_eval_extra_is_a_clear_error(tmp_path: Path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)
     refs = tmp_path / "refs.json"
     refs.write_text(json.dumps(REFERENCES))
-    output = " ".join(run_cli("eval-captions", "-r", refs, "-c", refs, expect=1).split())
+    output = " ".join(run_cli("eval-captions", "-r", refs, "-c", refs, expect=4).split())
     assert "pip install 'photoseek[eval]'" in output
 
 

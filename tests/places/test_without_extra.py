@@ -29,7 +29,7 @@ def test_coordinates_without_names_then_names_once_the_extra_is_there(tmp_path, 
         near = run_json("search", "a photo", "--near", "41.15,-8.61", "--min-score", "-1", "--db", db)
         assert [Path(r["path"]).name for r in near["results"]] == ["IMG_1.jpg"]
         assert near["results"][0]["place"] is None
-        error = run_cli("search", "a photo", "--place", "porto", "--db", db, expect=1)
+        error = run_cli("search", "a photo", "--place", "porto", "--db", db, expect=4)
         assert "photoseek[places]" in error and len(error.strip().splitlines()) == 1
     if importlib.util.find_spec("reverse_geocode") is None:
         return  # the extra is really missing here: the first half is what such a user sees

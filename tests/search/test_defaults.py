@@ -161,7 +161,7 @@ def test_example_image_queries_never_load_the_text_model(library, monkeypatch, c
 def test_explicit_text_mode_without_the_extra_is_a_clear_error(library, no_text_extra):
     _, db = library
     result = invoke("search", "lighthouse", "--mode", "hybrid", "--db", db)
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert TEXT_EXTRA in result.output and "torch" not in result.output
 
 
@@ -204,7 +204,7 @@ def test_fine_tune_workflow_plain_reindex_keeps_the_model_directory(tmp_path, ti
     assert run_json("status", "--db", db)["model_path"] == str(model.resolve())
     assert len(run_json("search", "a red square", "--db", db, "--mode", "clip")["results"]) == 8
     shutil.rmtree(model)
-    output = run_cli("search", "a red square", "--db", db, expect=1)
+    output = run_cli("search", "a red square", "--db", db, expect=4)
     assert str(model) in output and "--model-path" in output
 
 
@@ -216,9 +216,9 @@ def test_a_conflicting_model_flag_says_so(library, tmp_path, tiny_clip_config):
     other = export_open_clip(
         TINY_CLIP_ARCH, tmp_path / "other", random_weights=True, arch_config=tiny_clip_config, seed=1
     )
-    output = run_cli("index", root, "--db", db, "--model-path", other, expect=1)
+    output = run_cli("index", root, "--db", db, "--model-path", other, expect=5)
     assert str(other) in output and "--rebuild" in output
-    output = run_cli("index", root, "--db", db, "--model", "ViT-B-32__openai", expect=1)
+    output = run_cli("index", root, "--db", db, "--model", "ViT-B-32__openai", expect=5)
     assert "ViT-B-32__openai" in output and "--rebuild" in output
     assert run_json("index", root, "--db", db, "--model-path", other, "--rebuild")["embedded"] == 7
     assert run_json("index", root, "--db", db)["unchanged"] == 7
@@ -276,7 +276,7 @@ def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
     result = invoke("search", "lighthouse", "--db", db, "--min-score", "0")
     assert result.exit_code == 0, result.output
     assert result.stderr.count(str(folder)) == 1 and "is gone" in result.stderr
-    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
+    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 4
 
 
 def test_serve_passes_its_text_model_on(library, tmp_path):
@@ -327,7 +327,7 @@ def test_search_remembers_its_text_model_and_says_a_change_once(library, own_min
 def test_a_text_model_that_fails_is_not_remembered(library, own_minilm, no_text_extra, tmp_path):
     _, db = library
     run_json("index", library[0], "--db", db, "--text-model", own_minilm)
-    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 1
+    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 4
     assert run_json("status", "--db", db)["text_model"] == str(own_minilm.resolve())
 
 
@@ -340,7 +340,7 @@ def test_search_and_similar_remember_a_moved_model_folder(tmp_path, tiny_clip_di
     moved = tmp_path / "elsewhere" / "clip"
     moved.parent.mkdir()
     first.rename(moved)
-    assert str(first) in run_cli("search", "red", "--db", db, expect=1)  # the error names the old place
+    assert str(first) in run_cli("search", "red", "--db", db, expect=4)  # the error names the old place
     assert len(run_json("search", "red", "--db", db, "--model-path", moved, "--mode", "clip")["results"]) == 7
     assert run_json("status", "--db", db)["model_path"] == str(moved)
     assert len(run_json("search", "red", "--db", db, "--mode", "clip")["results"]) == 7  # no flag needed now
@@ -361,7 +361,7 @@ def test_a_model_path_holding_another_model_is_refused_and_not_remembered(librar
     other = export_open_clip(
         TINY_CLIP_ARCH, tmp_path / "other", random_weights=True, arch_config=tiny_clip_config, seed=1
     )
-    assert "--rebuild" in run_cli("search", "red", "--db", db, "--model-path", other, expect=1)
+    assert "--rebuild" in run_cli("search", "red", "--db", db, "--model-path", other, expect=5)
     assert run_json("status", "--db", db)["model_path"] == before
 
 
@@ -447,7 +447,7 @@ def test_empty_results_say_why(library):
 def test_in_a_missing_folder_is_an_error_naming_it(library, tmp_path):
     _, db = library
     missing = tmp_path / "nonexistent"
-    output = run_cli("search", "red", "--in", missing, "--db", db, expect=1)
+    output = run_cli("search", "red", "--in", missing, "--db", db, expect=3)
     assert str(missing) in output
 
 
@@ -517,6 +517,6 @@ def test_version():
 def test_a_failed_first_run_leaves_no_catalog(tmp_path):
     root = _photos(tmp_path / "photos")
     db = tmp_path / "new.db"
-    output = run_cli("index", root, "--db", db, "--model", "no such model!", expect=1)
+    output = run_cli("index", root, "--db", db, "--model", "no such model!", expect=4)
     assert "not a valid model name" in output
     assert not any(tmp_path.glob("new.db*"))

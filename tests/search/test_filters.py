@@ -75,12 +75,12 @@ def test_similar_takes_filters_too(library):
 
 
 def test_bad_date_is_a_clear_error(library):
-    output = run_cli("search", "x", "--db", library / "catalog.db", "--after", "last week", expect=1)
+    output = run_cli("search", "x", "--db", library / "catalog.db", "--after", "last week", expect=2)
     assert "2024-06-30" in output
 
 
 def test_unknown_format_is_named_with_the_accepted_ones(library):
-    output = run_cli("search", "x", "--db", library / "catalog.db", "--format", "nonsense", expect=1)
+    output = run_cli("search", "x", "--db", library / "catalog.db", "--format", "nonsense", expect=2)
     assert "'nonsense'" in output and "unknown image format" in output
     assert "jpeg" in output and "heif" in output and "no image matches" not in output.lower()
     assert _names(library, "--format", "JPG", "--in", str(library / "trip")) == {"a.jpg", "c.jpg"}

@@ -50,7 +50,7 @@ def test_cli_sorts_the_same_best_matches_by_date_oldest_and_name(dated):
 
 def test_an_unknown_sort_is_one_line_that_names_the_choices(dated):
     _, db, _ = dated
-    out = run_cli("search", "red", "--db", db, "--sort", "size", "--json", expect=1)
+    out = run_cli("search", "red", "--db", db, "--sort", "size", "--json", expect=2)
     assert "use one of score, date, oldest, name" in out
     with ImageIndex(db, create=False) as index, pytest.raises(PhotoseekError, match="use one of score"):
         index.search("red", sort="size")

@@ -112,7 +112,7 @@ def test_empty_query_text_is_refused_not_ranked(indexed):
     """An empty or blank text means nothing: an error, not results ranked by the embedding of ''."""
     root, db = indexed
     for blank in ("", "   "):
-        assert "needs at least one" in run_cli("search", blank, "--db", db, expect=1)
+        assert "needs at least one" in run_cli("search", blank, "--db", db, expect=2)
     with_image = run_json("search", "", "--image", root / "red.jpg", "--db", db, "-k", "1")
     assert Path(with_image["results"][0]["path"]).name == "red.jpg"  # the blank text adds nothing
 
@@ -121,18 +121,18 @@ def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
     _, db = indexed
     notes = tmp_path / "notes.jpg"
     notes.write_text("hello")
-    assert "Cannot use" in run_cli("search", "--image", notes, "--db", db, expect=1)
-    assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=1)
+    assert "Cannot use" in run_cli("search", "--image", notes, "--db", db, expect=2)
+    assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=3)
 
 
 def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):
-    output = run_cli("search", "cat", "--db", tmp_path / "new.db", "--model-path", tiny_clip_dir, expect=1)
+    output = run_cli("search", "cat", "--db", tmp_path / "new.db", "--model-path", tiny_clip_dir, expect=3)
     assert "photoseek index" in output
     assert not (tmp_path / "new.db").exists(), "a search must not create a catalog"
     empty = tmp_path / "empty"
     empty.mkdir()
     run_json("index", empty, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir)
-    output = run_cli("search", "cat", "--db", tmp_path / "c.db", expect=1)
+    output = run_cli("search", "cat", "--db", tmp_path / "c.db", expect=5)
     assert "no images yet" in output
 
 
@@ -142,19 +142,19 @@ def test_search_during_the_first_index_run_says_it_is_in_progress(tmp_path, tiny
     db = tmp_path / "c.db"
     run_json("index", empty, "--db", db, "--model-path", tiny_clip_dir)
     with Catalog(db) as catalog, catalog.index_lock():  # as a running `photoseek index` holds it
-        output = " ".join(run_cli("search", "cat", "--db", db, expect=1).split())
+        output = " ".join(run_cli("search", "cat", "--db", db, expect=5).split())
     assert f"an index run (pid {os.getpid()}) is in progress" in output
     assert "as its batches commit" in output
     crashed = subprocess.Popen([sys.executable, "-c", "pass"])
     crashed.wait()
     Path(f"{db}.lock").write_text(str(crashed.pid), encoding="ascii")  # left by a run that died
-    output = run_cli("search", "cat", "--db", db, expect=1)
+    output = run_cli("search", "cat", "--db", db, expect=5)
     assert "in progress" not in output and "photoseek index" in output
 
 
 def test_catalog_refuses_queries_with_another_model(indexed):
     _, db = indexed
-    output = run_cli("search", "cat", "--db", db, "--model", "ViT-B-32__openai", expect=1)
+    output = run_cli("search", "cat", "--db", db, "--model", "ViT-B-32__openai", expect=5)
     assert "--rebuild" in output and "ViT-B-32__openai" in output
 
 
@@ -187,7 +187,7 @@ def test_offline_without_cached_model_fails_fast_with_advice(tmp_path, monkeypat
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     draw_photo(tmp_path / "p" / "a.jpg", "red")
     started = time.monotonic()
-    output = run_cli("index", tmp_path / "p", "--db", tmp_path / "c.db", "--model", "ViT-B-32__openai", expect=1)
+    output = run_cli("index", tmp_path / "p", "--db", tmp_path / "c.db", "--model", "ViT-B-32__openai", expect=4)
     assert time.monotonic() - started < 5
     assert "--model-path" in output
     assert os.environ["HF_HOME"] == str(tmp_path / "hf")
@@ -227,10 +227,10 @@ def test_a_negative_weight_argument_subtracts_like_not(indexed):
 
 def test_a_negative_weight_where_it_already_subtracts_or_a_zero_weight_is_refused(indexed):
     _, db = indexed
-    output = " ".join(run_cli("search", "a photo", "--not", "-1:cat", "--db", db, expect=1).split())
+    output = " ".join(run_cli("search", "a photo", "--not", "-1:cat", "--db", db, expect=2).split())
     assert "'-1:cat' is already subtracted" in output and "give 1:cat there, or -1:cat as a query term" in output
-    assert "a weight of 0 adds nothing" in run_cli("search", "0:cat", "--db", db, expect=1)
-    assert "-1:cat" in run_cli("search", "--not-image", "-1:cat.jpg", "--db", db, expect=1)
+    assert "a weight of 0 adds nothing" in run_cli("search", "0:cat", "--db", db, expect=2)
+    assert "-1:cat" in run_cli("search", "--not-image", "-1:cat.jpg", "--db", db, expect=2)
     assert "No such option" in run_cli("search", "-x", "--db", db, expect=2)  # a typo is not a query term
 
 

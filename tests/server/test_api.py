@@ -53,12 +53,12 @@ def test_filters_narrow_results(client, library: Library):
     assert {r["format"] for r in pngs["results"]} == {"png"}
     assert client.get("/api/search", params={"q": "x", "before": "1990-01-01"}).json()["results"] == []
     bad = client.get("/api/search", params={"q": "x", "after": "yesterday"})
-    assert bad.status_code == 400 and "not a date" in bad.json()["detail"]
+    assert bad.status_code == 422 and "not a date" in bad.json()["detail"]
     unknown = client.get("/api/search", params={"q": "x", "format": ["png", "nonsense"]})
-    assert unknown.status_code == 400 and unknown.json()["error"] == "bad_request"
+    assert unknown.status_code == 422 and unknown.json()["error"] == "bad_input"
     assert "'nonsense'" in unknown.json()["detail"] and "jpeg" in unknown.json()["detail"]
     posted = client.post("/api/search", json={"texts": ["x"], "filters": {"formats": ["gifs"]}})
-    assert posted.status_code == 400 and "'gifs'" in posted.json()["detail"]
+    assert posted.status_code == 422 and "'gifs'" in posted.json()["detail"]
 
 
 def test_post_search_combines_texts_negatives_weights_and_image_ids(client, library: Library):
@@ -74,7 +74,7 @@ def test_post_search_combines_texts_negatives_weights_and_image_ids(client, libr
     assert '"a square"' in mixed["query"] and f"<{blue}>" in mixed["query"]
     assert client.post("/api/search", json={"terms": [{"text": "a", "image_id": 1}]}).status_code == 422
     only_negative = client.post("/api/search", json={"negatives": ["cats"]})
-    assert only_negative.status_code == 400 and "positive" in only_negative.json()["detail"]
+    assert only_negative.status_code == 422 and "positive" in only_negative.json()["detail"]
 
 
 def test_rest_reads_query_lines_and_weights_as_the_cli_does(client, library: Library):
@@ -98,11 +98,11 @@ def test_rest_reads_query_lines_and_weights_as_the_cli_does(client, library: Lib
     assert with_example["results"][0]["id"] == blue
 
     double_negative = client.post("/api/search", json={"texts": ["a circle"], "negatives": ["-1:a square"]})
-    assert double_negative.status_code == 400 and "already subtracted" in double_negative.json()["detail"]
+    assert double_negative.status_code == 422 and "already subtracted" in double_negative.json()["detail"]
     no_files = client.get("/api/search", params={"q": f"a circle --not-image {library.root / 'red.jpg'}"})
-    assert no_files.status_code == 400 and "image_ids" in no_files.json()["detail"]
+    assert no_files.status_code == 422 and "image_ids" in no_files.json()["detail"]
     unclosed = client.get("/api/search", params={"q": 'a "circle'})
-    assert unclosed.status_code == 400 and "never closes" in unclosed.json()["detail"]
+    assert unclosed.status_code == 422 and "never closes" in unclosed.json()["detail"]
     many = client.get("/api/search", params={"q": " ".join(f"+w{i}" for i in range(17))})
     assert many.status_code == 422 and "at most 16" in many.json()["detail"]
 
@@ -251,7 +251,7 @@ def test_search_mode_passes_through_and_unknown_modes_are_refused(client):
         response = client.get("/api/search", params={"q": "red", "mode": mode, "k": 3})
         assert response.status_code == 200, (mode, response.json())
     response = client.get("/api/search", params={"q": "x", "mode": "telepathy"})
-    assert response.status_code == 400 and "mode" in response.json()["detail"]
+    assert response.status_code == 422 and "mode" in response.json()["detail"]
 
 
 @pytest.fixture(scope="module")

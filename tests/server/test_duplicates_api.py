@@ -63,8 +63,8 @@ def test_groups_move_and_undo_over_http(served):
 
     refused = client.post("/api/duplicates/move", json={"ids": [ids["a.jpg"], ids["a-copy.jpg"]], "tier": "near"},
                           headers=AUTH)
-    assert refused.status_code == 400 and "every copy" in refused.json()["detail"]
-    assert client.post("/api/duplicates/move", json={"ids": [99999], "tier": "near"}, headers=AUTH).status_code == 400
+    assert refused.status_code == 422 and "every copy" in refused.json()["detail"]
+    assert client.post("/api/duplicates/move", json={"ids": [99999], "tier": "near"}, headers=AUTH).status_code == 422
 
     moved = client.post("/api/duplicates/move", json={"ids": [ids["b-small.png"]], "tier": "near"}, headers=AUTH).json()
     assert [Path(m["to"]).relative_to(dupes).as_posix() for m in moved["moved"]] == ["photos/sub/b-small.png"]
@@ -76,14 +76,14 @@ def test_groups_move_and_undo_over_http(served):
     assert len(undone["moved"]) == 1 and (root / "sub" / "b-small.png").is_file()
     assert len(client.get("/api/duplicates", params={"tier": "near"}, headers=AUTH).json()["groups"]) == 2
     outside = client.post("/api/duplicates/undo", json={"manifest": "../../etc/passwd"}, headers=AUTH)
-    assert outside.status_code == 400
+    assert outside.status_code == 404
 
 
 def test_bad_tier_and_threshold_are_clear(served):
     client, _, _ = served
     assert client.get("/api/duplicates", params={"tier": "fuzzy"}, headers=AUTH).status_code == 422
     bad = client.get("/api/duplicates", params={"threshold": 5}, headers=AUTH)
-    assert bad.status_code == 400 and "needs one tier" in bad.json()["detail"]
+    assert bad.status_code == 422 and "needs one tier" in bad.json()["detail"]
 
 
 def test_a_file_name_that_is_not_utf8_is_served_not_a_server_error(tmp_path: Path, tiny_clip_dir: Path):

@@ -57,9 +57,9 @@ def test_validation_errors_use_the_documented_shape(client):
     assert_json_error(client.post("/api/search", json={"texts": "not a list"}), 422)
     assert_json_error(client.get("/api/nothing-here"), 404, "not_found")
     assert_json_error(client.delete("/api/status"), 405)
-    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"colour": 2}}), 400, "bad_request")
+    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"colour": 2}}), 422, "bad_input")
     assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"keyword": "lots"}}), 422)
-    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"keyword": 0, "clip": 0}}), 400)
+    assert_json_error(client.post("/api/search", json={"texts": ["x"], "weights": {"keyword": 0, "clip": 0}}), 422)
 
 
 def test_a_query_has_bounded_terms_length_and_paging(client):

@@ -161,7 +161,7 @@ def test_loopback_check():
 @pytest.mark.parametrize("token", [" ", "   ", "short-token", "x" * 15, " padded-but-long-enough "])
 def test_weak_or_blank_tokens_are_refused_off_loopback(monkeypatch, tmp_path, token):
     monkeypatch.delenv("PHOTOSEEK_TOKEN", raising=False)
-    output = run_cli("serve", "--host", "0.0.0.0", "--token", token, "--db", tmp_path / "c.db", expect=1)
+    output = run_cli("serve", "--host", "0.0.0.0", "--token", token, "--db", tmp_path / "c.db", expect=2)
     assert "token" in output.lower() and "secrets.token_urlsafe" in output
     assert not (tmp_path / "c.db").exists()
     check_bind("0.0.0.0", "x" * 16, False)
@@ -172,13 +172,13 @@ def test_weak_or_blank_tokens_are_refused_off_loopback(monkeypatch, tmp_path, to
 
 def test_serve_refuses_a_network_address_without_a_token(monkeypatch, tmp_path):
     monkeypatch.delenv("PHOTOSEEK_TOKEN", raising=False)
-    output = run_cli("serve", "--host", "0.0.0.0", "--db", tmp_path / "c.db", expect=1)
+    output = run_cli("serve", "--host", "0.0.0.0", "--db", tmp_path / "c.db", expect=2)
     assert "Refusing to listen on 0.0.0.0" in output and "--insecure" in output
     assert not (tmp_path / "c.db").exists()
 
 
 def test_serve_reports_a_missing_model_in_one_line(tmp_path):
-    output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "nowhere", expect=1)
+    output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "nowhere", expect=4)
     assert "Model directory" in output and "Traceback" not in output
 
 

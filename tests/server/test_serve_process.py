@@ -89,7 +89,7 @@ def test_a_busy_port_is_reported_at_once_before_the_model(tmp_path):
         port = taken.getsockname()[1]
         started = time.monotonic()
         output = run_cli("serve", "--db", tmp_path / "c.db", "--model-path", tmp_path / "no-model",
-                         "--port", port, expect=1)
+                         "--port", port, expect=5)
     assert f"Port {port} on 127.0.0.1 is already in use" in output and "--port" in output
     assert "Model directory" not in output and "Traceback" not in output
     assert time.monotonic() - started < 5
@@ -99,7 +99,7 @@ def test_a_duplicates_dir_inside_the_indexed_folders_is_refused_at_start(library
     """Not when the first move is asked for in the web UI: the copies would be indexed again."""
     inside = library.root / "more" / "dupes"
     output = run_cli("serve", "--db", library.db, "--model-path", library.model_dir, "--port", 0,
-                     "--duplicates-dir", inside, expect=1)
+                     "--duplicates-dir", inside, expect=2)
     assert "inside the indexed folder" in " ".join(output.split()) and not inside.exists()
 
 
@@ -107,7 +107,7 @@ def test_an_album_dir_inside_the_indexed_folders_is_refused_at_start(library: Li
     """Its links would be indexed as copies of the photos they point at."""
     inside = library.root / "albums"
     output = run_cli("serve", "--db", library.db, "--model-path", library.model_dir, "--port", 0,
-                     "--album-dir", inside, expect=1)
+                     "--album-dir", inside, expect=2)
     assert "--album-dir" in output and "inside an indexed folder" in " ".join(output.split())
     assert not inside.exists()
 

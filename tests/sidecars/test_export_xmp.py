@@ -318,9 +318,9 @@ def test_a_sidecar_edited_during_the_merge_is_not_overwritten(fifty, monkeypatch
 
 def test_bad_style_and_unknown_folder_are_one_line_errors(fifty, tmp_path):
     _, db, _ = fifty
-    error = run_cli("export-xmp", "--style", "picasa", "--db", db, expect=1)
+    error = run_cli("export-xmp", "--style", "picasa", "--db", db, expect=2)
     assert "--style picasa" in error and len(error.strip().splitlines()) == 1
-    error = run_cli("export-xmp", tmp_path / "nowhere", "--db", db, expect=1)
+    error = run_cli("export-xmp", tmp_path / "nowhere", "--db", db, expect=3)
     assert "No indexed image is in" in error
 
 

@@ -105,7 +105,7 @@ def test_pages_are_stable_and_match_the_exact_backend(library, tmp_path, tiny_cl
 
 def test_model_mismatch_is_refused(library):
     photos, db, _ = library
-    output = run_cli("search", "a dog", "--db", db, "--model", "ViT-B-32__openai", expect=1)
+    output = run_cli("search", "a dog", "--db", db, "--model", "ViT-B-32__openai", expect=5)
     assert "was built with model" in output
 
 
@@ -138,17 +138,17 @@ def test_empty_catalog_gives_a_clear_error(backend, tmp_path, tiny_clip_dir):
     (tmp_path / "empty").mkdir()
     db = tmp_path / "c.db"
     run_json("index", tmp_path / "empty", "--db", db, "--model-path", tiny_clip_dir, *_index_args(backend, tmp_path))
-    output = run_cli("search", "anything", "--db", db, expect=1)
+    output = run_cli("search", "anything", "--db", db, expect=5)
     assert "no images" in " ".join(output.split())
 
 
 def test_qdrant_needs_a_place(tmp_path, tiny_clip_dir):
-    output = run_cli("index", tmp_path, "--db", tmp_path / "c.db", "--index", "qdrant", expect=1)
+    output = run_cli("index", tmp_path, "--db", tmp_path / "c.db", "--index", "qdrant", expect=2)
     assert "--qdrant-url" in output
 
 
 def test_unknown_backend_is_refused(tmp_path):
-    output = run_cli("index", tmp_path, "--db", tmp_path / "c.db", "--index", "annoy", expect=1)
+    output = run_cli("index", tmp_path, "--db", tmp_path / "c.db", "--index", "annoy", expect=2)
     assert "auto, exact, faiss, qdrant" in output
 
 
@@ -163,7 +163,7 @@ def test_a_backend_whose_extra_is_missing_is_refused_and_not_remembered(
     run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--index", "exact")
     chosen = _index_args(backend, tmp_path)
     monkeypatch.setitem(sys.modules, module, None)  # the extra is not installed
-    output = run_cli("index", photos, "--db", db, *rebuild, *chosen, expect=1)  # --rebuild keeps its embeddings too
+    output = run_cli("index", photos, "--db", db, *rebuild, *chosen, expect=4)  # --rebuild keeps its embeddings too
     assert f"pip install 'photoseek[{backend}]'" in " ".join(output.split())
     assert run_json("status", "--db", db)["vector_index"] == "exact"  # the catalog keeps what works
     assert len(run_json("search", "red", "--db", db, "--mode", "clip", "--min-score", "-1")["results"]) == 1

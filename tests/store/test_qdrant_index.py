@@ -51,8 +51,8 @@ def library(tmp_path: Path, tiny_clip_dir: Path) -> tuple[Path, Path]:
     return photos, db
 
 
-def _one_line_in_time(args: list[object], started: float) -> str:
-    output = run_cli(*args, expect=1)
+def _one_line_in_time(args: list[object], started: float, status: int) -> str:
+    output = run_cli(*args, expect=status)
     assert time.monotonic() - started < SECONDS
     assert len(output.strip().splitlines()) == 1, output
     assert "Traceback" not in output
@@ -69,7 +69,7 @@ def test_a_server_that_does_not_answer_is_refused_in_seconds_and_not_remembered(
     photos, db = library
     url = request.getfixturevalue(server)
     started = time.monotonic()
-    output = _one_line_in_time(["index", photos, "--db", db, "--qdrant-url", url], started)
+    output = _one_line_in_time(["index", photos, "--db", db, "--qdrant-url", url], started, status=4)
     assert f"The Qdrant server at {url} did not answer" in output
     assert "photoseek index --index exact FOLDER" in output
     assert run_json("status", "--db", db)["vector_index"] == "exact"  # the catalog keeps the index it had
@@ -84,7 +84,7 @@ def test_a_remembered_server_that_went_away_is_one_line_and_the_catalog_can_swit
     save_config(catalog, IndexConfig(backend="qdrant", qdrant_url=url))  # chosen while the server was up
     catalog.close()
     started = time.monotonic()
-    output = _one_line_in_time(["search", "red", "--db", db], started)
+    output = _one_line_in_time(["search", "red", "--db", db], started, status=4)
     assert "did not answer" in output
     run_json("index", photos, "--db", db, "--index", "exact")  # the way back the message gives
     _search_works(db)
@@ -92,6 +92,6 @@ def test_a_remembered_server_that_went_away_is_one_line_and_the_catalog_can_swit
 
 def test_a_url_that_is_not_one_is_one_line(library):
     photos, db = library
-    output = _one_line_in_time(["index", photos, "--db", db, "--qdrant-url", "http://[::1"], time.monotonic())
+    output = _one_line_in_time(["index", photos, "--db", db, "--qdrant-url", "http://[::1"], time.monotonic(), status=2)
     assert "write it like http://localhost:6333" in output
     assert run_json("status", "--db", db)["vector_index"] == "exact"

@@ -247,11 +247,11 @@ def test_import_captions_reads_every_caption_file_format(catalog, name):
 def test_importing_no_known_image_is_one_clear_error(catalog):
     root, db = catalog
     path = write(root / "elsewhere.csv", "file,caption\n" + "".join(f"x/{n}.jpg,caption {n}\n" for n in range(30)))
-    output = run_cli("import-captions", path, "--db", db, expect=1)
+    output = run_cli("import-captions", path, "--db", db, expect=3)
     assert output.count("\n") == 1 and "None of the 30 images named in" in output
     assert "'x/0.jpg'" in output and "relative to the captions file's folder" in output
     header_only = write(root / "empty.csv", "file,caption\n")
-    assert "holds no captions" in run_cli("import-captions", header_only, "--db", db, expect=1)
+    assert "holds no captions" in run_cli("import-captions", header_only, "--db", db, expect=2)
 
 
 def test_some_unknown_images_are_listed_and_counted(catalog):

@@ -104,7 +104,7 @@ def test_captions_are_stored_cached_and_searchable(photos, tmp_path, tiny_clip_d
 def test_caption_command_writes_csv_for_files_and_folders(photos, tmp_path, tiny_blip_dir):
     (photos / "broken.jpg").write_bytes(b"not an image")
     out = tmp_path / "pairs.csv"
-    output = run_cli("caption", photos, "--model", tiny_blip_dir, "--out", out)
+    output = run_cli("caption", photos, "--caption-model", tiny_blip_dir, "--out", out)
     assert "Wrote 2 captions" in output and "broken.jpg" in output
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -116,14 +116,14 @@ def test_missing_caption_model_fails_fast_offline(photos, tmp_path, monkeypatch)
     pytest.importorskip("transformers")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    output = run_cli("caption", photos, "--model", "nobody/no-such-captioner", expect=1)
+    output = run_cli("caption", photos, "--caption-model", "nobody/no-such-captioner", expect=4)
     assert "'nobody/no-such-captioner' is not available" in output and "download" in output
 
 
 def test_caption_without_torch_says_what_to_install_and_writes_nothing(photos, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # the base install: no torch extra
     out = tmp_path / "pairs.csv"
-    output = run_cli("caption", photos, "--out", out, expect=1)
+    output = run_cli("caption", photos, "--out", out, expect=4)
     assert "pip install 'photoseek[torch]'" in output and not out.exists()
 
 

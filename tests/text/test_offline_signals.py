@@ -45,7 +45,7 @@ def _index_fails_fast(
         env=env or library["env"], first_on_path=first_on_path,  # type: ignore[arg-type]
     )
     elapsed = time.monotonic() - start
-    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.returncode == 4, (result.stdout, result.stderr)
     assert elapsed < FAST_S, elapsed
     status = run_photoseek("status", "--json", "--db", str(library["db"]), env=library["env"])  # type: ignore[arg-type]
     assert json.loads(status.stdout)["images"] == 2, "the new photo was embedded before the error"

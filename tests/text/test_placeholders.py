@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from photoseek.text.metadata import read_metadata
+from photoseek.text.metadata import read_facts
 from tests.helpers import draw_photo, run_json
 
 # (description, EXIF Make, EXIF Model)
@@ -69,12 +69,12 @@ def _photo(path: Path, description: str, make: str, model: str) -> bytes:
 
 @pytest.mark.parametrize(("description", "make", "model"), DROPPED, ids=[d for d, _, _ in DROPPED])
 def test_boilerplate_is_dropped(tmp_path, description, make, model):
-    assert read_metadata(_photo(tmp_path / "a.jpg", description, make, model)) == ""
+    assert read_facts(_photo(tmp_path / "a.jpg", description, make, model)).text == ""
 
 
 @pytest.mark.parametrize(("description", "make", "model"), KEPT, ids=[d for d, _, _ in KEPT])
 def test_real_descriptions_are_kept(tmp_path, description, make, model):
-    assert read_metadata(_photo(tmp_path / "a.jpg", description, make, model)) == description
+    assert read_facts(_photo(tmp_path / "a.jpg", description, make, model)).text == description
 
 
 def test_keyword_lists_lose_only_their_boilerplate(tmp_path):
@@ -86,7 +86,7 @@ def test_keyword_lists_lose_only_their_boilerplate(tmp_path):
         "</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"
     )
     Image.open(path).save(path, xmp=xmp.encode())
-    assert read_metadata(path.read_bytes()) == "beach, dog"
+    assert read_facts(path.read_bytes()).text == "beach, dog"
 
 
 def test_camera_boilerplate_does_not_make_images_text_bearing(tmp_path, tiny_clip_dir):

@@ -27,7 +27,7 @@ def library(tmp_path: Path, tiny_clip_dir: Path) -> tuple[Path, Path]:
 
 def _refused(*args: object) -> str:
     started = time.monotonic()
-    output = run_cli(*args, expect=1)
+    output = run_cli(*args, expect=4)
     assert time.monotonic() - started < 10
     assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
     return output
@@ -72,7 +72,7 @@ def test_weights_transformers_cannot_load_are_refused(library, tmp_path):
     (folder / "tokenizer.json").write_text("{}")
     (folder / "config.json").write_text("{}")
     (folder / "pytorch_model.bin").write_bytes(b"not weights")
-    output = run_cli("index", photos, "--db", db, "--text-model", folder, expect=1)
+    output = run_cli("index", photos, "--db", db, "--text-model", folder, expect=4)
     assert len(output.strip().splitlines()) == 1 and "Traceback" not in output, output
     assert f"transformers cannot load the text model in {folder}" in output
     assert run_json("status", "--db", db)["text_model"] is None

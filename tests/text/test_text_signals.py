@@ -93,7 +93,7 @@ def test_describe_replaces_and_tags_accumulate(library):
     with ImageIndex(db) as index:
         record = index.find(root / "plain.png")
         assert index.text_signals(record.id)["note"] == "second text\na, b, c"
-    assert "not in the catalog" in run_cli("describe", root / "nope.png", "x", "--db", db, expect=1)
+    assert "not in the catalog" in run_cli("describe", root / "nope.png", "x", "--db", db, expect=3)
 
 
 def test_notes_and_tags_are_echoed_as_typed_and_an_empty_note_is_removed(library):
@@ -128,9 +128,9 @@ def test_hybrid_explain_and_no_good_match(library, text_model_cache):
 
 def test_text_mode_needs_text_and_bad_weights_are_clear(library):
     root, db = library
-    output = run_cli("search", "--image", root / "plain.png", "--mode", "text", "--db", db, expect=1)
+    output = run_cli("search", "--image", root / "plain.png", "--mode", "text", "--db", db, expect=2)
     assert "needs a text query" in output
-    assert "unknown signal" in run_cli("search", "x", "--mode", "hybrid", "-w", "colour=1", "--db", db, expect=1)
+    assert "unknown signal" in run_cli("search", "x", "--mode", "hybrid", "-w", "colour=1", "--db", db, expect=2)
 
 
 def test_version_1_catalog_is_upgraded_in_place(tmp_path):

@@ -164,7 +164,7 @@ def test_caption_command_sends_each_image_as_a_chat_completion(vlm, photos, tmp_
 def test_base_url_comes_from_the_environment_and_no_key_sends_no_header(vlm, photos, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", vlm.url + "/")
     out = tmp_path / "pairs.csv"
-    run_cli("caption", photos / "red.png", "--model", "openai:qwen2.5-vl", "--caption-prompt",
+    run_cli("caption", photos / "red.png", "--caption-model", "openai:qwen2.5-vl", "--caption-prompt",
             "What colour is the shape?", "--out", out)
     assert _rows(out) == {"red": "a red shape on a grey background"}
     ((headers, body),) = vlm.requests
@@ -221,20 +221,22 @@ def test_the_command_waits_out_429_and_500_and_finishes(vlm, photos, tmp_path):
     vlm.script.extend([Reply(429, headers={"Retry-After": "1"}), Reply(500, body={"error": "warming up"})])
     out = tmp_path / "pairs.csv"
     started = time.monotonic()
-    run_cli("caption", photos / "red.png", "--model", "openai:llava", "--caption-endpoint", vlm.url, "--out", out)
+    run_cli("caption", photos / "red.png", "--caption-model", "openai:llava", "--caption-endpoint", vlm.url,
+            "--out", out)
     assert time.monotonic() - started >= 1 + 2  # Retry-After, then the second backoff step
     assert _rows(out) == {"red": "a red shape on a grey background"} and len(vlm.requests) == 3
 
 
 def test_wrong_key_fails_at_the_first_image_with_what_to_do(vlm, photos, tmp_path, tiny_clip_dir):
     vlm.script.extend(Reply(401, body={"error": {"message": "Incorrect API key provided"}}) for _ in range(20))
-    output = run_cli("caption", photos, "--model", "openai:gpt-4o-mini", "--caption-endpoint", vlm.url, expect=1)
+    output = run_cli("caption", photos, "--caption-model", "openai:gpt-4o-mini", "--caption-endpoint", vlm.url,
+                     expect=4)
     assert "HTTP 401" in output and "Incorrect API key provided" in output and "OPENAI_API_KEY" in output
     assert len(vlm.requests) == 1
 
     db = tmp_path / "c.db"
     output = run_cli("index", photos, "--db", db, "--model-path", tiny_clip_dir,
-                     "--caption-model", "openai:gpt-4o-mini", "--caption-endpoint", vlm.url, expect=1)
+                     "--caption-model", "openai:gpt-4o-mini", "--caption-endpoint", vlm.url, expect=4)
     assert "OPENAI_API_KEY" in output and len(vlm.requests) == 2  # one preflight, before any embedding
     with ImageIndex(db) as index:
         assert index.status().image_count == 0
@@ -242,20 +244,22 @@ def test_wrong_key_fails_at_the_first_image_with_what_to_do(vlm, photos, tmp_pat
 
 def test_unknown_model_names_the_model_and_how_to_list_models(vlm, photos):
     vlm.script.append(Reply(404, body={"error": {"message": "model 'lava' not found"}}))
-    output = run_cli("caption", photos, "--model", "openai:lava", "--caption-endpoint", vlm.url, expect=1)
+    output = run_cli("caption", photos, "--caption-model", "openai:lava", "--caption-endpoint", vlm.url, expect=4)
     assert "HTTP 404" in output and "'lava'" in output and "ollama list" in output
     assert len(vlm.requests) == 1
 
 
 def test_unreachable_endpoint_and_missing_key_fail_before_any_work(photos, tmp_path):
-    output = run_cli("caption", photos, "--model", "openai:llava", "--caption-endpoint", "http://127.0.0.1:9/v1",
-                     expect=1)
+    output = run_cli("caption", photos, "--caption-model", "openai:llava", "--caption-endpoint", "http://127.0.0.1:9/v1",
+                     expect=4)
     assert "cannot reach" in output and "Is the server running" in output
-    output = run_cli("caption", photos, "--model", "openai:gpt-4o", expect=1)  # api.openai.com, no key
+    output = run_cli("caption", photos, "--caption-model", "openai:gpt-4o", expect=2)  # api.openai.com, no key
     assert "OPENAI_API_KEY" in output and "--caption-endpoint" in output
-    output = run_cli("caption", photos, "--model", "openai:llava", "--caption-endpoint", "localhost:11434", expect=1)
+    output = run_cli("caption", photos, "--caption-model", "openai:llava", "--caption-endpoint", "localhost:11434",
+                     expect=2)
     assert "not an http(s) URL" in output
-    output = run_cli("caption", photos, "--model", "llava", "--caption-endpoint", "http://127.0.0.1:9/v1", expect=1)
+    output = run_cli("caption", photos, "--caption-model", "llava", "--caption-endpoint", "http://127.0.0.1:9/v1",
+                     expect=2)
     assert "--caption-model openai:llava" in output
 
 

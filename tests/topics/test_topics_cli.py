@@ -93,11 +93,11 @@ def test_user_topic_files_and_bad_input(library, tmp_path):
     assert [t["name"] for t in run_json("topics", "--db", db, "--topics-file", toml)["topics"]] == ["pets"]
 
     toml.write_text("[pets\n")
-    assert "not valid TOML" in run_cli("topics", "--db", db, "--topics-file", toml, expect=1)
+    assert "not valid TOML" in run_cli("topics", "--db", db, "--topics-file", toml, expect=2)
     plain.write_text("# nothing\n")
-    assert "lists no topics" in run_cli("topics", "--db", db, "--topics-file", plain, expect=1)
-    assert "Unknown topic 'nonsense'" in run_cli("search", "x", "--db", db, "--topic", "nonsense", expect=1)
-    assert "unknown topic signal" in run_cli("topics", "--db", db, "--weight", "keyword=1", expect=1)
+    assert "lists no topics" in run_cli("topics", "--db", db, "--topics-file", plain, expect=2)
+    assert "Unknown topic 'nonsense'" in run_cli("search", "x", "--db", db, "--topic", "nonsense", expect=3)
+    assert "unknown topic signal" in run_cli("topics", "--db", db, "--weight", "keyword=1", expect=2)
 
 
 def test_topic_filter_with_qdrant(tmp_path, library, tiny_clip_dir):

@@ -78,8 +78,8 @@ def test_watch_prints_a_json_line_per_batch_survives_a_kill_and_catches_up(tmp_p
 
 
 def test_watch_refuses_a_missing_folder_or_a_file(tmp_path, tiny_clip_dir):
-    output = run_cli("watch", tmp_path / "nope", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, expect=1)
+    output = run_cli("watch", tmp_path / "nope", "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, expect=3)
     assert "No such folder" in output
     photo = draw_photo(tmp_path / "one.jpg", "red")
-    output = run_cli("watch", photo, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, expect=1)
+    output = run_cli("watch", photo, "--db", tmp_path / "c.db", "--model-path", tiny_clip_dir, expect=2)
     assert "not a folder" in output

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, PhotoseekError
 
 MAX_NAME_TRIES = 10_000
 
@@ -46,7 +46,7 @@ def link_files(paths: Sequence[str], folder: str | Path, *, hard: bool = False) 
     try:
         target.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise PhotoseekError(f"{target} exists and is not a folder. Give a folder for the links.") from None
+        raise BadInput(f"{target} exists and is not a folder. Give a folder for the links.") from None
     except OSError as exc:
         raise PhotoseekError(f"Cannot create the folder {target}: {exc.strerror}. Choose another place.") from None
     report = LinkReport(str(target.resolve()))

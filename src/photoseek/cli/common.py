@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -16,14 +16,31 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from photoseek import __version__
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 
-try:  # typer 0.26+ carries its own copy of click; earlier ones use click itself
+if TYPE_CHECKING:  # checked against the typer we pin up to (<0.29), which carries its own click
     from typer import _click as click
     from typer._click.globals import get_current_context
-except ImportError:
-    import click
-    from click import get_current_context
+else:
+    try:  # typer 0.26+ carries its own copy of click; earlier ones use click itself
+        from typer import _click as click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        import click
+        from click import get_current_context
+
+EXIT_STATUSES: tuple[tuple[type[PhotoseekError], int], ...] = (
+    (BadInput, 2), (NotFound, 3), (Unavailable, 4), (Conflict, 5),
+)
+"""The one place our error kinds become exit statuses; any other error of ours is 1. BadInput shares 2
+with the usage errors Typer reports (a missing argument, an unknown option, a bad value)."""
+
+EXIT_STATUS_HELP = (
+    "Exit status: 0 done; 1 error; 2 bad input (usage, or a value that cannot work); 3 not found (image, "
+    "file, folder, catalog); 4 unavailable (a model, extra or service that cannot load or answer); 5 conflict "
+    "(catalog busy, built with another model, or empty); 130 interrupted. Under --json every error is one "
+    "object on stdout: {\"error\": CODE, \"detail\": MESSAGE}."
+)
 
 _JSON_ASKED = "photoseek.json"
 """Context meta key: `--json` is among the command line's words (meta is shared by nested contexts)."""
@@ -71,6 +88,7 @@ app = typer.Typer(
         "Find photos by describing them or by showing an example.\n\n"
         "Start with `photoseek index ~/Pictures`, then `photoseek search \"a dog on a beach\"`."
     ),
+    epilog=EXIT_STATUS_HELP,
     no_args_is_help=True,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
@@ -189,6 +207,12 @@ DeviceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
+
+
+def json_option(shape: str) -> Any:
+    """`--json` for a command whose JSON is worth describing in its help: `shape` says what it prints."""
+    return typer.Option("--json", help=f"JSON on stdout: {shape}")
 TopKOption = Annotated[int, typer.Option("--top", "-k", min=1, help="How many results.")]
 MinScoreOption = Annotated[
     Optional[float],
@@ -205,11 +229,16 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except PhotoseekError as exc:
-        fail(str(exc), kind=exc.code)
+        fail(str(exc), status=exit_status(exc), kind=exc.code)
     except sqlite3.OperationalError as exc:  # a write to a catalog opened read-only (search needs none)
         if not is_read_only_error(exc):
             raise
         fail(READ_ONLY_ADVICE, kind="read_only")
+
+
+def exit_status(exc: PhotoseekError) -> int:
+    """The exit status for one of our errors (EXIT_STATUSES; 1 for a plain PhotoseekError)."""
+    return next((status for kind, status in EXIT_STATUSES if isinstance(exc, kind)), 1)
 
 
 @contextmanager
@@ -272,5 +301,5 @@ def parse_weights(pairs: list[str]) -> dict[str, float] | None:
         try:
             weights[name.strip()] = float(value)
         except ValueError:
-            raise PhotoseekError(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
+            raise BadInput(f"Bad --weight {pair!r}: write SIGNAL=NUMBER, e.g. keyword=0.5.") from None
     return weights or None

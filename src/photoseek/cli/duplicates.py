@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.cli.common import DbOption, InOption, JsonOption, app, err, out, print_json, user_errors
 from photoseek.duplicates import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 if TYPE_CHECKING:
     from photoseek.duplicates.finder import DuplicateGroup, Member
@@ -40,9 +40,7 @@ def duplicates(
             f"similar: CLIP cosine (default {DEFAULT_SIMILAR_COSINE}; higher is stricter). Needs --tier.",
         ),
     ] = None,
-    folder: Annotated[
-        Optional[Path], typer.Option("--in", help="Only images in this folder and below.", file_okay=False)
-    ] = None,
+    folder: InOption = None,
     move_to: Annotated[
         Optional[Path],
         typer.Option(
@@ -72,12 +70,12 @@ def duplicates(
     with user_errors(), ImageIndex(db, create=False) as idx:
         if undo is not None:
             if move_to is not None:
-                raise PhotoseekError("Give either --move-to or --undo, not both.")
+                raise BadInput("Give either --move-to or --undo, not both.")
             _print_moves(idx.undo_duplicates(undo), as_json, undo=True)
             return
         tier = tier or ("near" if move_to is not None else "all")
         if tier not in TIER_CHOICES:
-            raise PhotoseekError(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
+            raise BadInput(f"Unknown --tier {tier!r}: use one of {', '.join(TIER_CHOICES)}.")
         with err.status(f"Looking for duplicates among {idx.count()} images...", spinner="dots"):
             groups = idx.duplicates(tier=tier, threshold=threshold, folder=folder)
         unhashed = idx.unhashed_count() if tier in ("all", "near") else 0
@@ -156,7 +154,7 @@ def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
 
-def _size(count: int) -> str:
+def _size(count: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"

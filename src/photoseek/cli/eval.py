@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from photoseek.cli.common import (
     DeviceOption,
     JsonOption,
+    TextModelOption,
     app,
     err,
     fail,
@@ -23,7 +24,7 @@ from photoseek.cli.common import (
     print_json,
     user_errors,
 )
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
     from photoseek.eval import Evaluation, RunSpec
@@ -61,9 +62,7 @@ def eval_command(
     modes: Annotated[
         Optional[list[str]], typer.Option("--mode", help=f"Search mode, repeatable: {_MODES_HELP}.")
     ] = None,
-    text_model: Annotated[
-        Optional[str], typer.Option("--text-model", help="Sentence-embedding model for the text modes.")
-    ] = None,
+    text_model: TextModelOption = None,
     weights: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -152,7 +151,7 @@ def _weights(pairs: list[str]) -> tuple[tuple[str, float], ...]:
     try:
         weights_for("hybrid", parsed)
     except ValueError as exc:
-        raise PhotoseekError(f"Bad --weight: {exc}.") from None
+        raise BadInput(f"Bad --weight: {exc}.") from None
     return tuple(sorted(parsed.items()))
 
 
@@ -189,7 +188,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[RunSpec, IndexProgress], None
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err) as bar:
-        tasks: dict[RunSpec, int] = {}
+        tasks: dict[RunSpec, TaskID] = {}
 
         def update(spec: RunSpec, progress: IndexProgress) -> None:
             if spec not in tasks:

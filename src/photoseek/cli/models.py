@@ -16,6 +16,7 @@ from photoseek.cli.common import (
     JsonOption,
     app,
     fail,
+    json_option,
     out,
     print_json,
     said_on_interrupt,
@@ -94,11 +95,9 @@ def models_download(
         ModelKind,
         typer.Option(help="clip (image search), text (text embedder), caption (--captions) or detector (--objects)."),
     ] = ModelKind.clip,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help='JSON on stdout: {"name", "kind", "path" (null for caption and detector '
-                     'models, kept in the Hub cache), "cache"}.'),
-    ] = False,
+    as_json: Annotated[bool, json_option(
+        '{"name", "kind", "path" (null for caption and detector models, kept in the Hub cache), "cache"}.'
+    )] = False,
 ) -> None:
     """Fetch a model into the local cache now, so that later runs work offline.
 
@@ -166,9 +165,7 @@ def models_export(
         Optional[Path], typer.Option(help="JSON architecture config for a custom (e.g. tiny) model.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --random-weights.")] = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='JSON on stdout: {"model_dir", "arch", "pretrained" (null: random)}.')
-    ] = False,
+    as_json: Annotated[bool, json_option('{"model_dir", "arch", "pretrained" (null: random)}.')] = False,
 ) -> None:
     """Export an open_clip model to ONNX for `--model-path` (needs `photoseek[torch]`)."""
     from photoseek.models.export import export_open_clip
@@ -193,9 +190,7 @@ def models_quantize(
     text: Annotated[
         bool, typer.Option("--text", help="Quantize the text tower too (default: image tower only).")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='JSON on stdout: {"model_dir", "source", "text" (text tower too)}.')
-    ] = False,
+    as_json: Annotated[bool, json_option('{"model_dir", "source", "text" (text tower too)}.')] = False,
 ) -> None:
     """Write an INT8 copy of a model for faster CPU indexing (needs `photoseek[quantize]`).
 

@@ -18,6 +18,7 @@ from photoseek.albums import LinkReport
 from photoseek.cli.common import (
     DbOption,
     DeviceOption,
+    InOption,
     JsonOption,
     MinScoreOption,
     ModelOption,
@@ -25,6 +26,7 @@ from photoseek.cli.common import (
     TextModelOption,
     TopKOption,
     app,
+    click,
     err,
     out,
     parse_weights,
@@ -33,7 +35,7 @@ from photoseek.cli.common import (
     user_errors,
 )
 from photoseek.cli.present import HtmlOption, PreviewOption, present_results
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, NotFound, PhotoseekError
 from photoseek.search.query import NEGATIVE_WEIGHT, Query
 from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
 
@@ -42,7 +44,6 @@ if TYPE_CHECKING:  # the API and search engine load when a command runs: --help 
     from photoseek.search.engine import SearchResult
     from photoseek.search.modes import Mode
 
-InOption = Annotated[Optional[Path], typer.Option("--in", help="Only images in this folder (and below).")]
 AfterOption = Annotated[
     Optional[str], typer.Option("--after", help="Taken on or after this date (2020-01-31); mtime if no EXIF.")
 ]
@@ -130,14 +131,14 @@ def _filters(
         idx.check_place(meta.place)
     # A folder that is gone still filters when the catalog holds images from it (an unplugged disk).
     if folder and not folder.expanduser().exists() and not idx.count_matching(SearchFilters(folder=str(folder))):
-        raise PhotoseekError(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
+        raise NotFound(f"--in {folder}: no such folder, and no indexed image is in it. Check the path.")
     return filters
 
 
 class _SearchCommand(TyperCommand):
     """Takes a query term with a negative weight ('-1:dog') as an argument, not as an unknown option."""
 
-    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _negative_terms_last(args, self._options_with_values()))
 
     def _options_with_values(self) -> set[str]:
@@ -414,7 +415,7 @@ def _checked_sort(sort: str) -> str:
     from photoseek.search.ordering import RESULT_SORTS
 
     if sort not in RESULT_SORTS:
-        raise PhotoseekError(f"--sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
+        raise BadInput(f"--sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
     return sort
 
 

@@ -19,10 +19,9 @@ from photoseek.cli.common import (
     TextModelOption,
     app,
     err,
-    print_error,
     user_errors,
 )
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 from photoseek.server.config import (
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_CONNECTIONS,
@@ -123,16 +122,16 @@ def serve(
     with user_errors():
         check_bind(host, token, insecure)
         if poll is not None and not watch:
-            print_error("--poll only applies with --watch: add --watch to keep the index current.")
-            raise typer.Exit(2)
+            raise BadInput("--poll only applies with --watch: add --watch to keep the index current.")
         try:
             import uvicorn
 
             from photoseek.server import ServerConfig, create_app
             from photoseek.server.protocol import LimitedH11Protocol
         except ImportError as exc:
-            print_error(f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'")
-            raise typer.Exit(1) from None
+            raise Unavailable(
+                f"The server needs extra packages ({exc.name} is missing): pip install 'photoseek[server]'"
+            ) from None
         config = ServerConfig(
             db=db, model=model, model_path=model_path, text_model=text_model, device=device, model_idle_s=model_idle,
             roots=tuple(r.expanduser() for r in roots or ()),
@@ -145,8 +144,7 @@ def serve(
         )
         for root in config.roots:
             if not root.is_dir():
-                print_error(f"--root {root} is not a folder. Check the path.")
-                raise typer.Exit(1)
+                raise NotFound(f"--root {root} is not a folder. Check the path.")
         with listen(host, port) as listener:  # before the model loads, so a busy port is reported at once
             with ImageIndex(db, model=model, model_path=model_path, text_model=text_model, device=device) as index:
                 _ = index.model  # finds the model (its towers load later), so a bad one fails here in one line
@@ -154,11 +152,10 @@ def serve(
                 if config.duplicates_dir:  # not when the first move is asked for
                     check_move_target(config.duplicates_dir, indexed)
                 if config.album_dir and any(config.album_dir.is_relative_to(r) for r in indexed):
-                    raise PhotoseekError(f"--album-dir {config.album_dir} is inside an indexed folder: the "
-                                         "albums' links would be indexed as copies. Choose a folder outside them.")
+                    raise BadInput(f"--album-dir {config.album_dir} is inside an indexed folder: the "
+                                   "albums' links would be indexed as copies. Choose a folder outside them.")
                 if watch and not (config.roots or index.roots()):
-                    print_error("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
-                    raise typer.Exit(1)
+                    raise BadInput("--watch needs folders: give --root ~/Pictures (repeatable), or index some first.")
             if watch:
                 _log_watch_batches()
             shown = f"[{host}]" if ":" in host else host
@@ -188,7 +185,7 @@ def listen(host: str, port: int) -> socket.socket:
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        raise PhotoseekError(f"Cannot listen on {host!r}: {exc.strerror}. Give an address such as 127.0.0.1.") from None
+        raise BadInput(f"Cannot listen on {host!r}: {exc.strerror}. Give an address such as 127.0.0.1.") from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -197,7 +194,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise PhotoseekError(
+            raise Conflict(
                 f"Port {port} on {host} is already in use (another photoseek serve?). "
                 f"Stop that program, or pick another port with --port {port + 1}."
             ) from None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.cli.common import DbOption, JsonOption, app, err, json_option, out, print_json, user_errors
 
 _LISTED = 10
 """Unknown files and skipped rows listed one a line; more are counted."""
@@ -20,9 +20,7 @@ def describe(
     image: ImageArgument,
     text: Annotated[str, typer.Argument(help="Your description; replaces the previous one ('' removes it).")],
     db: DbOption = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='JSON on stdout: {"path", "description" (null once removed)}.')
-    ] = False,
+    as_json: Annotated[bool, json_option('{"path", "description" (null once removed)}.')] = False,
 ) -> None:
     """Attach your own description to an image; search finds it by meaning and by keyword."""
     from photoseek.api import ImageIndex
@@ -40,9 +38,7 @@ def tag(
     image: ImageArgument,
     tags: Annotated[list[str], typer.Argument(help="One or more tags.")],
     db: DbOption = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='JSON on stdout: {"path", "tags" (all the image has now)}.')
-    ] = False,
+    as_json: Annotated[bool, json_option('{"path", "tags" (all the image has now)}.')] = False,
 ) -> None:
     """Add tags to an image."""
     from photoseek.api import ImageIndex

@@ -68,12 +68,12 @@ def topics(
     with user_errors(), ImageIndex(
         db, model=model, model_path=model_path, text_model=text_model, create=False, device=device
     ) as idx:
-        fusion = parse_weights(weights or [])
+        parsed = parse_weights(weights or [])
         report: TagReport | None = None
         if add is not None:
-            report = idx.add_topic(add, description, threshold=threshold, weights=fusion)
+            report = idx.add_topic(add, description, threshold=threshold, weights=parsed)
         elif taxonomy_file is not None or weights or threshold is not None:
-            report = idx.tag_topics(taxonomy_file, threshold=threshold, weights=fusion)
+            report = idx.tag_topics(taxonomy_file, threshold=threshold, weights=parsed)
         listed = idx.topics()
         if as_json:
             print_json({

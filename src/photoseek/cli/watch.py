@@ -29,12 +29,13 @@ from photoseek.cli.common import (
     TextModelOption,
     app,
     err,
+    json_option,
     out,
     print_json,
     user_errors,
 )
 from photoseek.cli.index import ProgressBar, print_problems, report_dict, stop_on_sigterm
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, NotFound
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.watch.settings import WatchSettings
 
@@ -76,7 +77,7 @@ def watch(
     caption_timeout: CaptionTimeoutOption = DEFAULT_TIMEOUT_S,
     detector: DetectorOption = None,
     text_model: TextModelOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per batch on stdout.")] = False,
+    as_json: Annotated[bool, json_option("one object per batch.")] = False,
 ) -> None:
     """Index photo folders, then keep following them until Ctrl+C: new, changed, moved and deleted
     photos are indexed in batches a few seconds after they change.
@@ -121,9 +122,9 @@ def _check_roots(roots: list[Path], known: list[str]) -> None:
     for root in roots:
         path = root.expanduser()
         if path.exists() and not path.is_dir():
-            raise PhotoseekError(f"{path} is not a folder. Watch the folder that holds it.")
+            raise BadInput(f"{path} is not a folder. Watch the folder that holds it.")
         if not path.exists() and os.path.realpath(path) not in known:
-            raise PhotoseekError(f"No such folder: {path}. Check the path.")
+            raise NotFound(f"No such folder: {path}. Check the path.")
 
 
 def _show_batch(batch: WatchBatch, model_id: str | None, as_json: bool) -> None:

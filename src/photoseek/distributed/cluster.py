@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import photoseek
-from photoseek.errors import PhotoseekError
+from photoseek.errors import PhotoseekError, Unavailable
 from photoseek.ingest.enrich import SignalSource
 from photoseek.ingest.indexer import OutcomeSource
 from photoseek.ingest.signals import SignalOptions
@@ -30,7 +30,7 @@ def import_ray() -> ModuleType:
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise PhotoseekError(
+        raise Unavailable(
             f"Indexing on a Ray cluster needs the ray extra, which is not installed: {RAY_EXTRA_HINT}"
         ) from exc
     return ray
@@ -87,7 +87,7 @@ def _connected(ray: ModuleType, address: str) -> Iterator[None]:
             log_to_driver=False,
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise PhotoseekError(
+        raise Unavailable(
             f"Cannot connect to the Ray cluster at {address!r}: {str(exc).rstrip('.')}. "
             "Start one with `ray start --head`, or give the head's address "
             "(host:6379, or ray://host:10001 from outside the cluster)."
@@ -107,7 +107,7 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
-        raise PhotoseekError(
+        raise Unavailable(
             f"No Ray cluster answers at {address}: {exc.strerror or exc}. Start one with `ray start --head` "
             "(it prints the address), or check the host and port."
         ) from exc
@@ -137,7 +137,7 @@ def check_shared_roots(ray: ModuleType, roots: Sequence[Path]) -> None:
     try:
         answers = ray.get(pending, timeout=CHECK_TIMEOUT_S)
     except ray.exceptions.GetTimeoutError as exc:
-        raise PhotoseekError(
+        raise Unavailable(
             f"The cluster's nodes did not answer the shared-filesystem check within {CHECK_TIMEOUT_S:.0f} s; "
             "check `ray status`."
         ) from exc

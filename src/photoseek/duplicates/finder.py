@@ -28,7 +28,7 @@ from photoseek.duplicates.components import component_labels, components
 from photoseek.duplicates.hashing import HASH_VERSION, content_share, from_signed
 from photoseek.duplicates.near import near_edges
 from photoseek.duplicates.similar import similar_pairs
-from photoseek.errors import PhotoseekError, UnreadableImageError
+from photoseek.errors import BadInput, NotFound, UnreadableImageError
 from photoseek.ingest.decode import decode_image
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder
@@ -107,19 +107,19 @@ def find_duplicates(
 def _tiers(tier: str, threshold: float | None) -> tuple[str, ...]:
     if tier == "all":
         if threshold is not None:
-            raise PhotoseekError("--threshold needs one tier: --tier near (bits, 0-32) or --tier similar (cosine).")
+            raise BadInput("--threshold needs one tier: --tier near (bits, 0-32) or --tier similar (cosine).")
         return TIERS
     if tier not in TIERS:
-        raise PhotoseekError(f"Unknown tier {tier!r}: use exact, near, similar or all.")
+        raise BadInput(f"Unknown tier {tier!r}: use exact, near, similar or all.")
     if threshold is not None:
         if tier == "exact":
-            raise PhotoseekError("The exact tier takes no --threshold: files are identical or not.")
+            raise BadInput("The exact tier takes no --threshold: files are identical or not.")
         if tier == "near" and not (threshold == int(threshold) and 0 <= threshold <= 32):
-            raise PhotoseekError(
+            raise BadInput(
                 f"--threshold for near is a number of differing bits, 0 to 32 (default {DEFAULT_NEAR_BITS})."
             )
         if tier == "similar" and not 0 < threshold <= 1:
-            raise PhotoseekError(
+            raise BadInput(
                 f"--threshold for similar is a cosine between 0 and 1 (default {DEFAULT_SIMILAR_COSINE})."
             )
     return (tier,)
@@ -129,7 +129,7 @@ def _candidate_ids(catalog: Catalog, folder: str | Path | None) -> np.ndarray:
     """Ids of the images under the indexed folders, and under `folder` when given."""
     if folder is not None:
         if not Path(normalised_folder(str(folder))).is_dir():
-            raise PhotoseekError(f"No such folder: {folder}. Give a folder that holds indexed images.")
+            raise NotFound(f"No such folder: {folder}. Give a folder that holds indexed images.")
         return catalog.filter_ids(SearchFilters(folder=str(folder)))
     roots = catalog.roots()
     if not roots:

@@ -163,11 +163,6 @@ def rotations(hashes: np.ndarray) -> list[np.ndarray]:
     return [np.asarray(hashes, dtype=np.uint64), _pack(quarter), _pack(half), _pack(three_quarters)]
 
 
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bitwise distance between uint64 hashes (broadcasting)."""
-    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int64)
-
-
 def to_signed(value: int) -> int:
     """An unsigned 64-bit hash as SQLite's signed INTEGER."""
     return value - (1 << 64) if value >= 1 << 63 else value

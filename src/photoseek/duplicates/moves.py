@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photoseek.duplicates.finder import DuplicateGroup
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, NotFound, PhotoseekError
 from photoseek.store.catalog import Catalog
 
 try:
@@ -131,12 +131,12 @@ def check_move_target(target: Path, roots: list[Path]) -> None:
     """Refuse a folder for moved copies inside (or around) an indexed folder: they would be indexed again."""
     for root in roots:
         if target == root or root in target.parents:
-            raise PhotoseekError(
+            raise BadInput(
                 f"--move-to {target} is inside the indexed folder {root}: the copies would be indexed "
                 "again. Choose a folder outside the indexed folders."
             )
         if target in root.parents:
-            raise PhotoseekError(f"--move-to {target} contains the indexed folder {root}. Choose another folder.")
+            raise BadInput(f"--move-to {target} contains the indexed folder {root}. Choose another folder.")
 
 
 # --- planning -----------------------------------------------------------------------------
@@ -502,10 +502,11 @@ def _read_manifest(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PhotoseekError(f"Cannot read the manifest {path}: {exc}. Give the JSON file --move-to wrote.") from exc
+        kind = NotFound if isinstance(exc, FileNotFoundError) else BadInput
+        raise kind(f"Cannot read the manifest {path}: {exc}. Give the JSON file --move-to wrote.") from exc
     if (not isinstance(data, dict) or data.get("version") not in READABLE_VERSIONS
             or not isinstance(data.get("moves"), list)):
-        raise PhotoseekError(f"{path} is not an photoseek duplicates manifest.")
+        raise BadInput(f"{path} is not an photoseek duplicates manifest.")
     if data["version"] == 1:  # before the journal: every listed file had moved, `undone` marks those back
         undone = all(entry.get("undone") for entry in data["moves"])
         data.update(version=MANIFEST_VERSION, state="undone" if undone else "moved")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.eval.extra import require
 from photoseek.text.caption_files import Dataset, load_dataset
 
@@ -64,7 +64,7 @@ def score_captions(references: dict[str, list[str]], candidates: dict[str, str])
         else:
             matched[key] = caption
     if not matched:
-        raise PhotoseekError(
+        raise BadInput(
             "No candidate caption names an image of the references file. Check that both files use "
             "the same image names (e.g. '000000397133.jpg')."
         )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import Unavailable
 
 
 def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise PhotoseekError(
+        raise Unavailable(
             f"{module.split('.')[0]} is not installed. Install the evaluation extra: "
             "pip install 'photoseek[eval]'."
         ) from exc

@@ -23,7 +23,7 @@ import numpy as np
 from platformdirs import user_cache_path
 
 from photoseek.api import ImageIndex
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, NotFound
 from photoseek.eval import signals
 from photoseek.eval.metrics import query_metrics, ranking_order, summarize
 from photoseek.ingest.indexer import Progress
@@ -142,7 +142,7 @@ def locate_images(dataset: Dataset, images_dir: Path) -> tuple[list[tuple[str, P
             missing.append(name)
     if not found:
         example = images_dir / dataset.images[0]
-        raise PhotoseekError(
+        raise NotFound(
             f"None of the dataset's {len(dataset.images)} images is under {images_dir} "
             f"(looked for {example}, for example). Point --images at the folder that holds them."
         )
@@ -167,7 +167,7 @@ def build_gallery(dataset: Dataset, present: Iterable[tuple[str, Path]], oracle_
                 relevance.append(grades)
     if not queries:
         most = max(len(c) for c in dataset.captions)
-        raise PhotoseekError(
+        raise BadInput(
             f"No captions are left to query with: --oracle-captions {oracle_captions} uses them up "
             f"(images have at most {most}). Use a smaller --oracle-captions."
         )
@@ -195,7 +195,7 @@ def evaluate(
     """Evaluate each run on the dataset's images under `images_dir`, its models on `device` (`ImageIndex`'s)."""
     for spec in runs:
         if spec.mode not in MODES:
-            raise PhotoseekError(f"Unknown mode {spec.mode!r}; use one of {', '.join(MODES)}.")
+            raise BadInput(f"Unknown mode {spec.mode!r}; use one of {', '.join(MODES)}.")
     present, missing = locate_images(dataset, Path(images_dir).expanduser())
     evaluation = Evaluation(
         dataset, dataset_path, split, oracle_captions, images_found=len(present), missing=missing

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Unavailable
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -34,8 +34,16 @@ Provider = tuple[str, dict[str, Any]]
 """An ONNX Runtime provider name with its options, as ``InferenceSession(providers=...)`` takes them."""
 
 
-class DeviceError(PhotoseekError):
-    """The asked-for device is malformed or this onnxruntime build cannot drive it."""
+class DeviceError(Unavailable):
+    """The asked-for device is one this onnxruntime (or torch) build cannot drive here."""
+
+    code = "device_unavailable"
+
+
+class UnknownDeviceError(BadInput, DeviceError):
+    """The `--device` value names no device: a bad input, whatever the machine has."""
+
+    code = "unknown_device"
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def parse_device(spec: str | Device | None) -> Device:
     text = (spec or "auto").strip().lower()
     match = _SPEC.match(text)
     if match is None or (match["index"] is not None and match["kind"] != "cuda"):
-        raise DeviceError(f"Unknown device {spec!r}: use one of {', '.join(DEVICES)} (e.g. cuda:1 for the second GPU).")
+        raise UnknownDeviceError(f"Unknown device {spec!r}: use one of {', '.join(DEVICES)} (e.g. cuda:1 for the second GPU).")
     return Device(match["kind"], int(match["index"] or 0))
 
 

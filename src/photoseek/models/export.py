@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from photoseek.errors import ModelNotAvailableError, PhotoseekError
+from photoseek.errors import BadInput, ModelNotAvailableError
 from photoseek.models import layout
 from photoseek.models.clip_bpe import END_OF_TEXT, START_OF_TEXT, VOCAB_SIZE, build_clip_tokenizer
 from photoseek.models.hub import hub_unreachable
@@ -30,7 +30,7 @@ _HF_TEXT_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 """Any of these in the cache shows that a Hub text tower or tokenizer was fetched before."""
 
 
-class ExportError(PhotoseekError):
+class ExportError(BadInput):
     """The requested model cannot be exported; the message says why and what to do."""
 
 

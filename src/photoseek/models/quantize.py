@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Unavailable
 from photoseek.models.layout import CONFIG_FILE, TEXTUAL_MODEL, VISUAL_MODEL, ModelLayout, staged_directory
 
 INT8_SUFFIX = "-int8"
@@ -27,7 +27,7 @@ def _quantization_tools() -> tuple[Callable[..., None], Any, Callable[..., None]
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
-        raise PhotoseekError(
+        raise Unavailable(
             "Quantizing needs the onnx package: pip install 'photoseek[quantize]'."
         ) from None
     return quantize_dynamic, QuantType, quant_pre_process
@@ -54,9 +54,9 @@ def quantize_model(model_dir: str | Path, out_dir: str | Path, *, text: bool = F
     layout = ModelLayout.open(model_dir)
     out = Path(out_dir).expanduser().resolve()
     if out == layout.root:
-        raise PhotoseekError("--out must be another folder than the model itself.")
+        raise BadInput("--out must be another folder than the model itself.")
     if out.exists() and any(out.iterdir()):
-        raise PhotoseekError(f"{out} is not empty; choose a new folder for the quantized model.")
+        raise BadInput(f"{out} is not empty; choose a new folder for the quantized model.")
     _quantization_tools()  # a missing extra fails before anything is written
     with staged_directory(out) as staging:
         _write_int8_copy(layout, staging, text)

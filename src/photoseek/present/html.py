@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError, UnreadableImageError
+from photoseek.errors import BadInput, PhotoseekError, UnreadableImageError
 from photoseek.ingest.encode import jpeg_data_url, thumbnail
 from photoseek.search.engine import SearchResult
 from photoseek.store.catalog import escape_undecodable
@@ -63,7 +63,7 @@ def write_results_page(path: Path, query: str, results: Sequence[SearchResult], 
     page = results_page(query, results, **kwargs)  # type: ignore[arg-type]
     target = path.expanduser()
     if target.is_dir():
-        raise PhotoseekError(f"--html {target} is a folder: give a file name, e.g. {target / 'results.html'}.")
+        raise BadInput(f"--html {target} is a folder: give a file name, e.g. {target / 'results.html'}.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".photoseek-", suffix=".html")

@@ -16,7 +16,7 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
-from photoseek.errors import PhotoseekError, UnreadableImageError
+from photoseek.errors import BadInput, UnreadableImageError
 from photoseek.ingest.encode import encoded, shrink, thumbnail
 from photoseek.present import OVERRIDE_ENV
 from photoseek.search.engine import SearchResult
@@ -38,7 +38,7 @@ _ST = "\x1b\\"
 _SIXEL_TERMS = ("foot", "mlterm", "contour", "yaft")
 
 
-class UnknownProtocolError(PhotoseekError):
+class UnknownProtocolError(BadInput):
     pass
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from photoseek.errors import EmptyIndexError, PhotoseekError, UnreadableImageError
+from photoseek.errors import BadInput, EmptyIndexError, NotFound, UnreadableImageError
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import open_index
 from photoseek.store.catalog import Catalog, ImageRecord
@@ -108,7 +108,7 @@ class Searcher:
     ) -> list[SearchResult]:
         """The best `k` images after `offset`; `vector` is the query's, when already computed (batches)."""
         if not query:
-            raise PhotoseekError("A query needs at least one positive text or image.")
+            raise BadInput("A query needs at least one positive text or image.")
         self.require_images()
         vector = self.query_vector(query) if vector is None else vector
         return self.search_vectors(
@@ -200,7 +200,7 @@ class Searcher:
     def query_vectors(self, queries: Sequence[Query]) -> list[np.ndarray]:
         """`query_vector` of each query, with all their texts encoded in one model call."""
         if not all(queries):
-            raise PhotoseekError("A query needs at least one positive text or image.")
+            raise BadInput("A query needs at least one positive text or image.")
         texts = [t.value for q in queries for t in q.terms if t.kind == "text"]
         embedded = iter(self._model().encode_texts(texts) if texts else [])
         vectors = []
@@ -211,7 +211,7 @@ class Searcher:
                 total += term.weight * embedding
             norm = float(np.linalg.norm(total))
             if norm == 0.0:
-                raise PhotoseekError(
+                raise BadInput(
                     "The query terms cancel each other out; give different texts or weights."
                 )
             vectors.append(total / norm)
@@ -222,7 +222,7 @@ class Searcher:
         if term.kind == "image_id":
             stored = self.catalog.embedding(int(term.value))
             if stored is None:
-                raise PhotoseekError(f"No image with id {term.value} in the catalog.")
+                raise NotFound(f"No image with id {term.value} in the catalog.")
             return stored
         path = Path(term.value).expanduser()
         record = self.catalog.get_by_path(str(path.resolve())) if path.exists() else None
@@ -236,7 +236,7 @@ class Searcher:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise PhotoseekError(
+            raise NotFound(
                 f"Cannot read query image {path}: {exc.strerror or exc}. Check the path."
             ) from exc
         model = self._model()
@@ -245,7 +245,7 @@ class Searcher:
 
             decoded = decode_image(data, min_side=2 * model.image_size)
         except UnreadableImageError as exc:
-            raise PhotoseekError(
+            raise BadInput(
                 f"Cannot use {path} as a query image: {exc}. Give a JPEG, PNG, WebP, HEIC or "
                 "other image file."
             ) from exc

@@ -135,12 +135,3 @@ def is_short(word_count: int | np.ndarray) -> bool | np.ndarray:
 def is_exact(word_count: int, texts: Sequence[str]) -> bool:
     """Whether a query's keyword evidence counts whole beside text: short, or naming a number."""
     return bool(is_short(word_count)) or any(_NUMBER.search(t) for t in texts)
-
-
-def reciprocal_rank_fusion(rankings: list[np.ndarray], k: int = 60) -> dict[int, float]:
-    """RRF (Cormack et al. 2009) over ranked id lists, the baseline fusion the benchmark compares to."""
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, image_id in enumerate(ranking.tolist(), start=1):
-            fused[image_id] = fused.get(image_id, 0.0) + 1.0 / (k + rank)
-    return fused

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from photoseek.calibration import LibraryCalibration, SignalCurve
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.models.runtime import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
 from photoseek.search.engine import Searcher, SearchResult
@@ -159,7 +159,7 @@ class HybridSearcher:
         product, so a batch costs little more than one query."""
         self.clip.require_images()
         if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(_has_text(q, positive=True) for q in queries):
-            raise PhotoseekError(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
+            raise BadInput(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
         depth = max(_CANDIDATES, 5 * (offset + k))
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
         batch = self._encode(queries, policy, filters, depth, allowed, literal=policy.calibrated_cut)
@@ -461,7 +461,7 @@ class HybridSearcher:
             total = sum((t.weight * next(vectors) for t in terms), np.zeros(1, dtype=np.float32))
             norm = float(np.linalg.norm(total))
             if terms and norm == 0.0:
-                raise PhotoseekError("The query terms cancel each other out; give different texts or weights.")
+                raise BadInput("The query terms cancel each other out; give different texts or weights.")
             wanted.append(total / norm if terms else None)
         present = [w for w in wanted if w is not None]
         ids, best = self._best_texts(np.stack(present) if present else np.empty((0, 0)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from photoseek.calibration import SignalCurve
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.search.fusion import DEFAULT_MIN_SCORE, weights_for
 from photoseek.search.query import Query
 
@@ -50,7 +50,7 @@ class Mode(str, Enum):
         try:
             return cls(value)
         except ValueError:
-            raise PhotoseekError(f"Unknown search mode {value!r}: use one of {', '.join(MODE_NAMES)}.") from None
+            raise BadInput(f"Unknown search mode {value!r}: use one of {', '.join(MODE_NAMES)}.") from None
 
 
 MODE_NAMES = tuple(m.value for m in Mode)
@@ -144,4 +144,4 @@ def _weights(mode: Mode, asked: dict[str, float] | None) -> dict[str, float]:
     try:
         return weights_for(Mode.HYBRID.value if mode is Mode.CLIP_HYBRID else mode.value, asked)
     except ValueError as exc:
-        raise PhotoseekError(f"Bad search options: {exc}.") from None
+        raise BadInput(f"Bad search options: {exc}.") from None

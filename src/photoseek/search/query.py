@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 _WEIGHT_PREFIX = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*:(?!\d)(.*)$", re.S)
 NEGATIVE_WEIGHT = re.compile(r"^-(?:\d+(?:\.\d*)?|\.\d+):(?!\d)")
@@ -99,11 +99,11 @@ class Query:
             if token in _LINE_OPTIONS:
                 kind, negative = _LINE_OPTIONS[token]
                 if not tokens:
-                    raise PhotoseekError(f"{token} at the end of the query needs a {kind} after it.")
+                    raise BadInput(f"{token} at the end of the query needs a {kind} after it.")
                 finish()
                 terms.append(parse_term(kind, tokens.pop(), subtract=negative))
             elif token.startswith("--") and len(token) > 2:
-                raise PhotoseekError(
+                raise BadInput(
                     f"{token} is not an option of a query line (--not, --not-image, --image); {SYNTAX}."
                 )
             elif token[:1] in "+-" and len(token) > 1:
@@ -134,7 +134,7 @@ def _words(line: str) -> list[str]:
     try:
         return list(lexer)
     except ValueError:
-        raise PhotoseekError(f"The query {line!r} opens a double quote it never closes. Close it.") from None
+        raise BadInput(f"The query {line!r} opens a double quote it never closes. Close it.") from None
 
 
 def parse_term(kind: Literal["text", "image"], raw: str, *, subtract: bool = False) -> QueryTerm:
@@ -148,9 +148,9 @@ def parse_term(kind: Literal["text", "image"], raw: str, *, subtract: bool = Fal
     else:
         weight, value = float(match.group(1)), match.group(2).strip()
     if weight == 0:
-        raise PhotoseekError(f"{raw!r}: a weight of 0 adds nothing. Leave the term out, or weigh it 2:{value}.")
+        raise BadInput(f"{raw!r}: a weight of 0 adds nothing. Leave the term out, or weigh it 2:{value}.")
     if subtract and weight < 0:
-        raise PhotoseekError(
+        raise BadInput(
             f"{raw!r} is already subtracted (--not, --not-image, negatives), so its weight must be positive: "
             f"give {-weight:g}:{value} there, or {raw} as a query term."
         )

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.watch.settings import WatchSettings
 
 TOKEN_ENV_VAR = "PHOTOSEEK_TOKEN"
@@ -76,21 +76,21 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, token: str | None, insecure: bool) -> None:
     """Refuse to expose an unauthenticated index, or one behind a guessable token, to the network."""
     if token is not None and (not token.strip() or token != token.strip()):
-        raise PhotoseekError(
+        raise BadInput(
             "The token is blank or starts or ends with whitespace, which HTTP headers cannot carry. "
             "Use a random string, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe())'"
         )
     if is_loopback(host):
         return
     if token and len(token) < MIN_NETWORK_TOKEN_CHARS:
-        raise PhotoseekError(
+        raise BadInput(
             f"The token is {len(token)} characters long; on a network address ({host}) it needs at least "
             f"{MIN_NETWORK_TOKEN_CHARS}, so it cannot be guessed. Make one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe())'"
         )
     if token or insecure:
         return
-    raise PhotoseekError(
+    raise BadInput(
         f"Refusing to listen on {host} without a token: anyone on the network could browse your "
         f"photos. Give --token SECRET (or set ${TOKEN_ENV_VAR}), or --insecure if you really mean it."
     )

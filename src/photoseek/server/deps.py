@@ -12,13 +12,13 @@ from typing import Annotated, Optional
 
 from fastapi import Depends, Query, Request
 
+from photoseek.errors import BadInput
 from photoseek.search.fusion import SIGNALS
 from photoseek.search.modes import MODE_NAMES
 from photoseek.search.ordering import RESULT_SORTS
 from photoseek.server.backend import Backend, SearchOptions, SearchPage
 from photoseek.server.config import ServerConfig
 from photoseek.server.decoding import Decoder
-from photoseek.server.errors import ApiError
 from photoseek.server.jobs import JobRunner
 from photoseek.server.schemas import (
     LABEL_HELP,
@@ -123,20 +123,20 @@ def search_options(
     k: int, offset: int, filters: SearchFilters, *, mode: str | None = None, min_score: float | None = None,
     weights: dict[str, float] | None = None, explain: bool = False, sort: str = "score",
 ) -> SearchOptions:
-    """Checked options: unknown modes and signals, and weights that add up to nothing, are 400s."""
+    """Checked options: unknown modes and signals, and weights that add up to nothing, are BadInput (422)."""
     if mode and mode not in SEARCH_MODES:
-        raise ApiError(
-            400, "bad_request", f"Unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}, or leave it out."
+        raise BadInput(
+            f"Unknown mode {mode!r}: use one of {', '.join(SEARCH_MODES)}, or leave it out."
         )
     unknown = sorted(set(weights or {}) - set(SIGNALS))
     if unknown:
-        raise ApiError(
-            400, "bad_request", f"Unknown signal(s) {', '.join(unknown)} in weights: use {', '.join(SIGNALS)}."
+        raise BadInput(
+            f"Unknown signal(s) {', '.join(unknown)} in weights: use {', '.join(SIGNALS)}."
         )
     if weights and not (all(math.isfinite(w) for w in weights.values()) and sum(weights.values()) > 0):
-        raise ApiError(400, "bad_request", "Signal weights must be finite, >= 0 and not all zero.")
+        raise BadInput("Signal weights must be finite, >= 0 and not all zero.")
     if sort not in RESULT_SORTS:
-        raise ApiError(400, "bad_request", f"Unknown sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
+        raise BadInput(f"Unknown sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
     return SearchOptions(k=k, offset=offset, filters=filters, mode=mode or None, min_score=min_score,
                          weights=weights or None, explain=explain, sort=sort)
 

@@ -10,12 +10,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from photoseek.errors import EmptyIndexError, ModelMismatchError, PhotoseekError
+from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 from photoseek.store.catalog import utf8_safe
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 422: "unprocessable", 503: "busy"}
 _LOCATIONS = {"query": "query parameter", "path": "path", "body": "body field", "header": "header"}
+_STATUSES: tuple[tuple[type[PhotoseekError], int], ...] = (
+    (NotFound, 404), (BadInput, 422), (Unavailable, 503), (Conflict, 409),
+)
+"""The one place our error kinds become HTTP statuses (a plain PhotoseekError is 400 `bad_request`)."""
 log = logging.getLogger("photoseek.server")
 
 
@@ -40,6 +44,14 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(lines) + ". See /docs for the accepted values."
 
 
+def status_of(exc: PhotoseekError) -> tuple[int, str]:
+    """The HTTP status and `error` code an error of ours answers with: its kind's status and own code."""
+    for kind, status in _STATUSES:
+        if isinstance(exc, kind):
+            return status, exc.code
+    return 400, "bad_request"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
@@ -52,11 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PhotoseekError)
     async def _ours(_: Request, exc: PhotoseekError) -> JSONResponse:
-        if isinstance(exc, EmptyIndexError):
-            return error_response(409, "empty_index", str(exc))
-        if isinstance(exc, ModelMismatchError):
-            return error_response(409, "model_mismatch", str(exc))
-        return error_response(400, "bad_request", str(exc))
+        return error_response(*status_of(exc), str(exc))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Unavailable
 from photoseek.threads import load_faiss
 
 if TYPE_CHECKING:  # the command line reads BACKENDS for its help: numpy loads when an index is opened
@@ -48,11 +48,11 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise PhotoseekError(f"Unknown index {self.backend!r}; choose one of: {', '.join(BACKENDS)}.")
+            raise BadInput(f"Unknown index {self.backend!r}; choose one of: {', '.join(BACKENDS)}.")
         if self.faiss_kind not in FAISS_KINDS:
-            raise PhotoseekError(f"Unknown --faiss-kind {self.faiss_kind!r}; choose one of: {', '.join(FAISS_KINDS)}.")
+            raise BadInput(f"Unknown --faiss-kind {self.faiss_kind!r}; choose one of: {', '.join(FAISS_KINDS)}.")
         if self.backend == "qdrant" and not (self.qdrant_url or self.qdrant_path):
-            raise PhotoseekError(
+            raise BadInput(
                 "--index qdrant needs --qdrant-url http://host:6333 (a server) or --qdrant-path FOLDER (local mode)."
             )
 
@@ -69,7 +69,7 @@ def require_extra(config: IndexConfig) -> None:
         try:
             importlib.import_module(module)
         except ImportError:
-            raise PhotoseekError(
+            raise Unavailable(
                 f"--index {config.backend} needs the {config.backend} extra: pip install 'photoseek[{config.backend}]' "
                 "(or choose --index exact). The catalog keeps the index it had."
             ) from None

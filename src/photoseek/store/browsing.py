@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.store.catalog import (
     _CAPTURE_TIME_SQL,
     _RECORD_COLUMNS,
@@ -57,7 +57,7 @@ class BrowsePage:
 
 def check_sort(sort: str, allowed: Sequence[str] = BROWSE_SORTS) -> str:
     if sort not in allowed:
-        raise PhotoseekError(f"Unknown sort {sort!r}: use one of {', '.join(allowed)}.")
+        raise BadInput(f"Unknown sort {sort!r}: use one of {', '.join(allowed)}.")
     return sort
 
 
@@ -116,6 +116,6 @@ def _decode(cursor: str, sort: str) -> tuple[str, int]:
             return key, last_id
     except (ValueError, TypeError, binascii.Error):
         pass
-    raise PhotoseekError(
+    raise BadInput(
         f"The cursor {cursor[:40]!r} is not one this catalog gave for sort {sort!r}. Start again from the first page."
     )

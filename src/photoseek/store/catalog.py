@@ -36,7 +36,7 @@ try:
 except ImportError:  # Windows: no advisory locks; concurrent runs are not detected there
     fcntl = None  # type: ignore[assignment]
 
-from photoseek.errors import ModelMismatchError, PhotoseekError
+from photoseek.errors import Conflict, ModelMismatchError, NotFound, PhotoseekError
 from photoseek.places.gps import distance_km
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 
@@ -165,8 +165,10 @@ _RECORD_ERRORS = (ValueError, OverflowError, sqlite3.IntegrityError, sqlite3.Int
 error (sqlite3.OperationalError) is not about one record and still aborts the batch."""
 
 
-class CatalogBusyError(PhotoseekError):
+class CatalogBusyError(Conflict):
     """Another process (or another handle in this one) is indexing into the same catalog."""
+
+    code = "catalog_busy"
 
 
 def _process_alive(pid: int) -> bool:
@@ -396,7 +398,7 @@ class Catalog:
     def __init__(self, path: Path, *, create: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         if not self.path.exists() and (readonly or not create):
-            raise PhotoseekError(
+            raise NotFound(
                 f"No catalog at {self.path}. Index a folder first: photoseek index ~/Pictures"
                 " (or point --db / $PHOTOSEEK_DB at an existing catalog)."
             )
@@ -449,7 +451,7 @@ class Catalog:
         with self.transaction():
             current = int(self._meta("schema_version") or 1)
             if current > SCHEMA_VERSION:
-                raise PhotoseekError(
+                raise Conflict(
                     f"The catalog {self.path} was written by a newer photoseek (schema {current}). "
                     "Upgrade photoseek: pip install -U photoseek."
                 )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import Unavailable
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
 from photoseek.store.vectors import (
@@ -125,7 +125,7 @@ def import_faiss() -> object:
     try:
         faiss = load_faiss()
     except ImportError:
-        raise PhotoseekError(
+        raise Unavailable(
             "The faiss index needs the faiss extra: pip install 'photoseek[faiss]' "
             "(or index with --index exact)."
         ) from None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SearchFilters:
         if self.near is not None:
             _check_near(*self.near)
         if self.min_rating is not None and not 0 <= self.min_rating <= 5:
-            raise PhotoseekError(f"--min-rating {self.min_rating}: give a number of stars from 0 to 5.")
+            raise BadInput(f"--min-rating {self.min_rating}: give a number of stars from 0 to 5.")
 
     def __bool__(self) -> bool:
         return any(
@@ -68,7 +68,7 @@ def parse_near(text: str) -> tuple[float, float, float]:
     except ValueError:
         numbers = []
     if len(numbers) not in (2, 3):
-        raise PhotoseekError(
+        raise BadInput(
             f"--near {text!r}: give LAT,LON or LAT,LON,KM in decimal degrees, e.g. --near 41.15,-8.61,5 "
             f"(south and west are negative; the radius defaults to {DEFAULT_NEAR_KM:g} km)."
         )
@@ -91,7 +91,7 @@ def normalised_formats(formats: tuple[str, ...]) -> list[str]:
     named = {f: _FORMAT_ALIASES.get(f.strip().lower(), f.strip().lower()) for f in formats}
     unknown = [f for f, name in named.items() if name not in STORED_FORMATS]
     if unknown:
-        raise PhotoseekError(
+        raise BadInput(
             f"--format {', '.join(map(repr, unknown))}: unknown image format. "
             f"Use one of {', '.join(STORED_FORMATS)} (or the aliases {', '.join(_FORMAT_ALIASES)})."
         )
@@ -105,17 +105,17 @@ def normalised_folder(folder: str) -> str:
 
 def _check_near(latitude: float, longitude: float, km: float) -> None:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-        raise PhotoseekError(
+        raise BadInput(
             f"--near {latitude:g},{longitude:g}: latitude must be within -90..90 and longitude within -180..180."
         )
     if not 0 < km <= 20_040:  # half the Earth's circumference reaches every point
-        raise PhotoseekError(f"--near radius {km:g} km: give a distance above 0 (and at most 20040 km).")
+        raise BadInput(f"--near radius {km:g} km: give a distance above 0 (and at most 20040 km).")
 
 
 def _check_iso_date(name: str, value: str) -> None:
     try:
         date.fromisoformat(value[:10])
     except ValueError:
-        raise PhotoseekError(
+        raise BadInput(
             f"--{name} {value!r} is not a date. Use the form 2024-06-30 (or 2024-06-30T18:00)."
         ) from None

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Unavailable
 from photoseek.legacy import OLD_NAME
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
@@ -43,7 +43,7 @@ def _models() -> object:
     try:
         from qdrant_client import models
     except ImportError:
-        raise PhotoseekError(
+        raise Unavailable(
             "The qdrant index needs the qdrant extra: pip install 'photoseek[qdrant]' (or index with --index exact)."
         ) from None
     return models
@@ -72,7 +72,7 @@ def connect(url: str | None, path: str | None) -> object:
         return QdrantClient(url=url, api_key=os.environ.get(API_KEY_ENV_VAR) or None, timeout=60)
     if path:
         return QdrantClient(path=str(Path(path).expanduser()))
-    raise PhotoseekError("The qdrant index needs --qdrant-url URL or --qdrant-path FOLDER.")
+    raise BadInput("The qdrant index needs --qdrant-url URL or --qdrant-path FOLDER.")
 
 
 def check_answers(url: str) -> None:
@@ -87,7 +87,7 @@ def check_answers(url: str) -> None:
             check_compatibility=False,
         )
     except ValueError as exc:
-        raise PhotoseekError(f"{url!r} is not a Qdrant URL ({exc}): write it like http://localhost:6333.") from None
+        raise BadInput(f"{url!r} is not a Qdrant URL ({exc}): write it like http://localhost:6333.") from None
     with answering(url):
         try:
             probe.get_collections()
@@ -107,7 +107,7 @@ def answering(url: str | None) -> Iterator[None]:
         yield
     except (ResponseHandlingException, UnexpectedResponse) as exc:
         reason = " ".join(str(exc.__cause__ or exc).split()) or type(exc).__name__
-        raise PhotoseekError(
+        raise Unavailable(
             f"The Qdrant server at {url} did not answer ({reason[:200]}). Start it or check the URL and "
             f"${API_KEY_ENV_VAR}, or use the built-in index: photoseek index --index exact FOLDER."
         ) from None
@@ -300,7 +300,7 @@ def _with_retries(call: Callable[[], T]) -> T:
             return call()
         except (ResponseHandlingException, UnexpectedResponse, ConnectionError, TimeoutError) as exc:
             if attempt == RETRIES - 1:
-                raise PhotoseekError(
+                raise Unavailable(
                     f"Qdrant did not accept an update after {RETRIES} tries: {exc}. "
                     "Check that the server is up, then run photoseek index again (it resumes)."
                 ) from exc

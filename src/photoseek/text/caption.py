@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.models.runtime import Runtime
 from photoseek.text.hf import (
     check_available,
@@ -109,7 +109,7 @@ class Captioner:
         if prompt in FLORENCE_PRESETS.values():
             return prompt
         if prompt not in FLORENCE_PRESETS:
-            raise PhotoseekError(
+            raise BadInput(
                 f"Unknown Florence-2 caption preset {prompt!r}: use one of {', '.join(FLORENCE_PRESETS)}."
             )
         return FLORENCE_PRESETS[prompt]
@@ -133,7 +133,7 @@ def make_captioner(
             name[len(PREFIX):], prompt, endpoint=endpoint, workers=workers, timeout_s=timeout_s, runtime=runtime
         )
     if endpoint:
-        raise PhotoseekError(
+        raise BadInput(
             f"--caption-endpoint is for API models: write --caption-model openai:{name} to send images to it."
         )
     return Captioner(name, prompt, batch_size=batch_size, runtime=runtime)

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, NotFound
 
 _TOKEN_LINE = re.compile(r"^(?P<image>\S+?)#(?P<number>\d+)\s+(?P<caption>.*\S)\s*$")
 _SNIFF_LINES = 5
@@ -66,7 +66,7 @@ def load_dataset(path: str | Path, *, split: str | None = None, flag: str = "--d
     option that named the file, for the error."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise PhotoseekError(f"No captions file at {path}. Check the {flag} path.")
+        raise NotFound(f"No captions file at {path}. Check the {flag} path.")
     text = _read_text(path)
     kind = _sniff(text)
     if kind == "json":
@@ -76,14 +76,14 @@ def load_dataset(path: str | Path, *, split: str | None = None, flag: str = "--d
     else:
         dataset = _read_table(text)
     if split is not None and dataset.format != "karpathy":
-        raise PhotoseekError(
+        raise BadInput(
             f"--split only applies to Karpathy split files (dataset_*.json); {path.name} is a "
             f"{dataset.format} file. Leave --split out."
         )
     if not dataset.images and kind == "csv":
-        raise PhotoseekError(f"{path} holds no captions. Give one of: {FORMATS}.")
+        raise BadInput(f"{path} holds no captions. Give one of: {FORMATS}.")
     if not dataset.images:
-        raise PhotoseekError(f"{path} holds no captioned images{f' in split {split!r}' if split else ''}.")
+        raise BadInput(f"{path} holds no captioned images{f' in split {split!r}' if split else ''}.")
     return dataset
 
 
@@ -126,7 +126,7 @@ def _read_json(path: Path, text: str, split: str | None, flag: str) -> Dataset:
     try:
         data = json.loads(text, object_pairs_hook=lambda pairs: _no_dupes(pairs, duplicates))
     except json.JSONDecodeError as exc:
-        raise PhotoseekError(f"{path} is not valid JSON ({exc}). Check the {flag} file.") from exc
+        raise BadInput(f"{path} is not valid JSON ({exc}). Check the {flag} file.") from exc
     if isinstance(data, list) and data and all(isinstance(entry, dict) for entry in data):
         return _from_records(path, data)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
@@ -143,7 +143,7 @@ def _read_json(path: Path, text: str, split: str | None, flag: str) -> Dataset:
             for caption in [captions] if isinstance(captions, str) else captions:
                 builder.add(image, caption)
         return builder.build("captions-by-file")
-    raise PhotoseekError(
+    raise BadInput(
         f"{path} is neither a Karpathy split file, a COCO captions file, a {{file: [captions]}} map "
         f"nor a list of {{image, caption}} records. Give one of: {FORMATS}."
     )
@@ -154,7 +154,7 @@ def _from_records(path: Path, records: list[dict]) -> Dataset:
     image_key = next((k for k in _IMAGE_KEYS if k in records[0]), None)
     caption_key = next((k for k in _CAPTION_KEYS if k in records[0]), None)
     if image_key is None or caption_key is None:
-        raise PhotoseekError(
+        raise BadInput(
             f"{path} is a list of records, but its first record has no image key ({', '.join(_IMAGE_KEYS)}) "
             f"or no caption key ({', '.join(_CAPTION_KEYS)})."
         )
@@ -250,7 +250,7 @@ def _read_token_file(path: Path, text: str) -> Dataset:
         seen.add(key)
         builder.add(match["image"], match["caption"])
     if not builder.captions:
-        raise PhotoseekError(
+        raise BadInput(
             f"{path} has no 'image.jpg#N<TAB>caption' lines. Give a Flickr8k token file, a .json or a .csv."
         )
     return builder.build("flickr-token")
@@ -314,4 +314,4 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PhotoseekError(f"{path} is not UTF-8 text ({exc}). Save it as UTF-8.") from exc
+        raise BadInput(f"{path} is not UTF-8 text ({exc}). Save it as UTF-8.") from exc

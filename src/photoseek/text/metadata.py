@@ -99,11 +99,6 @@ class FileFacts:
     """The colour or text label (xmp:Label; darktable's colour labels as names, comma-separated)."""
 
 
-def read_metadata(data: bytes, sidecar_data: Iterable[bytes] = ()) -> str:
-    """Every description and keyword found in the file and its `.xmp` sidecars' content, one per line."""
-    return read_facts(data, sidecar_data).text
-
-
 def read_facts(data: bytes, sidecar_data: Iterable[bytes] = ()) -> FileFacts:
     """Texts, location, rating and label from the file (`data`: its first bytes) and the content of
     its sidecars (read by the caller, which bounds and reports them)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, Unavailable
 from photoseek.models.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ DEFAULT_PRESET = "detailed"
 CUSTOM_MAX_TOKENS = 300
 
 
-class CaptionApiError(PhotoseekError):
+class CaptionApiError(Unavailable):
     """The caption endpoint refused or failed; the message says what to change."""
 
 
@@ -112,7 +112,7 @@ def resolve_endpoint(endpoint: str | None) -> str:
     """The chat-completions URL for a base URL (``http://host:11434/v1``) or a full one."""
     base = (endpoint or os.environ.get(ENDPOINT_ENV) or HOSTED_ENDPOINT).strip().rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise CaptionApiError(
+        raise BadInput(
             f"--caption-endpoint {base!r} is not an http(s) URL: give the API's base URL, "
             "e.g. http://localhost:11434/v1 for Ollama or http://localhost:8000/v1 for vLLM."
         )
@@ -147,9 +147,9 @@ class ApiCaptioner:
         runtime: Runtime | None = None,
     ) -> None:
         if not model:
-            raise CaptionApiError("Name the model after 'openai:', e.g. --caption-model openai:llava.")
+            raise BadInput("Name the model after 'openai:', e.g. --caption-model openai:llava.")
         if workers < 1:
-            raise CaptionApiError("--caption-workers must be at least 1.")
+            raise BadInput("--caption-workers must be at least 1.")
         self.model = model
         self.url = resolve_endpoint(endpoint)
         self.api_key = api_key if api_key is not None else os.environ.get(KEY_ENV) or None
@@ -168,7 +168,7 @@ class ApiCaptioner:
         self._verified = False
         self._client = (runtime or Runtime()).lazy(f"caption {self.model_id}", self._open_client, _close_client)
         if self.api_key is None and self.url.startswith(HOSTED_ENDPOINT):
-            raise CaptionApiError(
+            raise BadInput(
                 f"{HOSTED_ENDPOINT} needs an API key: set ${KEY_ENV}, or point --caption-endpoint "
                 f"(or ${ENDPOINT_ENV}) at a local server such as http://localhost:11434/v1."
             )
@@ -313,7 +313,7 @@ def _httpx() -> Any:
     try:
         import httpx
     except ImportError:
-        raise PhotoseekError("Captions over an API need httpx: pip install 'photoseek[vlm]'.") from None
+        raise Unavailable("Captions over an API need httpx: pip install 'photoseek[vlm]'.") from None
     return httpx
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import Conflict, NotFound
 from photoseek.store.catalog import Catalog
 from photoseek.store.text import STALE_TOPICS, PendingText, TextStore
 from photoseek.topics import DEFAULT_THRESHOLD
@@ -117,12 +117,12 @@ def check_topic(catalog: Catalog, name: str) -> None:
     wanted = topic_name(name)
     if wanted not in taxonomy.names:
         known = ", ".join(taxonomy.names[:40])
-        raise PhotoseekError(
+        raise NotFound(
             f"Unknown topic {name!r}. This catalog's topics: {known}. "
             f"Add it with: photoseek topics --add {wanted!r}"
         )
     if not catalog.setting(KEY_SETTING):
-        raise PhotoseekError("No image has topics yet. Compute them with: photoseek index --topics FOLDER")
+        raise Conflict("No image has topics yet. Compute them with: photoseek index --topics FOLDER")
 
 
 def image_topics(texts: TextStore, catalog: Catalog, content_hash: str) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,9 +63,9 @@ def topic_name(raw: str) -> str:
     """A topic name as stored: trimmed, lower case, one line; or a clear error."""
     name = " ".join(raw.split()).lower()
     if not name:
-        raise PhotoseekError("A topic name cannot be empty.")
+        raise BadInput("A topic name cannot be empty.")
     if len(name) > MAX_NAME:
-        raise PhotoseekError(f"Topic name {raw[:MAX_NAME]!r}… is longer than {MAX_NAME} characters; use a short label.")
+        raise BadInput(f"Topic name {raw[:MAX_NAME]!r}… is longer than {MAX_NAME} characters; use a short label.")
     return name
 
 
@@ -80,10 +80,10 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PhotoseekError(f"Cannot read topics file {file}: {exc}. Give a UTF-8 text or TOML file.") from exc
+        raise BadInput(f"Cannot read topics file {file}: {exc}. Give a UTF-8 text or TOML file.") from exc
     taxonomy = _from_toml(text, str(file)) if file.suffix.lower() == ".toml" else _from_lines(text)
     if not taxonomy.topics:
-        raise PhotoseekError(f"{file} lists no topics. Write one topic name per line (or TOML tables).")
+        raise BadInput(f"{file} lists no topics. Write one topic name per line (or TOML tables).")
     return taxonomy
 
 
@@ -91,7 +91,7 @@ def _from_toml(text: str, where: str) -> Taxonomy:
     try:
         tables = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PhotoseekError(f"{where} is not valid TOML: {exc}.") from exc
+        raise BadInput(f"{where} is not valid TOML: {exc}.") from exc
     topics = []
     for name, body in tables.items():
         description = body.get("description", "") if isinstance(body, dict) else str(body)

@@ -12,14 +12,14 @@ from typing import Any
 
 import torch
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.models import layout
 from photoseek.models.export import OpenClipModel, create_open_clip, register_config
 
 TORCH_WEIGHTS = "torch/model.pt"
 
 
-class BaseModelError(PhotoseekError):
+class BaseModelError(BadInput):
     """The --base model cannot be trained from; the message says what to pass instead."""
 
 

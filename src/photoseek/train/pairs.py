@@ -13,13 +13,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 
 MIN_PAIRS = 8
 """Fewer rows than this cannot fill a training batch and a held-out split."""
 
 
-class PairsError(PhotoseekError):
+class PairsError(BadInput):
     """The pairs file cannot be used for training; the message says why and what to do."""
 
 

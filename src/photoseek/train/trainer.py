@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput
 from photoseek.models.device import parse_device
 from photoseek.models.export import OpenClipModel
 from photoseek.train.data import PairDataset, batch_loader, train_transform
@@ -41,7 +41,7 @@ _LORA_TARGETS = {
 }
 
 
-class TrainingError(PhotoseekError):
+class TrainingError(BadInput):
     """Training settings that cannot work together; the message says which to change."""
 
 

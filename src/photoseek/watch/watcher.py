@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from photoseek.errors import PhotoseekError
+from photoseek.errors import BadInput, PhotoseekError, Unavailable
 from photoseek.ingest.discover import is_image_name, is_wanted
 from photoseek.ingest.indexer import IndexReport
 from photoseek.watch.changes import PendingChanges
@@ -104,7 +104,7 @@ class Watcher:
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
         if not roots:
-            raise PhotoseekError("Give at least one folder to watch.")
+            raise BadInput("Give at least one folder to watch.")
         self.settings = settings or WatchSettings()
         self._observer_class = _observer_class(self.settings.poll)
         self._roots = [Root(Path(os.path.realpath(r))) for r in dict.fromkeys(roots)]
@@ -200,7 +200,7 @@ class Watcher:
         try:
             self._watches[root.path] = observer.schedule(_Handler(self, root.path), str(root.path), recursive=True)
         except OSError as exc:
-            raise PhotoseekError(_schedule_error(root.path, exc)) from exc
+            raise Unavailable(_schedule_error(root.path, exc)) from exc
         if self._batch_count:
             self._notice(f"{root.path} is back; catching up with it.")
 
@@ -310,7 +310,7 @@ def _observer_class(poll: float | None) -> type[BaseObserver]:
 
         return Observer
     except ImportError:
-        raise PhotoseekError("Watching folders needs the watchdog package: pip install 'photoseek[watch]'") from None
+        raise Unavailable("Watching folders needs the watchdog package: pip install 'photoseek[watch]'") from None
 
 
 def _images_of_sidecar(sidecar: Path) -> list[Path]:

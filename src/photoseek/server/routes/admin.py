@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from photoseek.errors import NotFound
 from photoseek.server.deps import BackendDep, ConfigDep, JobsDep, WatchDep
 from photoseek.server.errors import ApiError
 from photoseek.server.jobs import JobState
@@ -97,7 +98,7 @@ async def existing_job(jobs: JobsDep, job_id: str) -> JobState:
     """The job, or 404 before any response (the event stream cannot fail once started)."""
     job = jobs.get(job_id)
     if job is None:
-        raise ApiError(404, "not_found", f"No indexing job {job_id!r} (jobs are forgotten when the server restarts).")
+        raise NotFound(f"No indexing job {job_id!r} (jobs are forgotten when the server restarts).")
     return job
 
 

@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 
 from photoseek.api import ImageIndex
 from photoseek.duplicates.finder import DuplicateGroup, capture_time
+from photoseek.errors import BadInput, NotFound
 from photoseek.server.deps import BackendDep, ConfigDep
-from photoseek.server.errors import ApiError
 from photoseek.server.schemas import ErrorOut, FileText
 
 router = APIRouter(tags=["duplicates"])
-ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 404, 409, 422)}
 MAX_MOVE_IDS = 10_000
 
 Tier = Literal["all", "exact", "near", "similar"]
@@ -103,11 +103,11 @@ async def move(backend: BackendDep, config: ConfigDep, body: MoveIn) -> MovedOut
         members = {m.record.id for g in groups for m in g.members}
         unknown = wanted - members
         if unknown:
-            raise ApiError(400, "bad_request", f"Images {sorted(unknown)[:10]} are in no duplicate group (any more). "
+            raise BadInput(f"Images {sorted(unknown)[:10]} are in no duplicate group (any more). "
                            "Reload the duplicates and choose again.")
         for group in groups:
             if {m.record.id for m in group.members} <= wanted:
-                raise ApiError(400, "bad_request", f"That would move every copy of group {group.number}; "
+                raise BadInput(f"That would move every copy of group {group.number}; "
                                "leave at least one (the keeper is suggested).")
         report = index.move_duplicates(groups, target, only_ids=wanted)
         manifest = report.manifest.name if report.moved and report.manifest else None
@@ -122,7 +122,7 @@ async def undo(backend: BackendDep, config: ConfigDep, body: UndoIn) -> MovedOut
     target = await _target(backend, config)
     manifest = target / Path(body.manifest).name
     if not manifest.is_file() or manifest.suffix != ".json":
-        raise ApiError(400, "bad_request", f"No manifest {body.manifest!r} in the duplicates folder.")
+        raise NotFound(f"No manifest {body.manifest!r} in the duplicates folder.")
     report = await backend.call(lambda index: index.undo_duplicates(manifest))
     return MovedOut(manifest=manifest.name, **_lists(report.to_dict()))
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from photoseek.errors import UnreadableImageError
+from photoseek.errors import NotFound, UnreadableImageError
 from photoseek.server.backend import Backend
 from photoseek.server.decoding import TooLargeToDecode
 from photoseek.server.deps import (
@@ -38,8 +38,8 @@ THUMB_CACHE_CONTROL = "private, max-age=86400"
 FILE_CACHE_CONTROL = "private, max-age=3600"
 
 
-def _no_such_image(image_id: int) -> ApiError:
-    return ApiError(404, "not_found", f"No image with id {image_id} in the index. Search again to get current ids.")
+def _no_such_image(image_id: int) -> NotFound:
+    return NotFound(f"No image with id {image_id} in the index. Search again to get current ids.")
 
 
 @router.get("/api/images/{image_id}", response_model=ImageOut, responses=NOT_FOUND)
@@ -84,8 +84,7 @@ async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]
         raise _no_such_image(image_id)
     path = await run_in_threadpool(servable_path, record.path, roots)
     if path is None:
-        raise ApiError(
-            404, "not_found",
+        raise NotFound(
             f"Image {image_id} is no longer available: its file was moved or deleted, or now lies outside the "
             "indexed folders. Re-index to refresh.",
         )

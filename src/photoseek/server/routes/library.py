@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from photoseek.albums import name_variants
 from photoseek.api import ImageIndex
+from photoseek.errors import BadInput, NotFound
 from photoseek.server.deps import BackendDep, ConfigDep, FiltersDep, KParam, known_id
 from photoseek.server.errors import ApiError
 from photoseek.server.schemas import ErrorOut, FailureOut, FileText, ImageId
@@ -29,7 +30,7 @@ from photoseek.server.thumbs import servable_path
 from photoseek.store.catalog import ImageRecord, utf8_safe
 
 router = APIRouter(tags=["library"])
-ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 404, 422)}
 MAX_SELECTION = 500
 """Images in one selection (tags, zip, album): a request's cost stays bounded."""
 MAX_NOTE_CHARS = 4000
@@ -203,7 +204,7 @@ async def selection_zip(
 def _known(index: ImageIndex, image_id: int) -> ImageRecord:
     record = index.find(image_id) if known_id(image_id) else None
     if record is None:
-        raise ApiError(404, "not_found", f"No image with id {image_id} in the index. Search again to get current ids.")
+        raise NotFound(f"No image with id {image_id} in the index. Search again to get current ids.")
     return record
 
 
@@ -211,7 +212,7 @@ def _all_known(index: ImageIndex, ids: list[int]) -> list[ImageRecord]:
     records = index.records([i for i in ids if known_id(i)])
     missing = [i for i in ids if i not in records]
     if missing:
-        raise ApiError(404, "not_found", f"No images with ids {missing[:10]} in the index (any more). "
+        raise NotFound(f"No images with ids {missing[:10]} in the index (any more). "
                        "Search again and choose again.")
     return [records[i] for i in dict.fromkeys(ids)]
 
@@ -242,11 +243,11 @@ def _notes_out(index: ImageIndex, record: ImageRecord) -> NotesOut:
 def _album_folder(albums: Path, name: str) -> Path:
     """The album's folder: one plain name inside the album folder, never a path out of it."""
     if name != name.strip() or name.startswith(".") or any(c in name for c in "/\\\0") or not name.isprintable():
-        raise ApiError(400, "bad_request", f"Album name {utf8_safe(name)!r}: use a plain folder name, without "
+        raise BadInput(f"Album name {utf8_safe(name)!r}: use a plain folder name, without "
                        "slashes, a leading dot or surrounding spaces.")
     folder = albums / name
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise ApiError(400, "bad_request", f"{folder} exists and is not an album folder. Choose another name.")
+        raise BadInput(f"{folder} exists and is not an album folder. Choose another name.")
     return folder
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
-from photoseek.errors import UnreadableImageError
+from photoseek.errors import BadInput, UnreadableImageError
 from photoseek.search.query import Query as SearchQuery
 from photoseek.search.query import QueryTerm
 from photoseek.server.deps import (
@@ -30,9 +30,7 @@ from photoseek.server.errors import ApiError
 from photoseek.server.schemas import MAX_TERMS, MAX_TEXT_CHARS, ErrorOut, SearchIn, SearchOut, TopicOut, TopicsOut
 
 router = APIRouter(prefix="/api", tags=["search"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut},
-}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 404, 409, 422, 503)}
 UPLOAD_SLOTS = 2
 """Uploads read and decoded at once; more wait their turn before their body is read."""
 UPLOAD_FORM = {
@@ -111,8 +109,7 @@ def _query(body: SearchIn) -> SearchQuery:
 def _checked(query: SearchQuery) -> SearchQuery:
     """A query line's terms, refused when they name image files: over HTTP, examples are indexed images."""
     if any(term.kind == "image" for term in query.terms):
-        raise ApiError(
-            400, "bad_request",
+        raise BadInput(
             "--image and --not-image take files, which this server does not open for a query: send indexed "
             "images as image_ids or terms (POST /api/search), or upload one (POST /api/search/image).",
         )
