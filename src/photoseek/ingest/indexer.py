@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from PIL import Image
 
-from photoseek.duplicates.hashing import HASH_VERSION, perceptual_hash, to_signed
 from photoseek.errors import UnreadableImageError
+from photoseek.imaging.hashing import HASH_VERSION, perceptual_hash, to_signed
 from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
 from photoseek.ingest.discover import FoundFile, discover
@@ -34,14 +35,20 @@ DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
 
 
-class ImageEncoder(Protocol):
+class ImagePreparer(Protocol):
+    """What turns a decoded image into model input: all a cluster's decode tasks have of the model."""
+
+    @property
+    def image_size(self) -> int: ...
+
+    def preprocess(self, image: Image.Image) -> np.ndarray: ...
+
+
+class ImageEncoder(ImagePreparer, Protocol):
     """The part of a CLIP model the indexer needs."""
 
     model_id: str
     dim: int
-    image_size: int
-
-    def preprocess(self, image: object) -> np.ndarray: ...
 
     def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -420,7 +427,7 @@ def _prepare_one(
     return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
 
 
-def prepare_file(found: FoundFile, model: ImageEncoder, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
+def prepare_file(found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
     """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
     `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
     min_side = DRAFT_FACTOR * model.image_size
