@@ -45,10 +45,13 @@ class ImagePreparer(Protocol):
 
 
 class ImageEncoder(ImagePreparer, Protocol):
-    """The part of a CLIP model the indexer needs."""
+    """The part of a CLIP model the indexer needs (read-only: the indexer never sets them)."""
 
-    model_id: str
-    dim: int
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
 
