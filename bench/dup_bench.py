@@ -31,8 +31,8 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from photoseek.duplicates.components import component_labels
-from photoseek.duplicates.hashing import hamming, perceptual_hash
 from photoseek.duplicates.near import near_pairs
+from photoseek.imaging.hashing import hamming, perceptual_hash
 from photoseek.ingest.decode import decode_image
 from photoseek.ingest.indexer import DRAFT_FACTOR
 
@@ -154,8 +154,8 @@ def synthetic(n: int, threshold: int, search: str = "auto", seed: int = 0) -> di
     """Random hashes with 1% planted copies, spread evenly over 0..threshold bits from their original
     and a quarter of them turned (90, 180 or 270 degrees); recall is reported per planted distance."""
     from photoseek.duplicates.bit_sampling import plan
-    from photoseek.duplicates.hashing import rotations
     from photoseek.duplicates.near import use_exact
+    from photoseek.imaging.hashing import rotations
 
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 SHARED_DATA_ENV = "PHOTOSEEK_SHARED_DATA"
 OLD_SHARED_DATA_ENV = "IMGSEARCH_SHARED_DATA"  # the name before the rename; checkouts and CI may still set it
+REQUIRE_SHARED_DATA_ENV = "PHOTOSEEK_REQUIRE_SHARED_DATA"
+"""Set to 1 (as .ci/run does), or $CI set: missing shared data fails the tests that need it instead of skipping them."""
 
 
 def shared_data(*parts: str) -> Path:
@@ -32,12 +34,24 @@ def shared_data(*parts: str) -> Path:
     `../shared/data` beside the checkout.
 
     The one place tests learn where the data is, so any checkout (or CI) can point them at it;
-    tests read it in place and never copy it into the repository.
+    tests read it in place and never copy it into the repository. Where the data is required
+    (`shared_data_required`), a missing path fails the test (or the module that asked) here, so CI
+    cannot pass with the data tests skipped; elsewhere the tests that need it skip.
     """
     configured = os.environ.get(SHARED_DATA_ENV) or os.environ.get(OLD_SHARED_DATA_ENV)
     beside_checkout = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     root = Path(configured).expanduser() if configured else beside_checkout
-    return root.joinpath(*parts)
+    path = root.joinpath(*parts)
+    if shared_data_required() and not path.exists():
+        pytest.fail(f"shared test data not found at {path}: set {SHARED_DATA_ENV} to the folder holding "
+                    "coco-mini/ and formats/ (it is required under CI)", pytrace=False)
+    return path
+
+
+def shared_data_required() -> bool:
+    """True under CI ($CI set and not false/0) or with $PHOTOSEEK_REQUIRE_SHARED_DATA=1."""
+    ci = os.environ.get("CI", "").strip().lower()
+    return os.environ.get(REQUIRE_SHARED_DATA_ENV) == "1" or ci not in ("", "0", "false", "no")
 
 
 def artifacts_dir() -> Path:

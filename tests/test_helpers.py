@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import artifacts_dir, shared_data
 
@@ -17,12 +20,56 @@ SPELLED_OUT = re.compile(r"""["']shared["']|\.\./shared|/shared/data""")
 
 def test_shared_data_honours_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PHOTOSEEK_SHARED_DATA", str(tmp_path))
+    (tmp_path / "formats").mkdir()
+    (tmp_path / "formats" / "x.jpg").write_bytes(b"")
     assert shared_data("formats", "x.jpg") == tmp_path / "formats" / "x.jpg"
 
 
 def test_shared_data_defaults_to_the_folder_beside_the_checkout(monkeypatch):
     monkeypatch.delenv("PHOTOSEEK_SHARED_DATA", raising=False)
+    monkeypatch.delenv("IMGSEARCH_SHARED_DATA", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("PHOTOSEEK_REQUIRE_SHARED_DATA", raising=False)
     assert shared_data() == REPO.parent.joinpath("shared", "data")
+
+
+_NEEDS_DATA = """
+import pytest
+from tests.helpers import shared_data
+
+COCO = shared_data("coco-mini")
+pytestmark = pytest.mark.skipif(not COCO.is_dir(), reason="needs shared COCO data")
+
+def test_reads_coco():
+    assert COCO.is_dir()
+"""
+
+
+@pytest.mark.parametrize(("required", "outcome"), [
+    ({}, "1 skipped"),
+    ({"PHOTOSEEK_REQUIRE_SHARED_DATA": "1"}, "1 error"),
+    ({"CI": "true"}, "1 error"),
+    ({"CI": "false"}, "1 skipped"),
+])
+def test_missing_shared_data_fails_under_ci_and_skips_elsewhere(tmp_path, required, outcome):
+    """A test module that needs the data, run by pytest with the data path pointing nowhere: CI (or
+    .ci/run's PHOTOSEEK_REQUIRE_SHARED_DATA=1) turns the silent skip into a failure naming the variable."""
+    test_file = tmp_path / "test_needs_data.py"
+    test_file.write_text(_NEEDS_DATA, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"CI", "PHOTOSEEK_REQUIRE_SHARED_DATA", "IMGSEARCH_SHARED_DATA"}}
+    env |= {"PHOTOSEEK_SHARED_DATA": str(tmp_path / "nowhere"), "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}",
+            **required}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), str(test_file)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert outcome in done.stdout, done.stdout
+    if outcome == "1 error":
+        assert done.returncode != 0
+        assert "PHOTOSEEK_SHARED_DATA" in done.stdout and str(tmp_path / "nowhere" / "coco-mini") in done.stdout
+    else:
+        assert done.returncode == 0
 
 
 def test_no_test_or_benchmark_spells_out_the_shared_data_path():

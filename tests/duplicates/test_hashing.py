@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from photoseek.duplicates.components import components
-from photoseek.duplicates.hashing import content_share, frame_widths, perceptual_hash, rotations
 from photoseek.duplicates.near import near_pairs
+from photoseek.imaging.hashing import content_share, frame_widths, perceptual_hash, rotations
 from tests.helpers import draw_scene, shared_data
 
 

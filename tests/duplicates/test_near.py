@@ -8,8 +8,8 @@ import pytest
 
 from photoseek.duplicates.bit_sampling import plan
 from photoseek.duplicates.components import component_labels
-from photoseek.duplicates.hashing import rotations
 from photoseek.duplicates.near import near_edges, near_pairs, use_exact
+from photoseek.imaging.hashing import rotations
 
 THRESHOLD = 10
 PER_DISTANCE = 40

@@ -118,7 +118,7 @@ def test_kill_mid_run_keeps_finished_batches_and_resume_completes(tmp_path, tiny
     root.mkdir()
     rng = np.random.default_rng(0)
     for i in range(240):
-        noise = rng.integers(0, 255, size=(600, 800, 3), dtype=np.uint8)
+        noise = rng.integers(0, 255, size=(300, 400, 3), dtype=np.uint8)
         Image.fromarray(noise).save(root / f"{i:03d}.png")
     db = tmp_path / "c.db"
     command = [sys.executable, "-m", "photoseek", "index", str(root), "--db", str(db),

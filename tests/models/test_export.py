@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("open_clip")
+pytestmark = pytest.mark.torch  # slow: torch export / training (deselect with -m "not torch")
 
 from photoseek.errors import ModelNotAvailableError  # noqa: E402
 from photoseek.models.export import ExportError, export_open_clip  # noqa: E402
@@ -79,7 +80,6 @@ def test_a_sigmoid_trained_model_carries_its_logit_scale_and_bias(tmp_path: Path
     assert "logit_bias" not in json.loads((tiny_clip_dir / "config.json").read_text())
 
 
-@pytest.mark.torch
 def test_an_interrupted_export_says_so_and_leaves_nothing_so_the_same_command_works_again(
     tmp_path: Path, tiny_clip_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

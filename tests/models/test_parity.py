@@ -13,6 +13,7 @@ from photoseek.models.preprocess import ImagePreprocessor
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
+pytestmark = pytest.mark.torch  # slow: torch export / training (deselect with -m "not torch")
 
 from open_clip.transform import PreprocessCfg, image_transform_v2  # noqa: E402
 

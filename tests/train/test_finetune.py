@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("peft")
+pytestmark = pytest.mark.torch  # slow: torch export / training (deselect with -m "not torch")
 
 from photoseek.models import load_clip  # noqa: E402
 from photoseek.train import FinetuneResult, TrainConfig, Trainer, TrainProgress, finetune, load_base, read_pairs  # noqa: E402

@@ -126,6 +126,8 @@ def check_shared_roots(ray: ModuleType, roots: Sequence[Path]) -> None:
     """Every live node must see every root at the same path; fail now, naming the node and the path."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    from photoseek.distributed.pipeline import shared_fs_message
+
     probe = ray.remote(num_cpus=0, max_retries=0)(missing_roots)
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     pending = [
@@ -149,10 +151,3 @@ def check_shared_roots(ray: ModuleType, roots: Sequence[Path]) -> None:
 def missing_roots(roots: list[str]) -> tuple[str, list[str]]:
     """Runs on a node: its host name and the roots it cannot list."""
     return socket.gethostname(), [root for root in roots if not os.path.isdir(root) or not os.access(root, os.R_OK)]
-
-
-def shared_fs_message(node: str, root: str) -> str:
-    return (
-        f"Ray node {node} cannot see {root}. Every node must mount the photo folders at the same path "
-        "(a shared filesystem), or run with --ray-ship-bytes so this machine sends the file bytes."
-    )

@@ -112,7 +112,7 @@ class RayPipeline:
             data, content_hash, facts = read  # sidecars live beside the file, on this machine
             known = lookup.embedding_for_hash(content_hash)
             if known is not None and known[2] is not None and str(found.path) not in hash_only:
-                record, embedding, phash = known
+                record, embedding, phash = known[0], known[1], known[2]
                 yield Reused(found, copy_known(found, content_hash, record, embedding, phash, facts))
                 continue
             shipped_facts[str(found.path)] = facts
@@ -154,9 +154,15 @@ def ensure_roots(roots: list[str]) -> None:
     """In a task: fail with the node and path when this node cannot see a root (it joined after the check)."""
     for root in roots:
         if not os.path.isdir(root):
-            from photoseek.distributed.cluster import shared_fs_message
-
             raise PhotoseekError(shared_fs_message(socket.gethostname(), root))
+
+
+def shared_fs_message(node: str, root: str) -> str:
+    """Why a node cannot index a root, and the two ways out (told by the driver's check and by tasks)."""
+    return (
+        f"Ray node {node} cannot see {root}. Every node must mount the photo folders at the same path "
+        "(a shared filesystem), or run with --ray-ship-bytes so this machine sends the file bytes."
+    )
 
 
 class PixelPreparer:

@@ -1,6 +1,6 @@
 """Duplicate photos in three tiers (exact, near, similar), and moving copies aside reversibly.
 
-`hashing` is imported by the indexer and depends on numpy and Pillow only; the rest reads
+The perceptual hash itself is `photoseek.imaging.hashing` (the indexer stores it); this package reads
 the catalog (`photoseek.store`). The defaults below live here, apart from the finder, so that the
 command line's help shows them without loading numpy and the decoders.
 """

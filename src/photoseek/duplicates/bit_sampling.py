@@ -18,7 +18,7 @@ from math import ceil, comb, log, log1p
 import numpy as np
 
 from photoseek.duplicates.candidates import in_threads
-from photoseek.duplicates.hashing import HASH_BITS
+from photoseek.imaging.hashing import HASH_BITS
 
 MISS_AT_THRESHOLD = 0.05
 """Designed chance that a pair exactly `threshold` bits apart is missed; closer pairs are missed far less."""

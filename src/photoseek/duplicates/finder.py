@@ -25,10 +25,10 @@ import numpy as np
 
 from photoseek.duplicates import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE
 from photoseek.duplicates.components import component_labels, components
-from photoseek.duplicates.hashing import HASH_VERSION, content_share, from_signed
 from photoseek.duplicates.near import near_edges
 from photoseek.duplicates.similar import similar_pairs
 from photoseek.errors import BadInput, NotFound, UnreadableImageError
+from photoseek.imaging.hashing import HASH_VERSION, content_share, from_signed
 from photoseek.ingest.decode import decode_image
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder

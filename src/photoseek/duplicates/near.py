@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from photoseek.duplicates.bit_sampling import plan, sampled_pairs
-from photoseek.duplicates.hashing import rotations
 from photoseek.duplicates.multi_index import candidate_work, exact_pairs
+from photoseek.imaging.hashing import rotations
 
 EXACT_BUDGET_SECONDS = 10.0
 """The exact search is used while it is estimated to take at most this long on one core."""

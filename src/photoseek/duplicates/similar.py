@@ -50,6 +50,8 @@ def _neighbours(catalog: Catalog, ids: np.ndarray, cosine: float) -> np.ndarray:
         found = []
         for image_id in ids:
             vector = catalog.embedding(int(image_id))
+            if vector is None:  # deleted since the ids were read
+                continue
             near, scores = index.search(vector, NEIGHBOURS + 1, allowed_ids=ids)
             # A vector database that filters by itself may ignore `allowed_ids`: check again.
             keep = (scores >= cosine) & (near != image_id) & np.isin(near, ids)

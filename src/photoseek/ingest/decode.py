@@ -31,8 +31,10 @@ from photoseek.errors import UnreadableImageError
 
 try:
     from PIL import ImageCms
-except ImportError:  # Pillow built without LittleCMS
-    ImageCms = None
+except ImportError:  # Pillow built without LittleCMS: no colour management (`_SRGB` is None)
+    _HAS_CMS = False
+else:
+    _HAS_CMS = True
 
 pillow_heif.register_heif_opener()
 
@@ -66,7 +68,7 @@ _EXIF_DATE = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2
 _EXIF_OFFSET = re.compile(r"[+-]\d{2}:\d{2}")
 
 _WHITE = (255, 255, 255)
-_SRGB = ImageCms.createProfile("sRGB") if ImageCms is not None else None
+_SRGB = ImageCms.createProfile("sRGB") if _HAS_CMS else None
 """Target of colour management; profiles are read-only, so threads can share it."""
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 """O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (fstat then refuses it)."""
@@ -359,10 +361,12 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     """Use the embedded ICC profile when possible; Pillow's formula is a rough fallback."""
     icc = im.info.get("icc_profile")
-    if ImageCms is not None and icc:
+    if _SRGB is not None and icc:
         try:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(im, profile, _SRGB, outputMode="RGB")
+            converted = ImageCms.profileToProfile(im, profile, _SRGB, outputMode="RGB")
+            if converted is not None:  # always, but for inPlace=True
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
             pass  # broken or mismatched profile: fall back to the plain conversion
     return im.convert("RGB")

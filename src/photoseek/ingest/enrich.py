@@ -245,8 +245,8 @@ def _run_batched(batch: list[Described]) -> list[Described]:
     """Run the batched makers (captioner, detector) over the images of this batch that need them."""
     batched = {id(m): m for d in batch for m in d.job.makers if not m.in_workers}
     for maker in batched.values():
-        needing = [d for d in batch if maker in d.job.makers]
-        for described, text in zip(needing, maker.describe([d.image for d in needing])):
+        needing = [(d, d.image) for d in batch if maker in d.job.makers and d.image is not None]  # all decoded
+        for (described, _), text in zip(needing, maker.describe([image for _, image in needing])):
             described.texts[maker.source] = text
     for described in batch:
         described.image = None  # the batch's pixels are freed once it is described

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from PIL import Image
 
-from photoseek.duplicates.hashing import HASH_VERSION, perceptual_hash, to_signed
 from photoseek.errors import UnreadableImageError
+from photoseek.imaging.hashing import HASH_VERSION, perceptual_hash, to_signed
 from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
 from photoseek.ingest.discover import FoundFile, discover
@@ -432,9 +433,7 @@ def _prepare_one(
     return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
 
 
-def prepare_file(
-    found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None
-) -> Prepared | Failed:
+def prepare_file(found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
     """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
     `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
     min_side = DRAFT_FACTOR * model.image_size

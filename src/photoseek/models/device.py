@@ -64,7 +64,9 @@ def parse_device(spec: str | Device | None) -> Device:
     text = (spec or "auto").strip().lower()
     match = _SPEC.match(text)
     if match is None or (match["index"] is not None and match["kind"] != "cuda"):
-        raise UnknownDeviceError(f"Unknown device {spec!r}: use one of {', '.join(DEVICES)} (e.g. cuda:1 for the second GPU).")
+        raise UnknownDeviceError(
+            f"Unknown device {spec!r}: use one of {', '.join(DEVICES)} (e.g. cuda:1 for the second GPU)."
+        )
     return Device(match["kind"], int(match["index"] or 0))
 
 

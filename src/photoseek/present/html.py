@@ -15,7 +15,8 @@ from html import escape
 from pathlib import Path
 
 from photoseek.errors import BadInput, PhotoseekError, UnreadableImageError
-from photoseek.ingest.encode import jpeg_data_url, thumbnail
+from photoseek.imaging.encode import jpeg_data_url
+from photoseek.ingest.encode import thumbnail
 from photoseek.search.engine import SearchResult
 from photoseek.store.catalog import escape_undecodable
 

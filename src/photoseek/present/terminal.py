@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from photoseek.errors import BadInput, UnreadableImageError
-from photoseek.ingest.encode import encoded, shrink, thumbnail
+from photoseek.imaging.encode import encoded, shrink
+from photoseek.ingest.encode import thumbnail
 from photoseek.present import OVERRIDE_ENV
 from photoseek.search.engine import SearchResult
 from photoseek.store.catalog import escape_undecodable

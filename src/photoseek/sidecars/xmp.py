@@ -74,9 +74,10 @@ class XmpDocument:
             self._root = parser.close()
         except ET.ParseError as exc:
             raise XmpError(f"not well-formed XML ({exc})") from None
-        self._rdf = self._root if self._root.tag == f"{{{RDF}}}RDF" else self._root.find(f"{{{RDF}}}RDF")
-        if self._rdf is None:
+        rdf = self._root if self._root.tag == f"{{{RDF}}}RDF" else self._root.find(f"{{{RDF}}}RDF")
+        if rdf is None:
             raise XmpError("no rdf:RDF element in its XMP packet")
+        self._rdf: ET.Element = rdf
 
     # -- reading ---------------------------------------------------------------------
 
@@ -166,7 +167,8 @@ class XmpDocument:
             holder = self._attribute_holder(namespace, name)
             return [holder.attrib[f"{{{namespace}}}{name}"]] if holder is not None else []
         items = [li.text or "" for li in element.iter(f"{{{RDF}}}li")]
-        return items if items or not (element.text or "").strip() else [element.text.strip()]
+        text = (element.text or "").strip()
+        return items if items or not text else [text]
 
     def _set_items(self, namespace: str, name: str, items: tuple[str, ...], kind: str) -> None:
         """The property as a Bag of `items` (its existing container kept), or gone when there are none."""
@@ -225,7 +227,7 @@ class XmpDocument:
         """The default-language description becomes `text`; other languages stay as they are."""
         element = self._property(DC, "description")
         item = self._default_description()
-        if item is not None and item is not element:
+        if item is not None and element is not None and item is not element:  # an item of the element
             if text:
                 item.text = text
                 return

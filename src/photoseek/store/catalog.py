@@ -283,7 +283,7 @@ class NewImage:
     embedding: np.ndarray
     texts: tuple[TextSignal, ...] = ()
     phash: int | None = None
-    """64-bit perceptual hash of the upright picture (`photoseek.duplicates.hashing`), signed."""
+    """64-bit perceptual hash of the upright picture (`photoseek.imaging.hashing`), signed."""
     latitude: float | None = None
     longitude: float | None = None
     rating: int | None = None

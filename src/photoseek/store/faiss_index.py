@@ -22,6 +22,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
 from photoseek.store.vectors import (
     ExactIndex,
+    FaissObject,
     IndexInfo,
     VectorIndex,
     VectorStore,
@@ -121,7 +123,7 @@ class Tuning:
         return grown or abs(store.live_count - self.alive) > REMEASURE_AFTER * self.alive
 
 
-def import_faiss() -> object:
+def import_faiss() -> ModuleType:
     try:
         faiss = load_faiss()
     except ImportError:
@@ -137,7 +139,7 @@ def graph_kind(params: FaissParams, count: int) -> str:
     return "ivfpq" if params.kind == "ivfpq" and count >= IVF_FROM else "hnsw"
 
 
-def new_index(dim: int, count: int, params: FaissParams) -> object:
+def new_index(dim: int, count: int, params: FaissParams) -> FaissObject:
     """An empty, untrained index of the chosen kind sized for `count` vectors."""
     faiss = import_faiss()
     if graph_kind(params, count) == "ivfpq":
@@ -148,7 +150,7 @@ def new_index(dim: int, count: int, params: FaissParams) -> object:
     return index
 
 
-def build(matrix: np.ndarray, params: FaissParams) -> object:
+def build(matrix: np.ndarray, params: FaissParams) -> FaissObject:
     """Train on a sample and add every row, in float32 chunks to bound memory."""
     index = new_index(matrix.shape[1], len(matrix), params)
     sample = np.random.default_rng(0).choice(len(matrix), min(len(matrix), 100_000), replace=False)
@@ -157,16 +159,16 @@ def build(matrix: np.ndarray, params: FaissParams) -> object:
     return index
 
 
-def add_rows(index: object, matrix: np.ndarray, start: int) -> None:
+def add_rows(index: FaissObject, matrix: np.ndarray, start: int) -> None:
     for begin in range(start, len(matrix), 65536):
         index.add(np.asarray(matrix[begin : begin + 65536], dtype=np.float32))
 
 
-def is_hnsw(index: object) -> bool:
+def is_hnsw(index: FaissObject) -> bool:
     return isinstance(index, import_faiss().IndexHNSW)
 
 
-def default_depth(index: object, params: FaissParams) -> int:
+def default_depth(index: FaissObject, params: FaissParams) -> int:
     """The depth searched before any recall check: efSearch by size (never below the re-ranking
     request, which faiss would raise it to anyway), or nprobe."""
     if not is_hnsw(index):
@@ -174,7 +176,7 @@ def default_depth(index: object, params: FaissParams) -> int:
     return max(params.ef_search or ef_search_for(index.ntotal), params.rerank)
 
 
-def depths(index: object, live: int, params: FaissParams) -> list[int]:
+def depths(index: FaissObject, live: int, params: FaissParams) -> list[int]:
     """Depths the recall check tries, shallowest first, none deeper than a scan is worth."""
     first = default_depth(index, params)
     if is_hnsw(index):
@@ -185,7 +187,7 @@ def depths(index: object, live: int, params: FaissParams) -> list[int]:
     return [first, *(n for n in NPROBE_LADDER if first < n <= import_faiss().extract_index_ivf(index).nlist // 4)]
 
 
-def candidates(index: object, query: np.ndarray, k: int, depth: int, selector: object | None) -> np.ndarray:
+def candidates(index: FaissObject, query: np.ndarray, k: int, depth: int, selector: FaissObject | None) -> np.ndarray:
     """Row numbers of the approximate top-`k`, best first, searching `depth` deep."""
     faiss = import_faiss()
     if is_hnsw(index):
@@ -201,7 +203,7 @@ class FaissIndex:
 
     filters_inside = False
 
-    def __init__(self, store: VectorStore, index: object, params: FaissParams, depth: int | None = None) -> None:
+    def __init__(self, store: VectorStore, index: FaissObject, params: FaissParams, depth: int | None = None) -> None:
         self.store = store
         self.index = index
         self.params = params
@@ -231,7 +233,7 @@ class FaissIndex:
         elif grown:
             add_rows(index, store.matrix, index.ntotal)
         stale = tuning is None or tuning.outgrown(store)  # built, or changed by 5% since measured
-        if stale:
+        if tuning is None or stale:
             tuning = measure(index, store, params)
         if grown or stale:
             files.save(index, store, params, tuning, changed=grown)
@@ -272,7 +274,7 @@ class FaissIndex:
         return rank(self.store.ids[rows], score_rows(self.store.matrix, query, rows), k)
 
 
-def measure(index: object, store: VectorStore, params: FaissParams, k: int = 10) -> Tuning:
+def measure(index: FaissObject, store: VectorStore, params: FaissParams, k: int = 10) -> Tuning:
     """recall@k of searches through the graph for stored vectors spread over the collection,
     against exact search, at each depth in turn until `TARGET_RECALL`: the shallowest depth that
     reaches it, or None (search exactly) with the recall of the deepest one tried."""
@@ -339,7 +341,7 @@ class _IndexFiles:
         self.stamp_path = db_path.with_name(db_path.name + ".faiss.json")
         self.trained_rows = 0
 
-    def load(self, store: VectorStore, params: FaissParams) -> tuple[object | None, Tuning | None]:
+    def load(self, store: VectorStore, params: FaissParams) -> tuple[FaissObject | None, Tuning | None]:
         """The saved index and its last recall check, if it was built over this store's epoch and
         is not outgrown."""
         faiss = import_faiss()
@@ -358,7 +360,7 @@ class _IndexFiles:
         self.trained_rows = stamp["trained_rows"]
         return index, tuning
 
-    def save(self, index: object, store: VectorStore, params: FaissParams, tuning: Tuning, changed: bool) -> None:
+    def save(self, index: FaissObject, store: VectorStore, params: FaissParams, tuning: Tuning, changed: bool) -> None:
         """Write the index (when `changed`) and then its stamp, each to a temporary name renamed."""
         faiss = import_faiss()
         stamp = {"epoch": store.epoch, "kind": params.kind, "built": "hnsw" if is_hnsw(index) else "ivfpq",

@@ -18,8 +18,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -28,6 +30,10 @@ from photoseek.legacy import OLD_NAME
 from photoseek.store.catalog import Catalog, ImageRecord
 from photoseek.store.filters import SearchFilters, normalised_folder, normalised_formats
 from photoseek.store.vectors import rank, score_rows
+
+if TYPE_CHECKING:
+    from qdrant_client import QdrantClient
+    from qdrant_client.models import Condition, Filter
 
 API_KEY_ENV_VAR = "PHOTOSEEK_QDRANT_API_KEY"
 UPSERT_BATCH = 256
@@ -39,7 +45,7 @@ _SYNC_KEY = "qdrant_sync"
 T = TypeVar("T")
 
 
-def _models() -> object:
+def _models() -> ModuleType:
     try:
         from qdrant_client import models
     except ImportError:
@@ -62,7 +68,7 @@ def _collection_for(catalog: Catalog) -> str:
     return old if synced == old else collection_name(model_id)
 
 
-def connect(url: str | None, path: str | None) -> object:
+def connect(url: str | None, path: str | None) -> QdrantClient:
     """A client for the server at `url` (API key from $PHOTOSEEK_QDRANT_API_KEY) or local mode at `path`."""
     _models()
     from qdrant_client import QdrantClient
@@ -143,7 +149,7 @@ class QdrantIndex:
 
     filters_inside = True
 
-    def __init__(self, client: object, collection: str, catalog: Catalog, hnsw_ef: int = 256) -> None:
+    def __init__(self, client: QdrantClient, collection: str, catalog: Catalog, hnsw_ef: int = 256) -> None:
         self.client = client
         self.collection = collection
         self.catalog = catalog
@@ -209,9 +215,9 @@ class QdrantIndex:
         ids = np.array([p.id for p in points], dtype=np.int64)
         return rank(ids, score_rows(vectors, query), k)
 
-    def _filter(self, filters: SearchFilters) -> object:
+    def _filter(self, filters: SearchFilters) -> Filter:
         models = _models()
-        must: list[object] = []
+        must: list[Condition] = []
         if filters.folder:
             folder = normalised_folder(filters.folder)
             must.append(models.FieldCondition(key="folders", match=models.MatchValue(value=folder)))
@@ -242,10 +248,13 @@ class QdrantIndex:
     def _ensure_collection(self) -> bool:
         """Create the collection if missing; False when it had to be (re)created."""
         models = _models()
+        from qdrant_client.models import VectorParams
+
         dim = self.catalog.dim or 0
         if self.client.collection_exists(self.collection):
             params = self.client.get_collection(self.collection).config.params.vectors
-            if params.size == dim and params.distance == models.Distance.COSINE:
+            # One unnamed vector, as created below, of this size and distance: keep it.
+            if isinstance(params, VectorParams) and params.size == dim and params.distance == models.Distance.COSINE:
                 return True
             self.client.delete_collection(self.collection)
         self.client.create_collection(
@@ -254,7 +263,7 @@ class QdrantIndex:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # local mode warns that it builds no payload indexes
             for field, schema in _PAYLOAD_SCHEMA.items():
-                self.client.create_payload_index(self.collection, field, field_schema=schema)
+                self.client.create_payload_index(self.collection, field, field_schema=models.PayloadSchemaType(schema))
         return False
 
     def _resend_all(self) -> None:
@@ -282,13 +291,13 @@ class QdrantIndex:
                 models.PointStruct(id=i, vector=matrix[start + n].tolist(), payload=payload(records[i]))
                 for n, i in enumerate(batch_ids) if i in records
             ]
-            _with_retries(lambda points=points: self.client.upsert(self.collection, points=points, wait=True))
+            _with_retries(partial(self.client.upsert, self.collection, points=points, wait=True))
 
     def _delete(self, ids: list[int]) -> None:
         models = _models()
         for start in range(0, len(ids), UPSERT_BATCH):
             selector = models.PointIdsList(points=ids[start : start + UPSERT_BATCH])
-            _with_retries(lambda s=selector: self.client.delete(self.collection, points_selector=s, wait=True))
+            _with_retries(partial(self.client.delete, self.collection, points_selector=selector, wait=True))
 
 
 def _with_retries(call: Callable[[], T]) -> T:

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,9 @@ COMPACT_DEAD_FRACTION = 0.25
 """Rewrite the store (and rebuild indexes over it) once this share of its rows is dead."""
 
 _NUMPY_CHUNK_ROWS = 16384
+
+FaissObject = Any
+"""An object of faiss's SWIG bindings (an index, a selector): faiss ships no type information."""
 
 
 @dataclass(frozen=True)
@@ -313,10 +316,10 @@ class ExactIndex:
 
     def _search_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         found: list[np.ndarray] = []
+        flat = self._flat
         for start in range(0, len(queries), _QUERY_BLOCK):
             block = queries[start : start + _QUERY_BLOCK]
-            pick = self._faiss_rows if self._flat is not None else self._numpy_rows
-            found.extend(pick(block, k, rows))
+            found.extend(self._numpy_rows(block, k, rows) if flat is None else self._faiss_rows(flat, block, k, rows))
         # Rescore the few winners the same way every backend does, for identical rankings.
         return [rank(self.store.ids[f], score_rows(self.store.matrix, q, f), k) for q, f in zip(queries, found)]
 
@@ -334,12 +337,12 @@ class ExactIndex:
             return [rows] * len(queries)
         return list(rows[np.argpartition(-scores, depth - 1, axis=1)[:, :depth]])
 
-    def _faiss_rows(self, queries: np.ndarray, k: int, rows: np.ndarray) -> list[np.ndarray]:
+    def _faiss_rows(self, flat: FaissObject, queries: np.ndarray, k: int, rows: np.ndarray) -> list[np.ndarray]:
         faiss = load_faiss()
         params = None
         if len(rows) < len(self.store.ids):
             params = faiss.SearchParameters(sel=bitmap_selector(rows, len(self.store.ids)))
-        _, found = self._flat.search(np.ascontiguousarray(queries), k, params=params)
+        _, found = flat.search(np.ascontiguousarray(queries), k, params=params)
         return [f[f >= 0] for f in found]
 
 
@@ -358,7 +361,7 @@ def top_many(
     return [index.search(query, k, allowed_ids, filters) for query in queries]
 
 
-def bitmap_selector(rows: np.ndarray, total: int) -> object:
+def bitmap_selector(rows: np.ndarray, total: int) -> FaissObject:
     """A faiss selector that lets only these row numbers through."""
     faiss = load_faiss()
     mask = np.zeros(total, dtype=bool)
@@ -369,7 +372,7 @@ def bitmap_selector(rows: np.ndarray, total: int) -> object:
     return selector
 
 
-def _faiss_flat_fp16(matrix: np.ndarray) -> object | None:
+def _faiss_flat_fp16(matrix: np.ndarray) -> FaissObject | None:
     """A faiss flat float16 index sharing the store's bytes layout, or None without faiss."""
     try:
         faiss = load_faiss()

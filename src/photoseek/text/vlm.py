@@ -368,6 +368,6 @@ def _refusal(response: Any, model: str, url: str) -> CaptionApiError:
 
 
 def _data_url(image: Image.Image) -> str:
-    from photoseek.ingest.encode import jpeg_data_url  # decoders load only when captioning
+    from photoseek.imaging.encode import jpeg_data_url  # Pillow loads only when captioning
 
     return jpeg_data_url(image, MAX_SIDE)

@@ -52,7 +52,7 @@ class PairDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, key: Key) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+    def __getitem__(self, key: Key) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, index = key
         pair = self.pairs[index]
         try:

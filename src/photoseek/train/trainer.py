@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,9 @@ from photoseek.train.pairs import Pair
 
 Freeze = Literal["none", "text", "image"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+OpenClipModule = Any
+"""open_clip's CLIP module, or the peft wrapper around it: open_clip ships no types, and what training
+calls on it (encode_image, lock_image_tower, merge_and_unload) is not torch.nn.Module's."""
 MAX_LOGIT_SCALE = math.log(100)
 _RESUMABLE_CHANGES = {"workers", "checkpoint_every", "device"}
 _LORA_TARGETS = {
@@ -155,9 +159,9 @@ class Trainer:
         image_chunks, text_chunks = images.chunk(chunks), texts.chunk(chunks)
         rng = _RngStates(self.device)
         with torch.no_grad(), self._autocast():
-            image_emb = torch.cat([rng.capture(("image", i), lambda c=c: self.clip.encode_image(c, normalize=True))
+            image_emb = torch.cat([rng.capture(("image", i), partial(self.clip.encode_image, c, normalize=True))
                                    for i, c in enumerate(image_chunks)])
-            text_emb = torch.cat([rng.capture(("text", i), lambda c=c: self.clip.encode_text(c, normalize=True))
+            text_emb = torch.cat([rng.capture(("text", i), partial(self.clip.encode_text, c, normalize=True))
                                   for i, c in enumerate(text_chunks)])
         image_emb.requires_grad_(True)
         text_emb.requires_grad_(True)
@@ -257,7 +261,7 @@ def _check_config(config: TrainConfig, rows: int) -> None:
         raise TrainingError(f"--precision must be auto, fp32, bf16 or fp16, not {config.precision!r}.")
 
 
-def _trainable(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+def _trainable(model: OpenClipModule, config: TrainConfig) -> OpenClipModule:
     """Freeze what the config says; returns the module to optimise (a peft wrapper with LoRA)."""
     towers = [t for t in ("image", "text") if t != config.freeze]
     model.requires_grad_(True)  # exporting the base model beforehand froze it
@@ -278,7 +282,8 @@ def _trainable(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
 
 def _param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on gains, biases, embeddings' scale or the temperature (as open_clip trains)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in module.named_parameters():
         if not param.requires_grad:
             continue

@@ -96,11 +96,11 @@ class PendingChanges:
             ready = {p: self._is_ready(p, c, now) for p, c in self._changes.items()}
             if not all(ready.values()) and now - oldest < s.max_wait:
                 ready = {p: is_ready and self._changes[p].stat is not None for p, is_ready in ready.items()}
-            ready = sorted((p for p, ok in ready.items() if ok), key=lambda p: self._changes[p].first_seen)
-            ready = ready[: s.max_batch]
-            for path in ready:
+            batch = sorted((p for p, ok in ready.items() if ok), key=lambda p: self._changes[p].first_seen)
+            batch = batch[: s.max_batch]
+            for path in batch:
                 del self._changes[path]
-        return ready
+        return batch
 
     def _is_ready(self, path: str, change: _Change, now: float) -> bool:
         stat = stat_of(path)

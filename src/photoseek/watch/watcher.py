@@ -197,8 +197,11 @@ class Watcher:
         old = self._watches.pop(root.path, None)
         if old is not None:
             observer.unschedule(old)
+        from photoseek.watch.handler import RootHandler  # watchdog, loaded with the observer
+
         try:
-            self._watches[root.path] = observer.schedule(_Handler(self, root.path), str(root.path), recursive=True)
+            handler = RootHandler(self.note, root.path)
+            self._watches[root.path] = observer.schedule(handler, str(root.path), recursive=True)
         except OSError as exc:
             raise Unavailable(_schedule_error(root.path, exc)) from exc
         if self._batch_count:
@@ -289,17 +292,7 @@ class Watcher:
             self._on_notice(message)
 
 
-class _Handler:
-    """Hands every event under one root to the watcher (all an observer asks of a handler is `dispatch`)."""
-
-    def __init__(self, watcher: Watcher, root: Path) -> None:
-        self.watcher, self.root = watcher, root
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self.watcher.note(event, self.root)
-
-
-def _observer_class(poll: float | None) -> type[BaseObserver]:
+def _observer_class(poll: float | None) -> Callable[..., BaseObserver]:
     """watchdog's native observer (inotify, FSEvents, ReadDirectoryChangesW), or its polling one."""
     try:
         if poll is not None:

@@ -102,11 +102,11 @@ def frame_widths(values: np.ndarray) -> tuple[int, int, int, int]:
     top, bottom = _paired(sides[0], sides[1])
     left, right = _paired(sides[2], sides[3])
     widths = [top, bottom, left, right]
-    framed = [side for side in sides if side[2] is not None]
-    if len(framed) == 3 and max(s[1] for s in framed) - min(s[1] for s in framed) < _PAIR_STEP:
-        width = min(s[2] for s in framed)
-        widths = [s[2] if s[2] is not None else (width if s[0] >= width and abs(s[1] - framed[0][1]) < _PAIR_STEP
-                                                 else 0) for s in sides]
+    framed = [(colour, frame) for _, colour, frame in sides if frame is not None]  # (colour, width) of each frame
+    if len(framed) == 3 and max(c for c, _ in framed) - min(c for c, _ in framed) < _PAIR_STEP:
+        width = min(w for _, w in framed)
+        widths = [frame if frame is not None else (width if flat >= width and abs(colour - framed[0][0]) < _PAIR_STEP
+                                                   else 0) for flat, colour, frame in sides]
         if 0 in widths:
             widths = [top, bottom, left, right]
     return widths[0], widths[1], widths[2], widths[3]
