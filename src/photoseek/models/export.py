@@ -340,7 +340,7 @@ def _export_text_tower(torch: ModuleType, model: Any, context_length: int, path:
 def _encoder(torch: ModuleType, model: Any, method: str) -> Any:
     """A module whose forward is ``model.<method>(input, normalize=True)``, for export."""
 
-    class Encoder(torch.nn.Module):  # type: ignore[name-defined,misc]
+    class Encoder(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             self.clip = model
