@@ -122,7 +122,7 @@ def test_cli_device_choice_and_status(tiny_clip_dir: Path, tmp_path: Path) -> No
     assert len(hits["results"]) == 2
     assert run_json("status", "--db", db)["providers"] == [CPU]
     assert "Runs on: CPUExecutionProvider" in run_cli("status", "--db", db, "--device", "cpu")
-    assert "gpu" in run_cli("search", "x", "--db", db, "--device", "gpu", expect=1)
+    assert "gpu" in run_cli("search", "x", "--db", db, "--device", "gpu", expect=2)
     listing = run_json("models", "list", "--device", "cpu")
     assert listing["providers"] == [CPU] and CPU in listing["available_providers"]
 
@@ -137,6 +137,6 @@ def test_cli_cuda_without_gpu_build_is_one_clear_line(tiny_clip_dir: Path, tmp_p
         ("serve", "--port", "0", *db),
         ("models", "list"),
     ):
-        output = run_cli(*command, "--device", "cuda", expect=1)
+        output = run_cli(*command, "--device", "cuda", expect=4)
         assert "photoseek[gpu]" in output and "Traceback" not in output, command
     assert not (tmp_path / "c.db").exists()

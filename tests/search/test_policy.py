@@ -94,9 +94,9 @@ def test_a_batch_of_pictures_and_texts_ranks_each_by_its_own_policy(coco):
 
 def test_a_bad_mode_or_weight_is_one_line_that_names_the_choices(coco):
     db = coco[0]
-    message = run_cli("search", "pizza", "--mode", "semantic", "--db", db, expect=1)
+    message = run_cli("search", "pizza", "--mode", "semantic", "--db", db, expect=2)
     assert all(name in message for name in MODE_NAMES) and len(message.strip().splitlines()) == 1
-    assert "unknown signal" in run_cli("search", "pizza", "-w", "colour=2", "--db", db, expect=1)
+    assert "unknown signal" in run_cli("search", "pizza", "-w", "colour=2", "--db", db, expect=2)
     with ImageIndex(db) as index, pytest.raises(Exception, match="Unknown search mode 'semantic'"):
         index.search("pizza", mode="semantic")
 
