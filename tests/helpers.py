@@ -171,3 +171,13 @@ def texts_of(index: ImageIndex) -> TextStore:
 def hybrid_of(index: ImageIndex) -> HybridSearcher:
     """The hybrid searcher behind `index`, to read a fitted calibration curve itself."""
     return index._hybrid
+
+
+def index_colour_photos(root: Path, model_dir: Path) -> Path:
+    """One photo per colour in COLOURS (circles and squares in turn) under `root`, indexed with the
+    model in `model_dir` into a catalog beside `root`; returns the catalog's path."""
+    for i, colour in enumerate(COLOURS):
+        draw_photo(root / f"{colour}.jpg", colour, shape="circle" if i % 2 else "square", seed=i)
+    db = root.parent / f"{root.name}.db"
+    run_json("index", root, "--db", db, "--model-path", model_dir)
+    return db

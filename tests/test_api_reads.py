@@ -11,17 +11,13 @@ import pytest
 
 from photoseek import ImageIndex
 from photoseek.errors import PhotoseekError
-from tests.helpers import COLOURS, draw_photo, run_json
+from tests.helpers import COLOURS, index_colour_photos
 
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory, tiny_clip_dir) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("photos")
-    for i, colour in enumerate(COLOURS):
-        draw_photo(root / f"{colour}.jpg", colour, shape="circle" if i % 2 else "square", seed=i)
-    db = root.parent / f"{root.name}.db"
-    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
-    return root, db
+    return root, index_colour_photos(root, tiny_clip_dir)
 
 
 def test_records_by_id_by_path_and_in_bulk(indexed, tmp_path):

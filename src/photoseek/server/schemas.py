@@ -37,12 +37,11 @@ MIN_RATING_HELP = "Only images rated this many stars or more."
 LABEL_HELP = "Only images with this label (xmp:Label, darktable colour labels)."
 
 
-class HitOut(BaseModel):
-    """One ranked image; `id` is what /thumbs, /files and /api/images take."""
+class ListedImageOut(BaseModel):
+    """An image in a listing (search results, the timeline); `id` is what /thumbs, /files and
+    /api/images take."""
 
     id: int
-    rank: int
-    score: float
     path: FileText
     name: FileText
     width: int
@@ -50,6 +49,13 @@ class HitOut(BaseModel):
     format: str
     taken_at: Optional[str]
     camera: Optional[str]
+
+
+class HitOut(ListedImageOut):
+    """One ranked image."""
+
+    rank: int
+    score: float
     place: Optional[str] = Field(None, description="Where it was taken ('Porto, Portugal'), from its GPS.")
     latitude: Optional[float] = None
     longitude: Optional[float] = None

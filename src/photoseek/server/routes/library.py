@@ -25,7 +25,7 @@ from photoseek.api import ImageIndex
 from photoseek.errors import BadInput, NotFound
 from photoseek.server.deps import BackendDep, ConfigDep, FiltersDep, KParam, known_id
 from photoseek.server.errors import ApiError
-from photoseek.server.schemas import ErrorOut, FailureOut, FileText, ImageId
+from photoseek.server.schemas import ErrorOut, FailureOut, FileText, ImageId, ListedImageOut
 from photoseek.server.thumbs import servable_path
 from photoseek.store.catalog import ImageRecord, utf8_safe
 
@@ -44,17 +44,9 @@ Tag = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^,\r\n]*[^\s
 Selection = Annotated[list[ImageId], Field(min_length=1, max_length=MAX_SELECTION)]
 
 
-class BrowseHitOut(BaseModel):
-    """One image of the timeline; `id` is what /thumbs, /files and /api/images take."""
+class BrowseHitOut(ListedImageOut):
+    """One image of the timeline."""
 
-    id: int
-    path: FileText
-    name: FileText
-    width: int
-    height: int
-    format: str
-    taken_at: Optional[str]
-    camera: Optional[str]
     captured: str = Field(description="What the timeline orders by: the EXIF capture time, else the file's "
                           "modification time (UTC), as YYYY-MM-DDTHH:MM:SS.")
 
