@@ -80,6 +80,27 @@ def test_faiss_gets_the_same_budget_and_idle_threads_sleep():
     assert run(PHOTOSEEK_THREADS="1", OMP_NUM_THREADS="2", OMP_WAIT_POLICY="ACTIVE") == "2 ACTIVE"  # the user's wins
 
 
+def test_openblas_threads_sleep_when_idle_and_keep_their_number():
+    """Set when photoseek is imported, before numpy starts OpenBLAS: its idle threads sleep at once
+    instead of spinning ~0.1 s after every call (CPU measured in bench/startup_bench.py)."""
+    import subprocess
+    import sys
+
+    code = ("import os, photoseek, numpy; from threadpoolctl import threadpool_info; "
+            "print(os.environ['OPENBLAS_THREAD_TIMEOUT'], "
+            "max(b['num_threads'] for b in threadpool_info() if b['user_api'] == 'blas'))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENBLAS_")}
+
+    def run(**extra: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, text=True,
+                              check=True)
+        return done.stdout.split()
+
+    timeout, count = run()
+    assert timeout == "4" and int(count) == os.cpu_count()  # as many threads as before, only quieter
+    assert run(OPENBLAS_THREAD_TIMEOUT="20")[0] == "20"  # the user's wins
+
+
 def _blas_threads() -> set[int]:
     from threadpoolctl import threadpool_info
 

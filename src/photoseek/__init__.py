@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from photoseek.legacy import adopt_environment
+from photoseek.threads import idle_blas_sleeps
 
 __version__ = "0.1.0"
 __all__ = ["ImageIndex", "Query"]
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from photoseek.search.query import Query
 
 adopt_environment()  # before any $PHOTOSEEK_* is read: users of the old name keep their settings
+idle_blas_sleeps()  # before numpy starts OpenBLAS's threads
 
 
 def __getattr__(name: str) -> object:

@@ -97,6 +97,18 @@ def decode_workers() -> int:
     return usable_cpus()
 
 
+BLAS_IDLE_ENV = "OPENBLAS_THREAD_TIMEOUT"
+
+
+def idle_blas_sleeps() -> None:
+    """OpenBLAS's worker threads sleep once idle instead of busy-waiting 2^28 cycles (~0.1 s) after
+    every call, the first being its start-up: called before numpy loads, this saves ~0.03 s of CPU
+    on every command that opens a catalog (docs/benchmarks.md, startup), and a spinning thread takes
+    CPU from the decoders and the neighbours, as ONNX Runtime's would (`ort_spinning`). A value the
+    user exported wins."""
+    os.environ.setdefault(BLAS_IDLE_ENV, "4")  # the shortest OpenBLAS takes: 2^4 cycles
+
+
 def ort_spinning() -> bool:
     """Whether ONNX Runtime's intra-op threads busy-wait between work items.
 

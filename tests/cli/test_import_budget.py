@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from photoseek.cli import COMMANDS
 from tests.helpers import draw_scene, run_cli
 
 _RUN = """
@@ -81,33 +82,41 @@ def _within(modules: set[str], forbidden: set[str], ceiling: int) -> None:
     assert len(modules) <= ceiling, f"{len(modules)} modules (ceiling {ceiling}): an eager import crept in?"
 
 
-def test_help_loads_no_photoseek_machinery(tmp_path):
+COMMAND_MODULES = {f"photoseek.cli.{module}" for module, _ in COMMANDS.values()}
+"""The modules that define commands: `photoseek` imports only the one whose command runs."""
+
+
+def _others(*mine: str) -> set[str]:
+    return COMMAND_MODULES - {f"photoseek.cli.{module}" for module in mine}
+
+
+def test_help_loads_no_photoseek_machinery_and_no_command(tmp_path):
     modules = _imported(tmp_path, "--help")
-    _within(modules, NO_MODEL | {"numpy", "PIL", "photoseek.api", "photoseek.store.catalog"}, 420)
+    _within(modules, NO_MODEL | COMMAND_MODULES | {"numpy", "PIL", "photoseek.api", "photoseek.store.catalog"}, 345)
 
 
-def test_status_loads_no_model_and_no_decoder(tmp_path, catalog):
+def test_status_loads_no_model_no_decoder_and_no_other_command(tmp_path, catalog):
     _, db = catalog
     modules = _imported(tmp_path, "status", "--db", db)
     # ONNX Runtime is the one library status needs: it names the providers the model would run on.
-    _within(modules, NO_MODEL - {"onnxruntime"} | {"PIL"}, 470)
+    _within(modules, NO_MODEL - {"onnxruntime"} | {"PIL"} | _others("status"), 410)
     assert "photoseek.api" in modules  # the real command ran
 
 
-def test_index_with_nothing_changed_loads_no_signal_makers_tokenizer_or_image_plugins(tmp_path, catalog):
+def test_index_with_nothing_changed_loads_no_model_runtime_signal_makers_or_image_plugins(tmp_path, catalog):
     root, db = catalog
     modules = _imported(tmp_path, "index", root, "--db", db)
-    _within(modules, NEVER | {
-        "huggingface_hub", "faiss", "tokenizers", "photoseek.text.caption", "photoseek.text.embedder",
+    _within(modules, NEVER | _others("index") | {
+        "onnxruntime", "huggingface_hub", "faiss", "tokenizers", "photoseek.text.caption", "photoseek.text.embedder",
         "photoseek.text.ocr",
-    }, 540)
+    }, 470)
     assert not _plugins(modules), sorted(_plugins(modules))
 
 
 def test_search_loads_no_server_no_torch_and_no_faiss_on_a_small_catalog(tmp_path, catalog):
     _, db = catalog
     modules = _imported(tmp_path, "search", "a red square", "--db", db, "--min-score", "0")
-    _within(modules, NEVER | {"faiss", "photoseek.ingest.decode"}, 540)
+    _within(modules, NEVER | {"faiss", "photoseek.ingest.decode"}, 465)
     assert not _plugins(modules), sorted(_plugins(modules))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.main import get_command
@@ -26,15 +27,25 @@ def invoke(*args: object) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def _command(words: tuple[str, ...]) -> Any:
+    """The command `photoseek WORDS` runs, built as a run builds it (the group loads commands lazily)."""
+    command: Any = get_command(app)
+    for word in words:
+        command = command.get_command(command.make_context(command.name or "photoseek", [], resilient_parsing=True),
+                                      word)
+    return command
+
+
 def _commands() -> list[tuple[str, ...]]:
     """Every command of the CLI as its words, e.g. ("models", "export")."""
-    def walk(command: object, words: tuple[str, ...]) -> list[tuple[str, ...]]:
-        children = getattr(command, "commands", None)
-        if not children:
+    def walk(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+        command = _command(words)
+        if not hasattr(command, "list_commands"):
             return [words]
-        return [path for name, child in children.items() for path in walk(child, (*words, name))]
+        names = command.list_commands(command.make_context("photoseek", [], resilient_parsing=True))
+        return [path for name in names for path in walk((*words, name))]
 
-    return walk(get_command(app), ())
+    return walk(())
 
 
 def _json_error(result: Result, status: int | None = None) -> dict:
@@ -51,11 +62,8 @@ def _json_error(result: Result, status: int | None = None) -> dict:
 
 
 def test_every_command_but_serve_takes_json():
-    root = get_command(app)
     for words in _commands():
-        command = root
-        for word in words:
-            command = command.commands[word]
+        command = _command(words)
         names = {opt for param in command.params for opt in getattr(param, "opts", [])}
         assert ("--json" in names) == (words != ("serve",)), words
 

@@ -18,7 +18,7 @@ from photoseek.cli.common import (
     CaptionTimeoutOption,
     CaptionWorkersOption,
     DeviceOption,
-    app,
+    command_app,
     err,
     json_option,
     out,
@@ -27,6 +27,8 @@ from photoseek.cli.common import (
 )
 from photoseek.errors import BadInput
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
+
+app = command_app()
 
 
 @app.command()

@@ -1,21 +1,20 @@
-"""What every command shares: the Typer app, consoles, common options and error handling."""
+"""What every command shares: the lazy command group, consoles, common options and error handling."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from photoseek import __version__
 from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 
 if TYPE_CHECKING:  # checked against the typer we pin up to (<0.29), which carries its own click
@@ -82,17 +81,51 @@ def _usage_detail(exc: click.ClickException) -> str:
     return f"{ctx.command_path}: {message.rstrip('.')}. See {ctx.command_path} --help." if ctx else message
 
 
-app = typer.Typer(
-    cls=JsonErrorsGroup,
-    help=(
-        "Find photos by describing them or by showing an example.\n\n"
-        "Start with `photoseek index ~/Pictures`, then `photoseek search \"a dog on a beach\"`."
-    ),
-    epilog=EXIT_STATUS_HELP,
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-    pretty_exceptions_enable=False,
-)
+class LazyCommandsGroup(JsonErrorsGroup):
+    """The `photoseek` group: knows each command's name, module and one-line help from a static table
+    (`table`) and imports and builds only the command that runs, so a small command does not pay for
+    importing and building all the others. `photoseek --help` lists the table's one-liners."""
+
+    table: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    """Command name -> (module under photoseek.cli, first paragraph of its help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listing = False
+        for name, (_, summary) in self.table.items():  # stand-ins: enough to list and to suggest a name
+            self.commands.setdefault(name, _Summary(name, help=summary))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Summary) and not self._listing:
+            command = self.commands[cmd_name] = command_of(self.table[cmd_name][0], cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True  # the command list needs names and one-liners only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+class _Summary(TyperCommand):
+    """A command's name and one-line help, standing in for it in `photoseek --help` until it runs."""
+
+
+def command_app() -> typer.Typer:
+    """The Typer a command module registers its commands on (`photoseek.cli` builds them on demand)."""
+    return typer.Typer(rich_markup_mode="markdown", pretty_exceptions_enable=False)
+
+
+def command_of(module: str, name: str) -> click.Command:
+    """Import `photoseek.cli.MODULE` and build its command (or command group) `name`."""
+    from importlib import import_module
+
+    from typer.main import get_group
+
+    return get_group(import_module(f"photoseek.cli.{module}").app).commands[name]
+
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -109,21 +142,6 @@ _library_log = logging.getLogger("photoseek")
 if not any(isinstance(h, _NoticeHandler) for h in _library_log.handlers):
     _library_log.addHandler(_NoticeHandler(logging.WARNING))
 
-
-def _show_version(value: bool) -> None:
-    if value:
-        print(f"photoseek {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        Optional[bool],
-        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
-    ] = None,
-) -> None:
-    """Find photos by describing them or by showing an example."""
 
 DbOption = Annotated[
     Optional[Path],

@@ -9,9 +9,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from photoseek.cli.common import DbOption, InOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.cli.common import DbOption, InOption, JsonOption, command_app, err, out, print_json, user_errors
 from photoseek.duplicates import DEFAULT_NEAR_BITS, DEFAULT_SIMILAR_COSINE
 from photoseek.errors import BadInput
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.duplicates.finder import DuplicateGroup, Member

@@ -16,7 +16,7 @@ from photoseek.cli.common import (
     DeviceOption,
     JsonOption,
     TextModelOption,
-    app,
+    command_app,
     err,
     fail,
     out,
@@ -25,6 +25,8 @@ from photoseek.cli.common import (
     user_errors,
 )
 from photoseek.errors import BadInput
+
+app = command_app()
 
 if TYPE_CHECKING:  # the evaluation loads the indexer and its decoders: only when a command runs
     from photoseek.eval import Evaluation, RunSpec

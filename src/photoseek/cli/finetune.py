@@ -15,13 +15,15 @@ from photoseek.cli.common import (
     DbOption,
     DeviceOption,
     JsonOption,
-    app,
+    command_app,
     err,
     out,
     print_json,
     stop_interrupted,
     user_errors,
 )
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.train import FinetuneResult, TrainProgress

@@ -32,18 +32,20 @@ from photoseek.cli.common import (
     OcrOption,
     TextModelOption,
     TopicsFileOption,
-    app,
+    command_app,
     err,
     out,
     print_json,
     user_errors,
 )
+from photoseek.store.backends import BACKENDS
+from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 
 if TYPE_CHECKING:
     from photoseek.ingest.indexer import IndexReport
     from photoseek.ingest.indexer import Progress as IndexProgress
-from photoseek.store.backends import BACKENDS
-from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
+
+app = command_app()
 
 VectorIndexOption = Annotated[
     Optional[str],

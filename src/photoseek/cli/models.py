@@ -14,7 +14,7 @@ from rich.table import Table
 from photoseek.cli.common import (
     DeviceOption,
     JsonOption,
-    app,
+    command_app,
     fail,
     json_option,
     out,
@@ -23,6 +23,8 @@ from photoseek.cli.common import (
     user_errors,
 )
 from photoseek.cli.index import stop_on_sigterm
+
+app = command_app()
 
 _WIDE_TABLE = 140
 """Columns from which the notes fit in the table itself."""

@@ -25,8 +25,8 @@ from photoseek.cli.common import (
     ModelPathOption,
     TextModelOption,
     TopKOption,
-    app,
     click,
+    command_app,
     err,
     out,
     parse_weights,
@@ -38,6 +38,8 @@ from photoseek.cli.present import HtmlOption, PreviewOption, present_results
 from photoseek.errors import BadInput, NotFound, PhotoseekError
 from photoseek.search.query import NEGATIVE_WEIGHT, Query
 from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
+
+app = command_app()
 
 if TYPE_CHECKING:  # the API and search engine load when a command runs: --help and typos stay fast
     from photoseek.api import ImageIndex

@@ -17,7 +17,7 @@ from photoseek.cli.common import (
     ModelOption,
     ModelPathOption,
     TextModelOption,
-    app,
+    command_app,
     err,
     user_errors,
 )
@@ -34,6 +34,8 @@ from photoseek.server.config import (
     check_bind,
 )
 from photoseek.watch.settings import WatchSettings
+
+app = command_app()
 
 SHUTDOWN_GRACE_SECONDS = 3
 """After Ctrl+C or SIGTERM, requests still running after this long are cancelled."""

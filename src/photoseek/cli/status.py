@@ -11,11 +11,13 @@ from photoseek.cli.common import (
     DeviceOption,
     JsonOption,
     TextModelOption,
-    app,
+    command_app,
     out,
     print_json,
     user_errors,
 )
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.api import Status

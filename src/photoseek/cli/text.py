@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, json_option, out, print_json, user_errors
+from photoseek.cli.common import DbOption, JsonOption, command_app, err, json_option, out, print_json, user_errors
+
+app = command_app()
 
 _LISTED = 10
 """Unknown files and skipped rows listed one a line; more are counted."""

@@ -16,13 +16,15 @@ from photoseek.cli.common import (
     ModelPathOption,
     TextModelOption,
     TopicsFileOption,
-    app,
+    command_app,
     out,
     parse_weights,
     print_json,
     user_errors,
 )
 from photoseek.topics import DEFAULT_THRESHOLD
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.topics import TagReport

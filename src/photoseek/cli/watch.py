@@ -27,7 +27,7 @@ from photoseek.cli.common import (
     ObjectsOption,
     OcrOption,
     TextModelOption,
-    app,
+    command_app,
     err,
     json_option,
     out,
@@ -38,6 +38,8 @@ from photoseek.cli.index import ProgressBar, print_problems, report_dict, stop_o
 from photoseek.errors import BadInput, NotFound
 from photoseek.text.vlm import DEFAULT_TIMEOUT_S, DEFAULT_WORKERS
 from photoseek.watch.settings import WatchSettings
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.watch import WatchBatch

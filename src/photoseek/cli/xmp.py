@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.markup import escape
 
-from photoseek.cli.common import DbOption, JsonOption, app, err, out, print_json, user_errors
+from photoseek.cli.common import DbOption, JsonOption, command_app, err, out, print_json, user_errors
+
+app = command_app()
 
 if TYPE_CHECKING:
     from photoseek.sidecars import ExportReport

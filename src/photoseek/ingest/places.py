@@ -12,7 +12,9 @@ BATCH = 5000
 
 def name_missing_places(texts: TextStore) -> int | None:
     """Name every located image whose place signal is missing (or from another gazetteer); how many
-    were named, or None when the `places` extra is not installed."""
+    were named, or None when some are located but the `places` extra is not installed."""
+    if not texts.catalog.located_count():  # nothing to name: skip asking the gazetteer's version
+        return 0
     namer = place_namer()
     if namer is None:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from photoseek.errors import BadInput, Unavailable
@@ -117,6 +116,8 @@ def _missing_provider_message(device: Device, provider: str, offered: list[str])
 
 
 def _installed(distribution: str) -> bool:
+    from importlib import metadata  # here: only an error message asks, and it costs ~0.02 s to import
+
     try:
         metadata.version(distribution)
     except metadata.PackageNotFoundError:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
 
 from photoseek.models.device import CUDA, Provider, check_session_providers
 from photoseek.models.mapped import mapped_graph
 from photoseek.models.runtime import Runtime, one_shot_now
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 log = logging.getLogger("photoseek")
 
@@ -32,22 +36,31 @@ class LazySession:
     """An ``InferenceSession`` for one ONNX file, built on first use and then reused (thread-safe).
 
     ``runtime`` (default: ``Runtime()``, i.e. ``auto``) says where it runs and tracks its life
-    cycle: the providers are planned at once, so a device this onnxruntime cannot drive fails
-    before any file is read, and an idle session can be unloaded (`unload`) and is rebuilt on the
-    next run. ``io_binding`` runs batches through ONNX Runtime's I/O binding (default: on CUDA only,
-    where the host-to-GPU copy of a batch and the copy of its embeddings back are then explicit,
-    one each); results are the same either way.
+    cycle: it checks a device this onnxruntime cannot drive before any file is read, so the
+    providers are planned on first need (a run with nothing to embed never imports ONNX Runtime),
+    and an idle session can be unloaded (`unload`) and is rebuilt on the next run. ``io_binding``
+    runs batches through ONNX Runtime's I/O binding (default: on CUDA only, where the host-to-GPU
+    copy of a batch and the copy of its embeddings back are then explicit, one each); results are
+    the same either way.
     """
 
     def __init__(self, model_path: Path, runtime: Runtime | None = None, *, io_binding: bool | None = None) -> None:
         self.model_path = model_path
         self.runtime = runtime or Runtime()
-        self.planned: list[Provider] = self.runtime.providers()
-        self.io_binding = self.planned[0][0] == CUDA if io_binding is None else io_binding
+        self._io_binding_asked = io_binding
         self._slot = self.runtime.lazy(_label(model_path), self._create)
         self._unpacked = False
         """The session was made under `one_shot`; used outside it, it is rebuilt with prepacking."""
         self._lock = threading.Lock()
+
+    @cached_property
+    def planned(self) -> list[Provider]:
+        """The providers (with options) the session asks for, best first."""
+        return self.runtime.providers()
+
+    @cached_property
+    def io_binding(self) -> bool:
+        return self.planned[0][0] == CUDA if self._io_binding_asked is None else self._io_binding_asked
 
     @property
     def loaded(self) -> bool:
@@ -67,6 +80,8 @@ class LazySession:
         return self._slot.get()
 
     def _create(self) -> ort.InferenceSession:
+        import onnxruntime as ort
+
         if self.planned[0][0] == CUDA and hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # CUDA and cuDNN from pip's nvidia-* packages, when installed that way
         session = self._open(mapped_graph(self.model_path))
@@ -76,6 +91,8 @@ class LazySession:
 
     def _open(self, graph: Path) -> ort.InferenceSession:
         """A session over ``graph``; over the model file itself if the weightless graph is refused."""
+        import onnxruntime as ort
+
         options = self.runtime.session_options
         try:
             return ort.InferenceSession(graph.as_posix(), sess_options=options(), providers=self.planned)
