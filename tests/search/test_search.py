@@ -20,6 +20,7 @@ import pytest
 from photoseek import ImageIndex
 from photoseek.store.catalog import Catalog
 from tests.helpers import COLOURS, catalog_of, draw_photo, index_colour_photos, run_cli, run_json
+from tests.hubcache import run_photoseek
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,16 @@ def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
     notes.write_text("hello")
     assert "Cannot use" in run_cli("search", "--image", notes, "--db", db, expect=2)
     assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=3)
+
+
+def test_a_fifo_or_missing_file_as_query_image_is_refused_without_blocking(indexed, tmp_path):
+    _, db = indexed
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)  # nobody writes to it: reading it whole would wait for ever
+    done = run_photoseek("search", "--image", str(fifo), "--db", str(db), "--json", env=dict(os.environ), timeout=60)
+    assert done.returncode == 2 and "named pipe" in json.loads(done.stdout)["detail"], (done.stdout, done.stderr)
+    assert "file not found" in run_cli("search", "--image", "-1:" + str(tmp_path / "gone.jpg"), "red", "--db", db,
+                                       expect=3)
 
 
 def test_missing_or_empty_catalog_says_to_index_first(tmp_path, tiny_clip_dir):

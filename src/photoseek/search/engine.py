@@ -233,17 +233,15 @@ class Searcher:
         return self._encode_file(path)
 
     def _encode_file(self, path: Path) -> np.ndarray:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise NotFound(
-                f"Cannot read query image {path}: {exc.strerror or exc}. Check the path."
-            ) from exc
+        """Decode and encode a query image that is not in the catalog. Opened as the indexer opens
+        files (regular files only, never blocking on a FIFO, streamed rather than read whole)."""
+        if not path.exists():
+            raise NotFound(f"Cannot read query image {path}: file not found. Check the path.")
         model = self._model()
         try:
             from photoseek.ingest.decode import decode_image  # image decoders load only when needed
 
-            decoded = decode_image(data, min_side=2 * model.image_size)
+            decoded = decode_image(path, min_side=2 * model.image_size)
         except UnreadableImageError as exc:
             raise BadInput(
                 f"Cannot use {path} as a query image: {exc}. Give a JPEG, PNG, WebP, HEIC or "
