@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sqlite3
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,3 +229,13 @@ def test_an_album_is_a_folder_of_links_in_the_album_folder_only(photos: Photos, 
             assert refused.status_code == 422, name
         assert sorted(p.name for p in tmp_path.iterdir()) == ["albums"]
         assert sorted(p.name for p in albums.iterdir()) == ["Summer 2020", "escape"]
+
+
+def test_a_write_the_catalog_refuses_as_read_only_is_409_not_500(client, photos: Photos, monkeypatch):
+    def refused(*_args: object, **_kwargs: object) -> int:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(ImageIndex, "tag_many", refused)  # what SQLite says for a read-only file or folder
+    answer = client.post("/api/tags", json={"ids": [photos.ids["home/red.jpg"]], "add": ["x"]})
+    assert answer.status_code == 409 and answer.json()["error"] == "read_only", answer.text
+    assert "read-only" in answer.json()["detail"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
-from photoseek.store.catalog import utf8_safe
+from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error, utf8_safe
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 422: "unprocessable", 503: "busy"}
@@ -66,11 +67,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _ours(_: Request, exc: PhotoseekError) -> JSONResponse:
         return error_response(*status_of(exc), str(exc))
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _catalog_refused(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        if is_read_only_error(exc):  # a write to a catalog this server may only read: the catalog refuses it
+            return error_response(409, "read_only", READ_ONLY_ADVICE)
+        return _internal_error(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500, "internal_error",
-            f"The server failed on this request ({type(exc).__name__}); its log has the details. "
-            "Please report it with the request that caused it.",
-        )
+        return _internal_error(request, exc)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500, "internal_error",
+        f"The server failed on this request ({type(exc).__name__}); its log has the details. "
+        "Please report it with the request that caused it.",
+    )
