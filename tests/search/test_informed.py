@@ -63,11 +63,9 @@ def test_both_signals_know_the_library(recall):
     assert recall["clip"][0] >= 0.25 and recall["text"][0] >= 0.55, recall
 
 
-def test_default_hybrid_ranks_at_least_as_well_as_its_best_signal(recall):
+def test_default_hybrid_is_at_least_as_good_as_its_best_signal(recall):
     singles = {name: recall[name] for name in ("clip", "text", "keyword")}
+    # 717 queries, one is 0.14 points: R@1 may trail the best signal by 3 (the 0.5-point tolerance the
+    # issue's goals use); measured +0.1 over text (docs/benchmarks.md, informed). R@5 has no tolerance.
+    assert recall["default"][0] >= max(r1 for r1, _ in singles.values()) - 0.005, recall
     assert recall["default"][1] >= max(r5 for _, r5 in singles.values()), recall
-    # At R@1 the goal is not met yet (docs/benchmarks.md, informed): the fitted CLIP curve weighs a bag of
-    # words that finds 35% too much beside MiniLM's 66%, so the default is 1.8 below text (13 of 717
-    # queries) while `-w clip=0.25..0.5` beats both. This bound keeps that gap from growing.
-    assert recall["default"][0] >= singles["text"][0] - 0.02, recall
-    assert recall["default"][0] > max(singles["clip"][0], singles["keyword"][0]), recall
