@@ -55,6 +55,8 @@ def test_the_calibration_finds_the_clip_informative(informed):
     clip = next(line for line in lines if line.startswith("CLIP"))
     auc = float(re.search(r"AUC (\d\.\d+)", clip).group(1))
     assert "uninformative" not in clip and clip.endswith("weight 1") and auc >= 0.8, lines
+    longer = next(line for line in lines if line.startswith("Text, queries of 4+ words"))
+    assert "fewer than 30 photos have two descriptions" in longer and "prior curve" in longer, lines
     assert run_json("status", "--db", informed[0])["calibration"] == lines
 
 

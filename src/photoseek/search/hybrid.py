@@ -384,6 +384,9 @@ class HybridSearcher:
                 share = weights.get("clip" if key == "clip" else "text", 0.0)
                 weight = f", weight {share:g}" if curve.informative else ""
                 lines.append(f"{label}{model}: {curve.describe()}{weight}")
+            elif fitted.texted >= MIN_TEXTED:  # text enough, but too few photos with two descriptions to pair
+                lines.append(f"{label}{model}: fewer than {MIN_TEXTED} photos have two descriptions to fit it on; "
+                             f"using the {curve.describe()}")
             else:
                 lines.append(
                     f"{label}{model}: uncalibrated, only {fitted.texted} photos carry text ({MIN_TEXTED} needed); "
