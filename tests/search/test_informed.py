@@ -13,7 +13,6 @@ import pytest
 from photoseek import ImageIndex
 from tests.helpers import run_json
 from tests.search import coco as coco_library
-from tests.search import informed_clip
 
 pytestmark = pytest.mark.skipif(not coco_library.AVAILABLE, reason="needs shared COCO data")
 
@@ -23,6 +22,9 @@ MODES = {"clip": "clip", "text": "text", "keyword": "keyword", "default": None}
 @pytest.fixture(scope="module")
 def informed(tmp_path_factory, tiny_clip_dir, text_model_cache):
     """(catalog, files, captions): the COCO library indexed with the CLIP that knows it."""
+    pytest.importorskip("onnx")  # builds the towers (the torch extra has it; the base install does not)
+    from tests.search import informed_clip
+
     captions = coco_library.captions()
     files = sorted(captions)
     work = tmp_path_factory.mktemp("informed")
