@@ -31,12 +31,17 @@ def bare(db: Path) -> Path:
     return db.with_name("bare.db")
 
 
+def captions() -> dict[str, list[str]]:
+    """file name -> its five COCO captions."""
+    return json.loads((COCO / "captions_by_file.json").read_text())
+
+
 def build(work: Path, clip_dir: Path) -> tuple[Path, list[str], dict[str, list[str]]]:
     """(catalog, files, captions): every photo indexed, caption 1 of each imported as its note."""
-    captions = json.loads((COCO / "captions_by_file.json").read_text())
-    files = sorted(captions)
+    texts = captions()
+    files = sorted(texts)
     db = work / "coco.db"
     run_json("index", COCO, "--db", db, "--model-path", clip_dir)
     shutil.copy(db, bare(db))
-    run_json("import-captions", notes_csv(work / "notes.csv", files, captions), "--db", db)
-    return db, files, captions
+    run_json("import-captions", notes_csv(work / "notes.csv", files, texts), "--db", db)
+    return db, files, texts

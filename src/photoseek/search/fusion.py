@@ -32,6 +32,8 @@ PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
 """The cut-off, a fused probability: below it a result is noise (docs/benchmarks.md, calibration)."""
+_CUT_EVIDENCE = float(np.log(DEFAULT_MIN_SCORE / (1 - DEFAULT_MIN_SCORE)) - np.log(PRIOR / (1 - PRIOR)))
+"""The evidence that lifts an image from the prior to the cut-off."""
 LITERAL_QUERY_WORDS = 2
 """Queries of at most this many words always show images whose text has every one of them."""
 LITERAL_MATCH = 0.9
@@ -43,8 +45,12 @@ PRIORS = {
     # at 4-5 spreads; the best of 1,000 noise scores lands near 3. Used until the library is fitted.
     "clip": SignalCurve("clip", "", centre=3.5, scale=2.0, source="per-query"),
     # all-MiniLM-L6-v2 cosines, fitted by `photoseek calibrate` on the coco-mini photos with a caption each
-    # as note (docs/benchmarks.md, calibration): for other text models too until their own fit.
-    "text": SignalCurve("text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"),
+    # as note (docs/benchmarks.md, calibration): for other text models too until their own fit. Longer
+    # queries: that centre, and the slope of one description against another (caption 2 against the
+    # note: 19.3 per unit cosine, centre 0.345), since a sentence's cosine separates matches faster than
+    # a word's; a fitted library without such pairs keeps this curve for this model (docs/benchmarks.md,
+    # informed: the pairs' own centre would hide 2% of true rank-1 answers behind the cut-off).
+    "text": SignalCurve("text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=19.3, source="prior"),
     "text-short": SignalCurve(
         "text", "sentence-transformers/all-MiniLM-L6-v2", centre=0.259, scale=15.1, source="prior"
     ),
@@ -118,7 +124,11 @@ def fuse(
         if s == "text":
             value = np.where(short, curves["text-short"].evidence(raw[s]), curves["text"].evidence(raw[s]))
             if "text-relative" in raw and "text-relative" in curves:  # both the cosine and its standing must speak
-                value = np.minimum(value, curves["text-relative"].evidence(raw["text-relative"]))
+                # A longer query's text that stands out enough to pass the cut-off on its own is ranked by
+                # its cosine: the relative curve, fitted on words, would cap a paraphrase at what a word
+                # or two can earn (docs/benchmarks.md, informed).
+                relative = curves["text-relative"].evidence(raw["text-relative"])
+                value = np.where(short | (relative < _CUT_EVIDENCE), np.minimum(value, relative), value)
         elif s == "keyword" and "text" in weights:
             value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
         else:

@@ -46,8 +46,9 @@ _WORD = re.compile(r"\w+")
 _CANDIDATES = 200
 CALIBRATION_SETTING = "calibration"
 """The catalog setting holding the fitted curves (`LibraryCalibration`, JSON)."""
-_CURVES_VERSION = 3
-"""Bumped whenever what a curve maps changes (3: the relative text curve): stored curves are refitted."""
+_CURVES_VERSION = 4
+"""Bumped whenever what a curve maps changes (3: the relative text curve; 4: the longer-query prior):
+stored curves are refitted."""
 _REFIT_SHARE = 0.1
 """A signal is refitted once the library's images or texted images moved by this share (or its model changed)."""
 _MATCHED_TEXT_CHARS = 240
@@ -383,6 +384,9 @@ class HybridSearcher:
                 share = weights.get("clip" if key == "clip" else "text", 0.0)
                 weight = f", weight {share:g}" if curve.informative else ""
                 lines.append(f"{label}{model}: {curve.describe()}{weight}")
+            elif fitted.texted >= MIN_TEXTED:  # text enough, but too few photos with two descriptions to pair
+                lines.append(f"{label}{model}: fewer than {MIN_TEXTED} photos have two descriptions to fit it on; "
+                             f"using the {curve.describe()}")
             else:
                 lines.append(
                     f"{label}{model}: uncalibrated, only {fitted.texted} photos carry text ({MIN_TEXTED} needed); "
@@ -425,6 +429,8 @@ class HybridSearcher:
         long, short, relative = fit_text(
             texts, described, embedder.embed_queries, embedder.embed_passages, self._text_matrix_of, model
         )
+        if long is short and PRIORS["text"].model.rsplit("/", 1)[-1] == model.rsplit("/", 1)[-1]:
+            long = SignalCurve("text", model, 0.0, 0.0, "prior", texted=len(texts))  # no pairs: the model's prior
         return {"text": long, "text-short": short, "text-relative": relative}
 
     def _clip_matrix(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
