@@ -33,6 +33,7 @@ def test_missing_model_without_network_fails_fast(empty_cache: Path) -> None:
     assert "--model-path" in message
     assert "photoseek models export" in message
     assert "HF_HOME" in message
+    assert "\n" not in message  # one line, like every error
 
 
 def test_slow_dns_does_not_hang(empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -198,9 +198,8 @@ def _probe_hub() -> str | None:
 def _not_available(name: str, reason: str) -> ModelNotAvailableError:
     hint = "" if name in HUB_MODELS else f" ({name!r} is not a model photoseek knows: {known_names_hint()}.)"
     return ModelNotAvailableError(
-        f"Model {name!r} is not available offline and cannot be downloaded: {reason}.{hint}\n"
-        "To get it:\n"
-        f"  - {copy_hint(f'photoseek models download {name}')};\n"
-        "  - or pass --model-path DIR with a model directory in Immich's layout (config.json, visual/, textual/);\n"
-        "  - or create such a directory with `photoseek models export` (needs `pip install 'photoseek[torch]'`)."
+        f"Model {name!r} is not available offline and cannot be downloaded: {reason}.{hint} To get it, "
+        f"{copy_hint(f'photoseek models download {name}')}; or pass --model-path DIR with a model directory in "
+        "Immich's layout (config.json, visual/, textual/); or create one with `photoseek models export` "
+        "(needs `pip install 'photoseek[torch]'`)."
     )
