@@ -20,7 +20,7 @@ from photoseek import ImageIndex
 from photoseek.server import ServerConfig
 from tests.helpers import COLOURS, draw_photo
 from tests.server.conftest import serve_in_thread
-from tests.server.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORTS
+from tests.server.test_browser import CHROMIUM, VIEWPORTS, browser  # noqa: F401  (the shared Chromium)
 
 pytestmark = [
     pytest.mark.browser,
@@ -72,16 +72,8 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).replace(tzinfo=timezone.utc).timestamp()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def page(browser, request, shot) -> Iterator[object]:
+def page(browser, request, shot) -> Iterator[object]:  # noqa: F811  (browser: the imported fixture)
     screen = getattr(request, "param", "desktop")
     context = browser.new_context(viewport=VIEWPORTS[screen], is_mobile=screen == "phone",
                                   has_touch=screen == "phone", accept_downloads=True)

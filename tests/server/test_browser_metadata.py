@@ -13,7 +13,7 @@ from photoseek.server import ServerConfig
 from tests.helpers import artifacts_dir, draw_scene
 from tests.places.test_gps import located
 from tests.server.conftest import serve_in_thread
-from tests.server.test_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN
+from tests.server.test_browser import CHROMIUM, TOKEN, browser  # noqa: F401  (the shared Chromium)
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,51 +46,50 @@ def server_url(tmp_path_factory, tiny_clip_dir) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 860}, {"width": 390, "height": 844}])
-def test_place_rating_and_label_filters_and_detail(server_url: str, viewport: dict[str, int]):
+def test_place_rating_and_label_filters_and_detail(server_url: str, viewport: dict[str, int], browser):  # noqa: F811
     expect = sync_api.expect
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport=viewport).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{server_url}/?token={TOKEN}")
-        page.locator("#q").fill("harbour")
-        tiles = page.locator("#grid .tile")
-        expect(tiles).to_have_count(3)
-        page.locator("#toggle-filters").click()
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server_url}/?token={TOKEN}")
+    page.locator("#q").fill("harbour")
+    tiles = page.locator("#grid .tile")
+    expect(tiles).to_have_count(3)
+    page.locator("#toggle-filters").click()
 
-        def apply(field: str, value: str) -> None:
-            locator = page.locator(f"#{field}")
-            if field == "f-min-rating":
-                locator.select_option(value)
-            else:
-                locator.fill(value)
-                locator.blur()  # the browser's own change event, as when the user tabs or clicks away
+    def apply(field: str, value: str) -> None:
+        locator = page.locator(f"#{field}")
+        if field == "f-min-rating":
+            locator.select_option(value)
+        else:
+            locator.fill(value)
+            locator.blur()  # the browser's own change event, as when the user tabs or clicks away
 
-        apply("f-place", "portugal")
-        expect(tiles).to_have_count(1)
-        expect(page.locator("#filter-count")).to_have_text("1")
-        apply("f-place", "")
-        apply("f-near", "-33.87,151.21,5")
-        expect(tiles).to_have_count(1)
-        apply("f-near", "")
-        apply("f-min-rating", "4")
-        expect(tiles).to_have_count(1)
-        apply("f-label", "green")
-        expect(page.locator("#state")).to_contain_text("No matches")
-        apply("f-label", "RED")
-        expect(tiles).to_have_count(1)
-        panel = page.locator("#filters")
-        assert panel.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the filter row overflows"
-        page.screenshot(path=str(artifacts_dir() / f"metadata-filters-{viewport['width']}.png"))
-        tiles.first.click()
-        meta = page.locator("#detail-meta")
-        expect(meta).to_contain_text("Porto, Portugal")
-        expect(meta).to_contain_text("★★★★★")
-        expect(meta).to_contain_text("Red")
-        page.screenshot(path=str(artifacts_dir() / f"metadata-detail-{viewport['width']}.png"))
-        page.keyboard.press("Escape")
-        page.locator("#clear-filters").click()
-        expect(tiles).to_have_count(3)
-        browser.close()
-        assert not errors, errors
+    apply("f-place", "portugal")
+    expect(tiles).to_have_count(1)
+    expect(page.locator("#filter-count")).to_have_text("1")
+    apply("f-place", "")
+    apply("f-near", "-33.87,151.21,5")
+    expect(tiles).to_have_count(1)
+    apply("f-near", "")
+    apply("f-min-rating", "4")
+    expect(tiles).to_have_count(1)
+    apply("f-label", "green")
+    expect(page.locator("#state")).to_contain_text("No matches")
+    apply("f-label", "RED")
+    expect(tiles).to_have_count(1)
+    panel = page.locator("#filters")
+    assert panel.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the filter row overflows"
+    page.screenshot(path=str(artifacts_dir() / f"metadata-filters-{viewport['width']}.png"))
+    tiles.first.click()
+    meta = page.locator("#detail-meta")
+    expect(meta).to_contain_text("Porto, Portugal")
+    expect(meta).to_contain_text("★★★★★")
+    expect(meta).to_contain_text("Red")
+    page.screenshot(path=str(artifacts_dir() / f"metadata-detail-{viewport['width']}.png"))
+    page.keyboard.press("Escape")
+    page.locator("#clear-filters").click()
+    expect(tiles).to_have_count(3)
+    context.close()
+    assert not errors, errors
