@@ -32,27 +32,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchpaths import REPO, coco_photos, random_model_dir, write_results  # noqa: E402
-from measure import measured_run  # noqa: E402
+from measure import measured_run, photoseek_peak  # noqa: E402
 
 STRIPS = {
     "100000x1": (100_000, 1), "1x100000": (1, 100_000), "10000x1": (10_000, 1), "20000x30": (20_000, 30),
 }
 BIG = {"200 MP strip 100000x2000": (100_000, 2_000), "200 MP square 14142x14142": (14_142, 14_142)}
-CHILD = (  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
-    "import atexit, json, resource, runpy, sys, time\n"
-    "started = time.perf_counter()\n"
-    "def report():\n"
-    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    status = open('/proc/self/status').read().splitlines()\n"
-    "    peak_kb = next(int(x.split()[1]) for x in status if x.startswith('VmHWM'))\n"
-    "    print('BENCH ' + json.dumps({'peak_mb': peak_kb / 1024, 'cpu_s': u.ru_utime + u.ru_stime,\n"
-    "          'wall_s': time.perf_counter() - started}), file=sys.stderr)\n"
-    "atexit.register(report)\n"
-    "sys.argv = ['photoseek', *sys.argv[1:]]\n"
-    "runpy.run_module('photoseek', run_name='__main__')\n"
-)
-
-
 def gradient_png(path: Path, size: tuple[int, int]) -> Path:
     """A colour ramp along the long side, the same on every row or column: compresses to almost nothing."""
     width, height = size
@@ -65,14 +50,7 @@ def gradient_png(path: Path, size: tuple[int, int]) -> Path:
 
 
 def run(*args: object) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, *map(str, args)], capture_output=True, text=True, timeout=900,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"photoseek {args[0]} failed: {done.stderr[-2000:]}")
-    line = next(x for x in done.stderr.splitlines() if x.startswith("BENCH "))
-    return {k: round(v, 2) for k, v in json.loads(line[6:]).items()}
+    return photoseek_peak(REPO / "src", *args)[0]
 
 
 def index_with(extra: Path | None, photos: list[Path], model: Path, work: Path) -> dict[str, float]:

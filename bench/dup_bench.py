@@ -32,7 +32,7 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from photoseek.duplicates.components import component_labels
 from photoseek.duplicates.near import near_pairs
-from photoseek.imaging.hashing import hamming, perceptual_hash
+from photoseek.imaging.hashing import perceptual_hash
 from photoseek.ingest.decode import decode_image
 from photoseek.ingest.indexer import DRAFT_FACTOR
 
@@ -105,7 +105,7 @@ def evaluate(hashes: np.ndarray, files: list[tuple[Path, int, str]], threshold: 
     if rotated:
         pairs = near_pairs(hashes, threshold)
     else:  # baselines: all pairs (fine at this size), no rotation handling
-        upper = np.triu(hamming(hashes[:, None], hashes[None, :]) <= threshold, 1)
+        upper = np.triu(np.bitwise_count(hashes[:, None] ^ hashes[None, :]) <= threshold, 1)
         pairs = np.argwhere(upper)
     labels = component_labels(len(files), pairs)
     sources = np.array([f[1] for f in files])

@@ -97,3 +97,35 @@ def measured_run() -> Iterator[Span]:
     with span() as whole:
         yield whole
     print(f"{Path(sys.argv[0]).name}: {whole.line()}", file=sys.stderr)
+
+
+PEAK_CHILD = (  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
+    "import atexit, json, resource, runpy, sys, time\n"
+    "started = time.perf_counter()\n"
+    "def report():\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    status = open('/proc/self/status').read().splitlines()\n"
+    "    peak_kb = next(int(x.split()[1]) for x in status if x.startswith('VmHWM'))\n"
+    "    print('BENCH ' + json.dumps({'peak_mb': peak_kb / 1024, 'cpu_s': u.ru_utime + u.ru_stime,\n"
+    "          'wall_s': time.perf_counter() - started}), file=sys.stderr)\n"
+    "atexit.register(report)\n"
+    "sys.argv = ['photoseek', *sys.argv[1:]]\n"
+    "runpy.run_module('photoseek', run_name='__main__')\n"
+)
+"""`python -c PEAK_CHILD ARGS...` runs `photoseek ARGS...` and reports its own peak memory, CPU and wall time."""
+
+
+def photoseek_peak(src: Path, *args: object, timeout: float = 900) -> tuple[dict[str, float], str]:
+    """Run `photoseek ARGS` from the checkout's `src` in a process of its own: (its peak MB, CPU and wall
+    seconds, rounded; its stdout). Exits with the child's error if it fails."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_CHILD, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"photoseek {args[0]} failed: {done.stderr[-2000:]}")
+    line = next(x for x in done.stderr.splitlines() if x.startswith("BENCH "))
+    return {k: round(v, 2) for k, v in json.loads(line[6:]).items()}, done.stdout

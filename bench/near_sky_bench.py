@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from photoseek.duplicates import hashing
 from photoseek.duplicates.components import component_labels
 from photoseek.duplicates.finder import DEFAULT_NEAR_BITS
 from photoseek.duplicates.near import near_pairs
+from photoseek.imaging import hashing
 from photoseek.ingest.decode import decode_image
 from photoseek.ingest.indexer import DRAFT_FACTOR
 

@@ -1,6 +1,6 @@
 """Hostile metadata (issue 21, items 9 and 10): XMP parse times and what a huge sidecar costs.
 
-1. `read_metadata` on 10 MB blocks built against the parser (the test's adversarial set, each
+1. `read_facts` on 10 MB blocks built against the parser (the test's adversarial set, each
    read embedded in a JPEG and as a sidecar), best of 3; and the issue's 230 KB JPEG with
    `<x:xmpmeta ` 20,000 times. The old lazy regex is timed on the same shape at 1,250 to 5,000
    repeats in the same run, to show its quadratic growth (20,000 took 49 s in the issue).
@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,28 +29,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchpaths import REPO, results_dir, write_results  # noqa: E402
-from measure import measured_run  # noqa: E402
+from measure import measured_run, photoseek_peak  # noqa: E402
 
-from photoseek.text.metadata import read_metadata  # noqa: E402
+from photoseek.text.metadata import read_facts  # noqa: E402
 from tests.text.test_metadata_limits import ADVERSARIAL  # noqa: E402
 
 OLD_PACKET = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.S)
 """The regex before this change."""
-CHILD = (  # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
-    "import atexit, json, resource, runpy, sys, time\n"
-    "started = time.perf_counter()\n"
-    "def report():\n"
-    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    status = open('/proc/self/status').read().splitlines()\n"
-    "    peak_kb = next(int(x.split()[1]) for x in status if x.startswith('VmHWM'))\n"
-    "    print('BENCH ' + json.dumps({'peak_mb': peak_kb / 1024, 'wall_s': time.perf_counter() - started}),\n"
-    "          file=sys.stderr)\n"
-    "atexit.register(report)\n"
-    "sys.argv = ['photoseek', *sys.argv[1:]]\n"
-    "runpy.run_module('photoseek', run_name='__main__')\n"
-)
-
-
 def jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (90, 140, 200)).save(buffer, format="JPEG")
@@ -70,12 +54,12 @@ def best_of(count: int, work) -> float:
 def parse_times() -> dict[str, object]:
     head = jpeg()
     blocks = {name: {"mb": round(len(data) / 2**20, 1),
-                     "embedded_s": best_of(3, lambda d=data: read_metadata(head + d)),
-                     "sidecar_s": best_of(3, lambda d=data: read_metadata(b"", [d]))}
+                     "embedded_s": best_of(3, lambda d=data: read_facts(head + d)),
+                     "sidecar_s": best_of(3, lambda d=data: read_facts(b"", [d]))}
               for name, data in ADVERSARIAL.items()}
     issue = head + b"<x:xmpmeta " * 20_000
     old = {n: best_of(1, lambda n=n: OLD_PACKET.search(b"<x:xmpmeta " * n)) for n in (1250, 2500, 5000)}
-    return {"10 MB blocks": blocks, "issue JPEG (20,000 open tags, 230 KB)": best_of(3, lambda: read_metadata(issue)),
+    return {"10 MB blocks": blocks, "issue JPEG (20,000 open tags, 230 KB)": best_of(3, lambda: read_facts(issue)),
             "old regex, seconds by repeats": old}
 
 
@@ -83,16 +67,9 @@ def index_peak(folder: Path, model: Path) -> dict[str, float]:
     db = folder.parent / "c.db"
     for leftover in folder.parent.glob("c.db*"):
         leftover.unlink()
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, "index", str(folder), "--db", str(db), "--model-path", str(model), "--json"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr[-2000:])
-    line = next(x for x in done.stderr.splitlines() if x.startswith("BENCH "))
-    found = {k: round(v, 2) for k, v in json.loads(line[6:]).items()}
-    found["failed"] = [f["reason"] for f in json.loads(done.stdout)["failed"]]
-    return found
+    stats, stdout = photoseek_peak(REPO / "src", "index", folder, "--db", db, "--model-path", model, "--json",
+                                   timeout=300)
+    return {**stats, "failed": [f["reason"] for f in json.loads(stdout)["failed"]]}
 
 
 def sidecar_costs() -> dict[str, object]:
