@@ -368,3 +368,38 @@ def test_undo_of_a_manifest_that_is_not_there_changes_nothing(prepared, tmp_path
     missing = tmp_path / "nowhere" / "photoseek-duplicates-20260101-000000.json"
     assert "Cannot read the manifest" in run_cli("duplicates", "--undo", missing, "--db", db, expect=3)
     assert not missing.parent.exists()
+
+
+def test_undo_never_settles_through_a_link_left_at_the_original_place(prepared, tmp_path):
+    """A link where a moved photo used to be, pointing at the photo in the target, looks like "the same
+    file at both places"; undo must not delete the real one (the link's target) as the spare copy."""
+    base, root, db = prepared
+    scene = Scene(base, root, db, tmp_path / "dupes")
+    report = run_json("duplicates", "--tier", "exact", "--move-to", scene.target, "--db", db)
+    (moved,) = report["moved"]
+    source, destination = Path(moved["from"]), Path(moved["to"])
+    digest = _sha(destination)
+    os.symlink(destination, source)
+    undone = run_json_expect_1("duplicates", "--undo", report["manifest"], "--db", db)
+    assert undone["moved"] == [] and "not a regular file" in undone["skipped"][0]["reason"], undone
+    assert destination.is_file() and not destination.is_symlink() and _sha(destination) == digest
+    source.unlink()
+    scene.restore()
+
+
+def test_a_source_that_cannot_lose_its_name_keeps_the_photo_in_one_place(prepared, tmp_path, monkeypatch):
+    base, root, db = prepared
+    scene = Scene(base, root, db, tmp_path / "dupes")
+    real_unlink = os.unlink
+
+    def refuse_sources(path, *args, **kwargs):
+        if Path(path).is_relative_to(root):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(moves.os, "unlink", refuse_sources)
+    report = run_json_expect_1("duplicates", "--tier", "exact", "--move-to", scene.target, "--db", db)
+    assert report["moved"] == [] and "could not move" in report["skipped"][0]["reason"], report
+    monkeypatch.undo()
+    scene.check(all_home=True)
+    scene.restore()

@@ -280,6 +280,8 @@ def _settle(old: Path, new: Path) -> str:
     _discard(_partial(new))
     at_old, at_new = os.path.lexists(old), os.path.lexists(new)
     if at_old and at_new:
+        if not (_is_regular(old) and _is_regular(new)):  # a link could point at the only copy: never settle through it
+            return f"not moved: {new if _is_regular(old) else old} is not a regular file"
         if not (os.path.samefile(old, new) or _same_bytes(old, new)):
             return f"not moved: {new} already exists and differs"
         os.unlink(old)
@@ -302,13 +304,32 @@ def _move_file(source: Path, destination: Path) -> str | None:
             return _copy_across(source, destination)
         _fsync_dir(destination.parent)
         if os.path.lexists(source):  # a hard link: now drop the old name
-            os.unlink(source)
+            _drop_old_name(source, destination)
         _fsync_dir(source.parent)
     except FileExistsError:
         return f"not moved: {destination} already exists"
     except OSError as exc:
         return f"could not move: {exc.strerror or exc}"
     return None
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself, not a link to one (lstat)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _drop_old_name(source: Path, destination: Path) -> None:
+    """Remove the source's name after hard-linking it to `destination`; if that fails, remove the new
+    link instead, so the file stays in one place and the move is reported as not done."""
+    try:
+        os.unlink(source)
+    except OSError:
+        os.unlink(destination)
+        _fsync_dir(destination.parent)
+        raise
 
 
 def _link_or_rename(source: Path, destination: Path) -> bool:
