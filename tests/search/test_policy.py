@@ -110,3 +110,17 @@ def test_explain_shows_each_signals_curve_and_its_weight_in_this_search(coco):
     assert any(line.startswith("Text, 1-3 words") and line.endswith("weight 0") for line in lines), lines
     shown = run_cli("search", "pizza", "--db", db, "--explain", "-k", "1")  # stderr too: the curves, one a line
     assert "AUC" in shown and "weight 1" in shown
+
+
+def test_a_score_matrix_of_text_and_picture_queries_together_scores_each_as_alone(coco):
+    """Rows of one batch are scored independently: a picture-only query beside text queries keeps its own
+    signals (CLIP alone) and gets none of another query's text evidence."""
+    from photoseek.search.query import Query, QueryTerm
+
+    with ImageIndex(coco[0]) as index:
+        ids = np.sort(catalog_of(index).all_embeddings()[0])
+        picture = Query((QueryTerm("image_id", str(int(ids[3]))),))
+        texts = [Query.build([q]) for q in QUERIES[:3]]
+        together = index.score_matrix([texts[0], picture, *texts[1:]], ids, mode="hybrid")
+        alone = np.vstack([index.score_matrix([q], ids, mode="hybrid") for q in (texts[0], picture, *texts[1:])])
+    np.testing.assert_allclose(together, alone, atol=1e-6)

@@ -191,7 +191,13 @@ class HybridSearcher:
         `search_many` ranks with (`scores`), with one matrix product per signal. For evaluations,
         which rank every image for thousands of queries."""
         batch = self._encode(queries, policy, None, 0, None, literal=False)
-        return self.scores(batch, batch.queries, np.asarray(ids, dtype=np.int64))[1]
+        candidates = np.asarray(ids, dtype=np.int64)
+        fused = np.empty((len(batch.queries), len(candidates)))
+        for wanted in (True, False):  # `scores` takes queries that share their signals: with text, without
+            rows = [n for n, e in enumerate(batch.queries) if _has_text(e.query) is wanted]
+            if rows:
+                fused[rows] = self.scores(batch, [batch.queries[n] for n in rows], candidates)[1]
+        return fused
 
     def scores(
         self, batch: _Batch, encoded: Sequence[_Encoded], candidates: np.ndarray
