@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -234,6 +235,9 @@ def test_new_sidecars_in_both_styles_dry_run_and_remove(tmp_path, tiny_clip_dir)
     skipped = {Path(p["path"]).name: p["reason"] for p in lightroom["skipped"]}
     assert set(skipped) == {"IMG_2.xmp"} and "--style digikam" in skipped["IMG_2.xmp"]
     assert items((root / "IMG_1.xmp").read_text(encoding="utf-8"), DC, "subject") == ["lighthouse"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((root / "IMG_1.xmp").stat().st_mode) == 0o666 & ~mask  # as any new file: others can read it
 
     run_json("export-xmp", "--db", db, "--json")
     text = (root / "IMG_2.jpg.xmp").read_text(encoding="utf-8")

@@ -193,8 +193,9 @@ def _write_atomically(path: Path, text: str, expected: os.stat_result | None) ->
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        if expected is not None:
-            os.chmod(temp, stat.S_IMODE(expected.st_mode))
+        # mkstemp makes the file 0600: keep an existing sidecar's mode, give a new one what a new file gets
+        # (0666 less the umask), so photo managers running as another user can read it
+        os.chmod(temp, stat.S_IMODE(expected.st_mode) if expected is not None else 0o666 & ~_umask())
         _check_unchanged(path, expected)
         if expected is None:
             _link_new(temp, path)
@@ -206,6 +207,13 @@ def _write_atomically(path: Path, text: str, expected: os.stat_result | None) ->
     _sync_folder(path.parent)
     if path.read_bytes() != data:
         raise OSError(f"{path} does not read back as written; check the disk")
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, so set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _link_new(temp: str, path: Path) -> None:
