@@ -80,7 +80,9 @@ def finetune(
     Needs `pip install 'photoseek[torch,train]'`.
     """
     with user_errors():
-        from photoseek.train import TrainConfig, default_checkpoint_dir, torch_device_name
+        from photoseek.models.runtime import Runtime
+        from photoseek.text.hf import torch_device
+        from photoseek.train import TrainConfig, default_checkpoint_dir
         from photoseek.train import finetune as run_finetune
 
         config = TrainConfig(
@@ -88,7 +90,7 @@ def finetune(
             warmup_steps=warmup, freeze=freeze, lora_rank=lora_rank, unlock_last=unlock_last,  # type: ignore[arg-type]
             checkpoint_every=checkpoint_every, seed=seed, workers=workers,
             precision=precision,  # type: ignore[arg-type]
-            device=torch_device_name(device),
+            device=str(torch_device(Runtime(device))[0]),  # a GPU torch cannot use is one line, before training
         )
         try:
             with _progress(enabled=not as_json) as (on_stage, on_progress):

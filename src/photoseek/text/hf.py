@@ -33,7 +33,7 @@ def torch_device(runtime: Runtime) -> tuple[Any, Any]:
         if not torch.cuda.is_available() or device.index >= torch.cuda.device_count():
             raise DeviceError(
                 f"--device {device}: torch cannot use that GPU (it sees {torch.cuda.device_count()}), so "
-                "captions and object counts cannot run there. Install a CUDA build of torch "
+                "captions, object counts and fine-tuning cannot run there. Install a CUDA build of torch "
                 "(https://pytorch.org/get-started/locally/), or use --device cpu."
             )
         return torch.device("cuda", device.index), torch.float16

@@ -11,7 +11,7 @@ The result is a model directory: ``photoseek index --model-path my-model --rebui
 from photoseek.train.base import BaseModelError, load_base
 from photoseek.train.finetune import FinetuneResult, default_checkpoint_dir, finetune
 from photoseek.train.pairs import Pair, PairsError, read_pairs, split_pairs
-from photoseek.train.trainer import TrainConfig, Trainer, TrainingError, TrainProgress, torch_device_name
+from photoseek.train.trainer import TrainConfig, Trainer, TrainingError, TrainProgress
 
 __all__ = [
     "BaseModelError",
@@ -27,5 +27,4 @@ __all__ = [
     "load_base",
     "read_pairs",
     "split_pairs",
-    "torch_device_name",
 ]

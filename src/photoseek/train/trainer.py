@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from photoseek.errors import BadInput
-from photoseek.models.device import parse_device
 from photoseek.models.export import OpenClipModel
 from photoseek.train.data import PairDataset, batch_loader, train_transform
 from photoseek.train.pairs import Pair
@@ -237,13 +236,6 @@ class Trainer:
         model = model.to("cpu").eval()
         self.clip = model
         return model
-
-
-def torch_device_name(device: str | None) -> str | None:
-    """A ``--device`` value as torch names it (None for ``auto``: CUDA when torch sees a GPU):
-    cpu, cuda:N, or mps for ``coreml`` (Apple's GPU)."""
-    parsed = parse_device(device)
-    return {"auto": None, "cpu": "cpu", "coreml": "mps"}.get(parsed.kind, f"cuda:{parsed.index}")
 
 
 def _check_config(config: TrainConfig, rows: int) -> None:
