@@ -284,9 +284,11 @@ class ImageIndex:
         model_path: str | Path | None = None,
         create: bool = True,
         text_model: str | None = None,
-        device: str | Device | None = None,
+        device: str | Device | Runtime | None = None,
     ) -> None:
-        self.runtime = Runtime(device)  # a device this onnxruntime cannot drive fails before anything else
+        # One runtime for every model; a device this onnxruntime cannot drive fails before anything else.
+        # Another handle's Runtime is shared as it is (`for_another_thread`), not planned again.
+        self.runtime = device if isinstance(device, Runtime) else Runtime(device)
         db_path = Path(db).expanduser() if db else default_db_path()
         self._created = not db_path.exists()
         self._catalog = Catalog(db_path, create=create)
@@ -382,11 +384,12 @@ class ImageIndex:
         For evaluations, which score a whole gallery with one matrix product."""
         if not exact:
             return self._searcher.vectors_of(ids)
+        from photoseek.store.vectors import locate
+
         out = np.full((len(ids), self._catalog.dim or 0), np.nan, dtype=np.float32)
-        for row, image_id in enumerate(ids.tolist()):
-            stored = self._catalog.embedding(image_id)
-            if stored is not None:
-                out[row] = stored
+        stored_ids, stored = self._catalog.all_embeddings()  # one read, not one query per image
+        found, where = locate(stored_ids, ids)
+        out[found] = stored[where]
         return out
 
     def _is_empty(self) -> bool:
@@ -403,9 +406,8 @@ class ImageIndex:
         """
         other = ImageIndex(
             self._catalog.path, model=self._model_name, model_path=self._model_path,
-            text_model=self._text_model_asked, device=self.runtime.device,
+            text_model=self._text_model_asked, device=self.runtime,
         )
-        other.runtime = self.runtime
         other._text_model_name = self._text_model_name
         other._model = self._model
         other._text_model = self._text_model

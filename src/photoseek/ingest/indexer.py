@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from PIL import Image
 
 from photoseek.errors import UnreadableImageError
 from photoseek.imaging.hashing import HASH_VERSION, perceptual_hash, to_signed

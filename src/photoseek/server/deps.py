@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 from fastapi import Depends, Query, Request
 
-from photoseek.errors import BadInput
+from photoseek.errors import BadInput, NotFound
 from photoseek.search.fusion import SIGNALS
 from photoseek.search.modes import MODE_NAMES
 from photoseek.search.ordering import RESULT_SORTS
@@ -139,6 +139,11 @@ def search_options(
         raise BadInput(f"Unknown sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
     return SearchOptions(k=k, offset=offset, filters=filters, mode=mode or None, min_score=min_score,
                          weights=weights or None, explain=explain, sort=sort)
+
+
+def no_such_image(image_id: int) -> NotFound:
+    """The error for an image id the index does not have (any more), the same on every route."""
+    return NotFound(f"No image with id {image_id} in the index. Search again to get current ids.")
 
 
 def known_id(image_id: int) -> bool:

@@ -24,6 +24,7 @@ from photoseek.server.deps import (
     SortParam,
     ThumbsDep,
     known_id,
+    no_such_image,
     search_options,
     search_out,
 )
@@ -38,18 +39,14 @@ THUMB_CACHE_CONTROL = "private, max-age=86400"
 FILE_CACHE_CONTROL = "private, max-age=3600"
 
 
-def _no_such_image(image_id: int) -> NotFound:
-    return NotFound(f"No image with id {image_id} in the index. Search again to get current ids.")
-
-
 @router.get("/api/images/{image_id}", response_model=ImageOut, responses=NOT_FOUND)
 async def image_details(backend: BackendDep, image_id: int) -> ImageOut:
     """Everything known about one image, including captions/OCR/notes when available."""
     if not known_id(image_id):
-        raise _no_such_image(image_id)
+        raise no_such_image(image_id)
     found = await backend.read(lambda index: Backend.details(index, image_id))
     if found is None:
-        raise _no_such_image(image_id)
+        raise no_such_image(image_id)
     record, signals = found
     path = Path(record.path)
     modified = datetime.fromtimestamp(record.mtime_ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
@@ -70,7 +67,7 @@ async def image_similar(
     options = search_options(k, offset, filters, min_score=min_score, sort=sort)
     page = await backend.call(lambda index: Backend.similar(index, image_id, options)) if known_id(image_id) else None
     if page is None:
-        raise _no_such_image(image_id)
+        raise no_such_image(image_id)
     return search_out(page, k, offset)
 
 
@@ -78,10 +75,10 @@ async def _servable(backend: Backend, image_id: int) -> tuple[ImageRecord, Path]
     """The record and real file of an indexed image, refused unless the file is still
     under an indexed folder: clients name ids, never paths."""
     if not known_id(image_id):
-        raise _no_such_image(image_id)
+        raise no_such_image(image_id)
     record, roots = await backend.read(lambda index: (index.find(image_id), index.roots()))
     if record is None:
-        raise _no_such_image(image_id)
+        raise no_such_image(image_id)
     path = await run_in_threadpool(servable_path, record.path, roots)
     if path is None:
         raise NotFound(

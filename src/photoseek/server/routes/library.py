@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from photoseek.albums import name_variants
 from photoseek.api import ImageIndex
 from photoseek.errors import BadInput, NotFound
-from photoseek.server.deps import BackendDep, ConfigDep, FiltersDep, KParam, known_id
+from photoseek.server.deps import BackendDep, ConfigDep, FiltersDep, KParam, known_id, no_such_image
 from photoseek.server.errors import ApiError
 from photoseek.server.schemas import ErrorOut, FailureOut, FileText, ImageId, ListedImageOut
 from photoseek.server.thumbs import servable_path
@@ -196,7 +196,7 @@ async def selection_zip(
 def _known(index: ImageIndex, image_id: int) -> ImageRecord:
     record = index.find(image_id) if known_id(image_id) else None
     if record is None:
-        raise NotFound(f"No image with id {image_id} in the index. Search again to get current ids.")
+        raise no_such_image(image_id)
     return record
 
 
