@@ -278,18 +278,17 @@ def measure(index: FaissObject, store: VectorStore, params: FaissParams, k: int 
     """recall@k of searches through the graph for stored vectors spread over the collection,
     against exact search, at each depth in turn until `TARGET_RECALL`: the shallowest depth that
     reaches it, or None (search exactly) with the recall of the deepest one tried."""
-    alive = np.flatnonzero(store.ids >= 0)
-    picked = alive[np.linspace(0, len(alive) - 1, min(RECALL_QUERIES, len(alive))).astype(np.int64)]
-    queries = np.asarray(store.matrix[picked], dtype=np.float32)
+    queries = store.sample(RECALL_QUERIES)
+    alive = store.live_count
     truth = exact_top(store, queries, k)
     recall, depth = 0.0, 0
-    for depth in depths(index, len(alive), params):
+    for depth in depths(index, alive, params):
         graph = FaissIndex(store, index, params, depth)
         hits = sum(len(np.intersect1d(graph.search(q, k)[0], want)) for q, want in zip(queries, truth))
         recall = hits / sum(len(want) for want in truth)
         if recall >= TARGET_RECALL:
-            return Tuning(depth, recall, depth, len(queries), len(store.ids), len(alive))
-    return Tuning(None, recall, depth, len(queries), len(store.ids), len(alive))
+            return Tuning(depth, recall, depth, len(queries), len(store.ids), alive)
+    return Tuning(None, recall, depth, len(queries), len(store.ids), alive)
 
 
 _TRUTH_CHUNK_ROWS = 16384
