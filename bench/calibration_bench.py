@@ -23,20 +23,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from measure import measured_run  # noqa: E402
 from text_fusion import DATA, _catalog, _other_captions, _positions, _query_sets, _tag, _tiny_clip  # noqa: E402
 
 from photoseek.store.text import STOP_WORDS  # noqa: E402
+from tests.search.coco import NONSENSE  # noqa: E402
 
 MODES = {"text": ("text", None), "keyword": ("keyword", None), "hybrid (default)": (None, None),
          "hybrid, clip=0": ("hybrid", {"clip": 0.0}), "clip": ("clip", None), "clip-hybrid": ("clip-hybrid", None)}
-NONSENSE = [
-    "quarterly tax spreadsheet", "qwzxv", "blorft minging", "mortgage refinancing terms", "xkcd 9931 zzq",
-    "the annual general meeting minutes", "compile the kernel module", "photosynthesis enzyme kinetics",
-    "vwlq prrt", "invoice number 88213", "recursive descent parser", "cryptocurrency wallet seed phrase",
-    "sql injection payload", "zyxwv utsrq", "thermodynamics lecture notes", "password reset email",
-    "quantum chromodynamics", "gdpr compliance checklist", "lorem ipsum dolor sit amet", "fjordblik qqq",
-]
 
 
 def main() -> None:

@@ -45,3 +45,11 @@ def build(work: Path, clip_dir: Path) -> tuple[Path, list[str], dict[str, list[s
     shutil.copy(db, bare(db))
     run_json("import-captions", notes_csv(work / "notes.csv", files, texts), "--db", db)
     return db, files, texts
+
+NONSENSE = [  # queries no photo library should answer (the bench and the tests share them)
+    "quarterly tax spreadsheet", "qwzxv", "blorft minging", "mortgage refinancing terms", "xkcd 9931 zzq",
+    "the annual general meeting minutes", "compile the kernel module", "photosynthesis enzyme kinetics",
+    "vwlq prrt", "invoice number 88213", "recursive descent parser", "cryptocurrency wallet seed phrase",
+    "sql injection payload", "zyxwv utsrq", "thermodynamics lecture notes", "password reset email",
+    "quantum chromodynamics", "gdpr compliance checklist", "lorem ipsum dolor sit amet", "fjordblik qqq",
+]

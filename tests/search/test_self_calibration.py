@@ -21,17 +21,10 @@ from photoseek.search.calibrate import MIN_TEXTED, content_words
 from photoseek.search.fusion import DEFAULT_MIN_SCORE
 from photoseek.store.text import STOP_WORDS
 from tests.helpers import hybrid_of, run_cli, run_json, texts_of
-from tests.search.coco import AVAILABLE, COCO, bare, notes_csv
+from tests.search.coco import AVAILABLE, COCO, NONSENSE, bare, notes_csv
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="needs shared COCO data")
 
-NONSENSE = [
-    "quarterly tax spreadsheet", "qwzxv", "blorft minging", "mortgage refinancing terms", "xkcd 9931 zzq",
-    "the annual general meeting minutes", "compile the kernel module", "photosynthesis enzyme kinetics",
-    "vwlq prrt", "invoice number 88213", "recursive descent parser", "cryptocurrency wallet seed phrase",
-    "sql injection payload", "zyxwv utsrq", "thermodynamics lecture notes", "password reset email",
-    "quantum chromodynamics", "gdpr compliance checklist", "lorem ipsum dolor sit amet", "fjordblik qqq",
-]
 MODES = {"text": "text", "keyword": "keyword", "default": None, "clip": "clip", "clip-hybrid": "clip-hybrid"}
 
 
