@@ -907,7 +907,7 @@ class ImageIndex:
             mode, weights, min_score, has_text=self._texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
-            query_has_text=not queries or any(t.kind == "text" for q in queries for t in q.terms),
+            query_has_text=not queries or any(q.has_text() for q in queries),
         )
 
     def _ranked_by(
