@@ -77,7 +77,9 @@ def _catalog_with_rows(db: Path, count: int) -> Catalog:
     catalog.bind_model("m", 4)
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((count, 4)).astype(np.float32)
-    catalog.write_batch([NewImage(f"/p/{i}.jpg", 1, 1, f"h{i}", 1, 1, "png", None, None, v) for i, v in enumerate(vectors)])
+    catalog.write_batch(
+        [NewImage(f"/p/{i}.jpg", 1, 1, f"h{i}", 1, 1, "png", None, None, v) for i, v in enumerate(vectors)]
+    )
     return catalog
 
 

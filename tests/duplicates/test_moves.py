@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from photoseek.cli import app
 from photoseek import durable
+from photoseek.cli import app
 from photoseek.duplicates import moves
 from tests.helpers import draw_scene, run_cli, run_json
 
