@@ -462,7 +462,7 @@ class TextStore:
         unknown = {source for _, source, _, _ in rows} - set(SOURCES)
         if unknown:
             raise ValueError(f"unknown text source {sorted(unknown)[0]!r}")
-        stored = self._texts_of({h for h, source, _, _ in rows if source != "topics"})
+        stored = self._texts_of({(h, source) for h, source, _, _ in rows if source != "topics"})
         retag: set[str] = set()
         topics: set[str] = set()
         writes: dict[tuple[str, str, str], str | None] = {}
@@ -479,16 +479,17 @@ class TextStore:
             writes[key] = text if text or keep_empty else None
         self._write(retag, writes)
 
-    def _texts_of(self, hashes: set[str]) -> dict[tuple[str, str, str], str]:
-        """(content_hash, source, model) -> stored text, of every signal but topics of these images."""
+    def _texts_of(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str, str], str]:
+        """(content_hash, source, model) -> stored text, of these (content_hash, source) pairs (any model)."""
         found: dict[tuple[str, str, str], str] = {}
-        ordered = sorted(hashes)
-        for start in range(0, len(ordered), _LOOKUP_CHUNK):
-            chunk = ordered[start : start + _LOOKUP_CHUNK]
+        hashes, sources = sorted({h for h, _ in keys}), sorted({source for _, source in keys})
+        in_sources = f"source IN ({', '.join('?' * len(sources))})"
+        for start in range(0, len(hashes), _LOOKUP_CHUNK):
+            chunk = hashes[start : start + _LOOKUP_CHUNK]
             for content_hash, source, model, text in self.db.execute(
                 "SELECT content_hash, source, model, text FROM text_signals"
-                f" WHERE source != 'topics' AND content_hash IN ({', '.join('?' * len(chunk))})",
-                chunk,
+                f" WHERE {in_sources} AND content_hash IN ({', '.join('?' * len(chunk))})",
+                [*sources, *chunk],
             ):
                 found[(content_hash, source, model)] = text
         return found
