@@ -1,6 +1,7 @@
 """Writing a file so that a crash or a kill leaves either the old content or the new, never half of it.
 
-One way for every file photoseek replaces (the vector store, move manifests, result pages):
+One way for every file photoseek replaces (the vector store and FAISS index, move manifests, result
+pages, memory-mapped model graphs):
 write a temporary file beside the target, fsync it, rename it over the target, fsync the
 folder so the rename itself survives a power cut. Temporary names are hidden and end in
 `TEMP_SUFFIX`: `.<name>.<random>.tmp`, so `remove_stale_temps` can find what a kill left.
@@ -38,9 +39,9 @@ def replacing(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
         with open(temp, "wb") as out:
             yield out
             out.flush()
+            if mode is not None:
+                os.chmod(temp, mode)
             os.fsync(out.fileno())
-        if mode is not None:
-            os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
