@@ -672,22 +672,32 @@ class Catalog:
                 found[row[0]] = _record(row)
         return found
 
-    def perceptual_hashes(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, signed 64-bit perceptual hashes) of the images that have one, in id order."""
+    def perceptual_hashes(self, version: int, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, signed 64-bit perceptual hashes) of the images that have one made by `version` of the
+        hash function, in id order: none while the stored ones are another version's (they do not
+        compare with new ones; the next `index` re-hashes them)."""
+        if not self._hashes_are(version):
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         rows = self._db.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id").fetchall()
         found = np.array(rows, dtype=np.int64).reshape(-1, 2)
         if ids is not None:
             found = found[np.isin(found[:, 0], ids)]
         return found[:, 0].copy(), found[:, 1].copy()
 
-    def unhashed_count(self) -> int:
-        """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
-        return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
+    def unhashed_count(self, version: int) -> int:
+        """Images without a perceptual hash of `version`: indexed before hashes existed, or hashed by
+        another version of the hash function (the next `index` run hashes them)."""
+        where = "phash IS NULL" if self._hashes_are(version) else "1"
+        return self._db.execute(f"SELECT COUNT(*) FROM images WHERE {where}").fetchone()[0]
+
+    def _hashes_are(self, version: int) -> bool:
+        """Whether the stored perceptual hashes were made by `version` of the hash function."""
+        return self.setting("phash_version") == str(version)
 
     def expire_perceptual_hashes(self, version: int) -> None:
         """Forget hashes made by another version of the hash function (they do not compare with
         new ones): the next `index` re-hashes those images without re-embedding them."""
-        if self.setting("phash_version") == str(version):
+        if self._hashes_are(version):
             return
         with self.transaction():
             self._db.execute("UPDATE images SET phash = NULL WHERE phash IS NOT NULL")
