@@ -25,7 +25,7 @@ from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
 from photoseek.ingest.discover import FoundFile, discover
 from photoseek.ingest.reading import open_image, read_sidecar
-from photoseek.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
+from photoseek.store.catalog import METADATA_SOURCE, Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from photoseek.text.metadata import MODEL as METADATA_MODEL
 from photoseek.text.metadata import FileFacts, read_facts, sidecars
 from photoseek.threads import decode_workers
@@ -458,7 +458,7 @@ def _phash(decoded: DecodedImage) -> int:
 
 def metadata_signals(facts: FileFacts) -> tuple[TextSignal, ...]:
     """The descriptions and keywords written into the file or its sidecar, as a text signal."""
-    return (TextSignal("metadata", METADATA_MODEL, facts.text),) if facts.text else ()
+    return (TextSignal(METADATA_SOURCE, METADATA_MODEL, facts.text),) if facts.text else ()
 
 
 def fact_fields(facts: FileFacts) -> dict[str, object]:

@@ -331,6 +331,9 @@ Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before e
 
 PLACE_SOURCE = "place"
 """The text signal that names where a photo was taken (`photoseek.places`)."""
+METADATA_SOURCE = "metadata"
+"""The text signal of what a file and its `.xmp` sidecars say (descriptions, keywords): read again with
+the file, so a copy that now says nothing clears it."""
 
 _RECORD_COLUMNS = (
     "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera, latitude, longitude, "
@@ -859,7 +862,9 @@ class Catalog:
                 ],
             )
             self._delete_images([f.path for f in [*failures, *refused]], generation)
+            gone = self._content_hashes(removed)
             self._delete_images(removed, generation)
+            self._recheck_metadata_of_copies(gone)
             self._db.executemany("DELETE FROM failures WHERE path = ?", [(path_to_db(p),) for p in removed])
         return refused
 
@@ -952,10 +957,38 @@ class Catalog:
                VALUES (?, ?, ?, ?, ?)""",
             [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
         )
+        silent = [img for img in images if all(t.source != METADATA_SOURCE for t in img.texts)]
+        cleared = [img.content_hash for img in silent if self._clear_metadata_text(img)]
         self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
             "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
-            [(img.content_hash,) for img in images if img.texts],
+            [(img.content_hash,) for img in images if img.texts] + [(h,) for h in cleared],
         )
+
+    def _content_hashes(self, paths: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for path in paths:
+            row = self._db.execute("SELECT content_hash FROM images WHERE path = ?", (path_to_db(path),)).fetchone()
+            if row:
+                found.add(row[0])
+        return found
+
+    def _recheck_metadata_of_copies(self, content_hashes: Iterable[str]) -> None:
+        """A copy is gone whose metadata text may have been what the picture's text says: the copies left
+        are read again by the next index run (no re-embedding), so the text is what they say."""
+        self._db.executemany(
+            "UPDATE images SET metadata_version = 0 WHERE content_hash = ? AND EXISTS"
+            " (SELECT 1 FROM text_signals WHERE source = ? AND content_hash = ?)",
+            [(h, METADATA_SOURCE, h) for h in content_hashes],
+        )
+
+    def _clear_metadata_text(self, image: NewImage) -> bool:
+        """Drop the metadata text of a file that (its sidecar emptied) says nothing now; kept while
+        another indexed copy of the same content exists, as that copy may still say it. Whether any went."""
+        return self._db.execute(
+            "DELETE FROM text_signals WHERE source = ? AND content_hash = ? AND NOT EXISTS"
+            " (SELECT 1 FROM images WHERE content_hash = ? AND path != ?)",
+            (METADATA_SOURCE, image.content_hash, image.content_hash, path_to_db(image.path)),
+        ).rowcount > 0
 
     def _savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: undo only what happened inside it on error."""
