@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
+CLOCK_SLACK_S = 0.02
+"""File systems stamp a change with a clock that lags `time.time()` by up to a kernel tick (10 ms at
+most): a sidecar edited just after it was read may carry a time a little before the read's."""
 
 
 class ImagePreparer(Protocol):
@@ -102,6 +105,8 @@ class Prepared:
     pixels: np.ndarray
     facts: FileFacts
     phash: int
+    read_at: float | None = None
+    """When the file and its sidecars were read (see `NewImage.read_at`)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,8 @@ def _needs_work(found: FoundFile, known: FileState | None) -> bool:
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return True
     return not known.failed and (
-        known.metadata_stale or any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+        known.metadata_stale
+        or any(_mtime(s) > known.indexed_at - CLOCK_SLACK_S for s in sidecars(found.path))
     )
 
 
@@ -414,6 +420,7 @@ def _prepare_one(
     reason. `hash_only`: an unchanged image that only lacks its perceptual hash. `on_skip` hears of
     sidecars that could not be read."""
     min_side = DRAFT_FACTOR * model.image_size
+    read_at = time.time()  # before the sidecars are read: an edit made after it is newer
     try:
         with open_image(found.path) as opened:
             if hash_only:
@@ -424,12 +431,12 @@ def _prepare_one(
                 record, embedding, phash = known
                 if phash is None:
                     phash = _phash(decode_image(opened.source(), min_side=min_side))
-                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, facts))
+                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, facts, read_at))
             decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return Hashed(found, None) if hash_only else Failed(found, str(exc))
-    return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
+    return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded), read_at)
 
 
 def prepare_file(found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
@@ -518,14 +525,15 @@ class _HashLookup:
 
 def copy_known(
     found: FoundFile, content_hash: str, record: ImageRecord, embedding: np.ndarray, phash: int,
-    facts: FileFacts,
+    facts: FileFacts, read_at: float | None = None,
 ) -> NewImage:
-    """A file whose content is indexed already: its record and embedding, this copy's own metadata."""
+    """A file whose content is indexed already: its record and embedding, this copy's own metadata
+    (read at `read_at`)."""
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding, phash=phash, **fact_fields(facts),  # type: ignore[arg-type]
+        embedding=embedding, phash=phash, read_at=read_at, **fact_fields(facts),  # type: ignore[arg-type]
     )
 
 
@@ -535,7 +543,8 @@ def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
         format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
-        embedding=embedding, phash=prepared.phash, **fact_fields(prepared.facts),  # type: ignore[arg-type]
+        embedding=embedding, phash=prepared.phash, read_at=prepared.read_at,
+        **fact_fields(prepared.facts),  # type: ignore[arg-type]
     )
 
 

@@ -288,6 +288,10 @@ class NewImage:
     longitude: float | None = None
     rating: int | None = None
     label: str | None = None
+    read_at: float | None = None
+    """When the file and its sidecars were read (seconds since the epoch, taken before reading), kept as
+    its `indexed_at`: a sidecar edited after the read, even while its batch was still being made,
+    is newer and read again by the next run. None: the time of the write."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,7 @@ class FileState:
     mtime_ns: int
     failed: bool
     indexed_at: float = 0.0
-    """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
+    """When it was last read (seconds since the epoch); a sidecar edited later means a re-read."""
     unhashed: bool = False
     """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
     metadata_stale: bool = False
@@ -942,8 +946,9 @@ class Catalog:
                 (
                     path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
                     img.height, img.format, img.taken_at, img.camera, model_id,
-                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                    generation, img.phash, img.latitude, img.longitude, img.rating, img.label,
+                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(),
+                    now if img.read_at is None else img.read_at, generation, img.phash, img.latitude,
+                    img.longitude, img.rating, img.label,
                     METADATA_VERSION,
                 )
                 for img in images
