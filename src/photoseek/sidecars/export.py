@@ -183,9 +183,7 @@ def _existing(sidecar: Path) -> tuple[os.stat_result, bytes] | None:
         raise XmpError("it is not a regular file")
     if info.st_size > MAX_SIDECAR_BYTES:
         raise XmpError(f"it is {info.st_size / 1e6:.0f} MB, too big for a sidecar")
-    data = sidecar.read_bytes()
-    data.decode("utf-8")
-    return info, data
+    return info, sidecar.read_bytes()
 
 
 def _write_atomically(path: Path, data: bytes, before: tuple[os.stat_result, bytes] | None) -> None:
