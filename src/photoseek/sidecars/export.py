@@ -20,7 +20,7 @@ import re
 import secrets
 import stat
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -253,8 +253,8 @@ def _undo_bad_write(path: Path, written: os.stat_result, previous: bytes | None)
     if not _same_state(_lstat(path), written):
         raise XmpError("another program changed it just after photoseek wrote it; run export-xmp again")
     if previous is None:
-        os.unlink(path)
-        _sync_folder(path.parent)
+        if not _delete_unless_changed(path, lambda aside: _same_state(_lstat(aside), written)):
+            raise XmpError("another program changed it just after photoseek wrote it; run export-xmp again")
         what = "it was taken away again"
     else:
         temp, _ = _verified_temp(path, previous, stat.S_IMODE(written.st_mode))
@@ -269,24 +269,32 @@ def _undo_bad_write(path: Path, written: os.stat_result, previous: bytes | None)
 
 
 def _delete_if_unchanged(path: Path, expected: os.stat_result, data: bytes) -> None:
-    """Delete a sidecar photoseek created, now empty again, only while it holds exactly the bytes read:
-    it is renamed aside first (so an edit made after the comparison cannot land in it) and deleted
-    only if the aside copy still is what was read; otherwise it goes back in place."""
+    """Delete a sidecar photoseek created, now empty again, only while it holds exactly the bytes read."""
     _check_unchanged(path, expected)
+
+    def still_as_read(aside: Path) -> bool:
+        return stat.S_ISREG(aside.lstat().st_mode) and aside.read_bytes() == data
+
+    if not _delete_unless_changed(path, still_as_read):
+        raise XmpError("another program changed it while photoseek was removing its fields; it was left as is; "
+                       "run export-xmp --remove again")
+
+
+def _delete_unless_changed(path: Path, unchanged: Callable[[Path], bool]) -> bool:
+    """Delete `path` if `unchanged` says so of it: it is renamed aside first, so an edit made after the
+    look cannot land in a file about to go, then deleted, or put back in place (False)."""
     aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}{ASIDE_SUFFIX}")
     os.rename(path, aside)
     try:
-        moved = aside.lstat()
-        same = stat.S_ISREG(moved.st_mode) and aside.read_bytes() == data
+        same = unchanged(aside)
     except OSError:
         same = False
-    if same:
-        os.unlink(aside)
-        _sync_folder(path.parent)
-        return
-    _put_back(aside, path)
-    raise XmpError("another program changed it while photoseek was removing its fields; it was left as is; "
-                   "run export-xmp --remove again")
+    if not same:
+        _put_back(aside, path)
+        return False
+    os.unlink(aside)
+    _sync_folder(path.parent)
+    return True
 
 
 def _put_back(aside: Path, path: Path) -> bool:
@@ -324,13 +332,19 @@ def clear_leftovers(sidecars: Iterable[Path]) -> list[tuple[str, str]]:
             owner = _leftover_owner(name)
             if owner is None or owner[0] not in names or not regular:
                 continue
-            if owner[1] == TEMP_SUFFIX:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / name)
-            elif not _finish_removal(folder / name, folder / owner[0]):
-                kept.append((escape_undecodable(str(folder / name)), (
-                    f"photoseek set this copy of {owner[0]} aside while removing its fields, and a new {owner[0]} "
-                    "appeared meanwhile; both were kept: keep the one you want")))
+            try:
+                if owner[1] == TEMP_SUFFIX:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(folder / name)
+                    continue
+                if _finish_removal(folder / name, folder / owner[0]):
+                    continue
+                reason = (f"photoseek set this copy of {owner[0]} aside while removing its fields, and a new "
+                          f"{owner[0]} appeared meanwhile; both were kept: keep the one you want")
+            except OSError as exc:
+                reason = (f"left by an interrupted export-xmp, and it cannot be cleared ({exc.strerror or exc}); "
+                          "give photoseek write access to its folder, or remove it by hand")
+            kept.append((escape_undecodable(str(folder / name)), reason))
     return kept
 
 
@@ -349,7 +363,8 @@ def _finish_removal(aside: Path, path: Path) -> bool:
     fields, else put back; False when it could not go back (another sidecar took its name)."""
     try:
         document = XmpDocument(aside.read_bytes().decode("utf-8"))
-        blank = document.merge(OwnedFields()) and document.is_blank()
+        document.merge(OwnedFields())
+        blank = document.is_blank()
     except (OSError, XmpError, UnicodeError):
         blank = False
     if blank:
