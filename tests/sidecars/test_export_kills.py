@@ -120,7 +120,7 @@ def _killed_state_is_whole(now: dict[str, bytes], old: dict[str, bytes], new: di
     them), the photos untouched, and nothing else but photoseek's own temp or set-aside files."""
     for name in set(_sidecars(old)) | set(_sidecars(new)) | set(_sidecars(now)):
         assert now.get(name) in (old.get(name), new.get(name)), (step, name, now.get(name, b"")[:200])
-    photos = {n: d for n, d in old.items() if not n.endswith(".xmp")}
+    photos = {n: d for n, d in old.items() if not n.endswith((".xmp", *LEFTOVER_SUFFIXES))}
     assert {n: now.get(n) for n in photos} == photos, step
     others = set(now) - set(old) - set(new)
     assert all(n.startswith(".") and n.endswith(LEFTOVER_SUFFIXES) for n in others), (step, others)
@@ -171,6 +171,27 @@ def test_a_kill_at_every_step_of_a_remove_then_a_rerun(library):
         after = exported.files()
         assert "B.jpg.xmp" not in after  # the sidecar photoseek created is gone; the others keep theirs
         assert {"A.jpg.xmp", "C.xmp"} <= set(after) and b"harbour" not in after["A.jpg.xmp"]
+    finally:
+        scene.restore()
+
+
+def test_a_kill_at_every_step_of_the_rerun_that_finishes_a_killed_remove(library):
+    """The run that finishes a killed `--remove` (a sidecar set aside, not yet deleted) is killed too,
+    at each of its steps: still nothing partial or lost, and the run after it finishes."""
+    base, root, db = library
+    scene = Scene(base, root, db)
+    try:
+        assert run_json("export-xmp", "--db", db)["skipped"] == []
+        exported = Scene(base, root, db)
+        remove = ("export-xmp", "--remove", "--db", db)
+        step = 0
+        while not any(p.name.endswith(export.ASIDE_SUFFIX) for p in root.iterdir()):
+            exported.restore()
+            step += 1
+            assert _in_child(remove, step) == KILLED, "no step left a sidecar set aside"
+        killed = Scene(base, root, db)
+        assert _kill_at_every_step(killed, remove) >= 10
+        assert not [p for p in root.iterdir() if p.name.endswith(LEFTOVER_SUFFIXES)]
     finally:
         scene.restore()
 
