@@ -261,7 +261,7 @@ class _Run:
         todo += [f for f in found if str(f.path) in hash_only]
         removed = _vanished(known, found, [*(f.path for f in walk_errors), *keep_below])
         new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
-        writer = _BatchWriter(catalog, model, self.batch_size, report)
+        writer = _BatchWriter(catalog, model, self.batch_size, report, leaving=set(removed))
         try:
             for done, outcome in enumerate(self.outcomes(todo, hash_only), start=1):
                 writer.add(outcome)
@@ -346,8 +346,12 @@ def _vanished(known: dict[str, FileState], found: list[FoundFile], keep_below: S
 class _BatchWriter:
     """Collects outcomes, runs the model on full batches and commits each batch."""
 
-    def __init__(self, catalog: Catalog, model: ImageEncoder, batch_size: int, report: IndexReport):
+    def __init__(
+        self, catalog: Catalog, model: ImageEncoder, batch_size: int, report: IndexReport, leaving: set[str],
+    ) -> None:
         self.catalog = catalog
+        self.leaving = leaving
+        """Paths the run drops at its end: a copy there no longer keeps another copy's metadata text."""
         self.model = model
         self.batch_size = batch_size
         self.report = report
@@ -377,7 +381,7 @@ class _BatchWriter:
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
-        refused = self.catalog.write_batch(images, failures, removed, self.phashes)
+        refused = self.catalog.write_batch(images, failures, removed, self.phashes, leaving=self.leaving)
         self.report.embedded += self.embedded_ready
         self.report.failures.extend(failures + refused)
         self.prepared, self.ready, self.failures, self.phashes = [], [], [], []

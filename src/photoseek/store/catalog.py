@@ -21,7 +21,7 @@ import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -834,13 +834,15 @@ class Catalog:
         failures: Sequence[Failure] = (),
         removed: Sequence[str] = (),
         phashes: Sequence[tuple[str, int]] = (),
+        leaving: Collection[str] = (),
     ) -> list[Failure]:
         """Write one batch of finished work in a single transaction.
 
         An image whose record cannot be stored is written as a failure instead, and the
         rest of the batch (its other images, `failures` and `removed`) commits regardless.
         Returns those refused images' failures. `phashes` (path, hash) fills in the perceptual
-        hash of unchanged images without touching their embedding.
+        hash of unchanged images without touching their embedding. `leaving`: paths the run drops
+        at its end (its last batch's `removed`), whose copies no longer vouch for a text.
         """
         if not (images or failures or removed or phashes):
             return []
@@ -850,7 +852,7 @@ class Catalog:
             raise PhotoseekError("Bind a model to the catalog before writing embeddings.")
         with self.transaction():
             generation = self._bump_generation()
-            refused = self._write_images(images, model_id, now, generation)
+            refused = self._write_images(images, model_id, now, generation, leaving)
             self._db.executemany(
                 "UPDATE images SET phash = ? WHERE path = ?", [(h, path_to_db(p)) for p, h in phashes]
             )
@@ -866,9 +868,7 @@ class Catalog:
                 ],
             )
             self._delete_images([f.path for f in [*failures, *refused]], generation)
-            gone = self._content_hashes(removed)
             self._delete_images(removed, generation)
-            self._recheck_metadata_of_copies(gone)
             self._db.executemany("DELETE FROM failures WHERE path = ?", [(path_to_db(p),) for p in removed])
         return refused
 
@@ -900,12 +900,13 @@ class Catalog:
         return generation
 
     def _write_images(
-        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int,
+        leaving: Collection[str] = (),
     ) -> list[Failure]:
         """Insert the images, all at once when possible; one by one to isolate records that fail."""
         try:
             with self._savepoint():
-                self._insert_images(images, model_id, now, generation)
+                self._insert_images(images, model_id, now, generation, leaving)
             return []
         except _RECORD_ERRORS:
             pass
@@ -913,14 +914,15 @@ class Catalog:
         for image in images:
             try:
                 with self._savepoint():
-                    self._insert_images([image], model_id, now, generation)
+                    self._insert_images([image], model_id, now, generation, leaving)
             except _RECORD_ERRORS as exc:
                 reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
                 refused.append(Failure(image.path, image.size, image.mtime_ns, escape_undecodable(reason)))
         return refused
 
     def _insert_images(
-        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int,
+        leaving: Collection[str] = (),
     ) -> None:
         self._db.executemany(  # a place named for other coordinates is named again (`photoseek.places`)
             f"""DELETE FROM text_signals WHERE source = '{PLACE_SOURCE}' AND content_hash = ? AND NOT EXISTS
@@ -963,36 +965,23 @@ class Catalog:
             [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
         )
         silent = [img for img in images if all(t.source != METADATA_SOURCE for t in img.texts)]
-        cleared = [img.content_hash for img in silent if self._clear_metadata_text(img)]
+        cleared = [img.content_hash for img in silent if self._clear_metadata_text(img, leaving)]
         self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
             "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
             [(img.content_hash,) for img in images if img.texts] + [(h,) for h in cleared],
         )
 
-    def _content_hashes(self, paths: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for path in paths:
-            row = self._db.execute("SELECT content_hash FROM images WHERE path = ?", (path_to_db(path),)).fetchone()
-            if row:
-                found.add(row[0])
-        return found
-
-    def _recheck_metadata_of_copies(self, content_hashes: Iterable[str]) -> None:
-        """A copy is gone whose metadata text may have been what the picture's text says: the copies left
-        are read again by the next index run (no re-embedding), so the text is what they say."""
-        self._db.executemany(
-            "UPDATE images SET metadata_version = 0 WHERE content_hash = ? AND EXISTS"
-            " (SELECT 1 FROM text_signals WHERE source = ? AND content_hash = ?)",
-            [(h, METADATA_SOURCE, h) for h in content_hashes],
-        )
-
-    def _clear_metadata_text(self, image: NewImage) -> bool:
+    def _clear_metadata_text(self, image: NewImage, leaving: Collection[str]) -> bool:
         """Drop the metadata text of a file that (its sidecar emptied) says nothing now; kept while
-        another indexed copy of the same content exists, as that copy may still say it. Whether any went."""
+        another indexed copy of the same content stays (not among `leaving`), as that copy may still
+        say it. Whether any went."""
+        others = self._db.execute(
+            "SELECT path FROM images WHERE content_hash = ? AND path != ?", (image.content_hash, path_to_db(image.path))
+        )
+        if any(path_from_db(path) not in leaving for (path,) in others):
+            return False
         return self._db.execute(
-            "DELETE FROM text_signals WHERE source = ? AND content_hash = ? AND NOT EXISTS"
-            " (SELECT 1 FROM images WHERE content_hash = ? AND path != ?)",
-            (METADATA_SOURCE, image.content_hash, image.content_hash, path_to_db(image.path)),
+            "DELETE FROM text_signals WHERE source = ? AND content_hash = ?", (METADATA_SOURCE, image.content_hash)
         ).rowcount > 0
 
     def _savepoint(self) -> AbstractContextManager[None]:
