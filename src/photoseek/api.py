@@ -368,9 +368,11 @@ class ImageIndex:
         return self._catalog.records(list(ids))
 
     def unhashed_count(self) -> int:
-        """Images indexed before perceptual hashes existed, which near-duplicate search cannot
-        compare until the next `index` run hashes them."""
-        return self._catalog.unhashed_count()
+        """Images without a current perceptual hash (indexed before hashes existed, or hashed by an
+        older version), which near-duplicate search cannot compare until the next `index` run hashes them."""
+        from photoseek.imaging.hashing import HASH_VERSION
+
+        return self._catalog.unhashed_count(HASH_VERSION)
 
     def calibration_summary(self, weights: Mapping[str, float] | None = None) -> list[str]:
         """Each search signal's curve in words, as stored (nothing is fitted here), with its weight
