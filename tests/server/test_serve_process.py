@@ -232,8 +232,9 @@ def _post(path: str, content_type: str, length: int, first: bytes) -> bytes:
 
 def test_trickled_request_bodies_are_cut_off_and_their_connections_freed(library: Library, stopped):
     """Headers arrive at once, then the body one byte at a time: an upload and a notes edit are
-    answered 408 once the body deadline passes, however steadily bytes keep coming, and the
-    server answers everyone else meanwhile and afterwards."""
+    answered 408 once the body deadline passes, however steadily bytes keep coming, an upload
+    announced over the size limit is answered 413 and cut off at the same deadline, and the server
+    answers everyone else meanwhile and afterwards."""
     process, url = start(library, options=("--body-timeout", "1", "--max-connections", "20"))
     stopped.append(process)
     boundary = "b0undary"
@@ -241,7 +242,9 @@ def test_trickled_request_bodies_are_cut_off_and_their_connections_freed(library
                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="u.png"\r\n'
                    'Content-Type: image/png\r\n\r\n'.encode())
     notes = _post(f"/api/images/{library.ids['red.jpg']}/notes", "application/json", 5_000, b'{"description": "')
+    too_big = _post("/api/search/image", f"multipart/form-data; boundary={boundary}", 30_000_000, b"--")
     held = [_connect(url, upload) for _ in range(10)] + [_connect(url, notes) for _ in range(5)]
+    held.append(_connect(url, too_big))  # answered 413 at once, then its body is still timed
     stop = threading.Event()
     trickler = threading.Thread(target=_trickle, args=(held, stop), daemon=True)
     started = time.monotonic()
@@ -255,7 +258,8 @@ def test_trickled_request_bodies_are_cut_off_and_their_connections_freed(library
         trickler.join(5)
         for sock in held:
             sock.close()
-    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), answers[:3]
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[:-1]), answers[:3]
+    assert answers[-1].startswith(b"HTTP/1.1 413 ") and b"--max-upload-mb" in answers[-1], answers[-1]
     assert 0.8 < waited < 6, waited
     fresh = [_connect(url, b"") for _ in range(19)]  # the trickling connections no longer count
     try:

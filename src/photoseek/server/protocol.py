@@ -120,5 +120,8 @@ class LimitedH11Protocol(H11Protocol):
     def _time_out(self) -> None:
         """Answer 408, end our side of the connection and close it once the client has had time to read it."""
         self.transport.write(_TIMEOUT_RESPONSE)
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
         self.transport.write_eof()
         self._linger_timer = self.loop.call_later(LINGER_S, self.transport.close)
