@@ -189,14 +189,15 @@ def _cluster(
     ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool,
     signals: SignalOptions,
 ) -> AbstractContextManager[ClusterRun | None]:
-    """This machine (None), or a connection to the Ray cluster at `ray`."""
+    """This machine (None), or a connection to the Ray cluster at `ray`, its models on `model`'s device."""
     if not ray:
         if ship_bytes:
             raise BadInput("--ray-ship-bytes only applies with --ray ADDRESS.")
         return nullcontext(None)
     from photoseek.distributed import on_cluster
 
-    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals)
+    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals,
+                      device=model.runtime.device)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
