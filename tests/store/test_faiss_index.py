@@ -205,14 +205,14 @@ def _brute_force(vectors: np.ndarray, q: np.ndarray, k: int = 10) -> list[int]:
 
 def test_a_graph_that_misses_becomes_a_checked_scan_and_says_so(tmp_path):
     """256-d uniform vectors: no efSearch cheaper than a scan reaches 0.95, so the graph is replaced
-    by a scan of 4-bit codes re-ranked exactly, whose own check found every sampled top 10; it ranks
+    by a scan of 4-bit codes re-ranked exactly, whose own check reached recall@10 0.999; it ranks
     as brute force does, for stored and fresh queries, with and without a filter and dead rows."""
     vectors = _uniform(10_600, 31, 256)
     with _catalog(tmp_path / "c.db", vectors) as catalog:
         index = open_index(catalog)
         assert isinstance(index, FaissIndex) and index.depth >= 256
         stamp = json.loads((tmp_path / "c.db.faiss.json").read_text())
-        assert stamp["built"] == "scan" and stamp["tuning"]["recall"] == 1.0
+        assert stamp["built"] == "scan" and stamp["tuning"]["recall"] >= 0.999
         assert stamp["missed"]["built"] == "hnsw" and stamp["missed"]["recall"] < 0.95
         queries = np.concatenate([_uniform(40, 32, 256), vectors[5::250]])
         hits = sum(len(set(index.search(q, 10)[0].tolist()) & set(_brute_force(vectors, q))) for q in queries)
@@ -227,7 +227,7 @@ def test_a_graph_that_misses_becomes_a_checked_scan_and_says_so(tmp_path):
         assert isinstance(open_index(catalog), FaissIndex)  # remembered, not built or measured again
         assert (tmp_path / "c.db.faiss").stat().st_mtime_ns == written
         status = run_json("status", "--db", tmp_path / "c.db")["vector_search"]
-        assert status["kind"] == "scan" and status["depth"] == index.depth and status["recall_at_10"] == 1.0
+        assert status["kind"] == "scan" and status["depth"] == index.depth and status["recall_at_10"] >= 0.999
         assert status["depth_setting"] == "candidates" and "missed" in status["reason"]
         text = " ".join(run_cli("status", "--db", tmp_path / "c.db").split())
         assert "Index: faiss: scan (the hnsw index missed (recall@10 0." in text
