@@ -16,8 +16,8 @@ graph is replaced by a scan (below). The depth and recall are kept in the stamp,
 Collections below `FaissParams.graph_from` are searched exactly: a scan costs no more there.
 
 Where no graph reaches its recall (vectors spread evenly, such as random ones, defeat HNSW and
-IVF alike), the index becomes a scan of 4-bit codes of every row (faiss fast-scan PQ, two dimensions
-per byte-half: 128 bytes per 512-d image, SIMD table look-ups) whose best `depth` candidates are
+IVF alike), the index becomes a scan of 4-bit codes of every row (faiss fast-scan PQ, one 4-bit code per
+pair of dimensions: 128 bytes per 512-d image, SIMD table look-ups) whose best `depth` candidates are
 re-ranked exactly from the float16 store: ~1.5 ms per query at 100k images against ~10 ms for the
 exact float16 scan (docs/benchmarks.md, "exactscan"). Its depth is checked like a graph's, against a
 stricter target (`SCAN_TARGET_RECALL`), then doubled; if no depth reaches it, searches are exact.
