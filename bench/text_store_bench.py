@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import photoseek
-from photoseek.store.catalog import Catalog
-from photoseek.store.text import TextStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measured_run  # noqa: E402
+
+from photoseek.store.catalog import Catalog  # noqa: E402
+from photoseek.store.text import TextStore  # noqa: E402
 
 
 def main() -> None:
@@ -45,4 +50,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with measured_run():  # wall, CPU seconds and load average of the run, on stderr
+        main()
