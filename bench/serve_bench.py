@@ -73,9 +73,11 @@ def write_photos(folder: Path) -> list[Path]:
     return paths
 
 
-def build_catalog(db: Path, model: Path, count: int, photos: list[Path]) -> None:
+def build_catalog(db: Path, model: Path, count: int, photos: list[Path], clustered: bool = False) -> None:
     """`count` random unit vectors with plausible metadata (one transaction per 10k), plus `photos`
-    as real files under an indexed folder."""
+    as real files under an indexed folder. Uniform directions are a faiss graph's worst case;
+    `clustered` draws them around 200 centres instead, closer to how photo embeddings lie
+    (as bench/ann_recall_bench.py does)."""
     from photoseek.models import load_clip
     from photoseek.store.catalog import Catalog, NewImage
 
@@ -87,9 +89,13 @@ def build_catalog(db: Path, model: Path, count: int, photos: list[Path]) -> None
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     clip = load_clip(path=model)
     rng = np.random.default_rng(0)
+    centres = np.random.default_rng(99).standard_normal((200, clip.dim))
 
     def unit(n: int) -> np.ndarray:
-        vectors = rng.standard_normal((n, clip.dim)).astype(np.float32)
+        vectors = rng.standard_normal((n, clip.dim))
+        if clustered:
+            vectors = centres[rng.integers(0, len(centres), n)] + 0.5 * vectors
+        vectors = vectors.astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     with Catalog(db) as catalog:
@@ -243,8 +249,9 @@ def measure(
         images = index_photos(db, model, args.photos)
         ids = list(range(1, min(PHOTOS, images) + 1))
     else:
-        db = results_dir() / f"serve-{args.images}-{model.name}.db"
-        build_catalog(db, model, args.images, photos)
+        kind = "-clustered" if args.clustered else ""
+        db = results_dir() / f"serve-{args.images}{kind}-{model.name}.db"
+        build_catalog(db, model, args.images, photos, clustered=args.clustered)
         images = args.images + PHOTOS
         ids = list(range(args.images + 1, args.images + PHOTOS + 1))  # the photos, written last
     shutil.rmtree(db.parent / (db.name + ".thumbs"), ignore_errors=True)  # thumbnails are made during the load
@@ -307,6 +314,8 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--clustered", action="store_true",
+                        help="With --images: vectors around 200 centres (photo-like) instead of uniform directions.")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20, help="Length of each phase.")
     parser.add_argument("--max-queue", type=int, default=64, help="Passed to photoseek serve.")
