@@ -27,7 +27,9 @@ KEYWORD_BESIDE_TEXT_LONG = 0.2
 """Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
 its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
 it costs a point of R@1 on paraphrased captions). Short queries (names, tags) and queries with a number
-(which embedders barely read: "Lake Bled day 37") keep it all."""
+(which embedders barely read: "Lake Bled day 37") keep it all. Either way it counts only for a text with
+every distinctive word of the query (LITERAL_MATCH), or a query with a number: a text that shares some
+words adds nothing the embedder did not read (docs/benchmarks.md, nonsense)."""
 PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
