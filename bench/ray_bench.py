@@ -173,7 +173,8 @@ def actor_rate(address: str, model_path: Path, batch_size: int, num_gpus: int) -
             [ray.put(model_files(model_path))], model.model_id
         )
         size = model.image_size
-        batch = {key: np.array([""] * batch_size, dtype=object) for key in ("path", "content_hash", "info", "failure")}
+        columns = ("path", "content_hash", "info", "failure", "skipped")
+        batch = {key: np.array([""] * batch_size, dtype=object) for key in columns}
         batch["pixels"] = np.random.default_rng(0).standard_normal((batch_size, 3, size, size)).astype(np.float32)
         ray.get(actor.__call__.remote(batch))  # load the model outside the timing
         rounds = 4

@@ -36,7 +36,7 @@ from photoseek.models.device import Device
 from photoseek.models.runtime import Runtime
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.modes import Mode, SearchPolicy, choose_policy
-from photoseek.search.ordering import RESULT_SORTS, sort_results
+from photoseek.search.ordering import check_result_sort, sort_results
 from photoseek.search.query import Query, QueryTerm
 from photoseek.store.backends import (
     IndexConfig,
@@ -46,7 +46,7 @@ from photoseek.store.backends import (
     remove_catalog,
     save_config,
 )
-from photoseek.store.browsing import BrowsePage, browse, capture_times, check_sort
+from photoseek.store.browsing import BrowsePage, browse, capture_times
 from photoseek.store.catalog import Catalog, Failure, ImageRecord, default_db_path
 from photoseek.store.filters import SearchFilters
 from photoseek.store.text import TAGS_MODEL, USER_MODEL, TextStore
@@ -863,7 +863,7 @@ class ImageIndex:
     ) -> list[list[SearchResult]]:
         """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
         but every model encodes all the query texts in one call."""
-        check_sort(sort, RESULT_SORTS)
+        check_result_sort(sort)
         return [self.sorted_results(page, sort) for page in self._ranked_many(
             queries, k=k, offset=offset, min_score=min_score, filters=filters, mode=mode, weights=weights,
             explain=explain,
@@ -907,7 +907,7 @@ class ImageIndex:
             mode, weights, min_score, has_text=self._texts.has_any, text_problem=self._text_problem,
             text_model_asked=self._text_model_asked is not None,
             text_model_named=self._text_model_name is not None,
-            query_has_text=not queries or any(t.kind == "text" for q in queries for t in q.terms),
+            query_has_text=not queries or any(q.has_text() for q in queries),
         )
 
     def _ranked_by(
@@ -962,7 +962,7 @@ class ImageIndex:
 
     def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
         """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""
-        check_sort(sort, RESULT_SORTS)
+        check_result_sort(sort)
         captured = capture_times(self._catalog, [r.id for r in results]) if sort in ("date", "oldest") else {}
         return sort_results(results, sort, captured)
 
@@ -985,7 +985,7 @@ class ImageIndex:
     ) -> list[SearchResult]:
         """Images that look like `image`, itself excluded: an indexed image by id (its stored
         embedding, e.g. a result's "more like this") or any image file, indexed or not; `sort` as in `search`."""
-        check_sort(sort, RESULT_SORTS)
+        check_result_sort(sort)
         if isinstance(image, int):
             record: ImageRecord | None = self._record(image)
             query = Query((QueryTerm("image_id", str(image)),))

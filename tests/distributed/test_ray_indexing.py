@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from photoseek import ImageIndex
+from photoseek.ingest.reading import MAX_SIDECAR_BYTES
 from photoseek.store.catalog import Catalog
 from tests.distributed.conftest import free_port, join_node
 from tests.helpers import draw_photo, render_sign, run_cli, run_json, shared_data
@@ -86,12 +87,16 @@ def test_failures_sidecars_and_moves_come_back_as_in_a_local_run(ray_cluster, tm
         '<rdf:li xml:lang="x-default">a red ball</rdf:li></rdf:Alt></dc:description></rdf:Description>'
         "</rdf:RDF></x:xmpmeta>"
     )
+    with open(photos / "blue.xmp", "wb") as huge:  # sparse: no disk space; read where the photo is read
+        huge.truncate(2 * MAX_SIDECAR_BYTES)
     (photos / "empty.jpg").write_bytes(b"")
     (photos / "notes.png").write_text("not an image at all")
     local = _index(tmp_path / "local.db", photos, tiny_clip_dir)
     remote = _index(tmp_path / "ray.db", photos, tiny_clip_dir, ray=ray_cluster, ray_ship_bytes=ship_bytes)
     assert sorted((f.path, f.reason) for f in remote.failures) == sorted((f.path, f.reason) for f in local.failures)
-    assert len(remote.failures) == 2 and remote.embedded == 3
+    assert len(remote.failures) == 3 and remote.embedded == 3
+    [skipped] = [f for f in remote.failures if f.path == str(photos.resolve() / "blue.xmp")]
+    assert skipped.reason.startswith("sidecar skipped:") and "limit" in skipped.reason
     _assert_same(tmp_path / "ray.db", tmp_path / "local.db")
     with sqlite3.connect(tmp_path / "ray.db") as con, sqlite3.connect(tmp_path / "local.db") as local_con:
         query = "SELECT content_hash, source, text FROM text_signals ORDER BY 1, 2"

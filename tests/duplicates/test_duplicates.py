@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 
 from photoseek import ImageIndex
 from photoseek.cli import app
+from photoseek.duplicates import finder
 from photoseek.duplicates.finder import choose_keeper
 from photoseek.store.catalog import SCHEMA_VERSION, ImageRecord
 from tests.helpers import draw_scene, run_cli, run_json
@@ -96,6 +99,32 @@ def test_identical_copies_of_a_lesser_copy_say_exact(library, tmp_path, tiny_cli
         assert group["tier"] == "near" and ties["b-turned.jpg"][0] == "near"
         table = "".join(run_cli("duplicates", "--tier", tier, "--db", db).replace("│", "").split())
         assert "(copyofb-small-copy.png)" in table and "(copyofb-small.png)" in table
+
+
+def test_exact_copies_are_decoded_once_and_still_grouped_and_counted(library, tmp_path, tiny_clip_dir, monkeypatch):
+    """Choosing a keeper measures each large copy's frame; byte-identical copies are one picture, decoded once."""
+    for number in (2, 3):
+        shutil.copy(library / "a.jpg", library / "backup" / f"a-copy{number}.jpg")
+    shutil.copy(library / "b.jpg", library / "backup" / "b-copy.jpg")
+    db = tmp_path / "c.db"
+    run_json("index", library, "--db", db, "--model-path", tiny_clip_dir)
+    decoded: list[str] = []
+    real_decode = finder.decode_image
+
+    def counting_decode(path: Path, **kwargs: object) -> object:
+        decoded.append(hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        return real_decode(path, **kwargs)
+
+    monkeypatch.setattr(finder, "decode_image", counting_decode)
+    groups = run_json("duplicates", "--tier", "near", "--db", db)["groups"]
+    assert _names(groups) == [
+        {"a.jpg", "a-copy.jpg", "a-copy2.jpg", "a-copy3.jpg"}, {"b.jpg", "b-copy.jpg", "b-small.png", "b-turned.jpg"}
+    ]
+    a_group = next(g for g in groups if Path(g["keeper"]["path"]).name.startswith("a"))
+    assert a_group["tier"] == "exact" and [m["tier"] for m in a_group["others"]] == ["exact"] * 3
+    assert sorted(Counter(decoded).values()) == [1, 1], "a.jpg's content and b.jpg's, once each"
+    table = run_cli("duplicates", "--tier", "near", "--db", db)
+    assert "2 groups, 6 copies besides the keepers" in table.replace("\n", " ")
 
 
 def test_api_groups_and_keeper(indexed, library):

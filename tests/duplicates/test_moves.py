@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from photoseek import durable
 from photoseek.cli import app
 from photoseek.duplicates import moves
 from tests.helpers import draw_scene, run_cli, run_json
 
 KILLED = 77
 KILLED_STEPS = ("open", "write", "fsync", "link", "rename", "replace", "unlink", "mkdir")
-"""Every call moves.py makes that touches the disk; the kill lands just before one of them."""
+"""Every call moves.py (and `photoseek.durable`, which writes its manifests) makes that touches the
+disk; the kill lands just before one of them."""
 
 
 class _Os:
@@ -174,7 +176,7 @@ _CHILDREN.set_forkserver_preload(["photoseek.cli", "photoseek.duplicates.moves"]
 
 
 def _in_child(args: tuple[object, ...], fake_os: _Os) -> int:
-    """Run the CLI with `args` in a fresh single-threaded child with `fake_os` as moves.py's os;
+    """Run the CLI with `args` in a fresh single-threaded child with `fake_os` as moves.py's (and durable.py's) os;
     its exit status (KILLED when the kill landed)."""
     child = _CHILDREN.Process(target=_child, args=([str(a) for a in args], fake_os))
     child.start()
@@ -183,8 +185,14 @@ def _in_child(args: tuple[object, ...], fake_os: _Os) -> int:
     return child.exitcode
 
 
+def _use_os(monkeypatch: pytest.MonkeyPatch, fake_os: _Os) -> None:
+    """`fake_os` as the os of moves.py and of durable.py, for the rest of the test."""
+    monkeypatch.setattr(moves, "os", fake_os)
+    monkeypatch.setattr(durable, "os", fake_os)
+
+
 def _child(args: list[str], fake_os: _Os) -> None:
-    moves.os = fake_os  # type: ignore[assignment]
+    moves.os = durable.os = fake_os  # type: ignore[assignment]
     result = CliRunner().invoke(app, args)
     os._exit(result.exit_code)
 
@@ -220,7 +228,7 @@ def test_a_kill_at_every_step_of_a_move_then_rerun_or_undo(prepared, kind, monke
     base, root, db = prepared
     with _target(base, kind) as target:
         scene = Scene(base, root, db, target)
-        monkeypatch.setattr(moves, "os", _Os(_split(kind, scene)))
+        _use_os(monkeypatch, _Os(_split(kind, scene)))
         move = ("duplicates", "--tier", "near", "--move-to", target, "--db", db)
         step = 0
         while True:
@@ -251,7 +259,7 @@ def test_a_kill_at_every_step_of_an_undo_then_undo_again(prepared, kind, monkeyp
     base, root, db = prepared
     with _target(base, kind) as target:
         home = Scene(base, root, db, target)
-        monkeypatch.setattr(moves, "os", _Os(_split(kind, home)))
+        _use_os(monkeypatch, _Os(_split(kind, home)))
         manifest = Path(run_json("duplicates", "--tier", "near", "--move-to", target, "--db", db)["manifest"])
         moved = Scene(base, root, db, target)  # saves the moved state as its start
         moved.originals = home.originals
@@ -304,7 +312,7 @@ def test_a_disk_that_fills_during_a_copy_leaves_nothing_partial(prepared, kind, 
     base, root, db = prepared
     with _target(base, kind) as target:
         scene = Scene(base, root, db, target)
-        monkeypatch.setattr(moves, "os", _Os(_split(kind, scene), full_at_copy=2))
+        _use_os(monkeypatch, _Os(_split(kind, scene), full_at_copy=2))
         result = run_json_expect_1("duplicates", "--tier", "near", "--move-to", target, "--db", db)
         assert len(result["moved"]) == 1 and "No space left" in result["skipped"][0]["reason"]
         scene.check()

@@ -140,3 +140,46 @@ def test_cli_cuda_without_gpu_build_is_one_clear_line(tiny_clip_dir: Path, tmp_p
         output = run_cli(*command, "--device", "cuda", expect=4)
         assert "photoseek[gpu]" in output and "Traceback" not in output, command
     assert not (tmp_path / "c.db").exists()
+
+
+_ASK = """
+import json, sys
+from photoseek.models.device import available_providers
+print(json.dumps({"providers": available_providers(), "imported": "onnxruntime" in sys.modules}))
+"""
+
+
+def _providers_in_new_process(cache: Path) -> dict[str, object]:
+    """What a fresh process (ONNX Runtime not imported yet) says this build offers."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    done = subprocess.run([sys.executable, "-c", _ASK], env=env, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_providers_are_remembered_per_onnxruntime_build(tmp_path: Path) -> None:
+    """`status` names the providers without importing ONNX Runtime (0.13 CPU-s) once a command has asked it;
+    a remembered answer for another build (an upgrade, onnxruntime-gpu swapped in) is asked again."""
+    import json
+
+    real = device_mod.available_providers()
+    first = _providers_in_new_process(tmp_path)
+    assert first == {"providers": real, "imported": True}
+    remembered = tmp_path / "photoseek" / "onnxruntime-providers.json"
+    kept = json.loads(remembered.read_text())
+    assert kept["providers"] == real and kept["build"] == device_mod._build_stamp()
+    assert _providers_in_new_process(tmp_path) == {"providers": real, "imported": False}
+
+    # The remembered answer is what the plan uses: a build said to have CUDA plans CUDA ...
+    remembered.write_text(json.dumps({**kept, "providers": [CUDA, CPU]}))
+    assert _providers_in_new_process(tmp_path) == {"providers": [CUDA, CPU], "imported": False}
+    # ... but only for that very build: another one is asked, and the answer replaced.
+    remembered.write_text(json.dumps({"build": "an older onnxruntime", "providers": [CUDA, CPU]}))
+    assert _providers_in_new_process(tmp_path) == {"providers": real, "imported": True}
+    assert json.loads(remembered.read_text())["providers"] == real
+    remembered.write_text("{half a file")  # unreadable: asked again, never an error
+    assert _providers_in_new_process(tmp_path) == {"providers": real, "imported": True}

@@ -72,10 +72,10 @@ def test_both_towers_load_mapped_and_agree_with_the_copying_load(
     for graph in graphs:
         graph.unlink()
 
-    def read_only(**kwargs: object) -> tuple[int, str]:
-        raise PermissionError(13, "Read-only file system", str(kwargs["dir"]))
+    def read_only(path: Path, data: bytes, **kwargs: object) -> None:
+        raise PermissionError(13, "Read-only file system", str(path.parent))
 
-    monkeypatch.setattr(mapped.tempfile, "mkstemp", read_only)  # no graph can be written: the copying load is used
+    monkeypatch.setattr(mapped, "write_atomically", read_only)  # no graph can be written: the copying load is used
     plain = load_clip(path=model_copy)
     np.testing.assert_array_equal(plain.encode_pixels(pixels), images)
     np.testing.assert_array_equal(plain.encode_texts(["a red square"]), texts)

@@ -97,6 +97,8 @@ def test_a_bad_cursor_or_sort_is_a_clear_error(client):
     assert bad.status_code == 422 and "Start again from the first page" in bad.json()["detail"]
     assert client.get("/api/browse", params={"sort": "score"}).status_code == 422
     assert client.get("/api/browse", params={"cursor": "x" * 5000}).status_code == 422
+    unsorted = client.get("/api/search", params={"q": "red", "sort": "size"})  # the same words as the CLI's
+    assert unsorted.status_code == 422 and "use one of score, date, oldest, name" in unsorted.json()["detail"]
 
 
 def test_search_and_similar_pages_can_be_sorted(client, photos: Photos):

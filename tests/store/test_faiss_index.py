@@ -101,9 +101,11 @@ def test_kill_between_writing_and_stamping_is_detected(catalog, tmp_path):
     _add(catalog, N, _vectors(100, 6))
     open_index(catalog)
     stamp_path.write_text(old_stamp)  # the new index file landed, its stamp did not
-    (tmp_path / "c.db.faiss.tmp").write_bytes(b"half-written")
+    killed = tmp_path / ".c.db.faiss.0a1b2c3d4e5f.tmp"  # and a later write was killed half-way
+    killed.write_bytes(b"half-written")
     assert _recall(catalog, _vectors(30, 7)) >= 0.95
     assert json.loads(stamp_path.read_text())["rows"] == N + 100
+    assert not killed.exists()
 
 
 def test_stale_or_corrupt_files_are_rebuilt(catalog, tmp_path):

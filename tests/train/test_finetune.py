@@ -174,15 +174,41 @@ def test_too_few_rows(tmp_path: Path, shapes_csv: Path) -> None:
     assert "1 usable row" in output and "at least 8" in output
 
 
-def test_wrong_header_and_onnx_base(tmp_path: Path, shapes_csv: Path, tiny_clip_dir: Path) -> None:
+def test_a_bad_header_is_the_caption_readers_error_and_onnx_base(
+    tmp_path: Path, shapes_csv: Path, tiny_clip_dir: Path
+) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("image,text\na.jpg,hello\n")
-    output = run_cli("finetune", "--pairs", bad, "--out", tmp_path / "m", "--base", "x", expect=2)
-    assert "file,caption" in output
+    bad.write_text("file;caption\na.jpg;hello\n")  # one column: nothing reads as image and caption
+    output = _flat(run_cli("finetune", "--pairs", bad, "--out", tmp_path / "m", "--base", "x", expect=2))
+    assert "bad.csv holds no captions" in output and "CSV or TSV" in output and "file,caption" in output
+    header = tmp_path / "header.csv"
+    header.write_text("picture,words\n" + "".join(f"{n},a photo\n" for n in ("a.jpg", "b.jpg")))
+    output = _flat(run_cli("finetune", "--pairs", header, "--out", tmp_path / "m", "--base", "x", expect=2))
+    assert "3 image(s)" in output and "picture" in output and "name its columns file,caption" in output
     output = _flat(run_cli(
         "finetune", "--pairs", shapes_csv, "--out", tmp_path / "m", "--base", tiny_clip_dir, expect=2
     ))
     assert "ONNX model directory" in output and "ViT-B-32:laion2b_s34b_b79k" in output
+
+
+def test_a_tsv_pairs_file_with_image_caption_columns_passes_the_checks_before_training(
+    tmp_path: Path, shapes_csv: Path, tiny_clip_dir: Path
+) -> None:
+    """The pairs are read (as import-captions and eval read them) before any model is loaded: the run
+    gets as far as the --base check, which an ONNX folder fails."""
+    rows = [line.split(",", 1) for line in shapes_csv.read_text(encoding="utf-8").splitlines()[1:]]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("image\tcaption\n" + "".join(f"{name}\t{caption}\n" for name, caption in rows), encoding="utf-8")
+    assert read_pairs(tsv, shapes_csv.parent) == read_pairs(shapes_csv)
+    output = _flat(run_cli(
+        "finetune", "--pairs", tsv, "--images", shapes_csv.parent, "--out", tmp_path / "m", "--base", tiny_clip_dir,
+        expect=2,
+    ))
+    assert "ONNX model directory" in output and not (tmp_path / "m").exists()
+
+    tsv.write_text("image\tcaption\n" + "".join(f"gone{i}.jpg\ta photo of {i}\n" for i in range(9)), encoding="utf-8")
+    output = _flat(run_cli("finetune", "--pairs", tsv, "--out", tmp_path / "m", "--base", tiny_clip_dir, expect=2))
+    assert "9 image(s)" in output and f"{tmp_path / 'gone0.jpg'}," in output and "\t" not in output
 
 
 def test_a_pretrained_base_without_the_hub_fails_in_seconds(tmp_path: Path, shapes_csv: Path) -> None:

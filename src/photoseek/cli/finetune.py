@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 @app.command()
 def finetune(
-    pairs: Annotated[Path, typer.Option("--pairs", help="CSV with columns file,caption (`photoseek caption`).")],
+    pairs: Annotated[Path, typer.Option(
+        "--pairs", help="Captions file: CSV or TSV with the columns file,caption (as `photoseek caption` writes) "
+        "or image,caption; or any form import-captions and eval read."
+    )],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="New model directory to write.")],
     base: Annotated[
         str,
@@ -39,7 +42,7 @@ def finetune(
                      "or a directory a previous finetune wrote."),
     ],
     images: Annotated[
-        Optional[Path], typer.Option("--images", help="Folder the CSV's paths are relative to (default: its folder).")
+        Optional[Path], typer.Option("--images", help="Folder the pairs' paths are relative to (default: its folder).")
     ] = None,
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 1000,
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step; each one's negatives are the rest.")] = 64,

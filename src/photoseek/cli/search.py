@@ -35,7 +35,7 @@ from photoseek.cli.common import (
     user_errors,
 )
 from photoseek.cli.present import HtmlOption, PreviewOption, present_results
-from photoseek.errors import BadInput, NotFound, PhotoseekError
+from photoseek.errors import NotFound, PhotoseekError
 from photoseek.search.query import NEGATIVE_WEIGHT, Query
 from photoseek.store.filters import DEFAULT_NEAR_KM, SearchFilters, parse_near
 
@@ -414,11 +414,9 @@ def _print_results(
 
 
 def _checked_sort(sort: str) -> str:
-    from photoseek.search.ordering import RESULT_SORTS
+    from photoseek.search.ordering import check_result_sort  # before any model loads
 
-    if sort not in RESULT_SORTS:
-        raise BadInput(f"--sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
-    return sort
+    return check_result_sort(sort)
 
 
 def _say_album(album: LinkReport) -> None:

@@ -27,6 +27,7 @@ from photoseek.ingest.indexer import (
     Embedded,
     Failed,
     Hashed,
+    OnSkip,
     Outcome,
     Prepared,
     Reused,
@@ -76,12 +77,13 @@ class RayPipeline:
         """The image tower in the object store: put once, when there is work; each node pulls it once."""
         return self.ray.put(model_files(self.model_root))
 
-    def outcomes(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
-        """`hash_only`: unchanged images that only lack a perceptual hash (the cluster decodes them too)."""
+    def outcomes(self, files: list[FoundFile], hash_only: set[str], on_skip: OnSkip) -> Iterator[Outcome]:
+        """`hash_only`: unchanged images that only lack a perceptual hash (the cluster decodes them too).
+        Sidecars that could not be read, where they were read (here or on a node), go to `on_skip`."""
         lookup = Catalog(self.db_path, readonly=True)
         try:
             for chunk in self._chunks(files):
-                yield from self._run(chunk, lookup, hash_only)
+                yield from self._run(chunk, lookup, hash_only, on_skip)
         finally:
             lookup.close()
 
@@ -97,7 +99,9 @@ class RayPipeline:
         if chunk:
             yield chunk
 
-    def _run(self, chunk: list[FoundFile], lookup: Catalog, hash_only: set[str]) -> Iterator[Outcome]:
+    def _run(
+        self, chunk: list[FoundFile], lookup: Catalog, hash_only: set[str], on_skip: OnSkip
+    ) -> Iterator[Outcome]:
         by_path = {str(found.path): found for found in chunk}
         shipped_facts: dict[str, FileFacts] = {}
         rows: list[dict[str, Any]] = []
@@ -105,7 +109,7 @@ class RayPipeline:
             if not self.ship_bytes:
                 rows.append({"path": str(found.path), "data": b"", "content_hash": ""})
                 continue
-            read = _read_here(found)  # the cluster cannot see the file
+            read = _read_here(found, on_skip)  # the cluster cannot see the file
             if isinstance(read, Failed):
                 yield read
                 continue
@@ -122,6 +126,9 @@ class RayPipeline:
         for batch in stream(self.ray, self._dataset(rows)):
             for row in _rows(batch):
                 found = by_path[row["path"]]
+                if not self.ship_bytes and row["path"] not in hash_only:  # as a local run reads them
+                    for sidecar, reason in json.loads(row["skipped"]):
+                        on_skip(Path(sidecar), reason)
                 yield _outcome(found, row, lookup, shipped_facts.get(row["path"]), row["path"] in hash_only)
 
     def _dataset(self, rows: list[dict[str, Any]]) -> Any:
@@ -180,14 +187,20 @@ class PixelPreparer:
 
 
 def prepare_batch(batch: dict[str, np.ndarray], *, pixels: PixelPreparer, roots: list[str]) -> dict[str, Any]:
-    """A decode task: read (unless shipped), hash, decode and preprocess each file, as the local indexer does."""
+    """A decode task: read (unless shipped), hash, decode and preprocess each file, as the local indexer does;
+    `skipped` lists the sidecars it could not read, with why (JSON)."""
     ensure_roots(roots)
     height, width = pixels.preprocessor.size
-    out: dict[str, list[Any]] = {"path": [], "content_hash": [], "info": [], "failure": [], "pixels": []}
+    out: dict[str, list[Any]] = {"path": [], "content_hash": [], "info": [], "failure": [], "pixels": [], "skipped": []}
     for path, data, content_hash in zip(batch["path"], batch["data"], batch["content_hash"]):
         found = FoundFile(Path(path), 0, 0)
-        result = prepare_file(found, pixels, (bytes(data), str(content_hash)) if content_hash else None)
+        skipped: list[tuple[str, str]] = []
+        result = prepare_file(
+            found, pixels, (bytes(data), str(content_hash)) if content_hash else None,
+            on_skip=_noting(skipped),
+        )
         out["path"].append(str(path))
+        out["skipped"].append(json.dumps(skipped))
         if isinstance(result, Prepared):
             out["content_hash"].append(result.content_hash)
             out["info"].append(_info(result))
@@ -199,6 +212,11 @@ def prepare_batch(batch: dict[str, np.ndarray], *, pixels: PixelPreparer, roots:
             out["failure"].append(result.reason)
             out["pixels"].append(np.zeros((3, height, width), dtype=np.float32))
     return {key: np.stack(value) if key == "pixels" else np.array(value, dtype=object) for key, value in out.items()}
+
+
+def _noting(skipped: list[tuple[str, str]]) -> OnSkip:
+    """An `OnSkip` that keeps (sidecar, reason) for the driver."""
+    return lambda sidecar, reason: skipped.append((str(sidecar), reason))
 
 
 def _info(prepared: Prepared) -> str:
@@ -225,7 +243,8 @@ class Embedder:
         embeddings = np.zeros((len(ok), self.model.dim), dtype=np.float32)
         if ok.any():
             embeddings[ok] = self.model.encode_pixels(batch["pixels"][ok])
-        return {key: batch[key] for key in ("path", "content_hash", "info", "failure")} | {"embedding": embeddings}
+        kept = ("path", "content_hash", "info", "failure", "skipped")
+        return {key: batch[key] for key in kept} | {"embedding": embeddings}
 
 
 def model_files(root: Path) -> dict[str, bytes]:
@@ -277,12 +296,12 @@ def _rows(batch: dict[str, np.ndarray]) -> Iterator[dict[str, Any]]:
         yield {key: value[i] for key, value in batch.items()}
 
 
-def _read_here(found: FoundFile) -> tuple[bytes, str, FileFacts] | Failed:
+def _read_here(found: FoundFile, on_skip: OnSkip) -> tuple[bytes, str, FileFacts] | Failed:
     """With `ship_bytes`: the file's bytes, content hash and metadata, read on the driver."""
     try:
         with open_image(found.path) as opened:
             data = opened.data if opened.data is not None else found.path.read_bytes()
-            return data, opened.content_hash, read_file_facts(opened.head, found.path)
+            return data, opened.content_hash, read_file_facts(opened.head, found.path, on_skip)
     except UnreadableImageError as exc:
         return Failed(found, str(exc))
     except OSError as exc:

@@ -99,7 +99,8 @@ def find_duplicates(
         edges = {"exact": _edges(catalog, "exact", ids, None), **edges}
     labels = {name: component_labels(len(ids), rows) for name, rows in edges.items()}
     records = catalog.records(ids[np.concatenate(groups)] if groups else [])
-    built = [_group(ids, rows, labels, records) for rows in groups]
+    share = _SharePerContent()
+    built = [_group(ids, rows, labels, records, share) for rows in groups]
     built.sort(key=lambda g: (-len(g.members), g.keeper.record.path))
     return [DuplicateGroup(n, g.tier, g.keeper, g.others, g.reason) for n, g in enumerate(built, start=1)]
 
@@ -159,10 +160,11 @@ def _star_edges(groups: list[np.ndarray]) -> np.ndarray:
 
 
 def _group(
-    ids: np.ndarray, rows: np.ndarray, labels: dict[str, np.ndarray], records: dict[int, ImageRecord]
+    ids: np.ndarray, rows: np.ndarray, labels: dict[str, np.ndarray], records: dict[int, ImageRecord],
+    share: Callable[[ImageRecord], float],
 ) -> DuplicateGroup:
     members = [records[int(ids[row])] for row in rows]
-    keeper_at, reason = choose_keeper(members, measured_share)
+    keeper_at, reason = choose_keeper(members, share)
     keeper_row = int(rows[keeper_at])
     peers = {tier: _rows_by_label(label, rows) for tier, label in labels.items()}
     weakest = list(labels)[-1]
@@ -198,13 +200,29 @@ def _tie(
     return None, keeper_row
 
 
-def measured_share(record: ImageRecord) -> float:
-    """The share of a file's picture inside an added frame (see `hashing.content_share`); 1.0 when
+def _measured_share(record: ImageRecord) -> float | None:
+    """The share of a file's picture inside an added frame (see `hashing.content_share`); None when
     the file cannot be read now. Decoded at a reduced size: the frame is looked for at 256 px."""
     try:
         return content_share(decode_image(Path(record.path), min_side=_FRAME_SIDE).image)
     except (UnreadableImageError, OSError):
-        return 1.0
+        return None
+
+
+class _SharePerContent:
+    """`_measured_share` decoded once per content: byte-identical copies share the answer. A copy that
+    cannot be read now counts as all picture (1.0), and its content is tried again through the next copy."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, float] = {}
+
+    def __call__(self, record: ImageRecord) -> float:
+        if record.content_hash not in self.known:
+            share = _measured_share(record)
+            if share is None:
+                return 1.0
+            self.known[record.content_hash] = share
+        return self.known[record.content_hash]
 
 
 _FRAME_SIDE = 256

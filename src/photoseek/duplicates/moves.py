@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from photoseek.duplicates.finder import DuplicateGroup
+from photoseek.durable import TEMP_SUFFIX, sync_folder, write_atomically
 from photoseek.errors import BadInput, NotFound, PhotoseekError
 from photoseek.store.catalog import Catalog
 
@@ -285,7 +286,7 @@ def _settle(old: Path, new: Path) -> str:
         if not (os.path.samefile(old, new) or _same_bytes(old, new)):
             return f"not moved: {new} already exists and differs"
         os.unlink(old)
-        _fsync_dir(old.parent)
+        sync_folder(old.parent)
         return "new"
     if at_new:
         return "new"
@@ -302,10 +303,10 @@ def _move_file(source: Path, destination: Path) -> str | None:
         _make_folders(destination.parent)
         if not _link_or_rename(source, destination):
             return _copy_across(source, destination)
-        _fsync_dir(destination.parent)
+        sync_folder(destination.parent)
         if os.path.lexists(source):  # a hard link: now drop the old name
             _drop_old_name(source, destination)
-        _fsync_dir(source.parent)
+        sync_folder(source.parent)
     except FileExistsError:
         return f"not moved: {destination} already exists"
     except OSError as exc:
@@ -328,7 +329,7 @@ def _drop_old_name(source: Path, destination: Path) -> None:
         os.unlink(source)
     except OSError:
         os.unlink(destination)
-        _fsync_dir(destination.parent)
+        sync_folder(destination.parent)
         raise
 
 
@@ -367,12 +368,12 @@ def _copy_across(source: Path, destination: Path) -> str | None:
             raise OSError(errno.EXDEV, "the partial copy and its destination are on different filesystems")
         renamed = True
         _discard(partial)
-        _fsync_dir(destination.parent)
+        sync_folder(destination.parent)
         if (destination.stat().st_size, _sha256(destination)) != (size, digest):
             _discard(destination)
             return "not moved: the copy did not match the original (size or SHA-256); the original is untouched"
         os.unlink(source)
-        _fsync_dir(source.parent)
+        sync_folder(source.parent)
     except OSError as exc:
         _discard(partial)
         if renamed and os.path.lexists(source):
@@ -436,18 +437,7 @@ def _make_folders(folder: Path) -> None:
     for created in reversed(missing):
         with contextlib.suppress(FileExistsError):
             os.mkdir(created)
-        _fsync_dir(created.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename, link or unlink in `folder` durable (where the system allows it)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        sync_folder(created.parent)
 
 
 # --- manifests ----------------------------------------------------------------------------
@@ -484,28 +474,15 @@ def _create_manifest(folder: Path, data: dict) -> Path:
 
 def _write_manifest(path: Path, data: dict) -> None:
     """Replace the manifest atomically, durable before the caller goes on."""
-    tmp = path.with_name(f".{path.name}.tmp")
     # ASCII escapes keep file names that are not valid UTF-8 (surrogate-escaped) intact.
-    payload = json.dumps(data, indent=2, ensure_ascii=True).encode("ascii")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        _write_all(fd, payload)
-        os.fsync(fd)
-        os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        _discard(tmp)
-        raise
-    _fsync_dir(path.parent)
+    write_atomically(path, json.dumps(data, indent=2, ensure_ascii=True).encode("ascii"))
 
 
 def _unfinished(folder: Path, catalog: Catalog | None = None) -> list[Path]:
     """Manifests of `catalog` in `folder` a kill interrupted; leftovers of one that never got written
     are removed (another catalog's moves are left to it)."""
     found = []
-    for tmp in folder.glob(f".{MANIFEST_PREFIX}*.json.tmp"):
+    for tmp in folder.glob(f".{MANIFEST_PREFIX}*{TEMP_SUFFIX}"):
         _discard(tmp)
     for path in sorted(folder.glob(f"{MANIFEST_PREFIX}*.json")):
         if path.stat().st_size == 0:  # claimed, killed before its plan was written: nothing moved

@@ -133,9 +133,11 @@ class Failed:
 
 
 Outcome = Prepared | Embedded | Reused | Hashed | Failed
-OutcomeSource = Callable[[list[FoundFile], set[str]], Iterator[Outcome]]
+OnSkip = Callable[[Path, str], None]
+"""Hears of a sidecar that could not be read: its path and why (reported, not kept as a failure)."""
+OutcomeSource = Callable[[list[FoundFile], set[str], OnSkip], Iterator[Outcome]]
 """Turns the files that need work (and the paths among them that only need a perceptual hash) into
-outcomes: local threads by default, or a cluster."""
+outcomes, naming the sidecars it could not read to the `OnSkip`: local threads by default, or a cluster."""
 
 
 def index_folders(
@@ -258,7 +260,8 @@ class _Run:
         new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
         writer = _BatchWriter(catalog, model, self.batch_size, report)
         try:
-            for done, outcome in enumerate(self.outcomes(todo, hash_only), start=1):
+            outcomes = self.outcomes(todo, hash_only, _collect(self.skipped_sidecars))
+            for done, outcome in enumerate(outcomes, start=1):
                 writer.add(outcome)
                 if self.on_progress:
                     self.on_progress(Progress(done, len(todo), str(outcome.found.path)))
@@ -272,12 +275,9 @@ class _Run:
         report.removed = 0 if report.interrupted else len(removed)
         return report
 
-    def _prepare_here(self, files: list[FoundFile], hash_only: set[str]) -> Iterator[Outcome]:
+    def _prepare_here(self, files: list[FoundFile], hash_only: set[str], on_skip: OnSkip) -> Iterator[Outcome]:
         """The default `OutcomeSource`: this machine's decode threads."""
-        return _prepare_all(
-            self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only,
-            on_skip=_collect(self.skipped_sidecars),
-        )
+        return _prepare_all(self.catalog.path, self.model, files, self.workers, self.batch_size, hash_only, on_skip)
 
 
 def _real(path: Path | str) -> Path:
@@ -392,7 +392,7 @@ def _prepare_all(
     workers: int | None,
     batch_size: int,
     hash_only: set[str],
-    on_skip: Callable[[Path, str], None] | None = None,
+    on_skip: OnSkip | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes in file order, computed by a thread pool that runs a few batches ahead."""
     lookup = _HashLookup(db_path)
@@ -408,7 +408,7 @@ def _prepare_all(
 
 def _prepare_one(
     found: FoundFile, model: ImagePreparer, lookup: _HashLookup, hash_only: bool,
-    on_skip: Callable[[Path, str], None] | None = None,
+    on_skip: OnSkip | None = None,
 ) -> Outcome:
     """Read, hash and decode one file (in a worker thread); any problem becomes a `Failed` with its
     reason. `hash_only`: an unchanged image that only lacks its perceptual hash. `on_skip` hears of
@@ -432,18 +432,21 @@ def _prepare_one(
     return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
 
 
-def prepare_file(found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None) -> Prepared | Failed:
+def prepare_file(
+    found: FoundFile, model: ImagePreparer, shipped: tuple[bytes, str] | None = None, on_skip: OnSkip | None = None,
+) -> Prepared | Failed:
     """Open, hash, decode and preprocess one file with no catalog at hand (on a cluster worker);
-    `shipped`: the file's bytes and content hash, sent by the driver instead of read here."""
+    `shipped`: the file's bytes and content hash, sent by the driver instead of read here. `on_skip`
+    hears of sidecars that could not be read."""
     min_side = DRAFT_FACTOR * model.image_size
     try:
         if shipped is not None:
             data, content_hash = shipped
-            facts = read_file_facts(data, found.path)
+            facts = read_file_facts(data, found.path, on_skip)
             decoded = decode_image(data, min_side=min_side)
         else:
             with open_image(found.path) as opened:
-                content_hash, facts = opened.content_hash, read_file_facts(opened.head, found.path)
+                content_hash, facts = opened.content_hash, read_file_facts(opened.head, found.path, on_skip)
                 decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
@@ -471,7 +474,7 @@ def fact_fields(facts: FileFacts) -> dict[str, object]:
 
 
 def read_file_facts(
-    data: bytes, path: Path, on_skip: Callable[[Path, str], None] | None = None
+    data: bytes, path: Path, on_skip: OnSkip | None = None
 ) -> FileFacts:
     """What the file (`data`: its first bytes) and its sidecars say (a header parse, no decode).
 
@@ -480,7 +483,7 @@ def read_file_facts(
     return read_facts(data, _sidecar_data(path, on_skip))
 
 
-def _sidecar_data(path: Path, on_skip: Callable[[Path, str], None] | None) -> list[bytes]:
+def _sidecar_data(path: Path, on_skip: OnSkip | None) -> list[bytes]:
     found = []
     for sidecar in sidecars(path):
         try:

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from photoseek.models.layout import ModelLayout
-from photoseek.models.preprocess import ImagePreprocessor
 from photoseek.models.runtime import Runtime
 from photoseek.models.session import LazySession
 
 if TYPE_CHECKING:
+    from PIL import Image
+
+    from photoseek.models.preprocess import ImagePreprocessor
     from photoseek.models.tokenizer import TextTokenizer
 
 IMAGE_BATCH = 32
@@ -44,7 +45,6 @@ class ClipModel:
         self.runtime = runtime or Runtime()
         self.visual = LazySession(layout.visual_model, self.runtime)
         self.textual = LazySession(layout.textual_model, self.runtime)
-        self._preprocessor = ImagePreprocessor(layout.preprocess_cfg)
         self._text_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._text_cache_lock = threading.Lock()
 
@@ -78,6 +78,13 @@ class ClipModel:
         if isinstance(scale, (int, float)) and isinstance(bias, (int, float)):
             return float(scale), float(bias)
         return None
+
+    @cached_property
+    def _preprocessor(self) -> ImagePreprocessor:
+        """Built on first use: a text query never needs Pillow (7 ms of imports)."""
+        from photoseek.models.preprocess import ImagePreprocessor
+
+        return ImagePreprocessor(self.layout.preprocess_cfg)
 
     @property
     def image_size(self) -> int:

@@ -8,8 +8,14 @@ takes the best provider on offer and falls back to the CPU.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import json
+import os
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from photoseek.errors import BadInput, Unavailable
@@ -70,11 +76,70 @@ def parse_device(spec: str | Device | None) -> Device:
 
 
 def available_providers() -> list[str]:
-    """Hardware providers this onnxruntime build offers (CPU always among them; Azure's remote one left out)."""
+    """Hardware providers this onnxruntime build offers (CPU always among them; Azure's remote one left out).
+
+    Importing ONNX Runtime costs ~0.13 CPU-s, most of a small command such as `status`; until some
+    command has imported it anyway, the answer comes from the last one's, kept per build (see
+    ``_build_stamp``).
+    """
+    stamp = None if "onnxruntime" in sys.modules else _build_stamp()
+    if stamp is not None and (known := _remembered_providers(stamp)) is not None:
+        return known
     import onnxruntime as ort  # here, not above: parsing a --device must not load ONNX Runtime
 
     offered = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
-    return offered if CPU in offered else [*offered, CPU]
+    offered = offered if CPU in offered else [*offered, CPU]
+    _remember_providers(stamp or _build_stamp(), offered)
+    return offered
+
+
+def _build_stamp() -> str | None:
+    """Names the installed onnxruntime build without importing it: its native library's path, size and
+    modification time, which any install, upgrade or swap between onnxruntime and onnxruntime-gpu changes."""
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        capi = Path(next(iter(spec.submodule_search_locations))) / "capi"
+        native = sorted(capi.glob("onnxruntime_pybind11_state*"))
+        if not native:
+            return None
+        info = native[0].stat()
+    except (OSError, ImportError, ValueError):
+        return None
+    return f"{native[0]}|{info.st_size}|{info.st_mtime_ns}"
+
+
+def _providers_file() -> Path:
+    from platformdirs import user_cache_path
+
+    return user_cache_path("photoseek") / "onnxruntime-providers.json"
+
+
+def _remembered_providers(stamp: str) -> list[str] | None:
+    try:
+        known = json.loads(_providers_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    providers = known.get("providers") if isinstance(known, dict) and known.get("build") == stamp else None
+    if isinstance(providers, list) and providers and all(isinstance(p, str) for p in providers):
+        return providers
+    return None
+
+
+def _remember_providers(stamp: str | None, providers: list[str]) -> None:
+    """Best effort: a cache that cannot be written only means the next small command imports ONNX Runtime."""
+    if stamp is None or _remembered_providers(stamp) == providers:
+        return
+    path = _providers_file()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps({"build": stamp, "providers": providers}), encoding="utf-8")
+        os.replace(temporary, path)  # whole or absent: a reader never sees half of it
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def plan_providers(spec: str | Device | None = None, offered: list[str] | None = None) -> list[Provider]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from photoseek.errors import BadInput, ModelNotAvailableError
 from photoseek.models import layout
-from photoseek.models.clip_bpe import END_OF_TEXT, START_OF_TEXT, VOCAB_SIZE, build_clip_tokenizer
+from photoseek.models.clip_bpe import END_OF_TEXT, START_OF_TEXT, VOCAB_SIZE, build_clip_tokenizer, tokenizer_json
 from photoseek.models.hub import hub_unreachable
 
 ONNX_OPSET = 18
@@ -265,7 +265,7 @@ def _tokenizer_files(open_clip: ModuleType, arch: str, model_cfg: dict[str, Any]
         "model_max_length": context_length,
         "do_lower_case": True,
     }
-    return tokenizer.to_str(), cfg
+    return tokenizer_json(tokenizer), cfg
 
 
 def _hf_tokenizer_files(arch: str, hf_name: str, context_length: int) -> tuple[str, dict[str, Any]]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import mmap
-import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from photoseek.durable import write_atomically
 
 log = logging.getLogger("photoseek")
 
@@ -71,15 +71,7 @@ def _replace_stale(model: Path, target: Path, graph: bytes) -> None:
         if old != target:  # another process may have just written the same graph
             with contextlib.suppress(OSError):
                 old.unlink()
-    handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as tmp:
-            tmp.write(graph)
-        os.chmod(name, stat.S_IMODE(model.stat().st_mode))  # readable by whoever can read the model
-        os.replace(name, target)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
+    write_atomically(target, graph, mode=stat.S_IMODE(model.stat().st_mode))  # readable by whoever can read the model
 
 
 def _weightless(model: Path) -> bytes | None:

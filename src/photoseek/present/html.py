@@ -7,13 +7,12 @@ query escaped, since file names and queries are arbitrary text.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
+from photoseek.durable import write_atomically
 from photoseek.errors import BadInput, PhotoseekError, UnreadableImageError
 from photoseek.imaging.encode import jpeg_data_url
 from photoseek.ingest.encode import thumbnail
@@ -67,10 +66,7 @@ def write_results_page(path: Path, query: str, results: Sequence[SearchResult], 
         raise BadInput(f"--html {target} is a folder: give a file name, e.g. {target / 'results.html'}.")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".photoseek-", suffix=".html")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.replace(tmp, target)
+        write_atomically(target, page.encode("utf-8"))
     except OSError as exc:
         raise PhotoseekError(f"Cannot write {target}: {exc.strerror or exc}. Choose another --html path.") from exc
     return target

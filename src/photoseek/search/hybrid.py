@@ -83,7 +83,7 @@ class _Batch:
 
     def used(self, query: Query) -> dict[str, float]:
         """The weights one query is fused with: a query without text has only CLIP to go by."""
-        return dict(self.policy.weights) if _has_text(query) else {"clip": 1.0}
+        return dict(self.policy.weights) if query.has_text() else {"clip": 1.0}
 
 
 def _keyword_terms(query: Query) -> tuple[list[str], list[str]]:
@@ -104,7 +104,7 @@ def _beyond_clip(evidence: dict[str, np.ndarray]) -> bool:
 
 def _wants_keyword(query: Query, weights: Mapping[str, float], literal: bool) -> bool:
     """Keyword hits are scored when the signal counts, or shown anyway (a one- or two-word query)."""
-    return _has_text(query) and ("keyword" in weights or literal and _literal(query))
+    return query.has_text() and ("keyword" in weights or literal and _literal(query))
 
 
 def _without_flat(used: dict[str, float], curves: dict[str, SignalCurve]) -> dict[str, float]:
@@ -130,10 +130,6 @@ def _exact(query: Query) -> bool:
 
 def _positive_texts(query: Query) -> list[str]:
     return [t.value for t in query.terms if t.kind == "text" and t.weight > 0]
-
-
-def _has_text(query: Query, positive: bool = False) -> bool:
-    return any(t.kind == "text" and (t.weight > 0 or not positive) for t in query.terms)
 
 
 class HybridSearcher:
@@ -165,7 +161,7 @@ class HybridSearcher:
         through each model in one call, and the text scores of all queries come from one matrix
         product, so a batch costs little more than one query."""
         self.clip.require_images()
-        if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(_has_text(q, positive=True) for q in queries):
+        if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(q.has_text(positive=True) for q in queries):
             raise BadInput(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
         depth = max(_CANDIDATES, 5 * (offset + k))
         results = []
@@ -210,7 +206,7 @@ class HybridSearcher:
             raw, fused, shares = self.scores(batch, [encoded], candidates)
             raw, fused, shares = {s: v[0] for s, v in raw.items()}, fused[0], {s: v[0] for s, v in shares.items()}
             uncut = policy.calibrated_cut and (
-                not _has_text(encoded.query)
+                not encoded.query.has_text()
                 or ("clip" in batch.policy.weights and batch.policy.curves["clip"].source != "fitted"
                     and not _beyond_clip(shares))
             )
@@ -227,7 +223,7 @@ class HybridSearcher:
         candidates = np.asarray(ids, dtype=np.int64)
         fused = np.empty((len(batch.queries), len(candidates)))
         for wanted in (True, False):  # `scores` takes queries that share their signals: with text, without
-            rows = [n for n, e in enumerate(batch.queries) if _has_text(e.query) is wanted]
+            rows = [n for n, e in enumerate(batch.queries) if e.query.has_text() is wanted]
             if rows:
                 fused[rows] = self.scores(batch, [batch.queries[n] for n in rows], candidates)[1]
         return fused
@@ -273,7 +269,7 @@ class HybridSearcher:
         (search), none for a score matrix."""
         policy = self.calibrated(policy, queries)
         weights, curves = policy.weights, policy.curves
-        needs_clip = "clip" in weights or not all(_has_text(q) for q in queries)
+        needs_clip = "clip" in weights or not all(q.has_text() for q in queries)
         none: list[None] = [None] * len(queries)
         if needs_clip and vectors is None:
             vectors = self.clip.query_vectors(queries)
@@ -285,7 +281,7 @@ class HybridSearcher:
             if curves["clip"].source != "model":  # a model's own curve (SigLIP) takes raw cosines
                 samples = self._clip_samples(found)
             tops = self._clip_tops(found, depth, allowed, filters) if depth else none
-        wants_text = "text" in weights and any(_has_text(q) for q in queries)
+        wants_text = "text" in weights and any(q.has_text() for q in queries)
         texts = self._text_scores(queries) if wants_text else none
         encoded = [
             _Encoded(q, v, t, s, top, self._keyword_hits(q) if _wants_keyword(q, weights, literal) else None)
@@ -297,7 +293,7 @@ class HybridSearcher:
         """The policy with this library's curves, less a CLIP they find flat (unless CLIP is all it has):
         what the scores of these queries go through."""
         weights = dict(policy.weights)
-        curves = self.curves(weights if any(_has_text(q) for q in queries) else {"clip": 1.0})
+        curves = self.curves(weights if any(q.has_text() for q in queries) else {"clip": 1.0})
         return replace(policy, weights=_without_flat(weights, curves), curves=curves)
 
     def _candidates(
@@ -364,7 +360,7 @@ class HybridSearcher:
             return ranked
         kept = []
         for query, sample, results in zip(queries, self._clip_samples(vectors), ranked):
-            if not _has_text(query) or not results:
+            if not query.has_text() or not results:
                 kept.append(results)
                 continue
             cosines = np.array([r.score for r in results])

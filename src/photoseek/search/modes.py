@@ -87,13 +87,9 @@ class SearchPolicy:
 
     def for_query(self, query: Query) -> SearchPolicy:
         """The picture-only rule: example pictures alone rank by looks, unless a mode was asked for."""
-        if self.asked or _has_text(query) or self.mode is Mode.CLIP:
+        if self.asked or query.has_text() or self.mode is Mode.CLIP:
             return self
         return replace(self, mode=Mode.CLIP, weights={"clip": 1.0})
-
-
-def _has_text(query: Query) -> bool:
-    return any(t.kind == "text" for t in query.terms)
 
 
 def choose_policy(

@@ -11,9 +11,15 @@ import os
 from collections.abc import Mapping
 
 from photoseek.search.engine import SearchResult
+from photoseek.store.browsing import check_sort
 
 RESULT_SORTS = ("score", "date", "oldest", "name")
 """score: best first; date: newest first; oldest: oldest first; name: by path (folder, then file name)."""
+
+
+def check_result_sort(sort: str) -> str:
+    """`sort` if it is one of RESULT_SORTS, else a BadInput that lists them (CLI, REST and API alike)."""
+    return check_sort(sort, RESULT_SORTS)
 
 
 def sort_results(results: list[SearchResult], sort: str, captured: Mapping[int, str]) -> list[SearchResult]:

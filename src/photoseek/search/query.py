@@ -120,6 +120,11 @@ class Query:
     def __add__(self, other: Query) -> Query:
         return Query(self.terms + other.terms)
 
+    def has_text(self, *, positive: bool = False) -> bool:
+        """Whether any term is text (with ``positive``: text that counts for, not against, a match); a query
+        without text is ranked by pictures alone, whatever the mode."""
+        return any(t.kind == "text" and (t.weight > 0 or not positive) for t in self.terms)
+
     def __bool__(self) -> bool:
         return any(term.weight > 0 for term in self.terms)
 

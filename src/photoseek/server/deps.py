@@ -15,7 +15,7 @@ from fastapi import Depends, Query, Request
 from photoseek.errors import BadInput, NotFound
 from photoseek.search.fusion import SIGNALS
 from photoseek.search.modes import MODE_NAMES
-from photoseek.search.ordering import RESULT_SORTS
+from photoseek.search.ordering import check_result_sort
 from photoseek.server.backend import Backend, SearchOptions, SearchPage
 from photoseek.server.config import ServerConfig
 from photoseek.server.decoding import Decoder
@@ -135,8 +135,7 @@ def search_options(
         )
     if weights and not (all(math.isfinite(w) for w in weights.values()) and sum(weights.values()) > 0):
         raise BadInput("Signal weights must be finite, >= 0 and not all zero.")
-    if sort not in RESULT_SORTS:
-        raise BadInput(f"Unknown sort {sort!r}: use one of {', '.join(RESULT_SORTS)}.")
+    check_result_sort(sort)
     return SearchOptions(k=k, offset=offset, filters=filters, mode=mode or None, min_score=min_score,
                          weights=weights or None, explain=explain, sort=sort)
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from photoseek.durable import TEMP_SUFFIX
 from photoseek.errors import BadInput, Unavailable
 from photoseek.threads import load_faiss
 
@@ -95,9 +96,13 @@ def save_config(catalog: Catalog, config: IndexConfig) -> None:
 def remove_catalog(db_path: Path) -> None:
     """Delete a catalog and every file kept beside it (the empty one a failed first run made);
     a Qdrant collection lives where the user chose and is left alone."""
-    for path in [db_path, *db_path.parent.glob(f"{glob.escape(db_path.name)}[-.]*")]:
-        if path == db_path or path.name.removeprefix(db_path.name).startswith(_SIDE_FILES):
-            path.unlink(missing_ok=True)
+    folder, name, length = db_path.parent, glob.escape(db_path.name), len(db_path.name)
+    beside = [p for p in folder.glob(f"{name}[-.]*") if p.name[length:].startswith(_SIDE_FILES)]
+    temps = [  # what a killed `durable` write of a side file left: `.<side file>.<random>.tmp`
+        p for p in folder.glob(f".{name}[-.]*{TEMP_SUFFIX}") if p.name[length + 1:].startswith(_SIDE_FILES)
+    ]
+    for path in [db_path, *beside, *temps]:
+        path.unlink(missing_ok=True)
 
 
 def resolve(config: IndexConfig, count: int) -> str:

@@ -19,13 +19,13 @@ Collections below `FaissParams.graph_from` are searched exactly: a scan costs no
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
+from photoseek.durable import remove_stale_temps, replacing, write_atomically
 from photoseek.errors import Unavailable
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
@@ -360,17 +360,15 @@ class _IndexFiles:
         return index, tuning
 
     def save(self, index: FaissObject, store: VectorStore, params: FaissParams, tuning: Tuning, changed: bool) -> None:
-        """Write the index (when `changed`) and then its stamp, each to a temporary name renamed."""
+        """Write the index (when `changed`) and then its stamp, each durably (`photoseek.durable`)."""
         faiss = import_faiss()
         stamp = {"epoch": store.epoch, "kind": params.kind, "built": "hnsw" if is_hnsw(index) else "ivfpq",
                  "rows": int(index.ntotal), "trained_rows": self.trained_rows, "tuning": asdict(tuning)}
         try:
             if changed:
-                tmp = self.index_path.with_name(self.index_path.name + ".tmp")
-                faiss.write_index(index, str(tmp))
-                os.replace(tmp, self.index_path)
-            tmp_stamp = self.stamp_path.with_name(self.stamp_path.name + ".tmp")
-            tmp_stamp.write_text(json.dumps(stamp))
-            os.replace(tmp_stamp, self.stamp_path)
+                remove_stale_temps(self.index_path)  # what a run killed while writing left
+                with replacing(self.index_path) as out:
+                    faiss.write_index(index, faiss.PyCallbackIOWriter(out.write))
+            write_atomically(self.stamp_path, json.dumps(stamp).encode())
         except (OSError, RuntimeError):
             return  # read-only folder: the index lives in memory for this process

@@ -41,6 +41,8 @@ _SWITCH = re.compile(r"\d(?=[A-Za-z])|[A-Za-z](?=\d)")
 _SUBSTRING_MIN = 4
 """Query words at least this long also match inside run-together OCR text, tags and file names
 (the trigram index needs 3; at 3 too many short words hide inside longer ones)."""
+_LOOKUP_CHUNK = 500
+"""Images per query when reading the stored texts of a batch of rows (one SQL parameter each)."""
 _SCOPE_CHUNK = 100
 """Folders or files per query when finding images that lack a signal (5 SQL parameters each)."""
 _MEMO_SIZE = 20_000
@@ -95,9 +97,7 @@ class TextStore:
 
     def put(self, content_hash: str, source: str, model: str, text: str) -> None:
         """Store (or replace) one signal; an empty text removes it."""
-        with self.catalog.transaction():
-            self._put(content_hash, source, model, text)
-            self._touch([content_hash])
+        self.put_many([(content_hash, source, model, text)])
 
     def put_many(self, rows: Sequence[tuple[str, str, str, str]], *, keep_empty: bool = False) -> None:
         """(content_hash, source, model, text) rows in one transaction.
@@ -106,8 +106,7 @@ class TextStore:
         any text in it), so model-made signals are never recomputed for it either.
         """
         with self.catalog.transaction():
-            for row in rows:
-                self._put(*row, keep_empty=keep_empty)
+            self._put_all(rows, keep_empty)
             self._touch({row[0] for row in rows})
 
     def replace_source(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
@@ -118,8 +117,7 @@ class TextStore:
                 "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model != ?",
                 [(h, source, model) for h, source, model, _ in rows],
             )
-            for row in rows:
-                self._put(*row, keep_empty=True)
+            self._put_all(rows, keep_empty=True)
             self._touch({row[0] for row in rows})
 
     def drop_other_models(self, source: str, model: str) -> None:
@@ -460,29 +458,60 @@ class TextStore:
 
     # -- internals -----------------------------------------------------------------
 
-    def _put(self, content_hash: str, source: str, model: str, text: str, keep_empty: bool = False) -> None:
-        if source not in SOURCES:
-            raise ValueError(f"unknown text source {source!r}")
-        if source != "topics" and (self.get(content_hash, source, model) or "") != text.strip():
-            self._retag(content_hash)
-        if text.strip() or keep_empty:
-            self.db.execute(
-                "INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (content_hash, source, model, text.strip(), time.time()),
-            )
-        else:
-            self.db.execute(
-                "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
-                (content_hash, source, model),
-            )
+    def _put_all(self, rows: Sequence[tuple[str, str, str, str]], keep_empty: bool) -> None:
+        """Write the rows as if one by one, in order (the last row of a key wins; an empty text
+        removes the signal unless `keep_empty`), reading the stored texts once: an image whose text
+        changes has its topics (computed from that text) marked stale before any topics the rows bring
+        for it: kept until recomputed, under a key no tagging run uses, so the next run tags it again."""
+        unknown = {source for _, source, _, _ in rows} - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown text source {sorted(unknown)[0]!r}")
+        stored = self._texts_of({(h, source) for h, source, _, _ in rows if source != "topics"})
+        retag: set[str] = set()
+        topics: set[str] = set()
+        writes: dict[tuple[str, str, str], str | None] = {}
+        for content_hash, source, model, text in rows:
+            key, text = (content_hash, source, model), text.strip()
+            if source != "topics" and stored.get(key, "") != text:
+                if content_hash in topics:  # topics the rows wrote earlier go stale too: write them first
+                    self._write(retag, writes)
+                    retag, topics, writes = set(), set(), {}
+                retag.add(content_hash)
+            if source == "topics":
+                topics.add(content_hash)
+            stored[key] = text
+            writes[key] = text if text or keep_empty else None
+        self._write(retag, writes)
 
-    def _retag(self, content_hash: str) -> None:
-        """The image's text changed, so its topics (computed from it) are stale: keep them until they
-        are recomputed, under a key no tagging run uses, so the next one tags this image again."""
-        self.db.execute(
+    def _texts_of(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str, str], str]:
+        """(content_hash, source, model) -> stored text, of these (content_hash, source) pairs (any model)."""
+        found: dict[tuple[str, str, str], str] = {}
+        hashes, sources = sorted({h for h, _ in keys}), sorted({source for _, source in keys})
+        in_sources = f"source IN ({', '.join('?' * len(sources))})"
+        for start in range(0, len(hashes), _LOOKUP_CHUNK):
+            chunk = hashes[start : start + _LOOKUP_CHUNK]
+            for content_hash, source, model, text in self.db.execute(
+                "SELECT content_hash, source, model, text FROM text_signals"
+                f" WHERE {in_sources} AND content_hash IN ({', '.join('?' * len(chunk))})",
+                [*sources, *chunk],
+            ):
+                found[(content_hash, source, model)] = text
+        return found
+
+    def _write(self, retag: set[str], writes: dict[tuple[str, str, str], str | None]) -> None:
+        """Mark the topics of the `retag` images stale, then store the texts (None: delete the signal)."""
+        self.db.executemany(
             "UPDATE OR REPLACE text_signals SET model = ? WHERE content_hash = ? AND source = 'topics'",
-            (STALE_TOPICS, content_hash),
+            [(STALE_TOPICS, content_hash) for content_hash in sorted(retag)],
+        )
+        now = time.time()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO text_signals(content_hash, source, model, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            [(*key, text, now) for key, text in writes.items() if text is not None],
+        )
+        self.db.executemany(
+            "DELETE FROM text_signals WHERE content_hash = ? AND source = ? AND model = ?",
+            [key for key, text in writes.items() if text is None],
         )
 
     def _bump_version(self) -> None:

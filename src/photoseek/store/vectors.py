@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from photoseek.durable import remove_stale_temps, replacing, write_atomically
 from photoseek.store.catalog import Catalog
 from photoseek.store.filters import SearchFilters
 from photoseek.threads import blas_threads, load_faiss
@@ -164,9 +165,9 @@ class _StoreFiles:
     def write_full(self, ids: np.ndarray, matrix: np.ndarray, generation: int, model_id: str) -> VectorStore:
         store = VectorStore(ids, matrix, generation, uuid.uuid4().hex, model_id)
         try:
-            tmp = self.matrix_path.with_name(self.matrix_path.name + ".tmp")
-            matrix.tofile(tmp)
-            os.replace(tmp, self.matrix_path)
+            remove_stale_temps(self.matrix_path)  # what a run killed while writing left (as big as the store)
+            with replacing(self.matrix_path) as out:
+                matrix.tofile(out)
             self._commit(store)
             store.matrix = _map_rows(self.matrix_path, len(ids), matrix.shape[1])
         except OSError:
@@ -180,6 +181,8 @@ class _StoreFiles:
                 f.truncate(len(old.ids) * dim * 2)
                 f.seek(0, os.SEEK_END)
                 f.write(rows.tobytes())
+                f.flush()
+                os.fsync(f.fileno())  # the rows are on disk before the ids and stamp that count them
             store = VectorStore(ids, _map_rows(self.matrix_path, len(ids), dim), generation, old.epoch, old.model_id)
             self._commit(store)
         except OSError:
@@ -188,29 +191,19 @@ class _StoreFiles:
         return store
 
     def _commit(self, store: VectorStore) -> None:
-        tmp_ids = self.ids_path.with_name(self.ids_path.name + ".tmp.npy")
-        np.save(tmp_ids, store.ids)
-        os.replace(tmp_ids, self.ids_path)
+        with replacing(self.ids_path) as out:
+            np.save(out, store.ids)
         stamp = {
             "generation": store.generation, "epoch": store.epoch, "model_id": store.model_id,
             "dim": int(store.matrix.shape[1]), "rows": len(store.ids), "ids_crc": zlib.crc32(store.ids.tobytes()),
         }
-        _write_atomically(self.stamp_path, json.dumps(stamp).encode())
+        write_atomically(self.stamp_path, json.dumps(stamp).encode())
 
 
 def _map_rows(path: Path, rows: int, dim: int) -> np.ndarray:
     if rows == 0 or dim == 0:
         return np.empty((rows, dim), dtype=np.float16)
     return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def locate(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,19 +1,20 @@
-"""The pairs file: one image and one caption per row, and the seeded held-out split.
+"""The pairs file: images and their captions, and the seeded held-out split.
 
-Format (what ``photoseek caption DIR --out pairs.csv`` writes): a CSV with a header naming the
-columns ``file`` and ``caption`` (other columns are ignored). An image may appear on several rows
-with different captions. ``file`` is relative to ``--images DIR`` when given, else to the CSV's
-folder; absolute paths are taken as they are.
+Any caption file `import-captions` and `eval` read (`photoseek.text.caption_files`, one reader, so
+formats and errors are the same): most often CSV or TSV rows with a header naming the columns
+``file,caption`` (what ``photoseek caption DIR --out pairs.csv`` writes) or ``image,caption``. An
+image may have several captions. Image names are relative to ``--images DIR`` when given, else to
+the file's folder; absolute paths are taken as they are.
 """
 
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from photoseek.errors import BadInput
+from photoseek.text.caption_files import load_dataset
 
 MIN_PAIRS = 8
 """Fewer rows than this cannot fill a training batch and a held-out split."""
@@ -32,17 +33,23 @@ class Pair:
 
 
 def read_pairs(csv_path: str | Path, images_dir: str | Path | None = None, *, min_pairs: int = MIN_PAIRS) -> list[Pair]:
-    """All rows of ``csv_path``; raises ``PairsError`` naming missing images or when there are too few rows."""
+    """Every (image, caption) of the file ``csv_path``; raises ``PairsError`` naming missing images or
+    when there are too few pairs (and the caption reader's errors for a file it cannot read)."""
     csv_path = Path(csv_path).expanduser()
     root = Path(images_dir).expanduser() if images_dir else csv_path.parent
-    rows = _rows(csv_path)
-    pairs = [Pair(name, root / Path(name).expanduser(), caption) for name, caption in rows]
+    dataset = load_dataset(csv_path, flag="--pairs")
+    pairs = [
+        Pair(name, root / Path(name).expanduser(), caption)
+        for name, captions in zip(dataset.images, dataset.captions, strict=True)
+        for caption in captions
+    ]
     missing = sorted({str(p.path) for p in pairs if not p.path.is_file()})
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        header = str(pairs[0].path) in missing and " If the first row is a header, name its columns file,caption."
         raise PairsError(
             f"{len(missing)} image(s) named in {csv_path} do not exist: {shown}. "
-            f"Paths are relative to {root}; fix the paths, pass --images DIR, or remove those rows."
+            f"Paths are relative to {root}; fix the paths, pass --images DIR, or remove those rows.{header or ''}"
         )
     if len(pairs) < min_pairs:
         raise PairsError(
@@ -66,20 +73,3 @@ def split_pairs(pairs: list[Pair], holdout: float, seed: int) -> tuple[list[Pair
         )
     held = set(names[:count])
     return [p for p in pairs if p.name not in held], [p for p in pairs if p.name in held]
-
-
-def _rows(csv_path: Path) -> list[tuple[str, str]]:
-    try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as fp:
-            reader = csv.DictReader(fp)
-            columns = reader.fieldnames or []
-            if not {"file", "caption"} <= set(columns):
-                raise PairsError(
-                    f"{csv_path} needs a header with the columns file,caption (found: {', '.join(columns) or 'none'})."
-                )
-            rows = [((r["file"] or "").strip(), " ".join((r["caption"] or "").split())) for r in reader]
-    except OSError as exc:
-        raise PairsError(f"Cannot read the pairs file {csv_path}: {exc}. Check the --pairs path.") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise PairsError(f"{csv_path} is not a UTF-8 CSV file: {exc}.") from exc
-    return [(name, caption) for name, caption in rows if name and caption]
