@@ -112,6 +112,7 @@ def fit_text(
 def _beyond_nothing(relative: SignalCurve, nothing: np.ndarray, cut: float) -> SignalCurve:
     """The relative curve for short queries: moved up, where needed, so that of the queries matching
     nothing (their best standings: `nothing`) at most NULL_ANSWERED pass the cut-off on their own."""
+    nothing = nothing[~np.isnan(nothing)]
     if not relative.informative or len(nothing) < MIN_TEXTED:
         return relative
     lowest = float(np.quantile(nothing, 1 - NULL_ANSWERED)) - cut / relative.scale
