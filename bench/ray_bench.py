@@ -170,7 +170,7 @@ def actor_rate(address: str, model_path: Path, batch_size: int, num_gpus: int) -
              runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1] / "src" / "photoseek")]})
     try:
         actor = ray.remote(num_gpus=num_gpus, num_cpus=0 if num_gpus else 1)(Embedder).remote(
-            [ray.put(model_files(model_path))], model.model_id
+            [ray.put(model_files(model_path))], model.model_id, "cuda" if num_gpus else "cpu"
         )
         size = model.image_size
         columns = ("path", "content_hash", "info", "failure", "skipped")

@@ -2,15 +2,17 @@
 a normal request meets meanwhile, and what the server holds.
 
 Starts the real server (tiny test model, a two-photo catalog) with its defaults (10 s header
-deadline, 512 connections), then --connections clients each send part of a request's headers and
-one more byte every 2 s. Records: how many were let in and how many turned away (503, or closed
-within a second); when the
-server closed each held one (seconds after it opened); the latency of a normal `GET /healthz`
-every 0.5 s during the attack; the server's RSS and open file descriptors at the peak. Loopback
+deadline, 60 s body deadline, 512 connections; --body-timeout changes the second), then
+--connections clients each send part of a request's headers (with --body: all of an upload's
+headers and the start of its body, a slow POST) and one more byte every 2 s. Records: how many
+were let in and how many turned away (503, or closed within a second); when the server closed
+each held one (seconds after it opened); the latency of a normal `GET /healthz` every 0.5 s
+during the attack; the server's RSS and open file descriptors at the peak. Loopback
 only, bounded by --seconds. Prints JSON, writes it to --out (default: slowloris_bench.json in the
 per-user bench folder). Records the load average.
 
-    PYTHONPATH=src python bench/slowloris_bench.py [--connections 1000] [--seconds 25] [--out FILE]
+    PYTHONPATH=src python bench/slowloris_bench.py [--connections 1000] [--seconds 25] [--body]
+        [--body-timeout SECONDS] [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,9 +36,15 @@ from benchpaths import REPO, results_dir, write_results  # noqa: E402
 from measure import measured_run  # noqa: E402
 
 PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+PARTIAL_BODY = (
+    b"POST /api/search/image HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b0\r\n"
+    b"Content-Length: 5000000\r\n\r\n--b0\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.png\"\r\n"
+    b"Content-Type: image/png\r\n\r\n"
+)
+"""A 5 MB upload's headers and the start of its body."""
 
 
-def start_server(work: Path, model: Path) -> tuple[subprocess.Popen, str]:
+def start_server(work: Path, model: Path, options: list[str]) -> tuple[subprocess.Popen, str]:
     photos = work / "photos"
     photos.mkdir()
     for i, colour in enumerate(("red", "blue")):
@@ -48,8 +56,8 @@ def start_server(work: Path, model: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "photoseek", "serve", "--db", str(db), "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen([sys.executable, "-m", "photoseek", "serve", "--db", str(db), "--port", str(port),
+                               *options], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -69,7 +77,7 @@ def server_usage(pid: int) -> tuple[float, int]:
     return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def attack(url: str, pid: int, connections: int, seconds: float) -> dict[str, object]:
+def attack(url: str, pid: int, connections: int, seconds: float, partial: bytes) -> dict[str, object]:
     port = int(url.rsplit(":", 1)[1])
     selector = selectors.DefaultSelector()
     opened: dict[socket.socket, float] = {}
@@ -78,7 +86,7 @@ def attack(url: str, pid: int, connections: int, seconds: float) -> dict[str, ob
     for _ in range(connections):
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         try:
-            sock.sendall(PARTIAL)
+            sock.sendall(partial)
         except OSError:
             pass  # turned away before the bytes arrived: the loop below sees it closed
         sock.setblocking(False)
@@ -144,6 +152,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--body", action="store_true", help="trickle an upload's body, not a request's headers")
+    parser.add_argument("--body-timeout", type=float, help="serve --body-timeout (default: serve's own)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     model = results_dir() / "tiny-clip"
@@ -151,10 +161,12 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.connections + 256)), hard))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="slowloris-bench-") as tmp:
-        server, url = start_server(Path(tmp), model)
+        options = ["--body-timeout", str(args.body_timeout)] if args.body_timeout else []
+        server, url = start_server(Path(tmp), model, options)
         try:
             idle_rss, idle_fds = server_usage(server.pid)
-            found = attack(url, server.pid, args.connections, args.seconds)
+            found = attack(url, server.pid, args.connections, args.seconds, PARTIAL_BODY if args.body else PARTIAL)
+            found["slow"], found["serve_options"] = "body" if args.body else "headers", options
             found["server_idle"] = {"rss_mb": round(idle_rss, 1), "open_fds": idle_fds}
             found["server_alive_after"] = server.poll() is None
         finally:

@@ -189,14 +189,15 @@ def _cluster(
     ray: str | None, model: ClipModel, roots: list[Path], db_path: Path, batch_size: int, ship_bytes: bool,
     signals: SignalOptions,
 ) -> AbstractContextManager[ClusterRun | None]:
-    """This machine (None), or a connection to the Ray cluster at `ray`."""
+    """This machine (None), or a connection to the Ray cluster at `ray`, its models on `model`'s device."""
     if not ray:
         if ship_bytes:
             raise BadInput("--ray-ship-bytes only applies with --ray ADDRESS.")
         return nullcontext(None)
     from photoseek.distributed import on_cluster
 
-    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals)
+    return on_cluster(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes, signals=signals,
+                      device=model.runtime.device)
 
 
 def _existing(paths: Sequence[str | Path]) -> list[Path]:
@@ -368,9 +369,11 @@ class ImageIndex:
         return self._catalog.records(list(ids))
 
     def unhashed_count(self) -> int:
-        """Images indexed before perceptual hashes existed, which near-duplicate search cannot
-        compare until the next `index` run hashes them."""
-        return self._catalog.unhashed_count()
+        """Images without a current perceptual hash (indexed before hashes existed, or hashed by an
+        older version), which near-duplicate search cannot compare until the next `index` run hashes them."""
+        from photoseek.imaging.hashing import HASH_VERSION
+
+        return self._catalog.unhashed_count(HASH_VERSION)
 
     def calibration_summary(self, weights: Mapping[str, float] | None = None) -> list[str]:
         """Each search signal's curve in words, as stored (nothing is fitted here), with its weight

@@ -75,23 +75,29 @@ def ray_temp() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def start_head(temp: Path, *extra: str) -> tuple[RayNode, str]:
+    """A two-CPU head node (`extra`: more `ray start` options) and its address."""
+    port = free_port()
+    head = RayNode(
+        [
+            "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
+            "--object-store-memory", str(300 * 2**20), "--dashboard-port", str(free_port()),
+            "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
+            "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
+            "--metrics-export-port", str(free_port()), *extra,
+        ],
+        temp / "head.log",
+    )
+    head.wait_started()
+    return head, f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(ray_temp: Path) -> Iterator[str]:
     """The address of a two-CPU head node that lives for the test session."""
     pytest.importorskip("ray")
-    port = free_port()
-    head = RayNode(
-        [
-            "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(ray_temp),
-            "--object-store-memory", str(300 * 2**20), "--dashboard-port", str(free_port()),
-            "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-            "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-            "--metrics-export-port", str(free_port()),
-        ],
-        ray_temp / "head.log",
-    )
-    head.wait_started()
-    yield f"127.0.0.1:{port}"
+    head, address = start_head(ray_temp)
+    yield address
     head.stop()
 
 

@@ -427,3 +427,38 @@ def test_a_first_run_interrupted_before_any_batch_leaves_no_catalog_files(photos
     assert list(db.parent.iterdir()) == []
     rerun = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
     assert rerun["embedded"] == 5
+
+
+SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{}</rdf:li></rdf:Alt></dc:description>
+</rdf:Description></rdf:RDF></x:xmpmeta>"""
+
+
+def test_a_sidecar_edited_while_its_batch_is_made_is_read_by_the_next_run(photos, tmp_path, tiny_clip_dir, monkeypatch):
+    """The time a file counts as indexed is when it and its sidecar were read, not when its batch was
+    written: an edit landing in between is newer, and the next incremental run reads it."""
+    from photoseek.store.catalog import Catalog
+
+    sidecar = photos / "red.jpg.xmp"
+    sidecar.write_text(SIDECAR.format("a lighthouse"), encoding="utf-8")
+    db = tmp_path / "c.db"
+    real_write = Catalog.write_batch
+
+    def edit_then_write(self: Catalog, images, *args, **kwargs):  # the user saves in digiKam meanwhile
+        if any(Path(image.path).name == "red.jpg" for image in images):
+            sidecar.write_text(SIDECAR.format("a funicular"), encoding="utf-8")
+        return real_write(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "write_batch", edit_then_write)
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    monkeypatch.setattr(Catalog, "write_batch", real_write)
+    found = run_json("search", "lighthouse", "--mode", "keyword", "--db", db)["results"]
+    assert [Path(h["path"]).name for h in found] == ["red.jpg"]  # what was read, before the edit
+
+    again = run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)
+    assert (again["embedded"], again["unchanged"]) == (0, 4)  # red.jpg read again, nothing re-embedded
+    found = run_json("search", "funicular", "--mode", "keyword", "--db", db)["results"]
+    assert [Path(h["path"]).name for h in found] == ["red.jpg"]
+    assert run_json("search", "lighthouse", "--mode", "keyword", "--db", db)["results"] == []
+    assert run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir)["unchanged"] == 5

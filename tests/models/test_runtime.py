@@ -21,6 +21,7 @@ from photoseek.text.objects import ObjectCounter
 from photoseek.text.ocr import OcrReader
 from tests.helpers import draw_photo, run_cli, run_json
 
+CUDA_OPTIONS = {"arena_extend_strategy": "kSameAsRequested"}
 MODEL_COMMANDS = (
     ("index",), ("search",), ("similar",), ("watch",), ("topics",), ("eval",), ("caption",), ("finetune",),
     ("serve",), ("status",), ("calibrate",), ("models", "list"),
@@ -61,11 +62,11 @@ def test_cpu_device_plans_the_cpu_for_every_model_kind(
         ).makers(index.runtime)
         assert isinstance(ocr, OcrReader) and isinstance(captioner, Captioner)
         assert isinstance(detector, ObjectCounter)
-        assert {ocr.engine_options()[k] for k in ("det_use_cuda", "cls_use_cuda", "rec_use_cuda")} == {False}
+        assert ocr.providers() == [(CPU, {})]
         assert _torch_device(captioner) == _torch_device(detector) == "cpu"
     with ImageIndex(tmp_path / "auto.db", model_path=tiny_clip_dir) as index:  # the same, on auto: the GPU
         assert index.model.visual.planned[0][0] == index.text_model.session.planned[0][0] == CUDA
-        assert OcrReader(runtime=index.runtime).engine_options()["det_use_cuda"] is True
+        assert OcrReader(runtime=index.runtime).providers()[0] == (CUDA, {"device_id": 0, **CUDA_OPTIONS})
         from photoseek.text.hf import torch_device
 
         assert torch_device(index.runtime)[0].type == "cuda"

@@ -318,3 +318,40 @@ def test_docs_work_offline(client):
         assert served.status_code == 200 and len(served.content) > 10_000, asset
     assert client.get("/redoc").status_code == 200
     assert client.get("/docs/assets/redoc.standalone.js").status_code == 200
+
+
+def test_a_catalog_whose_graph_misses_is_scanned_and_ranks_as_brute_force(tmp_path, tiny_clip_dir, monkeypatch):
+    """Issue 24.2: where no graph depth reaches its recall target (made unreachable here, as uniform
+    512-d vectors make it), the faiss catalog scans 4-bit codes and re-ranks exactly; over HTTP a
+    search ranks as numpy brute force over the stored float16 vectors, and /api/status says so."""
+    pytest.importorskip("faiss")
+    from fastapi.testclient import TestClient
+
+    from photoseek.models import load_clip
+    from photoseek.server import ServerConfig, create_app
+    from photoseek.store import faiss_index
+    from photoseek.store.backends import IndexConfig, save_config
+    from photoseek.store.catalog import Catalog, NewImage
+    from tests.server.conftest import LOCAL_URL
+
+    monkeypatch.setattr(faiss_index, "TARGET_RECALL", 1.01)
+    clip = load_clip(path=tiny_clip_dir)
+    vectors = np.random.default_rng(5).standard_normal((10_200, clip.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    db = tmp_path / "scan.db"
+    with Catalog(db) as catalog:
+        catalog.bind_model(clip.model_id, clip.dim, source=str(tiny_clip_dir))
+        save_config(catalog, IndexConfig(backend="faiss"))
+        catalog.write_batch([NewImage(f"/p/{i}.jpg", 1, 1, f"h{i}", 10, 10, "jpeg", None, None, v)
+                             for i, v in enumerate(vectors)])
+    stored = vectors.astype(np.float16).astype(np.float32)
+    with TestClient(create_app(ServerConfig(db=db, model_path=tiny_clip_dir)), base_url=LOCAL_URL) as client:
+        for image_id in range(1, 10_201, 510):
+            response = client.post("/api/search", json={"image_ids": [image_id], "mode": "clip", "k": 10})
+            assert response.status_code == 200, response.text
+            scores = stored @ vectors[image_id - 1]  # the query: the image's embedding as the catalog holds it
+            want = (np.lexsort((np.arange(len(scores)), -scores))[:10] + 1).tolist()
+            assert [hit["id"] for hit in response.json()["results"]] == want
+        search = client.get("/api/status").json()["vector_search"]
+    assert search["kind"] == "scan" and search["depth_setting"] == "candidates" and search["recall_at_10"] >= 0.999
+    assert "missed" in search["reason"] and "re-ranking the best" in search["reason"]

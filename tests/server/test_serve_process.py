@@ -212,3 +212,65 @@ def test_slow_headers_are_cut_off_and_the_connection_count_is_capped(library: Li
     time.sleep(1.5)  # the crowd's deadline passes: the server takes requests again
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
     assert process.poll() is None
+
+
+def _trickle(socks: list[socket.socket], stop: threading.Event) -> None:
+    """One body byte every 0.2 s on every connection, as a slow-POST attack sends, until `stop`."""
+    while not stop.wait(0.2):
+        for sock in socks:
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                pass  # closed by the server
+
+
+def _post(path: str, content_type: str, length: int, first: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {length}\r\n\r\n")
+    return head.encode() + first
+
+
+def test_trickled_request_bodies_are_cut_off_and_their_connections_freed(library: Library, stopped):
+    """Headers arrive at once, then the body one byte at a time: an upload and a notes edit are
+    answered 408 once the body deadline passes, however steadily bytes keep coming, an upload
+    announced over the size limit is answered 413 and cut off at the same deadline, and the server
+    answers everyone else meanwhile and afterwards."""
+    process, url = start(library, options=("--body-timeout", "1", "--max-connections", "20"))
+    stopped.append(process)
+    boundary = "b0undary"
+    upload = _post("/api/search/image", f"multipart/form-data; boundary={boundary}", 200_000,
+                   f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="u.png"\r\n'
+                   'Content-Type: image/png\r\n\r\n'.encode())
+    notes = _post(f"/api/images/{library.ids['red.jpg']}/notes", "application/json", 5_000, b'{"description": "')
+    too_big = _post("/api/search/image", f"multipart/form-data; boundary={boundary}", 30_000_000, b"--")
+    held = [_connect(url, upload) for _ in range(10)] + [_connect(url, notes) for _ in range(5)]
+    held.append(_connect(url, too_big))  # answered 413 at once, then its body is still timed
+    stop = threading.Event()
+    trickler = threading.Thread(target=_trickle, args=(held, stop), daemon=True)
+    started = time.monotonic()
+    trickler.start()
+    try:
+        assert httpx.get(f"{url}/api/status", timeout=10).status_code == 200  # a normal request meanwhile
+        answers = [_answer(sock) for sock in held]
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        trickler.join(5)
+        for sock in held:
+            sock.close()
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers[:-1]), answers[:3]
+    assert answers[-1].startswith(b"HTTP/1.1 413 ") and b"--max-upload-mb" in answers[-1], answers[-1]
+    assert 0.8 < waited < 6, waited
+    fresh = [_connect(url, b"") for _ in range(19)]  # the trickling connections no longer count
+    try:
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    finally:
+        for sock in fresh:
+            sock.close()
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(png, format="PNG")
+    sent = httpx.post(f"{url}/api/search/image", files={"file": ("u.png", png.getvalue(), "image/png")}, timeout=30)
+    assert sent.status_code == 200, sent.text  # an upload sent at once is unaffected
+    process.send_signal(signal.SIGTERM)
+    process.wait(20)
+    assert "Traceback" not in process.stdout.read().decode()

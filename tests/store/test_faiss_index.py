@@ -13,7 +13,7 @@ import pytest
 
 from photoseek.store.backends import IndexConfig, describe_index, open_index, save_config
 from photoseek.store.catalog import Catalog, NewImage
-from photoseek.store.faiss_index import FaissIndex, FaissParams
+from photoseek.store.faiss_index import FaissIndex, FaissParams, describe
 from photoseek.store.vectors import ExactIndex
 from tests.helpers import run_cli, run_json
 
@@ -199,19 +199,61 @@ def test_recall_is_checked_and_the_depth_raised_on_uniform_vectors(tmp_path):
         assert status["depth_setting"] == "efSearch" and status["recall_at_10"] == tuning["recall"]
 
 
-def test_a_graph_that_misses_falls_back_to_exact_search_and_says_so(tmp_path):
-    """256-d uniform vectors: no efSearch cheaper than a scan reaches 0.95, so searches are exact."""
-    vectors = _uniform(10_000, 31, 256)
+def _brute_force(vectors: np.ndarray, q: np.ndarray, k: int = 10) -> list[int]:
+    """Catalog ids of the k best by numpy over the float16 vectors the store keeps (ties by id)."""
+    scores = vectors.astype(np.float16).astype(np.float32) @ q
+    return (np.lexsort((np.arange(len(scores)), -scores))[:k] + 1).tolist()
+
+
+def test_a_graph_that_misses_becomes_a_checked_scan_and_says_so(tmp_path):
+    """256-d uniform vectors: no efSearch cheaper than a scan reaches 0.95, so the graph is replaced
+    by a scan of 4-bit codes re-ranked exactly, whose own check reached recall@10 0.999; it ranks
+    as brute force does, for stored and fresh queries, with and without a filter and dead rows."""
+    vectors = _uniform(10_600, 31, 256)
     with _catalog(tmp_path / "c.db", vectors) as catalog:
         index = open_index(catalog)
-        assert isinstance(index, ExactIndex)
-        q = _uniform(1, 32, 256)[0]
-        assert index.search(q, 10)[0].tolist() == (np.argsort(-(vectors @ q))[:10] + 1).tolist()
-        tuning = json.loads((tmp_path / "c.db.faiss.json").read_text())["tuning"]
-        assert tuning["depth"] is None and tuning["recall"] < 0.95
-        assert isinstance(open_index(catalog), ExactIndex)  # remembered, not measured again
-        status = run_json("status", "--db", tmp_path / "c.db")
-        assert status["vector_index"] == "faiss" and status["vector_search"]["kind"] == "exact"
-        assert "missed" in status["vector_search"]["reason"]
+        assert isinstance(index, FaissIndex) and index.depth >= 256
+        stamp = json.loads((tmp_path / "c.db.faiss.json").read_text())
+        assert stamp["built"] == "scan" and stamp["tuning"]["recall"] >= 0.999
+        assert stamp["missed"]["built"] == "hnsw" and stamp["missed"]["recall"] < 0.95
+        queries = np.concatenate([_uniform(40, 32, 256), vectors[5::250]])
+        hits = sum(len(set(index.search(q, 10)[0].tolist()) & set(_brute_force(vectors, q))) for q in queries)
+        assert hits / (10 * len(queries)) >= 0.999
+        allowed = np.arange(1, 10_601, 3)  # a third of the images: the scan asks three times as deep
+        for q in queries[:10]:
+            got, scores = index.search(q, 10, allowed)
+            assert np.isin(got, allowed).all() and all(np.diff(scores) <= 0)
+            want = allowed[np.argsort(-(vectors[allowed - 1].astype(np.float16).astype(np.float32) @ q))[:10]]
+            assert len(set(got.tolist()) & set(want.tolist())) >= 9
+        written = (tmp_path / "c.db.faiss").stat().st_mtime_ns
+        assert isinstance(open_index(catalog), FaissIndex)  # remembered, not built or measured again
+        assert (tmp_path / "c.db.faiss").stat().st_mtime_ns == written
+        status = run_json("status", "--db", tmp_path / "c.db")["vector_search"]
+        assert status["kind"] == "scan" and status["depth"] == index.depth and status["recall_at_10"] >= 0.999
+        assert status["depth_setting"] == "candidates" and "missed" in status["reason"]
         text = " ".join(run_cli("status", "--db", tmp_path / "c.db").split())
-        assert "Index: faiss: exact (the hnsw index missed: recall@10 0." in text and "searching exactly)" in text
+        assert "Index: faiss: scan (the hnsw index missed (recall@10 0." in text
+        assert "scanning 4-bit codes of every image and re-ranking the best" in text
+        catalog.write_batch([], removed=[f"/p/{i}.jpg" for i in range(0, 10_600, 20)])  # 5% dead: kept
+        index = open_index(catalog)
+        assert isinstance(index, FaissIndex) and index._scan and len(index) == 10_070
+        for q in queries[:10]:
+            got = index.search(q, 10)[0]
+            assert not np.isin(got, np.arange(1, 10_601, 20)).any() and len(got) == 10
+
+
+def test_a_scan_that_misses_too_falls_back_to_exact_search_and_says_so(tmp_path):
+    """With too few rows for a scan to pay off (a depth past rows / 10), the catalog is searched exactly."""
+    vectors = _uniform(2_000, 33, 256)
+    params = FaissParams(m=4, ef_search=8, graph_from=1_000)  # a graph too sparse to reach 0.95
+    with _catalog(tmp_path / "c.db", vectors) as catalog:
+        index = FaissIndex.open(catalog, params)
+        assert isinstance(index, ExactIndex)
+        q = _uniform(1, 34, 256)[0]
+        assert index.search(q, 10)[0].tolist() == _brute_force(vectors, q)
+        stamp = json.loads((tmp_path / "c.db.faiss.json").read_text())
+        assert stamp["built"] == "scan" and stamp["tuning"]["depth"] is None
+        info = describe(tmp_path / "c.db", 2_000, params)
+        assert (info.kind, info.depth_setting) == ("exact", "candidates")
+        assert "and so did a scan of 4-bit codes" in info.reason and info.reason.endswith("searching exactly")
+        assert isinstance(FaissIndex.open(catalog, params), ExactIndex)  # remembered, not measured again

@@ -14,7 +14,7 @@ from PIL import Image
 from photoseek import ImageIndex
 from photoseek.search.fusion import PRIOR
 from photoseek.store.catalog import SCHEMA_VERSION, Catalog
-from tests.helpers import catalog_of, draw_photo, run_cli, run_json
+from tests.helpers import catalog_of, draw_photo, run_cli, run_json, texts_of
 
 XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
 <rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -161,3 +161,46 @@ def test_an_edited_sidecar_is_read_again_on_reindex(library, tiny_clip_dir):
     assert [Path(h["path"]).name for h in hits] == ["side.png"]
     again = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
     assert again["unchanged"] == 5
+
+
+def test_a_description_emptied_in_the_sidecar_is_no_longer_found(library, tiny_clip_dir):
+    """The metadata text follows the sidecar: words taken out of it (or all of them) stop finding the
+    photo after the next index run."""
+    root, db = library
+
+    def found(word: str) -> list[str]:
+        return [Path(h["path"]).name for h in run_json("search", word, "--mode", "keyword", "--db", db)["results"]]
+
+    assert found("tram") == ["side.png"] and found("lisbon") == ["side.png"]
+    sidecar = root / "side.xmp"
+    sidecar.write_text(XMP.format(description="", tag1="lisbon", tag2="yellow"))
+    assert run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)["embedded"] == 0
+    assert found("tram") == [] and found("lisbon") == ["side.png"]
+
+    sidecar.write_text(XMP.format(description="", tag1="", tag2=""))
+    time.sleep(0.05)  # a later modification time than the run above recorded, even with a coarse clock
+    os.utime(sidecar)
+    assert run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)["embedded"] == 0
+    assert found("lisbon") == [] and found("yellow") == []
+    with ImageIndex(db) as index:
+        record = index.find(root / "side.png")
+        assert texts_of(index).get(record.content_hash, "metadata", "exif-iptc-xmp") is None
+
+
+def test_a_copy_without_a_sidecar_keeps_the_text_another_copy_has(library, tiny_clip_dir):
+    """Text belongs to the picture's content: a byte-identical copy that says nothing does not wipe
+    what the other copy's sidecar says; once that sidecar is emptied and the other copy deleted, the
+    text goes with the next run."""
+    root, db = library
+    (root / "backup").mkdir()
+    (root / "backup" / "side.png").write_bytes((root / "side.png").read_bytes())
+    run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)
+    hits = run_json("search", "tram", "--mode", "keyword", "--db", db)["results"]
+    assert {Path(h["path"]).name for h in hits} == {"side.png"} and len(hits) == 2
+    (root / "backup" / "side.png").unlink()
+    (root / "side.xmp").write_text(XMP.format(description="", tag1="", tag2=""))
+    time.sleep(0.05)  # an edit within a clock tick of the read is read once more by the run after
+    run = run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)  # the copy goes at the run's end
+    assert (run["embedded"], run["unchanged"], run["removed"]) == (0, 4, 1)
+    assert run_json("search", "tram", "--mode", "keyword", "--db", db)["results"] == []
+    assert run_json("index", root, "--db", db, "--model-path", tiny_clip_dir)["unchanged"] == 5

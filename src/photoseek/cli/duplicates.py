@@ -83,8 +83,9 @@ def duplicates(
         unhashed = idx.unhashed_count() if tier in ("all", "near") else 0
         if unhashed:
             err.print(
-                f"[yellow]{unhashed} images have no perceptual hash yet[/] (indexed by an older version); the near "
-                "tier skips them. Run `photoseek index` on your folders once to hash them (no re-embedding)."
+                f"[yellow]{unhashed} images have no perceptual hash yet[/] (none, or an older version's, which "
+                "does not compare); the near tier skips them. Run `photoseek index` on your folders once: it "
+                "re-hashes them without re-embedding."
             )
         if move_to is not None:
             _print_moves(idx.move_duplicates(groups, move_to), as_json, undo=False)

@@ -23,6 +23,7 @@ from photoseek.cli.common import (
 )
 from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 from photoseek.server.config import (
+    DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_QUEUE,
@@ -113,6 +114,12 @@ def serve(
         float, typer.Option(min=0.1, metavar="SECONDS", help="A request's headers must arrive within this "
                             "time, or the connection is closed (slow or stalled clients, slow-loris attacks).")
     ] = DEFAULT_HEADER_TIMEOUT_S,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, metavar="SECONDS", help="A request's body (an uploaded picture) must "
+                            "arrive in full within this time after its headers, or the client is answered 408 "
+                            "and the connection closed (stalled or trickling uploads). The default passes a 20 MB "
+                            "upload at 2.7 Mbit/s; raise it for clients on slower links.")
+    ] = DEFAULT_BODY_TIMEOUT_S,
     max_connections: Annotated[
         int, typer.Option(min=1, help="Open connections at once; one more is answered 503 and closed.")
     ] = DEFAULT_MAX_CONNECTIONS,
@@ -166,7 +173,7 @@ def serve(
                 err.print("Open the UI once with ?token=TOKEN appended; the browser remembers it.")
             server = uvicorn.Server(uvicorn.Config(
                 create_app(config), log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                http=LimitedH11Protocol.limited(header_timeout, max_connections), ws="none",
+                http=LimitedH11Protocol.limited(header_timeout, max_connections, body_timeout), ws="none",
             ))
             server.run(sockets=[listener])
 

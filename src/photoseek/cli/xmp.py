@@ -27,7 +27,8 @@ def export_xmp(
     )] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would change; write nothing.")] = False,
     remove: Annotated[bool, typer.Option(
-        "--remove", help="Take out everything photoseek wrote (undo); sidecars it created go when left empty.",
+        "--remove", help="Take out everything photoseek wrote (undo); sidecars it created go when left empty "
+        "(one you edited meanwhile stays).",
     )] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -37,8 +38,9 @@ def export_xmp(
     Your photo manager then shows them: the description (dc:description) gets your notes and the
     captions, the keywords (dc:subject, lr:hierarchicalSubject) your tags, the topics
     (Topics|beach) and the place (Places|Portugal|Porto). An existing sidecar is merged into:
-    what you or another tool wrote stays. Photos are never touched; running it again changes
-    nothing; the next `photoseek index` reads the sidecars back.
+    what you or another tool wrote stays. Photos are never touched; each sidecar is replaced
+    whole or not at all, so if it is interrupted, run it again to finish; running it again
+    otherwise changes nothing; the next `photoseek index` reads the sidecars back.
     """
     from photoseek.api import ImageIndex
 

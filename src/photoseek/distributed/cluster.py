@@ -12,11 +12,13 @@ from pathlib import Path
 from types import ModuleType
 
 import photoseek
+from photoseek.distributed.devices import actor_device
 from photoseek.errors import PhotoseekError, Unavailable
 from photoseek.ingest.enrich import SignalSource
 from photoseek.ingest.indexer import OutcomeSource
 from photoseek.ingest.signals import SignalOptions
 from photoseek.models.clip import ClipModel
+from photoseek.models.device import Device, parse_device
 
 RAY_EXTRA_HINT = "pip install 'photoseek[ray]'"
 CONNECT_TIMEOUT_S = 5.0
@@ -54,20 +56,24 @@ def on_cluster(
     batch_size: int = 32,
     ship_bytes: bool = False,
     signals: SignalOptions | None = None,
+    device: str | Device = "auto",
 ) -> Iterator[ClusterRun]:
     """Connect to the cluster at `address` (`auto`, `host:port` or `ray://host:10001`), check it, and
-    yield what turns files into outcomes and images into text signals there; disconnects (cancelling
-    the job) on exit."""
+    yield what turns files into outcomes and images into text signals there, with the models on
+    `device` (a `--device` value: `devices.actor_device`); disconnects (cancelling the job) on exit."""
     ray = import_ray()
     from photoseek.distributed.pipeline import RayPipeline  # needs ray
     from photoseek.distributed.signals import SignalPipeline
 
     roots = [Path(os.path.realpath(Path(root).expanduser())) for root in roots]
+    device = parse_device(device)  # an unknown device fails before any connection
     with _connected(ray, address):
+        placement = actor_device(device, ray.cluster_resources())
         if not ship_bytes:
             check_shared_roots(ray, roots)
-        pipeline = RayPipeline(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes)
-        texts = SignalPipeline(ray, signals or SignalOptions(), roots, ship_bytes=ship_bytes)
+        pipeline = RayPipeline(ray, model, roots, db_path, batch_size=batch_size, ship_bytes=ship_bytes,
+                               placement=placement)
+        texts = SignalPipeline(ray, signals or SignalOptions(), roots, ship_bytes=ship_bytes, placement=placement)
         yield ClusterRun(pipeline.outcomes, texts)
 
 

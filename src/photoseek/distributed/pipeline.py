@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from photoseek.distributed.devices import ActorDevice
 from photoseek.errors import PhotoseekError, UnreadableImageError
 from photoseek.ingest.discover import FoundFile
 from photoseek.ingest.indexer import (
@@ -61,9 +62,10 @@ class RayPipeline:
 
     def __init__(
         self, ray: ModuleType, model: ClipModel, roots: Sequence[Path], db_path: Path,
-        *, batch_size: int, ship_bytes: bool,
+        *, batch_size: int, ship_bytes: bool, placement: ActorDevice,
     ) -> None:
         self.ray = ray
+        self.placement = placement
         self.roots = [str(root) for root in roots]
         self.db_path = db_path
         self.batch_size = batch_size
@@ -138,7 +140,7 @@ class RayPipeline:
             prepare_batch, batch_size=DECODE_BATCH, batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY,
             fn_kwargs={"pixels": self.pixels, "roots": [] if self.ship_bytes else self.roots},
         )
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        gpus = self.placement.gpus
         cpus = int(ray.cluster_resources().get("CPU", 1))
         pool = ray.data.ActorPoolStrategy(size=gpus) if gpus else ray.data.ActorPoolStrategy(
             min_size=1, max_size=max(1, cpus // 4)
@@ -146,7 +148,8 @@ class RayPipeline:
         return decoded.map_batches(  # a stage of its own: decoding asks for memory, so Ray Data does not fuse them
             Embedder, batch_size=self.batch_size, batch_format="numpy", compute=pool,
             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-            fn_constructor_kwargs={"model": [self.model_ref], "model_id": self.model_id},
+            fn_constructor_kwargs={"model": [self.model_ref], "model_id": self.model_id,
+                                   "device": self.placement.for_pool(on_gpu=bool(gpus))},
         )
 
 def stream(ray: ModuleType, dataset: Any) -> Iterator[dict[str, np.ndarray]]:
@@ -229,13 +232,13 @@ def _info(prepared: Prepared) -> str:
 
 
 class Embedder:
-    """An embedding actor: materialises the shipped model once per node, loads it once, embeds batches."""
+    """An embedding actor: materialises the shipped model once per node, loads it once on `device`
+    (`devices.ActorDevice`), embeds batches."""
 
-    def __init__(self, model: list[Any], model_id: str) -> None:
+    def __init__(self, model: list[Any], model_id: str, device: str) -> None:
         import ray
 
         root = materialize(ray.get(model[0]))
-        device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray shows the actor only its own GPU, as device 0
         self.model = ClipModel(ModelLayout(root), model_id=model_id, runtime=Runtime(device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from photoseek.distributed.devices import ActorDevice
 from photoseek.distributed.pipeline import CHUNK_BYTES, CHUNK_FILES, ensure_roots, folder_files, materialize, stream
 from photoseek.errors import UnreadableImageError
 from photoseek.ingest.enrich import Described, SignalJob, TextMaker, signal_bytes, signal_image
 from photoseek.ingest.signals import SignalOptions
+from photoseek.models.runtime import Runtime
 from photoseek.text.vlm import ApiCaptioner
 
 DECODE_BATCH = 8
@@ -33,8 +35,12 @@ CPU_ACTORS_PER_CORES = 4
 class SignalPipeline:
     """A `SignalSource` for `ingest.enrich.enrich` on the cluster `ray` is connected to."""
 
-    def __init__(self, ray: ModuleType, options: SignalOptions, roots: Sequence[Path], *, ship_bytes: bool) -> None:
+    def __init__(
+        self, ray: ModuleType, options: SignalOptions, roots: Sequence[Path], *, ship_bytes: bool,
+        placement: ActorDevice,
+    ) -> None:
         self.ray = ray
+        self.placement = placement
         self.options = options
         self.roots = [str(root) for root in roots]
         self.ship_bytes = ship_bytes
@@ -79,13 +85,13 @@ class SignalPipeline:
             decode_batch, batch_size=DECODE_BATCH, batch_format="numpy", num_cpus=1, memory=DECODE_MEMORY,
             fn_kwargs={"roots": [] if self.ship_bytes else self.roots},
         )
-        resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        gpus, cpus = self.placement.gpus, int(ray.cluster_resources().get("CPU", 1))
         on_gpu = [source for source in makers if source != "ocr"] if gpus else []
         for source, maker in makers.items():
             dataset = dataset.map_batches(
                 SignalActor, batch_size=getattr(maker, "batch_size", DECODE_BATCH), batch_format="numpy",
-                fn_constructor_kwargs={"options": self.options, "source": source, "files": [self._files(maker)]},
+                fn_constructor_kwargs={"options": self.options, "source": source, "files": [self._files(maker)],
+                                       "device": self.placement.for_pool(source in on_gpu)},
                 **actor_resources(source in on_gpu, gpus, cpus, len(on_gpu), len(makers)),
             )
         return dataset.drop_columns(["image"])
@@ -132,14 +138,15 @@ def decode_batch(batch: dict[str, np.ndarray], *, roots: list[str]) -> dict[str,
 
 
 class SignalActor:
-    """One maker, built once per actor from the run's options (its model files materialised on this node)."""
+    """One maker, built once per actor from the run's options (its model files materialised on this
+    node), on `device` (`devices.ActorDevice`)."""
 
-    def __init__(self, options: SignalOptions, source: str, files: list[Any]) -> None:
+    def __init__(self, options: SignalOptions, source: str, files: list[Any], device: str) -> None:
         import ray
 
         folder = materialize(ray.get(files[0])) if files[0] is not None else None
         self.source = source
-        self.maker = options.maker(source, folder)
+        self.maker = options.maker(source, folder, runtime=Runtime(device))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         wanted = [i for i, (failure, sources) in enumerate(zip(batch["failure"], batch["sources"]))

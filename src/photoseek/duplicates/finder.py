@@ -88,10 +88,11 @@ def find_duplicates(
     threshold: float | None = None,
     folder: str | Path | None = None,
 ) -> list[DuplicateGroup]:
-    """Duplicate groups among the indexed images (under `folder` when given), largest first."""
+    """Duplicate groups among the indexed images (under `folder` when given), largest first.
+
+    Only reads the catalog: perceptual hashes made by another version of the hash function are not
+    used (nor forgotten: that is `index`'s work, which re-hashes them)."""
     tiers = _tiers(tier, threshold)
-    if "near" in tiers:
-        catalog.expire_perceptual_hashes(HASH_VERSION)
     ids = _candidate_ids(catalog, folder)
     edges = {name: _edges(catalog, name, ids, threshold) for name in tiers}
     groups = components(len(ids), np.concatenate(list(edges.values())))
@@ -144,7 +145,7 @@ def _edges(catalog: Catalog, tier: str, ids: np.ndarray, threshold: float | None
         groups = catalog.content_duplicates(ids)
         return _star_edges([np.searchsorted(ids, group) for group in groups])
     if tier == "near":
-        hashed_ids, signed = catalog.perceptual_hashes(ids)
+        hashed_ids, signed = catalog.perceptual_hashes(HASH_VERSION, ids)  # another version's: none
         bits = DEFAULT_NEAR_BITS if threshold is None else int(threshold)
         pairs = near_edges(from_signed(signed), bits)
         return np.searchsorted(ids, hashed_ids[pairs]) if len(pairs) else pairs

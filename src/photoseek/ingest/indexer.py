@@ -25,7 +25,7 @@ from photoseek.ingest.ahead import ordered_ahead
 from photoseek.ingest.decode import DecodedImage, decode_image
 from photoseek.ingest.discover import FoundFile, discover
 from photoseek.ingest.reading import open_image, read_sidecar
-from photoseek.store.catalog import Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
+from photoseek.store.catalog import METADATA_SOURCE, Catalog, Failure, FileState, ImageRecord, NewImage, TextSignal
 from photoseek.text.metadata import MODEL as METADATA_MODEL
 from photoseek.text.metadata import FileFacts, read_facts, sidecars
 from photoseek.threads import decode_workers
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 DRAFT_FACTOR = 2
 """JPEGs are DCT-decoded to at least this multiple of the model input side."""
+CLOCK_SLACK_S = 0.02
+"""File systems stamp a change with a clock that lags `time.time()` by up to a kernel tick (10 ms at
+most): a sidecar edited just after it was read may carry a time a little before the read's."""
 
 
 class ImagePreparer(Protocol):
@@ -102,6 +105,8 @@ class Prepared:
     pixels: np.ndarray
     facts: FileFacts
     phash: int
+    read_at: float | None = None
+    """When the file and its sidecars were read (see `NewImage.read_at`)."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,7 @@ class _Run:
         todo += [f for f in found if str(f.path) in hash_only]
         removed = _vanished(known, found, [*(f.path for f in walk_errors), *keep_below])
         new_skips = [f for f in walk_errors if not (f.path in known and known[f.path].failed)]
-        writer = _BatchWriter(catalog, model, self.batch_size, report)
+        writer = _BatchWriter(catalog, model, self.batch_size, report, leaving=set(removed))
         try:
             outcomes = self.outcomes(todo, hash_only, _collect(self.skipped_sidecars))
             for done, outcome in enumerate(outcomes, start=1):
@@ -314,7 +319,8 @@ def _needs_work(found: FoundFile, known: FileState | None) -> bool:
     if known is None or (known.size, known.mtime_ns) != (found.size, found.mtime_ns):
         return True
     return not known.failed and (
-        known.metadata_stale or any(_mtime(s) > known.indexed_at for s in sidecars(found.path))
+        known.metadata_stale
+        or any(_mtime(s) > known.indexed_at - CLOCK_SLACK_S for s in sidecars(found.path))
     )
 
 
@@ -340,8 +346,12 @@ def _vanished(known: dict[str, FileState], found: list[FoundFile], keep_below: S
 class _BatchWriter:
     """Collects outcomes, runs the model on full batches and commits each batch."""
 
-    def __init__(self, catalog: Catalog, model: ImageEncoder, batch_size: int, report: IndexReport):
+    def __init__(
+        self, catalog: Catalog, model: ImageEncoder, batch_size: int, report: IndexReport, leaving: set[str],
+    ) -> None:
         self.catalog = catalog
+        self.leaving = leaving
+        """Paths the run drops at its end: a copy there no longer keeps another copy's metadata text."""
         self.model = model
         self.batch_size = batch_size
         self.report = report
@@ -371,7 +381,7 @@ class _BatchWriter:
     def flush(self, extra_failures: Sequence[Failure] = (), removed: Sequence[str] = ()) -> None:
         images = self.ready + self._embed(self.prepared)
         failures = self.failures + list(extra_failures)
-        refused = self.catalog.write_batch(images, failures, removed, self.phashes)
+        refused = self.catalog.write_batch(images, failures, removed, self.phashes, leaving=self.leaving)
         self.report.embedded += self.embedded_ready
         self.report.failures.extend(failures + refused)
         self.prepared, self.ready, self.failures, self.phashes = [], [], [], []
@@ -414,6 +424,7 @@ def _prepare_one(
     reason. `hash_only`: an unchanged image that only lacks its perceptual hash. `on_skip` hears of
     sidecars that could not be read."""
     min_side = DRAFT_FACTOR * model.image_size
+    read_at = time.time()  # before the sidecars are read: an edit made after it is newer
     try:
         with open_image(found.path) as opened:
             if hash_only:
@@ -424,12 +435,12 @@ def _prepare_one(
                 record, embedding, phash = known
                 if phash is None:
                     phash = _phash(decode_image(opened.source(), min_side=min_side))
-                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, facts))
+                return Reused(found, copy_known(found, opened.content_hash, record, embedding, phash, facts, read_at))
             decoded = decode_image(opened.source(), min_side=min_side)
         pixels = model.preprocess(decoded.image)
     except UnreadableImageError as exc:
         return Hashed(found, None) if hash_only else Failed(found, str(exc))
-    return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded))
+    return Prepared(found, opened.content_hash, decoded, pixels, facts, _phash(decoded), read_at)
 
 
 def prepare_file(
@@ -461,7 +472,7 @@ def _phash(decoded: DecodedImage) -> int:
 
 def metadata_signals(facts: FileFacts) -> tuple[TextSignal, ...]:
     """The descriptions and keywords written into the file or its sidecar, as a text signal."""
-    return (TextSignal("metadata", METADATA_MODEL, facts.text),) if facts.text else ()
+    return (TextSignal(METADATA_SOURCE, METADATA_MODEL, facts.text),) if facts.text else ()
 
 
 def fact_fields(facts: FileFacts) -> dict[str, object]:
@@ -521,14 +532,15 @@ class _HashLookup:
 
 def copy_known(
     found: FoundFile, content_hash: str, record: ImageRecord, embedding: np.ndarray, phash: int,
-    facts: FileFacts,
+    facts: FileFacts, read_at: float | None = None,
 ) -> NewImage:
-    """A file whose content is indexed already: its record and embedding, this copy's own metadata."""
+    """A file whose content is indexed already: its record and embedding, this copy's own metadata
+    (read at `read_at`)."""
     return NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=content_hash, width=record.width, height=record.height,
         format=record.format, taken_at=record.taken_at, camera=record.camera,
-        embedding=embedding, phash=phash, **fact_fields(facts),  # type: ignore[arg-type]
+        embedding=embedding, phash=phash, read_at=read_at, **fact_fields(facts),  # type: ignore[arg-type]
     )
 
 
@@ -538,7 +550,8 @@ def new_image(prepared: Prepared, embedding: np.ndarray) -> NewImage:
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns,
         content_hash=prepared.content_hash, width=decoded.width, height=decoded.height,
         format=decoded.format, taken_at=decoded.taken_at, camera=decoded.camera,
-        embedding=embedding, phash=prepared.phash, **fact_fields(prepared.facts),  # type: ignore[arg-type]
+        embedding=embedding, phash=prepared.phash, read_at=prepared.read_at,
+        **fact_fields(prepared.facts),  # type: ignore[arg-type]
     )
 
 

@@ -20,6 +20,9 @@ DEFAULT_MAX_ZIP_BYTES = 2_000_000_000
 """Bytes of photos in one zip download of a selection (the zip is streamed, never held in memory)."""
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 """Browsers send their headers in one packet; ten seconds is generous even on a slow phone link."""
+DEFAULT_BODY_TIMEOUT_S = 60.0
+"""A request body (an uploaded picture) must arrive in full within this time after the headers: a
+20 MB upload (the default limit) needs 2.7 Mbit/s, a typical 4 MB phone photo 0.6 Mbit/s."""
 DEFAULT_MODEL_IDLE_S = 600.0
 """Models unused for ten minutes are released (a few hundred MB each) and load again on the next request."""
 DEFAULT_MAX_CONNECTIONS = 512

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from photoseek.errors import BadInput, Conflict, NotFound, PhotoseekError, Unavailable
 from photoseek.store.catalog import READ_ONLY_ADVICE, is_read_only_error, utf8_safe
@@ -66,6 +67,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PhotoseekError)
     async def _ours(_: Request, exc: PhotoseekError) -> JSONResponse:
         return error_response(*status_of(exc), str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+        # The client left, or was cut off for sending its body too slowly (`serve --body-timeout`): not our
+        # failure, nothing to log, and nobody reads this answer.
+        return error_response(408, "incomplete_body", "The request body did not arrive in full. Send it again.")
 
     @app.exception_handler(sqlite3.OperationalError)
     async def _catalog_refused(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:

@@ -1,12 +1,14 @@
-"""uvicorn's HTTP/1.1 protocol (h11) with a deadline for request headers and a cap on connections.
+"""uvicorn's HTTP/1.1 protocol (h11) with deadlines for request headers and bodies and a cap on connections.
 
-uvicorn has neither: its keep-alive timer is cancelled by any byte received, so a client that
-sends one header byte now and then (slow-loris) holds its connection, and a file descriptor,
-for ever; a thousand of them exhaust the process. Here every request's headers must arrive
-within `header_timeout` seconds of the connection opening (or of the previous response), or
-the connection is answered 408 and closed; and a connection beyond `max_connections` is
-answered 503 and closed at once. A request whose headers arrived is not timed by this: a long
-search or upload is the application's business (its own limits apply).
+uvicorn has none of them: its keep-alive timer is cancelled by any byte received, so a client that
+sends one header byte now and then (slow-loris), or fast headers and then one body byte now and
+then (slow POST), holds its connection, a file descriptor and the request's handler for ever; a
+thousand of them exhaust the process. Here every request's headers must arrive within
+`header_timeout` seconds of the connection opening (or of the previous response), and its body
+(an upload, a JSON query) in full within `body_timeout` seconds of its headers, or the connection
+is answered 408 (just closed, if the response has begun) and the handler sees the client gone;
+a connection beyond `max_connections` is answered 503 and closed at once. The time a request
+takes once its body is in (a long search) is the application's business (its own limits apply).
 """
 
 from __future__ import annotations
@@ -16,23 +18,33 @@ import asyncio
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from photoseek.server.config import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
+from photoseek.server.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
 
 _TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _BUSY_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+LINGER_S = 2.0
+"""After a 408 the connection reads and drops what the client still sends for this long (or until it
+closes) before closing: closing with unread input makes the kernel reset the connection, which can
+destroy the 408 before the client reads it."""
 
 
 class LimitedH11Protocol(H11Protocol):
     """One connection; `limited()` makes the class uvicorn instantiates per connection."""
 
     header_timeout: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _linger_timer: asyncio.TimerHandle | None = None
 
     @classmethod
-    def limited(cls, header_timeout: float, max_connections: int) -> type[LimitedH11Protocol]:
+    def limited(
+        cls, header_timeout: float, max_connections: int, body_timeout: float = DEFAULT_BODY_TIMEOUT_S
+    ) -> type[LimitedH11Protocol]:
         """The protocol class to pass to `uvicorn.Config(http=...)` for these limits."""
-        return type(cls.__name__, (cls,), {"header_timeout": header_timeout, "max_connections": max_connections})
+        limits = {"header_timeout": header_timeout, "body_timeout": body_timeout, "max_connections": max_connections}
+        return type(cls.__name__, (cls,), limits)
 
     # uvicorn declares BaseTransport; a TCP server's loop always hands a Transport, which this writes to.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -44,17 +56,24 @@ class LimitedH11Protocol(H11Protocol):
         self._wait_for_headers()
 
     def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            return  # answered 408: the rest of the request is dropped
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # a request's headers are in: no longer timed
             self._stop_waiting()
+        self._time_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
             self._wait_for_headers()  # the next request on this keep-alive connection
+            self._time_body()  # a pipelined one may already be sending its body
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        self._stop_body_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
     def _wait_for_headers(self) -> None:
@@ -69,5 +88,40 @@ class LimitedH11Protocol(H11Protocol):
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.write(_TIMEOUT_RESPONSE)
+            self._time_out()
+
+    def _time_body(self) -> None:
+        """Start the body's deadline when a request's headers are in and its body is not (yet); stop
+        it once the body is complete. Still timed after a response that did not wait for the body
+        (a 413): uvicorn keeps reading the rest of it before the next request."""
+        if self.conn.their_state is not h11.SEND_BODY:
+            self._stop_body_timer()
+        elif self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_too_slow)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the handler's next `receive` says the client is gone; its answer is dropped
+            cycle.message_event.set()
+        if cycle is not None and cycle.response_started:
+            self.transport.close()  # too late for a 408
+        else:
+            self._time_out()
+
+    def _time_out(self) -> None:
+        """Answer 408, end our side of the connection and close it once the client has had time to read it."""
+        self.transport.write(_TIMEOUT_RESPONSE)
+        if not self.transport.can_write_eof():  # TLS: no half-close
             self.transport.close()
+            return
+        self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_S, self.transport.close)

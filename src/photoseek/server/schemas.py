@@ -203,10 +203,10 @@ class SearchQueueOut(BaseModel):
 
 class VectorSearchOut(BaseModel):
     backend: str = Field(description="The index chosen: exact, faiss or qdrant.")
-    kind: str = Field(description="What really searches: exact, hnsw, ivfpq or qdrant.")
+    kind: str = Field(description="What really searches: exact, hnsw, ivfpq, scan or qdrant.")
     reason: str = Field(description="Why, e.g. the graph's measured recall@10 and depth.")
-    depth: Optional[int] = Field(None, description="The graph's search depth (efSearch or nprobe).")
-    depth_setting: Optional[str] = Field(None, description="What depth sets: efSearch or nprobe.")
+    depth: Optional[int] = Field(None, description="Search depth: efSearch, nprobe, or candidates re-ranked.")
+    depth_setting: Optional[str] = Field(None, description="What depth sets: efSearch, nprobe or candidates.")
     recall_at_10: Optional[float] = Field(None, description="recall@10 against exact search, measured on a sample.")
 
 

@@ -2,11 +2,14 @@
 managers read, so what photoseek learned shows up in digiKam, darktable and Lightroom.
 
 Only sidecars are written, never a photo. Each write is atomic: the new content goes to a
-temporary file in the same folder, is flushed to disk, and replaces the sidecar with one rename
-(then the folder is synced and the content read back), so a crash leaves the old sidecar or the
-new one, whole. A sidecar that changed while it was being merged, is a link, is not XMP or is
-not UTF-8 is reported and left alone. Running it again changes nothing; `remove=True` takes out
-what photoseek wrote (and the sidecars it created, when nothing else is left in them).
+temporary file in the same folder, is flushed to disk and read back from it, and replaces the
+sidecar with one rename (then the folder is synced and the sidecar read back: one that reads back
+wrong gets its previous content again), so a kill at any step leaves the old sidecar or the new
+one, whole; the next run clears what a killed one left. A sidecar that changed while it was being
+merged, is a link, is not XMP or is not UTF-8 is reported and left alone. Running it again changes
+nothing; `remove=True` takes out what photoseek wrote, and deletes a sidecar it created, once
+nothing else is left in it, only while it holds exactly the bytes that were read (it is renamed
+aside, compared, then deleted, or put back when it was edited meanwhile).
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import stat
-import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +36,8 @@ MAX_SIDECAR_BYTES = 16 * 1024 * 1024
 TOPICS_BRANCH = "Topics"
 PLACES_BRANCH = "Places"
 TEMP_SUFFIX = ".photoseek-tmp"
+ASIDE_SUFFIX = ".photoseek-removing"
+"""A sidecar `remove` renamed aside to delete it (.IMG_1.jpg.xmp.<token>.photoseek-removing)."""
 _NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """Characters XML 1.0 cannot hold (control characters, lone surrogates): written, they would make the
 sidecar unreadable to every tool."""
@@ -109,6 +114,8 @@ def export_sidecars(
     report = ExportReport(style, dry_run)
     targets = [(record, sidecar_path(Path(record.path), style)) for record in records]
     shared = {path for path, n in Counter(str(s) for _, s in targets).items() if n > 1}
+    if not dry_run:
+        report.skipped.extend(clear_leftovers(sidecar for _, sidecar in targets))
     for record, sidecar in targets:
         reason = _refusal(Path(record.path), sidecar, shared)
         if reason:
@@ -132,7 +139,7 @@ def _export_one(image: Path, sidecar: Path, ours: OwnedFields, dry_run: bool) ->
     before = _existing(sidecar)
     if before is None and ours == OwnedFields():
         return None
-    document = XmpDocument(before[1] if before else None)
+    document = XmpDocument(before[1].decode("utf-8") if before else None)
     old = document.owned()
     if not document.merge(ours):
         return None
@@ -145,13 +152,10 @@ def _export_one(image: Path, sidecar: Path, ours: OwnedFields, dry_run: bool) ->
         removed=[k for k in _keywords(old) if k not in _keywords(ours)],
     )
     if not dry_run:
-        expected = before[0] if before else None
-        if emptied:
-            _check_unchanged(sidecar, expected)
-            sidecar.unlink()
-            _sync_folder(sidecar.parent)
+        if emptied and before is not None:
+            _delete_if_unchanged(sidecar, *before)
         else:
-            _write_atomically(sidecar, document.text(), expected)
+            _write_atomically(sidecar, document.text().encode("utf-8"), before)
     return change
 
 
@@ -167,8 +171,8 @@ def _refusal(image: Path, sidecar: Path, shared: set[str]) -> str:
     return ""
 
 
-def _existing(sidecar: Path) -> tuple[os.stat_result, str] | None:
-    """The sidecar's state and text, or None when there is none; raises for one photoseek must not edit."""
+def _existing(sidecar: Path) -> tuple[os.stat_result, bytes] | None:
+    """The sidecar's state and bytes, or None when there is none; raises for one photoseek must not edit."""
     try:
         info = sidecar.lstat()
     except FileNotFoundError:
@@ -179,23 +183,15 @@ def _existing(sidecar: Path) -> tuple[os.stat_result, str] | None:
         raise XmpError("it is not a regular file")
     if info.st_size > MAX_SIDECAR_BYTES:
         raise XmpError(f"it is {info.st_size / 1e6:.0f} MB, too big for a sidecar")
-    return info, sidecar.read_bytes().decode("utf-8")
+    return info, sidecar.read_bytes()
 
 
-def _write_atomically(path: Path, text: str, expected: os.stat_result | None) -> None:
-    """Temp file in the same folder, fsync, rename over `path` (only if it is still as read), fsync
-    the folder, read back."""
-    data = text.encode("utf-8")
-    _remove_stale_temps(path)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+def _write_atomically(path: Path, data: bytes, before: tuple[os.stat_result, bytes] | None) -> None:
+    """A verified temp file in the same folder renamed over `path` (only if it is still as read at
+    `before`), the folder synced, the result read back; a result that reads back wrong is undone."""
+    expected = before[0] if before else None
+    temp, written = _verified_temp(path, data, stat.S_IMODE(expected.st_mode) if expected else None)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp makes the file 0600: keep an existing sidecar's mode, give a new one what a new file gets
-        # (0666 less the umask), so photo managers running as another user can read it
-        os.chmod(temp, stat.S_IMODE(expected.st_mode) if expected is not None else 0o666 & ~_umask())
         _check_unchanged(path, expected)
         if expected is None:
             _link_new(temp, path)
@@ -205,18 +201,180 @@ def _write_atomically(path: Path, text: str, expected: os.stat_result | None) ->
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
     _sync_folder(path.parent)
-    if path.read_bytes() != data:
-        raise OSError(f"{path} does not read back as written; check the disk")
+    if _read_back(path) != data:
+        _undo_bad_write(path, written, before[1] if before else None)
 
 
-def _umask() -> int:
-    """The process's file-creation mask (read by setting it, so set it straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _verified_temp(path: Path, data: bytes, mode: int | None) -> tuple[Path, os.stat_result]:
+    """`data` in a new temp file beside `path`, on disk (fsynced) and read back from it; its path and
+    state. `mode`: an existing sidecar's permissions; a new one gets a new file's (0666 less the
+    umask), so photo managers running as another user can read it."""
+    while True:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+            written = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if _read_back(temp) != data:
+            raise OSError(f"{path.name} did not read back as written from a temporary file; check the disk "
+                          "(the sidecar is unchanged)")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return temp, written
 
 
-def _link_new(temp: str, path: Path) -> None:
+def _read_back(path: Path) -> bytes:
+    """The file's bytes as the disk holds them: its cached pages are dropped first where the platform
+    allows it (they are clean after an fsync), so the read is not merely the memory just written."""
+    with open(path, "rb") as fh:
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        return fh.read()
+
+
+def _undo_bad_write(path: Path, written: os.stat_result, previous: bytes | None) -> None:
+    """The sidecar just put in place reads back wrong: put the previous content back (or take a new
+    sidecar away), unless another program has replaced it since (then it is theirs, left alone)."""
+    if not _same_state(_lstat(path), written):
+        raise XmpError("another program changed it just after photoseek wrote it; run export-xmp again")
+    if previous is None:
+        if not _delete_unless_changed(path, lambda aside: _same_state(_lstat(aside), written)):
+            raise XmpError("another program changed it just after photoseek wrote it; run export-xmp again")
+        what = "it was taken away again"
+    else:
+        temp, _ = _verified_temp(path, previous, stat.S_IMODE(written.st_mode))
+        try:
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        _sync_folder(path.parent)
+        what = "its previous content was put back"
+    raise OSError(f"{path.name} did not read back as written, so {what}; check the disk")
+
+
+def _delete_if_unchanged(path: Path, expected: os.stat_result, data: bytes) -> None:
+    """Delete a sidecar photoseek created, now empty again, only while it holds exactly the bytes read."""
+    _check_unchanged(path, expected)
+
+    def still_as_read(aside: Path) -> bool:
+        return stat.S_ISREG(aside.lstat().st_mode) and aside.read_bytes() == data
+
+    if not _delete_unless_changed(path, still_as_read):
+        raise XmpError("another program changed it while photoseek was removing its fields; it was left as is; "
+                       "run export-xmp --remove again")
+
+
+def _delete_unless_changed(path: Path, unchanged: Callable[[Path], bool]) -> bool:
+    """Delete `path` if `unchanged` says so of it: it is renamed aside first, so an edit made after the
+    look cannot land in a file about to go, then deleted, or put back in place (False)."""
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}{ASIDE_SUFFIX}")
+    os.rename(path, aside)
+    try:
+        same = unchanged(aside)
+    except OSError:
+        same = False
+    if not same:
+        _put_back(aside, path)
+        return False
+    os.unlink(aside)
+    _sync_folder(path.parent)
+    return True
+
+
+def _put_back(aside: Path, path: Path) -> bool:
+    """Move a sidecar set aside back to its name, unless a new one took the name meanwhile (then both
+    stay); whether it went back."""
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links (FAT, some network shares)
+        if os.path.lexists(path):
+            return False
+        os.rename(aside, path)
+    else:
+        os.unlink(aside)
+    _sync_folder(path.parent)
+    return True
+
+
+def clear_leftovers(sidecars: Iterable[Path]) -> list[tuple[str, str]]:
+    """Finish what an interrupted export left beside these sidecars (never anything else): its temp
+    files are deleted; a sidecar it had set aside to delete is deleted when it still holds only
+    photoseek's fields, else put back. Returns (path, reason) of ones that must stay where they are."""
+    kept: list[tuple[str, str]] = []
+    wanted: dict[Path, set[str]] = {}
+    for sidecar in sidecars:
+        wanted.setdefault(sidecar.parent, set()).add(sidecar.name)
+    for folder, names in wanted.items():
+        try:
+            with os.scandir(folder) as entries:
+                leftovers = [(e.name, e.is_file(follow_symlinks=False)) for e in entries if e.name.startswith(".")]
+        except OSError:
+            continue
+        for name, regular in leftovers:
+            owner = _leftover_owner(name)
+            if owner is None or owner[0] not in names or not regular:
+                continue
+            try:
+                if owner[1] == TEMP_SUFFIX:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(folder / name)
+                    continue
+                if _finish_removal(folder / name, folder / owner[0]):
+                    continue
+                reason = (f"photoseek set this copy of {owner[0]} aside while removing its fields, and a new "
+                          f"{owner[0]} appeared meanwhile; both were kept: keep the one you want")
+            except OSError as exc:
+                reason = (f"left by an interrupted export-xmp, and it cannot be cleared ({exc.strerror or exc}); "
+                          "give photoseek write access to its folder, or remove it by hand")
+            kept.append((escape_undecodable(str(folder / name)), reason))
+    return kept
+
+
+def _leftover_owner(name: str) -> tuple[str, str] | None:
+    """(the sidecar's name, the suffix) for a temp or set-aside file of photoseek's, else None."""
+    for suffix in (TEMP_SUFFIX, ASIDE_SUFFIX):
+        if name.endswith(suffix):
+            owner, dot, token = name[1 : -len(suffix)].rpartition(".")
+            if dot and owner and re.fullmatch(r"[0-9a-z_]+", token):
+                return owner, suffix
+    return None
+
+
+def _finish_removal(aside: Path, path: Path) -> bool:
+    """A sidecar set aside by an interrupted `remove`: deleted when it holds nothing but photoseek's
+    fields, else put back; False when it could not go back (another sidecar took its name)."""
+    try:
+        document = XmpDocument(aside.read_bytes().decode("utf-8"))
+        document.merge(OwnedFields())
+        blank = document.is_blank()
+    except (OSError, XmpError, UnicodeError):
+        blank = False
+    if blank:
+        os.unlink(aside)
+        _sync_folder(path.parent)
+        return True
+    return _put_back(aside, path)
+
+
+def _link_new(temp: Path, path: Path) -> None:
     """Put a new sidecar in place without replacing one that appeared meanwhile."""
     try:
         os.link(temp, path)
@@ -228,29 +386,24 @@ def _link_new(temp: str, path: Path) -> None:
         os.replace(temp, path)
 
 
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+
+
+def _same_state(now: os.stat_result | None, then: os.stat_result | None) -> bool:
+    """The same file, unchanged (inode, size, modification time), or absent both times."""
+    if now is None or then is None:
+        return now is None and then is None
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (then.st_ino, then.st_size, then.st_mtime_ns)
+
+
 def _check_unchanged(path: Path, expected: os.stat_result | None) -> None:
     """Refuse to replace a sidecar another program changed since it was read."""
-    try:
-        now = path.lstat()
-    except FileNotFoundError:
-        now = None
-    same = (now is None and expected is None) or (
-        now is not None and expected is not None
-        and (now.st_ino, now.st_size, now.st_mtime_ns) == (expected.st_ino, expected.st_size, expected.st_mtime_ns)
-    )
-    if not same:
+    if not _same_state(_lstat(path), expected):
         raise XmpError("another program changed it while photoseek was merging; run export-xmp again")
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Temp files an interrupted export left beside this sidecar (never anything else)."""
-    for stale in path.parent.glob(f".{_glob_escape(path.name)}.*{TEMP_SUFFIX}"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-
-
-def _glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
 
 
 def _sync_folder(folder: Path) -> None:

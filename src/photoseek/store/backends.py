@@ -1,8 +1,9 @@
 """Which vector index serves a catalog: chosen at index time, remembered in the catalog.
 
     exact   numpy/faiss brute force over the float16 store (exact, no extra files)
-    faiss   FAISS HNSW (or IVF-PQ) with exact re-ranking (extra `faiss`); exact below 10k images
-            or when the graph's measured recall falls short (`describe_index` says which)
+    faiss   FAISS HNSW (or IVF-PQ) with exact re-ranking (extra `faiss`); exact below 10k images,
+            a scan of 4-bit codes re-ranked exactly when the graph's measured recall falls short,
+            exact when the scan's does too (`describe_index` says which)
     qdrant  the Qdrant vector database, server or local mode (extra `qdrant`)
     auto    exact below AUTO_FAISS_THRESHOLD images, faiss above (when installed)
 """

@@ -21,7 +21,7 @@ import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,6 +288,10 @@ class NewImage:
     longitude: float | None = None
     rating: int | None = None
     label: str | None = None
+    read_at: float | None = None
+    """When the file and its sidecars were read (seconds since the epoch, taken before reading), kept as
+    its `indexed_at`: a sidecar edited after the read, even while its batch was still being made,
+    is newer and read again by the next run. None: the time of the write."""
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,7 @@ class FileState:
     mtime_ns: int
     failed: bool
     indexed_at: float = 0.0
-    """When it was last written (seconds since the epoch); a sidecar edited later means a re-read."""
+    """When it was last read (seconds since the epoch); a sidecar edited later means a re-read."""
     unhashed: bool = False
     """Indexed before perceptual hashes existed: the next run hashes it without re-embedding."""
     metadata_stale: bool = False
@@ -331,6 +335,9 @@ Two ranges, as a path that is not UTF-8 is a BLOB, and every TEXT sorts before e
 
 PLACE_SOURCE = "place"
 """The text signal that names where a photo was taken (`photoseek.places`)."""
+METADATA_SOURCE = "metadata"
+"""The text signal of what a file and its `.xmp` sidecars say (descriptions, keywords): read again with
+the file, so a copy that now says nothing clears it."""
 
 _RECORD_COLUMNS = (
     "id, path, size, mtime_ns, content_hash, width, height, format, taken_at, camera, latitude, longitude, "
@@ -672,22 +679,32 @@ class Catalog:
                 found[row[0]] = _record(row)
         return found
 
-    def perceptual_hashes(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, signed 64-bit perceptual hashes) of the images that have one, in id order."""
+    def perceptual_hashes(self, version: int, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, signed 64-bit perceptual hashes) of the images that have one made by `version` of the
+        hash function, in id order: none while the stored ones are another version's (they do not
+        compare with new ones; the next `index` re-hashes them)."""
+        if not self._hashes_are(version):
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         rows = self._db.execute("SELECT id, phash FROM images WHERE phash IS NOT NULL ORDER BY id").fetchall()
         found = np.array(rows, dtype=np.int64).reshape(-1, 2)
         if ids is not None:
             found = found[np.isin(found[:, 0], ids)]
         return found[:, 0].copy(), found[:, 1].copy()
 
-    def unhashed_count(self) -> int:
-        """Images indexed before perceptual hashes existed (the next `index` run hashes them)."""
-        return self._db.execute("SELECT COUNT(*) FROM images WHERE phash IS NULL").fetchone()[0]
+    def unhashed_count(self, version: int) -> int:
+        """Images without a perceptual hash of `version`: indexed before hashes existed, or hashed by
+        another version of the hash function (the next `index` run hashes them)."""
+        where = "phash IS NULL" if self._hashes_are(version) else "1"
+        return self._db.execute(f"SELECT COUNT(*) FROM images WHERE {where}").fetchone()[0]
+
+    def _hashes_are(self, version: int) -> bool:
+        """Whether the stored perceptual hashes were made by `version` of the hash function."""
+        return self.setting("phash_version") == str(version)
 
     def expire_perceptual_hashes(self, version: int) -> None:
         """Forget hashes made by another version of the hash function (they do not compare with
         new ones): the next `index` re-hashes those images without re-embedding them."""
-        if self.setting("phash_version") == str(version):
+        if self._hashes_are(version):
             return
         with self.transaction():
             self._db.execute("UPDATE images SET phash = NULL WHERE phash IS NOT NULL")
@@ -817,13 +834,15 @@ class Catalog:
         failures: Sequence[Failure] = (),
         removed: Sequence[str] = (),
         phashes: Sequence[tuple[str, int]] = (),
+        leaving: Collection[str] = (),
     ) -> list[Failure]:
         """Write one batch of finished work in a single transaction.
 
         An image whose record cannot be stored is written as a failure instead, and the
         rest of the batch (its other images, `failures` and `removed`) commits regardless.
         Returns those refused images' failures. `phashes` (path, hash) fills in the perceptual
-        hash of unchanged images without touching their embedding.
+        hash of unchanged images without touching their embedding. `leaving`: paths the run drops
+        at its end (its last batch's `removed`), whose copies no longer vouch for a text.
         """
         if not (images or failures or removed or phashes):
             return []
@@ -833,7 +852,7 @@ class Catalog:
             raise PhotoseekError("Bind a model to the catalog before writing embeddings.")
         with self.transaction():
             generation = self._bump_generation()
-            refused = self._write_images(images, model_id, now, generation)
+            refused = self._write_images(images, model_id, now, generation, leaving)
             self._db.executemany(
                 "UPDATE images SET phash = ? WHERE path = ?", [(h, path_to_db(p)) for p, h in phashes]
             )
@@ -881,12 +900,13 @@ class Catalog:
         return generation
 
     def _write_images(
-        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int,
+        leaving: Collection[str] = (),
     ) -> list[Failure]:
         """Insert the images, all at once when possible; one by one to isolate records that fail."""
         try:
             with self._savepoint():
-                self._insert_images(images, model_id, now, generation)
+                self._insert_images(images, model_id, now, generation, leaving)
             return []
         except _RECORD_ERRORS:
             pass
@@ -894,14 +914,15 @@ class Catalog:
         for image in images:
             try:
                 with self._savepoint():
-                    self._insert_images([image], model_id, now, generation)
+                    self._insert_images([image], model_id, now, generation, leaving)
             except _RECORD_ERRORS as exc:
                 reason = f"cannot be stored in the catalog ({type(exc).__name__}: {exc})"
                 refused.append(Failure(image.path, image.size, image.mtime_ns, escape_undecodable(reason)))
         return refused
 
     def _insert_images(
-        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int
+        self, images: Sequence[NewImage], model_id: str | None, now: float, generation: int,
+        leaving: Collection[str] = (),
     ) -> None:
         self._db.executemany(  # a place named for other coordinates is named again (`photoseek.places`)
             f"""DELETE FROM text_signals WHERE source = '{PLACE_SOURCE}' AND content_hash = ? AND NOT EXISTS
@@ -927,8 +948,9 @@ class Catalog:
                 (
                     path_to_db(img.path), img.size, img.mtime_ns, img.content_hash, img.width,
                     img.height, img.format, img.taken_at, img.camera, model_id,
-                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(), now,
-                    generation, img.phash, img.latitude, img.longitude, img.rating, img.label,
+                    np.ascontiguousarray(img.embedding, dtype=np.float32).tobytes(),
+                    now if img.read_at is None else img.read_at, generation, img.phash, img.latitude,
+                    img.longitude, img.rating, img.label,
                     METADATA_VERSION,
                 )
                 for img in images
@@ -942,10 +964,25 @@ class Catalog:
                VALUES (?, ?, ?, ?, ?)""",
             [(img.content_hash, t.source, t.model, t.text, now) for img in images for t in img.texts],
         )
+        silent = [img for img in images if all(t.source != METADATA_SOURCE for t in img.texts)]
+        cleared = [img.content_hash for img in silent if self._clear_metadata_text(img, leaving)]
         self._db.executemany(  # their documents are rebuilt by the next TextStore.sync()
             "UPDATE image_text SET text_hash = '' WHERE content_hash = ?",
-            [(img.content_hash,) for img in images if img.texts],
+            [(img.content_hash,) for img in images if img.texts] + [(h,) for h in cleared],
         )
+
+    def _clear_metadata_text(self, image: NewImage, leaving: Collection[str]) -> bool:
+        """Drop the metadata text of a file that (its sidecar emptied) says nothing now; kept while
+        another indexed copy of the same content stays (not among `leaving`), as that copy may still
+        say it. Whether any went."""
+        others = self._db.execute(
+            "SELECT path FROM images WHERE content_hash = ? AND path != ?", (image.content_hash, path_to_db(image.path))
+        )
+        if any(path_from_db(path) not in leaving for (path,) in others):
+            return False
+        return self._db.execute(
+            "DELETE FROM text_signals WHERE source = ? AND content_hash = ?", (METADATA_SOURCE, image.content_hash)
+        ).rowcount > 0
 
     def _savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: undo only what happened inside it on error."""

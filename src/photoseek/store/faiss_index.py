@@ -12,8 +12,15 @@ file reflects, so a killed update is detected and repaired, never trusted.
 A graph is never trusted blind either: when it is built or has grown, recall@10 is measured
 on a sample of stored vectors against exact search, the search depth (efSearch, nprobe) is
 raised until it reaches `TARGET_RECALL`, and if no depth cheaper than a scan gets there the
-catalog is searched exactly. The depth and recall are kept in the stamp, shown by `status`.
+graph is replaced by a scan (below). The depth and recall are kept in the stamp, shown by `status`.
 Collections below `FaissParams.graph_from` are searched exactly: a scan costs no more there.
+
+Where no graph reaches its recall (vectors spread evenly, such as random ones, defeat HNSW and
+IVF alike), the index becomes a scan of 4-bit codes of every row (faiss fast-scan PQ, one 4-bit code per
+pair of dimensions: 128 bytes per 512-d image, SIMD table look-ups) whose best `depth` candidates are
+re-ranked exactly from the float16 store: ~1.5 ms per query at 100k images against ~10 ms for the
+exact float16 scan (docs/benchmarks.md, "exactscan"). Its depth is checked like a graph's, against a
+stricter target (`SCAN_TARGET_RECALL`), then doubled; if no depth reaches it, searches are exact.
 """
 
 from __future__ import annotations
@@ -80,6 +87,20 @@ SCAN_ROWS_PER_DEPTH = 64
 search, so the ladder stops there."""
 IVF_FROM = 10_000
 """IVF-PQ needs this many vectors to train its centroids; smaller sets get HNSW."""
+SCAN = "scan"
+"""The index that replaces a graph that misses: 4-bit codes of every row, scanned in full."""
+SCAN_LADDER = (256, 512, 1024, 2048, 4096)
+"""Candidates the scan hands to the exact re-ranking, tried in turn by the recall check."""
+SCAN_TARGET_RECALL = 0.999
+"""recall@10 the scan must reach on the sample (at most 2 misses in 2,000); the depth that reaches it
+is then doubled, since a query is not a stored vector: at 100k 512-d vectors, uniform or clustered,
+512 candidates found 0.999-1.0 of the sampled top 10s, 1,024 all of them, for stored vectors and fresh
+ones alike (docs/benchmarks.md, "exactscan")."""
+SCAN_ROWS_PER_CANDIDATE = 10
+"""Re-ranking a candidate (a float16 row read and scored alone) costs about what scanning 10 rows
+does: a depth past rows / 10 is no cheaper than exact search."""
+TRAIN_ROWS = {"scan": 20_000}
+"""Rows sampled to train each kind (default 100,000): 16 centroids per pair of dimensions need few."""
 
 
 @dataclass(frozen=True)
@@ -139,10 +160,14 @@ def graph_kind(params: FaissParams, count: int) -> str:
     return "ivfpq" if params.kind == "ivfpq" and count >= IVF_FROM else "hnsw"
 
 
-def new_index(dim: int, count: int, params: FaissParams) -> FaissObject:
-    """An empty, untrained index of the chosen kind sized for `count` vectors."""
+def new_index(dim: int, count: int, params: FaissParams, kind: str | None = None) -> FaissObject:
+    """An empty, untrained index of `kind` (default: the graph `params` ask for) sized for `count` vectors."""
     faiss = import_faiss()
-    if graph_kind(params, count) == "ivfpq":
+    kind = kind or graph_kind(params, count)
+    if kind == SCAN:
+        pairs = dim // 2 if dim % 2 == 0 else dim
+        return faiss.index_factory(dim, f"PQ{pairs}x4fs", faiss.METRIC_INNER_PRODUCT)
+    if kind == "ivfpq":
         nlist = int(np.clip(4 * np.sqrt(count), 64, 65536))
         return faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 8}x8", faiss.METRIC_INNER_PRODUCT)
     index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, params.m, faiss.METRIC_INNER_PRODUCT)
@@ -150,10 +175,11 @@ def new_index(dim: int, count: int, params: FaissParams) -> FaissObject:
     return index
 
 
-def build(matrix: np.ndarray, params: FaissParams) -> FaissObject:
+def build(matrix: np.ndarray, params: FaissParams, kind: str | None = None) -> FaissObject:
     """Train on a sample and add every row, in float32 chunks to bound memory."""
-    index = new_index(matrix.shape[1], len(matrix), params)
-    sample = np.random.default_rng(0).choice(len(matrix), min(len(matrix), 100_000), replace=False)
+    index = new_index(matrix.shape[1], len(matrix), params, kind)
+    sample_rows = min(len(matrix), TRAIN_ROWS.get(kind or "", 100_000))
+    sample = np.random.default_rng(0).choice(len(matrix), sample_rows, replace=False)
     index.train(np.asarray(matrix[np.sort(sample)], dtype=np.float32))
     add_rows(index, matrix, 0)
     return index
@@ -168,9 +194,19 @@ def is_hnsw(index: FaissObject) -> bool:
     return isinstance(index, import_faiss().IndexHNSW)
 
 
+def is_scan(index: FaissObject) -> bool:
+    return isinstance(index, import_faiss().IndexFastScan)
+
+
+def built_kind(index: FaissObject) -> str:
+    return SCAN if is_scan(index) else "hnsw" if is_hnsw(index) else "ivfpq"
+
+
 def default_depth(index: FaissObject, params: FaissParams) -> int:
     """The depth searched before any recall check: efSearch by size (never below the re-ranking
     request, which faiss would raise it to anyway), or nprobe."""
+    if is_scan(index):
+        return SCAN_LADDER[0]
     if not is_hnsw(index):
         return params.nprobe
     return max(params.ef_search or ef_search_for(index.ntotal), params.rerank)
@@ -179,6 +215,8 @@ def default_depth(index: FaissObject, params: FaissParams) -> int:
 def depths(index: FaissObject, live: int, params: FaissParams) -> list[int]:
     """Depths the recall check tries, shallowest first, none deeper than a scan is worth."""
     first = default_depth(index, params)
+    if is_scan(index):
+        return [n for n in SCAN_LADDER if n <= live // SCAN_ROWS_PER_CANDIDATE]
     if is_hnsw(index):
         if params.ef_search:
             return [first]
@@ -199,7 +237,7 @@ def candidates(index: FaissObject, query: np.ndarray, k: int, depth: int, select
 
 
 class FaissIndex:
-    """The faiss graph plus the store it was built over, searched `depth` deep."""
+    """The faiss graph (or scan) plus the store it was built over, searched `depth` deep."""
 
     filters_inside = False
 
@@ -208,9 +246,10 @@ class FaissIndex:
         self.index = index
         self.params = params
         self.depth = depth or default_depth(index, params)
+        self._scan = is_scan(index)
         self._alive = np.flatnonzero(store.ids >= 0)
         has_dead = len(self._alive) < len(store.ids)
-        self._alive_selector = bitmap_selector(self._alive, len(store.ids)) if has_dead else None
+        self._alive_selector = bitmap_selector(self._alive, len(store.ids)) if has_dead and not self._scan else None
 
     def __len__(self) -> int:
         return len(self._alive)
@@ -235,6 +274,12 @@ class FaissIndex:
         stale = tuning is None or tuning.outgrown(store)  # built, or changed by 5% since measured
         if tuning is None or stale:
             tuning = measure(index, store, params)
+        if tuning.depth is None and not is_scan(index):  # no graph depth reaches the target: scan instead
+            files.missed = {"built": built_kind(index), "recall": tuning.recall, "tried": tuning.tried}
+            index = build(store.matrix, params, SCAN)
+            files.trained_rows = len(store.ids)
+            tuning = measure(index, store, params)
+            grown = True
         if grown or stale:
             files.save(index, store, params, tuning, changed=grown)
         if tuning.depth is None:
@@ -260,14 +305,33 @@ class FaissIndex:
             rows = self.store.rows_of(allowed_ids)
             if len(rows) <= self.params.exact_below:
                 return self._exact(query, k, rows)
-            selector = bitmap_selector(rows, len(self.store.ids))
+            selector = None if self._scan else bitmap_selector(rows, len(self.store.ids))
         if k <= 0:
             return self._exact(query, 0, rows)
-        found = candidates(self.index, query, max(k, self.params.rerank), self.depth, selector)
+        if self._scan:
+            found = self._scanned(query, max(k, self.depth), rows)
+        else:
+            found = candidates(self.index, query, max(k, self.params.rerank), self.depth, selector)
         if len(found) < min(k, len(rows)):
             # The graph ran dry inside a narrow filter: score the filtered set exactly, never return fewer.
             return self._exact(query, k, rows)
         return self._exact(query, k, found)
+
+    def _scanned(self, query: np.ndarray, want: int, rows: np.ndarray) -> np.ndarray:
+        """The about `want` best of these rows by their 4-bit codes, in row order. A fast-scan index
+        takes no selector, so it is asked for as many more as the rows left out (dead or filtered)
+        would take on average, and those are dropped; where that is most of the index, all `rows`."""
+        total = len(self.store.ids)
+        ask = want * total // len(rows) + 1
+        if ask * SCAN_ROWS_PER_CANDIDATE > total:
+            return rows
+        _, found = self.index.search(np.asarray(query, dtype=np.float32)[None], ask)
+        found = np.sort(found[0][found[0] >= 0])
+        if len(rows) == total:
+            return found
+        keep = np.zeros(total, dtype=bool)
+        keep[rows] = True
+        return found[keep[found]]
 
     def _exact(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The k best of these rows by their float16 vectors, as every backend ranks them."""
@@ -277,17 +341,20 @@ class FaissIndex:
 def measure(index: FaissObject, store: VectorStore, params: FaissParams, k: int = 10) -> Tuning:
     """recall@k of searches through the graph for stored vectors spread over the collection,
     against exact search, at each depth in turn until `TARGET_RECALL`: the shallowest depth that
-    reaches it, or None (search exactly) with the recall of the deepest one tried."""
+    reaches it, or None (search exactly) with the recall of the deepest one tried. A scan's target is
+    `SCAN_TARGET_RECALL`, and the depth that reaches it is doubled (within what a scan is worth)."""
     queries = store.sample(RECALL_QUERIES)
     alive = store.live_count
     truth = exact_top(store, queries, k)
+    scan = is_scan(index)
     recall, depth = 0.0, 0
     for depth in depths(index, alive, params):
         graph = FaissIndex(store, index, params, depth)
         hits = sum(len(np.intersect1d(graph.search(q, k)[0], want)) for q, want in zip(queries, truth))
         recall = hits / sum(len(want) for want in truth)
-        if recall >= TARGET_RECALL:
-            return Tuning(depth, recall, depth, len(queries), len(store.ids), alive)
+        if recall >= (SCAN_TARGET_RECALL if scan else TARGET_RECALL):
+            chosen = max(depth, min(2 * depth, alive // SCAN_ROWS_PER_CANDIDATE)) if scan else depth
+            return Tuning(chosen, recall, depth, len(queries), len(store.ids), alive)
     return Tuning(None, recall, depth, len(queries), len(store.ids), alive)
 
 
@@ -321,10 +388,12 @@ def describe(db_path: Path, live: int, params: FaissParams) -> IndexInfo:
         built, tuning = stamp["built"], Tuning(**stamp["tuning"])
         if stamp["kind"] != params.kind:
             raise KeyError("kind")
+        if built == SCAN:
+            return _describe_scan(tuning, stamp["missed"])
     except (OSError, ValueError, KeyError, TypeError):
         kind = graph_kind(params, live)
         return IndexInfo("faiss", kind, "the graph is built and checked by the next index or search")
-    setting = "efSearch" if built == "hnsw" else "nprobe"
+    setting = _SETTINGS[built]
     measured = f"recall@10 {tuning.recall:.3f} on {tuning.queries} sample queries"
     if tuning.depth is None:
         return IndexInfo("faiss", "exact", f"the {built} index missed: {measured} at {setting} {tuning.tried}, "
@@ -334,11 +403,29 @@ def describe(db_path: Path, live: int, params: FaissParams) -> IndexInfo:
                      tuning.recall)
 
 
+_SETTINGS = {"hnsw": "efSearch", "ivfpq": "nprobe", SCAN: "candidates"}
+"""What each built kind's depth sets (a scan's: the candidates re-ranked exactly)."""
+
+
+def _describe_scan(tuning: Tuning, missed: dict[str, object]) -> IndexInfo:
+    """Why a faiss catalog scans: its graph missed; and what the scan's own check measured."""
+    built = str(missed["built"])
+    graph = f"the {built} index missed (recall@10 {missed['recall']:.3f} at {_SETTINGS[built]} {missed['tried']})"
+    measured = f"recall@10 {tuning.recall:.3f} on {tuning.queries} sample queries at {tuning.tried:,} candidates"
+    if tuning.depth is None:
+        return IndexInfo("faiss", "exact", f"{graph}, and so did a scan of 4-bit codes ({measured}); searching exactly",
+                         None, "candidates", tuning.recall)
+    return IndexInfo("faiss", SCAN, f"{graph}; scanning 4-bit codes of every image and re-ranking the best "
+                     f"{tuning.depth:,} exactly ({measured})", tuning.depth, "candidates", tuning.recall)
+
+
 class _IndexFiles:
     def __init__(self, db_path: Path) -> None:
         self.index_path = db_path.with_name(db_path.name + ".faiss")
         self.stamp_path = db_path.with_name(db_path.name + ".faiss.json")
         self.trained_rows = 0
+        self.missed: dict[str, object] | None = None
+        """What the graph a scan replaced measured (kind, recall, deepest depth tried), for `status`."""
 
     def load(self, store: VectorStore, params: FaissParams) -> tuple[FaissObject | None, Tuning | None]:
         """The saved index and its last recall check, if it was built over this store's epoch and
@@ -357,13 +444,14 @@ class _IndexFiles:
         if index.ntotal != stamp["rows"] or index.d != store.matrix.shape[1]:
             return None, None
         self.trained_rows = stamp["trained_rows"]
+        self.missed = stamp.get("missed")
         return index, tuning
 
     def save(self, index: FaissObject, store: VectorStore, params: FaissParams, tuning: Tuning, changed: bool) -> None:
         """Write the index (when `changed`) and then its stamp, each durably (`photoseek.durable`)."""
         faiss = import_faiss()
-        stamp = {"epoch": store.epoch, "kind": params.kind, "built": "hnsw" if is_hnsw(index) else "ivfpq",
-                 "rows": int(index.ntotal), "trained_rows": self.trained_rows, "tuning": asdict(tuning)}
+        stamp = {"epoch": store.epoch, "kind": params.kind, "built": built_kind(index), "rows": int(index.ntotal),
+                 "trained_rows": self.trained_rows, "tuning": asdict(tuning), "missed": self.missed}
         try:
             if changed:
                 remove_stale_temps(self.index_path)  # what a run killed while writing left

@@ -36,14 +36,15 @@ FaissObject = Any
 @dataclass(frozen=True)
 class IndexInfo:
     """What answers a catalog's searches, for `status`: the backend chosen, the index that really
-    searches (exact, hnsw, ivfpq, qdrant) and why, and for a graph its depth and measured recall."""
+    searches (exact, hnsw, ivfpq, scan, qdrant) and why, and for a graph or scan its depth and measured
+    recall."""
 
     backend: str
     kind: str
     reason: str
     depth: int | None = None
     depth_setting: str | None = None
-    """What `depth` sets: efSearch (HNSW) or nprobe (IVF-PQ)."""
+    """What `depth` sets: efSearch (HNSW), nprobe (IVF-PQ) or candidates (re-ranked after a scan)."""
     recall_at_10: float | None = None
 
 

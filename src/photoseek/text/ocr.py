@@ -1,13 +1,14 @@
 """Text inside images (signs, posters, screenshots, documents) read with RapidOCR.
 
 RapidOCR ships PaddleOCR's detection and recognition models as ONNX files inside its PyPI
-package, so it runs offline with the onnxruntime photoseek already uses, on the runtime's device
-and thread budget (its own options: CUDA on or off for each of its three models, and the threads).
+package, so it runs offline with the onnxruntime photoseek already uses, on the runtime's thread
+budget. RapidOCR can only put its models on the first GPU, so on a CUDA runtime its three sessions
+(detection, orientation, recognition) are made again on the runtime's providers: `--device cuda:1`
+runs OCR on the second GPU, beside the other models.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 from collections.abc import Callable
@@ -16,9 +17,9 @@ from importlib import metadata
 from PIL import Image
 
 from photoseek.errors import ModelNotAvailableError
+from photoseek.models.device import CPU, CUDA, Provider, check_session_providers
 from photoseek.models.runtime import INTER_OP_THREADS, Runtime
 
-log = logging.getLogger("photoseek")
 Engine = Callable[[Image.Image], tuple[list[tuple[object, str, float]] | None, object]]
 """A RapidOCR engine: an image to ([(box, text, score), ...] or None, timings)."""
 
@@ -32,6 +33,8 @@ Photos, panoramas and one-line signs (a 480x90 shop sign is 5.3:1) are read whol
 boundary would cut a word in two."""
 MAX_TILES = 8
 """Pieces read per picture, from its middle: a 44:1 screenshot is read whole, a longer strip in part."""
+_SESSIONS = (("Det", "text_det", "infer"), ("Cls", "text_cls", "infer"), ("Rec", "text_rec", "session"))
+"""Where RapidOCR keeps each model's session: its config section, the engine's attribute, the session holder's."""
 MIN_TEXT_SIDE = 8
 """Pictures with a shorter side below this many pixels hold no legible text and are not read."""
 
@@ -60,22 +63,38 @@ class OcrReader:
         """Release the engine's three ONNX sessions; the next image loads them again."""
         return self._engine.unload()
 
-    def engine_options(self) -> dict[str, object]:
-        """RapidOCR's settings from the runtime: CUDA where the runtime plans it, threads from the budget.
+    def providers(self) -> list[Provider]:
+        """The ONNX Runtime providers (with options) OCR's sessions get: the runtime's GPU (its device id
+        included) when it plans CUDA, else the CPU (RapidOCR's models are not converted for CoreML)."""
+        planned = self.runtime.providers()
+        return planned if planned[0][0] == CUDA else [(CPU, {})]
 
-        RapidOCR always takes the first GPU; on ``cuda:N`` past it, OCR stays on the CPU."""
-        gpu = self.runtime.gpu_index()
-        on_gpu = gpu == 0
-        if gpu:
-            log.info("OCR runs on the CPU: RapidOCR can only use the first GPU, not --device %s.", self.runtime.device)
+    def engine_options(self) -> dict[str, object]:
+        """RapidOCR's own settings: its sessions on the CPU (moved to the GPU by `_load`), threads from the budget."""
         return {
-            "det_use_cuda": on_gpu, "cls_use_cuda": on_gpu, "rec_use_cuda": on_gpu,
+            "det_use_cuda": False, "cls_use_cuda": False, "rec_use_cuda": False,
             "intra_op_num_threads": self.runtime.intra_threads(), "inter_op_num_threads": INTER_OP_THREADS,
         }
 
     def _load(self) -> Engine:
         engine: Engine = _engine_class()(**self.engine_options())
+        if self.providers()[0][0] == CUDA:
+            self._move_to_gpu(engine)
         return engine
+
+    def _move_to_gpu(self, engine: object) -> None:
+        """Each of RapidOCR's three sessions made again on this runtime's CUDA device."""
+        import onnxruntime as ort
+        from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH, read_yaml, update_model_path
+
+        config = update_model_path(read_yaml(DEFAULT_CFG_PATH))
+        planned = self.providers()
+        for section, owner, attribute in _SESSIONS:
+            wrapper = getattr(getattr(engine, owner), attribute)  # RapidOCR's OrtInferSession
+            wrapper.session = ort.InferenceSession(
+                str(config[section]["model_path"]), sess_options=self.runtime.session_options(), providers=planned
+            )
+            check_session_providers(self.runtime.device, planned, wrapper.session.get_providers())
 
     def describe(self, images: list[Image.Image]) -> list[str]:
         return [self._read(image) for image in images]
