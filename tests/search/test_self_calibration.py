@@ -192,6 +192,21 @@ def test_two_words_that_occur_together_in_a_note_find_it(coco):
             assert having and having <= found, (pair, mode)
 
 
+@pytest.mark.parametrize("mode", ["text", None])
+def test_two_common_words_no_note_holds_together_show_the_notes_with_either(coco, mode):
+    """"giraffe pizza": words in 1% of the notes never come back empty, even where no note has both;
+    the notes with one of them are shown, while a note with both would come first."""
+    db, files, captions = coco
+    words = _common_words(captions, files)
+    notes = {str((COCO / f).resolve()): set(re.findall(r"\w+", captions[f][0].lower())) for f in files}
+    pairs = [(a, b) for a, b in zip(words[::7], words[3::7]) if not any({a, b} <= n for n in notes.values())]
+    assert len(pairs) >= 10
+    with ImageIndex(db) as index:
+        for (a, b), found in zip(pairs, index.search_many([f"{a} {b}" for a, b in pairs], k=len(files), mode=mode)):
+            having = {path for path, n in notes.items() if a in n or b in n}
+            assert found and having <= {r.path for r in found}, (a, b, mode)
+
+
 def test_a_second_text_model_gets_its_own_curve(coco, copy, tmp_path):
     """MiniLM with max pooling scores every pair higher (matches near 0.7 instead of 0.3) and lifts
     gibberish towards every text: fitted on its own, its curve sits elsewhere, and the best standing a

@@ -114,6 +114,15 @@ def _without_flat(used: dict[str, float], curves: dict[str, SignalCurve]) -> dic
     return kept or used
 
 
+def _literally_there(keyword: np.ndarray | None, count: int) -> np.ndarray:
+    """Which candidates a one- or two-word query shows whatever the cut-off: those whose text has every
+    word, or, where no text has them all ("giraffe pizza"), those that have one of them, ranked by the
+    other signals: words that occur in the library never come back empty."""
+    found = np.zeros(count, dtype=bool) if keyword is None else np.nan_to_num(keyword, nan=0.0)
+    every = found >= LITERAL_MATCH
+    return every if every.any() else found > 0
+
+
 def _literal(query: Query) -> bool:
     """A one- or two-word query: images whose text has those words are shown whatever the cut-off."""
     return 0 < _word_count(query) <= LITERAL_QUERY_WORDS
@@ -211,8 +220,8 @@ class HybridSearcher:
                     and not _beyond_clip(shares))
             )
             shown = fused >= (-np.inf if uncut else policy.cut)
-            if policy.calibrated_cut and _literal(encoded.query):  # an image whose text has the words always shows
-                shown |= np.nan_to_num(raw.get("keyword", np.full(len(fused), np.nan)), nan=0.0) >= LITERAL_MATCH
+            if policy.calibrated_cut and _literal(encoded.query):
+                shown |= _literally_there(raw.get("keyword"), len(fused))
             yield encoded, candidates, raw, fused, shares, shown
 
     def score_matrix(self, queries: Sequence[Query], policy: SearchPolicy, ids: np.ndarray) -> np.ndarray:
