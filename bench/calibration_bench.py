@@ -4,7 +4,9 @@ Catalog: the 239 coco-mini photos with caption 1 as note (and, as in bench/text_
 tag on every fourth photo); CLIP is a tiny random-weight model, the uninformative image signal; the
 text model is the real all-MiniLM-L6-v2. Measured per mode: paraphrase R@1 / R@10 (captions 2-5),
 nonsense queries that return anything at the default cut-off, one-word queries (words in >= 1% of
-the notes) that return nothing, true rank-1 answers the cut-off hides, and the time of a refit.
+the notes) that return nothing, true rank-1 answers the cut-off hides, and the time of a refit. Then the
+same catalog with a second text model (MiniLM with max pooling, as tests/search/test_self_calibration.py
+builds it): its fitted curves, nonsense answered and one-word queries empty per mode.
 
     PYTHONPATH=src python bench/calibration_bench.py --work /tmp/fusion-bench
 """
@@ -16,6 +18,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from measure import measured_run  # noqa: E402
 from text_fusion import DATA, _catalog, _other_captions, _positions, _query_sets, _tag, _tiny_clip  # noqa: E402
 
+from photoseek import ImageIndex  # noqa: E402
 from photoseek.store.text import STOP_WORDS  # noqa: E402
 from tests.search.coco import NONSENSE  # noqa: E402
 
@@ -77,6 +81,35 @@ def main() -> None:
             cells = [_recall(index, *sets[name], mode, weights)[0] for name in ("short", "names", "mixed")]
             print(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
         _untagged(index, sets["paraphrase"], {k: modes[k] for k in list(modes)[:4] if k != "keyword"})
+    _second_text_model(args.work, Path(index.db_path), model, modes, words)
+
+
+def _second_text_model(work: Path, db: Path, model: Path, modes: dict, words: list[str]) -> None:
+    """Nonsense and one-word queries on a copy of the catalog searched with MiniLM under max pooling,
+    which lifts gibberish towards every text (a copy: a catalog remembers the text model it was given)."""
+    from photoseek.text.embedder import load_text_embedder
+
+    folder = work / "minilm-max"
+    if not folder.exists():
+        shutil.copytree(load_text_embedder().folder, folder)
+        pooling = folder / "1_Pooling" / "config.json"
+        config = json.loads(pooling.read_text())
+        pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True}))
+    copy = work / "second-model.db"
+    for path in db.parent.glob(db.name + "*"):
+        if not path.name.endswith(".lock"):
+            shutil.copy(path, copy.with_name(copy.name + path.name[len(db.name):]))
+    with ImageIndex(copy, model_path=model, text_model=str(folder)) as index:
+        print(f"\nSecond text model ({folder.name}, max pooling):")
+        for name, curve in index._hybrid.curves(("clip", "text"), refit=True).items():  # white-box, as above
+            if name.startswith("text"):
+                print(f"  {name}: {curve.describe()} centre {curve.centre:.3f} scale {curve.scale:.2f}")
+        print(f"| mode | nonsense answered (of {len(NONSENSE)}) | which | one-word empty (of {len(words)}) |")
+        print("|---|---|---|---|")
+        for label, (mode, weights) in modes.items():
+            answered = [q for q, r in zip(NONSENSE, index.search_many(NONSENSE, k=5, mode=mode, weights=weights)) if r]
+            empty = sum(not r for r in index.search_many(words, k=5, mode=mode, weights=weights))
+            print(f"| {label} | {len(answered)} | {', '.join(answered)} | {empty} |")
 
 
 def _untagged(index, paraphrase, modes) -> None:

@@ -927,7 +927,7 @@ class ImageIndex:
             vectors = self._searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
             answered = (
-                self._hybrid.search_many(built, replace(policy, mode=Mode.HYBRID), k=1, filters=filters)
+                self._hybrid.answered(built, replace(policy, mode=Mode.HYBRID), vectors, filters)
                 if policy.calibrated_cut and self._texts.has_any() else [True] * len(built)
             )
             return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]

@@ -91,7 +91,8 @@ class LibraryCalibration:
     """Every signal's curve for one library, and the library state they were fitted on."""
 
     curves: dict[str, SignalCurve]
-    """Keys: clip, text (queries of more than SHORT_QUERY_WORDS words), text-short, text-relative."""
+    """Keys: clip, text (queries of more than SHORT_QUERY_WORDS words), text-short, text-relative,
+    text-relative-short."""
     state: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per signal: images and texted images at fitting time, and the curves' version: a refit is due
     when they move (the model each curve was fitted for is in the curve)."""

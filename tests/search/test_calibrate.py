@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from photoseek.calibration import NEGATIVE_EVIDENCE, SignalCurve, auc, fit_logistic
-from photoseek.search.calibrate import MIN_TEXTED, fit_clip
-from photoseek.search.fusion import DEFAULT_MIN_SCORE, PRIORS, fuse
+from photoseek.search.calibrate import MIN_TEXTED, NULL_ANSWERED, fit_clip, fit_text
+from photoseek.search.fusion import CUT_EVIDENCE, DEFAULT_MIN_SCORE, PRIORS, fuse
 
 
 def _library(noise: float, count: int = 120, dim: int = 32, seed: int = 0):
@@ -58,3 +58,47 @@ def test_the_balanced_fit_finds_where_matches_and_non_matches_are_equally_likely
     centre, scale = fit_logistic(np.concatenate([positives, negatives]), np.r_[np.ones(500), np.zeros(50_000)])
     assert centre == pytest.approx(0.5, abs=0.05) and scale == pytest.approx(4.0, rel=0.15)
     assert auc(positives, negatives) == pytest.approx(0.92, abs=0.02)
+
+
+def _lifting_model(count: int = 120, dim: int = 48, seed: int = 0):
+    """Texts of three made-up words each, and an embedder that, like max pooling, maps words it does not
+    know near what every text has in common: gibberish scores about alike against every text, and its
+    best among many texts stands out by chance further than a pair's curve expects."""
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"{a}{b}{c}{d}" for a, b, c, d in rng.choice(list("bcdfghklmnprstvz"), size=(3 * count, 4))]
+    vectors = {w: v / np.linalg.norm(v) for w, v in zip(vocabulary, rng.normal(size=(len(vocabulary), dim)))}
+    texts = {i: [" ".join(vocabulary[3 * i : 3 * i + 3])] for i in range(count)}
+    common = np.mean(list(vectors.values()), axis=0)
+
+    def embed(batch: list[str]) -> np.ndarray:
+        rows = []
+        for text in batch:
+            words = [vectors.get(w, 6 * common + 0.15 * rng.normal(size=dim)) for w in text.split()]
+            rows.append(np.mean(words, axis=0))
+        out = np.array(rows)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    passages = embed([texts[i][0] for i in range(count)])
+
+    def score(queries: np.ndarray, ids: np.ndarray):
+        every = queries @ passages.T
+        typical, spread = every.mean(axis=1, keepdims=True), every.std(axis=1, keepdims=True)
+        return every[:, ids], typical, spread, every.max(axis=1, keepdims=True)
+
+    return texts, embed, score
+
+
+def test_a_short_query_must_stand_out_further_than_the_best_of_nothing_does():
+    texts, embed, score = _lifting_model()
+    _, _, relative, short = fit_text(texts, {}, embed, embed, score, "lifts", CUT_EVIDENCE)
+    assert relative.source == short.source == "fitted" and short.scale == relative.scale
+    assert short.centre > relative.centre  # moved up by what the library's own nonsense reaches
+    gibberish = embed(["qxqx wvwv", "zzkq", "plvrt xxqz jjwq"] * 10)
+    scores, typical, spread, best = score(gibberish, np.arange(len(texts)))
+    standing = (best - typical) / spread
+    passed = [float(np.mean(curve.evidence(standing) >= CUT_EVIDENCE)) for curve in (relative, short)]
+    assert passed[1] <= NULL_ANSWERED + 0.05 and passed[0] >= passed[1] + 0.1, passed  # a pair's curve: more
+    words = embed([t[0].split()[0] for t in texts.values()])  # one real word: its own text still passes
+    scores, typical, spread, best = score(words, np.arange(len(texts)))
+    own = ((scores - typical) / spread)[np.arange(len(texts)), np.arange(len(texts))]
+    assert np.mean(short.evidence(own) >= CUT_EVIDENCE) > 0.7

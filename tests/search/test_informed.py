@@ -73,3 +73,20 @@ def test_default_hybrid_is_at_least_as_good_as_its_best_signal(recall):
     # issue's goals use); measured +0.1 over text (docs/benchmarks.md, informed). R@5 has no tolerance.
     assert recall["default"][0] >= max(r1 for r1, _ in singles.values()) - 0.005, recall
     assert recall["default"][1] >= max(r5 for _, r5 in singles.values()), recall
+
+
+def test_clip_hybrid_encodes_each_query_once_and_answers_what_hybrid_answers(informed, monkeypatch):
+    """clip-hybrid ranks by blended vectors but answers only queries the fused signals find evidence for:
+    the CLIP vectors it ranks by are the ones that decision uses (one encoding per query)."""
+    from photoseek.search.engine import Searcher
+
+    queries = ["a giraffe standing next to a tall tree", "two people on a beach with surfboards", "qwzxv",
+               "quarterly tax spreadsheet"]
+    with ImageIndex(informed[0]) as index:
+        hybrid = index.search_many(queries, k=1)
+        encoded: list[int] = []
+        original = Searcher.query_vectors
+        monkeypatch.setattr(Searcher, "query_vectors", lambda self, q: encoded.append(len(q)) or original(self, q))
+        blended = index.search_many(queries, k=3, mode="clip-hybrid")
+    assert encoded == [len(queries)]
+    assert [bool(r) for r in blended] == [bool(r) for r in hybrid] == [True, True, False, False]

@@ -27,12 +27,14 @@ KEYWORD_BESIDE_TEXT_LONG = 0.2
 """Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
 its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
 it costs a point of R@1 on paraphrased captions). Short queries (names, tags) and queries with a number
-(which embedders barely read: "Lake Bled day 37") keep it all."""
+(which embedders barely read: "Lake Bled day 37") keep it all. Either way it counts only for a text with
+every distinctive word of the query (LITERAL_MATCH), or a query with a number: a text that shares some
+words adds nothing the embedder did not read (docs/benchmarks.md, nonsense)."""
 PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
 """The cut-off, a fused probability: below it a result is noise (docs/benchmarks.md, calibration)."""
-_CUT_EVIDENCE = float(np.log(DEFAULT_MIN_SCORE / (1 - DEFAULT_MIN_SCORE)) - np.log(PRIOR / (1 - PRIOR)))
+CUT_EVIDENCE = float(np.log(DEFAULT_MIN_SCORE / (1 - DEFAULT_MIN_SCORE)) - np.log(PRIOR / (1 - PRIOR)))
 """The evidence that lifts an image from the prior to the cut-off."""
 LITERAL_QUERY_WORDS = 2
 """Queries of at most this many words always show images whose text has every one of them."""
@@ -111,12 +113,14 @@ def fuse(
     curves: dict[str, SignalCurve],
     short: bool | np.ndarray = False,
     exact: bool | np.ndarray | None = None,
+    numbered: bool | np.ndarray = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fused probabilities and each signal's weighted evidence (log-odds; 0 says nothing).
 
     `raw[s]` holds signal s's raw score per candidate, NaN where the signal has nothing to say (no
     text for the image, no keyword match). `short` (per query, broadcast against the scores) picks
-    the short-query text curve; `exact` (likewise; default `short`) keeps keyword evidence whole beside text.
+    the short-query text curve; `exact` (likewise; default `short`) keeps keyword evidence whole beside
+    text; `numbered` (likewise) says the query names a number.
     """
     exact = short if exact is None else exact
     evidence = {}
@@ -128,9 +132,14 @@ def fuse(
                 # its cosine: the relative curve, fitted on words, would cap a paraphrase at what a word
                 # or two can earn (docs/benchmarks.md, informed).
                 relative = curves["text-relative"].evidence(raw["text-relative"])
-                value = np.where(short | (relative < _CUT_EVIDENCE), np.minimum(value, relative), value)
+                if "text-relative-short" in curves:  # a short query's best must beat the best of nothing
+                    relative = np.where(short, curves["text-relative-short"].evidence(raw["text-relative"]), relative)
+                value = np.where(short | (relative < CUT_EVIDENCE), np.minimum(value, relative), value)
         elif s == "keyword" and "text" in weights:
-            value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * curves[s].evidence(raw[s])
+            # Beside the embedder, which read the same words, a text with some of the query's words adds
+            # nothing it did not see; that the text has every one of them, or the number, it cannot see.
+            counts = numbered | (np.nan_to_num(raw[s], nan=0.0) >= LITERAL_MATCH)
+            value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * np.where(counts, curves[s].evidence(raw[s]), 0.0)
         else:
             value = curves[s].evidence(raw[s])
         evidence[s] = weights[s] * value
@@ -144,4 +153,9 @@ def is_short(word_count: int | np.ndarray) -> bool | np.ndarray:
 
 def is_exact(word_count: int, texts: Sequence[str]) -> bool:
     """Whether a query's keyword evidence counts whole beside text: short, or naming a number."""
-    return bool(is_short(word_count)) or any(_NUMBER.search(t) for t in texts)
+    return bool(is_short(word_count)) or is_numbered(texts)
+
+
+def is_numbered(texts: Sequence[str]) -> bool:
+    """Whether a query names a number, which embedders barely read: a text with it counts beside theirs."""
+    return any(_NUMBER.search(t) for t in texts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from photoseek.models.runtime import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
 from photoseek.search.engine import Searcher, SearchResult
 from photoseek.search.fusion import (
+    CUT_EVIDENCE,
     DEFAULT_WEIGHTS,
     LITERAL_MATCH,
     LITERAL_QUERY_WORDS,
@@ -29,6 +30,7 @@ from photoseek.search.fusion import (
     clip_standout,
     fuse,
     is_exact,
+    is_numbered,
     is_short,
     sigmoid_curve,
     text_typical,
@@ -46,9 +48,9 @@ _WORD = re.compile(r"\w+")
 _CANDIDATES = 200
 CALIBRATION_SETTING = "calibration"
 """The catalog setting holding the fitted curves (`LibraryCalibration`, JSON)."""
-_CURVES_VERSION = 4
-"""Bumped whenever what a curve maps changes (3: the relative text curve; 4: the longer-query prior):
-stored curves are refitted."""
+_CURVES_VERSION = 5
+"""Bumped whenever what a curve maps changes (3: the relative text curve; 4: the longer-query prior;
+5: the relative curve against the best of nothing): stored curves are refitted."""
 _REFIT_SHARE = 0.1
 """A signal is refitted once the library's images or texted images moved by this share (or its model changed)."""
 _MATCHED_TEXT_CHARS = 240
@@ -112,6 +114,15 @@ def _without_flat(used: dict[str, float], curves: dict[str, SignalCurve]) -> dic
     return kept or used
 
 
+def _literally_there(keyword: np.ndarray | None, count: int) -> np.ndarray:
+    """Which candidates a one- or two-word query shows whatever the cut-off: those whose text has every
+    word, or, where no text has them all ("giraffe pizza"), those that have one of them, ranked by the
+    other signals: words that occur in the library never come back empty."""
+    found = np.zeros(count, dtype=bool) if keyword is None else np.nan_to_num(keyword, nan=0.0)
+    every = found >= LITERAL_MATCH
+    return every if every.any() else found > 0
+
+
 def _literal(query: Query) -> bool:
     """A one- or two-word query: images whose text has those words are shown whatever the cut-off."""
     return 0 < _word_count(query) <= LITERAL_QUERY_WORDS
@@ -123,7 +134,11 @@ def _word_count(query: Query) -> int:
 
 
 def _exact(query: Query) -> bool:
-    return is_exact(_word_count(query), [t.value for t in query.terms if t.kind == "text" and t.weight > 0])
+    return is_exact(_word_count(query), _positive_texts(query))
+
+
+def _positive_texts(query: Query) -> list[str]:
+    return [t.value for t in query.terms if t.kind == "text" and t.weight > 0]
 
 
 class HybridSearcher:
@@ -133,7 +148,7 @@ class HybridSearcher:
         self.clip = clip
         self.texts = texts
         self._embedder = embedder
-        self._matrix: tuple[tuple[int, str], np.ndarray, np.ndarray] | None = None
+        self._matrix: tuple[tuple[int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._curves: tuple[tuple, dict[str, SignalCurve]] | None = None
 
     def search(self, query: Query, policy: SearchPolicy, **options: Any) -> list[SearchResult]:
@@ -158,9 +173,43 @@ class HybridSearcher:
         if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(q.has_text(positive=True) for q in queries):
             raise BadInput(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
         depth = max(_CANDIDATES, 5 * (offset + k))
-        allowed = self.clip.catalog.filter_ids(filters) if filters else None
-        batch = self._encode(queries, policy, filters, depth, allowed, literal=policy.calibrated_cut)
         results = []
+        ranked = self._ranked(queries, policy, depth, filters, exclude_ids)
+        for encoded, candidates, raw, fused, shares, shown in ranked:
+            # Equal evidence (all at the prior, say, when CLIP alone speaks and is not fitted here): the
+            # picture CLIP finds closer goes first, not the one indexed first.
+            closer = np.nan_to_num(raw["clip"], nan=-np.inf) if "clip" in raw else np.zeros(len(candidates))
+            order = [i for i in np.lexsort((candidates, -closer, -fused)) if shown[i]][offset : offset + k]
+            chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
+                      for i in order]
+            results.append(self._results(encoded.query, chosen, offset, explain))
+        return results
+
+    def answered(
+        self,
+        queries: Sequence[Query],
+        policy: SearchPolicy,
+        clip_vectors: Sequence[np.ndarray | None],
+        filters: SearchFilters | None = None,
+    ) -> list[bool]:
+        """Whether a search by `policy` would show anything for each query, with the queries' CLIP
+        vectors already encoded (clip-hybrid answers only what the fused signals find evidence for)."""
+        ranked = self._ranked(queries, policy, _CANDIDATES, filters, frozenset(), clip_vectors)
+        return [bool(shown.any()) for *_, shown in ranked]
+
+    def _ranked(
+        self,
+        queries: Sequence[Query],
+        policy: SearchPolicy,
+        depth: int,
+        filters: SearchFilters | None,
+        exclude_ids: frozenset[int],
+        clip_vectors: Sequence[np.ndarray | None] | None = None,
+    ) -> Iterator[tuple[_Encoded, np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+        """Per query: (encoded, candidates, raw scores, fused, evidence, which candidates pass the cut-off)."""
+        allowed = self.clip.catalog.filter_ids(filters) if filters else None
+        literal = policy.calibrated_cut
+        batch = self._encode(queries, policy, filters, depth, allowed, literal=literal, vectors=clip_vectors)
         for encoded in batch.queries:
             candidates = self._candidates(encoded, batch.used(encoded.query), depth, allowed, exclude_ids)
             raw, fused, shares = self.scores(batch, [encoded], candidates)
@@ -171,16 +220,9 @@ class HybridSearcher:
                     and not _beyond_clip(shares))
             )
             shown = fused >= (-np.inf if uncut else policy.cut)
-            if policy.calibrated_cut and _literal(encoded.query):  # an image whose text has the words always shows
-                shown |= np.nan_to_num(raw.get("keyword", np.full(len(fused), np.nan)), nan=0.0) >= LITERAL_MATCH
-            # Equal evidence (all at the prior, say, when CLIP alone speaks and is not fitted here): the
-            # picture CLIP finds closer goes first, not the one indexed first.
-            closer = np.nan_to_num(raw["clip"], nan=-np.inf) if "clip" in raw else np.zeros(len(candidates))
-            order = [i for i in np.lexsort((candidates, -closer, -fused)) if shown[i]][offset : offset + k]
-            chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
-                      for i in order]
-            results.append(self._results(encoded.query, chosen, offset, explain))
-        return results
+            if policy.calibrated_cut and _literal(encoded.query):
+                shown |= _literally_there(raw.get("keyword"), len(fused))
+            yield encoded, candidates, raw, fused, shares, shown
 
     def score_matrix(self, queries: Sequence[Query], policy: SearchPolicy, ids: np.ndarray) -> np.ndarray:
         """Fused score of every query (rows) for every image in `ids` (columns), by the scorer
@@ -216,7 +258,8 @@ class HybridSearcher:
             raw["keyword"] = np.stack([_scores_for(e.keyword, candidates) for e in encoded])
         words = np.array([[_word_count(e.query)] for e in encoded])
         exact = np.array([[_exact(e.query)] for e in encoded])
-        fused, evidence = fuse(raw, used, dict(batch.policy.curves), is_short(words), exact)
+        numbered = np.array([[is_numbered(_positive_texts(e.query))] for e in encoded])
+        fused, evidence = fuse(raw, used, dict(batch.policy.curves), is_short(words), exact, numbered)
         return raw, np.broadcast_to(fused, (len(encoded), len(candidates))), evidence
 
     def _encode(
@@ -228,14 +271,18 @@ class HybridSearcher:
         allowed: np.ndarray | None,
         *,
         literal: bool,
+        vectors: Sequence[np.ndarray | None] | None = None,
     ) -> _Batch:
-        """Each query through each model the policy's signals need, in one call per model; the best
-        `depth` CLIP candidates of each when `depth` (search), none for a score matrix."""
+        """Each query through each model the policy's signals need, in one call per model (CLIP's
+        `vectors` when the caller has them); the best `depth` CLIP candidates of each when `depth`
+        (search), none for a score matrix."""
         policy = self.calibrated(policy, queries)
         weights, curves = policy.weights, policy.curves
         needs_clip = "clip" in weights or not all(q.has_text() for q in queries)
         none: list[None] = [None] * len(queries)
-        vectors: Sequence[np.ndarray | None] = self.clip.query_vectors(queries) if needs_clip else none
+        if needs_clip and vectors is None:
+            vectors = self.clip.query_vectors(queries)
+        vectors = vectors if needs_clip and vectors is not None else none
         samples: Sequence[np.ndarray | None] = none
         tops: Sequence[tuple[np.ndarray, np.ndarray] | None] = none
         if needs_clip:
@@ -350,17 +397,17 @@ class HybridSearcher:
         fitted = dict(stored.curves)
         state = dict(stored.state)
         now = self._library_state()
-        changed = False
+        texts: tuple[dict[int, list[str]], dict[int, list[str]]] | None = None
         for signal in ("clip", "text"):
             if signal not in used:
                 continue
             model = self.clip.catalog.model_id or "" if signal == "clip" else self._embedder().model_id
             before = state.get(signal) or {}
             if refit or fitted.get(signal) is None or fitted[signal].model != model or _moved(before, now):
-                fitted.update(self._fit(signal, model))
+                texts = texts or self.texts.fit_texts(limit=FIT_SAMPLE)  # read once for every signal
+                fitted.update(self._fit(signal, model, *texts))
                 state[signal] = now
-                changed = True
-        if changed:
+        if texts is not None:
             self._store(LibraryCalibration(fitted, state))
         return self._with_priors(fitted, clip="clip" in used)
 
@@ -418,38 +465,43 @@ class HybridSearcher:
             curves["clip"] = sigmoid_curve(*own)
         return curves
 
-    def _fit(self, signal: str, model: str) -> dict[str, SignalCurve]:
-        texts = self.texts.texts_by_image(limit=FIT_SAMPLE)
+    def _fit(
+        self, signal: str, model: str, texts: dict[int, list[str]], described: dict[int, list[str]]
+    ) -> dict[str, SignalCurve]:
+        """One signal's curves, fitted on a sample of texted images (`texts`) and their describing texts."""
         if len(texts) < MIN_TEXTED:
             prior = SignalCurve(signal, model, 0.0, 0.0, "prior", texted=len(texts))
-            return {signal: prior, **({"text-short": prior, "text-relative": prior} if signal == "text" else {})}
+            others = ("text-short", "text-relative", "text-relative-short") if signal == "text" else ()
+            return {signal: prior, **{key: prior for key in others}}
         if signal == "clip":
             return {"clip": fit_clip(texts, self.clip.encode_texts, self._clip_matrix, model)}
         embedder = self._embedder()
-        described = self.texts.texts_by_image(describing=True)
-        described = {i: d for i, d in described.items() if i in texts}
-        long, short, relative = fit_text(
-            texts, described, embedder.embed_queries, embedder.embed_passages, self._text_matrix_of, model
+        long, short, relative, relative_short = fit_text(
+            texts, described, embedder.embed_queries, embedder.embed_passages, self._text_matrix_of, model,
+            CUT_EVIDENCE,
         )
         if long is short and PRIORS["text"].model.rsplit("/", 1)[-1] == model.rsplit("/", 1)[-1]:
             long = SignalCurve("text", model, 0.0, 0.0, "prior", texted=len(texts))  # no pairs: the model's prior
-        return {"text": long, "text-short": short, "text-relative": relative}
+        return {"text": long, "text-short": short, "text-relative": relative, "text-relative-short": relative_short}
 
     def _clip_matrix(self, vectors: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Standardised CLIP scores of these query vectors for these images, as search fuses them."""
         sample = vectors @ self.clip.sample_vectors(STANDOUT_SAMPLE).T
         return clip_standout(vectors @ self.clip.vectors_of(ids).T, sample)
 
-    def _text_matrix_of(self, vectors: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _text_matrix_of(
+        self, vectors: np.ndarray, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Text-embedding scores of these query vectors for these images (NaN: no text), as search scores
-        them, with each query's typical score and spread over every described image (columns)."""
+        them, with each query's typical score, spread and best score over every described image (columns)."""
         all_ids, best = self._best_texts(vectors)
         out = np.full((len(vectors), len(ids)), np.nan)
         found, where = locate(all_ids, ids)
         if len(found):
             out[:, found] = best[:, where]
         typical, spread = text_typical(best)
-        return out, typical[:, None], spread[:, None]
+        top = best.max(axis=1) if best.shape[1] else np.full(len(vectors), np.nan)
+        return out, typical[:, None], spread[:, None], top[:, None]
 
     def _store(self, calibration: LibraryCalibration) -> None:
         try:
@@ -478,25 +530,26 @@ class HybridSearcher:
 
     def _best_texts(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(described image ids, scores: queries x images), each image by its best-matching text."""
-        piece_ids, matrix = self._text_matrix(self._embedder())
-        if not len(piece_ids) or not len(vectors):
-            return np.unique(piece_ids), np.empty((len(vectors), len(np.unique(piece_ids))), dtype=np.float32)
-        ids, starts = np.unique(piece_ids, return_index=True)
+        ids, starts, matrix = self._text_matrix(self._embedder())
+        if not len(ids) or not len(vectors):
+            return ids, np.empty((len(vectors), len(ids)), dtype=np.float32)
         return ids, np.maximum.reduceat(vectors @ matrix.T, starts, axis=1)
 
-    def _text_matrix(self, embedder: TextEmbedder) -> tuple[np.ndarray, np.ndarray]:
-        """Every image's texts embedded one by one (rows by image id), computing any missing first;
-        cached until the texts change."""
+    def _text_matrix(self, embedder: TextEmbedder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image ids, where each image's rows start, every image's texts embedded one by one, rows by
+        image id), computing any missing embedding first; cached, grouping included, until the texts change."""
         key = (self.texts.version(), embedder.model_id)
         if self._matrix is not None and self._matrix[0] == key:
-            return self._matrix[1], self._matrix[2]
+            return self._matrix[1]
         pending = self.texts.pending_pieces(embedder.model_id)
         if pending:
             with many_runs():
                 vectors = embedder.embed_passages([p.body for p in pending])
             self.texts.put_piece_embeddings(embedder.model_id, pending, vectors)
-        self._matrix = ((self.texts.version(), embedder.model_id), *self.texts.piece_embeddings(embedder.model_id))
-        return self._matrix[1], self._matrix[2]
+        piece_ids, matrix = self.texts.piece_embeddings(embedder.model_id)
+        ids, starts = np.unique(piece_ids, return_index=True)
+        self._matrix = ((self.texts.version(), embedder.model_id), (ids, starts, matrix))
+        return self._matrix[1]
 
     def _results(
         self, query: Query, chosen: list[tuple[int, float, dict[str, float]]], offset: int, explain: bool

@@ -168,27 +168,31 @@ class TextStore:
         ).fetchone()
         return row is not None
 
-    def texts_by_image(self, limit: int | None = None, describing: bool = False) -> dict[int, list[str]]:
+    def texts_by_image(self, limit: int | None = None) -> dict[int, list[str]]:
         """One image id per content -> its own texts (every source but topics, which are derived from
-        the other signals), for fitting calibrations; `limit` images at most, spread over the library.
-        `describing`: only texts that describe the picture (notes, captions, embedded descriptions),
-        not tags, OCR or object counts."""
-        kinds = "AND s.source IN ('note', 'caption', 'metadata') AND s.model != ?" if describing else "AND ? != ''"
+        the other signals); `limit` images at most, spread over the library."""
+        return self.fit_texts(limit)[0]
+
+    def fit_texts(self, limit: int | None = None) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+        """In one read, for fitting calibrations: `texts_by_image(limit)`, and of those images the texts
+        that describe the picture (notes, captions, embedded descriptions; not tags, OCR or object counts)."""
         rows = self.db.execute(
-            f"""SELECT i.id, s.text FROM text_signals s
+            """SELECT i.id, s.text, s.source IN ('note', 'caption', 'metadata') AND s.model != ? FROM text_signals s
                JOIN (SELECT content_hash, MIN(id) AS id FROM images GROUP BY content_hash) i
                  ON i.content_hash = s.content_hash
-               WHERE s.text != '' AND s.source != 'topics' {kinds} ORDER BY i.id, s.source, s.model""",
+               WHERE s.text != '' AND s.source != 'topics' ORDER BY i.id, s.source, s.model""",
             (TAGS_MODEL,),
         ).fetchall()
         found: dict[int, list[str]] = {}
-        for image_id, text in rows:
+        describing: dict[int, list[str]] = {}
+        for image_id, text, describes in rows:
             found.setdefault(int(image_id), []).append(text)
+            if describes:
+                describing.setdefault(int(image_id), []).append(text)
         if limit is not None and len(found) > limit:
             keys = sorted(found)
-            picked = np.linspace(0, len(keys) - 1, limit).astype(np.int64)
-            found = {keys[i]: found[keys[i]] for i in picked}
-        return found
+            found = {keys[i]: found[keys[i]] for i in np.linspace(0, len(keys) - 1, limit).astype(np.int64)}
+        return found, {i: d for i, d in describing.items() if i in found}
 
     def texted_count(self) -> int:
         """Images (by content) carrying any text besides topics."""
