@@ -145,12 +145,13 @@ def test_keeper_rule_order():
     assert choose_keeper([rec(1, "/a.jpg", 10, None), rec(2, "/b.jpg", 20, None)]) == (1, "largest: 20x10 pixels")
     # Equal pixels: the larger file, then camera EXIF, before any date or path.
     assert choose_keeper([rec(1, "/a.jpg", 10, None, size=5), rec(2, "/long/b.jpg", 10, None, 50, size=9)]) == (
-        1, "same picture size; largest file (9 bytes)")
+        1, "largest picture (10x10), as large as 1 other copy; then the largest file (9 bytes)")
     with_camera = rec(2, "/long/b.jpg", 10, "2022-01-01T00:00:00", camera="Canon EOS R6")
     assert choose_keeper([rec(1, "/a.jpg", 10, "2020-01-01T00:00:00"), with_camera])[0] == 1
     later, earlier = rec(1, "/a.jpg", 10, "2021-01-02T00:00:00"), rec(2, "/b.jpg", 10, "2020-05-01T00:00:00")
     index, reason = choose_keeper([later, earlier])
-    assert (index, reason) == (1, "same picture size and file size; earliest capture (2020-05-01T00:00:00)")
+    assert (index, reason) == (
+        1, "largest picture (10x10), as large as 1 other copy; same file size; earliest capture (2020-05-01T00:00:00)")
     assert choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[0] == 1
     assert "shortest path" in choose_keeper([rec(1, "/long/a.jpg", 10, None), rec(2, "/a.jpg", 10, None)])[1]
     # No EXIF date: the file's modification time counts as the capture time.
@@ -339,3 +340,26 @@ def test_hashes_of_an_older_hash_version_are_redone_on_index_without_reembedding
         assert dict(con.execute("SELECT path, phash FROM images")) == hashes
         assert dict(con.execute("SELECT path, embedding FROM images")) == embeddings
     assert len(run_json("duplicates", "--tier", "near", "--db", indexed)["groups"]) == 2
+
+
+def test_the_listing_says_what_move_to_would_move(indexed, tmp_path, tiny_clip_dir):
+    """--move-to takes exact and near copies by default: a listing with merely similar copies says so,
+    with the flag that takes them too, instead of promising a move that moves nothing."""
+    groups = run_json("duplicates", "--tier", "all", "--db", indexed)["groups"]
+    similar = sum(m["tier"] == "similar" for g in groups for m in g["others"])
+    assert similar  # the tiny random CLIP finds every scene alike
+    said = " ".join(run_cli("duplicates", "--tier", "all", "--db", indexed).split())
+    assert f"add --tier all to move the {similar} merely similar" in said
+    near_only = " ".join(run_cli("duplicates", "--tier", "near", "--db", indexed).split())
+    assert near_only.endswith("Move them aside with --move-to FOLDER (undo with --undo MANIFEST).")
+
+    scenes, db = tmp_path / "scenes", tmp_path / "scenes.db"
+    for seed in (5, 6, 7):
+        draw_scene(scenes / f"s{seed}.jpg", seed)
+    run_json("index", scenes, "--db", db, "--model-path", tiny_clip_dir)
+    alike = run_json("duplicates", "--tier", "similar", "--threshold", "0.0001", "--db", db)["groups"]
+    assert alike and all(m["tier"] == "similar" for g in alike for m in g["others"])
+    said = " ".join(run_cli("duplicates", "--tier", "similar", "--threshold", "0.0001", "--db", db).split())
+    assert "They are only similar (the same scene): --move-to FOLDER --tier similar moves them" in said
+    assert "Moved 0" not in run_cli("duplicates", "--tier", "similar", "--threshold", "0.0001", "--db", db,
+                                    "--move-to", tmp_path / "aside")

@@ -120,8 +120,19 @@ def _print_groups(groups: list[DuplicateGroup]) -> None:
     copies = sum(len(g.others) for g in groups)
     freed = sum(m.record.size for g in groups for m in g.others)
     counts = f"{_count(len(groups), 'group')}, {_count(copies, 'copy', 'copies')}"
-    out.print(f"{counts} besides the keepers ({_size(freed)}). "
-              "Move them aside with --move-to FOLDER (undo with --undo MANIFEST).")
+    out.print(f"{counts} besides the keepers ({_size(freed)}). {_how_to_move(groups)}")
+
+
+def _how_to_move(groups: list[DuplicateGroup]) -> str:
+    """What --move-to would move: by default only exact and near copies, never the merely similar."""
+    similar = sum(m.tier == "similar" for g in groups for m in g.others)
+    undo = "(undo with --undo MANIFEST)"
+    if not similar:
+        return f"Move them aside with --move-to FOLDER {undo}."
+    if similar == sum(len(g.others) for g in groups):
+        return f"They are only similar (the same scene): --move-to FOLDER --tier similar moves them {undo}."
+    return (f"--move-to FOLDER moves the exact and near copies; add --tier all to move the "
+            f"{_count(similar, 'merely similar one', 'merely similar ones')} too {undo}.")
 
 
 def _copy_of(member: Member, group: DuplicateGroup) -> str:

@@ -271,17 +271,19 @@ def choose_keeper(
     if len(order) == 1:
         framed = " inside its frame" if shares[order[0]] < 1.0 else ""
         return order[0], f"largest: {best.width}x{best.height} pixels{framed}"
-    return order[0], _tie_break(rank(order[0]), rank(order[1]), best)
+    tied = f"{len(order) - 1} other cop{'y' if len(order) == 2 else 'ies'}"
+    return order[0], (f"largest picture ({best.width}x{best.height}), as large as {tied}; "
+                      + _tie_break(rank(order[0]), rank(order[1]), best))
 
 
 def _tie_break(best: tuple, runner_up: tuple, record: ImageRecord) -> str:
     """The reason for the keeper among copies of one picture size: the first rule that told them apart."""
     reasons = [
-        "same picture size; the others have an added frame",
-        f"same picture size; largest file ({record.size:,} bytes)",
-        f"same picture size and file size; camera EXIF ({record.camera})",
-        f"same picture size and file size; earliest capture ({capture_time(record)})",
-        "same picture size, file size and capture time; shortest path",
-        "same picture size, file size, capture time and path length; first by name",
+        "the others have an added frame",
+        f"then the largest file ({record.size:,} bytes)",
+        f"same file size; camera EXIF ({record.camera})",
+        f"same file size; earliest capture ({capture_time(record)})",
+        "same file size and capture time; shortest path",
+        "same file size, capture time and path length; first by name",
     ]
     return reasons[next((k for k in range(len(reasons) - 1) if best[k] != runner_up[k]), len(reasons) - 1)]
