@@ -994,6 +994,9 @@ class ImageIndex:
             query = Query((QueryTerm("image_id", str(image)),))
         else:
             path = Path(image).expanduser()
+            if path.is_dir():
+                raise BadInput(f"{path} is a folder: give one image file (or search the folder's images with "
+                               "`photoseek search --in FOLDER`).")
             if not path.is_file():
                 raise NotFound(f"No such image file: {path}. Check the path.")
             record = self._catalog.get_by_path(str(path.resolve()))

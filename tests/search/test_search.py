@@ -120,6 +120,8 @@ def test_unreadable_query_image_is_a_clear_error(indexed, tmp_path):
     notes.write_text("hello")
     assert "Cannot use" in run_cli("search", "--image", notes, "--db", db, expect=2)
     assert "No such image file" in run_cli("similar", tmp_path / "missing.jpg", "--db", db, expect=3)
+    folder = " ".join(run_cli("similar", tmp_path, "--db", db, expect=2).split())
+    assert "is a folder: give one image file" in folder and "No such" not in folder
 
 
 def test_a_fifo_or_missing_file_as_query_image_is_refused_without_blocking(indexed, tmp_path):
