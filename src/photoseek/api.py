@@ -433,9 +433,12 @@ class ImageIndex:
     def _load_text_model(self) -> TextEmbedder:
         name = self._text_model_name
         if name and Path(name).expanduser().is_absolute() and not Path(name).expanduser().is_dir():
+            if name == self._text_model_asked:  # asked for now: most likely a typo
+                raise NotFound(f"No text model folder at {name}: check the path, or give a Hugging Face Hub "
+                               "id (e.g. --text-model sentence-transformers/all-MiniLM-L6-v2).")
             raise ModelNotAvailableError(
-                f"The text model folder {name} is gone. Put it back, or choose another text model: "
-                "photoseek index --text-model FOLDER_OR_HUB_ID FOLDER."
+                f"The text model folder {name}, which this catalog uses, is gone. Put it back, or choose "
+                "another text model: photoseek index --text-model FOLDER_OR_HUB_ID FOLDER."
             )
         from photoseek.text.embedder import load_text_embedder
 
@@ -1063,6 +1066,8 @@ class ImageIndex:
         filters = SearchFilters(folder=str(folder)) if folder else SearchFilters()
         ids = self._catalog.filter_ids(filters)
         if folder and not len(ids):
+            if not Path(folder).expanduser().exists():
+                raise NotFound(f"No such folder: {folder}. Check the path.")
             raise NotFound(f"No indexed image is in {folder}. Index it first: photoseek index {folder}")
         records = sorted(self._catalog.records(ids.tolist()).values(), key=lambda r: r.path)
         return export_sidecars(self._texts, records, style=style, dry_run=dry_run, remove=remove)
@@ -1115,6 +1120,8 @@ class ImageIndex:
         """Fit every search signal's curve on this library now (searches refit by themselves once the
         library or a model changed enough), and say how each came out (`status` shows it later too)."""
         self._searcher.require_images()
+        if self._text_model_asked:
+            _ = self.text_model  # a text model named for this fit must load: its error says why not
         signals = ["clip"] + ([] if self._text_problem() else ["text"])
         self._hybrid.curves(signals, refit=True)
         return self._hybrid.summary()

@@ -276,7 +276,8 @@ def test_a_remembered_text_model_that_is_gone_falls_back_but_an_asked_one_fails(
     result = invoke("search", "lighthouse", "--db", db, "--min-score", "0")
     assert result.exit_code == 0, result.output
     assert result.stderr.count(str(folder)) == 1 and "is gone" in result.stderr
-    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 4
+    typo = invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope")
+    assert typo.exit_code == 3 and "No text model folder at" in typo.output and "check the path" in typo.output
 
 
 def test_serve_passes_its_text_model_on(library, tmp_path):
@@ -287,7 +288,7 @@ def test_serve_passes_its_text_model_on(library, tmp_path):
 
     _, db = library
     assert "--text-model" in run_cli("serve", "--help")
-    with pytest.raises(Exception, match="text model folder .*nope is gone"):
+    with pytest.raises(Exception, match="No text model folder at .*nope"):
         config = ServerConfig(db=db, text_model=str(tmp_path / "nope"))
         with TestClient(create_app(config), base_url="http://127.0.0.1"):
             pass
@@ -327,7 +328,8 @@ def test_search_remembers_its_text_model_and_says_a_change_once(library, own_min
 def test_a_text_model_that_fails_is_not_remembered(library, own_minilm, no_text_extra, tmp_path):
     _, db = library
     run_json("index", library[0], "--db", db, "--text-model", own_minilm)
-    assert invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope").exit_code == 4
+    typo = invoke("search", "lighthouse", "--db", db, "--text-model", tmp_path / "nope")
+    assert typo.exit_code == 3 and "No text model folder at" in typo.output and "check the path" in typo.output
     assert run_json("status", "--db", db)["text_model"] == str(own_minilm.resolve())
 
 

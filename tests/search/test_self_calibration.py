@@ -46,6 +46,11 @@ def test_an_uninformative_clip_is_found_out_and_weighs_nothing(coco):
     assert run_json("status", "--db", db)["calibration"] == lines
 
 
+def test_calibrate_with_a_text_model_that_is_not_there_says_so(coco, tmp_path):
+    said = run_cli("calibrate", "--db", coco[0], "--text-model", tmp_path / "nope", expect=3)
+    assert "No text model folder at" in said and len(said.strip().splitlines()) == 1
+
+
 def test_default_hybrid_is_as_good_as_text_with_an_uninformative_clip(coco):
     text = _recall_at_1(*coco, mode="text")
     default = _recall_at_1(*coco)

@@ -325,7 +325,10 @@ def test_bad_style_and_unknown_folder_are_one_line_errors(fifty, tmp_path):
     error = run_cli("export-xmp", "--style", "picasa", "--db", db, expect=2)
     assert "--style picasa" in error and len(error.strip().splitlines()) == 1
     error = run_cli("export-xmp", tmp_path / "nowhere", "--db", db, expect=3)
-    assert "No indexed image is in" in error
+    assert "No such folder" in error and "Index it first" not in error  # indexing it would fail too
+    (tmp_path / "empty").mkdir()
+    error = run_cli("export-xmp", tmp_path / "empty", "--db", db, expect=3)
+    assert "No indexed image is in" in error and "photoseek index" in error
 
 
 def test_png_photos_get_sidecars_and_their_own_xmp_is_kept(tmp_path, tiny_clip_dir):
