@@ -438,8 +438,8 @@ class HybridSearcher:
                              f"using the {curve.describe()}")
             else:
                 lines.append(
-                    f"{label}{model}: uncalibrated, only {fitted.texted} photos carry text ({MIN_TEXTED} needed); "
-                    f"using the {curve.describe()}"
+                    f"{label}{model}: uncalibrated, only {fitted.texted} photos carry text ({MIN_TEXTED} needed: "
+                    f"photoseek tag, describe or import-captions add some); using the {curve.describe()}"
                 )
         lines.append(f"Keyword: {PRIORS['keyword'].describe()}")
         now = self._library_state()
