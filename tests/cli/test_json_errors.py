@@ -75,6 +75,15 @@ def test_a_usage_error_under_json_is_a_json_object(words):
     assert "--no-such-option" in payload["detail"] and payload["detail"].endswith(f"{' '.join(words)} --help.")
 
 
+@pytest.mark.parametrize("words", _commands(), ids=" ".join)
+def test_a_usage_error_without_json_is_one_line_on_stderr(words):
+    result = invoke(*words, "--no-such-option")
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "--no-such-option" in lines[0]
+    assert lines[0].endswith(f"{' '.join(words)} --help.")
+
+
 @pytest.fixture
 def missing(tmp_path: Path) -> Path:
     return tmp_path / "missing.db"

@@ -139,7 +139,8 @@ def test_too_little_text_keeps_the_priors_and_says_so_until_enough_is_added(tmp_
     with ImageIndex(db) as index:
         assert index.search("a man riding a wave", k=3, mode="clip")  # unfitted clip mode is not cut
     lines = run_json("status", "--db", db)["calibration"]
-    assert any(re.search(rf"uncalibrated, only \d photos carry text \({MIN_TEXTED} needed: photoseek tag, describe", line) for line in lines)
+    said = rf"uncalibrated, only \d photos carry text \({MIN_TEXTED} needed: photoseek tag, describe"
+    assert any(re.search(said, line) for line in lines)
     run_json("import-captions", notes_csv(tmp_path / "n.csv", files, captions), "--db", db)
     with ImageIndex(db) as index:
         assert index.search("qwzxv", k=3, mode="clip") == []  # refitted by this search: the CLIP is blind

@@ -46,8 +46,8 @@ _JSON_ASKED = "photoseek.json"
 
 
 class JsonErrorsGroup(TyperGroup):
-    """Under `--json`, a usage error (a missing argument, an unknown option, a bad value) is a JSON
-    error object on stdout too, like every other error (see `fail`)."""
+    """A usage error (a missing argument, an unknown option, a bad value) is one line like every other
+    error: on stderr, or under `--json` a JSON error object on stdout (see `fail`)."""
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
@@ -68,9 +68,12 @@ def _usage_errors_as_json(asked: bool) -> Iterator[None]:
     try:
         yield
     except click.ClickException as exc:
-        if not asked or exc.__class__.__name__ == "NoArgsIsHelpError":
+        if exc.__class__.__name__ == "NoArgsIsHelpError":
             raise
-        print_json({"error": "usage", "detail": _usage_detail(exc)}, indent=None)
+        if asked:
+            print_json({"error": "usage", "detail": _usage_detail(exc)}, indent=None)
+        else:
+            err.print(f"Error: {escape(_usage_detail(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
