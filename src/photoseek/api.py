@@ -926,6 +926,7 @@ class ImageIndex:
         explain: bool,
     ) -> list[list[SearchResult]]:
         min_score = policy.min_score
+        policy = self._as_ranked(policy)
         if policy.mode is Mode.CLIP_HYBRID:
             vectors = self._searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
@@ -956,7 +957,7 @@ class ImageIndex:
         go through the very scorer searches use; clip and clip-hybrid give their cosines."""
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self._searcher.require_images()
-        policy = self.search_policy(mode, weights, None, built)
+        policy = self._as_ranked(self.search_policy(mode, weights, None, built))
         wanted = np.asarray(ids, dtype=np.int64)
         if policy.mode.fused:
             return self._hybrid.score_matrix(built, policy, wanted)
@@ -965,6 +966,13 @@ class ImageIndex:
             return vectors @ self._searcher.vectors_of(wanted).T
         blended_ids, blended = self._blend.matrix()
         return vectors @ blended[np.searchsorted(blended_ids, wanted)].T
+
+    def _as_ranked(self, policy: SearchPolicy) -> SearchPolicy:
+        """clip-hybrid ranks by CLIP alone; where this library's fit finds CLIP flat, that would be at
+        random, so it ranks as hybrid does (the text signals, with CLIP weighing nothing)."""
+        if policy.mode is Mode.CLIP_HYBRID and self._hybrid.clip_is_flat():
+            return replace(policy, mode=Mode.HYBRID)
+        return policy
 
     def sorted_results(self, results: list[SearchResult], sort: str) -> list[SearchResult]:
         """`results` in `sort` order (score, date, oldest or name), e.g. a page put together elsewhere."""

@@ -355,6 +355,11 @@ class HybridSearcher:
             return []
         return list(np.stack(vectors) @ self.clip.sample_vectors(STANDOUT_SAMPLE).T)
 
+    def clip_is_flat(self) -> bool:
+        """Whether this library's fit finds CLIP uninformative: ranking by it alone would be at random."""
+        clip = self.curves({"clip": 1.0})["clip"]
+        return clip.source == "fitted" and not clip.informative
+
     def clip_cut(
         self,
         queries: Sequence[Query],
