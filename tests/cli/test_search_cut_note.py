@@ -57,10 +57,10 @@ def test_a_full_page_says_nothing_was_hidden(catalog):
     assert len(shown.splitlines()) == 1 and "hidden" not in said
 
 
-def test_a_page_nothing_passed_says_it_is_the_closest_by_looks(catalog):
+def test_a_page_left_uncut_says_it_is_the_closest_by_looks(catalog):
     root, db = catalog
     run_json("tag", root / "scene05.jpg", "lighthouse", "--db", db)
     shown, said = search(QUERY, "--db", db)
     assert len(shown.splitlines()) == 10
-    assert "Nothing passed the cut-off (0.1)" in said and "closest by looks alone" in said, said
+    assert "the cut-off (0.1) is not applied" in said and "closest by looks alone" in said, said
     assert "hidden" not in said

@@ -420,8 +420,8 @@ def _print_results(
 
 
 def _say_cut(results: list[SearchResult], options: _Options) -> None:
-    """One line on stderr when the cut-off shaped a page: weaker matches it hid, or, with nothing
-    passing it, that the page is the closest by looks alone; so nothing is left out silently."""
+    """One line on stderr when the cut-off shaped a page: the weaker matches it hid, or, where no text
+    matched and it was not applied, that the page is the closest by looks alone. Nothing goes silently."""
     from photoseek.search.engine import ResultPage
     from photoseek.search.fusion import DEFAULT_MIN_SCORE
 
@@ -433,8 +433,8 @@ def _say_cut(results: list[SearchResult], options: _Options) -> None:
         line = (f"{matches} hidden by the cut-off ({cut:g}); --min-score 0 shows them." if options.min_score is None
                 else f"{matches} below --min-score {cut:g} hidden; lower it to see them.")
     elif results.uncut:
-        line = (f"Nothing passed the cut-off ({cut:g}): no image's text (tags, notes, captions) matches, so these "
-                "are the closest by looks alone.")
+        line = (f"No image's text (tags, notes, captions) matches, so the cut-off ({cut:g}) is not applied: "
+                "these are the closest by looks alone.")
     else:
         return
     err.print(escape(line), highlight=False)
