@@ -34,7 +34,7 @@ from photoseek.errors import (
 )
 from photoseek.models.device import Device
 from photoseek.models.runtime import Runtime
-from photoseek.search.engine import Searcher, SearchResult
+from photoseek.search.engine import ResultPage, Searcher, SearchResult
 from photoseek.search.modes import Mode, SearchPolicy, choose_policy
 from photoseek.search.ordering import check_result_sort, sort_results
 from photoseek.search.query import Query, QueryTerm
@@ -825,7 +825,7 @@ class ImageIndex:
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
-    ) -> list[SearchResult]:
+    ) -> ResultPage:
         """Rank images by texts and example images; `negatives` and `negative_images` push results away.
 
         Each text or image may carry a weight, `photoseek.search.query`'s syntax ('2:beach' twice,
@@ -841,7 +841,9 @@ class ImageIndex:
         calibrated cut-off that hides noise (0 shows everything), except for a query whose only
         evidence is CLIP (no keyword match, no described image), which is ranked as in clip mode.
         `sort` shows the page newest first (date), oldest first, or by name instead of best first
-        (`photoseek.search.ordering`): the page still holds the best matches.
+        (`photoseek.search.ordering`): the page still holds the best matches. The page is a list that
+        also says how many weaker matches the cut-off kept off it (`ResultPage.hidden`) and whether
+        it was left uncut for want of evidence beyond looks (`ResultPage.uncut`).
         """
         if not isinstance(query, Query):
             texts = [query] if isinstance(query, str) else list(query)
@@ -866,11 +868,11 @@ class ImageIndex:
         weights: dict[str, float] | None = None,
         explain: bool = False,
         sort: str = "score",
-    ) -> list[list[SearchResult]]:
+    ) -> list[ResultPage]:
         """`search` for many queries at once (evaluations, batch jobs): the same ranking and scores,
         but every model encodes all the query texts in one call."""
         check_result_sort(sort)
-        return [self.sorted_results(page, sort) for page in self._ranked_many(
+        return [page.with_results(self.sorted_results(page, sort)) for page in self._ranked_many(
             queries, k=k, offset=offset, min_score=min_score, filters=filters, mode=mode, weights=weights,
             explain=explain,
         )]
@@ -886,12 +888,12 @@ class ImageIndex:
         mode: str | Mode | None,
         weights: dict[str, float] | None,
         explain: bool,
-    ) -> list[list[SearchResult]]:
+    ) -> list[ResultPage]:
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self._searcher.require_images()
         policy = self.search_policy(mode, weights, min_score, built)
         self._say(policy.notice, policy.once_per_catalog)
-        ranked: list[list[SearchResult]] = [[] for _ in built]
+        ranked: list[ResultPage] = [ResultPage() for _ in built]
         plans = [policy.for_query(q) for q in built]  # example pictures alone rank by looks
         for mode_of_rows in dict.fromkeys(p.mode for p in plans):
             rows = [n for n, p in enumerate(plans) if p.mode is mode_of_rows]
@@ -924,7 +926,7 @@ class ImageIndex:
         offset: int,
         filters: SearchFilters | None,
         explain: bool,
-    ) -> list[list[SearchResult]]:
+    ) -> list[ResultPage]:
         min_score = policy.min_score
         policy = self._as_ranked(policy)
         if policy.mode is Mode.CLIP_HYBRID:
@@ -934,14 +936,19 @@ class ImageIndex:
                 self._hybrid.answered(built, replace(policy, mode=Mode.HYBRID), vectors, filters)
                 if policy.calibrated_cut and self._texts.has_any() else [True] * len(built)
             )
-            return [self._blended(v, k, offset, min_score, filters) if hit else [] for v, hit in zip(vectors, answered)]
+            return [ResultPage(self._blended(v, k, offset, min_score, filters) if hit else [])
+                    for v, hit in zip(vectors, answered)]
         if policy.mode is Mode.CLIP:
             vectors = self._searcher.query_vectors(built)
-            ranked = self._searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
-            if policy.calibrated_cut:  # the calibrated cut-off, where the library's CLIP curve is fitted
-                ranked = self._hybrid.clip_cut(built, vectors, ranked, policy)
+            found = self._searcher.search_vectors(vectors, k=k, offset=offset, min_score=min_score, filters=filters)
+            # the calibrated cut-off, where the library's CLIP curve is fitted
+            ranked = self._hybrid.clip_cut(built, vectors, found, policy) if policy.calibrated_cut else [
+                ResultPage(rs) for rs in found
+            ]
             # Scores stay cosines; explaining only names the one signal they come from.
-            return [[replace(r, signals={"clip": r.score}) for r in rs] for rs in ranked] if explain else ranked
+            if explain:
+                return [rs.with_results([replace(r, signals={"clip": r.score}) for r in rs]) for rs in ranked]
+            return ranked
         return self._hybrid.search_many(built, policy, k=k, offset=offset, explain=explain, filters=filters)
 
     def score_matrix(

@@ -98,6 +98,13 @@ class LazyCommandsGroup(JsonErrorsGroup):
         for name, (_, summary) in self.table.items():  # stand-ins: enough to list and to suggest a name
             self.commands.setdefault(name, _Summary(name, help=summary))
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        if not args or "--help" in args:  # help is about to be shown: the rich renderer loads only then
+            uncut_option_names()
+        return super().make_context(info_name, args, parent, **extra)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
         if isinstance(command, _Summary) and not self._listing:
@@ -110,6 +117,36 @@ class LazyCommandsGroup(JsonErrorsGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
+
+
+_TYPE_COLUMN_WIDTH = 14
+"""The widest an option's type column gets ('<float range>'); a range ('[x>=1]') folds under it."""
+
+
+def uncut_option_names() -> None:
+    """Make `--help` show every option name, env var and flag whole at any width down to 80 columns.
+
+    Typer builds its option tables with Rich's default columns, which all shrink alike on a narrow
+    terminal and cut words with '…' ('--max-upload-megapixe…', '$PHOTOSEEK_QDRANT_API_K…'), so they
+    cannot be read or copied. Its tables take no column settings, so the `Table` its help renderer
+    makes is swapped for one that lays out option rows (..., names, type, help) itself: the names (and
+    the required mark) at full width, the type folded narrow, the help text given the rest (a word
+    longer than that folds, never cut). Called only when help is shown: Rich's tables load only then."""
+    from rich.table import Column, Table
+    from typer import rich_utils
+
+    class OptionsTable(Table):
+        def add_row(self, *cells: Any, **options: Any) -> None:
+            if not self.columns and len(cells) >= 2:  # an options table: Typer adds no columns of its own
+                names = [Column(no_wrap=True) for _ in cells[:-2]]
+                for column in (*names, Column(max_width=_TYPE_COLUMN_WIDTH, overflow="fold"),
+                               Column(ratio=1, overflow="fold")):
+                    column._index = len(self.columns)
+                    self.columns.append(column)
+            super().add_row(*cells, **options)
+
+    if rich_utils.Table is Table:
+        rich_utils.Table = OptionsTable
 
 
 class _Summary(TyperCommand):

@@ -361,6 +361,7 @@ def _print_results(
 ) -> None:
     """--html and --preview first; then JSON, tab-separated lines or a table, unless thumbnails were shown;
     then --link-to (its report on stderr, or under "album" in JSON)."""
+    from photoseek.search.engine import ResultPage
     from photoseek.store.catalog import escape_undecodable
 
     album = idx.link([r.path for r in results], options.link_to, hard=options.hardlink) if options.link_to else None
@@ -371,6 +372,7 @@ def _print_results(
     if album is not None and (shown or not options.as_json):
         _say_album(album)
     if shown:
+        _say_cut(results, options)
         return
     policy = idx.search_policy(options.mode, options.weights) if options.explain else None
     calibration = idx.calibration_summary(policy.weights) if policy else []  # each signal's curve and weight here
@@ -381,6 +383,8 @@ def _print_results(
         payload: dict[str, object] = {
             "query": label, "model": idx.model_id, "results": [r.to_dict() for r in results],
         }
+        if isinstance(results, ResultPage):
+            payload["hidden"] = results.hidden
         if album is not None:
             payload["album"] = album.to_dict()
         if options.explain:
@@ -396,6 +400,7 @@ def _print_results(
     if not sys.stdout.isatty():
         for r in results:
             print(f"{r.score:.4f}\t{escape_undecodable(r.path)}" + (f"\t{_explanation(r)}" if r.signals else ""))
+        _say_cut(results, options)
         return
     table = Table("#", "score", "path", "size", "taken", title=escape(f"Results for {label!r}"))
     placed = any(r.place for r in results)
@@ -411,6 +416,28 @@ def _print_results(
             *([escape(_explanation(r))] if explained else []),
         )
     out.print(table)
+    _say_cut(results, options)
+
+
+def _say_cut(results: list[SearchResult], options: _Options) -> None:
+    """One line on stderr when the cut-off shaped a page: the weaker matches it hid, or, where no text
+    matched and it was not applied, that the page is the closest by looks alone. Nothing goes silently."""
+    from photoseek.search.engine import ResultPage
+    from photoseek.search.fusion import DEFAULT_MIN_SCORE
+
+    if not isinstance(results, ResultPage) or not results:
+        return
+    cut = DEFAULT_MIN_SCORE if options.min_score is None else options.min_score
+    if results.hidden:
+        matches = f"{results.hidden} weaker match{'es' if results.hidden > 1 else ''}"
+        line = (f"{matches} hidden by the cut-off ({cut:g}); --min-score 0 shows them." if options.min_score is None
+                else f"{matches} below --min-score {cut:g} hidden; lower it to see them.")
+    elif results.uncut:
+        line = (f"No image's text (tags, notes, captions) matches, so the cut-off ({cut:g}) is not applied: "
+                "these are the closest by looks alone.")
+    else:
+        return
+    err.print(escape(line), highlight=False)
 
 
 def _checked_sort(sort: str) -> str:

@@ -70,6 +70,22 @@ class SearchResult:
         return asdict(self)
 
 
+class ResultPage(list[SearchResult]):
+    """One page of results (a plain list to callers), with what the cut-off kept off it: so a page
+    shorter than asked can say why instead of hiding weaker matches silently."""
+
+    def __init__(self, results: Sequence[SearchResult] = (), *, hidden: int = 0, uncut: bool = False) -> None:
+        super().__init__(results)
+        self.hidden = hidden
+        """How many more results this page would hold with no cut-off (`min_score=0`)."""
+        self.uncut = uncut
+        """Nothing had evidence beyond looks, so the default cut-off was not applied: the best by CLIP."""
+
+    def with_results(self, results: Sequence[SearchResult]) -> ResultPage:
+        """The same page's notes over these results (re-sorted or explained)."""
+        return ResultPage(results, hidden=self.hidden, uncut=self.uncut)
+
+
 class Searcher:
     """Ranks a catalog's images; the model is loaded only when a term needs encoding."""
 

@@ -19,7 +19,7 @@ from photoseek.calibration import LibraryCalibration, SignalCurve
 from photoseek.errors import BadInput
 from photoseek.models.runtime import many_runs
 from photoseek.search.calibrate import FIT_SAMPLE, MIN_TEXTED, fit_clip, fit_text
-from photoseek.search.engine import Searcher, SearchResult
+from photoseek.search.engine import ResultPage, Searcher, SearchResult
 from photoseek.search.fusion import (
     CUT_EVIDENCE,
     DEFAULT_WEIGHTS,
@@ -165,24 +165,27 @@ class HybridSearcher:
         explain: bool = False,
         exclude_ids: frozenset[int] = frozenset(),
         filters: SearchFilters | None = None,
-    ) -> list[list[SearchResult]]:
+    ) -> list[ResultPage]:
         """Results per query, ranked by `scores` of each signal's best candidates. All query texts go
         through each model in one call, and the text scores of all queries come from one matrix
-        product, so a batch costs little more than one query."""
+        product, so a batch costs little more than one query. Each page counts the candidates the
+        cut-off kept off it."""
         self.clip.require_images()
         if policy.mode in (Mode.TEXT, Mode.KEYWORD) and not all(q.has_text(positive=True) for q in queries):
             raise BadInput(f"--mode {policy.mode} needs a text query; example images work with --mode clip.")
         depth = max(_CANDIDATES, 5 * (offset + k))
         results = []
         ranked = self._ranked(queries, policy, depth, filters, exclude_ids)
-        for encoded, candidates, raw, fused, shares, shown in ranked:
+        for encoded, candidates, raw, fused, shares, shown, uncut in ranked:
             # Equal evidence (all at the prior, say, when CLIP alone speaks and is not fitted here): the
             # picture CLIP finds closer goes first, not the one indexed first.
             closer = np.nan_to_num(raw["clip"], nan=-np.inf) if "clip" in raw else np.zeros(len(candidates))
             order = [i for i in np.lexsort((candidates, -closer, -fused)) if shown[i]][offset : offset + k]
             chosen = [(int(candidates[i]), float(fused[i]), {s: round(float(v[i]), 6) for s, v in shares.items()})
                       for i in order]
-            results.append(self._results(encoded.query, chosen, offset, explain))
+            hidden = _on_page(len(candidates), offset, k) - _on_page(int(shown.sum()), offset, k)
+            page = self._results(encoded.query, chosen, offset, explain)
+            results.append(ResultPage(page, hidden=hidden, uncut=uncut))
         return results
 
     def answered(
@@ -195,7 +198,7 @@ class HybridSearcher:
         """Whether a search by `policy` would show anything for each query, with the queries' CLIP
         vectors already encoded (clip-hybrid answers only what the fused signals find evidence for)."""
         ranked = self._ranked(queries, policy, _CANDIDATES, filters, frozenset(), clip_vectors)
-        return [bool(shown.any()) for *_, shown in ranked]
+        return [bool(shown.any()) for *_, shown, _ in ranked]
 
     def _ranked(
         self,
@@ -205,8 +208,10 @@ class HybridSearcher:
         filters: SearchFilters | None,
         exclude_ids: frozenset[int],
         clip_vectors: Sequence[np.ndarray | None] | None = None,
-    ) -> Iterator[tuple[_Encoded, np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray]]:
-        """Per query: (encoded, candidates, raw scores, fused, evidence, which candidates pass the cut-off)."""
+    ) -> Iterator[tuple[_Encoded, np.ndarray, dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], np.ndarray,
+                        bool]]:
+        """Per query: (encoded, candidates, raw scores, fused, evidence, which candidates pass the cut-off,
+        whether a text query was left uncut for want of evidence beyond CLIP)."""
         allowed = self.clip.catalog.filter_ids(filters) if filters else None
         literal = policy.calibrated_cut
         batch = self._encode(queries, policy, filters, depth, allowed, literal=literal, vectors=clip_vectors)
@@ -222,7 +227,7 @@ class HybridSearcher:
             shown = fused >= (-np.inf if uncut else policy.cut)
             if policy.calibrated_cut and _literal(encoded.query):
                 shown |= _literally_there(raw.get("keyword"), len(fused))
-            yield encoded, candidates, raw, fused, shares, shown
+            yield encoded, candidates, raw, fused, shares, shown, uncut and encoded.query.has_text()
 
     def score_matrix(self, queries: Sequence[Query], policy: SearchPolicy, ids: np.ndarray) -> np.ndarray:
         """Fused score of every query (rows) for every image in `ids` (columns), by the scorer
@@ -366,20 +371,22 @@ class HybridSearcher:
         vectors: Sequence[np.ndarray],
         ranked: list[list[SearchResult]],
         policy: SearchPolicy,
-    ) -> list[list[SearchResult]]:
+    ) -> list[ResultPage]:
         """Clip mode's results (cosines) without those below the cut-off probability, for text queries
-        in a library whose CLIP curve is fitted; elsewhere (no text to fit on, example images) unchanged."""
+        in a library whose CLIP curve is fitted; elsewhere (no text to fit on, example images) unchanged.
+        Each page counts the results it cut."""
         curves = self.curves({"clip": 1.0})
         if curves["clip"].source != "fitted":
-            return ranked
+            return [ResultPage(results) for results in ranked]
         kept = []
         for query, sample, results in zip(queries, self._clip_samples(vectors), ranked):
             if not query.has_text() or not results:
-                kept.append(results)
+                kept.append(ResultPage(results))
                 continue
             cosines = np.array([r.score for r in results])
             probability = fuse({"clip": clip_standout(cosines, sample)}, {"clip": 1.0}, curves)[0]
-            kept.append([r for r, p in zip(results, probability) if p >= policy.cut])
+            passed = [r for r, p in zip(results, probability) if p >= policy.cut]
+            kept.append(ResultPage(passed, hidden=len(results) - len(passed)))
         return kept
 
     # -- calibration ----------------------------------------------------------------
@@ -575,6 +582,11 @@ class HybridSearcher:
                 matched_text=(matched or None) if explain else None,
             ))
         return results
+
+
+def _on_page(count: int, offset: int, k: int) -> int:
+    """How many of `count` ranked results a page of `k` after `offset` holds."""
+    return max(0, min(count, offset + k) - offset)
 
 
 def _scores_for(scored: tuple[np.ndarray, np.ndarray] | None, wanted: np.ndarray) -> np.ndarray:
