@@ -146,7 +146,7 @@ def uncut_option_names() -> None:
             super().add_row(*cells, **options)
 
     if rich_utils.Table is Table:
-        rich_utils.Table = OptionsTable
+        setattr(rich_utils, "Table", OptionsTable)  # noqa: B010 (a module's global, swapped once)
 
 
 class _Summary(TyperCommand):

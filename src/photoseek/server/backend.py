@@ -20,7 +20,7 @@ from PIL import Image
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.models.runtime import Runtime
-from photoseek.search.engine import SearchResult
+from photoseek.search.engine import ResultPage, SearchResult
 from photoseek.search.modes import Mode
 from photoseek.search.query import Query
 from photoseek.server.batching import Batcher
@@ -203,7 +203,7 @@ class Backend:
         return record, dict(index.text_signals(image_id))
 
 
-def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[list[SearchResult]]:
+def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> list[ResultPage]:
     return index.search_many(
         queries, k=options.k, offset=options.offset, filters=options.filters, mode=options.mode,
         min_score=options.min_score, weights=options.weights, explain=options.explain, sort=options.sort,
