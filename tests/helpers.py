@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -181,3 +182,18 @@ def index_colour_photos(root: Path, model_dir: Path) -> Path:
     db = root.parent / f"{root.name}.db"
     run_json("index", root, "--db", db, "--model-path", model_dir)
     return db
+
+
+def three_colour_photos(root: Path) -> Path:
+    """red.jpg, green.jpg and blue.jpg in `root`: the smallest library whose photos all differ."""
+    for i, colour in enumerate(("red", "green", "blue")):
+        draw_photo(root / f"{colour}.jpg", colour, seed=i)
+    return root
+
+
+def exit_status(child: multiprocessing.process.BaseProcess, timeout: float = 120) -> int:
+    """Start `child`, wait for it and return its exit status; a child that hangs fails the test."""
+    child.start()
+    child.join(timeout)
+    assert child.exitcode is not None, "the child hung"
+    return child.exitcode

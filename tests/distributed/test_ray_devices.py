@@ -18,7 +18,7 @@ from photoseek import ImageIndex
 from photoseek.models.device import DeviceError, parse_device
 from tests.distributed.conftest import free_port, start_head
 from tests.distributed.test_ray_indexing import _assert_same, _text_signals
-from tests.helpers import draw_photo, run_cli, run_json
+from tests.helpers import run_cli, run_json, three_colour_photos
 
 pytestmark = pytest.mark.ray
 
@@ -36,10 +36,7 @@ def fake_gpu_cluster() -> Iterator[str]:
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for i, colour in enumerate(("red", "green", "blue")):
-        draw_photo(root / f"{colour}.jpg", colour, seed=i)
-    return root
+    return three_colour_photos(tmp_path / "photos")
 
 
 def test_cpu_reaches_the_actors_on_a_cluster_with_a_gpu(

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from photoseek import durable
 from photoseek.cli import app
 from photoseek.duplicates import moves
-from tests.helpers import draw_scene, run_cli, run_json
+from tests.helpers import draw_scene, exit_status, run_cli, run_json
 
 KILLED = 77
 KILLED_STEPS = ("open", "write", "fsync", "link", "rename", "replace", "unlink", "mkdir")
@@ -178,11 +178,7 @@ _CHILDREN.set_forkserver_preload(["photoseek.cli", "photoseek.duplicates.moves"]
 def _in_child(args: tuple[object, ...], fake_os: _Os) -> int:
     """Run the CLI with `args` in a fresh single-threaded child with `fake_os` as moves.py's (and durable.py's) os;
     its exit status (KILLED when the kill landed)."""
-    child = _CHILDREN.Process(target=_child, args=([str(a) for a in args], fake_os))
-    child.start()
-    child.join(120)
-    assert child.exitcode is not None, "the child hung"
-    return child.exitcode
+    return exit_status(_CHILDREN.Process(target=_child, args=([str(a) for a in args], fake_os)))
 
 
 def _use_os(monkeypatch: pytest.MonkeyPatch, fake_os: _Os) -> None:

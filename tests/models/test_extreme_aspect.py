@@ -21,7 +21,7 @@ from PIL import Image
 
 from photoseek import ImageIndex
 from photoseek.models.preprocess import RESIZE_MODES, ImagePreprocessor
-from tests.helpers import draw_photo, run_cli, run_json
+from tests.helpers import draw_photo, run_cli, run_json, three_colour_photos
 
 STRIPS = {"wide.png": (100_000, 1), "tall.png": (1, 100_000), "long.png": (10_000, 1), "band.png": (20_000, 30)}
 MAX_EXTRA_MB = 300
@@ -49,10 +49,7 @@ def strip(path: Path, size: tuple[int, int]) -> Path:
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for i, colour in enumerate(("red", "green", "blue")):
-        draw_photo(root / f"{colour}.jpg", colour, seed=i)
-    return root
+    return three_colour_photos(tmp_path / "photos")
 
 
 def peak_index_mb(folder: Path, db: Path, model: Path) -> tuple[float, dict]:

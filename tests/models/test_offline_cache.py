@@ -13,7 +13,7 @@ import pytest
 
 from photoseek.models import DEFAULT_MODEL
 from tests.fakehub import FakeHub
-from tests.helpers import draw_photo
+from tests.helpers import three_colour_photos
 from tests.hubcache import clean_env, place_in_hub_cache, run_photoseek
 
 NO_HUB = "http://127.0.0.1:9"
@@ -30,9 +30,7 @@ def copied_cache(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) 
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    for i, colour in enumerate(("red", "green", "blue")):
-        draw_photo(tmp_path / "photos" / f"{colour}.jpg", colour, seed=i)
-    return tmp_path / "photos"
+    return three_colour_photos(tmp_path / "photos")
 
 
 @pytest.mark.parametrize(

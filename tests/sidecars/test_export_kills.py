@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from photoseek.cli import app
 from photoseek.sidecars import export
-from tests.helpers import draw_scene, run_cli, run_json
+from tests.helpers import draw_scene, exit_status, run_cli, run_json
 from tests.sidecars.shapes import shapes, sidecar
 
 KILLED = 77
@@ -55,11 +55,7 @@ _CHILDREN.set_forkserver_preload(["photoseek.cli", "photoseek.sidecars.export"])
 def _in_child(args: tuple[object, ...], kill_at: int) -> int:
     """Run the CLI with `args` in a fresh child whose export.py dies before its `kill_at`th disk call;
     its exit status (KILLED when the kill landed)."""
-    child = _CHILDREN.Process(target=_child, args=([str(a) for a in args], kill_at))
-    child.start()
-    child.join(120)
-    assert child.exitcode is not None, "the child hung"
-    return child.exitcode
+    return exit_status(_CHILDREN.Process(target=_child, args=([str(a) for a in args], kill_at)))
 
 
 def _child(args: list[str], kill_at: int) -> None:
