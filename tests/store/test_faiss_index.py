@@ -13,8 +13,8 @@ import pytest
 
 from photoseek.store.backends import IndexConfig, describe_index, open_index, save_config
 from photoseek.store.catalog import Catalog, NewImage
-from photoseek.store.faiss_index import FaissIndex, FaissParams, describe
-from photoseek.store.vectors import ExactIndex
+from photoseek.store.faiss_index import SCAN, FaissIndex, FaissParams, build, describe
+from photoseek.store.vectors import ExactIndex, VectorStore
 from tests.helpers import run_cli, run_json
 
 faiss = pytest.importorskip("faiss")
@@ -240,6 +240,30 @@ def test_a_graph_that_misses_becomes_a_checked_scan_and_says_so(tmp_path):
         for q in queries[:10]:
             got = index.search(q, 10)[0]
             assert not np.isin(got, np.arange(1, 10_601, 20)).any() and len(got) == 10
+
+
+def test_a_filter_the_query_mostly_misses_still_gets_a_full_re_rank_from_the_scan():
+    """A filter on one part of the library and a query about another: the scan's best codes lie mostly
+    outside the filter, so it is asked again, deeper, instead of re-ranking the few that remain."""
+    rng = np.random.default_rng(0)
+    dim, n = 64, 30_000
+    centres = rng.normal(size=(2, dim))
+    inside = np.zeros(n, dtype=bool)
+    inside[rng.choice(n, n // 5, replace=False)] = True
+    vectors = rng.normal(size=(n, dim)) + 0.6 * np.where(inside[:, None], centres[1], centres[0])
+    matrix = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
+    ids = np.arange(1, n + 1)
+    store = VectorStore(ids, matrix, 1, "e", "m")
+    index = FaissIndex(store, build(matrix, FaissParams(), SCAN), FaissParams(), 256)
+    allowed = ids[inside]
+    hits = 0
+    for _ in range(10):
+        q = rng.normal(size=dim) + 0.6 * (0.3 * centres[1] + 0.7 * centres[0])  # mostly outside
+        q = (q / np.linalg.norm(q)).astype(np.float32)
+        got = index.search(q, 10, allowed)[0]
+        want = allowed[np.argsort(-(matrix[inside].astype(np.float32) @ q))[:10]]
+        hits += len(set(got.tolist()) & set(want.tolist()))
+    assert hits / 100 >= 0.99, hits
 
 
 def test_a_scan_that_misses_too_falls_back_to_exact_search_and_says_so(tmp_path):

@@ -318,20 +318,27 @@ class FaissIndex:
         return self._exact(query, k, found)
 
     def _scanned(self, query: np.ndarray, want: int, rows: np.ndarray) -> np.ndarray:
-        """The about `want` best of these rows by their 4-bit codes, in row order. A fast-scan index
-        takes no selector, so it is asked for as many more as the rows left out (dead or filtered)
-        would take on average, and those are dropped; where that is most of the index, all `rows`."""
+        """At least `want` of the best of these rows by their 4-bit codes, in row order. A fast-scan
+        index takes no selector, so it is asked for as many more as the rows left out (dead or
+        filtered) would take on average, and those are dropped; where the query's best lie mostly
+        outside `rows` (a filter on another part of the library), it is asked again, deeper, until
+        `want` remain; once that is most of the index, all `rows` (scored exactly)."""
         total = len(self.store.ids)
+        keep = None
+        if len(rows) < total:
+            keep = np.zeros(total, dtype=bool)
+            keep[rows] = True
         ask = want * total // len(rows) + 1
-        if ask * SCAN_ROWS_PER_CANDIDATE > total:
-            return rows
-        _, found = self.index.search(np.asarray(query, dtype=np.float32)[None], ask)
-        found = np.sort(found[0][found[0] >= 0])
-        if len(rows) == total:
-            return found
-        keep = np.zeros(total, dtype=bool)
-        keep[rows] = True
-        return found[keep[found]]
+        vector = np.asarray(query, dtype=np.float32)[None]
+        while ask * SCAN_ROWS_PER_CANDIDATE <= total:
+            _, found = self.index.search(vector, ask)
+            found = np.sort(found[0][found[0] >= 0])
+            if keep is not None:
+                found = found[keep[found]]
+            if len(found) >= want:
+                return found
+            ask *= max(2, -(-want // max(len(found), 1)))
+        return rows
 
     def _exact(self, query: np.ndarray, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The k best of these rows by their float16 vectors, as every backend ranks them."""
