@@ -289,3 +289,33 @@ def test_signal_actors_ask_for_gpus_only_on_a_cluster_that_has_them():
     assert (small["num_gpus"], small["compute"].max_size) == (0, 1) and 3 * small["num_cpus"] + 1 <= 2
     big = actor_resources(False, gpus=0, cpus=64, gpu_pools=0, pools=3)
     assert (big["num_cpus"], big["compute"].max_size) == (1.0, 16)
+
+
+def test_a_sidecar_edited_while_the_cluster_works_is_read_by_the_next_run(
+    ray_cluster, tmp_path, tiny_clip_dir, monkeypatch
+):
+    """As in a local run (tests/ingest/test_indexer.py), a photo counts as indexed from before its
+    sidecar was read, on the driver's clock: an edit saved while the cluster works is read next time."""
+    photos = tmp_path / "photos"
+    draw_photo(photos / "red.jpg", "red")
+    sidecar = photos / "red.jpg.xmp"
+    described = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                 '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+                 '<rdf:li xml:lang="x-default">{}</rdf:li></rdf:Alt></dc:description></rdf:Description>'
+                 "</rdf:RDF></x:xmpmeta>")
+    sidecar.write_text(described.format("a lighthouse"), encoding="utf-8")
+    db = tmp_path / "c.db"
+    real_write = Catalog.write_batch
+
+    def edit_then_write(self: Catalog, images, *args, **kwargs):  # the user saves in digiKam meanwhile
+        if images:
+            sidecar.write_text(described.format("a funicular"), encoding="utf-8")
+            time.sleep(0.1)  # past the 20 ms a file system's clock may lag
+        return real_write(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "write_batch", edit_then_write)
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--ray", ray_cluster)
+    monkeypatch.setattr(Catalog, "write_batch", real_write)
+    run_json("index", photos, "--db", db, "--model-path", tiny_clip_dir, "--ray", ray_cluster)
+    found = run_json("search", "funicular", "--mode", "keyword", "--db", db)["results"]
+    assert [Path(h["path"]).name for h in found] == ["red.jpg"]

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from functools import cached_property
@@ -105,6 +106,7 @@ class RayPipeline:
         self, chunk: list[FoundFile], lookup: Catalog, hash_only: set[str], on_skip: OnSkip
     ) -> Iterator[Outcome]:
         by_path = {str(found.path): found for found in chunk}
+        read_at = time.time()  # on this clock, before any node reads a sidecar: an edit made later is newer
         shipped_facts: dict[str, FileFacts] = {}
         rows: list[dict[str, Any]] = []
         for found in chunk:
@@ -119,7 +121,7 @@ class RayPipeline:
             known = lookup.embedding_for_hash(content_hash)
             if known is not None and known[2] is not None and str(found.path) not in hash_only:
                 record, embedding, phash = known[0], known[1], known[2]
-                yield Reused(found, copy_known(found, content_hash, record, embedding, phash, facts))
+                yield Reused(found, copy_known(found, content_hash, record, embedding, phash, facts, read_at))
                 continue
             shipped_facts[str(found.path)] = facts
             rows.append({"path": str(found.path), "data": data, "content_hash": content_hash})
@@ -131,7 +133,7 @@ class RayPipeline:
                 if not self.ship_bytes and row["path"] not in hash_only:  # as a local run reads them
                     for sidecar, reason in json.loads(row["skipped"]):
                         on_skip(Path(sidecar), reason)
-                yield _outcome(found, row, lookup, shipped_facts.get(row["path"]), row["path"] in hash_only)
+                yield _outcome(found, row, lookup, shipped_facts.get(row["path"]), row["path"] in hash_only, read_at)
 
     def _dataset(self, rows: list[dict[str, Any]]) -> Any:
         ray = self.ray
@@ -313,9 +315,10 @@ def _read_here(found: FoundFile, on_skip: OnSkip) -> tuple[bytes, str, FileFacts
 
 def _outcome(
     found: FoundFile, row: dict[str, Any], lookup: Catalog, shipped_facts: FileFacts | None,
-    hash_only: bool,
+    hash_only: bool, read_at: float,
 ) -> Outcome:
-    """A cluster result as the outcome a local run would have had for this file."""
+    """A cluster result as the outcome a local run would have had for this file (its sidecars read
+    after `read_at`)."""
     info = json.loads(row["info"]) if not row["failure"] else None
     if hash_only:
         return Hashed(found, info["phash"] if info else None)
@@ -327,12 +330,12 @@ def _outcome(
     if known is not None:  # moved or copied: keep the stored embedding, as a local run would
         record, embedding, phash = known
         phash = phash if phash is not None else info["phash"]
-        return Reused(found, copy_known(found, content_hash, record, embedding, phash, facts))
+        return Reused(found, copy_known(found, content_hash, record, embedding, phash, facts, read_at))
     return Embedded(found, NewImage(
         path=str(found.path), size=found.size, mtime_ns=found.mtime_ns, content_hash=content_hash,
         width=info["width"], height=info["height"], format=info["format"], taken_at=info["taken_at"],
         camera=info["camera"], embedding=np.asarray(row["embedding"], dtype=np.float32),
-        phash=info["phash"], **fact_fields(facts),  # type: ignore[arg-type]
+        phash=info["phash"], read_at=read_at, **fact_fields(facts),  # type: ignore[arg-type]
     ))
 
 
