@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,15 +62,22 @@ def test_a_new_file_gets_a_new_files_mode_or_the_one_asked_for(tmp_path):
     assert stat.S_IMODE((tmp_path / "graph.onnx").stat().st_mode) == 0o644
 
 
-def test_only_the_temps_of_that_file_are_stale(tmp_path):
-    target = tmp_path / "c.db.vectors.f16"
-    left = [tmp_path / ".c.db.vectors.f16.0a1b2c3d4e5f.tmp", tmp_path / ".c.db.vectors.f16.a.b.tmp"]
-    kept = [tmp_path / ".c.db.vectors.f16x.1.tmp", tmp_path / ".other.1.tmp", tmp_path / "c.db.vectors.f16.1.tmp",
-            tmp_path / ".c.db.vectors.f16.tmp"]
+def test_only_the_stale_temps_of_that_file_go(tmp_path):
+    """A killed write's temp goes; another writer's (young) one, another file's (the stamp beside
+    an index: `.c.db.faiss.json.<hex>.tmp`) and anything not ours stay."""
+    target = tmp_path / "c.db.faiss"
+    left = [tmp_path / ".c.db.faiss.0a1b2c3d4e5f.tmp"]
+    kept = [tmp_path / ".c.db.faiss.json.0a1b2c3d4e5f.tmp", tmp_path / ".c.db.faissx.0a1b2c3d4e5f.tmp",
+            tmp_path / ".other.0a1b2c3d4e5f.tmp", tmp_path / "c.db.faiss.1.tmp", tmp_path / ".c.db.faiss.tmp",
+            tmp_path / ".c.db.faiss.a.b.tmp"]
+    old = time.time() - durable.STALE_AFTER_S - 60
     for path in [*left, *kept]:
         path.write_bytes(b"")
+        os.utime(path, (old, old))
+    young = tmp_path / ".c.db.faiss.ffffffffffff.tmp"  # a write in progress in another process
+    young.write_bytes(b"")
     durable.remove_stale_temps(target)
-    assert sorted(tmp_path.iterdir()) == sorted(kept)
+    assert sorted(tmp_path.iterdir()) == sorted([*kept, young])
 
 
 def _catalog_with_rows(db: Path, count: int) -> Catalog:
@@ -86,7 +94,8 @@ def _catalog_with_rows(db: Path, count: int) -> Catalog:
 def test_the_vector_store_is_durable_and_clears_what_a_killed_write_left(tmp_path, monkeypatch):
     db = tmp_path / "c.db"
     killed = tmp_path / ".c.db.vectors.f16.0a1b2c3d4e5f.tmp"
-    killed.write_bytes(b"\0" * 1024)  # a write_full that was killed half-way
+    killed.write_bytes(b"\0" * 1024)  # a write_full that was killed half-way, an hour ago
+    os.utime(killed, (time.time() - 3600, time.time() - 3600))
     with _catalog_with_rows(db, 5) as catalog:
         calls = _synced(monkeypatch)
         store = VectorStore.sync(catalog)

@@ -13,12 +13,16 @@ import contextlib
 import errno
 import glob
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 TEMP_SUFFIX = ".tmp"
+_TOKEN_BYTES = 6
+"""A temporary name's random part: 12 hex digits."""
 _NEW_FILE_MODE = 0o666
 """What a new file gets, less the umask (as `open` does)."""
 
@@ -65,18 +69,27 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_stale_temps(path: Path) -> None:
-    """Delete the temporary files an interrupted write of `path` left beside it (never anything else)."""
+STALE_AFTER_S = 15 * 60
+"""A temporary file older than this is what a killed write left; a younger one may be another
+process's write in progress (a server and an `index` saving the same index), so it is left alone."""
+
+
+def remove_stale_temps(path: Path, now: float | None = None) -> None:
+    """Delete the temporary files an interrupted write of `path` left beside it: its own temp names
+    only (not those of a file whose name extends it), and only once they are stale."""
     path = Path(path)
+    own = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{{_TOKEN_BYTES * 2}}}{re.escape(TEMP_SUFFIX)}")
+    cutoff = (time.time() if now is None else now) - STALE_AFTER_S
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
         with contextlib.suppress(OSError):
-            stale.unlink()
+            if own.fullmatch(stale.name) and stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def _create_temp(path: Path) -> Path:
     """A new, empty, hidden temporary file beside `path`, created exclusively (never one another writer holds)."""
     while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_BYTES)}{TEMP_SUFFIX}")
         try:
             os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE))
         except FileExistsError:

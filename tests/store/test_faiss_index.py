@@ -7,6 +7,8 @@ search."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +105,7 @@ def test_kill_between_writing_and_stamping_is_detected(catalog, tmp_path):
     stamp_path.write_text(old_stamp)  # the new index file landed, its stamp did not
     killed = tmp_path / ".c.db.faiss.0a1b2c3d4e5f.tmp"  # and a later write was killed half-way
     killed.write_bytes(b"half-written")
+    os.utime(killed, (time.time() - 3600, time.time() - 3600))  # an hour ago: not a write in progress
     assert _recall(catalog, _vectors(30, 7)) >= 0.95
     assert json.loads(stamp_path.read_text())["rows"] == N + 100
     assert not killed.exists()
