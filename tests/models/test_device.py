@@ -183,3 +183,14 @@ def test_the_providers_are_remembered_per_onnxruntime_build(tmp_path: Path) -> N
     assert json.loads(remembered.read_text())["providers"] == real
     remembered.write_text("{half a file")  # unreadable: asked again, never an error
     assert _providers_in_new_process(tmp_path) == {"providers": real, "imported": True}
+
+
+def test_a_patched_provider_list_is_never_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a list asked of the module the call itself imported is kept: what a test (or a caller)
+    patched into an already imported onnxruntime never reaches the user's cache."""
+    import onnxruntime as ort
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    assert device_mod.available_providers() == [CUDA, CPU]
+    assert not (tmp_path / "photoseek" / "onnxruntime-providers.json").exists()

@@ -195,6 +195,7 @@ def index_paths(
     """
     started = time.perf_counter()
     paths = _outermost([_real(path) for path in paths])
+    catalog.expire_perceptual_hashes(HASH_VERSION)  # as index_folders does: the hashes it writes are this version
     walk_errors: list[Failure] = []
     found: list[FoundFile] = []
     for path in paths:

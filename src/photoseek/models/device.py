@@ -89,7 +89,8 @@ def available_providers() -> list[str]:
 
     offered = [p for p in ort.get_available_providers() if p != "AzureExecutionProvider"]
     offered = offered if CPU in offered else [*offered, CPU]
-    _remember_providers(stamp or _build_stamp(), offered)
+    if stamp is not None:  # asked of the module this call imported: never what a test or caller patched in
+        _remember_providers(stamp, offered)
     return offered
 
 
