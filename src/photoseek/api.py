@@ -928,7 +928,7 @@ class ImageIndex:
         explain: bool,
     ) -> list[ResultPage]:
         min_score = policy.min_score
-        policy = self._as_ranked(policy)
+        policy = self._as_ranked(policy, built)
         if policy.mode is Mode.CLIP_HYBRID:
             vectors = self._searcher.query_vectors(built)
             # A query the fused signals find no evidence for is refused here too (default cut-off only).
@@ -964,7 +964,7 @@ class ImageIndex:
         go through the very scorer searches use; clip and clip-hybrid give their cosines."""
         built = [q if isinstance(q, Query) else Query.build([q]) for q in queries]
         self._searcher.require_images()
-        policy = self._as_ranked(self.search_policy(mode, weights, None, built))
+        policy = self._as_ranked(self.search_policy(mode, weights, None, built), built)
         wanted = np.asarray(ids, dtype=np.int64)
         if policy.mode.fused:
             return self._hybrid.score_matrix(built, policy, wanted)
@@ -974,10 +974,15 @@ class ImageIndex:
         blended_ids, blended = self._blend.matrix()
         return vectors @ blended[np.searchsorted(blended_ids, wanted)].T
 
-    def _as_ranked(self, policy: SearchPolicy) -> SearchPolicy:
-        """clip-hybrid ranks by CLIP alone; where this library's fit finds CLIP flat, that would be at
-        random, so it ranks as hybrid does (the text signals, with CLIP weighing nothing)."""
-        if policy.mode is Mode.CLIP_HYBRID and self._hybrid.clip_is_flat():
+    def _as_ranked(self, policy: SearchPolicy, queries: Sequence[Query]) -> SearchPolicy:
+        """clip-hybrid ranks text queries by CLIP alone; where this library's fit finds CLIP flat, that
+        would be at random, so they rank as hybrid does (the text signals, CLIP weighing nothing), with
+        probabilities as scores (a `min_score` too), and the user is told. Picture-only queries keep
+        clip-hybrid's cosines: CLIP is all they have."""
+        if (policy.mode is Mode.CLIP_HYBRID and queries
+                and all(q.has_text() for q in queries) and self._hybrid.clip_is_flat()):
+            self._say("CLIP is uninformative on this library (see photoseek status): clip-hybrid ranks "
+                      "as hybrid, by the text signals.", False)
             return replace(policy, mode=Mode.HYBRID)
         return policy
 

@@ -19,6 +19,7 @@ import pytest
 from photoseek import ImageIndex
 from photoseek.search.calibrate import MIN_TEXTED, content_words
 from photoseek.search.fusion import DEFAULT_MIN_SCORE
+from photoseek.search.query import Query
 from photoseek.store.text import STOP_WORDS
 from tests.helpers import hybrid_of, run_cli, run_json, texts_of
 from tests.search.coco import AVAILABLE, COCO, NONSENSE, bare, notes_csv
@@ -60,6 +61,10 @@ def test_default_hybrid_and_clip_hybrid_are_as_good_as_text_with_an_uninformativ
     assert text == pytest.approx(0.66, abs=0.02)
     assert default >= text - 0.005, (default, text)
     assert blended >= text - 0.02, (blended, text)
+    db, files, _ = coco
+    with ImageIndex(db) as index:  # a picture alone has nothing but CLIP: clip-hybrid keeps its cosines
+        shown = index.search(Query.build(images=[str(COCO / files[0])]), k=3, mode="clip-hybrid")
+    assert shown and shown[0].score > 0.5 and len({r.score for r in shown}) == 3, [r.score for r in shown]  # not 0.01
 
 
 @pytest.mark.parametrize("mode", MODES)
