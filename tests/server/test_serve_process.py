@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
+from photoseek.server.routes.search import UPLOAD_SLOTS
 from tests.helpers import run_cli
 from tests.server.conftest import Library
 
@@ -228,6 +230,39 @@ def _post(path: str, content_type: str, length: int, first: bytes) -> bytes:
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {length}\r\n\r\n")
     return head.encode() + first
+
+
+def test_time_an_upload_waits_for_a_slot_is_not_held_against_its_body(library: Library, stopped):
+    """Two trickled uploads hold both upload slots until the body deadline cuts them off; an upload
+    sent steadily meanwhile waits (the server stops reading it) and is answered, not 408."""
+    process, url = start(library, options=("--body-timeout", "2"))
+    stopped.append(process)
+    boundary = "b0undary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="u.png"\r\n'
+            'Content-Type: image/png\r\n\r\n').encode()
+    slow = [_connect(url, _post("/api/search/image", f"multipart/form-data; boundary={boundary}", 200_000, head))
+            for _ in range(UPLOAD_SLOTS)]
+    stop = threading.Event()
+    trickler = threading.Thread(target=_trickle, args=(slow, stop), daemon=True)
+    trickler.start()
+    png = io.BytesIO()
+    # 12 MB: more than the kernel's socket buffers hold, so most of it is sent after the slots free
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)).save(png, "PNG")
+    body = head + png.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    try:
+        time.sleep(0.3)
+        steady = _connect(url, _post("/api/search/image", f"multipart/form-data; boundary={boundary}", len(body), b"")
+                          .replace(b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nConnection: close\r\n"))
+        for start_at in range(0, len(body), 500_000):  # at about 5 MB/s: 2.4 s, longer than the deadline
+            steady.sendall(body[start_at : start_at + 500_000])
+            time.sleep(0.1)
+        answer = _answer(steady)
+    finally:
+        stop.set()
+        trickler.join(5)
+        for sock in slow:
+            sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
 
 
 def test_trickled_request_bodies_are_cut_off_and_their_connections_freed(library: Library, stopped):

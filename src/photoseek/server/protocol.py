@@ -5,7 +5,8 @@ sends one header byte now and then (slow-loris), or fast headers and then one bo
 then (slow POST), holds its connection, a file descriptor and the request's handler for ever; a
 thousand of them exhaust the process. Here every request's headers must arrive within
 `header_timeout` seconds of the connection opening (or of the previous response), and its body
-(an upload, a JSON query) in full within `body_timeout` seconds of its headers, or the connection
+(an upload, a JSON query) in full within `body_timeout` seconds of its headers (not counting the time
+the server stopped reading it: a handler waiting for an upload slot is our delay), or the connection
 is answered 408 (just closed, if the response has begun) and the handler sees the client gone;
 a connection beyond `max_connections` is answered 503 and closed at once. The time a request
 takes once its body is in (a long search) is the application's business (its own limits apply).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 
 import h11
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from photoseek.server.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS
@@ -28,6 +30,24 @@ closes) before closing: closing with unread input makes the kernel reset the con
 destroy the 408 before the client reads it."""
 
 
+class _TellingFlow(FlowControl):
+    """uvicorn's flow control, telling the protocol when it stops and resumes reading the client."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedH11Protocol) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            super().pause_reading()
+            self._protocol.reading_paused()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            super().resume_reading()
+            self._protocol.reading_resumed()
+
+
 class LimitedH11Protocol(H11Protocol):
     """One connection; `limited()` makes the class uvicorn instantiates per connection."""
 
@@ -36,6 +56,8 @@ class LimitedH11Protocol(H11Protocol):
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     _header_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
+    _body_deadline: float | None = None
+    _paused_at: float | None = None
     _linger_timer: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -49,6 +71,7 @@ class LimitedH11Protocol(H11Protocol):
     # uvicorn declares BaseTransport; a TCP server's loop always hands a Transport, which this writes to.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = _TellingFlow(transport, self)
         if len(self.connections) > self.max_connections:
             transport.write(_BUSY_RESPONSE)
             transport.close()
@@ -96,16 +119,35 @@ class LimitedH11Protocol(H11Protocol):
         (a 413): uvicorn keeps reading the rest of it before the next request."""
         if self.conn.their_state is not h11.SEND_BODY:
             self._stop_body_timer()
-        elif self._body_timer is None:
-            self._body_timer = self.loop.call_later(self.body_timeout, self._body_too_slow)
+        elif self._body_deadline is None:
+            self._body_deadline = self.loop.time() + self.body_timeout
+            if not self.flow.read_paused:
+                self._body_timer = self.loop.call_at(self._body_deadline, self._body_too_slow)
+
+    def reading_paused(self) -> None:
+        """The server stopped reading (a buffer is full and the handler has not asked for it): the
+        body's clock stops too."""
+        self._paused_at = self.loop.time()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def reading_resumed(self) -> None:
+        """Reading again: the body's deadline moves on by the time it was paused."""
+        if self._paused_at is not None and self._body_deadline is not None:
+            self._body_deadline += self.loop.time() - self._paused_at
+            self._body_timer = self.loop.call_at(self._body_deadline, self._body_too_slow)
+        self._paused_at = None
 
     def _stop_body_timer(self) -> None:
+        self._body_deadline = None
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
+        self._body_deadline = None
         if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
             return
         cycle = self.cycle
