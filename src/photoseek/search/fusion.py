@@ -27,9 +27,10 @@ KEYWORD_BESIDE_TEXT_LONG = 0.2
 """Beside the text signal, keyword evidence of a query longer than SHORT_QUERY_WORDS counts this much:
 its words mostly repeat what the embedder read, and similar texts share them by chance (counted fully,
 it costs a point of R@1 on paraphrased captions). Short queries (names, tags) and queries with a number
-(which embedders barely read: "Lake Bled day 37") keep it all. Either way it counts only for a text with
-every distinctive word of the query (LITERAL_MATCH), or a query with a number: a text that shares some
-words adds nothing the embedder did not read (docs/benchmarks.md, nonsense)."""
+(which embedders barely read: "Lake Bled day 37") keep it all. It counts only for a text with every
+distinctive word of the query (LITERAL_MATCH), since a text that shares some words adds nothing the
+embedder did not read (docs/benchmarks.md, nonsense); a query with a number keeps every keyword hit,
+as the keyword index cannot yet tell which hits hold the number."""
 PRIOR = 0.01
 """The odds of a match before any evidence: the fused probability of an image nothing speaks for."""
 DEFAULT_MIN_SCORE = 0.1
@@ -137,7 +138,8 @@ def fuse(
                 value = np.where(short | (relative < CUT_EVIDENCE), np.minimum(value, relative), value)
         elif s == "keyword" and "text" in weights:
             # Beside the embedder, which read the same words, a text with some of the query's words adds
-            # nothing it did not see; that the text has every one of them, or the number, it cannot see.
+            # nothing it did not see; that the text has every one of them it cannot see. A query with a
+            # number keeps every hit (see KEYWORD_BESIDE_TEXT_LONG).
             counts = numbered | (np.nan_to_num(raw[s], nan=0.0) >= LITERAL_MATCH)
             value = np.where(exact, 1.0, KEYWORD_BESIDE_TEXT_LONG) * np.where(counts, curves[s].evidence(raw[s]), 0.0)
         else:
