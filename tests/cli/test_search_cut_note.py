@@ -47,7 +47,18 @@ def test_a_page_the_cut_off_shortened_says_how_many_it_hid(catalog):
     assert int(hint.group(1)) == len(uncut.splitlines()) - len(lines) == 9
     assert "hidden" not in said_uncut and "cut-off" not in said_uncut
     page = json.loads(CliRunner().invoke(app, ["search", QUERY, "--db", str(db), "--json"]).stdout)
-    assert page["hidden"] == 9 and len(page["results"]) == 1
+    assert page["hidden"] == 9 and len(page["results"]) == 1 and page["uncut"] is False
+    with _rest(db) as client:  # the web UI and REST clients are told too
+        served = client.get("/api/search", params={"q": QUERY, "k": 10})
+    assert served.status_code == 200 and served.json()["hidden"] == 9 and len(served.json()["results"]) == 1
+
+
+def _rest(db: Path):
+    from fastapi.testclient import TestClient
+
+    from photoseek.server import ServerConfig, create_app
+
+    return TestClient(create_app(ServerConfig(db=db)), base_url="http://127.0.0.1")
 
 
 def test_a_full_page_says_nothing_was_hidden(catalog):
@@ -64,3 +75,8 @@ def test_a_page_left_uncut_says_it_is_the_closest_by_looks(catalog):
     assert len(shown.splitlines()) == 10
     assert "the cut-off (0.1) is not applied" in said and "closest by looks alone" in said, said
     assert "hidden" not in said
+    page = json.loads(CliRunner().invoke(app, ["search", QUERY, "--db", str(db), "--json"]).stdout)
+    assert page["uncut"] is True and page["hidden"] == 0
+    with _rest(db) as client:
+        served = client.get("/api/search", params={"q": QUERY, "k": 10}).json()
+    assert served["uncut"] is True and len(served["results"]) == 10

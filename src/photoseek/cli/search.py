@@ -384,7 +384,7 @@ def _print_results(
             "query": label, "model": idx.model_id, "results": [r.to_dict() for r in results],
         }
         if isinstance(results, ResultPage):
-            payload["hidden"] = results.hidden
+            payload["hidden"], payload["uncut"] = results.hidden, results.uncut
         if album is not None:
             payload["album"] = album.to_dict()
         if options.explain:

@@ -20,7 +20,7 @@ from PIL import Image
 from photoseek.api import ImageIndex
 from photoseek.errors import PhotoseekError
 from photoseek.models.runtime import Runtime
-from photoseek.search.engine import ResultPage, SearchResult
+from photoseek.search.engine import ResultPage
 from photoseek.search.modes import Mode
 from photoseek.search.query import Query
 from photoseek.server.batching import Batcher
@@ -62,7 +62,8 @@ class SearchOptions:
 @dataclass(frozen=True)
 class SearchPage:
     query: str
-    results: list[SearchResult]
+    results: ResultPage
+    """With how many weaker matches the cut-off kept off the page, and whether it was left uncut."""
     took_ms: float
 
     def relabel(self, query: str) -> SearchPage:
@@ -170,7 +171,7 @@ class Backend:
         fails (a query its mode cannot use, say), each query alone, so each gets its own error."""
         started = time.perf_counter()
         try:
-            ranked: list[list[SearchResult] | BaseException] = list(_ranked(index, queries, options))
+            ranked: list[ResultPage | BaseException] = list(_ranked(index, queries, options))
         except PhotoseekError:
             if len(queries) == 1:
                 raise
@@ -193,7 +194,8 @@ class Backend:
             image_id, k=options.k, offset=options.offset, min_score=options.min_score, filters=options.filters,
             sort=options.sort,
         )
-        return SearchPage(f"<like {Path(record.path).name}>", results, (time.perf_counter() - started) * 1000)
+        took_ms = (time.perf_counter() - started) * 1000
+        return SearchPage(f"<like {Path(record.path).name}>", ResultPage(results), took_ms)
 
     @staticmethod
     def details(index: ImageIndex, image_id: int) -> tuple[ImageRecord, dict[str, str]] | None:
@@ -210,7 +212,7 @@ def _ranked(index: ImageIndex, queries: list[Query], options: SearchOptions) -> 
     )
 
 
-def _alone(index: ImageIndex, query: Query, options: SearchOptions) -> list[SearchResult] | BaseException:
+def _alone(index: ImageIndex, query: Query, options: SearchOptions) -> ResultPage | BaseException:
     try:
         return _ranked(index, [query], options)[0]
     except PhotoseekError as exc:

@@ -155,4 +155,5 @@ def search_out(page: SearchPage, k: int, offset: int) -> SearchOut:
     return SearchOut(
         query=page.query, results=hits, k=k, offset=offset,
         next_offset=offset + len(hits) if len(hits) == k else None, took_ms=round(page.took_ms, 2),
+        hidden=page.results.hidden, uncut=page.results.uncut,
     )

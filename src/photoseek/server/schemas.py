@@ -74,6 +74,12 @@ class SearchOut(BaseModel):
     offset: int
     next_offset: Optional[int] = Field(description="Offset of the next page; null when this one was the last.")
     took_ms: float
+    hidden: int = Field(
+        default=0, description="Weaker matches the cut-off kept off this page (min_score=0 shows them)."
+    )
+    uncut: bool = Field(
+        default=False, description="No image's text matched, so the cut-off was not applied: the closest by looks."
+    )
 
 
 class FiltersIn(BaseModel):
