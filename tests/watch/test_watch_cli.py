@@ -18,7 +18,7 @@ class WatchProcess:
     """`photoseek watch --json` in a child process, its stdout lines collected as they come."""
 
     def __init__(self, root: Path, db: Path, model_dir: Path) -> None:
-        command = [sys.executable, "-m", "photoseek", "watch", str(root), "--db", str(db),
+        command = [sys.executable, "-X", "faulthandler", "-m", "photoseek", "watch", str(root), "--db", str(db),
                    "--model-path", str(model_dir), "--debounce", "0.3", "--json"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.batches: list[dict] = []
@@ -36,7 +36,12 @@ class WatchProcess:
 
     def stop(self, how: signal.Signals) -> tuple[int, str]:
         self.process.send_signal(how)
-        code = self.process.wait(TIMEOUT)
+        try:
+            code = self.process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:  # say where it hangs: faulthandler prints every thread's stack
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(TIMEOUT)
+            raise AssertionError(f"watch did not stop on {how.name}:\n{self.process.stderr.read()}") from None
         self.reader.join(TIMEOUT)
         return code, self.process.stderr.read()
 
