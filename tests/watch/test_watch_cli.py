@@ -14,13 +14,21 @@ from tests.helpers import draw_photo, run_cli, wait_until
 from tests.watch.conftest import TIMEOUT, small_png
 
 
+def _as_a_terminal_starts_it() -> None:
+    """Ctrl+C's signal at its default in the child: a child inherits an ignored SIGINT (and Python then
+    never turns it into KeyboardInterrupt), and something earlier in a test session may have left the
+    test process ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class WatchProcess:
     """`photoseek watch --json` in a child process, its stdout lines collected as they come."""
 
     def __init__(self, root: Path, db: Path, model_dir: Path) -> None:
         command = [sys.executable, "-X", "faulthandler", "-m", "photoseek", "watch", str(root), "--db", str(db),
                    "--model-path", str(model_dir), "--debounce", "0.3", "--json"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=_as_a_terminal_starts_it)
         self.batches: list[dict] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
