@@ -20,9 +20,20 @@ START_TIMEOUT_S = 90.0
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all held open until all are chosen, so none is handed out twice
+    (a port asked for alone and closed at once may come back for the next component)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 class RayNode:
@@ -77,14 +88,14 @@ def ray_temp() -> Iterator[Path]:
 
 def start_head(temp: Path, *extra: str) -> tuple[RayNode, str]:
     """A two-CPU head node (`extra`: more `ray start` options) and its address."""
-    port = free_port()
+    port, dashboard, client, agent, agent_grpc, runtime_env, metrics = free_ports(7)
     head = RayNode(
         [
             "--head", "--num-cpus", "2", "--port", str(port), "--temp-dir", str(temp),
-            "--object-store-memory", str(300 * 2**20), "--dashboard-port", str(free_port()),
-            "--ray-client-server-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-            "--dashboard-agent-grpc-port", str(free_port()), "--runtime-env-agent-port", str(free_port()),
-            "--metrics-export-port", str(free_port()), *extra,
+            "--object-store-memory", str(300 * 2**20), "--dashboard-port", str(dashboard),
+            "--ray-client-server-port", str(client), "--dashboard-agent-listen-port", str(agent),
+            "--dashboard-agent-grpc-port", str(agent_grpc), "--runtime-env-agent-port", str(runtime_env),
+            "--metrics-export-port", str(metrics), *extra,
         ],
         temp / "head.log",
     )
@@ -106,8 +117,9 @@ def join_node(address: str, log: Path, prefix: list[str] = ()) -> RayNode:
     node = RayNode(
         [
             "--address", address, "--num-cpus", "1", "--object-store-memory", str(100 * 2**20),
-            "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
-            "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port()),
+            *[f"--{name}={port}" for name, port in zip(
+                ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+                 "metrics-export-port"), free_ports(4))],
         ],
         log, prefix,
     )
