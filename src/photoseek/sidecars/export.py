@@ -191,18 +191,28 @@ def _write_atomically(path: Path, data: bytes, before: tuple[os.stat_result, byt
     `before`), the folder synced, the result read back; a result that reads back wrong is undone."""
     expected = before[0] if before else None
     temp, written = _verified_temp(path, data, stat.S_IMODE(expected.st_mode) if expected else None)
-    try:
+
+    def put_in_place() -> None:
         _check_unchanged(path, expected)
         if expected is None:
             _link_new(temp, path)
         else:
             os.replace(temp, path)
+
+    _settle(temp, path, put_in_place)
+    if _read_back(path) != data:
+        _undo_bad_write(path, written, before[1] if before else None)
+
+
+def _settle(temp: Path, path: Path, put_in_place: Callable[[], None]) -> None:
+    """Run `put_in_place` (a rename or link of `temp` to `path`), never leave `temp` behind, and make
+    the result durable by syncing the folder."""
+    try:
+        put_in_place()
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
     _sync_folder(path.parent)
-    if _read_back(path) != data:
-        _undo_bad_write(path, written, before[1] if before else None)
 
 
 def _verified_temp(path: Path, data: bytes, mode: int | None) -> tuple[Path, os.stat_result]:
@@ -258,12 +268,7 @@ def _undo_bad_write(path: Path, written: os.stat_result, previous: bytes | None)
         what = "it was taken away again"
     else:
         temp, _ = _verified_temp(path, previous, stat.S_IMODE(written.st_mode))
-        try:
-            os.replace(temp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-        _sync_folder(path.parent)
+        _settle(temp, path, lambda: os.replace(temp, path))
         what = "its previous content was put back"
     raise OSError(f"{path.name} did not read back as written, so {what}; check the disk")
 
