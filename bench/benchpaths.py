@@ -7,10 +7,14 @@ follows the tests' rule: $PHOTOSEEK_SHARED_DATA, else `../shared/data` beside th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from types import ModuleType
 
 from measure import so_far
 from platformdirs import user_cache_path
@@ -68,3 +72,19 @@ def write_results(payload: dict[str, object], out: Path | None, default_name: st
     print(text)
     print(f"Results written to {path}", file=sys.stderr)
     return path
+
+
+def module_at(commit: str, source: str, name: str) -> ModuleType:
+    """The module in `source` (a path in the repository) as it was at `commit`, loaded under `name`:
+    the baseline a bench compares this checkout against in the same run."""
+    text = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{commit}:{source}"], check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

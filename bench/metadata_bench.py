@@ -9,12 +9,10 @@ Prints one JSON object (load average and CPU seconds included) and writes it to 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchpaths import REPO, coco_photos, results_dir  # noqa: E402
+from benchpaths import REPO, coco_photos, module_at, results_dir  # noqa: E402
 from measure import measured_run  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
@@ -50,16 +48,7 @@ def timed(work, repeat: int = 1) -> tuple[float, float]:
 
 
 def baseline_reader():
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:src/photoseek/text/metadata.py"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "metadata_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("metadata_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.read_metadata
+    return module_at(BASELINE_COMMIT, "src/photoseek/text/metadata.py", "metadata_before").read_metadata
 
 
 def reading(count: int, folder: Path) -> dict[str, object]:

@@ -11,7 +11,6 @@ seconds included) and writes it to --out.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchpaths import REPO, results_dir  # noqa: E402
+from benchpaths import REPO, module_at, results_dir  # noqa: E402
 from measure import measured_run  # noqa: E402
 
 sys.path.insert(0, str(REPO / "src"))
@@ -39,17 +38,7 @@ BASELINE_COMMIT = "8b47473"
 
 
 def export_before():
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{BASELINE_COMMIT}:src/photoseek/sidecars/export.py"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "export_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("export_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["export_before"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return module_at(BASELINE_COMMIT, "src/photoseek/sidecars/export.py", "export_before")
 
 
 def timed(work) -> tuple[float, float]:
