@@ -197,3 +197,35 @@ def exit_status(child: multiprocessing.process.BaseProcess, timeout: float = 120
     child.join(timeout)
     assert child.exitcode is not None, "the child hung"
     return child.exitcode
+
+
+KILLED = 77
+"""The exit status of a child a `DyingOs` killed."""
+
+
+class DyingOs:
+    """`os` as a module under test sees it (monkeypatched in as its `os`): the real one, except that
+    the process dies (os._exit, as abrupt as kill -9) just before the Nth call of one of `steps`, the
+    calls that change the disk. Subclasses may make a step do more (`act`)."""
+
+    steps: tuple[str, ...] = ()
+
+    def __init__(self, kill_at: int | None = None) -> None:
+        self._kill_at = kill_at
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        real = getattr(os, name)
+        if name not in self.steps:
+            return real
+
+        def step(*args: object, **kwargs: object) -> object:
+            self.calls += 1
+            if self.calls == self._kill_at:
+                os._exit(KILLED)
+            return self.act(name, real, *args, **kwargs)
+
+        return step
+
+    def act(self, name: str, real: Callable[..., object], *args: object, **kwargs: object) -> object:
+        return real(*args, **kwargs)

@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,50 +23,42 @@ from typer.testing import CliRunner
 from photoseek import durable
 from photoseek.cli import app
 from photoseek.duplicates import moves
-from tests.helpers import draw_scene, exit_status, run_cli, run_json
+from tests.helpers import KILLED, DyingOs, draw_scene, exit_status, run_cli, run_json
 
-KILLED = 77
 KILLED_STEPS = ("open", "write", "fsync", "link", "rename", "replace", "unlink", "mkdir")
 """Every call moves.py (and `photoseek.durable`, which writes its manifests) makes that touches the
 disk; the kill lands just before one of them."""
 
 
-class _Os:
+class _Os(DyingOs):
     """`os` as moves.py sees it: the real one, except that links and renames between the photos and
     the target may fail with EXDEV (a simulated second filesystem), the disk may fill while the
     Nth copy is written (ENOSPC), and the process may die (os._exit, as abrupt as kill -9) just
     before the Nth disk call."""
 
+    steps = KILLED_STEPS
+
     def __init__(self, split: tuple[Path, Path] | None = None, kill_at: int | None = None,
                  full_at_copy: int | None = None) -> None:
-        self._split, self._kill_at, self._full_at_copy = split, kill_at, full_at_copy
-        self.calls = 0
+        super().__init__(kill_at)
+        self._split, self._full_at_copy = split, full_at_copy
         self.copies = 0
         self.full_fd: int | None = None
 
     def __getattr__(self, name: str) -> object:
-        real = getattr(os, name)
-        if name == "close":
-            return self._close
-        if name not in KILLED_STEPS:
-            return real
+        return self._close if name == "close" else super().__getattr__(name)
 
-        def step(*args: object, **kwargs: object) -> object:
-            self.calls += 1
-            if self.calls == self._kill_at:
-                os._exit(KILLED)
-            if name in ("link", "rename") and self._crosses(*args[:2]):
-                raise OSError(errno.EXDEV, "Invalid cross-device link")
-            if name == "write" and args[0] == self.full_fd:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            result = real(*args, **kwargs)
-            if name == "open" and Path(os.fspath(args[0])).name.startswith(moves.PARTIAL_PREFIX):
-                self.copies += 1
-                if self.copies == self._full_at_copy:
-                    self.full_fd = result
-            return result
-
-        return step
+    def act(self, name: str, real: Callable[..., object], *args: object, **kwargs: object) -> object:
+        if name in ("link", "rename") and self._crosses(*args[:2]):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        if name == "write" and args[0] == self.full_fd:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        result = real(*args, **kwargs)
+        if name == "open" and Path(os.fspath(args[0])).name.startswith(moves.PARTIAL_PREFIX):
+            self.copies += 1
+            if self.copies == self._full_at_copy:
+                self.full_fd = result
+        return result
 
     def _close(self, fd: int) -> None:
         if fd == self.full_fd:

@@ -17,35 +17,18 @@ from typer.testing import CliRunner
 
 from photoseek.cli import app
 from photoseek.sidecars import export
-from tests.helpers import draw_scene, exit_status, run_cli, run_json
+from tests.helpers import KILLED, DyingOs, draw_scene, exit_status, run_cli, run_json
 from tests.sidecars.shapes import shapes, sidecar
 
-KILLED = 77
 KILLED_STEPS = ("open", "write", "fsync", "fchmod", "link", "rename", "replace", "unlink", "mkdir")
 """Every call export.py makes that changes the disk (or opens a file to); the kill lands just before one."""
 LEFTOVER_SUFFIXES = (export.TEMP_SUFFIX, export.ASIDE_SUFFIX)
 
 
-class _Os:
-    """`os` as export.py sees it: the real one, except that the process dies (os._exit, as abrupt as
-    kill -9) just before the Nth disk call."""
+class _Os(DyingOs):
+    """`os` as export.py sees it: the process dies just before the Nth disk call."""
 
-    def __init__(self, kill_at: int | None = None) -> None:
-        self._kill_at = kill_at
-        self.calls = 0
-
-    def __getattr__(self, name: str) -> object:
-        real = getattr(os, name)
-        if name not in KILLED_STEPS:
-            return real
-
-        def step(*args: object, **kwargs: object) -> object:
-            self.calls += 1
-            if self.calls == self._kill_at:
-                os._exit(KILLED)
-            return real(*args, **kwargs)
-
-        return step
+    steps = KILLED_STEPS
 
 
 _CHILDREN = multiprocessing.get_context("forkserver")
