@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -132,15 +131,12 @@ def _remember_providers(stamp: str | None, providers: list[str]) -> None:
     """Best effort: a cache that cannot be written only means the next small command imports ONNX Runtime."""
     if stamp is None or _remembered_providers(stamp) == providers:
         return
+    from photoseek.durable import write_atomically  # whole or absent: a reader never sees half of it
+
     path = _providers_file()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    try:
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps({"build": stamp, "providers": providers}), encoding="utf-8")
-        os.replace(temporary, path)  # whole or absent: a reader never sees half of it
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
+        write_atomically(path, json.dumps({"build": stamp, "providers": providers}).encode())
 
 
 def plan_providers(spec: str | Device | None = None, offered: list[str] | None = None) -> list[Provider]:
